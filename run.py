@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Set-up and entry point: ``python3 run.py demo`` or ``python3 run.py test``.
+
+Needs only Python 3.11+. On first use it creates ``.venv/`` beside this file, installs
+``requirements.txt`` and this package into it (re-done only when those files change), then
+
+* ``demo``  runs the whole pipeline on the synthetic NTUH stand-in in ``demo_workspace/``;
+* ``test``  runs the test suite (extra arguments go to pytest).
+
+``--no-venv`` uses the current interpreter as it is (you installed the requirements yourself).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".scdecg-installed"
+DEMO_WORKSPACE = ROOT / "demo_workspace"
+
+# The demo: the published order on the synthetic default, small enough for a laptop CPU.
+# Each step: (title, script relative to ROOT, arguments). Run with the workspace as cwd.
+DEMO_STEPS: list[tuple[str, str, list[str]]] = [
+    ("synthetic NTUH dataset", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
+     ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", "1500", "--seed", "0"]),
+    ("cohort table", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
+    ("pipeline columns", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
+]
+
+
+def _requirements_hash() -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "setup.py"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment(use_venv: bool) -> str:
+    """Return the Python executable that has the project installed, installing if needed."""
+    if not use_venv:
+        return sys.executable
+    python = VENV / "bin" / "python"
+    wanted = _requirements_hash()
+    if python.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return str(python)
+    print(f"[setup] creating/updating {VENV.relative_to(ROOT)} (first run installs torch, "
+          "neurokit2, ...; later runs skip this)", flush=True)
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["-r", str(ROOT / "requirements.txt")], check=True)
+    subprocess.run(pip + ["--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(wanted)
+    return str(python)
+
+
+def run_demo(python: str, workspace: Path) -> int:
+    workspace.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    start = time.perf_counter()
+    for i, (title, script, args) in enumerate(DEMO_STEPS, 1):
+        print(f"\n=== [{i}/{len(DEMO_STEPS)}] {title}: {script} {' '.join(args)}", flush=True)
+        t0 = time.perf_counter()
+        result = subprocess.run([python, str(ROOT / script), *args], cwd=workspace, env=env)
+        if result.returncode != 0:
+            print(f"\n[demo] step '{title}' failed (exit {result.returncode}); "
+                  f"outputs so far are in {workspace}", file=sys.stderr)
+            return result.returncode
+        print(f"--- {title}: {time.perf_counter() - t0:.1f} s", flush=True)
+    print(f"\n[demo] finished in {time.perf_counter() - start:.0f} s; outputs in {workspace}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("demo", "test", "setup"))
+    parser.add_argument("--no-venv", action="store_true", help="use the current interpreter")
+    parser.add_argument("--workspace", type=Path, default=DEMO_WORKSPACE,
+                        help="demo: folder the pipeline writes into")
+    args, rest = parser.parse_known_args(argv)
+    python = ensure_environment(use_venv=not args.no_venv)
+    if args.command == "setup":
+        return 0
+    if args.command == "demo":
+        return run_demo(python, args.workspace.resolve())
+    return subprocess.run([python, "-m", "pytest", "-q", *(rest or ["tests"])], cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
