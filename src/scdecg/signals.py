@@ -1,0 +1,84 @@
+"""Preprocessing primitives for (leads, samples) ECG arrays.
+
+All functions work on arrays whose last axis is time and return new arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .constants import SCALING_FACTOR
+
+
+def to_millivolts(ecg_uv: np.ndarray, scaling_factor: float = SCALING_FACTOR) -> np.ndarray:
+    """Raw NTUH microvolts -> float32 millivolts."""
+    return (np.asarray(ecg_uv, dtype=np.float64) / scaling_factor).astype(np.float32)
+
+
+def zero_median(x: np.ndarray) -> np.ndarray:
+    """Subtract each lead's median."""
+    x = np.asarray(x)
+    return x - np.median(x, axis=-1, keepdims=True)
+
+
+def lead_modes(x: np.ndarray, decimals: int = 3) -> np.ndarray:
+    """Most frequent value of each lead after rounding to ``decimals`` (ties: the smallest).
+
+    Rounding makes the mode meaningful for continuous signals: with ``decimals=3`` on
+    millivolt data the mode is the most common microvolt level, i.e. the isoelectric line.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    flat = np.round(x.reshape(-1, x.shape[-1]), decimals)
+    modes = np.empty(flat.shape[0])
+    for i, lead in enumerate(flat):
+        values, counts = np.unique(lead, return_counts=True)
+        modes[i] = values[np.argmax(counts)]  # np.unique sorts, argmax takes the first max
+    return modes.reshape(x.shape[:-1] + (1,))
+
+
+def zero_mode(x: np.ndarray, decimals: int = 3) -> np.ndarray:
+    """Subtract each lead's own mode (the published code used lead 0's mode for all leads)."""
+    x = np.asarray(x)
+    return (x - lead_modes(x, decimals)).astype(x.dtype, copy=False)
+
+
+def cut(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
+    """``x[..., start:start+length]``; the input must be long enough."""
+    if x.shape[-1] < start + length:
+        raise ValueError(f"cannot cut {length} samples from {start}: only {x.shape[-1]} samples")
+    return x[..., start:start + length]
+
+
+def random_cut(x: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window of ``length`` samples (the whole array when it is not longer)."""
+    extra = x.shape[-1] - length
+    if extra <= 0:
+        return x
+    return cut(x, length, int(rng.integers(0, extra + 1)))
+
+
+def right_pad(x: np.ndarray, length: int, value: float = 0.0) -> np.ndarray:
+    """Pad the time axis on the right to ``length`` samples (no-op when already long enough)."""
+    missing = length - x.shape[-1]
+    if missing <= 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 1) + [(0, missing)]
+    return np.pad(x, pad, constant_values=value)
+
+
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    """Cut the first ``length`` samples or right-pad with zeros, whichever applies."""
+    return right_pad(x[..., :length], length)
+
+
+PREPROCESSORS = {"zero_mode": zero_mode, "zero_median": zero_median}
+
+
+def preprocess(x: np.ndarray, steps: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Apply named preprocessing steps in order (names from :data:`PREPROCESSORS`)."""
+    for name in steps:
+        try:
+            x = PREPROCESSORS[name](x)
+        except KeyError:
+            raise ValueError(f"unknown preprocessing step {name!r}; "
+                             f"known: {sorted(PREPROCESSORS)}") from None
+    return x
