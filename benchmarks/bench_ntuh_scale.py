@@ -1,0 +1,77 @@
+"""NTUH-scale run: generate a ~18,000-ECG synthetic cohort, run x01–x06 and prediction.
+
+Prints each step's wall time and peak memory (whole process tree). Example (about 10,950
+patients give about 18,000 ECGs, the size of the NTUH release)::
+
+    python benchmarks/bench_ntuh_scale.py --n-patients 10950 --workspace /tmp/ntuh_scale
+
+Prediction needs a model: the script first trains a demo-profile 10-s model for one epoch on
+the cohort (reported separately; it is not part of the timed pipeline), then predicts every ECG.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+from measure import measure
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = [
+    ("x00 generate", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py", None),
+    ("x01 cohort", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
+    ("x02 columns", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
+    ("x03 extract + gain", "00_Data_Preprocessing/x03_extract_10s_ecgs.py", []),
+    ("x04 beats", "00_Data_Preprocessing/x04_segment_beats.py", []),
+    ("x05 morphing beats", "00_Data_Preprocessing/x05_morphing_beats.py", []),
+    ("x06 aVL features", "00_Data_Preprocessing/x06_avl_features.py", []),
+    ("(train 1 epoch, demo)", "01_Predictive_Model/x01_train_10s_ecg.py",
+     ["--profile", "demo", "--max-epochs", "1", "--min-epochs", "1", "--model-name", "bench_scale"]),
+    ("predict all ECGs", "01_Predictive_Model/x03_predict.py",
+     ["--model-name", "bench_scale", "--split", "all"]),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-patients", type=int, default=10950)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workspace", type=Path, default=Path("/tmp/ntuh_scale"))
+    parser.add_argument("--keep", action="store_true", help="keep the workspace afterwards")
+    args = parser.parse_args()
+    ws = args.workspace.resolve()
+    shutil.rmtree(ws, ignore_errors=True)
+    ws.mkdir(parents=True)
+    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
+          f"{len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    rows, pipeline_total = [], 0.0
+    for title, script, extra in STEPS:
+        if extra is None:
+            extra = ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", str(args.n_patients),
+                     "--seed", str(args.seed)]
+        log = ws / f"log_{Path(script).stem}.txt"
+        m = measure([sys.executable, str(ROOT / script), *extra], cwd=ws, log_path=log)
+        if m.returncode != 0:
+            print(f"{title} failed (exit {m.returncode}); see {log}")
+            return 1
+        if not title.startswith("("):
+            pipeline_total += m.wall_s
+        rows.append((title, m.wall_s, m.peak_rss_mb))
+        print(f"{title:<24} {m.wall_s:8.1f} s  peak {m.peak_rss_mb:8.0f} MiB", flush=True)
+    import pandas as pd
+    n_ecgs = len(pd.read_feather(ws / "covariate_df.feather"))
+    print(f"\n{n_ecgs} ECGs in the cohort table")
+    print(f"{'step':<24} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9}")
+    for title, wall, peak in rows:
+        print(f"{title:<24} {wall:8.1f} {n_ecgs / wall:8.1f} {peak:9.0f}")
+    x03_x06 = sum(w for t, w, _ in rows if t[:3] in ("x03", "x04", "x05", "x06"))
+    print(f"x03–x06 together: {x03_x06:.0f} s; timed pipeline (all but training): {pipeline_total:.0f} s")
+    if not args.keep:
+        shutil.rmtree(ws, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
