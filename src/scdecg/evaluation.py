@@ -420,8 +420,12 @@ def plot_calibration(calibration: pd.DataFrame, path: str | Path, title: str = "
     from .io import atomic_path
 
     outputs = list(dict.fromkeys(calibration["output"]))
-    fig = Figure(figsize=(4.0 * max(len(outputs), 1), 4.2), dpi=120)
-    axes = np.atleast_1d(fig.subplots(1, max(len(outputs), 1)))
+    n_cols = min(len(outputs), 2) or 1
+    n_rows = max(math.ceil(len(outputs) / n_cols), 1)
+    fig = Figure(figsize=(4.2 * n_cols, 4.0 * n_rows), dpi=120)
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols)).ravel()
+    for ax in axes[len(outputs):]:
+        ax.set_axis_off()
     for ax, output in zip(axes, outputs):
         table = calibration[calibration["output"] == output]
         top = float(max(table["mean_predicted"].max(), table["observed_rate"].max(), 1e-3)) * 1.05
