@@ -1,0 +1,341 @@
+"""Latent morphing: move beats along the gradient of the beat model's predicted risk.
+
+A frozen beat model ``f`` (beats -> logits) and a trained VAE decoder ``Dec`` define the
+morph of a latent vector ``z``: repeat ``z <- z + lr * grad_z f_scd1(Dec(z))``. Every beat of
+a batch moves at once -- the gradient of the *sum* of the batch's logits with respect to the
+batch of latents is, row by row, each beat's own gradient, because the frozen model (eval mode)
+treats beats independently. A beat stops (freezes) once its logit reaches the stop threshold;
+the loop ends when every beat has stopped, failed, or taken ``max_steps`` steps.
+
+Also here: the beat-model protocol the morphing code relies on (:class:`BeatRiskModel`), and
+the morphing-beat index of a workspace restricted to a set of patients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .constants import BEAT_LEN, COVARIATE_DF, MORPH_BEATS_DIR, N_LEADS
+from .errors import PipelineError
+from .io import load_npy, read_feather
+from .signals import zero_mode
+
+TARGET_OUTPUT = "scd1"
+
+
+# --------------------------------------------------------------------------------------
+# The frozen beat model
+# --------------------------------------------------------------------------------------
+@dataclass
+class BeatRiskModel:
+    """A beat model seen through the protocol morphing needs.
+
+    ``module`` maps zero-mode'd beats (B, 12, 300) in mV to logits (B, len(outputs)) in
+    ``outputs`` order; ``output_types`` says ``classification`` or ``regression`` per output.
+    The module is put in eval mode and its parameters frozen.
+    """
+
+    module: nn.Module
+    outputs: list[str]
+    output_types: list[str] = field(default_factory=list)
+    target: str = TARGET_OUTPUT
+    source: str = "beat model"
+
+    def __post_init__(self) -> None:
+        if self.target not in self.outputs:
+            raise PipelineError(f"{self.source}: output {self.target!r} not among the model's "
+                                f"outputs {self.outputs}")
+        if not self.output_types:
+            self.output_types = ["classification"] * len(self.outputs)
+        if len(self.output_types) != len(self.outputs):
+            raise PipelineError(f"{self.source}: {len(self.output_types)} output_types for "
+                                f"{len(self.outputs)} outputs")
+        self.module.eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.target_index = self.outputs.index(self.target)
+
+    def check_input(self, device: torch.device | str = "cpu") -> None:
+        """Run one zero beat through the model; the output width must match ``outputs``."""
+        with torch.no_grad():
+            out = self.module(torch.zeros(1, N_LEADS, BEAT_LEN, device=device))
+        if out.ndim != 2 or out.shape[1] != len(self.outputs):
+            raise PipelineError(f"{self.source}: a (1, {N_LEADS}, {BEAT_LEN}) beat gives output "
+                                f"shape {tuple(out.shape)}, expected (1, {len(self.outputs)})")
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+    def target_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid ``target`` (scd1) output, shape (B,)."""
+        return self.module(x)[:, self.target_index]
+
+    def target_probability(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.target_logit(x))
+
+    @torch.no_grad()
+    def predict(self, beats: np.ndarray, device: torch.device | str = "cpu",
+                batch_size: int = 512) -> np.ndarray:
+        """Logits (N, n_outputs) of NumPy beats, in batches."""
+        out = [self.module(torch.as_tensor(beats[s:s + batch_size], dtype=torch.float32,
+                                           device=device)).cpu().numpy()
+               for s in range(0, len(beats), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.outputs)), np.float32)
+
+
+def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatRiskModel, dict]:
+    """Load a trained beat model folder (``modelfits_beat/<name>``) as a :class:`BeatRiskModel`."""
+    from .models import load_trained
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: beat-model folder not found (train it with "
+                            f"01_Predictive_Model/x02_train_beats.py)")
+    module, config = load_trained(folder, device)
+    outputs = list(config.get("outputs") or [])
+    types = list(config.get("output_types") or [])
+    model = BeatRiskModel(module, outputs, types, source=str(folder))
+    model.check_input(device)
+    return model, config
+
+
+# --------------------------------------------------------------------------------------
+# Which beats: the morphing beats of a set of patients
+# --------------------------------------------------------------------------------------
+def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORPH_BEATS_DIR),
+                     covariates: Path = Path(COVARIATE_DF)) -> pd.DataFrame:
+    """One row per morphing-beat file of the given patients (all patients when ``None``).
+
+    Columns ``studyId``, ``ptId``, ``beat_file`` (path relative to the workspace), sorted
+    so the order never depends on the file system.
+    """
+    cov = read_feather(covariates, ["studyId", "ptId"])
+    cov = cov.astype({"studyId": str, "ptId": str})
+    if patients is not None:
+        cov = cov[cov["ptId"].isin(set(map(str, patients)))]
+    beats_dir = Path(beats_dir)
+    if not beats_dir.is_dir():
+        raise PipelineError(f"{beats_dir}: morphing-beat folder not found (run x05 first)")
+    rows = []
+    for study_id, pt_id in zip(cov["studyId"], cov["ptId"]):
+        folder = beats_dir / study_id
+        if folder.is_dir():
+            rows += [(study_id, pt_id, str(f)) for f in sorted(folder.glob("*.npy"))]
+    return pd.DataFrame(rows, columns=["studyId", "ptId", "beat_file"]).sort_values(
+        "beat_file", kind="stable").reset_index(drop=True)
+
+
+def load_beats(files: Sequence[str], progress: bool = True) -> np.ndarray:
+    """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied."""
+    out = np.empty((len(files), N_LEADS, BEAT_LEN), dtype=np.float32)
+    for i, path in enumerate(tqdm(files, desc="load beats", disable=not progress,
+                                  mininterval=1.0, unit="beat")):
+        beat = load_npy(path)
+        if beat.shape != (N_LEADS, BEAT_LEN):
+            raise PipelineError(f"{path}: beat shape {beat.shape}, expected ({N_LEADS}, {BEAT_LEN})")
+        out[i] = zero_mode(beat.astype(np.float32))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The morphing loop
+# --------------------------------------------------------------------------------------
+@dataclass
+class MorphResult:
+    """What :func:`morph_latents` returns; arrays are NumPy, beats (12, 300) float32."""
+
+    z_final: np.ndarray          # (B, D)
+    beats_t0: np.ndarray         # (B, 12, 300): Dec(z0), the reconstruction
+    beats_final: np.ndarray      # (B, 12, 300): Dec(z) when the beat stopped
+    logit_t0: np.ndarray         # (B,)
+    logit_final: np.ndarray      # (B,)
+    steps: np.ndarray            # (B,) gradient steps taken
+    stopped: np.ndarray          # (B,) bool: reached the stop threshold
+    failed: np.ndarray           # (B,) bool
+    reasons: list[str]           # (B,) failure reason, "" when fine
+    risk_steps: np.ndarray       # (S,) step numbers of the risk snapshots
+    risk_trajectory: np.ndarray  # (S, B) logits (frozen beats repeat their last value)
+    beat_steps: np.ndarray       # (S',) step numbers of the beat snapshots
+    beat_trajectory: np.ndarray  # (S', B, 12, 300)
+
+
+def morph_latents(decoder: Callable[[torch.Tensor], torch.Tensor],
+                  target_logit: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor,
+                  lr: float = 0.01, max_steps: int = 2000, stop_logit: float | None = None,
+                  risk_stride: int = 1, beat_stride: int = 100,
+                  progress: bool = True) -> MorphResult:
+    """Gradient ascent on ``target_logit(decoder(z))`` for a batch of latents ``z0`` (B, D).
+
+    Step 0 evaluates ``z0`` (its decoded beat is the t0 snapshot). Before each step, a beat
+    whose logit is >= ``stop_logit`` stops; a beat whose latent or logit is not finite fails
+    (with a reason) and stops; the others take one step. Snapshots are kept every
+    ``risk_stride`` / ``beat_stride`` steps and at the last step.
+    """
+    if risk_stride < 1 or beat_stride < 1:
+        raise ValueError("strides must be >= 1")
+    device = z0.device
+    z = z0.detach().clone()
+    n = len(z)
+    active = torch.ones(n, dtype=torch.bool, device=device)
+    stopped = torch.zeros(n, dtype=torch.bool, device=device)
+    failed = torch.zeros(n, dtype=torch.bool, device=device)
+    steps = torch.zeros(n, dtype=torch.long, device=device)
+    reasons = [""] * n
+    logit_now = torch.full((n,), float("nan"), device=device)
+    beats_now = torch.full((n, N_LEADS, BEAT_LEN), float("nan"), device=device)
+    risk_steps, risk_traj, beat_steps, beat_traj = [], [], [], []
+    logit_t0 = beats_t0 = None
+
+    bar = tqdm(total=max_steps, desc="morph", disable=not progress, mininterval=1.0, unit="step")
+    step = 0
+    while True:
+        idx = active.nonzero().squeeze(1)
+        if len(idx):
+            zi = z[idx].requires_grad_(True)
+            with torch.enable_grad():
+                x = decoder(zi)
+                logit = target_logit(x)
+                ok = torch.isfinite(logit) & torch.isfinite(zi).all(1) & \
+                    torch.isfinite(x).flatten(1).all(1)
+                grad = torch.autograd.grad(logit[ok].sum(), zi)[0] if ok.any() else None
+            logit_now[idx] = logit.detach()
+            beats_now[idx] = x.detach()
+            for j in idx[~ok].tolist():
+                failed[j], active[j] = True, False
+                reasons[j] = f"non-finite latent, beat or logit at step {step}"
+            reached = ok & (logit.detach() >= stop_logit) if stop_logit is not None else \
+                torch.zeros_like(ok)
+            stopped[idx[reached]] = True
+            active[idx[reached]] = False
+        if step == 0:
+            logit_t0, beats_t0 = logit_now.clone(), beats_now.clone()
+        last = step == max_steps or not bool(active.any())
+        if step % risk_stride == 0 or last:
+            risk_steps.append(step)
+            risk_traj.append(logit_now.cpu().numpy().copy())
+        if step % beat_stride == 0 or last:
+            beat_steps.append(step)
+            beat_traj.append(beats_now.cpu().numpy().copy())
+        if last:
+            break
+        move = idx[ok & ~reached]
+        if grad is not None and len(move):
+            with torch.no_grad():
+                z[move] += lr * grad[ok & ~reached]
+            steps[move] += 1
+        step += 1
+        bar.update(1)
+    bar.close()
+    return MorphResult(
+        z_final=z.detach().cpu().numpy(), beats_t0=beats_t0.cpu().numpy(),
+        beats_final=beats_now.cpu().numpy(), logit_t0=logit_t0.cpu().numpy(),
+        logit_final=logit_now.cpu().numpy(), steps=steps.cpu().numpy(),
+        stopped=stopped.cpu().numpy(), failed=failed.cpu().numpy(), reasons=reasons,
+        risk_steps=np.asarray(risk_steps), risk_trajectory=np.stack(risk_traj),
+        beat_steps=np.asarray(beat_steps), beat_trajectory=np.stack(beat_traj))
+
+
+def morph_in_batches(decoder, target_logit, z0: torch.Tensor, batch_size: int,
+                     **kwargs) -> MorphResult:
+    """:func:`morph_latents` over consecutive chunks of ``z0``; results joined beat-wise.
+
+    Trajectories of chunks that ended at different steps are padded forward with their last
+    snapshot, so every beat has a value at every recorded step.
+    """
+    parts = [morph_latents(decoder, target_logit, z0[s:s + batch_size], **kwargs)
+             for s in range(0, len(z0), batch_size)]
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined_trajectory(step_name: str, traj_name: str) -> tuple[np.ndarray, np.ndarray]:
+        steps = np.unique(np.concatenate([getattr(p, step_name) for p in parts]))
+        cols = []
+        for p in parts:
+            pos = np.searchsorted(getattr(p, step_name), steps, side="right") - 1
+            cols.append(getattr(p, traj_name)[pos])
+        return steps, np.concatenate(cols, axis=1)
+
+    risk_steps, risk_traj = joined_trajectory("risk_steps", "risk_trajectory")
+    beat_steps, beat_traj = joined_trajectory("beat_steps", "beat_trajectory")
+    cat = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return MorphResult(
+        z_final=cat("z_final"), beats_t0=cat("beats_t0"), beats_final=cat("beats_final"),
+        logit_t0=cat("logit_t0"), logit_final=cat("logit_final"), steps=cat("steps"),
+        stopped=cat("stopped"), failed=cat("failed"),
+        reasons=[r for p in parts for r in p.reasons], risk_steps=risk_steps,
+        risk_trajectory=risk_traj, beat_steps=beat_steps, beat_trajectory=beat_traj)
+
+
+def reconstruction_mse(beats: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """Mean squared error over all 12 x 300 samples, per beat."""
+    return ((beats.astype(np.float64) - reconstructions) ** 2).reshape(len(beats), -1).mean(1)
+
+
+def stop_threshold(logits: np.ndarray, quantile: float) -> float:
+    """The logit whose probability is the ``quantile`` of the beats' predicted probabilities."""
+    if len(logits) == 0:
+        raise PipelineError("no real beats to set the morphing stop threshold from")
+    p = float(np.quantile(1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64))), quantile))
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return float(np.log(p / (1 - p)))
+
+
+# --------------------------------------------------------------------------------------
+# The beat model's patient split
+# --------------------------------------------------------------------------------------
+SPLIT_FILES = ("split.feather", "split.csv")
+
+
+def split_patients(folder: Path, config: dict | None = None) -> dict[str, set[str]]:
+    """Patients per split (``train``, ``val``, ...) of the beat model saved in ``folder``.
+
+    Read from ``split.feather`` / ``split.csv`` (columns ``ptId``, ``split``) beside the
+    weights, else from ``config["split"]`` holding ``{"train": [...], "val": [...]}`` lists
+    (keys ``train_patients`` / ``val_patients`` also accepted).
+    """
+    folder = Path(folder)
+    for name in SPLIT_FILES:
+        path = folder / name
+        if path.exists():
+            df = pd.read_feather(path) if name.endswith("feather") else pd.read_csv(path, dtype=str)
+            missing = {"ptId", "split"} - set(df.columns)
+            if missing:
+                raise PipelineError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            df = df.astype({"ptId": str, "split": str})
+            return {s: set(g["ptId"]) for s, g in df.groupby("split")}
+    split = (config or {}).get("split")
+    if isinstance(split, dict):
+        out = {}
+        for key, value in split.items():
+            if isinstance(value, list):
+                out[key.removesuffix("_patients")] = set(map(str, value))
+        if "train" in out and "val" in out:
+            return out
+    raise PipelineError(f"{folder}: no patient split found (expected {' or '.join(SPLIT_FILES)} "
+                        f"with columns ptId, split, or config.json 'split' with train/val lists)")
+
+
+def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: int,
+                   seed: int) -> pd.DataFrame:
+    """Up to ``n_beats`` beats of validation patients, drawn without replacement (seeded).
+
+    The morph set must not share a patient with the VAE's and beat model's training set; an
+    overlap in the split itself is an error.
+    """
+    overlap = splits["train"] & splits["val"]
+    if overlap:
+        raise PipelineError(f"beat-model split: {len(overlap)} patient(s) in both train and val "
+                            f"(e.g. {sorted(overlap)[0]})")
+    val = index[index["ptId"].astype(str).isin(splits["val"])]
+    if val.empty:
+        raise PipelineError(f"{MORPH_BEATS_DIR}: no morphing beats of validation patients")
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.choice(len(val), size=min(n_beats, len(val)), replace=False))
+    return val.iloc[take].reset_index(drop=True)

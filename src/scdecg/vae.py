@@ -1,0 +1,310 @@
+"""The discriminatively regularised VAE (DR-VAE) of single beats, used for morphing.
+
+A beat is a (12, 300) millivolt window after per-lead ``zero_mode``. The encoder maps it to a
+Gaussian posterior (mean ``mu`` and variance ``var``, 512 dimensions each); the decoder maps a
+latent vector back to a beat. Training adds to the usual ELBO a *discriminative* term: the
+squared difference between the frozen beat model's predicted scd1 probability for the real beat
+and for its reconstruction, so the decoder keeps what the risk model looks at.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .constants import BEAT_LEN, N_LEADS
+from .errors import PipelineError
+from .io import load_checkpoint, read_json, save_checkpoint, save_npy, write_json
+
+LATENT_DIM = 512
+CONV_FILTERS = 12
+CONV_KERNEL = 10
+ENCODER_HIDDEN = 128
+DECODER_HIDDEN = 100
+DECODER_LAYERS = 4
+VAR_EPS = 1e-8  # floor on the posterior variance inside log()
+
+WEIGHTS_FILE = "vae.pt"
+CONFIG_FILE = "config.json"
+EPOCH_CHECKPOINT = "last_epoch.pt"
+
+
+class Encoder(nn.Module):
+    """(B, 12, 300) -> (mu, var), each (B, latent_dim); ``var = softplus(dense)``."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, n_leads: int = N_LEADS,
+                 beat_len: int = BEAT_LEN):
+        super().__init__()
+        self.conv1 = nn.Conv1d(n_leads, CONV_FILTERS, CONV_KERNEL, padding="same")
+        self.conv2 = nn.Conv1d(CONV_FILTERS, CONV_FILTERS, CONV_KERNEL, padding="same")
+        self.pool = nn.AvgPool1d(2)
+        self.hidden = nn.Linear(CONV_FILTERS * (beat_len // 4), ENCODER_HIDDEN)
+        self.mu = nn.Linear(ENCODER_HIDDEN, latent_dim)
+        self.var = nn.Linear(ENCODER_HIDDEN, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.pool(F.relu(self.conv1(x)))
+        h = self.pool(F.relu(self.conv2(h)))
+        h = F.relu(self.hidden(h.flatten(1)))
+        return self.mu(h), F.softplus(self.var(h))
+
+
+class Decoder(nn.Module):
+    """(B, latent_dim) -> (B, 12, 300): four Dense(100)+ReLU, then Dense(3600) without bias."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, n_leads: int = N_LEADS,
+                 beat_len: int = BEAT_LEN):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for _ in range(DECODER_LAYERS):
+            layers += [nn.Linear(width, DECODER_HIDDEN), nn.ReLU()]
+            width = DECODER_HIDDEN
+        layers.append(nn.Linear(width, n_leads * beat_len, bias=False))
+        self.net = nn.Sequential(*layers)
+        self.shape = (n_leads, beat_len)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *self.shape)
+
+
+class BeatVAE(nn.Module):
+    """Encoder + decoder; ``forward`` samples z = mu + sqrt(var)·eps and decodes it."""
+
+    def __init__(self, latent_dim: int = LATENT_DIM, n_leads: int = N_LEADS,
+                 beat_len: int = BEAT_LEN):
+        super().__init__()
+        if beat_len % 4:
+            raise ValueError(f"beat_len must be divisible by 4 (two avg-pools), got {beat_len}")
+        self.arch = {"latent_dim": latent_dim, "n_leads": n_leads, "beat_len": beat_len}
+        self.encoder = Encoder(latent_dim, n_leads, beat_len)
+        self.decoder = Decoder(latent_dim, n_leads, beat_len)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mu, var = self.encoder(x)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + var.sqrt() * eps
+        return self.decoder(z), mu, var
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction: decode the posterior mean."""
+        return self.decoder(self.encoder(x)[0])
+
+
+# --------------------------------------------------------------------------------------
+# Loss and schedules
+# --------------------------------------------------------------------------------------
+def drvae_loss(x: torch.Tensor, x_hat: torch.Tensor, mu: torch.Tensor, var: torch.Tensor,
+               p_real: torch.Tensor, p_rec: torch.Tensor, kl_weight: float,
+               beta: float) -> dict[str, torch.Tensor]:
+    """Batch-mean DR-VAE loss and its terms.
+
+    Per beat: ``rec`` = 0.5·Σ_t (x − x̂)² for each lead, ``kl`` = −0.5·Σ(1 + log var − mu² − var),
+    ``dr`` = (p(x) − p(x̂))²; the beat's loss is the mean over leads of ``rec + w·kl + β·dr``
+    (``kl`` and ``dr`` are per beat, so they enter once each).
+    """
+    rec = 0.5 * (x - x_hat).pow(2).sum(-1)                                   # (B, leads)
+    kl = -0.5 * (1 + torch.log(var + VAR_EPS) - mu.pow(2) - var).sum(-1)     # (B,)
+    dr = (p_real - p_rec).pow(2)                                             # (B,)
+    per_beat = (rec + (kl_weight * kl + beta * dr)[:, None]).mean(-1)
+    return {"loss": per_beat.mean(), "rec": rec.mean(-1).mean(), "kl": kl.mean(), "dr": dr.mean()}
+
+
+def kl_weight_at(step: int, total_steps: int, alpha: float, ramp_fraction: float = 0.25) -> float:
+    """Linear KL warm-up from 0 to ``alpha`` over the first ``ramp_fraction`` of the steps."""
+    ramp = max(1, int(round(ramp_fraction * total_steps)))
+    return alpha * min(1.0, step / ramp)
+
+
+def lr_at(step: int, total_steps: int, lr_max: float, lr_min: float,
+          warmup_fraction: float = 0.05) -> float:
+    """Linear warm-up ``lr_min -> lr_max`` over ``warmup_fraction`` of the steps, then cosine to ``lr_min``."""
+    warm = max(1, int(round(warmup_fraction * total_steps)))
+    if step < warm:
+        return lr_min + (lr_max - lr_min) * step / warm
+    progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * progress))
+
+
+# --------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------
+@dataclass
+class VAETrainConfig:
+    epochs: int = 100
+    batch_size: int = 512
+    lr_max: float = 1e-4
+    lr_min: float = 1e-7
+    warmup_fraction: float = 0.05
+    kl_alpha: float = 0.01
+    kl_ramp_fraction: float = 0.25
+    beta: float = 0.01
+    seed: int = 0
+
+
+RiskProbability = Callable[[torch.Tensor], torch.Tensor]
+"""Maps beats (B, 12, 300) to the frozen beat model's scd1 probability (B,)."""
+
+
+def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability,
+            cfg: VAETrainConfig, device: torch.device, checkpoint_path: Path | None = None,
+            resume: bool = False, progress: bool = True) -> list[dict]:
+    """Train ``model`` on ``beats`` (N, 12, 300) float32; returns one history row per epoch.
+
+    Every epoch the model, optimiser, RNG states and history go to ``checkpoint_path``;
+    ``resume`` continues from it. The loop is deterministic for a given seed and device.
+    """
+    if len(beats) == 0:
+        raise PipelineError("no training beats for the VAE")
+    data = torch.as_tensor(beats, dtype=torch.float32)
+    n = len(data)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    model.to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr_min)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and checkpoint_path is not None and checkpoint_path.exists():
+        tensors, saved = load_checkpoint(checkpoint_path, map_location=device)
+        if saved.get("train") != asdict(cfg) or saved.get("n_beats") != n:
+            raise PipelineError(f"{checkpoint_path}: saved run differs from this one "
+                                f"(saved {saved.get('train')}, n_beats={saved.get('n_beats')}; "
+                                f"now {asdict(cfg)}, n_beats={n}); remove it or drop --resume")
+        model.load_state_dict(tensors["model"])
+        optimiser.load_state_dict(tensors["optimiser"])
+        shuffle_gen.set_state(tensors["shuffle_rng"])
+        noise_gen.set_state(tensors["noise_rng"].cpu())
+        history = saved["history"]
+        start_epoch = len(history)
+        print(f"[vae] resumed after epoch {start_epoch} from {checkpoint_path}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        order = torch.randperm(n, generator=shuffle_gen)
+        sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "dr": 0.0}
+        bar = tqdm(range(steps_per_epoch), desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False, mininterval=1.0)
+        for b in bar:
+            step = epoch * steps_per_epoch + b
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = data[idx].to(device)
+            for group in optimiser.param_groups:
+                group["lr"] = lr_at(step, total_steps, cfg.lr_max, cfg.lr_min, cfg.warmup_fraction)
+            x_hat, mu, var = model(x, generator=noise_gen)
+            with torch.no_grad():
+                p_real = risk_probability(x)
+            p_rec = risk_probability(x_hat)  # gradient flows through the frozen model into x_hat
+            terms = drvae_loss(x, x_hat, mu, var, p_real, p_rec,
+                               kl_weight_at(step, total_steps, cfg.kl_alpha, cfg.kl_ramp_fraction),
+                               cfg.beta)
+            optimiser.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimiser.step()
+            for key in sums:
+                sums[key] += float(terms[key]) * len(idx)
+        row = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()},
+               "lr": optimiser.param_groups[0]["lr"]}
+        if not math.isfinite(row["loss"]):
+            raise PipelineError(f"VAE training diverged at epoch {epoch + 1} (loss {row['loss']})")
+        history.append(row)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path,
+                            {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                             "shuffle_rng": shuffle_gen.get_state(),
+                             "noise_rng": noise_gen.get_state()},
+                            {"train": asdict(cfg), "n_beats": n, "history": history})
+    return history
+
+
+@torch.no_grad()
+def encode(model: BeatVAE, beats: np.ndarray, device: torch.device,
+           batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and variances (N, latent_dim) of ``beats``."""
+    model.eval().to(device)
+    mus, vars_ = [], []
+    for start in range(0, len(beats), batch_size):
+        x = torch.as_tensor(beats[start:start + batch_size], dtype=torch.float32, device=device)
+        mu, var = model.encoder(x)
+        mus.append(mu.cpu().numpy())
+        vars_.append(var.cpu().numpy())
+    return np.concatenate(mus), np.concatenate(vars_)
+
+
+@torch.no_grad()
+def reconstruct(model: BeatVAE, beats: np.ndarray, device: torch.device,
+                batch_size: int = 1024) -> np.ndarray:
+    """Decode each beat's posterior mean; returns float32 (N, 12, 300)."""
+    model.eval().to(device)
+    out = [model.reconstruct(torch.as_tensor(beats[s:s + batch_size], dtype=torch.float32,
+                                             device=device)).cpu().numpy()
+           for s in range(0, len(beats), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, *beats.shape[1:]), np.float32)
+
+
+def latent_statistics(mu: np.ndarray, var: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-dimension mean and SD of the posterior means and variances over training beats."""
+    return {"mu_mean": mu.mean(0), "mu_sd": mu.std(0), "var_mean": var.mean(0), "var_sd": var.std(0)}
+
+
+@torch.no_grad()
+def sample_beats(model: BeatVAE, stats: dict[str, np.ndarray], n: int, seed: int,
+                 device: torch.device = torch.device("cpu")) -> np.ndarray:
+    """Draw ``n`` new beats from the aggregate posterior, approximated per dimension.
+
+    z_d ~ Normal(mean of mu_d, sqrt(Var(mu_d) + mean(var_d))): the mixture of the training
+    posteriors, moment-matched dimension by dimension.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    loc = torch.as_tensor(stats["mu_mean"], dtype=torch.float32)
+    scale = torch.as_tensor(np.sqrt(stats["mu_sd"] ** 2 + stats["var_mean"]), dtype=torch.float32)
+    z = loc + scale * torch.randn((n, loc.numel()), generator=gen)
+    model.eval().to(device)
+    return model.decoder(z.to(device)).cpu().numpy()
+
+
+# --------------------------------------------------------------------------------------
+# Saving and loading
+# --------------------------------------------------------------------------------------
+def save_vae(folder: Path, model: BeatVAE, config: dict, stats: dict[str, np.ndarray]) -> None:
+    """Write weights (tensors only), ``config.json`` and the latent statistics to ``folder``."""
+    folder = Path(folder)
+    config = {**config, "architecture": model.arch}
+    save_checkpoint(folder / WEIGHTS_FILE, {"model": model.state_dict()}, config)
+    for key, value in stats.items():
+        save_npy(value.astype(np.float32), folder / f"latent_{key}.npy")
+    write_json(config, folder / CONFIG_FILE)
+
+
+def load_vae(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatVAE, dict, dict]:
+    """Rebuild a saved VAE; returns ``(model in eval mode, config, latent statistics)``."""
+    folder = Path(folder)
+    config = read_json(folder / CONFIG_FILE)
+    tensors, _ = load_checkpoint(folder / WEIGHTS_FILE, map_location=device)
+    arch = config.get("architecture")
+    if not isinstance(arch, dict):
+        raise PipelineError(f"{folder / CONFIG_FILE}: no 'architecture' entry; not a VAE folder")
+    model = BeatVAE(**arch)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors["model"].items()}
+    if expected != found:
+        diff = sorted(set(expected.items()) ^ set(found.items()))[:3]
+        raise PipelineError(f"{folder / WEIGHTS_FILE}: weights do not match the architecture "
+                            f"{arch} (first differences: {diff})")
+    model.load_state_dict(tensors["model"])
+    stats = {}
+    for key in ("mu_mean", "mu_sd", "var_mean", "var_sd"):
+        path = folder / f"latent_{key}.npy"
+        if not path.exists():
+            raise PipelineError(f"{path}: latent statistics missing (rerun s08)")
+        stats[key] = np.load(path, allow_pickle=False)
+    return model.to(device).eval(), config, stats

@@ -1,0 +1,143 @@
+"""Latent morphing: gradient ascent, stopping, batching, failures, and the morph set."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from scdecg.errors import PipelineError
+from scdecg.morphing import (BeatRiskModel, draw_morph_set, morph_beat_index, morph_in_batches,
+                             morph_latents, split_patients, stop_threshold)
+
+LATENT = 16
+
+
+class ToyBeatModel(nn.Module):
+    """(B, 12, 300) -> logits for ("age", "scd1"): a conv, a pooled mean, a linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = nn.Conv1d(12, 4, 5)
+        self.out = nn.Linear(4, 2)
+        with torch.no_grad():  # steep enough that a few steps move the logit visibly
+            self.conv.weight *= 10
+            self.out.weight *= 10
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.conv(x)).mean(-1))
+
+
+def toy_setup(n=6):
+    torch.manual_seed(0)
+    decoder = nn.Sequential(nn.Linear(LATENT, 32), nn.Tanh(), nn.Linear(32, 12 * 300),
+                            nn.Unflatten(1, (12, 300)))
+    model = BeatRiskModel(ToyBeatModel(), ["age", "scd1"], ["regression", "classification"])
+    z0 = torch.randn(n, LATENT)
+    return decoder, model, z0
+
+
+def test_gradient_ascent_raises_the_logit_and_t0_is_the_reconstruction():
+    decoder, model, z0 = toy_setup()
+    res = morph_latents(decoder, model.target_logit, z0, lr=0.05, max_steps=30, progress=False)
+    with torch.no_grad():
+        rec = decoder(z0)
+        logit0 = model.target_logit(rec)
+    np.testing.assert_array_equal(res.beats_t0, rec.numpy())        # t0 = Dec(z0), no step taken
+    np.testing.assert_allclose(res.logit_t0, logit0.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(res.risk_trajectory[0], res.logit_t0)
+    assert (res.steps == 30).all() and not res.stopped.any() and not res.failed.any()
+    assert (res.logit_final > res.logit_t0 + 0.02).all()
+    assert (np.diff(res.risk_trajectory, axis=0) > -1e-6).all()      # small steps: monotone
+    with torch.no_grad():
+        np.testing.assert_allclose(res.beats_final, decoder(torch.as_tensor(res.z_final)).numpy(),
+                                   atol=1e-6)
+    assert list(res.beat_steps) == [0, 30] and res.beat_trajectory.shape == (2, 6, 12, 300)
+
+
+def test_stopping_rule_freezes_beats_and_ends_the_loop():
+    decoder, model, z0 = toy_setup(8)
+    free = morph_latents(decoder, model.target_logit, z0, lr=0.05, max_steps=40, progress=False)
+    stop = float(np.quantile(free.risk_trajectory[10], 0.5))
+    res = morph_latents(decoder, model.target_logit, z0, lr=0.05, max_steps=400,
+                        stop_logit=stop, progress=False)
+    assert res.stopped.all() and res.risk_steps[-1] < 400            # loop ended early
+    assert (res.logit_final >= stop).all()
+    for i in range(8):
+        k = res.steps[i]
+        traj = res.risk_trajectory[:, i]
+        if k > 0:
+            assert traj[k - 1] < stop <= traj[k]                    # stopped at the first crossing
+        np.testing.assert_array_equal(traj[k:], traj[k])            # frozen afterwards
+    above = res.logit_t0 >= stop                                    # started above: no step at all
+    assert above.any() and (res.steps[above] == 0).all()
+    np.testing.assert_array_equal(res.beats_final[above], res.beats_t0[above])
+
+
+def test_batched_equals_one_at_a_time():
+    decoder, model, z0 = toy_setup(5)
+    kw = dict(lr=0.05, max_steps=25, stop_logit=None, progress=False)
+    batch = morph_latents(decoder, model.target_logit, z0, **kw)
+    for i in range(5):
+        one = morph_latents(decoder, model.target_logit, z0[i:i + 1], **kw)
+        np.testing.assert_allclose(one.z_final[0], batch.z_final[i], atol=1e-5)
+        np.testing.assert_allclose(one.logit_final[0], batch.logit_final[i], atol=1e-5)
+    chunks = morph_in_batches(decoder, model.target_logit, z0, batch_size=2, **kw)
+    np.testing.assert_allclose(chunks.z_final, batch.z_final, atol=1e-5)
+    np.testing.assert_allclose(chunks.risk_trajectory, batch.risk_trajectory, atol=1e-5)
+
+
+def test_nan_beat_fails_with_reason_and_the_others_are_kept():
+    decoder, model, z0 = toy_setup(4)
+    bad = z0.clone()
+    bad[2, 0] = float("nan")
+    kw = dict(lr=0.05, max_steps=10, progress=False)
+    res = morph_latents(decoder, model.target_logit, bad, **kw)
+    ref = morph_latents(decoder, model.target_logit, z0, **kw)
+    assert res.failed.tolist() == [False, False, True, False]
+    assert "non-finite" in res.reasons[2] and res.reasons[0] == ""
+    keep = [0, 1, 3]
+    np.testing.assert_allclose(res.z_final[keep], ref.z_final[keep], atol=1e-6)
+    assert res.steps[2] == 0
+
+
+def test_stop_threshold_is_the_probability_quantile():
+    logits = np.linspace(-3, 3, 101)
+    assert stop_threshold(logits, 0.9) == pytest.approx(2.4, abs=1e-9)
+    with pytest.raises(PipelineError):
+        stop_threshold(np.array([]), 0.9)
+
+
+def test_beat_model_protocol_checks_outputs():
+    with pytest.raises(PipelineError, match="scd1"):
+        BeatRiskModel(ToyBeatModel(), ["age", "female"])
+    bad = BeatRiskModel(ToyBeatModel(), ["age", "scd1", "scd2"])
+    with pytest.raises(PipelineError, match=r"expected \(1, 3\)"):
+        bad.check_input()
+
+
+def test_morph_set_holds_only_validation_patients(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cov = pd.DataFrame({"studyId": [f"e{i}" for i in range(6)],
+                        "ptId": [f"p{i}" for i in range(6)]})
+    cov.to_feather("covariate_df.feather")
+    for i in range(6):
+        (tmp_path / "ecg_beats_morphing" / f"e{i}").mkdir(parents=True)
+        for k in range(3):
+            np.save(tmp_path / "ecg_beats_morphing" / f"e{i}" / f"e{i}_{k}.npy",
+                    np.zeros((12, 300), np.float32))
+    pd.DataFrame({"ptId": [f"p{i}" for i in range(6)],
+                  "split": ["train", "train", "train", "val", "val", "test"]}
+                 ).to_csv(tmp_path / "split.csv", index=False)
+    splits = split_patients(tmp_path)
+    index = morph_beat_index(None)
+    assert len(index) == 18
+    drawn = draw_morph_set(index, splits, n_beats=4, seed=0)
+    assert len(drawn) == 4 and set(drawn["ptId"]) <= {"p3", "p4"}
+    assert drawn.equals(draw_morph_set(index, splits, n_beats=4, seed=0))
+    everything = draw_morph_set(index, splits, n_beats=100, seed=0)
+    assert sorted(everything["ptId"].unique()) == ["p3", "p4"] and len(everything) == 6
+    with pytest.raises(PipelineError, match="both train and val"):
+        draw_morph_set(index, {"train": {"p1", "p3"}, "val": {"p3"}}, 4, 0)
