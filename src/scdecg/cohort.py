@@ -1,0 +1,554 @@
+"""The NTUH cohort table (x01) and its pipeline columns (x02).
+
+:func:`build_cohort` turns the arrest-ntuh-ecg tree into one row per kept ECG: the study
+group's pre-arrest ECGs and each control year's "pre" ECGs, with demographics, ECG
+measurements and the SCD labels. :func:`add_pipeline_columns` then adds the names and the
+placeholder covariates that the training code expects.
+
+Odd source values are never dropped silently: each is either kept as a missing value or
+excluded, and counted in a :class:`CohortReport` (printed by the scripts).
+
+Decisions on inputs the published code did not anticipate (listed in docs/DEVIATIONS.md):
+
+* a repeated ``ecg_id`` in a one-row-per-ECG table: the first row is used, later ones are
+  ignored and counted;
+* a patient with several control ECGs: the earliest (parsable) one is used and counted;
+* ``npy_index`` that is not a whole number or lies outside the stacked array: ECG excluded;
+* ties in the one-ECG-per-patient choice go to the smallest ``ecg_id``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
+from .errors import PipelineError
+from .failures import FailureLog
+
+# --------------------------------------------------------------------------------------
+# Source layout: every file and column x01 reads (see /docs and ntuh-data.md).
+# --------------------------------------------------------------------------------------
+STUDY_DIR = "study-group"
+CONTROL_DIR = "control-group"
+CONTROL_COHORT = f"{CONTROL_DIR}/ecg-cohort.csv"
+WAVEFORM_INDEX = "ecg-waveforms/waveform-npy.csv"
+WAVEFORM_ARRAY = "ecg-waveforms/waveform-rhythm.npy"
+
+PER_LEAD = "ecg-metadata/measurement-matrix-per-lead.csv"
+GLOBAL = "ecg-metadata/measurement-matrix-global.csv"
+RESTING = "ecg-metadata/resting-ecg-measurements.csv"
+DIAGNOSIS = "ecg-metadata/diagnosis.csv"
+
+#: Columns needed from each group's metadata tables (paths relative to the group folder).
+METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
+    PER_LEAD: ("ecg_id", "stelev", "stdown", "dltwv"),
+    GLOBAL: ("ecg_id", "qtc", "avg_rr"),
+    RESTING: ("ecg_id", "ventricular_rate", "atrial_rate", "qrs_duration", "qt_interval",
+              "qtc_frederica"),
+    DIAGNOSIS: ("ecg_id", "stmt_text"),
+}
+#: Study-group tables (relative to ``study-group/``) besides the metadata.
+STUDY_COLUMNS: dict[str, tuple[str, ...]] = {
+    WAVEFORM_INDEX: ("ecg_id", "npy_index", "ecg_timetag"),
+    "ecg.csv": ("ecg_id", "patient_ngsci_id", "acquisition_datetime_offset"),
+    "cohort.csv": ("ecg_id", "age", "sex", "rosc_datetime_offset"),
+    "rosc-outcomes.csv": ("ecg_id", "cause_of_cardiac_arrest",
+                          "hospitalization_datetime_offset", "initial_rhythm"),
+}
+CONTROL_COHORT_COLUMNS = ("ecg_id", "patient_ngsci_id", "acquisition_datetime_offset",
+                          "ecg_timetag", "age", "sex")
+CONTROL_INDEX_COLUMNS = ("ecg_id", "npy_index")
+
+STUDY_TIMETAG = "[0]pre"
+CONTROL_PRE, CONTROL_CONTROL = "pre", "control"
+CARDIAC_CAUSE = "cardiac event"
+SHOCKABLE_RHYTHM = "VT/VF"
+LBBB_PHRASE = "left bundle branch block"
+PACED_PHRASE = "paced"
+#: Per-lead flag bits (the published code tested equality with these codes).
+FLAG_BITS: dict[str, int] = {"stelev": 8, "stdown": 4, "dltwv": 32}
+#: Flags whose missing value means "not flagged".
+FALSE_IF_MISSING = ("lbbb", "qtc500", "stelev", "stdown", "dltwv")
+QTC_LONG_MS = 500
+
+LABELS: tuple[str, ...] = ("scd3mo", "scd6mo", "scd1", "scd2", "scd",
+                           "arrest_noncardiac", "arrest_noncardiac1", "arrest_noncardiac2",
+                           "any_arrest", "any_arrest1")
+STUDY_GROUP = "study"
+#: Columns of the x01 table before the labels, in order.
+COHORT_COLUMNS: tuple[str, ...] = (
+    "ecg_id", "patient_ngsci_id", "group", "file_path", "npy_index", "acquisition_datetime",
+    "days_to_event", "days_to_event_og", "age", "female", "cause_of_cardiac_arrest", "VTVF",
+    "stelev", "stdown", "dltwv", "qtc", "avg_rr", "qtc500", "ventricular_rate", "atrial_rate",
+    "qrs_duration", "qt_interval", "qtc_frederica", "lbbb", "paced")
+
+
+# --------------------------------------------------------------------------------------
+# Bookkeeping
+# --------------------------------------------------------------------------------------
+@dataclass
+class CohortReport:
+    """Counts of everything x01 kept as missing, ignored or excluded, per group."""
+
+    excluded: FailureLog = field(default_factory=lambda: FailureLog("x01"))
+    notes: Counter = field(default_factory=Counter)   # (group, message) -> n
+    rows_in: Counter = field(default_factory=Counter)  # group -> ECG rows read
+
+    def note(self, group: str, message: str, n: int) -> None:
+        if n:
+            self.notes[(group, message)] += int(n)
+
+    def exclude(self, group: str, ecg_ids: Iterable[str], reason: str) -> None:
+        for ecg_id in ecg_ids:
+            self.excluded.add(ecg_id, reason, group=group)
+
+    def exclusion_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.excluded.rows, columns=["record", "reason", "group"])
+        return frame.rename(columns={"record": "ecg_id"})[["group", "ecg_id", "reason"]]
+
+    def summary(self, cohort: pd.DataFrame) -> str:
+        lines = ["[x01] ECG rows read per group: "
+                 + ", ".join(f"{g} {n}" for g, n in self.rows_in.items())]
+        lines.append("[x01] values kept as missing or rows ignored (group: reason):")
+        if not self.notes:
+            lines.append("  none")
+        for (group, message), n in sorted(self.notes.items()):
+            lines.append(f"  {n:>7}  {group}: {message}")
+        lines.append(f"[x01] ECGs excluded (group: reason): {len(self.excluded)}")
+        by_reason = Counter((row["group"], row["reason"]) for row in self.excluded.rows)
+        for (group, reason), n in sorted(by_reason.items()):
+            lines.append(f"  {n:>7}  {group}: {reason}")
+        lines.append(f"[x01] kept {len(cohort)} ECGs of {cohort['patient_ngsci_id'].nunique()} "
+                     "patients (one per patient); per group: "
+                     + ", ".join(f"{g} {n}" for g, n in
+                                 cohort["group"].value_counts(sort=False).items()))
+        lines.append("[x01] labels (positives): "
+                     + ", ".join(f"{name} {int(cohort[name].sum())}" for name in LABELS))
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Layout check, before anything is read
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GroupSource:
+    """Where one group's ECG index, waveforms and metadata live."""
+
+    name: str     # "study" or the control year as a string
+    folder: Path  # study-group/ or control-group/<year>/pre/
+
+    @property
+    def index_csv(self) -> Path:
+        return self.folder / WAVEFORM_INDEX
+
+    @property
+    def array(self) -> Path:
+        return self.folder / WAVEFORM_ARRAY
+
+
+def group_sources(data_root: Path, control_years: Sequence[int]) -> list[GroupSource]:
+    data_root = Path(data_root)
+    groups = [GroupSource(STUDY_GROUP, data_root / STUDY_DIR)]
+    groups += [GroupSource(str(year), data_root / CONTROL_DIR / str(year) / "pre")
+               for year in control_years]
+    return groups
+
+
+def required_tables(data_root: Path, control_years: Sequence[int]) -> dict[Path, tuple[str, ...]]:
+    """Every CSV x01 reads, with the columns it needs from it."""
+    data_root = Path(data_root)
+    study, *controls = group_sources(data_root, control_years)
+    tables = {study.folder / name: cols for name, cols in STUDY_COLUMNS.items()}
+    if controls:
+        tables[data_root / CONTROL_COHORT] = CONTROL_COHORT_COLUMNS
+    for group in [study, *controls]:
+        if group is not study:
+            tables[group.index_csv] = CONTROL_INDEX_COLUMNS
+        tables.update({group.folder / name: cols for name, cols in METADATA_COLUMNS.items()})
+    return tables
+
+
+def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
+    """Raise one :class:`PipelineError` naming every missing folder, file or column."""
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise PipelineError(f"{data_root}: data root not found (pass --data-root)")
+    problems: list[str] = []
+    missing_years = [str(y) for y in control_years
+                     if not (data_root / CONTROL_DIR / str(y)).is_dir()]
+    if missing_years:
+        problems.append(f"{data_root / CONTROL_DIR}: control year folder(s) not found: "
+                        f"{', '.join(missing_years)} (leave them out of --control-years "
+                        "to run without them)")
+    for path, columns in required_tables(data_root, control_years).items():
+        if any(part in missing_years for part in path.relative_to(data_root).parts[1:2]):
+            continue  # already reported as a missing year folder
+        if not path.is_file():
+            problems.append(f"{path}: file not found")
+            continue
+        header = pd.read_csv(path, nrows=0).columns
+        absent = [c for c in columns if c not in header]
+        if absent:
+            problems.append(f"{path}: missing column(s) {', '.join(absent)}")
+    for group in group_sources(data_root, control_years):
+        if group.name in missing_years:
+            continue
+        if not group.array.is_file():
+            problems.append(f"{group.array}: file not found")
+        else:
+            shape = waveform_shape(group.array)
+            if len(shape) != 3 or shape[1] != 12:
+                problems.append(f"{group.array}: expected shape (n, 12, samples), got {shape}")
+    if problems:
+        raise PipelineError("; ".join(problems))
+
+
+def waveform_shape(path: Path) -> tuple[int, ...]:
+    """Shape of a stacked ``.npy`` array, read from its header only."""
+    try:
+        return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
+    except (ValueError, OSError) as exc:
+        raise PipelineError(f"{path}: not a readable .npy array ({exc})") from exc
+
+
+# --------------------------------------------------------------------------------------
+# Reading and parsing
+# --------------------------------------------------------------------------------------
+def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings)."""
+    df = pd.read_csv(path, usecols=list(columns), dtype=str)
+    return df[list(columns)]
+
+
+def first_row_per_ecg(df: pd.DataFrame, source: Path, group: str, report: CohortReport,
+                      key: str = "ecg_id") -> pd.DataFrame:
+    """Keep the first row of each ``key``; count the ignored repeats."""
+    dup = df[key].duplicated(keep="first")
+    report.note(group, f"repeated {key} in {source.name}: later row ignored", int(dup.sum()))
+    return df.loc[~dup]
+
+
+def parse_age(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
+    """First run of digits as float ("89+" -> 89); no digits -> NaN (counted)."""
+    text = values.astype("string").str.strip()
+    age = text.str.extract(r"(\d+)", expand=False).astype(float)
+    report.note(group, "age missing or without digits -> NaN", int(age.isna().sum()))
+    odd = age.notna() & ~text.str.fullmatch(r"\d+(\.0+)?").fillna(False)
+    report.note(group, "age with extra characters (e.g. '89+') -> its first digits",
+                int(odd.sum()))
+    return age.astype(float)
+
+
+def parse_female(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
+    """1.0 for "female", 0.0 for "male" (case and spaces ignored), else NaN (counted)."""
+    text = values.astype("string").str.strip().str.lower()
+    female = text.map({"female": 1.0, "male": 0.0}).astype(float)
+    report.note(group, "sex not male/female -> female NaN", int(female.isna().sum()))
+    return female
+
+
+def parse_datetime(values: pd.Series, column: str, group: str,
+                   report: CohortReport) -> pd.Series:
+    """Parse "YYYY-MM-DD HH:MM:SS", "YYYY/MM/DD HH:MM", "YYYY-MM-DDTHH:MM:SS" and the like.
+
+    Missing and unparsable values become NaT and are counted separately.
+    """
+    text = values.astype("string").str.strip()
+    text = text.where(text != "")
+    normalised = text.str.replace("/", "-", regex=False).str.replace("T", " ", regex=False)
+    parsed = pd.to_datetime(normalised, format="ISO8601", errors="coerce")
+    report.note(group, f"{column} missing -> NaT", int(text.isna().sum()))
+    report.note(group, f"{column} unparsable -> NaT", int((text.notna() & parsed.isna()).sum()))
+    return parsed
+
+
+def floor_days(start: pd.Series, end: pd.Series) -> pd.Series:
+    """Whole days from ``start`` to ``end``, rounded down (NaN when either is missing)."""
+    return np.floor((end - start).dt.total_seconds() / 86400.0)
+
+
+def parse_code(values: pd.Series) -> pd.Series:
+    """Integer codes; missing or non-numeric -> 0 (no flag)."""
+    return pd.to_numeric(values, errors="coerce").fillna(0).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Per-group tables
+# --------------------------------------------------------------------------------------
+def ecg_index(group: GroupSource, columns: Sequence[str], report: CohortReport) -> pd.DataFrame:
+    """The group's ECG rows with a valid ``npy_index``; other rows excluded and counted."""
+    df = read_table(group.index_csv, columns)
+    report.rows_in[group.name] += len(df)
+    no_id = df["ecg_id"].isna()
+    report.note(group.name, f"row without ecg_id in {group.index_csv.name}: ignored",
+                int(no_id.sum()))
+    df = first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    n_rows = waveform_shape(group.array)[0]
+    index = pd.to_numeric(df["npy_index"], errors="coerce")
+    whole = index.notna() & (index == np.floor(index))
+    in_range = whole & (index >= 0) & (index < n_rows)
+    report.exclude(group.name, df.loc[~whole, "ecg_id"], "npy_index missing or not an integer")
+    report.exclude(group.name, df.loc[whole & ~in_range, "ecg_id"],
+                   f"npy_index outside the waveform array (rows 0..{n_rows - 1})")
+    df = df.loc[in_range].copy()
+    df["npy_index"] = index[in_range].astype(np.int64)
+    df["file_path"] = group.array.as_posix()
+    df["group"] = group.name
+    return df
+
+
+def metadata(group: GroupSource, report: CohortReport) -> pd.DataFrame:
+    """ECG measurements and flags from the group's four metadata tables, one row per ECG."""
+    folder = group.folder
+    per_lead = read_table(folder / PER_LEAD, METADATA_COLUMNS[PER_LEAD])
+    flags = pd.DataFrame({"ecg_id": per_lead["ecg_id"]})
+    for name, bit in FLAG_BITS.items():
+        flags[name] = (parse_code(per_lead[name]) & bit) > 0
+    flags = flags.groupby("ecg_id", sort=True).any()  # any lead flagged -> ECG flagged
+
+    global_ = first_row_per_ecg(read_table(folder / GLOBAL, METADATA_COLUMNS[GLOBAL]),
+                                folder / GLOBAL, group.name, report).set_index("ecg_id")
+    resting = first_row_per_ecg(read_table(folder / RESTING, METADATA_COLUMNS[RESTING]),
+                                folder / RESTING, group.name, report).set_index("ecg_id")
+    numeric = pd.concat([global_, resting], axis=1).apply(pd.to_numeric, errors="coerce")
+    numeric["qtc500"] = numeric["qtc"] > QTC_LONG_MS
+
+    diagnosis = read_table(folder / DIAGNOSIS, METADATA_COLUMNS[DIAGNOSIS])
+    text = diagnosis["stmt_text"].astype("string").str.lower().fillna("")
+    statements = pd.DataFrame({"ecg_id": diagnosis["ecg_id"],
+                               "lbbb": text.str.contains(LBBB_PHRASE, regex=False),
+                               "paced": text.str.contains(PACED_PHRASE, regex=False)})
+    statements = statements.groupby("ecg_id", sort=True).any()
+    return pd.concat([flags, numeric, statements], axis=1)
+
+
+def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
+    """Pre-arrest ECGs of the study group; ``days_to_event`` counts to ROSC."""
+    group = group_sources(data_root, [])[0]
+    df = ecg_index(group, STUDY_COLUMNS[WAVEFORM_INDEX], report)
+    is_pre = (df["ecg_timetag"].astype("string").str.strip() == STUDY_TIMETAG).fillna(False)
+    report.note(group.name, f"ecg_timetag not {STUDY_TIMETAG!r}: row not used",
+                int((~is_pre).sum()))
+    df = df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag")
+    for name in ("ecg.csv", "cohort.csv", "rosc-outcomes.csv"):
+        path = group.folder / name
+        table = first_row_per_ecg(read_table(path, STUDY_COLUMNS[name]), path, group.name, report)
+        df = df.merge(table, on="ecg_id", how="left", validate="one_to_one")
+
+    acquired = parse_datetime(df["acquisition_datetime_offset"], "acquisition datetime",
+                              group.name, report)
+    rosc = parse_datetime(df["rosc_datetime_offset"], "ROSC datetime", group.name, report)
+    hospital = parse_datetime(df["hospitalization_datetime_offset"], "hospitalisation datetime",
+                              group.name, report)
+    df["days_to_event"] = floor_days(acquired, rosc)
+    df["days_to_event_og"] = floor_days(acquired, hospital)
+    df["exclude_reason"] = np.select(
+        [df["patient_ngsci_id"].isna(), acquired.isna(), rosc.isna()],
+        ["no patient_ngsci_id (not in ecg.csv or empty)",
+         "no days_to_event: acquisition datetime missing or unparsable",
+         "no days_to_event: ROSC datetime missing or unparsable"], default="")
+    df["acquisition_datetime"] = acquired
+    df["age"] = parse_age(df["age"], group.name, report)
+    df["female"] = parse_female(df["sex"], group.name, report)
+    rhythm = df["initial_rhythm"].astype("string").str.strip()
+    df["VTVF"] = (rhythm == SHOCKABLE_RHYTHM).fillna(False).astype(float).where(rhythm.notna())
+    df["cause_of_cardiac_arrest"] = df["cause_of_cardiac_arrest"].str.strip()
+    return df
+
+
+def control_dates(data_root: Path, report: CohortReport) -> tuple[pd.DataFrame, pd.Series]:
+    """The control cohort table (one row per ECG) and each patient's control-ECG datetime."""
+    path = Path(data_root) / CONTROL_COHORT
+    table = first_row_per_ecg(read_table(path, CONTROL_COHORT_COLUMNS), path, "control", report)
+    table = table.assign(acquisition_datetime=parse_datetime(
+        table["acquisition_datetime_offset"], "acquisition datetime (ecg-cohort.csv)",
+        "control", report))
+    tag = table["ecg_timetag"].astype("string").str.strip()
+    controls = table.loc[tag == CONTROL_CONTROL]
+    n_per_patient = controls.groupby("patient_ngsci_id")["ecg_id"].size()
+    report.note("control", "patient with several control ECGs: earliest used",
+                int((n_per_patient > 1).sum()))
+    control_at = controls.groupby("patient_ngsci_id")["acquisition_datetime"].min()
+    return table.drop(columns=["acquisition_datetime_offset"]), control_at
+
+
+def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
+                  control_at: pd.Series, report: CohortReport) -> pd.DataFrame:
+    """One control year's "pre" ECGs; ``days_to_event`` counts to the patient's control ECG."""
+    group = group_sources(data_root, [year])[1]
+    df = ecg_index(group, CONTROL_INDEX_COLUMNS, report)
+    df = df.merge(cohort_table, on="ecg_id", how="left", validate="one_to_one")
+    listed = df["ecg_id"].isin(cohort_table["ecg_id"])
+    tag = df["ecg_timetag"].astype("string").str.strip()
+    report.note(group.name, f"ECG tagged {CONTROL_CONTROL!r} in ecg-cohort.csv, used as a pre ECG",
+                int((tag == CONTROL_CONTROL).sum()))
+    control = df["patient_ngsci_id"].map(control_at)
+    days = floor_days(df["acquisition_datetime"], control)
+    df["days_to_event"] = days
+    df["days_to_event_og"] = days
+    df["exclude_reason"] = np.select(
+        [~listed, df["patient_ngsci_id"].isna(), df["acquisition_datetime"].isna(),
+         ~df["patient_ngsci_id"].isin(control_at.index), days.isna()],
+        ["not listed in control-group/ecg-cohort.csv", "no patient_ngsci_id",
+         "no days_to_event: acquisition datetime missing or unparsable",
+         "no days_to_event: patient has no control ECG",
+         "no days_to_event: control-ECG datetime missing or unparsable"], default="")
+    df["age"] = parse_age(df["age"], group.name, report)
+    df["female"] = parse_female(df["sex"], group.name, report)
+    df["VTVF"] = np.nan
+    df["cause_of_cardiac_arrest"] = None
+    return df
+
+
+def with_metadata(df: pd.DataFrame, group: GroupSource, report: CohortReport) -> pd.DataFrame:
+    df = df.join(metadata(group, report), on="ecg_id")
+    for name in (*FALSE_IF_MISSING, "paced"):
+        df[name] = df[name].astype("boolean").fillna(False).astype(bool)
+    return df
+
+
+# --------------------------------------------------------------------------------------
+# Cohort-level steps
+# --------------------------------------------------------------------------------------
+def one_ecg_per_patient(df: pd.DataFrame) -> pd.DataFrame:
+    """Per patient: the smallest ``days_to_event`` >= 2, else the smallest overall.
+
+    Ties go to the smallest ``ecg_id`` so the choice does not depend on row order.
+    """
+    eligible = df["days_to_event"] >= MIN_DAYS_TO_EVENT
+    order = df.assign(_ineligible=~eligible).sort_values(
+        ["patient_ngsci_id", "_ineligible", "days_to_event", "ecg_id"], kind="mergesort")
+    return order.drop_duplicates("patient_ngsci_id", keep="first").drop(columns="_ineligible")
+
+
+def add_labels(df: pd.DataFrame) -> pd.DataFrame:
+    """SCD and arrest labels as float 0/1; only the study group can be positive."""
+    days = df["days_to_event"]
+    study = (df["group"] == STUDY_GROUP) & (days >= MIN_DAYS_TO_EVENT)
+    cause = df["cause_of_cardiac_arrest"].astype("string").str.lower()
+    cardiac = (cause == CARDIAC_CAUSE).fillna(False).astype(bool)
+    labels = {name: study & cardiac & (days <= limit) for name, limit in SCD_HORIZON_DAYS.items()}
+    labels["scd"] = study & cardiac
+    labels["arrest_noncardiac"] = study & ~cardiac
+    labels["arrest_noncardiac1"] = study & ~cardiac & (days <= SCD_HORIZON_DAYS["scd1"])
+    labels["arrest_noncardiac2"] = study & ~cardiac & (days <= SCD_HORIZON_DAYS["scd2"])
+    labels["any_arrest"] = labels["scd"] | labels["arrest_noncardiac"]
+    labels["any_arrest1"] = labels["scd1"] | labels["arrest_noncardiac1"]
+    out = df.copy()
+    for name in LABELS:
+        out[name] = labels[name].astype(float)
+    return out
+
+
+def build_cohort(data_root: Path | str,
+                 control_years: Sequence[int]) -> tuple[pd.DataFrame, CohortReport]:
+    """The x01 cohort table (one ECG per patient) and the report of what was set aside."""
+    data_root = Path(data_root)
+    check_inputs(data_root, control_years)
+    report = CohortReport()
+    study, *controls = group_sources(data_root, control_years)
+    frames = [with_metadata(study_group(data_root, report), study, report)]
+    if controls:
+        cohort_table, control_at = control_dates(data_root, report)
+        for year, group in zip(control_years, controls):
+            df = control_group(data_root, year, cohort_table, control_at, report)
+            frames.append(with_metadata(df, group, report))
+    df = pd.concat(frames, ignore_index=True)
+
+    excluded = df["exclude_reason"] != ""
+    for (group_name, reason), rows in df.loc[excluded].groupby(["group", "exclude_reason"]):
+        report.exclude(group_name, rows["ecg_id"], reason)
+    df = df.loc[~excluded, list(COHORT_COLUMNS)]
+
+    kept = one_ecg_per_patient(df)
+    dropped = df.loc[~df.index.isin(kept.index)]
+    for group_name, n in dropped["group"].value_counts(sort=False).items():
+        report.note(group_name, "ECG not chosen (another ECG of the patient kept)", n)
+
+    group_rank = kept["group"].map({g.name: i for i, g in enumerate([study, *controls])})
+    kept = kept.assign(_rank=group_rank).sort_values(["_rank", "ecg_id"], kind="mergesort")
+    return add_labels(kept.drop(columns="_rank")).reset_index(drop=True), report
+
+
+# --------------------------------------------------------------------------------------
+# x02: pipeline columns
+# --------------------------------------------------------------------------------------
+RENAMES = {"ecg_id": "studyId", "patient_ngsci_id": "ptId", "qtc_frederica": "qtcf",
+           "qtc": "qtcb", "qrs_duration": "qrsDuration", "avg_rr": "rrInterval",
+           "stelev": "ST_elevation", "stdown": "ST_depression", "atrial_rate": "atrialrate",
+           "qt_interval": "qtInterval"}
+#: Placeholder death labels: probability of a synthetic death, and the SCD label it includes.
+DEATH_PLACEHOLDERS = {"dead3mo": (0.02, "scd3mo"), "dead6mo": (0.03, "scd6mo"),
+                      "dead1": (0.04, "scd1"), "dead2": (0.05, "scd2")}
+#: Training flags NTUH does not have: all False.
+ABSENT_FLAGS = ("low_ef", "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1", "ICD_VT",
+                "ICD_VF", "Phi_VT", "LBBB", "antiarr", "deltawave", "CHF_Cardiomyopathy",
+                "Hypertension", "CAD", "Diabetes", "Hyperlipidemia", "TROPT40", "Acute_MI",
+                "Old_MI")
+INTERVAL_LABELS = {"scd3mo_6mo": ("scd6mo", "scd3mo"), "scd6mo_1": ("scd1", "scd6mo"),
+                   "scd1_2": ("scd2", "scd1")}
+EF_TRIANGLE = (20.0, 55.0, 70.0)
+P_DURATION_BINS = ((0.0, 20.0), (20.0, 120.0), (120.0, 160.0))
+P_DURATION_PROBS = (0.025, 0.95, 0.025)
+AXIS_RANGE = (-90.0, 90.0)
+MAX_MODELLING_AGE = 80
+X01_COLUMNS = ("ecg_id", "patient_ngsci_id", "group", "file_path", "npy_index",
+               "days_to_event", "age", "female", "VTVF", *LABELS, *FALSE_IF_MISSING,
+               "qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_duration",
+               "qt_interval", "qtc_frederica")
+
+
+def is_processed(df: pd.DataFrame) -> bool:
+    """True when ``df`` already carries the x02 columns (x02 renames ``ecg_id``)."""
+    return "studyId" in df.columns and "ecg_id" not in df.columns
+
+
+def add_pipeline_columns(df: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
+    """The x02 table: renames, model-selection columns and seeded placeholder covariates.
+
+    Random draws come from one ``np.random.RandomState(seed)`` (the legacy generator the
+    published code seeded globally), in this order: the four death placeholders,
+    ``most_recent_ef``, ``pDuration`` (bin, then position), ``qrsFrontAxis``, ``qrsHorizAxis``.
+    """
+    missing = [c for c in X01_COLUMNS if c not in df.columns]
+    if missing:
+        raise PipelineError(f"cohort table: missing column(s) {', '.join(missing)} (run x01)")
+    out = df.rename(columns=RENAMES)
+    out["scaling_factor"] = SCALING_FACTOR
+    out["include_modelling"] = (out["age"].notna() & out["female"].notna()
+                                & (out["age"] < MAX_MODELLING_AGE)
+                                & (out["days_to_event"] >= MIN_DAYS_TO_EVENT))
+    for name, (longer, shorter) in INTERVAL_LABELS.items():
+        out[name] = ((out[longer] == 1) & (out[shorter] != 1)).astype(float)
+    out["VTVF"] = (out["VTVF"] == 1).astype(bool)  # missing -> False
+    out["VFVT"] = out["VTVF"]
+
+    rng = np.random.RandomState(seed)
+    n = len(out)
+    for name, (prob, label) in DEATH_PLACEHOLDERS.items():
+        out[name] = ((rng.uniform(size=n) < prob) | (out[label] == 1)).astype(float)
+    for name in ABSENT_FLAGS:
+        out[name] = False
+    out["heartRate"] = out["ventricular_rate"]
+    out["meanqtc"] = out["qtcb"]
+    out["most_recent_ef"] = rng.triangular(*EF_TRIANGLE, size=n)
+    bins = rng.choice(len(P_DURATION_BINS), size=n, p=P_DURATION_PROBS)
+    low, high = np.asarray(P_DURATION_BINS).T
+    out["pDuration"] = rng.uniform(low[bins], high[bins])
+    out["qrsFrontAxis"] = rng.uniform(*AXIS_RANGE, size=n)
+    out["qrsHorizAxis"] = rng.uniform(*AXIS_RANGE, size=n)
+    return out
+
+
+def describe_pipeline_columns(df: pd.DataFrame) -> str:
+    """One short summary of the x02 table."""
+    counts = ", ".join(f"{name} {int(df[name].sum())}"
+                       for name in (*DEATH_PLACEHOLDERS, *INTERVAL_LABELS, "VTVF"))
+    return (f"[x02] {len(df)} ECGs, {int(df['include_modelling'].sum())} eligible for modelling "
+            f"(age and sex known, age < {MAX_MODELLING_AGE}, days_to_event >= "
+            f"{MIN_DAYS_TO_EVENT}); positives: {counts}")

@@ -1,0 +1,427 @@
+"""Cohort table (x01) and pipeline columns (x02) on tiny hand-made NTUH trees."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_script
+
+from scdecg.cohort import LABELS, add_pipeline_columns, build_cohort, is_processed
+from scdecg.errors import PipelineError
+
+X01 = "00_Data_Preprocessing/x01_build_ntuh_df.py"
+X02 = "00_Data_Preprocessing/x02_generate_dummy_columns.py"
+ROSC = pd.Timestamp("2020-06-01 10:00:00")
+YEAR = 2015
+
+
+# --------------------------------------------------------------------------------------
+# A tiny NTUH tree, written by hand
+# --------------------------------------------------------------------------------------
+@dataclass
+class Ecg:
+    ecg_id: str
+    patient: str
+    acquired: str                  # datetime string as stored
+    age: str = "60"
+    sex: str = "male"
+    npy_index: object = None       # None: next free row
+    timetag: str = "[0]pre"        # study group only
+    rosc: str = "2020-06-01 10:00:00"
+    hospital: str = "2020-06-01 09:00:00"
+    cause: str | None = "cardiac event"
+    rhythm: str | None = "VT/VF"
+    control: str | None = None     # control group: datetime of the patient's control ECG
+    codes: dict = field(default_factory=dict)   # lead -> {stelev, stdown, dltwv} codes
+    qtc: str = "440"
+    statements: tuple[str, ...] = ("sinus rhythm",)
+
+
+def before_rosc(days: float, hours: float = 3.0) -> str:
+    """Acquisition time ``days`` days (plus ``hours``) before ROSC, as NTUH text."""
+    return str(ROSC - pd.Timedelta(days=days, hours=hours))
+
+
+def study_ecg(ecg_id: str, days: float, patient: str | None = None, **kw) -> Ecg:
+    return Ecg(ecg_id, patient or f"p{ecg_id}", before_rosc(days), **kw)
+
+
+def control_ecg(ecg_id: str, days: int, patient: str | None = None, **kw) -> Ecg:
+    pre = pd.Timestamp("2015-03-01 08:00:00")
+    return Ecg(ecg_id, patient or f"c{ecg_id}", str(pre), cause=None, rhythm=None,
+               control=str(pre + pd.Timedelta(days=days, hours=2)), **kw)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+
+
+def write_metadata(folder: Path, ecgs: list[Ecg]) -> None:
+    per_lead, global_, resting, diagnosis = [], [], [], []
+    for e in ecgs:
+        for lead in ("I", "II", "aVL"):
+            codes = e.codes.get(lead, {})
+            per_lead.append({"ecg_id": e.ecg_id, "lead": lead,
+                             **{k: codes.get(k, 0) for k in ("stelev", "stdown", "dltwv")}})
+        global_.append({"ecg_id": e.ecg_id, "qtc": e.qtc, "avg_rr": 800})
+        resting.append({"ecg_id": e.ecg_id, "ventricular_rate": 75, "atrial_rate": 75,
+                        "qrs_duration": 90, "qt_interval": 380, "qtc_frederica": 420})
+        diagnosis += [{"ecg_id": e.ecg_id, "stmt_text": s} for s in e.statements]
+    meta = folder / "ecg-metadata"
+    write_csv(meta / "measurement-matrix-per-lead.csv", per_lead,
+              ["ecg_id", "lead", "stelev", "stdown", "dltwv"])
+    write_csv(meta / "measurement-matrix-global.csv", global_, ["ecg_id", "qtc", "avg_rr"])
+    write_csv(meta / "resting-ecg-measurements.csv", resting,
+              ["ecg_id", "ventricular_rate", "atrial_rate", "qrs_duration", "qt_interval",
+               "qtc_frederica"])
+    write_csv(meta / "diagnosis.csv", diagnosis, ["ecg_id", "stmt_text"])
+
+
+def write_waveforms(folder: Path, ecgs: list[Ecg], with_timetag: bool) -> None:
+    rows = []
+    for i, e in enumerate(ecgs):
+        row = {"ecg_id": e.ecg_id, "npy_index": i if e.npy_index is None else e.npy_index}
+        if with_timetag:
+            row["ecg_timetag"] = e.timetag
+        rows.append(row)
+    wave = folder / "ecg-waveforms"
+    write_csv(wave / "waveform-npy.csv", rows, list(rows[0]))
+    np.save(wave / "waveform-rhythm.npy", np.zeros((len(ecgs), 12, 10), dtype=np.int16))
+
+
+def write_tree(root: Path, study: list[Ecg], controls: dict[int, list[Ecg]] | None = None) -> Path:
+    """Write the NTUH layout under ``root`` for the given ECGs; return ``root``."""
+    controls = {YEAR: [control_ecg("c1", 100)]} if controls is None else controls
+    sg = root / "study-group"
+    write_waveforms(sg, study, with_timetag=True)
+    write_csv(sg / "ecg.csv", [{"patient_ngsci_id": e.patient, "ecg_id": e.ecg_id,
+                                "acquisition_datetime_offset": e.acquired,
+                                "ecg_timetag": e.timetag} for e in study],
+              ["patient_ngsci_id", "ecg_id", "acquisition_datetime_offset", "ecg_timetag"])
+    write_csv(sg / "cohort.csv", [{"ecg_id": e.ecg_id, "age": e.age, "sex": e.sex,
+                                   "rosc_datetime_offset": e.rosc} for e in study],
+              ["ecg_id", "age", "sex", "rosc_datetime_offset"])
+    write_csv(sg / "rosc-outcomes.csv",
+              [{"ecg_id": e.ecg_id, "cause_of_cardiac_arrest": e.cause,
+                "hospitalization_datetime_offset": e.hospital, "initial_rhythm": e.rhythm}
+               for e in study],
+              ["ecg_id", "cause_of_cardiac_arrest", "hospitalization_datetime_offset",
+               "initial_rhythm"])
+    write_metadata(sg, study)
+    cohort_rows = []
+    for year, ecgs in controls.items():
+        pre = root / "control-group" / str(year) / "pre"
+        write_waveforms(pre, ecgs, with_timetag=False)
+        write_metadata(pre, ecgs)
+        for e in ecgs:
+            cohort_rows.append({"ecg_id": e.ecg_id, "patient_ngsci_id": e.patient,
+                                "acquisition_datetime_offset": e.acquired,
+                                "ecg_timetag": "pre", "age": e.age, "sex": e.sex})
+            if e.control is not None:
+                cohort_rows.append({"ecg_id": e.ecg_id + "_ctl", "patient_ngsci_id": e.patient,
+                                    "acquisition_datetime_offset": e.control,
+                                    "ecg_timetag": "control", "age": e.age, "sex": e.sex})
+    write_csv(root / "control-group" / "ecg-cohort.csv", cohort_rows,
+              ["ecg_id", "patient_ngsci_id", "acquisition_datetime_offset", "ecg_timetag",
+               "age", "sex"])
+    return root
+
+
+def build(root: Path, years=(YEAR,)):
+    df, report = build_cohort(root, list(years))
+    return df.set_index("ecg_id"), report
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------
+EDGE_DAYS = (1, 2, 91, 92, 182, 183, 365, 366, 730, 731)
+
+
+def test_labels_at_window_edges(tmp_path):
+    study = [study_ecg(f"s{d}", d) for d in EDGE_DAYS]
+    study += [study_ecg(f"n{d}", d, cause="overdose") for d in (1, 2, 365, 366, 730, 731)]
+    study.append(study_ecg("m10", 10, cause=None))  # missing cause counts as non-cardiac
+    df, _ = build(write_tree(tmp_path, study))
+
+    days = df["days_to_event"]
+    assert days["s91"] == 91 and days["n731"] == 731
+    assert df[list(LABELS)].isin([0.0, 1.0]).all().all()
+    assert all(df[c].dtype == float for c in LABELS)
+
+    def positives(label):
+        return sorted(i for i in df.index[df[label] == 1])
+
+    assert positives("scd3mo") == ["s2", "s91"]
+    assert positives("scd6mo") == ["s182", "s2", "s91", "s92"]
+    assert positives("scd1") == ["s182", "s183", "s2", "s365", "s91", "s92"]
+    assert positives("scd2") == ["s182", "s183", "s2", "s365", "s366", "s730", "s91", "s92"]
+    assert positives("scd") == sorted(f"s{d}" for d in EDGE_DAYS if d >= 2)
+    assert positives("arrest_noncardiac") == ["m10", "n2", "n365", "n366", "n730", "n731"]
+    assert positives("arrest_noncardiac1") == ["m10", "n2", "n365"]
+    assert positives("arrest_noncardiac2") == ["m10", "n2", "n365", "n366", "n730"]
+    assert positives("any_arrest") == sorted(positives("scd") + positives("arrest_noncardiac"))
+    assert positives("any_arrest1") == sorted(positives("scd1") + positives("arrest_noncardiac1"))
+    assert df.loc["c1", list(LABELS)].sum() == 0
+
+
+def test_days_are_floored_and_hospitalisation_kept(tmp_path):
+    study = [Ecg("a", "pa", before_rosc(2, hours=-1)),          # 1 day 23 h -> 1
+             Ecg("b", "pb", before_rosc(2, hours=0)),           # exactly 2 days -> 2
+             Ecg("c", "pc", before_rosc(30), hospital="2020-05-30 10:00:00")]
+    df, _ = build(write_tree(tmp_path, study))
+    assert df.loc["a", "days_to_event"] == 1 and df.loc["a", "scd"] == 0
+    assert df.loc["b", "days_to_event"] == 2 and df.loc["b", "scd"] == 1
+    assert df.loc["c", "days_to_event_og"] == 28   # 30 d 3 h before ROSC, 2 d before hospital
+
+
+def test_mixed_datetime_formats_parse_alike(tmp_path):
+    t = ROSC - pd.Timedelta(days=40)
+    study = [Ecg("iso", "p1", t.strftime("%Y-%m-%d %H:%M:%S")),
+             Ecg("slash", "p2", t.strftime("%Y/%m/%d %H:%M")),
+             Ecg("tee", "p3", t.strftime("%Y-%m-%dT%H:%M:%S"),
+                 rosc=ROSC.strftime("%Y/%m/%d %H:%M"))]
+    df, _ = build(write_tree(tmp_path, study))
+    assert df["days_to_event"].tolist()[:3] == [40.0, 40.0, 40.0]
+
+
+def test_one_ecg_per_patient(tmp_path):
+    study = [study_ecg("a1", 1, "pa"), study_ecg("a5", 5, "pa"), study_ecg("a30", 30, "pa"),
+             study_ecg("b0", 0, "pb"), study_ecg("b1", 1, "pb"),         # all below 2
+             study_ecg("c9", 9, "pc"), study_ecg("c8", 9, "pc"),         # tie -> smaller id
+             study_ecg("d-3", -3, "pd"), study_ecg("d1", 1, "pd")]
+    df, report = build(write_tree(tmp_path, study))
+    chosen = df.loc[df["group"] == "study"].groupby("patient_ngsci_id").apply(
+        lambda g: g.index[0], include_groups=False)
+    assert chosen.to_dict() == {"pa": "a5", "pb": "b0", "pc": "c8", "pd": "d-3"}
+    assert df["patient_ngsci_id"].is_unique
+    assert report.notes[("study", "ECG not chosen (another ECG of the patient kept)")] == 5
+    assert df.loc["b0", "scd"] == 0 and df.loc["a5", "scd3mo"] == 1
+
+
+def test_control_group(tmp_path):
+    controls = {2016: [control_ecg("x", 100, age="50", sex="female"),
+                       control_ecg("y", 1)],
+                2018: [control_ecg("z", 400, patient="pz")]}
+    df, report = build(write_tree(tmp_path, [study_ecg("s", 10)], controls), years=(2016, 2018))
+    assert df.loc["x", "group"] == "2016" and df.loc["z", "group"] == "2018"
+    assert df.loc["x", "days_to_event"] == 100 and df.loc["y", "days_to_event"] == 1
+    assert df.loc["x", "days_to_event_og"] == 100
+    assert df.loc["x", "age"] == 50 and df.loc["x", "female"] == 1
+    assert df.loc[["x", "y", "z"], list(LABELS)].to_numpy().sum() == 0
+    assert df.loc["z", "file_path"].endswith("control-group/2018/pre/ecg-waveforms/"
+                                             "waveform-rhythm.npy")
+    assert df.loc["s", "file_path"] == str(tmp_path / "study-group/ecg-waveforms/"
+                                           "waveform-rhythm.npy")
+    assert np.isnan(df.loc["x", "VTVF"]) and df.loc["s", "VTVF"] == 1
+    assert list(df["group"]) == ["study", "2016", "2016", "2018"]
+
+
+def test_control_without_control_ecg_is_excluded(tmp_path):
+    lonely = control_ecg("lonely", 50)
+    lonely.control = None
+    controls = {YEAR: [control_ecg("ok", 50), lonely]}
+    df, report = build(write_tree(tmp_path, [study_ecg("s", 10)], controls))
+    assert "lonely" not in df.index and "ok" in df.index
+    assert [(r["record"], r["reason"]) for r in report.excluded.rows] == [
+        ("lonely", "no days_to_event: patient has no control ECG")]
+
+
+# --------------------------------------------------------------------------------------
+# ECG flags from the metadata
+# --------------------------------------------------------------------------------------
+def test_flags_from_bit_codes_and_statements(tmp_path):
+    study = [study_ecg("st", 10, codes={"aVL": {"stelev": 12}}),      # bit 8 set among others
+             study_ecg("eq4", 10, codes={"I": {"stelev": 4, "stdown": 4}}),  # stelev bit unset
+             study_ecg("dw", 10, codes={"II": {"dltwv": 33}}),
+             study_ecg("dw16", 10, codes={"II": {"dltwv": 16}}),
+             study_ecg("lb", 10, statements=("sinus rhythm", "Left bundle branch block")),
+             study_ecg("pm", 10, statements=("electronic ventricular pacemaker; paced rhythm",)),
+             study_ecg("qt", 10, qtc="501"),
+             study_ecg("q500", 10, qtc="500"),
+             study_ecg("qnan", 10, qtc="")]
+    df, _ = build(write_tree(tmp_path, study))
+    flags = df[["stelev", "stdown", "dltwv", "lbbb", "paced", "qtc500"]]
+    assert flags.dtypes.eq(bool).all()
+    assert flags.loc["st"].tolist() == [True, False, False, False, False, False]
+    assert flags.loc["eq4"].tolist() == [False, True, False, False, False, False]
+    assert flags.loc["dw", "dltwv"] and not flags.loc["dw16"].any()
+    assert flags.loc["lb", "lbbb"] and flags.loc["pm", "paced"] and not flags.loc["pm", "lbbb"]
+    assert flags.loc["qt", "qtc500"] and not flags.loc["q500", "qtc500"]
+    assert not flags.loc["qnan", "qtc500"] and np.isnan(df.loc["qnan", "qtc"])
+
+
+def test_ecg_missing_from_metadata_gets_false_flags(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("a", 10, codes={"I": {"stelev": 8}}),
+                                 study_ecg("b", 10)])
+    meta = root / "study-group/ecg-metadata"
+    for name in ("measurement-matrix-per-lead.csv", "measurement-matrix-global.csv",
+                 "diagnosis.csv"):
+        table = pd.read_csv(meta / name, dtype=str)
+        table.loc[table["ecg_id"] != "b"].to_csv(meta / name, index=False)
+    df, _ = build(root)
+    assert df.loc["a", "stelev"]
+    assert df.loc["b", ["stelev", "stdown", "dltwv", "lbbb", "qtc500"]].tolist() == [False] * 5
+    assert np.isnan(df.loc["b", "qtc"]) and df.loc["b", "ventricular_rate"] == 75
+
+
+# --------------------------------------------------------------------------------------
+# Odd values: kept as missing or excluded, and counted
+# --------------------------------------------------------------------------------------
+def test_odd_values_are_counted(tmp_path):
+    study = [study_ecg("a63", 10, age="63"), study_ecg("a89", 10, age="89+"),
+             study_ecg("aempty", 10, age=""), study_ecg("aunk", 10, age="unknown"),
+             study_ecg("sexF", 10, sex="Female"), study_ecg("sexU", 10, sex="U"),
+             Ecg("baddate", "pbad", "2020-02-30 10:00:00"),
+             Ecg("norosc", "pnorosc", before_rosc(10), rosc=""),
+             study_ecg("dup", 10), study_ecg("dup", 20, npy_index=0),
+             study_ecg("oob", 10, npy_index=99), study_ecg("neg", 10, npy_index=-1),
+             study_ecg("frac", 10, npy_index="1.5"),
+             study_ecg("post", 10, timetag="[1]post")]
+    df, report = build(write_tree(tmp_path, study))
+    assert df.loc["a63", "age"] == 63 and df.loc["a89", "age"] == 89
+    assert np.isnan(df.loc["aempty", "age"]) and np.isnan(df.loc["aunk", "age"])
+    assert df.loc["sexF", "female"] == 1 and np.isnan(df.loc["sexU", "female"])
+    assert df.loc["dup", "days_to_event"] == 10      # the first of the repeated rows
+    for gone in ("baddate", "norosc", "oob", "neg", "frac", "post"):
+        assert gone not in df.index
+
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    assert notes["age missing or without digits -> NaN"] == 2
+    assert notes["age with extra characters (e.g. '89+') -> its first digits"] == 1
+    assert notes["sex not male/female -> female NaN"] == 1
+    assert notes["acquisition datetime unparsable -> NaT"] == 1
+    assert notes["ROSC datetime missing -> NaT"] == 1
+    assert notes["repeated ecg_id in waveform-npy.csv: later row ignored"] == 1
+    assert notes["ecg_timetag not '[0]pre': row not used"] == 1
+    excluded = report.exclusion_frame().set_index("ecg_id")["reason"].to_dict()
+    assert excluded == {
+        "frac": "npy_index missing or not an integer",
+        "oob": "npy_index outside the waveform array (rows 0..13)",
+        "neg": "npy_index outside the waveform array (rows 0..13)",
+        "baddate": "no days_to_event: acquisition datetime missing or unparsable",
+        "norosc": "no days_to_event: ROSC datetime missing or unparsable"}
+    text = report.summary(df.reset_index())
+    assert "5 ECGs excluded" not in text and "ECGs excluded (group: reason): 5" in text
+
+
+def test_numeric_looking_ids_stay_strings(tmp_path):
+    study = [Ecg("007", "0042", before_rosc(10)), Ecg("7", "42", before_rosc(20))]
+    df, _ = build(write_tree(tmp_path, study, {YEAR: [control_ecg("0100", 30, "0099")]}))
+    assert sorted(df.index) == ["007", "0100", "7"]
+    assert sorted(df["patient_ngsci_id"]) == ["0042", "0099", "42"]
+
+
+# --------------------------------------------------------------------------------------
+# Input checks: every missing file, column or folder named, exit 2
+# --------------------------------------------------------------------------------------
+def test_check_names_missing_file_and_column(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("s", 10)])
+    (root / "study-group/cohort.csv").unlink()
+    table = root / f"control-group/{YEAR}/pre/ecg-metadata/measurement-matrix-global.csv"
+    pd.read_csv(table).drop(columns="qtc").to_csv(table, index=False)
+    with pytest.raises(PipelineError) as err:
+        build_cohort(root, [YEAR])
+    message = str(err.value)
+    assert f"{root / 'study-group/cohort.csv'}: file not found" in message
+    assert f"{table}: missing column(s) qtc" in message
+    assert "\n" not in message
+
+
+def test_script_exits_2_naming_missing_input(tmp_path):
+    root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", [study_ecg("s", 10)])
+    (root / "study-group/ecg-waveforms/waveform-rhythm.npy").unlink()
+    proc = run_script(X01, "--control-years", str(YEAR), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: arrest-ntuh-ecg/v1/study-group/ecg-waveforms/"
+                                   "waveform-rhythm.npy: file not found")
+    assert not (tmp_path / "covariate_df.feather").exists()
+
+    write_tree(root, [study_ecg("s", 10)])
+    rosc = root / "study-group/rosc-outcomes.csv"
+    pd.read_csv(rosc).drop(columns="cause_of_cardiac_arrest").to_csv(rosc, index=False)
+    proc = run_script(X01, "--control-years", str(YEAR), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "rosc-outcomes.csv: missing column(s) cause_of_cardiac_arrest" in proc.stderr
+
+
+def test_absent_control_year_needs_control_years(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("s", 10)],
+                      {2015: [control_ecg("a", 30)], 2017: [control_ecg("b", 30)]})
+    with pytest.raises(PipelineError,
+                       match=r"control-group: control year folder\(s\) not found: 2016, 2018 "):
+        build_cohort(root, [2015, 2016, 2017, 2018])
+    df, _ = build_cohort(root, [2015, 2017])
+    assert df["group"].tolist() == ["study", "2015", "2017"]
+    shutil.rmtree(root / "control-group/2017")
+    df, _ = build_cohort(root, [])
+    assert df["group"].tolist() == ["study"]
+
+
+# --------------------------------------------------------------------------------------
+# x02 and reruns
+# --------------------------------------------------------------------------------------
+def test_pipeline_columns(tmp_path):
+    study = [study_ecg("s60", 60), study_ecg("s120", 120), study_ecg("s300", 300),
+             study_ecg("s500", 500), study_ecg("old", 60, age="85"),
+             study_ecg("nosex", 60, sex=""), study_ecg("d1", 1, rhythm="PEA"),
+             study_ecg("norhythm", 60, rhythm=None)]
+    controls = {YEAR: [control_ecg(f"c{i}", 30 + i) for i in range(400)]}
+    df, _ = build_cohort(write_tree(tmp_path, study, controls), [YEAR])
+    out = add_pipeline_columns(df).set_index("studyId")
+    assert is_processed(out.reset_index()) and not is_processed(df)
+    assert out.loc["s60", "ptId"] == "ps60" and out["scaling_factor"].eq(1000).all()
+    assert out.loc[["s60", "c0"], "include_modelling"].all()
+    assert not out.loc[["old", "nosex", "d1"], "include_modelling"].any()
+    interval = out[["scd3mo_6mo", "scd6mo_1", "scd1_2"]]
+    assert interval.loc["s60"].tolist() == [0, 0, 0]
+    assert interval.loc["s120"].tolist() == [1, 0, 0]
+    assert interval.loc["s300"].tolist() == [0, 1, 0]
+    assert interval.loc["s500"].tolist() == [0, 0, 1]
+    assert out.loc["s60", "VTVF"] and not out.loc[["d1", "norhythm", "c0"], "VTVF"].any()
+    assert out["VFVT"].equals(out["VTVF"])
+    for dead, scd in (("dead3mo", "scd3mo"), ("dead6mo", "scd6mo"), ("dead1", "scd1"),
+                      ("dead2", "scd2")):
+        assert (out[dead] >= out[scd]).all() and out[dead].isin([0, 1]).all()
+    controls_out = out.loc[out["group"] == str(YEAR)]
+    assert 0 < controls_out["dead2"].sum() < 0.15 * len(controls_out)
+    assert out[["low_ef", "LBBB", "Old_MI", "deltawave"]].eq(False).all().all()
+    assert out["most_recent_ef"].between(20, 70).all()
+    assert out["pDuration"].between(0, 160).all()
+    assert (out["pDuration"].between(20, 120)).mean() > 0.85
+    assert out["qrsFrontAxis"].between(-90, 90).all() and out["qrsHorizAxis"].abs().max() <= 90
+    assert out["heartRate"].eq(75).all() and out["meanqtc"].equals(out["qtcb"])
+    again = add_pipeline_columns(df).set_index("studyId")
+    pd.testing.assert_frame_equal(out, again)
+    other = add_pipeline_columns(df, seed=1).set_index("studyId")
+    assert not np.allclose(out["most_recent_ef"], other["most_recent_ef"])
+
+
+def test_scripts_rerun_byte_identical(tmp_path):
+    write_tree(tmp_path / "arrest-ntuh-ecg/v1",
+               [study_ecg("a", 10), study_ecg("b", 500, age="89+"), study_ecg("c", 3, sex="?")])
+    table = tmp_path / "covariate_df.feather"
+    hashes = []
+    for _ in range(2):
+        first = run_script(X01, "--control-years", str(YEAR), cwd=tmp_path)
+        assert "[x01] kept 4 ECGs of 4 patients" in first.stdout
+        run_script(X02, cwd=tmp_path)
+        hashes.append(sha256(table))
+    assert hashes[0] == hashes[1]
+    second = run_script(X02, cwd=tmp_path)
+    assert "already has the pipeline columns" in second.stdout
+    assert sha256(table) == hashes[0]
+    exclusions = pd.read_csv(tmp_path / "x01_exclusions.csv")
+    assert list(exclusions.columns) == ["group", "ecg_id", "reason"] and exclusions.empty
+    df = pd.read_feather(table)
+    assert df["studyId"].map(type).eq(str).all() and df["ptId"].map(type).eq(str).all()
