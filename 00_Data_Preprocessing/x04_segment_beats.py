@@ -1,0 +1,96 @@
+"""Segment every cohort ECG into single beats and keep those passing the published filters.
+
+R-peaks are found on lead I (neurokit2 cleaning and peak finding only). Each interior peak r
+gives the window [r-100, r+200) of all 12 leads in mV; windows crossing the recording's
+edges, holding more than one R-peak, or with low mean peak-to-peak (<= 0.5 mV), low mean SD
+(<= 0.06 mV) or low mean autocorrelation (<= 0.75) are dropped. Kept beats are written as
+float32 (12, 300) to ``ecg_beats/<studyId>/<studyId>_<k>.npy`` (k: index of the R-peak);
+each ECG's folder is replaced as a whole, so reruns leave no stale beats. Every ECG gets a row
+in ``ecg_beats/segmentation_log.csv`` with its status, reason and per-filter rejection counts.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scdecg.beats import (LOG_COLUMNS, MIN_MEAN_AUTOCORR, MIN_MEAN_PTP_MV, MIN_MEAN_SD_MV,
+                          RPEAK_METHOD, BeatConfig, SegmentTask, remove_stale_dirs, segment_file)
+from scdecg.cli import build_parser
+from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DIR
+from scdecg.errors import PipelineError, script_main
+from scdecg.failures import FailureLog
+from scdecg.io import read_feather, write_csv
+from scdecg.parallel import imap
+
+COHORT = COVARIATE_DF
+ECG_DIR = TEN_SEC_DIR
+OUT_DIR = BEATS_DIR
+LOG_NAME = "segmentation_log.csv"
+RPEAK_METHOD_NAME = RPEAK_METHOD
+MIN_MEAN_PTP = MIN_MEAN_PTP_MV
+MIN_MEAN_SD = MIN_MEAN_SD_MV
+MIN_AUTOCORR = MIN_MEAN_AUTOCORR
+N_JOBS = 0
+
+HELP = {
+    "cohort": "cohort table (after x02); studyId and scaling_factor are read",
+    "ecg_dir": "folder of <studyId>.npy written by x03 (µV)",
+    "out_dir": "folder receiving <studyId>/<studyId>_<k>.npy beats and the log",
+    "log_name": "segmentation log file name inside out_dir",
+    "rpeak_method_name": "neurokit2 method for cleaning lead I and finding its R-peaks",
+    "min_mean_ptp": "drop windows whose mean peak-to-peak range (mV) is at most this",
+    "min_mean_sd": "drop windows whose mean per-lead SD (mV) is at most this",
+    "min_autocorr": "drop windows whose mean autocorrelation (lags 0..4) is at most this",
+    "n_jobs": "worker processes (0: all cores, 1: in-process)",
+}
+
+
+def segment_tasks(cohort_path: str, ecg_dir: str) -> list[SegmentTask]:
+    """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
+    cohort = read_feather(cohort_path, ["studyId"])
+    ids = cohort["studyId"].astype(str)
+    if ids.duplicated().any():
+        raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
+                            f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
+    scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
+               else pd.Series(SCALING_FACTOR, index=cohort.index))
+    return [SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
+            for sid, s in zip(ids, scaling)]
+
+
+@script_main
+def main(argv=None):
+    args = build_parser(__doc__, help=HELP, cohort=COHORT, ecg_dir=ECG_DIR, out_dir=OUT_DIR,
+                        log_name=LOG_NAME, rpeak_method_name=RPEAK_METHOD_NAME,
+                        min_mean_ptp=MIN_MEAN_PTP, min_mean_sd=MIN_MEAN_SD,
+                        min_autocorr=MIN_AUTOCORR, n_jobs=N_JOBS).parse_args(argv)
+    tasks = segment_tasks(args.cohort, args.ecg_dir)
+    config = BeatConfig(method=args.rpeak_method_name, min_mean_ptp=args.min_mean_ptp,
+                        min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = functools.partial(segment_file, beats_root=str(out), config=config)
+    log = pd.DataFrame(list(imap(work, tasks, n_jobs=args.n_jobs, desc="x04 beats")),
+                       columns=list(LOG_COLUMNS))
+    stale = remove_stale_dirs(out, {t.study_id for t in tasks})
+    write_csv(log, out / args.log_name)
+
+    failures = FailureLog("x04")
+    for row in log[log["status"] != "ok"].itertuples():
+        failures.add(row.studyId, f"{row.status}: {row.reason.split(':')[0]}")
+    rejected = {c.removeprefix("rejected_"): int(log[c].sum()) for c in log if c.startswith("rejected_")}
+    print(f"[x04] {len(log)} ECGs: {int(log['n_rpeaks'].sum())} R-peaks, "
+          f"{int(log['n_windows'].sum())} interior windows, {int(log['n_kept'].sum())} beats kept; "
+          f"windows rejected per filter: {rejected}")
+    if len(failures):
+        print(failures.summary(total=len(log)))
+    if stale:
+        print(f"[x04] removed {stale} stale folder(s) from {out}/")
+    print(f"[x04] {int((log['status'] == 'ok').sum())} ECGs with beats; log: {out / args.log_name}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,376 @@
+"""Single beats: R-peak detection, fixed windows around each peak and the published filters.
+
+One 10-s ECG (12, T) in millivolts becomes a stack of beats (n, 12, 300), the window
+``[r - 100, r + 200)`` around each detected R-peak ``r`` (lead I, neurokit2). A window is
+kept when it
+
+* is not around the first or the last detected R-peak, and lies inside the recording;
+* contains exactly one R-peak;
+* has a mean (over leads) peak-to-peak range above 0.5 mV;
+* has a mean per-lead standard deviation above 0.06 mV;
+* has a mean autocorrelation above 0.75: per lead, the centred beat's
+  ``r(k) = [sum_t x_t x_{t+k} / (N - k)] / [sum_t x_t^2 / N]`` averaged over lags 0..4,
+  then averaged over leads.
+
+:func:`segment_ecg` applies all of it and says why an ECG gave no beats;
+:func:`segment_file` is the per-ECG worker of ``x04`` and ``x05``, which also writes the beats.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
+from .signals import to_millivolts
+
+#: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
+#: it is the most accurate and the fastest of neurokit2's detectors (tests/test_rpeaks_mitbih.py).
+RPEAK_METHOD = "neurokit"
+DETECTION_LEAD = 0  # lead I, as published
+MIN_RPEAKS = 3      # first and last are dropped, so fewer leaves nothing
+
+MIN_MEAN_PTP_MV = 0.5
+MIN_MEAN_SD_MV = 0.06
+MIN_MEAN_AUTOCORR = 0.75
+AUTOCORR_LAGS = 5   # lags 0..4
+
+#: ECG-level sanity checks (millivolts) made before peak detection.
+FLAT_PTP_MV = 0.02          # a lead with a smaller range carries no signal
+SATURATION_FRACTION = 0.05  # share of samples pinned at a lead's extreme that means clipping
+
+#: Window rejection reasons, in the order they are reported.
+WINDOW_FILTERS = ("multiple_rpeaks", "low_amplitude", "low_sd", "low_autocorr")
+
+
+@dataclass(frozen=True)
+class BeatConfig:
+    """Everything that defines the beat set (defaults: the published values)."""
+
+    fs: int = FS
+    pre: int = BEAT_PRE
+    post: int = BEAT_POST
+    method: str = RPEAK_METHOD
+    min_mean_ptp: float = MIN_MEAN_PTP_MV
+    min_mean_sd: float = MIN_MEAN_SD_MV
+    min_mean_autocorr: float = MIN_MEAN_AUTOCORR
+    n_samples: int = N_SAMPLES
+
+
+# ----------------------------------------------------------------------------- checks
+def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
+    """Why ``ecg`` (12, n_samples) in mV cannot be segmented, or ``None`` when it can."""
+    ecg = np.asarray(ecg)
+    if ecg.shape != (N_LEADS, n_samples):
+        return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, n_samples)}"
+    if not np.isfinite(ecg).all():
+        return "contains NaN: non-finite samples"
+    if not ecg.any():
+        return "flat signal: all zeros"
+    lead = ecg[DETECTION_LEAD]
+    lead_range = float(np.ptp(lead))
+    if lead_range < FLAT_PTP_MV:
+        return f"flat signal: lead {LEADS[DETECTION_LEAD]} range {lead_range:.3g} mV"
+    pinned = max(np.mean(lead == lead.max()), np.mean(lead == lead.min()))
+    if pinned >= SATURATION_FRACTION:
+        return f"saturated signal: {pinned:.0%} of lead {LEADS[DETECTION_LEAD]} samples at its extreme"
+    return None
+
+
+# ------------------------------------------------------------------------ R-peaks
+def detect_rpeaks(lead: np.ndarray, fs: int = FS, method: str = RPEAK_METHOD) -> np.ndarray:
+    """Sorted sample indices of the R-peaks of one lead (neurokit2 clean + find peaks only)."""
+    import neurokit2 as nk
+
+    cleaned = nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=fs, method=method)
+    peaks = nk.ecg_findpeaks(cleaned, sampling_rate=fs, method=method)["ECG_R_Peaks"]
+    return np.unique(np.asarray(peaks, dtype=np.int64))
+
+
+# ------------------------------------------------------------------------ windows
+def extract_windows(ecg: np.ndarray, rpeaks: np.ndarray, pre: int = BEAT_PRE,
+                    post: int = BEAT_POST) -> tuple[np.ndarray, np.ndarray]:
+    """Windows ``ecg[:, r-pre : r+post]`` for the interior R-peaks whose window fits.
+
+    The first and last R-peaks are never used. Returns ``(windows, k)``: windows of shape
+    (n, leads, pre + post) and the index ``k`` of each window's R-peak in ``rpeaks``.
+    """
+    rpeaks = np.asarray(rpeaks, dtype=np.int64)
+    k = np.arange(1, len(rpeaks) - 1)
+    centres = rpeaks[k]
+    k = k[(centres - pre >= 0) & (centres + post <= ecg.shape[-1])]
+    offsets = np.arange(-pre, post)
+    windows = ecg[:, rpeaks[k][:, None] + offsets[None, :]]  # (leads, n, len)
+    return np.ascontiguousarray(windows.transpose(1, 0, 2)), k
+
+
+def mean_autocorrelation(windows: np.ndarray, lags: int = AUTOCORR_LAGS) -> np.ndarray:
+    """Per window: the normalised autocorrelation averaged over lags 0..lags-1, then leads.
+
+    A lead with zero variance has no defined autocorrelation and is left out of the mean;
+    a window whose leads are all constant gets NaN (and fails the filter).
+    """
+    x = windows - windows.mean(axis=-1, keepdims=True)
+    n = x.shape[-1]
+    power = (x * x).sum(axis=-1) / n
+    acf = np.stack([(x[..., : n - k] * x[..., k:]).sum(axis=-1) / (n - k) for k in range(lags)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_lead = np.where(power > 0, acf.mean(axis=0) / power, np.nan)
+    valid = np.isfinite(per_lead)
+    total = np.where(valid, per_lead, 0.0).sum(axis=-1)
+    count = valid.sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def window_filters(windows: np.ndarray, centres: np.ndarray, rpeaks: np.ndarray,
+                   config: BeatConfig = BeatConfig()) -> dict[str, np.ndarray]:
+    """One boolean mask per filter in :data:`WINDOW_FILTERS`; ``True`` means rejected."""
+    lo = np.searchsorted(rpeaks, centres - config.pre, side="left")
+    hi = np.searchsorted(rpeaks, centres + config.post, side="left")
+    autocorr = mean_autocorrelation(windows)
+    return {
+        "multiple_rpeaks": (hi - lo) > 1,
+        "low_amplitude": np.ptp(windows, axis=-1).mean(axis=-1) <= config.min_mean_ptp,
+        "low_sd": windows.std(axis=-1).mean(axis=-1) <= config.min_mean_sd,
+        "low_autocorr": ~(autocorr > config.min_mean_autocorr),
+    }
+
+
+# ------------------------------------------------------------------- one ECG
+@dataclass
+class Segmentation:
+    """The outcome of segmenting one ECG."""
+
+    rpeaks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    beat_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    beats: np.ndarray = field(default_factory=lambda: np.zeros((0, N_LEADS, BEAT_PRE + BEAT_POST),
+                                                                  np.float32))
+    n_windows: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WINDOW_FILTERS, 0))
+    status: str = "ok"   # ok | no_beats | failed
+    reason: str = ""     # "<category>: <details>"; the category is what summaries count
+
+    @property
+    def n_kept(self) -> int:
+        return len(self.beat_index)
+
+    def log_row(self, study_id: str) -> dict:
+        """One row of ``segmentation_log.csv``."""
+        return {"studyId": study_id, "n_rpeaks": len(self.rpeaks), "n_windows": self.n_windows,
+                "n_kept": self.n_kept, "status": self.status, "reason": self.reason,
+                **{f"rejected_{name}": n for name, n in self.rejected.items()}}
+
+
+LOG_COLUMNS = ("studyId", "n_rpeaks", "n_windows", "n_kept", "status", "reason",
+               *(f"rejected_{name}" for name in WINDOW_FILTERS))
+
+
+def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmentation:
+    """Detect R-peaks on lead I, cut windows, apply the filters; never raises on bad data."""
+    problem = check_ecg(ecg_mv, config.n_samples)
+    if problem:
+        return Segmentation(status="failed", reason=problem)
+    ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
+    try:
+        rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method)
+    except Exception as exc:  # neurokit2 raises assorted errors on pathological input
+        return Segmentation(status="failed", reason=f"R-peak detection failed: "
+                                                   f"{type(exc).__name__} {exc}")
+    if len(rpeaks) < MIN_RPEAKS:
+        return Segmentation(rpeaks=rpeaks, status="no_beats",
+                            reason=f"fewer than {MIN_RPEAKS} R-peaks: {len(rpeaks)} found")
+    windows, k = extract_windows(ecg_mv, rpeaks, config.pre, config.post)
+    masks = window_filters(windows, rpeaks[k], rpeaks, config)
+    keep = ~np.logical_or.reduce(list(masks.values())) if len(k) else np.zeros(0, bool)
+    result = Segmentation(rpeaks=rpeaks, beat_index=k[keep], beats=windows[keep],
+                          n_windows=len(k),
+                          rejected={name: int(m.sum()) for name, m in masks.items()})
+    if not keep.any():
+        result.status = "no_beats"
+        result.reason = (f"all windows rejected: {len(k)} by the filters" if len(k)
+                         else "no window fits: none inside the recording")
+    return result
+
+
+# -------------------------------------------------------------------- beat files
+def beat_file_name(study_id: str, k: int) -> str:
+    return f"{study_id}_{k}.npy"
+
+
+def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
+    """Replace folder ``target`` by what ``fill(tmp_dir)`` writes; ``fill=None`` removes it.
+
+    The new content is written into a hidden sibling folder first and renamed into place,
+    so a killed run leaves the old folder or the new one, never a mix, and no stale files
+    survive a rerun.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new = None
+    if fill is not None:
+        new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            fill(new)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+    if target.exists():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        os.rename(target, old)
+        if new is not None:
+            os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    elif new is not None:
+        os.rename(new, target)
+
+
+def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.ndarray) -> None:
+    """Replace ``folder`` by one float32 ``<studyId>_<k>.npy`` per beat (none: remove it)."""
+    def fill(tmp: Path) -> None:
+        for beat, k in zip(beats, beat_index):
+            np.save(tmp / beat_file_name(study_id, int(k)), beat.astype(np.float32),
+                    allow_pickle=False)
+
+    replace_dir(Path(folder), fill if len(beat_index) else None)
+
+
+def remove_stale_dirs(root: Path, keep: set[str]) -> int:
+    """Delete sub-folders of ``root`` not named in ``keep`` (old studies, aborted temp dirs)."""
+    removed = 0
+    for entry in Path(root).iterdir():
+        if entry.is_dir() and entry.name not in keep:
+            shutil.rmtree(entry)
+            removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """One ECG for :func:`segment_file`."""
+
+    study_id: str
+    ecg_path: str
+    scaling_factor: float
+
+
+def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatConfig()) -> dict:
+    """Segment one ``10_sec_ecgs`` file (µV) and write its kept beats (mV); returns its log row."""
+    path = Path(task.ecg_path)
+    if not path.exists():
+        seg = Segmentation(status="failed", reason=f"missing 10_sec_ecgs file: {path}")
+    elif not (np.isfinite(task.scaling_factor) and task.scaling_factor > 0):
+        seg = Segmentation(status="failed", reason=f"invalid scaling_factor: {task.scaling_factor}")
+    else:
+        try:
+            ecg_uv = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
+        else:
+            seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)
+    write_beats(Path(beats_root) / task.study_id, task.study_id, seg.beats, seg.beat_index)
+    return seg.log_row(task.study_id)
+
+
+# ------------------------------------------------------------- the morphing beat set
+@dataclass(frozen=True)
+class Exclusion:
+    """One ECG-level exclusion of the morphing beat set.
+
+    ``rule`` is ``"within"`` (keep ``low <= value <= high``; a missing value is excluded),
+    ``"above"`` (exclude ``value > low``), ``"below"`` (exclude ``value < low``) or
+    ``"true"`` (exclude a true flag; missing counts as false).
+    """
+
+    step: str
+    column: str
+    rule: str
+    low: float = np.nan
+    high: float = np.nan
+
+    def excluded(self, values) -> np.ndarray:
+        import pandas as pd
+
+        if self.rule == "true":
+            return values.astype("boolean").fillna(False).to_numpy(bool)
+        x = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        if self.rule == "within":
+            return ~((x >= self.low) & (x <= self.high))
+        if self.rule == "above":
+            return x > self.low
+        if self.rule == "below":
+            return x < self.low
+        raise ValueError(f"unknown exclusion rule {self.rule!r}")
+
+
+FLAG_COLUMNS = ("VTVF", "ICD_VT", "ICD_VF", "Phi_VT", "ST_elevation", "ST_depression", "qtc500",
+                "LBBB", "antiarr", "deltawave", "CHF_Cardiomyopathy", "Hypertension", "CAD",
+                "Diabetes", "Hyperlipidemia", "TROPT40", "Acute_MI", "Old_MI")
+#: The published code filtered on these all-False placeholders; the real NTUH flags replace them.
+REAL_FLAGS = {"LBBB": "lbbb", "deltawave": "dltwv"}
+
+
+def morphing_exclusions(real_flags: bool = True) -> list[Exclusion]:
+    """The published ECG-level exclusions, in order (``real_flags``: lbbb/dltwv, a fix)."""
+    steps = [Exclusion("heart rate outside 30-90", "heartRate", "within", 30, 90),
+             Exclusion("age outside 18-80", "age", "within", 18, 80),
+             Exclusion("most_recent_ef < 35", "most_recent_ef", "below", 35)]
+    for flag in FLAG_COLUMNS:
+        column = REAL_FLAGS.get(flag, flag) if real_flags else flag
+        steps.append(Exclusion(column, column, "true"))
+    steps += [Exclusion("heartRate > 120", "heartRate", "above", 120),
+              Exclusion("pDuration > 120", "pDuration", "above", 120),
+              Exclusion("pDuration < 20", "pDuration", "below", 20),
+              Exclusion("qrsDuration > 120", "qrsDuration", "above", 120),
+              Exclusion("qrsDuration < 20", "qrsDuration", "below", 20),
+              Exclusion("qtcb outside 350-450", "qtcb", "within", 350, 450),
+              Exclusion("qtcf outside 350-450", "qtcf", "within", 350, 450),
+              Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500)]
+    return steps
+
+
+def beat_files(folder: Path) -> list[tuple[int, Path]]:
+    """``(k, path)`` of the beat files in one ECG's folder, by R-peak index ``k``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(p.stem.rsplit("_", 1)[1]), p) for p in folder.glob("*.npy")]
+    return sorted(found)
+
+
+def reference_beats(paths: list[Path], n_max: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point-wise median and SD (12, 300) over a seeded sample of at most ``n_max`` beats."""
+    if not paths:
+        raise ValueError("no beats to build a median beat from")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(paths), size=min(n_max, len(paths)), replace=False))
+    stack = np.stack([np.load(paths[i], allow_pickle=False) for i in chosen]).astype(np.float64)
+    return np.median(stack, axis=0), stack.std(axis=0)
+
+
+SD_FLOOR = 1e-6  # mV; guards the z-distance against samples where every beat is identical
+
+
+def z_distances(beats: np.ndarray, median: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """``||(beat - median) / sd||`` (Frobenius norm over 12 x 300) of each beat."""
+    z = (np.asarray(beats, dtype=np.float64) - median) / np.maximum(sd, SD_FLOOR)
+    return np.sqrt((z * z).reshape(len(z), -1).sum(axis=1))
+
+
+def select_morphing_beats(study_id: str, source_root: str, target_root: str, median: np.ndarray,
+                          sd: np.ndarray, max_distance: float) -> list[dict]:
+    """Copy the beats of one ECG within ``max_distance`` of the median beat; one row per beat."""
+    files = beat_files(Path(source_root) / study_id)
+    beats = [np.load(p, allow_pickle=False) for _, p in files]
+    distances = z_distances(np.stack(beats), median, sd) if beats else np.zeros(0)
+    keep = distances <= max_distance
+    kept = [k for (k, _), ok in zip(files, keep) if ok]
+    write_beats(Path(target_root) / study_id, study_id,
+                [b for b, ok in zip(beats, keep) if ok], np.asarray(kept, dtype=np.int64))
+    return [{"studyId": study_id, "beat_file": p.name, "z_distance": float(d), "kept": bool(ok)}
+            for (_, p), d, ok in zip(files, distances, keep)]

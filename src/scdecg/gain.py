@@ -1,0 +1,164 @@
+"""NTUH limb-lead gain: estimate it from the Einthoven/Goldberger identities and correct it.
+
+With correct gains the derived limb leads follow from leads I and II sample by sample::
+
+    III = II - I      aVR = -(I + II)/2      aVL = I - II/2      aVF = II - I/2
+
+The NTUH export stores the four derived leads inflated by a constant (reportedly 4.88, the
+MUSE µV/LSB). For each derived lead the least-squares gain of the stored lead on the
+identity-implied lead, ``g = <stored, implied> / <implied, implied>``, measures that factor.
+Per ECG the decision is:
+
+* every gain within ``tolerance`` (relative) of the fault 4.88 -> correct (divide the four
+  derived leads by 4.88, or by each lead's own estimate with ``divisor="estimated"``);
+* every gain within ``tolerance`` of 1 -> already correct, leave as stored;
+* anything else -> ``unresolved``: written as stored and flagged.
+
+Residuals are ``sqrt(sum (derived - implied)^2 / sum implied^2)`` over the four derived leads,
+before and after the decision; a residual after above ``max_residual`` is flagged too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .constants import DERIVED_LIMB_LEADS, LEAD_INDEX, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT
+
+#: Coefficients of (I, II) giving each derived lead.
+IDENTITIES: dict[str, tuple[float, float]] = {
+    "III": (-1.0, 1.0), "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0),
+}
+DERIVED_INDEX = np.array([LEAD_INDEX[name] for name in DERIVED_LIMB_LEADS])
+GAIN_TOLERANCE = 0.05  # relative distance from 4.88 (or 1) that still counts as a match
+MAX_RESIDUAL = 0.05    # residual after correction above this is flagged
+DIVISORS = ("fixed", "estimated")
+
+REPORT_COLUMNS = ("studyId", *(f"gain_{name}" for name in DERIVED_LIMB_LEADS),
+                  "residual_before", "residual_after", "corrected", "status", "flagged", "reason")
+
+
+@dataclass(frozen=True)
+class GainPolicy:
+    fault: float = NTUH_GAIN_FAULT
+    tolerance: float = GAIN_TOLERANCE
+    max_residual: float = MAX_RESIDUAL
+    divisor: str = "fixed"  # "fixed": divide by ``fault``; "estimated": by each lead's estimate
+
+
+def implied_leads(ecg: np.ndarray) -> np.ndarray:
+    """The derived limb leads (III, aVR, aVL, aVF) computed from leads I and II."""
+    lead1 = np.asarray(ecg[LEAD_INDEX["I"]], dtype=np.float64)
+    lead2 = np.asarray(ecg[LEAD_INDEX["II"]], dtype=np.float64)
+    return np.stack([a * lead1 + b * lead2 for a, b in (IDENTITIES[n] for n in DERIVED_LIMB_LEADS)])
+
+
+def estimate_gains(ecg: np.ndarray) -> np.ndarray:
+    """Least-squares gain of each stored derived lead on its identity-implied lead (NaN if 0)."""
+    implied = implied_leads(ecg)
+    stored = np.asarray(ecg[DERIVED_INDEX], dtype=np.float64)
+    power = (implied * implied).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(power > 0, (stored * implied).sum(axis=1) / power, np.nan)
+
+
+def relative_residual(ecg: np.ndarray) -> float:
+    """RMS of (derived - implied) relative to the RMS of the implied leads, pooled."""
+    implied = implied_leads(ecg)
+    error = np.asarray(ecg[DERIVED_INDEX], dtype=np.float64) - implied
+    power = float((implied * implied).sum())
+    return float(np.sqrt((error * error).sum() / power)) if power > 0 else float("nan")
+
+
+def _near(gains: np.ndarray, target: float, tolerance: float) -> bool:
+    return bool(np.all(np.abs(gains / target - 1.0) <= tolerance))
+
+
+def correct_gain(ecg_uv: np.ndarray, policy: GainPolicy = GainPolicy()) -> tuple[np.ndarray, dict]:
+    """Return the float32 ECG after the gain decision and its report fields (no studyId)."""
+    ecg = np.asarray(ecg_uv, dtype=np.float32).copy()
+    gains = estimate_gains(ecg)
+    before = relative_residual(ecg)
+    corrected, reason = False, ""
+    if np.isfinite(gains).all() and _near(gains, policy.fault, policy.tolerance):
+        divisor = gains if policy.divisor == "estimated" else np.full(len(gains), policy.fault)
+        ecg[DERIVED_INDEX] = (ecg[DERIVED_INDEX] / divisor[:, None]).astype(np.float32)
+        status, corrected = "corrected", True
+    elif np.isfinite(gains).all() and _near(gains, 1.0, policy.tolerance):
+        status = "unity"
+    else:
+        status = "unresolved"
+        reason = ("unresolved gain: " + ", ".join(f"{n}={g:.3g}" for n, g in zip(DERIVED_LIMB_LEADS, gains))
+                  + f" match neither {policy.fault} nor 1; stored values kept")
+    after = relative_residual(ecg)
+    flagged = status == "unresolved"
+    if not flagged and not after <= policy.max_residual:
+        flagged = True
+        reason = f"high residual after correction: {after:.3g} > {policy.max_residual}"
+    row = {**{f"gain_{n}": float(g) for n, g in zip(DERIVED_LIMB_LEADS, gains)},
+           "residual_before": before, "residual_after": after, "corrected": corrected,
+           "status": status, "flagged": flagged, "reason": reason}
+    return ecg, row
+
+
+def check_record(ecg: np.ndarray) -> str | None:
+    """Why a stored record cannot be used (``"<category>: <details>"``), or ``None``."""
+    if ecg.shape != (N_LEADS, N_SAMPLES):
+        return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, N_SAMPLES)}"
+    if np.issubdtype(ecg.dtype, np.floating) and not np.isfinite(ecg).all():
+        return "contains NaN: non-finite samples in the record"
+    if not ecg.any():
+        return "all zeros: the record holds no signal"
+    return None
+
+
+def failed_row(study_id: str, reason: str) -> dict:
+    return {"studyId": study_id, **{f"gain_{n}": np.nan for n in DERIVED_LIMB_LEADS},
+            "residual_before": np.nan, "residual_after": np.nan, "corrected": False,
+            "status": "failed", "flagged": True, "reason": reason}
+
+
+def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: str,
+                       policy: GainPolicy = GainPolicy()) -> list[dict]:
+    """Gain-correct ``rows`` (studyId, npy_index) of one stacked file into ``out_dir``.
+
+    The stacked file is opened once (memory-mapped). A record that cannot be read gets a
+    ``failed`` report row, and any output file left from an earlier run is removed.
+    """
+    from .io import save_npy
+
+    out = Path(out_dir)
+    try:
+        stack = np.load(stack_path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        stack, problem = None, f"missing file: {stack_path}"
+    except (OSError, ValueError) as exc:
+        stack, problem = None, f"unreadable file: {stack_path} ({exc})"
+    else:
+        problem = None if stack.ndim == 3 else (
+            f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
+    report = []
+    for study_id, index in rows:
+        target = out / f"{study_id}.npy"
+        reason = problem
+        if reason is None and not 0 <= index < stack.shape[0]:
+            reason = f"npy_index out of range: {index} not in [0, {stack.shape[0]}) of {stack_path}"
+        if reason is None:
+            record = np.asarray(stack[index])
+            reason = check_record(record)
+        if reason is not None:
+            target.unlink(missing_ok=True)
+            report.append(failed_row(study_id, reason))
+            continue
+        ecg, row = correct_gain(record, policy)
+        save_npy(ecg, target)
+        report.append({"studyId": study_id, **row})
+    return report
+
+
+def extract_chunk(chunk: tuple[str, list[tuple[str, int]]], out_dir: str,
+                  policy: GainPolicy = GainPolicy()) -> list[dict]:
+    """:func:`extract_from_stack` on one ``(stack_path, rows)`` chunk (for process pools)."""
+    stack_path, rows = chunk
+    return extract_from_stack(stack_path, rows, out_dir, policy)
