@@ -362,8 +362,10 @@ def evaluate_outputs(frame: pd.DataFrame, kinds: Mapping[str, str], n_boot: int,
         if kind == CLASSIFICATION:
             bad = ~np.isin(y, (0.0, 1.0))
             if bad.any():
-                raise PipelineError(f"label column {output}: value {y[bad][0]!r} is not 0/1 "
-                                    "but the output is a classification output")
+                study_id = frame.loc[usable, "studyId"].to_numpy()[bad][0]
+                raise PipelineError(f"label column {output}: value {float(y[bad][0])} "
+                                    f"(studyId {study_id}) is not 0/1 but the output is a "
+                                    "classification output")
             n_pos = int(y.sum())
             if n_pos in (0, y.size):
                 skipped.add(output, f"only one class (n={y.size}, n_pos={n_pos})")

@@ -1,0 +1,311 @@
+"""Evaluation: tie-aware AUC, patient-cluster bootstrap, high-risk and calibration tables, x04."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdecg import evaluation as ev
+from scdecg.errors import PipelineError
+
+SCRIPT = "01_Predictive_Model/x04_evaluate.py"
+
+
+def brute_force_auc(y, score, weights=None):
+    """Pairwise count over every (positive, negative) pair, ties one half."""
+    y, score = np.asarray(y), np.asarray(score, dtype=float)
+    weights = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    wins = total = 0.0
+    for i, j in itertools.product(np.flatnonzero(y == 1), np.flatnonzero(y == 0)):
+        pair = weights[i] * weights[j]
+        wins += pair * (1.0 if score[i] > score[j] else 0.5 if score[i] == score[j] else 0.0)
+        total += pair
+    return wins / total
+
+
+# ----------------------------------------------------------------------------- AUC
+def test_auc_hand_example_with_tie():
+    # positives 2 and 3 vs negatives 1 and 2: 1 + 0.5 + 1 + 1 = 3.5 of 4 pairs
+    assert ev.roc_auc([0, 0, 1, 1], [1, 2, 2, 3]) == pytest.approx(0.875)
+    assert ev.roc_auc([0, 1], [5, 5]) == 0.5
+    assert ev.roc_auc([0, 0, 1], [1, 2, 3]) == 1.0
+    assert ev.roc_auc([1, 1, 0], [1, 2, 3]) == 0.0
+
+
+def test_auc_matches_brute_force_with_many_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n = int(rng.integers(3, 40))
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        score = rng.integers(0, 4, n).astype(float)  # heavy ties
+        weights = rng.integers(0, 4, n)
+        weights[:2] = 1
+        assert ev.roc_auc(y, score) == pytest.approx(brute_force_auc(y, score), abs=1e-12)
+        assert ev.weighted_auc(y, score, weights) == pytest.approx(
+            brute_force_auc(y, score, weights), abs=1e-12)
+
+
+def test_weighted_auc_equals_auc_of_repeated_rows_and_block_equals_rows():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 30)
+    score = rng.normal(size=30).round(1)
+    block = rng.integers(0, 3, (5, 30))
+    per_block = ev.weighted_auc(y, score, block)
+    assert per_block.shape == (5,)
+    for row, auc in zip(block, per_block):
+        repeated = np.repeat(np.arange(30), row)
+        assert auc == pytest.approx(ev.roc_auc(y[repeated], score[repeated]), abs=1e-12)
+
+
+def test_auc_undefined_with_one_class():
+    assert np.isnan(ev.roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))
+    assert np.isnan(ev.weighted_auc([0, 1], [0.1, 0.2], np.array([[1, 0]]))[0])
+
+
+def test_roc_curve_area_is_the_auc():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 200)
+    score = (rng.normal(size=200) + y).round(1)
+    fpr, tpr = ev.roc_curve(y, score)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(ev.roc_auc(y, score), abs=1e-12)
+
+
+def test_r2_brier_and_sigmoid():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert ev.weighted_r2(y, y) == 1.0
+    assert ev.weighted_r2(y, np.full(4, 2.5)) == 0.0
+    assert ev.weighted_r2(y, y + 1) == pytest.approx(1 - 4 / 5)
+    assert ev.brier_score([0, 1], [0.2, 0.6]) == pytest.approx((0.04 + 0.16) / 2)
+    assert ev.sigmoid(np.array([0.0, -1000.0, 1000.0])).tolist() == [0.5, 0.0, 1.0]
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def simulated(n, seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(float)
+    return y, rng.normal(size=n) + y
+
+
+def auc_interval(y, score, clusters, n_boot=300, seed=0):
+    replicates = ev.cluster_bootstrap(lambda w: ev.weighted_auc(y, score, w), clusters,
+                                      n_boot, seed)
+    return ev.percentile_interval(replicates)
+
+
+def test_percentile_interval_ignores_nan():
+    values = np.r_[np.arange(101.0), np.nan]
+    assert ev.percentile_interval(values, 0.95) == pytest.approx((2.5, 97.5))
+    assert np.isnan(ev.percentile_interval(np.array([np.nan]))[0])
+
+
+def test_bootstrap_interval_contains_estimate_narrows_and_is_seeded():
+    widths = []
+    for n in (200, 3000):
+        y, score = simulated(n, seed=n)
+        lo, hi = auc_interval(y, score, np.arange(n))
+        assert lo < ev.roc_auc(y, score) < hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2.5  # ~ sqrt(15) narrower
+    y, score = simulated(200, seed=3)
+    assert auc_interval(y, score, np.arange(200), seed=5) == auc_interval(
+        y, score, np.arange(200), seed=5)
+    assert auc_interval(y, score, np.arange(200), seed=5) != auc_interval(
+        y, score, np.arange(200), seed=6)
+
+
+def test_cluster_weights_move_whole_patients():
+    patients = np.array(["c", "a", "b", "a", "c", "c"])
+    blocks = list(ev.cluster_bootstrap_weights(patients, 50, np.random.default_rng(0),
+                                               max_block_cells=60))
+    assert len(blocks) == 5 and all(b.shape == (10, 6) for b in blocks)
+    weights = np.vstack(blocks)
+    assert np.all(weights[:, 1] == weights[:, 3])                     # patient a
+    assert np.all(weights[:, [0, 4, 5]] == weights[:, [0]])            # patient c
+    # three patients drawn per replicate: a, b, c counts add to 3
+    assert np.all(weights[:, 0] + weights[:, 1] + weights[:, 2] == 3)
+
+
+def test_patient_bootstrap_wider_than_ecg_bootstrap_when_ecgs_cluster():
+    # 40 patients with 10 identical ECGs each: the information is 40 patients, not 400 ECGs.
+    rng = np.random.default_rng(4)
+    y_patient = np.r_[np.ones(10), np.zeros(30)]
+    score_patient = rng.normal(size=40) + y_patient
+    y, score = np.repeat(y_patient, 10), np.repeat(score_patient, 10)
+    patients = np.repeat(np.arange(40), 10)
+    assert ev.roc_auc(y, score) == pytest.approx(ev.roc_auc(y_patient, score_patient))
+    lo_p, hi_p = auc_interval(y, score, patients)
+    lo_e, hi_e = auc_interval(y, score, np.arange(400))
+    lo_1, hi_1 = auc_interval(y_patient, score_patient, np.arange(40))
+    assert hi_p - lo_p > 2.0 * (hi_e - lo_e)                # ~ sqrt(10) wider
+    assert hi_p - lo_p == pytest.approx(hi_1 - lo_1, rel=0.25)  # as if one ECG per patient
+
+
+# ----------------------------------------------------------------------------- tables
+def test_high_risk_table_hand_example():
+    logit = np.array([9, 8, 7, 6, 5, 4, 3, 2, 1, 0], dtype=float)
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 0, 0], dtype=float)
+    patients = np.array(["p1", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"])
+    table = ev.high_risk_table(y, logit, patients, [0.2, 0.5]).set_index("target_share")
+    top = table.loc[0.2]
+    assert (top.n_flagged, top.events_flagged, top.n_patients_flagged) == (2, 2, 1)
+    assert (top.rate_flagged, top.rate_rest, top.rate_all) == (1.0, 2 / 8, 0.4)
+    assert top.lift == pytest.approx(2.5) and top.rate_ratio == pytest.approx(4.0)
+    assert top.share_patients_flagged == pytest.approx(1 / 9)
+    assert top.threshold_logit == 8.0
+    assert top.threshold_probability == pytest.approx(1 / (1 + np.exp(-8)))
+    half = table.loc[0.5]
+    assert (half.n_flagged, half.events_flagged, half.n_rest, half.events_rest) == (5, 3, 5, 1)
+    assert half.lift == pytest.approx(0.6 / 0.4)
+
+
+def test_high_risk_ties_at_threshold_are_all_flagged():
+    logit = np.array([5, 3, 3, 3, 1, 0, 0, 0, 0, 0], dtype=float)
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=float)
+    row = ev.high_risk_table(y, logit, np.arange(10), [0.2]).iloc[0]
+    assert (row.n_flagged, row.share_flagged, row.events_flagged) == (4, 0.4, 2)
+    # the smallest share still flags at least one ECG
+    assert ev.high_risk_table(y, logit, np.arange(10), [0.022]).iloc[0].n_flagged == 1
+    with pytest.raises(PipelineError, match="share 1.5"):
+        ev.high_risk_table(y, logit, np.arange(10), [1.5])
+
+
+def test_calibration_table_equal_count_bins():
+    probability = np.linspace(0.05, 0.95, 10)
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 0, 1, 1], dtype=float)
+    table = ev.calibration_table(y, probability, 5)
+    assert table["n"].tolist() == [2] * 5
+    assert table["mean_predicted"].to_numpy() == pytest.approx([0.1, 0.3, 0.5, 0.7, 0.9])
+    assert table["observed_rate"].tolist() == [0.0, 0.5, 0.5, 0.5, 1.0]
+
+
+# ----------------------------------------------------------------------------- inputs
+def make_tables():
+    covariates = pd.DataFrame({"studyId": ["e1", "e2", "e3", "e4"],
+                               "ptId": ["p1", "p1", "p2", "p3"],
+                               "group": ["study", "study", "2015", "2016"],
+                               "scd1": [1.0, 0.0, 0.0, np.nan], "dead1": [0.0] * 4,
+                               "age": [50.0, 51.0, 70.0, 30.0]})
+    predictions = pd.DataFrame({"studyId": ["e3", "e1", "e2", "e4"],
+                                "scd1_hat": [0.0, 2.0, 1.0, 5.0], "dead1_hat": [0.0] * 4,
+                                "age_hat": [60.0, 50.0, 50.0, np.nan]})
+    return predictions, covariates
+
+
+def test_join_checks_ids():
+    predictions, covariates = make_tables()
+    frame = ev.join_predictions(predictions, covariates, ["scd1"], "p.feather", "c.feather")
+    assert frame["ptId"].tolist() == ["p2", "p1", "p1", "p3"]
+    assert frame["scd1"].tolist()[:3] == [0.0, 1.0, 0.0]
+    stray = pd.concat([predictions, pd.DataFrame({"studyId": ["x9"], "scd1_hat": [0.0]})])
+    with pytest.raises(PipelineError, match=r"p.feather: 1 of 5 studyId\(s\) not found in "
+                                            r"c.feather \(e.g. x9\)"):
+        ev.join_predictions(stray, covariates, ["scd1"], "p.feather", "c.feather")
+    with pytest.raises(PipelineError, match="'e1' appears more than once"):
+        ev.join_predictions(pd.concat([predictions, predictions.iloc[[1]]]), covariates,
+                            ["scd1"], "p.feather", "c.feather")
+
+
+def test_evaluate_outputs_kinds_skips_and_counts():
+    predictions, covariates = make_tables()
+    frame = ev.join_predictions(predictions, covariates, ["scd1", "dead1", "age"], "p", "c")
+    kinds = ev.output_kinds(frame, ["scd1", "dead1", "age"])
+    assert kinds == {"scd1": "classification", "dead1": "classification", "age": "regression"}
+    assert ev.output_kinds(frame, ["age"], {"age": "classification"}) == {"age": "classification"}
+    assert ev.declared_output_kinds({"outputs": ["a", "b"], "output_types": [
+        "classification", "regression"]}) == {"a": "classification", "b": "regression"}
+    metrics, regression, skipped = ev.evaluate_outputs(frame, kinds, n_boot=50, seed=0)
+    row = metrics.set_index("output").loc["scd1"]
+    assert (row.n, row.n_pos, row.n_patients, row.n_label_missing) == (3, 1, 2, 1)
+    assert row.auc == 1.0
+    assert [r["record"] for r in skipped.rows] == ["dead1"]
+    assert "only one class" in skipped.rows[0]["reason"]
+    age = regression.set_index("output").loc["age"]
+    assert (age.n, age.n_pred_missing) == (3, 1)
+    # rows e3, e1, e2: y = 70, 50, 51 (mean 57); predictions 60, 50, 50
+    assert age.r2 == pytest.approx(1 - (100 + 0 + 1) / (169 + 49 + 36))
+    frame.loc[0, "scd1"] = 2.0
+    with pytest.raises(PipelineError, match=r"label column scd1: value 2.0 \(studyId e3\) is not 0/1"):
+        ev.evaluate_outputs(frame, {"scd1": "classification"}, n_boot=10, seed=0)
+
+
+# ----------------------------------------------------------------------------- script
+def write_study(folder, n_patients=300, seed=0):
+    """A hand-made workspace: covariate_df.feather and predictions for model 'demo'."""
+    rng = np.random.default_rng(seed)
+    ecgs_per_patient = rng.integers(1, 4, n_patients)
+    pt = np.repeat(np.arange(n_patients), ecgs_per_patient)
+    n = pt.size
+    risk = rng.normal(size=n_patients)[pt]
+    covariates = pd.DataFrame({"studyId": [f"ecg{i:04d}" for i in range(n)],
+                               "ptId": [f"pt{p:03d}" for p in pt],
+                               "group": np.where(rng.random(n) < 0.3, "study", "2017"),
+                               "age": rng.normal(60, 10, n), "dead2": np.zeros(n)})
+    for output, base in (("scd3mo", -3.5), ("scd6mo", -3.0), ("scd1", -2.5), ("scd2", -2.0)):
+        covariates[output] = (rng.random(n) < ev.sigmoid(base + 1.5 * risk)).astype(float)
+    predictions = pd.DataFrame({"studyId": covariates["studyId"][::-1].to_numpy()})
+    for output in ("scd3mo", "scd6mo", "scd1", "scd2", "dead2"):
+        predictions[output + "_hat"] = (risk + rng.normal(0, 0.7, n))[::-1] - 3
+    predictions["age_hat"] = (covariates["age"] + rng.normal(0, 5, n))[::-1].to_numpy()
+    (folder / "predictions" / "demo_1").mkdir(parents=True)
+    covariates.to_feather(folder / "covariate_df.feather")
+    predictions.to_feather(folder / "predictions" / "demo_1" / "predictions.feather")
+    return covariates, predictions
+
+
+def test_script_end_to_end(tmp_path, script_runner):
+    covariates, predictions = write_study(tmp_path)
+    args = ("--model-name", "demo", "--n-boot", "200", "--high-risk-shares", "0.05", "0.2")
+    proc = script_runner(SCRIPT, *args, cwd=tmp_path)
+    out = tmp_path / "predictions" / "demo_1"
+    assert "dead2: only one class" in proc.stdout
+    metrics = pd.read_csv(out / "metrics.csv").set_index("output")
+    assert list(metrics.index) == ["scd3mo", "scd6mo", "scd1", "scd2"]
+    frame = covariates.merge(predictions, on="studyId")
+    for output, row in metrics.iterrows():
+        assert row.n == len(frame) and row.n_pos == frame[output].sum()
+        assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
+        assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
+        assert row.auc_lo < row.auc < row.auc_hi
+    expected = ev.high_risk_table(frame["scd1"], frame["scd1_hat"], frame["ptId"], [0.05, 0.2])
+    high_risk = pd.read_csv(out / "high_risk.csv")
+    assert high_risk["output"].tolist() == ["scd1", "scd1", "scd2", "scd2"]
+    pd.testing.assert_frame_equal(high_risk.iloc[:2, 1:].reset_index(drop=True), expected,
+                                  check_dtype=False)
+    regression = pd.read_csv(out / "metrics_regression.csv").set_index("output")
+    assert regression.loc["age", "r2"] == pytest.approx(
+        ev.weighted_r2(frame["age"], frame["age_hat"]))
+    assert set(pd.read_csv(out / "calibration.csv")["output"]) == {"scd3mo", "scd6mo", "scd1",
+                                                                   "scd2"}
+    for png in ("roc_scd.png", "calibration.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (out / "metrics.md").read_text()
+    assert "| scd1 |" in summary and "- dead2: only one class" in summary
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    script_runner(SCRIPT, *args, cwd=tmp_path)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # reruns are identical
+
+
+def test_script_clear_errors(tmp_path, script_runner):
+    proc = script_runner(SCRIPT, "--model-name", "absent", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "predictions/absent_1/predictions.feather: file not found" in proc.stderr
+    assert "x03_predict.py --model-name absent" in proc.stderr
+    proc = script_runner(SCRIPT, "--model-name", "absent", "--beat", cwd=tmp_path, check=False)
+    assert "predictions/absent_1/predictions_by_ecg.feather" in proc.stderr
+
+    covariates, predictions = write_study(tmp_path, n_patients=40)
+    proc = script_runner(SCRIPT, "--model-name", "demo", "--outputs", "scd1", "VTVF",
+                         cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "no column VTVF_hat for requested output VTVF" in proc.stderr
+    covariates.drop(columns="scd2").to_feather(tmp_path / "covariate_df.feather")
+    proc = script_runner(SCRIPT, "--model-name", "demo", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "no label column 'scd2'" in proc.stderr
+    covariates.iloc[3:].to_feather(tmp_path / "covariate_df.feather")
+    proc = script_runner(SCRIPT, "--model-name", "demo", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "3 of" in proc.stderr and "not found in covariate_df" \
+        in proc.stderr
