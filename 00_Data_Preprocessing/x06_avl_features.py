@@ -1,0 +1,76 @@
+"""x06: the aVL terminal-R slope biomarker (aVL_rs_diff, aVL_rs_diff_2) of every ECG.
+
+Reads covariate_df.feather and 10_sec_ecgs/<studyId>.npy; writes the two feature columns back
+into covariate_df.feather (replacing them on a rerun) and a per-ECG table x06_avl_features.csv
+(studyId, status, reason, features, median-beat R and S indices, beats used). ECGs whose
+features cannot be computed get NaN, and the reason is logged and counted.
+See scdecg.features for the algorithm.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scdecg.cli import build_parser
+from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
+from scdecg.errors import PipelineError, script_main
+from scdecg.failures import FailureLog
+from scdecg.features import (FEATURE_COLUMNS, MIN_BEATS as _MIN_BEATS, TABLE_COLUMNS, EcgTask,
+                             add_feature_columns, features_for_file)
+from scdecg.io import read_feather, write_csv, write_feather
+from scdecg.parallel import imap
+
+COVARIATE_DF = _COVARIATE_DF
+ECG_DIR = _TEN_SEC_DIR
+OUTPUT_TABLE = "x06_avl_features.csv"
+REFINE_RPEAKS = True   # move Hamilton detections to the aVL QRS centre (False: published alignment)
+MIN_BEATS = _MIN_BEATS
+N_JOBS = 0             # worker processes; 0 = every available core, 1 = in-process
+HELP = {
+    "covariate_df": "cohort table to read and update",
+    "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
+    "output_table": "per-ECG result table",
+    "refine_rpeaks": "centre beat windows on the aVL QRS (see DEVIATIONS.md)",
+    "min_beats": "fewest beat windows that make a median beat",
+    "n_jobs": "worker processes (0: all cores)",
+}
+
+
+@script_main
+def main(argv=None):
+    args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
+                        output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
+                        min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
+    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
+    duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
+    if len(duplicated):
+        raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
+    if not Path(args.ecg_dir).is_dir():
+        raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
+
+    tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
+                     args.refine_rpeaks, args.min_beats)
+             for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
+    rows = list(imap(features_for_file, tasks, n_jobs=args.n_jobs, desc="x06 aVL features"))
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+    failures = FailureLog("x06")
+    for row in table.itertuples(index=False):
+        if row.status != "ok":
+            failures.add(row.studyId, f"{row.status}: {row.reason}", detail=row.detail)
+    write_csv(table, args.output_table)
+    write_feather(add_feature_columns(covariates, table), args.covariate_df)
+
+    print(failures.summary(total=len(table)))
+    for column in FEATURE_COLUMNS:
+        values = table[column].to_numpy(dtype=float)
+        print(f"[x06] {column}: {np.isfinite(values).sum()} of {len(values)} ECGs, "
+              f"median {np.nanmedian(values) if np.isfinite(values).any() else float('nan'):.4f}")
+    print(f"[x06] wrote {args.output_table} and the columns {', '.join(FEATURE_COLUMNS)} "
+          f"of {args.covariate_df}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

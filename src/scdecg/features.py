@@ -1,0 +1,281 @@
+"""The aVL terminal-R biomarker (pipeline step x06).
+
+Per ECG: millivolts, each lead minus its own mode; R-peaks found on aVL with Hamilton's
+method (neurokit2 ``hamilton2002`` cleaning and detection); ±250-sample windows around
+them, without the first and last detected beat and without windows that cross the record's
+edges; the sample-wise median of those windows is the median beat (12, 500). On its aVL
+lead, min-max normalised to [0, 1]:
+
+* ``R`` — the highest local maximum within ±``R_SEARCH`` samples of the centre. The centre
+  is the Hamilton detection point, which trails the R apex (the detector peaks in an 80-ms
+  moving average of |slope| after a causal 8–16 Hz band-pass), so the search spans both sides.
+  A local maximum, not the window's maximum: in a QS-shaped aVL the window's largest value
+  is the baseline at its edge, which is no R wave; such beats fail with a reason.
+* ``S`` — the first sample ``i`` in (R, R + 61) where |d1| < 0.01 for three consecutive
+  samples (``i``, ``i+1``, ``i+2``); ``R + 61`` when there is none.
+* ``aVL_rs_diff`` = mean |d1[R:S]| and ``aVL_rs_diff_2`` = mean |d2[R:S-1]|, with d1 and d2 the
+  first and second differences. Low values mean a slow ("slurred") R→S downstroke.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .constants import AVL, FS, N_LEADS
+from .signals import zero_mode
+
+HALF_WINDOW = 250        # samples either side of an aVL R-peak: windows of 500 samples
+R_SEARCH = 60            # R is looked for within ±60 samples (±120 ms) of the beat centre
+S_SEARCH = 61            # S is looked for in (R, R + 61)
+FLAT_SLOPE = 0.01        # |d1| below this (normalised units per sample) counts as flat ...
+FLAT_RUN = 3             # ... for this many consecutive samples: the S point
+MIN_BEATS = 3            # fewer usable windows than this: no median beat
+MIN_AVL_RANGE_MV = 0.05  # an aVL lead (or median beat) spanning less than this is flat
+MIN_R_PROMINENCE = 0.05  # an R candidate must stand this far (normalised units) above its sides
+REFINE_SEARCH = 75       # a Hamilton detection moves to the aVL QRS within ±75 samples (150 ms)
+REFINE_SMOOTH = 21       # samples (42 ms) of centred smoothing of the aVL slope energy
+REFINE_BAND_HZ = (5.0, 30.0)
+MIN_RR = 100             # refined peaks closer than this (200 ms) are one beat
+MIN_QRS_ENERGY = 0.3     # ... and those with less slope energy than this × the 80th centile are not QRS
+
+FEATURE_COLUMNS = ("aVL_rs_diff", "aVL_rs_diff_2")
+
+
+@dataclass
+class AvlFeatures:
+    """What x06 finds for one ECG.
+
+    ``status``: ``"ok"`` (both features), ``"partial"`` (``aVL_rs_diff`` only) or ``"failed"``
+    (neither). Whenever a feature is missing, ``reason`` names why (a fixed phrase, for counting)
+    and ``detail`` gives the record's numbers.
+    """
+
+    status: str = "failed"
+    reason: str = ""
+    detail: str = ""
+    rs_diff: float = np.nan
+    rs_diff_2: float = np.nan
+    r_index: int = -1        # R in median-beat samples (0..499); centre = HALF_WINDOW
+    s_index: int = -1
+    n_beats: int = 0         # windows in the median beat
+    rpeaks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    used_rpeaks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    median_beat: np.ndarray | None = None
+
+    def row(self) -> dict:
+        """The scalar fields, for a results table."""
+        return {"status": self.status, "reason": self.reason, "detail": self.detail,
+                "aVL_rs_diff": self.rs_diff, "aVL_rs_diff_2": self.rs_diff_2,
+                "R_index": self.r_index, "S_index": self.s_index, "n_beats": self.n_beats,
+                "n_rpeaks": int(len(self.rpeaks))}
+
+
+def detect_rpeaks_hamilton(lead: np.ndarray, fs: int = FS) -> np.ndarray:
+    """R-peak sample indices of one lead with Hamilton's (2002) cleaning and detector."""
+    import neurokit2 as nk
+
+    cleaned = nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=fs,
+                           method="hamilton2002")
+    _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method="hamilton2002")
+    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def refine_to_qrs(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS,
+                  search: int = REFINE_SEARCH, smooth: int = REFINE_SMOOTH,
+                  min_rr: int = MIN_RR, min_energy: float = MIN_QRS_ENERGY) -> np.ndarray:
+    """Move each detection to the centre of the nearby QRS complex of ``lead``.
+
+    Hamilton's detector reports the first local maximum of a causal 80-ms moving average of
+    |slope| that beats an adaptive threshold; on real-looking signals that point lands
+    anywhere from a P wave to late in the QRS (±60 samples), which smears a median beat.
+    Here each detection moves to the maximum, within ±``search`` samples, of the lead's
+    slope energy (|gradient| of the zero-phase 5–30 Hz band-passed lead, smoothed by a
+    centred ``smooth``-sample mean): a polarity-free QRS centre. Detections that land
+    within ``min_rr`` samples of each other are merged (the stronger is kept), and those
+    whose energy is below ``min_energy`` × the 80th centile of all (T or P waves the detector
+    took for a QRS) are dropped.
+    """
+    from scipy.signal import butter, sosfiltfilt
+
+    if len(rpeaks) == 0:
+        return np.asarray(rpeaks, dtype=np.int64)
+    sos = butter(2, REFINE_BAND_HZ, btype="band", fs=fs, output="sos")
+    slope = np.abs(np.gradient(sosfiltfilt(sos, np.asarray(lead, dtype=np.float64))))
+    energy = np.convolve(slope, np.ones(smooth) / smooth, mode="same")
+    refined = []
+    for p in np.asarray(rpeaks, dtype=np.int64):
+        lo, hi = max(p - search, 0), min(p + search + 1, len(energy))
+        refined.append(lo + int(np.argmax(energy[lo:hi])))
+    merged: list[int] = []
+    for r in sorted(set(refined)):
+        if merged and r - merged[-1] < min_rr:
+            if energy[r] > energy[merged[-1]]:
+                merged[-1] = r
+        else:
+            merged.append(r)
+    merged = np.asarray(merged, dtype=np.int64)
+    strong = energy[merged] >= min_energy * np.percentile(energy[merged], 80)
+    return merged[strong]
+
+
+def beat_windows(ecg: np.ndarray, rpeaks: np.ndarray,
+                 half_window: int = HALF_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Windows ``ecg[:, r-half : r+half]`` for every R-peak but the first and last.
+
+    Windows that would cross either edge of the record are dropped (never padded).
+    Returns ``(windows (n, leads, 2*half), centres used)``.
+    """
+    inner = np.asarray(rpeaks, dtype=np.int64)[1:-1]
+    inside = (inner - half_window >= 0) & (inner + half_window <= ecg.shape[-1])
+    used = inner[inside]
+    if len(used) == 0:
+        return np.empty((0, ecg.shape[0], 2 * half_window), dtype=ecg.dtype), used
+    index = used[:, None] + np.arange(-half_window, half_window)[None, :]
+    return np.moveaxis(ecg[:, index], 1, 0), used
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """Rescale to [0, 1] (the caller makes sure ``x`` is not constant)."""
+    x = np.asarray(x, dtype=np.float64)
+    return (x - x.min()) / (x.max() - x.min())
+
+
+def find_r(beat: np.ndarray, centre: int = HALF_WINDOW, search: int = R_SEARCH,
+           min_prominence: float = MIN_R_PROMINENCE) -> int | None:
+    """Index of the highest local maximum of ``beat`` within ``centre ± search``, or None."""
+    from scipy.signal import find_peaks
+
+    lo, hi = max(centre - search, 1), min(centre + search + 1, len(beat) - 1)
+    peaks, _ = find_peaks(beat, prominence=min_prominence)
+    peaks = peaks[(peaks >= lo) & (peaks < hi)]
+    if len(peaks) == 0:
+        return None
+    return int(peaks[np.argmax(beat[peaks])])
+
+
+def find_s(d1: np.ndarray, r: int, search: int = S_SEARCH, flat: float = FLAT_SLOPE,
+           run: int = FLAT_RUN) -> int:
+    """First ``i`` in (r, r + search) with ``|d1[i:i+run]| < flat`` throughout, else r + search."""
+    small = np.abs(d1) < flat
+    for i in range(r + 1, min(r + search, len(d1) - run + 1)):
+        if small[i:i + run].all():
+            return i
+    return r + search
+
+
+def rs_slopes(beat: np.ndarray, out: AvlFeatures, centre: int = HALF_WINDOW) -> AvlFeatures:
+    """Fill ``out`` with R, S and the two slope features of one aVL median beat.
+
+    When S follows R at once (a flat-topped R) only the first difference has a sample there:
+    ``aVL_rs_diff_2`` stays NaN (status ``partial``). Without an R wave both stay NaN.
+    """
+    norm = minmax(beat)
+    r = find_r(norm, centre)
+    if r is None:
+        return _fail(out, "no R wave near the median beat centre",
+                     f"no local maximum within ±{R_SEARCH} samples of sample {centre}")
+    d1 = np.diff(norm)
+    d2 = np.diff(norm, n=2)
+    s = find_s(d1, r)
+    out.r_index, out.s_index = r, s
+    if s > len(d1):
+        return _fail(out, "S search runs past the median beat", f"R {r}, S {s}")
+    out.rs_diff = float(np.mean(np.abs(d1[r:s])))
+    if s - 1 <= r:
+        out.status = "partial"
+        return _fail(out, "S directly after R", f"R {r}, S {s}: no second difference")
+    out.rs_diff_2 = float(np.mean(np.abs(d2[r:s - 1])))
+    out.status = "ok"
+    return out
+
+
+def _fail(out: AvlFeatures, reason: str, detail: str = "") -> AvlFeatures:
+    out.reason, out.detail = reason, detail
+    return out
+
+
+def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
+                 refine: bool = True, keep_median_beat: bool = False) -> AvlFeatures:
+    """The aVL R→S slope features of one (12, T) ECG in millivolts (before zero-mode).
+
+    ``refine=False`` centres the windows on Hamilton's raw detections, as the published code did.
+
+    Never raises for a bad record: a failure comes back with its status and reason.
+    """
+    out = AvlFeatures()
+    ecg = np.asarray(ecg_mv, dtype=np.float64)
+    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 2 * HALF_WINDOW:
+        return _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
+    if not np.isfinite(ecg).all():
+        return _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
+    ecg = zero_mode(ecg)
+    avl = ecg[AVL]
+    if np.ptp(avl) < MIN_AVL_RANGE_MV:
+        return _fail(out, "flat aVL lead", f"range {np.ptp(avl):.4f} mV < {MIN_AVL_RANGE_MV} mV")
+    try:
+        out.rpeaks = detect_rpeaks_hamilton(avl, fs)
+        if refine:
+            out.rpeaks = refine_to_qrs(avl, out.rpeaks, fs)
+    except Exception as exc:  # neurokit2 raises assorted types on degenerate signals
+        return _fail(out, "R-peak detection failed", f"{type(exc).__name__}: {exc}")
+    windows, out.used_rpeaks = beat_windows(ecg, out.rpeaks)
+    out.n_beats = len(windows)
+    if out.n_beats < min_beats:
+        return _fail(out, "too few beats", f"{out.n_beats} usable windows from "
+                     f"{len(out.rpeaks)} R-peaks; need {min_beats}")
+    median_beat = np.median(windows, axis=0)
+    if keep_median_beat:
+        out.median_beat = median_beat.astype(np.float32)
+    if np.ptp(median_beat[AVL]) < MIN_AVL_RANGE_MV:
+        return _fail(out, "flat aVL median beat", f"range {np.ptp(median_beat[AVL]):.4f} mV")
+    return rs_slopes(median_beat[AVL], out)
+
+
+# ------------------------------------------------------------------ x06 on a workspace
+TABLE_COLUMNS = ("studyId", "status", "reason", "detail", "aVL_rs_diff", "aVL_rs_diff_2",
+                 "R_index", "S_index", "n_beats", "n_rpeaks")
+
+
+@dataclass(frozen=True)
+class EcgTask:
+    """One ECG for :func:`features_for_file` (picklable, for worker processes)."""
+
+    study_id: str
+    path: str
+    scaling_factor: float
+    refine: bool = True
+    min_beats: int = MIN_BEATS
+
+
+def features_for_file(task: EcgTask) -> dict:
+    """x06 worker: load ``10_sec_ecgs/<studyId>.npy`` (µV), return one row of the x06 table."""
+    from .signals import to_millivolts
+
+    def failed(reason: str, detail: str) -> dict:
+        return {"studyId": task.study_id, **_fail(AvlFeatures(), reason, detail).row()}
+
+    try:
+        ecg_uv = np.load(task.path, allow_pickle=False)
+    except FileNotFoundError:
+        return failed("missing 10-s ECG file", task.path)
+    except (OSError, ValueError) as exc:
+        return failed("unreadable 10-s ECG file", f"{task.path}: {exc}")
+    if not np.isfinite(task.scaling_factor) or task.scaling_factor <= 0:
+        return failed("invalid scaling_factor", str(task.scaling_factor))
+    result = avl_features(to_millivolts(ecg_uv, task.scaling_factor), refine=task.refine,
+                          min_beats=task.min_beats)
+    return {"studyId": task.study_id, **result.row()}
+
+
+def add_feature_columns(covariates: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``covariates`` with :data:`FEATURE_COLUMNS` replaced by those of ``table`` (by studyId).
+
+    Existing feature columns are dropped first, so rerunning x06 replaces rather than
+    duplicates them; rows without a result get NaN.
+    """
+    keep = covariates.drop(columns=[c for c in FEATURE_COLUMNS if c in covariates.columns])
+    values = table.set_index("studyId")[list(FEATURE_COLUMNS)]
+    merged = keep.join(values, on="studyId")
+    return merged.astype({c: "float64" for c in FEATURE_COLUMNS})

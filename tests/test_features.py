@@ -1,0 +1,236 @@
+"""x06: the aVL terminal-R slope features (scdecg.features and the script)."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_script
+from scdecg import features
+from scdecg.constants import AVL, FS
+
+X06 = "00_Data_Preprocessing/x06_avl_features.py"
+#: Lead gains of one frontal/precordial projection of the test waveform (aVL positive).
+LEAD_GAINS = np.array([1.0, 1.2, 0.2, -1.1, 0.8, 0.7, -0.5, 0.3, 0.8, 1.2, 1.1, 0.9])
+
+
+def gaussian_ecg(rng: np.random.Generator, hr: float = 70.0, slur: float = 0.0,
+                 noise_mv: float = 0.01, n: int = 5000, gains: np.ndarray = LEAD_GAINS
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """A (12, n) ECG in mV built from Gaussian P, Q, R, S, T waves, and its true R-peak samples.
+
+    ``slur`` widens the R wave's downstroke (its falling-side width is ``10 ms × (1 + slur)``)
+    and delays the S wave accordingly; 0 is a brisk R→S descent.
+    """
+    t = np.arange(n) / FS
+    centres = np.arange(0.3 + rng.uniform(0, 0.2), n / FS, 60.0 / hr)
+    centres = centres + rng.normal(0, 0.01, len(centres))
+    x = np.zeros(n)
+
+    def wave(c, a, s):
+        return a * np.exp(-0.5 * ((t - c) / s) ** 2)
+
+    down = 0.010 * (1 + slur)
+    for c in centres:
+        x += wave(c - 0.16, 0.1, 0.02) + wave(c - 0.03, -0.1, 0.008)
+        x += np.where(t < c, wave(c, 1.0, 0.010), wave(c, 1.0, down))
+        x += wave(c + 0.035 + 0.6 * down, -0.25, 0.010) + wave(c + 0.30, 0.3, 0.04)
+    ecg = gains[:, None] * x[None, :] + 0.05 * np.sin(2 * np.pi * 0.2 * t)[None, :]
+    ecg = ecg + rng.normal(0, noise_mv, ecg.shape)
+    return ecg.astype(np.float32), np.round(centres * FS).astype(int)
+
+
+# ----------------------------------------------------------------------- the R→S slopes
+def test_rs_slopes_of_a_straight_downstroke():
+    # Rise to 1 at sample 250, fall by 0.05 per sample to 0 at 270, flat after: R = 250,
+    # |d1| = 0.05 on [250, 270) and 0 from 270 on, so S = 270, rs_diff = 0.05, rs_diff_2 = 0.
+    beat = np.zeros(500)
+    beat[200:251] = np.linspace(0, 1, 51)
+    beat[250:271] = np.linspace(1, 0, 21)
+    out = features.rs_slopes(beat * 2.3 - 0.4, features.AvlFeatures())  # min-max undoes scaling
+    assert (out.status, out.r_index, out.s_index) == ("ok", 250, 270)
+    assert out.rs_diff == pytest.approx(0.05)
+    assert out.rs_diff_2 == pytest.approx(0.0, abs=1e-12)
+
+
+def test_rs_slopes_on_a_curved_downstroke_match_hand_computation():
+    # Decelerating fall x[250 + k] = (1 - k/40)^2: d1 = -(79 - 2k)/1600, |d1| < 0.01 from k = 32,
+    # so S = 282; the mean |d1| over [250, 282) telescopes to the drop / 32 = 0.96 / 32;
+    # d2 = 2/1600 throughout.
+    beat = np.zeros(500)
+    beat[230:251] = np.linspace(0, 1, 21)
+    k = np.arange(41)
+    beat[250:291] = (1 - k / 40) ** 2
+    out = features.rs_slopes(beat, features.AvlFeatures())
+    assert (out.status, out.r_index, out.s_index) == ("ok", 250, 282)
+    assert out.rs_diff == pytest.approx(0.96 / 32)
+    assert out.rs_diff_2 == pytest.approx(2 / 1600)
+
+
+def test_s_defaults_to_r_plus_61_when_the_fall_never_flattens():
+    beat = np.zeros(500)
+    beat[200:251] = np.linspace(0, 1, 51)
+    beat[250:334] = 1 - 0.012 * np.arange(84)  # |d1| = 0.012 > 0.01 throughout the search
+    out = features.rs_slopes(beat, features.AvlFeatures())
+    assert (out.status, out.r_index, out.s_index) == ("ok", 250, 311)
+    assert out.rs_diff == pytest.approx(0.012)
+    assert out.rs_diff_2 == pytest.approx(0.0, abs=1e-12)
+
+
+def test_r_is_the_highest_local_maximum_near_the_centre_not_the_edge_or_a_far_peak():
+    beat = np.zeros(500)
+    beat[100] = 5.0                             # a big spike far from the centre: ignored
+    beat[240:246] = np.linspace(0, 0.3, 6)      # small r ...
+    beat[245:260] = np.linspace(0.3, -1.0, 15)  # ... deep S
+    beat[259:280] = np.linspace(-1.0, 0, 21)
+    out = features.rs_slopes(beat, features.AvlFeatures())
+    assert out.r_index == 245
+    qs = np.zeros(500)                          # a QS complex: no R wave at all
+    qs[240:260] = np.linspace(0, -1, 20)
+    qs[259:290] = np.linspace(-1, 0, 31)
+    out = features.rs_slopes(qs, features.AvlFeatures())
+    assert out.status == "failed" and out.reason == "no R wave near the median beat centre"
+    assert np.isnan(out.rs_diff) and np.isnan(out.rs_diff_2)
+
+
+def test_flat_topped_r_keeps_the_first_difference_only():
+    beat = np.zeros(500)
+    beat[220:251] = np.linspace(0, 1, 31)
+    beat[251:260] = 1.0 - 0.001 * np.arange(1, 10)   # plateau: S is at R + 1
+    beat[260:280] = np.linspace(beat[259], 0, 20)
+    out = features.rs_slopes(beat, features.AvlFeatures())
+    assert (out.status, out.r_index, out.s_index) == ("partial", 250, 251)
+    assert out.rs_diff == pytest.approx(0.001, rel=1e-6)
+    assert np.isnan(out.rs_diff_2) and out.reason == "S directly after R"
+
+
+# ------------------------------------------------------------------- beats and R-peaks
+def test_beat_windows_drop_first_last_and_edge_crossing_windows():
+    ecg = np.arange(12 * 5000, dtype=np.float64).reshape(12, 5000)
+    windows, used = features.beat_windows(ecg, np.array([100, 200, 2000, 3000, 4800, 4900]))
+    assert used.tolist() == [2000, 3000]        # 200 and 4800 would cross an edge
+    assert windows.shape == (2, 12, 500)
+    np.testing.assert_array_equal(windows[1], ecg[:, 2750:3250])
+
+
+def test_refined_hamilton_peaks_sit_on_the_true_qrs():
+    rng = np.random.default_rng(3)
+    for noise in (0.0, 0.01, 0.03):
+        ecg, truth = gaussian_ecg(rng, hr=75, noise_mv=noise)
+        avl = ecg[AVL].astype(np.float64)
+        raw = features.detect_rpeaks_hamilton(avl)
+        refined = features.refine_to_qrs(avl, raw)
+        assert len(refined) == len(truth)
+        inner = slice(1, -1)                      # x06 never uses the first and last beat
+        assert np.abs(refined[inner] - truth[inner]).max() <= 3, (noise, refined - truth)
+
+
+def test_slurred_downstroke_lowers_rs_diff():
+    rng = np.random.default_rng(11)
+
+    def rs(slur):
+        rows = [features.avl_features(gaussian_ecg(rng, hr=rng.uniform(55, 95), slur=slur)[0])
+                for _ in range(8)]
+        assert all(r.status in ("ok", "partial") for r in rows), [r.reason for r in rows]
+        return np.array([r.rs_diff for r in rows])
+
+    brisk, slurred = rs(0.0), rs(2.0)
+    assert np.median(slurred) < 0.85 * np.median(brisk), (brisk, slurred)
+
+
+def test_aligned_median_beat_is_centred_on_the_r_wave():
+    rng = np.random.default_rng(5)
+    out = features.avl_features(gaussian_ecg(rng)[0], keep_median_beat=True)
+    assert out.status == "ok" and abs(out.r_index - features.HALF_WINDOW) <= 2
+    assert out.median_beat.shape == (12, 500) and out.n_beats == len(out.used_rpeaks) >= 8
+    # The other leads are the same waveform scaled by their gains (after zero-mode).
+    ratio = out.median_beat[1, 250] / out.median_beat[AVL, 250]
+    assert ratio == pytest.approx(LEAD_GAINS[1] / LEAD_GAINS[AVL], rel=0.05)
+
+
+# ------------------------------------------------------------------------- bad input
+def _task(path, scale=1000.0):
+    return features.EcgTask("e1", str(path), scale)
+
+
+def test_bad_records_give_nan_and_a_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    good, _ = gaussian_ecg(rng)
+    cases = {
+        "nan": (np.where(np.arange(5000) == 7, np.nan, good * 1000), "non-finite samples"),
+        "flat": (np.zeros((12, 5000)), "flat aVL lead"),
+        "brady": (gaussian_ecg(rng, hr=20)[0] * 1000, "too few beats"),
+        "shape": (good[:6] * 1000, "unexpected ECG shape"),
+    }
+    for name, (ecg, reason) in cases.items():
+        np.save(tmp_path / f"{name}.npy", ecg.astype(np.float32))
+        row = features.features_for_file(_task(tmp_path / f"{name}.npy"))
+        assert (row["status"], row["reason"]) == ("failed", reason), name
+        assert np.isnan(row["aVL_rs_diff"]) and np.isnan(row["aVL_rs_diff_2"])
+    row = features.features_for_file(_task(tmp_path / "absent.npy"))
+    assert row["reason"] == "missing 10-s ECG file" and "absent.npy" in row["detail"]
+    np.save(tmp_path / "good.npy", good * 1000)
+    assert features.features_for_file(_task(tmp_path / "good.npy", np.nan))["reason"] == \
+        "invalid scaling_factor"
+    ok = features.features_for_file(_task(tmp_path / "good.npy"))
+    assert ok["status"] == "ok" and 0 < ok["aVL_rs_diff"] < 1
+
+
+def test_add_feature_columns_replaces_instead_of_duplicating():
+    cov = pd.DataFrame({"studyId": ["a", "b", "c"], "age": [50.0, 60, 70],
+                        "aVL_rs_diff": [9.0, 9.0, 9.0]})
+    table = pd.DataFrame({"studyId": ["b", "a"], "aVL_rs_diff": [0.2, 0.1],
+                          "aVL_rs_diff_2": [0.02, np.nan]})
+    out = features.add_feature_columns(cov, table)
+    assert list(out.columns) == ["studyId", "age", "aVL_rs_diff", "aVL_rs_diff_2"]
+    np.testing.assert_allclose(out["aVL_rs_diff"], [0.1, 0.2, np.nan])
+    np.testing.assert_allclose(out["aVL_rs_diff_2"], [np.nan, 0.02, np.nan])
+
+
+# ------------------------------------------------------------- the script on the study
+@pytest.fixture(scope="module")
+def x06_workspace(pipeline):
+    return pipeline.ensure("x06")
+
+
+def test_x06_on_synthetic_study_separates_planted_slur(x06_workspace):
+    cov = pd.read_feather(x06_workspace / "covariate_df.feather")
+    table = pd.read_csv(x06_workspace / "x06_avl_features.csv", dtype={"studyId": str})
+    truth = pd.read_csv(x06_workspace / "arrest-ntuh-ecg" / "synthetic_truth.csv",
+                        dtype={"ecg_id": str})
+    assert cov.columns.tolist().count("aVL_rs_diff") == 1
+    assert len(table) == len(cov) and set(table["studyId"]) == set(cov["studyId"])
+    assert (table["status"] == "ok").mean() > 0.9, table["reason"].value_counts()
+    failed = table[table["status"] != "ok"]
+    assert failed["reason"].astype(str).str.len().gt(0).all()
+
+    merged = cov.merge(truth, left_on="studyId", right_on="ecg_id", how="inner")
+    assert len(merged) == len(cov)
+    cases = merged[(merged["group"] == "study") & merged["cardiac_cause"].astype(bool)]
+    controls = merged[merged["group"] != "study"]
+    assert len(cases) >= 10 and len(controls) >= 50
+    for column in features.FEATURE_COLUMNS:
+        assert cases[column].mean() < controls[column].mean(), column
+    # Stronger planted slur, slower downstroke.
+    planted = cases.dropna(subset=["aVL_rs_diff"])
+    rho = planted["slur_strength"].corr(planted["aVL_rs_diff"], method="spearman")
+    assert rho < -0.3, rho
+
+
+def test_x06_rerun_replaces_columns_and_reproduces_files(x06_workspace, tmp_path):
+    for name in ("covariate_df.feather", "x06_avl_features.csv"):
+        shutil.copy(x06_workspace / name, tmp_path / name)
+    (tmp_path / "10_sec_ecgs").symlink_to(x06_workspace / "10_sec_ecgs")
+    run_script(X06, "--n-jobs", "1", cwd=tmp_path)
+    again = pd.read_feather(tmp_path / "covariate_df.feather")
+    pd.testing.assert_frame_equal(again, pd.read_feather(x06_workspace / "covariate_df.feather"))
+    assert (tmp_path / "x06_avl_features.csv").read_bytes() == \
+        (x06_workspace / "x06_avl_features.csv").read_bytes()
+
+
+def test_x06_names_a_missing_input(tmp_path):
+    proc = run_script(X06, cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "covariate_df.feather: file not found" in proc.stderr
