@@ -213,7 +213,7 @@ def test_control_group(tmp_path):
     controls = {2016: [control_ecg("x", 100, age="50", sex="female"),
                        control_ecg("y", 1)],
                 2018: [control_ecg("z", 400, patient="pz")]}
-    df, report = build(write_tree(tmp_path, [study_ecg("s", 10)], controls), years=(2016, 2018))
+    df, _ = build(write_tree(tmp_path, [study_ecg("s", 10)], controls), years=(2016, 2018))
     assert df.loc["x", "group"] == "2016" and df.loc["z", "group"] == "2018"
     assert df.loc["x", "days_to_event"] == 100 and df.loc["y", "days_to_event"] == 1
     assert df.loc["x", "days_to_event_og"] == 100
@@ -249,8 +249,9 @@ def test_flags_from_bit_codes_and_statements(tmp_path):
              study_ecg("pm", 10, statements=("electronic ventricular pacemaker; paced rhythm",)),
              study_ecg("qt", 10, qtc="501"),
              study_ecg("q500", 10, qtc="500"),
-             study_ecg("qnan", 10, qtc="")]
-    df, _ = build(write_tree(tmp_path, study))
+             study_ecg("qnan", 10, qtc=""),
+             study_ecg("qtext", 10, qtc="pending", codes={"I": {"stelev": "x"}})]
+    df, report = build(write_tree(tmp_path, study))
     flags = df[["stelev", "stdown", "dltwv", "lbbb", "paced", "qtc500"]]
     assert flags.dtypes.eq(bool).all()
     assert flags.loc["st"].tolist() == [True, False, False, False, False, False]
@@ -259,6 +260,10 @@ def test_flags_from_bit_codes_and_statements(tmp_path):
     assert flags.loc["lb", "lbbb"] and flags.loc["pm", "paced"] and not flags.loc["pm", "lbbb"]
     assert flags.loc["qt", "qtc500"] and not flags.loc["q500", "qtc500"]
     assert not flags.loc["qnan", "qtc500"] and np.isnan(df.loc["qnan", "qtc"])
+    assert not flags.loc["qtext"].any() and np.isnan(df.loc["qtext", "qtc"])
+    assert report.notes[("study", "qtc not a number -> NaN")] == 1
+    assert report.notes[("study", "stelev not a number -> NaN")] == 1
+    assert df["qtc"].dtype == float and df["ventricular_rate"].dtype == float
 
 
 def test_ecg_missing_from_metadata_gets_false_flags(tmp_path):

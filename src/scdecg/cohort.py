@@ -272,22 +272,38 @@ def floor_days(start: pd.Series, end: pd.Series) -> pd.Series:
     return np.floor((end - start).dt.total_seconds() / 86400.0)
 
 
-def parse_code(values: pd.Series) -> pd.Series:
-    """Integer codes; missing or non-numeric -> 0 (no flag)."""
-    return pd.to_numeric(values, errors="coerce").fillna(0).astype(np.int64)
+def parse_number(values: pd.Series, column: str, group: str, report: CohortReport) -> pd.Series:
+    """Floats; text that is not a number becomes NaN (counted; empty cells are just missing)."""
+    number = pd.to_numeric(values, errors="coerce").astype(float)
+    report.note(group, f"{column} not a number -> NaN", int((values.notna() & number.isna()).sum()))
+    return number
+
+
+def parse_code(values: pd.Series, column: str, group: str, report: CohortReport) -> pd.Series:
+    """Integer bit codes; missing -> 0 (no flag), non-numeric -> 0 (counted)."""
+    return parse_number(values, column, group, report).fillna(0).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------
 # Per-group tables
 # --------------------------------------------------------------------------------------
-def ecg_index(group: GroupSource, columns: Sequence[str], report: CohortReport) -> pd.DataFrame:
-    """The group's ECG rows with a valid ``npy_index``; other rows excluded and counted."""
+def read_ecg_index(group: GroupSource, columns: Sequence[str],
+                   report: CohortReport) -> pd.DataFrame:
+    """The group's waveform index, one row per ``ecg_id`` (rows without an id ignored)."""
     df = read_table(group.index_csv, columns)
     report.rows_in[group.name] += len(df)
     no_id = df["ecg_id"].isna()
     report.note(group.name, f"row without ecg_id in {group.index_csv.name}: ignored",
                 int(no_id.sum()))
-    df = first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    return first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+
+
+def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
+                         report: CohortReport) -> pd.DataFrame:
+    """Rows whose ``npy_index`` addresses the stacked array; others excluded and counted.
+
+    Adds ``file_path`` (the array's path as given under the data root) and ``group``.
+    """
     n_rows = waveform_shape(group.array)[0]
     index = pd.to_numeric(df["npy_index"], errors="coerce")
     whole = index.notna() & (index == np.floor(index))
@@ -308,14 +324,16 @@ def metadata(group: GroupSource, report: CohortReport) -> pd.DataFrame:
     per_lead = read_table(folder / PER_LEAD, METADATA_COLUMNS[PER_LEAD])
     flags = pd.DataFrame({"ecg_id": per_lead["ecg_id"]})
     for name, bit in FLAG_BITS.items():
-        flags[name] = (parse_code(per_lead[name]) & bit) > 0
+        flags[name] = (parse_code(per_lead[name], name, group.name, report) & bit) > 0
     flags = flags.groupby("ecg_id", sort=True).any()  # any lead flagged -> ECG flagged
 
     global_ = first_row_per_ecg(read_table(folder / GLOBAL, METADATA_COLUMNS[GLOBAL]),
                                 folder / GLOBAL, group.name, report).set_index("ecg_id")
     resting = first_row_per_ecg(read_table(folder / RESTING, METADATA_COLUMNS[RESTING]),
                                 folder / RESTING, group.name, report).set_index("ecg_id")
-    numeric = pd.concat([global_, resting], axis=1).apply(pd.to_numeric, errors="coerce")
+    numeric = pd.concat([global_, resting], axis=1)
+    for column in numeric.columns:
+        numeric[column] = parse_number(numeric[column], column, group.name, report)
     numeric["qtc500"] = numeric["qtc"] > QTC_LONG_MS
 
     diagnosis = read_table(folder / DIAGNOSIS, METADATA_COLUMNS[DIAGNOSIS])
@@ -330,11 +348,12 @@ def metadata(group: GroupSource, report: CohortReport) -> pd.DataFrame:
 def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
     """Pre-arrest ECGs of the study group; ``days_to_event`` counts to ROSC."""
     group = group_sources(data_root, [])[0]
-    df = ecg_index(group, STUDY_COLUMNS[WAVEFORM_INDEX], report)
+    df = read_ecg_index(group, STUDY_COLUMNS[WAVEFORM_INDEX], report)
     is_pre = (df["ecg_timetag"].astype("string").str.strip() == STUDY_TIMETAG).fillna(False)
     report.note(group.name, f"ecg_timetag not {STUDY_TIMETAG!r}: row not used",
                 int((~is_pre).sum()))
-    df = df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag")
+    df = with_valid_npy_index(df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag"),
+                              group, report)
     for name in ("ecg.csv", "cohort.csv", "rosc-outcomes.csv"):
         path = group.folder / name
         table = first_row_per_ecg(read_table(path, STUDY_COLUMNS[name]), path, group.name, report)
@@ -357,7 +376,7 @@ def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
     df["female"] = parse_female(df["sex"], group.name, report)
     rhythm = df["initial_rhythm"].astype("string").str.strip()
     df["VTVF"] = (rhythm == SHOCKABLE_RHYTHM).fillna(False).astype(float).where(rhythm.notna())
-    df["cause_of_cardiac_arrest"] = df["cause_of_cardiac_arrest"].str.strip()
+    df["cause_of_cardiac_arrest"] = df["cause_of_cardiac_arrest"].astype("string").str.strip()
     return df
 
 
@@ -381,7 +400,7 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
                   control_at: pd.Series, report: CohortReport) -> pd.DataFrame:
     """One control year's "pre" ECGs; ``days_to_event`` counts to the patient's control ECG."""
     group = group_sources(data_root, [year])[1]
-    df = ecg_index(group, CONTROL_INDEX_COLUMNS, report)
+    df = with_valid_npy_index(read_ecg_index(group, CONTROL_INDEX_COLUMNS, report), group, report)
     df = df.merge(cohort_table, on="ecg_id", how="left", validate="one_to_one")
     listed = df["ecg_id"].isin(cohort_table["ecg_id"])
     tag = df["ecg_timetag"].astype("string").str.strip()
@@ -401,7 +420,7 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     df["age"] = parse_age(df["age"], group.name, report)
     df["female"] = parse_female(df["sex"], group.name, report)
     df["VTVF"] = np.nan
-    df["cause_of_cardiac_arrest"] = None
+    df["cause_of_cardiac_arrest"] = pd.Series(pd.NA, index=df.index, dtype="string")
     return df
 
 
