@@ -1,0 +1,155 @@
+"""x03: limb-lead gain estimation and correction, bad records, and the script's outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdecg.constants import LEAD_INDEX, NTUH_GAIN_FAULT
+from scdecg.gain import (DERIVED_INDEX, GainPolicy, correct_gain, estimate_gains,
+                         extract_from_stack, implied_leads, relative_residual)
+from scdecg.synthetic import EcgParams, simulate_ecg
+
+X03 = "00_Data_Preprocessing/x03_extract_10s_ecgs.py"
+
+
+def clean_ecg(seed: int = 0, **params) -> np.ndarray:
+    """A clean synthetic ECG (µV) whose limb leads obey the identities exactly."""
+    return simulate_ecg(EcgParams(**params), np.random.default_rng(seed))
+
+
+def stored(ecg: np.ndarray, gain: float = NTUH_GAIN_FAULT) -> np.ndarray:
+    """What NTUH stores: derived limb leads times ``gain``, rounded to int16 µV."""
+    out = ecg.copy()
+    out[DERIVED_INDEX] *= gain
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+def test_implied_leads_follow_einthoven_and_goldberger():
+    ecg = np.zeros((12, 4))
+    ecg[LEAD_INDEX["I"]] = [1, 0, 2, -1]
+    ecg[LEAD_INDEX["II"]] = [0, 1, 2, 3]
+    iii, avr, avl, avf = implied_leads(ecg)
+    np.testing.assert_allclose(iii, [-1, 1, 0, 4])
+    np.testing.assert_allclose(avr, [-0.5, -0.5, -2, -1])
+    np.testing.assert_allclose(avl, [1, -0.5, 1, -2.5])
+    np.testing.assert_allclose(avf, [-0.5, 1, 1, 3.5])
+
+
+@pytest.mark.parametrize("seed,axis", [(0, 45.0), (1, -30.0), (2, 90.0), (3, 0.0)])
+def test_faulty_gain_is_estimated_and_corrected(seed, axis):
+    clean = clean_ecg(seed, axis_deg=axis)
+    record = stored(clean)
+    gains = estimate_gains(record)
+    np.testing.assert_allclose(gains, NTUH_GAIN_FAULT, rtol=0.01)
+    fixed, row = correct_gain(record)
+    assert row["status"] == "corrected" and row["corrected"] and not row["flagged"]
+    assert row["residual_before"] > 3.5          # derived leads ~4.88x too large
+    assert row["residual_after"] < 0.01          # identities hold again up to int16 rounding
+    assert fixed.dtype == np.float32 and fixed.shape == (12, 5000)
+    # recorded leads untouched, derived leads back at the clean values (rounding only)
+    np.testing.assert_array_equal(fixed[[0, 1, *range(6, 12)]], record[[0, 1, *range(6, 12)]])
+    assert np.abs(fixed[DERIVED_INDEX] - clean[DERIVED_INDEX]).max() < 1.0
+
+
+def test_fixed_and_estimated_divisors():
+    record = stored(clean_ecg(5), gain=4.80)   # within the 5% tolerance of 4.88
+    fixed, row = correct_gain(record, GainPolicy(divisor="fixed"))
+    estimated, row_est = correct_gain(record, GainPolicy(divisor="estimated"))
+    np.testing.assert_allclose(fixed[DERIVED_INDEX], record[DERIVED_INDEX] / 4.88, rtol=1e-6)
+    assert row_est["residual_after"] < 0.01 < row["residual_after"]
+    assert row["flagged"] is False  # 1.7% off stays under the 5% residual limit
+
+
+def test_correct_gain_leaves_unity_and_flags_unresolved():
+    clean = stored(clean_ecg(6), gain=1.0)
+    out, row = correct_gain(clean)
+    assert row["status"] == "unity" and not row["corrected"] and not row["flagged"]
+    np.testing.assert_array_equal(out, clean.astype(np.float32))
+    assert row["residual_before"] == row["residual_after"] < 0.01
+
+    odd = stored(clean_ecg(7), gain=2.5)
+    out, row = correct_gain(odd)
+    assert row["status"] == "unresolved" and row["flagged"] and not row["corrected"]
+    assert row["reason"].startswith("unresolved gain:") and "aVL=2.5" in row["reason"]
+    np.testing.assert_array_equal(out, odd.astype(np.float32))
+
+
+def test_relative_residual_is_scale_free():
+    clean = clean_ecg(8)
+    assert relative_residual(clean) < 1e-12
+    assert relative_residual(stored(clean, 2.0).astype(float)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_extract_from_stack_logs_bad_records(tmp_path):
+    good = stored(clean_ecg(9))
+    np.save(tmp_path / "stack.npy", np.stack([good, np.zeros_like(good)]))
+    floats = np.stack([good.astype(np.float32)] * 2)
+    floats[1, 3, 10] = np.nan
+    np.save(tmp_path / "floats.npy", floats)
+    np.save(tmp_path / "short.npy", np.zeros((2, 12, 4000), np.int16))
+    np.save(tmp_path / "flat2d.npy", np.zeros((12, 5000), np.int16))
+    out = tmp_path / "10_sec_ecgs"
+    out.mkdir()
+    (out / "zero.npy").write_bytes(b"stale")   # an old output of a record that now fails
+
+    rows = extract_from_stack(str(tmp_path / "stack.npy"), [("ok", 0), ("zero", 1), ("far", 7)], str(out))
+    rows += extract_from_stack(str(tmp_path / "floats.npy"), [("nan", 1)], str(out))
+    rows += extract_from_stack(str(tmp_path / "short.npy"), [("short", 0)], str(out))
+    rows += extract_from_stack(str(tmp_path / "flat2d.npy"), [("flat2d", 0)], str(out))
+    rows += extract_from_stack(str(tmp_path / "absent.npy"), [("absent", 0)], str(out))
+    report = pd.DataFrame(rows).set_index("studyId")
+    category = report["reason"].str.split(":").str[0]
+    assert report.loc["ok", "status"] == "corrected"
+    assert category.drop("ok").to_dict() == {
+        "zero": "all zeros", "far": "npy_index out of range", "nan": "contains NaN",
+        "short": "wrong shape", "flat2d": "wrong shape", "absent": "missing file"}
+    assert (report.drop("ok")["status"] == "failed").all()
+    assert sorted(p.name for p in out.iterdir()) == ["ok.npy"]
+    saved = np.load(out / "ok.npy")
+    assert saved.dtype == np.float32 and saved.shape == (12, 5000)
+
+
+def test_x03_script_writes_outputs_and_report(tmp_path, script_runner):
+    records = [stored(clean_ecg(10 + i)) for i in range(3)]
+    np.save(tmp_path / "waves.npy", np.stack(records))
+    pd.DataFrame({"studyId": ["a", "b", "c", "d"], "file_path": ["waves.npy"] * 3 + ["gone.npy"],
+                  "npy_index": [2, 0, 1, 0]}).to_feather(tmp_path / "covariate_df.feather")
+    proc = script_runner(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert "1  failed: missing file" in proc.stdout
+    report = pd.read_csv(tmp_path / "x03_gain_report.csv")
+    assert report["studyId"].tolist() == ["a", "b", "c", "d"]          # cohort order
+    assert report["status"].tolist() == ["corrected"] * 3 + ["failed"]
+    for col in ("gain_III", "gain_aVR", "gain_aVL", "gain_aVF"):
+        assert np.allclose(report[col][:3], NTUH_GAIN_FAULT, rtol=0.01)
+    a = np.load(tmp_path / "10_sec_ecgs" / "a.npy")
+    np.testing.assert_array_equal(a[:2], records[2][:2])
+    assert not (tmp_path / "10_sec_ecgs" / "d.npy").exists()
+    # a rerun gives identical files
+    first = (tmp_path / "x03_gain_report.csv").read_bytes(), a.tobytes()
+    script_runner(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert first == ((tmp_path / "x03_gain_report.csv").read_bytes(),
+                     np.load(tmp_path / "10_sec_ecgs" / "a.npy").tobytes())
+
+
+def test_x03_rejects_bad_table(tmp_path, script_runner):
+    pd.DataFrame({"studyId": ["a"], "npy_index": [0]}).to_feather(tmp_path / "covariate_df.feather")
+    proc = script_runner(X03, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "missing column(s) file_path" in proc.stderr
+    assert "--divisor" in script_runner(X03, "--help", cwd=tmp_path).stdout
+
+
+def test_x03_on_synthetic_study(pipeline):
+    ws = pipeline.ensure("x03")
+    report = pd.read_csv(ws / "x03_gain_report.csv", dtype={"studyId": str})
+    cohort = pd.read_feather(ws / "covariate_df.feather")
+    assert set(report["studyId"]) == set(cohort["studyId"].astype(str))
+    ok = report[report["status"] == "corrected"]
+    assert len(ok) >= 0.9 * len(report)
+    gains = ok[["gain_III", "gain_aVR", "gain_aVL", "gain_aVF"]].to_numpy()
+    assert np.all(np.abs(gains / NTUH_GAIN_FAULT - 1) < 0.01)
+    assert (ok["residual_after"] < 0.01).all()
+    written = {p.stem for p in (ws / "10_sec_ecgs").glob("*.npy")}
+    assert written == set(report.loc[report["status"] != "failed", "studyId"])
