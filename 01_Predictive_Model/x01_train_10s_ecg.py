@@ -1,0 +1,88 @@
+"""Train the 10-s ECG risk model (ResNet + age/sex head) on 10_sec_ecgs/.
+
+Runs (``--run``): ``scd`` (default; the paper's SCD model), ``death-only`` (the conditional
+model, trained only on patients with dead1 == 1; its split and covariate statistics come from
+its own training set) and ``low-ef`` (12 blocks, lr 1e-4, at least 80 epochs).
+
+Rows: ``include_modelling`` ECGs of covariate_df.feather, split by patient into 30% train,
+30% validation and 40% untouched lockbox (seed 42). Writes ``modelfits_ecg/<model-name>/``:
+best.pt, config.json, split.csv, excluded.csv and checkpoint.pt (``--resume`` continues it).
+Runs unchanged under ``torchrun --nproc_per_node=N`` (DistributedDataParallel).
+"""
+from __future__ import annotations
+
+from scdecg.errors import script_main
+from scdecg.training.runs import parse_layered, train_model
+
+SCD_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
+               "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
+               "scd3mo_6mo", "scd6mo_1", "scd1_2"]
+DEATH_ONLY_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
+                      "scd3mo_6mo", "scd6mo_1", "scd1_2"]
+
+# Published (paper profile) values.
+MODEL_NAME = "scd_10s"
+OUTPUTS = SCD_OUTPUTS
+COVARIATES = ["age", "female"]
+SUBSET = ""                    # only rows where this column == 1 ("" = all modelling rows)
+LENGTH = 5000                  # samples fed to the model (random window when longer)
+CHANNELS = 128
+N_BLOCKS = 32
+REP_MP = 4                     # halve the length every REP_MP blocks
+DROPOUT = 0.4
+CUMULATIVE = True              # monotone SCD-horizon layer on the output logits
+LR = 1e-5
+BATCH_SIZE = 256
+WEIGHT_DECAY = 0.0
+MIN_EPOCHS = 40
+MAX_EPOCHS = 1000
+PATIENCE = 10
+GAMMA = 0.5
+LR_REDUCE_INTERVAL = 10
+TRAIN_FRAC = 0.3
+VAL_FRAC = 0.3                 # the remaining 40% is the untouched lockbox
+SPLIT_SEED = 42
+SEED = 0
+PREPROCESSING = ["zero_mode"]
+EVAL_BATCH_SIZE = 256
+MEMORY_LIMIT_GB = 4.0          # hold signals in memory up to this size, else read per batch
+AMP = True                     # mixed precision (CUDA only)
+
+RUNS = {
+    "scd": {},
+    "death-only": {"model_name": "scd_10s_death_only", "outputs": DEATH_ONLY_OUTPUTS,
+                   "subset": "dead1"},
+    "low-ef": {"model_name": "scd_10s_low_ef", "n_blocks": 12, "lr": 1e-4, "min_epochs": 80},
+}
+# Small enough for a 2-core CPU in a few minutes on the demo cohort; keeps every output.
+PROFILES = {
+    "paper": {},
+    "demo": {"channels": 16, "n_blocks": 8, "rep_mp": 2, "dropout": 0.1, "lr": 1e-3,
+             "batch_size": 32, "weight_decay": 1e-4, "min_epochs": 6, "max_epochs": 12,
+             "patience": 3, "lr_reduce_interval": 4},
+}
+
+HELP = {
+    "outputs": "output columns of covariate_df.feather, in head order",
+    "subset": "train only on rows where this 0/1 column is 1",
+    "lr_reduce_interval": "multiply the learning rate by --gamma every this many epochs",
+    "memory_limit_gb": "load all signals into memory when they fit under this size",
+}
+
+
+@script_main
+def main(argv=None):
+    constants = dict(model_name=MODEL_NAME, outputs=OUTPUTS, covariates=COVARIATES,
+                     subset=SUBSET, length=LENGTH, channels=CHANNELS, n_blocks=N_BLOCKS,
+                     rep_mp=REP_MP, dropout=DROPOUT, cumulative=CUMULATIVE, lr=LR,
+                     batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY, min_epochs=MIN_EPOCHS,
+                     max_epochs=MAX_EPOCHS, patience=PATIENCE, gamma=GAMMA,
+                     lr_reduce_interval=LR_REDUCE_INTERVAL, train_frac=TRAIN_FRAC,
+                     val_frac=VAL_FRAC, split_seed=SPLIT_SEED, preprocessing=PREPROCESSING,
+                     eval_batch_size=EVAL_BATCH_SIZE, memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP)
+    args = parse_layered(__doc__, constants, RUNS, PROFILES, argv, help=HELP, seed=SEED)
+    train_model(args, "ecg", subset=args.subset or None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

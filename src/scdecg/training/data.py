@@ -1,0 +1,248 @@
+"""Training tables and datasets for the 10-s and beat models.
+
+A dataset is one row per sample (an ECG, or a beat of an ECG) with the signal file, the
+targets (classification 0/1 with NaN for missing, regression z-scored with the training
+statistics) and the z-scored covariates. Signals are preprocessed once and held in memory
+when they fit under ``memory_limit_gb``; otherwise each batch reads its files (lazy mode).
+Missing or unreadable signal files are excluded and counted in a :class:`FailureLog`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ..constants import BEATS_DIR, N_LEADS, TEN_SEC_DIR
+from ..errors import PipelineError
+from ..failures import FailureLog
+from ..io import load_npy
+from ..signals import preprocess
+
+Stats = dict[str, dict[str, float]]
+
+
+# ----------------------------------------------------------------------------- tables
+def label_matrix(df: pd.DataFrame, columns: list[str], regression: list[bool],
+                 source: str) -> np.ndarray:
+    """(n, k) float32 targets; classification columns must hold 0/1 (NaN kept as missing)."""
+    out = np.empty((len(df), len(columns)), dtype=np.float32)
+    for j, (col, is_reg) in enumerate(zip(columns, regression)):
+        try:
+            values = df[col].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise PipelineError(f"{source}: column {col} is not numeric ({exc})") from exc
+        if not is_reg:
+            bad = ~np.isnan(values) & ~np.isin(values, (0.0, 1.0))
+            if bad.any():
+                raise PipelineError(f"{source}: classification column {col} holds "
+                                    f"{values[bad][0]!r} (row {int(np.flatnonzero(bad)[0])}); "
+                                    f"expected 0/1 or missing")
+        out[:, j] = values
+    return out
+
+
+def fit_stats(df: pd.DataFrame, columns: list[str]) -> Stats:
+    """Mean and SD of each column (SD 1 when undefined or zero), for z-scoring."""
+    stats = {}
+    for col in columns:
+        values = df[col].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        mean = float(np.nanmean(values)) if np.isfinite(values).any() else 0.0
+        sd = float(np.nanstd(values, ddof=1)) if np.isfinite(values).sum() > 1 else 1.0
+        stats[col] = {"mean": mean, "sd": sd if np.isfinite(sd) and sd > 0 else 1.0}
+    return stats
+
+
+def zscore(values: np.ndarray, columns: list[str], stats: Stats) -> np.ndarray:
+    """Z-score the columns of ``values`` that have an entry in ``stats`` (others unchanged)."""
+    out = values.astype(np.float32, copy=True)
+    for j, col in enumerate(columns):
+        if col in stats:
+            out[:, j] = (out[:, j] - stats[col]["mean"]) / stats[col]["sd"]
+    return out
+
+
+def unzscore(values: np.ndarray, columns: list[str], stats: Stats) -> np.ndarray:
+    out = values.astype(np.float64, copy=True)
+    for j, col in enumerate(columns):
+        if col in stats:
+            out[:, j] = out[:, j] * stats[col]["sd"] + stats[col]["mean"]
+    return out
+
+
+# ----------------------------------------------------------------------------- signals
+class SignalFileError(Exception):
+    """A signal file that cannot be used; the message is the reason."""
+
+
+def read_signal(path: Path, scale: float, steps: list[str]) -> np.ndarray:
+    """Load a (12, T) array, divide by ``scale`` and preprocess; float32."""
+    if not path.exists():
+        raise SignalFileError("file missing")
+    try:
+        x = load_npy(path)
+    except Exception as exc:  # numpy raises several types for truncated/corrupt files
+        raise SignalFileError(f"unreadable ({type(exc).__name__})") from exc
+    if x.ndim != 2 or x.shape[0] != N_LEADS or x.shape[1] < 1:
+        raise SignalFileError(f"shape {x.shape}, expected ({N_LEADS}, samples)")
+    x = x.astype(np.float32) / np.float32(scale)
+    if not np.isfinite(x).all():
+        raise SignalFileError("non-finite samples")
+    return preprocess(x, steps).astype(np.float32, copy=False)
+
+
+def fit_to(x: np.ndarray, length: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Random window of ``length`` samples when ``rng`` is given and ``x`` is longer, else the
+    first ``length`` samples; right-padded with zeros when shorter."""
+    extra = x.shape[-1] - length
+    if extra < 0:
+        return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, -extra)])
+    start = int(rng.integers(0, extra + 1)) if rng is not None and extra else 0
+    return x[..., start:start + length]
+
+
+@dataclass
+class SignalDataset:
+    """Samples with signals (held in memory, or read per batch), targets and covariates."""
+
+    index: pd.DataFrame          # one row per sample: studyId (+ beat_file), path, scale
+    targets: np.ndarray          # (n, n_outputs) float32, NaN = missing
+    covariates: np.ndarray       # (n, n_covariates) float32, z-scored
+    length: int                  # model input length
+    preprocessing: list[str]
+    signals: np.ndarray | None = None   # (n, 12, T) when in memory
+    failures: FailureLog = field(default_factory=lambda: FailureLog("dataset"))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def batch(self, idx: np.ndarray, train_rngs: list[np.random.Generator] | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inputs (b, 12, length), covariates and targets of the samples ``idx``.
+
+        ``train_rngs`` (one per sample) selects random windows of longer signals.
+        """
+        if self.signals is not None and (train_rngs is None or self.signals.shape[-1] <= self.length):
+            x = fit_to(self.signals[idx], self.length, None)  # one gather, no per-sample copies
+            return x, self.covariates[idx], self.targets[idx]
+        rngs = train_rngs or [None] * len(idx)
+        if self.signals is not None:
+            raw = [self.signals[i] for i in idx]
+        else:
+            raw = []
+            for i in idx:
+                row = self.index.iloc[int(i)]
+                try:
+                    raw.append(read_signal(Path(row["path"]), row["scale"], self.preprocessing))
+                except SignalFileError as exc:
+                    raise PipelineError(f"{row['path']}: {exc} (file changed during training)") from exc
+        x = np.stack([fit_to(r, self.length, g) for r, g in zip(raw, rngs)])
+        return x, self.covariates[idx], self.targets[idx]
+
+
+def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool],
+                  covariates: list[str], cov_stats: Stats, target_stats: Stats, length: int,
+                  preprocessing: list[str], memory_limit_gb: float, name: str,
+                  progress: bool = True) -> SignalDataset:
+    """Check and (when small enough) load every sample's signal; exclude bad files, counted.
+
+    ``items`` has one row per sample with ``path``, ``scale``, ``studyId`` and the output and
+    covariate columns.
+    """
+    failures = FailureLog(name)
+    keep = np.ones(len(items), dtype=bool)
+    n_samples = _probe_length(items)
+    in_memory = len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9
+    loaded: list[np.ndarray] = []
+    for i, row in enumerate(tqdm(items.itertuples(index=False), total=len(items),
+                                 desc=f"load {name}", disable=not progress, mininterval=2.0)):
+        try:
+            if in_memory:
+                loaded.append(fit_to(read_signal(Path(row.path), row.scale, preprocessing),
+                                     n_samples, None))
+            else:
+                _check_header(Path(row.path))
+        except SignalFileError as exc:
+            keep[i] = False
+            failures.add(row.path, str(exc), studyId=row.studyId)
+    items = items[keep].reset_index(drop=True)
+    if items.empty:
+        raise PipelineError(f"{name}: no usable signal files "
+                            f"({failures.summary().splitlines()[0]}; first: "
+                            f"{failures.rows[0]['record'] if failures.rows else 'none'})")
+    targets = zscore(label_matrix(items, outputs, regression, name), outputs, target_stats)
+    cov = zscore(label_matrix(items, covariates, [True] * len(covariates), name),
+                 covariates, cov_stats)
+    if np.isnan(cov).any():
+        bad = items.loc[np.isnan(cov).any(axis=1), "studyId"].iloc[0]
+        raise PipelineError(f"{name}: missing covariate ({', '.join(covariates)}) for studyId {bad}")
+    signals = np.stack(loaded) if in_memory else None
+    return SignalDataset(items, targets, cov, length, list(preprocessing), signals, failures)
+
+
+def _probe_length(items: pd.DataFrame) -> int:
+    """Longest signal among the readable files (header only)."""
+    longest = 0
+    for path in items["path"]:
+        try:
+            longest = max(longest, _check_header(Path(path)))
+        except SignalFileError:
+            pass
+    return max(longest, 1)
+
+
+def _check_header(path: Path) -> int:
+    if not path.exists():
+        raise SignalFileError("file missing")
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:
+        raise SignalFileError(f"unreadable ({type(exc).__name__})") from exc
+    if x.ndim != 2 or x.shape[0] != N_LEADS:
+        raise SignalFileError(f"shape {x.shape}, expected ({N_LEADS}, samples)")
+    return int(x.shape[1])
+
+
+# ----------------------------------------------------------------------------- items
+def ten_second_items(rows: pd.DataFrame, workspace: Path = Path(".")) -> pd.DataFrame:
+    """One sample per ECG: ``10_sec_ecgs/<studyId>.npy`` scaled by ``scaling_factor``."""
+    items = rows.copy()
+    items["path"] = [str(workspace / TEN_SEC_DIR / f"{sid}.npy") for sid in items["studyId"]]
+    items["scale"] = items["scaling_factor"].astype(float)
+    return items.reset_index(drop=True)
+
+
+_BEAT_NUMBER = re.compile(r"_(\d+)\.npy$")
+
+
+def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str = BEATS_DIR,
+               failures: FailureLog | None = None) -> pd.DataFrame:
+    """One sample per beat file ``<beats_dir>/<studyId>/<studyId>_<k>.npy`` (mV, scale 1).
+
+    ECGs without any beat file are left out and counted in ``failures``.
+    """
+    parts = []
+    for row in rows.itertuples(index=False):
+        folder = workspace / beats_dir / str(row.studyId)
+        files = sorted(folder.glob(f"{row.studyId}_*.npy"),
+                       key=lambda p: int(m.group(1)) if (m := _BEAT_NUMBER.search(p.name)) else -1)
+        if not files:
+            if failures is not None:
+                failures.add(str(folder), "no beat files", studyId=row.studyId)
+            continue
+        parts.append(pd.DataFrame({"studyId": row.studyId, "beat_file": [f.name for f in files],
+                                   "path": [str(f) for f in files]}))
+    if not parts:
+        raise PipelineError(f"{workspace / beats_dir}: no beat files for any selected ECG")
+    beats = pd.concat(parts, ignore_index=True)
+    beats["scale"] = 1.0
+    return beats.merge(rows, on="studyId", how="left", validate="many_to_one")
+
+
+def describe(dataset: SignalDataset) -> dict[str, Any]:
+    return {"samples": len(dataset), "ecgs": int(dataset.index["studyId"].nunique()),
+            "excluded": len(dataset.failures), "in_memory": dataset.signals is not None}

@@ -1,0 +1,235 @@
+"""The fit loop: Adam, step-decayed learning rate, early stopping, per-epoch checkpoints.
+
+Randomness is derived from ``(seed, epoch)`` at the start of every epoch (shuffling through
+a seeded :class:`~torch.utils.data.DistributedSampler`, dropout through the torch seed,
+random windows through per-sample NumPy generators), so a run resumed from its checkpoint
+after epoch ``e`` repeats exactly what an uninterrupted run would have done (on CPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
+from tqdm.auto import tqdm
+
+from ..cli import seed_everything
+from ..errors import PipelineError
+from ..io import load_checkpoint, save_checkpoint
+from ..models.store import load_state_checked
+from .data import SignalDataset
+from .distributed import Context, barrier, gather_rows
+from .losses import REGRESSION_WEIGHT, masked_loss
+from .metrics import output_metrics
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class FitSettings:
+    lr: float
+    batch_size: int
+    min_epochs: int
+    max_epochs: int
+    patience: int
+    weight_decay: float = 0.0
+    gamma: float = 0.5
+    lr_reduce_interval: int = 10
+    seed: int = 0
+    regression_weight: float = REGRESSION_WEIGHT
+    eval_batch_size: int = 256
+    amp: bool = True          # mixed precision, CUDA only
+    progress: bool = True
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch``: multiplied by gamma every interval epochs."""
+        return self.lr * self.gamma ** ((epoch - 1) // max(1, self.lr_reduce_interval))
+
+
+@dataclass
+class FitResult:
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_val_loss: float
+    best_metrics: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 (or fp16 where bf16 is unsupported) autocast on CUDA; a no-op elsewhere."""
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def needs_grad_scaler(device: torch.device, enabled: bool) -> bool:
+    return enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+
+
+def to_device(arrays, device: torch.device) -> list[torch.Tensor]:
+    return [torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True) for a in arrays]
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, data: SignalDataset, ctx: Context, batch_size: int,
+                   amp: bool = True, progress: bool = False, desc: str = "predict") -> np.ndarray:
+    """Logits (n, n_outputs) for every sample, each rank predicting a strided shard."""
+    model.eval()
+    mine = np.arange(ctx.rank, len(data), ctx.world_size)
+    parts = []
+    for start in tqdm(range(0, len(mine), batch_size), desc=desc, mininterval=2.0,
+                      disable=not (progress and ctx.is_main)):
+        x, cov, _ = data.batch(mine[start:start + batch_size])
+        x, cov = to_device((x, cov), ctx.device)
+        with autocast(ctx.device, amp):
+            parts.append(model(x, cov).float().cpu().numpy())
+    n_out = len(data.targets[0]) if len(data) else 0
+    local = np.concatenate(parts) if parts else np.zeros((0, n_out), np.float32)
+    return gather_rows(ctx, local, len(data))
+
+
+def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: list[str],
+        regression: list[bool], settings: FitSettings, folder: Path, ctx: Context,
+        fingerprint: dict[str, Any], resume: bool = False,
+        on_best: Callable[[dict[str, torch.Tensor], FitResult], None] | None = None) -> FitResult:
+    """Train ``model`` with early stopping on the validation loss; see the module docstring.
+
+    After every epoch the main process writes ``folder/checkpoint.pt`` (weights, optimiser,
+    best weights, history); ``on_best`` is called there whenever the validation loss improves.
+    """
+    device = ctx.device
+    model.to(device)
+    is_reg = torch.tensor(regression, device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr,
+                                 weight_decay=settings.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, settings.amp))
+    result = FitResult({k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                       0, math.inf, {})
+    fingerprint = dict(fingerprint, settings={k: v for k, v in asdict(settings).items()
+                                              if k not in ("progress", "eval_batch_size")})
+    checkpoint = folder / CHECKPOINT_FILE
+    start, finished = 1, False
+    if resume and checkpoint.exists():
+        start, finished = _restore(checkpoint, model, optimiser, scaler, result, fingerprint)
+        result.resumed_from = start - 1
+        if ctx.is_main:
+            print(f"resuming after epoch {start - 1} from {checkpoint}")
+    elif resume and ctx.is_main:
+        print(f"--resume: no {checkpoint} yet, starting from epoch 1")
+
+    net = model
+    if ctx.distributed:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    per_rank = max(1, settings.batch_size // ctx.world_size)
+    needs_windows = train.signals is None or train.signals.shape[-1] > train.length
+
+    for epoch in range(start, settings.max_epochs + 1):
+        if finished:
+            break
+        lr = settings.lr_at(epoch)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        seed_everything(settings.seed * 100_003 + epoch * 1_009 + ctx.rank)
+        sampler = DistributedSampler(range(len(train)), num_replicas=ctx.world_size,
+                                     rank=ctx.rank, shuffle=True, seed=settings.seed)
+        sampler.set_epoch(epoch)
+        order = np.fromiter(iter(sampler), dtype=np.int64)
+        net.train()
+        losses = []
+        bar = tqdm(range(0, len(order), per_rank), desc=f"epoch {epoch}", mininterval=2.0,
+                   leave=False, disable=not (settings.progress and ctx.is_main))
+        for b in bar:
+            idx = order[b:b + per_rank]
+            rngs = ([np.random.default_rng([settings.seed, epoch, int(i)]) for i in idx]
+                    if needs_windows else None)
+            x, cov, y = to_device(train.batch(idx, rngs), device)
+            with autocast(device, settings.amp):
+                logits = net(x, cov)
+            loss = masked_loss(logits, y, is_reg, settings.regression_weight)
+            optimiser.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+
+        val_logits = predict_logits(model, val, ctx, settings.eval_batch_size, settings.amp)
+        val_loss = masked_loss(torch.from_numpy(val_logits), torch.from_numpy(val.targets),
+                               is_reg.cpu(), settings.regression_weight).item()
+        metrics = output_metrics(val.targets, val_logits, outputs, regression)
+        record = {"epoch": epoch, "lr": lr, "train_loss": float(np.mean(losses)) if losses else math.nan,
+                  "val_loss": val_loss, **metrics}
+        result.history.append(record)
+        improved = val_loss < result.best_val_loss
+        if improved:
+            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            result.best_epoch, result.best_val_loss, result.best_metrics = epoch, val_loss, metrics
+        finished = (epoch >= settings.min_epochs and epoch >= result.best_epoch + settings.patience) \
+            or epoch == settings.max_epochs
+        if ctx.is_main:
+            print(epoch_line(record, outputs, improved), flush=True)
+            if improved and on_best is not None:
+                on_best(result.best_state, result)
+            _save(checkpoint, model, optimiser, scaler, result, fingerprint, epoch, finished)
+        barrier(ctx)
+    return result
+
+
+def epoch_line(record: dict[str, float], outputs: list[str], improved: bool) -> str:
+    scores = []
+    for name in outputs:
+        for kind in ("auc", "r2"):
+            value = record.get(f"{kind}_{name}")
+            if value is not None:
+                scores.append(f"{name} {kind.upper()} {value:.3f}")
+    return (f"epoch {record['epoch']:>3}  lr {record['lr']:.2e}  train {record['train_loss']:.4f}"
+            f"  val {record['val_loss']:.4f}{' *' if improved else '  '}  " + ", ".join(scores))
+
+
+def _save(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
+          fingerprint: dict[str, Any], epoch: int, finished: bool) -> None:
+    tensors = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "best_model": result.best_state, "optimizer": optimiser.state_dict()}
+    state = {"epoch": epoch, "finished": finished, "best_epoch": result.best_epoch,
+             "best_val_loss": result.best_val_loss, "best_metrics": result.best_metrics,
+             "history": result.history, "scaler": scaler.state_dict(), "fingerprint": fingerprint}
+    save_checkpoint(path, tensors, state)
+
+
+def _restore(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
+             fingerprint: dict[str, Any]) -> tuple[int, bool]:
+    tensors, state = load_checkpoint(path)
+    saved = state.get("fingerprint", {})
+    differ = _differences(saved, _jsonable(fingerprint))
+    if differ:
+        raise PipelineError(f"{path}: checkpoint is from another configuration (differs in "
+                            f"{', '.join(differ)}); remove it or drop --resume")
+    load_state_checked(model, tensors["model"], path)
+    optimiser.load_state_dict(tensors["optimizer"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    result.best_state = tensors["best_model"]
+    result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
+    result.best_metrics, result.history = state["best_metrics"], state["history"]
+    return state["epoch"] + 1, bool(state["finished"])
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b))
+        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [prefix.rstrip(".")] if a != b else []

@@ -1,0 +1,242 @@
+"""What the training and prediction scripts do, so the scripts stay thin.
+
+Option layering: a script's constants (the published ``paper`` values), then the chosen
+``--run`` preset, then the ``--profile demo`` overrides, then anything given on the command
+line. :func:`parse_layered` builds the parser with the layered defaults, so ``--help``
+shows the values that will be used.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from ..constants import BEATS_DIR, COVARIATE_DF
+from ..errors import PipelineError
+from ..failures import FailureLog
+from ..io import read_feather, write_csv, write_feather
+from ..models import Architecture, build_model, load_trained, save_trained
+from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
+from .distributed import Context, setup, teardown
+from .loop import FitResult, FitSettings, fit, predict_logits
+from .splits import SPLITS, patient_split
+
+MODEL_DIRS = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
+PREDICTIONS_DIR = "predictions"
+SPLIT_FILE = "split.csv"
+EXCLUDED_FILE = "excluded.csv"
+
+
+# ----------------------------------------------------------------------------- options
+def parse_layered(doc: str, constants: dict[str, Any], runs: dict[str, dict[str, Any]],
+                  profiles: dict[str, dict[str, Any]], argv: Sequence[str] | None,
+                  help: dict[str, str] | None = None, seed: int = 0) -> argparse.Namespace:
+    """Parse ``argv`` with defaults = constants < run preset < profile overrides."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", default="paper", choices=tuple(profiles))
+    if runs:
+        pre.add_argument("--run", default=next(iter(runs)), choices=tuple(runs))
+    known, _ = pre.parse_known_args(argv)
+    run = getattr(known, "run", None)
+    defaults = {**constants, **(runs.get(run, {}) if run else {}), **profiles[known.profile]}
+    parser = build_parser(doc, help=help, **defaults)
+    add_runtime_options(parser, profile="paper", seed=seed)
+    if runs:
+        parser.add_argument("--run", default=next(iter(runs)), choices=tuple(runs),
+                            help="which published model: " + ", ".join(runs))
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the model folder's checkpoint.pt")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- training
+def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_frac: float,
+                split_seed: int) -> pd.DataFrame:
+    """include_modelling rows (and ``subset == 1`` rows), with their patient split."""
+    rows = df[df["include_modelling"].fillna(False).astype(bool)]
+    if subset:
+        rows = rows[rows[subset].astype("Float64").fillna(0).to_numpy(dtype=float) == 1]
+    if rows.empty:
+        raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows"
+                            + (f" with {subset} == 1" if subset else ""))
+    rows = rows.astype({"studyId": str, "ptId": str}).reset_index(drop=True)
+    rows["split"] = patient_split(rows["ptId"], train_frac, val_frac, split_seed).to_numpy()
+    return rows
+
+
+def _sample_items(kind: str, rows: pd.DataFrame, beats_dir: str, failures: FailureLog):
+    return ten_second_items(rows) if kind == "ecg" else beat_items(rows, Path("."), beats_dir,
+                                                                   failures)
+
+
+def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
+                subset: str | None = None) -> Path:
+    """Train the model the parsed script options describe; returns its model folder."""
+    device = resolve_device(args.device)
+    ctx = setup(device)
+    try:
+        return _train(args, kind, list(regression_outputs), subset, ctx)
+    finally:
+        teardown(ctx)
+
+
+def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
+           ctx: Context) -> Path:
+    outputs = list(args.outputs)
+    covariates = list(getattr(args, "covariates", []))  # the beat model has none
+    regression = [o in regression_outputs for o in outputs]
+    needed = ["studyId", "ptId", "include_modelling", *outputs, *covariates]
+    if kind == "ecg":
+        needed.append("scaling_factor")
+    if subset:
+        needed.append(subset)
+    df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed))
+    rows = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
+    folder = Path(MODEL_DIRS[kind]) / args.model_name
+    beats_dir = getattr(args, "beats_dir", BEATS_DIR)
+    failures = FailureLog(f"{kind} inputs")
+    items = _sample_items(kind, rows, beats_dir, failures)
+    train_rows = rows[rows["split"] == "train"]
+    cov_stats = fit_stats(train_rows, covariates)
+    target_stats = fit_stats(items[items["split"] == "train"],
+                             [o for o, r in zip(outputs, regression) if r])
+    common = dict(outputs=outputs, regression=regression, covariates=covariates,
+                  cov_stats=cov_stats, target_stats=target_stats, length=args.length,
+                  preprocessing=list(args.preprocessing), memory_limit_gb=args.memory_limit_gb,
+                  progress=ctx.is_main)
+    train = build_dataset(items[items["split"] == "train"], name="train", **common)
+    val = build_dataset(items[items["split"] == "val"], name="val", **common)
+    for part in (train, val):
+        for row in part.failures.rows:
+            failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
+    if ctx.is_main and len(failures):
+        print(failures.summary(total=len(items)))
+
+    seed_everything(args.seed)
+    arch = Architecture(outputs=outputs, length=args.length, channels=args.channels,
+                        n_blocks=args.n_blocks, rep_mp=args.rep_mp, dropout=args.dropout,
+                        covariates=covariates, cumulative=args.cumulative)
+    model = build_model(arch)
+    settings = FitSettings(lr=args.lr, batch_size=args.batch_size, min_epochs=args.min_epochs,
+                           max_epochs=args.max_epochs, patience=args.patience,
+                           weight_decay=args.weight_decay, gamma=args.gamma,
+                           lr_reduce_interval=args.lr_reduce_interval, seed=args.seed,
+                           eval_batch_size=args.eval_batch_size, amp=args.amp,
+                           progress=ctx.is_main)
+    config = {
+        "kind": kind, "model_name": args.model_name, "run": getattr(args, "run", None),
+        "profile": args.profile, "seed": args.seed,
+        "output_types": ["regression" if r else "classification" for r in regression],
+        "covariates": covariates, "covariate_stats": cov_stats, "target_stats": target_stats,
+        "preprocessing": list(args.preprocessing), "subset": subset,
+        "beats_dir": beats_dir if kind == "beat" else None,
+        "split": {"train_frac": args.train_frac, "val_frac": args.val_frac,
+                  "seed": args.split_seed, "file": SPLIT_FILE,
+                  **{f"n_patients_{s}": int(rows.loc[rows["split"] == s, "ptId"].nunique())
+                     for s in SPLITS},
+                  **{f"n_ecgs_{s}": int((rows["split"] == s).sum()) for s in SPLITS}},
+        "data": {"train": describe(train), "val": describe(val), "excluded": len(failures)},
+        "training": {k: v for k, v in vars(settings).items() if k != "progress"},
+        "world_size": ctx.world_size, "device": str(ctx.device),
+    }
+    if ctx.is_main:
+        print(f"[{args.model_name}] {len(outputs)} outputs; train {len(train)} / val {len(val)} "
+              f"samples ({config['split']['n_patients_train']} / "
+              f"{config['split']['n_patients_val']} patients); device {ctx.device} x "
+              f"{ctx.world_size}")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv(rows[["studyId", "ptId", "split"]], folder / SPLIT_FILE)
+        write_csv(failures.frame(), folder / EXCLUDED_FILE)
+
+    def save(state, result: FitResult) -> None:
+        save_trained(folder, model, _finite({**config, **summary(result)}), state)
+
+    fingerprint = {"architecture": arch.to_dict(), "kind": kind, "subset": subset,
+                   "split": config["split"], "n_train": len(train), "n_val": len(val)}
+    result = fit(model, train, val, outputs, regression, settings, folder, ctx, fingerprint,
+                 resume=args.resume, on_best=save)
+    if ctx.is_main:
+        save(result.best_state, result)
+        print(f"[{args.model_name}] best epoch {result.best_epoch}: validation loss "
+              f"{result.best_val_loss:.4f}; saved {folder}")
+    return folder
+
+
+def summary(result: FitResult) -> dict[str, Any]:
+    return {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+            "best_metrics": result.best_metrics, "history": result.history,
+            "epochs_run": len(result.history), "resumed_from_epoch": result.resumed_from}
+
+
+def _finite(obj: Any) -> Any:
+    """NaN/inf -> None so config.json stays standard JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- prediction
+def predict_model(kind: str, model_name: str, split: str, device_name: str,
+                  batch_size: int, memory_limit_gb: float) -> Path:
+    """Write ``predictions/<model_name>_1/predictions.feather`` (and, for beats,
+    ``predictions_by_ecg.feather``); returns the predictions folder."""
+    folder = Path(MODEL_DIRS[kind]) / model_name
+    if not (folder / "config.json").exists():
+        script = "x01_train_10s_ecg.py" if kind == "ecg" else "x02_train_beats.py"
+        raise PipelineError(f"{folder}: no trained model here (train it with "
+                            f"01_Predictive_Model/{script}"
+                            f"{' or pass --beat' if kind == 'ecg' else ''})")
+    device = resolve_device(device_name)
+    model, config = load_trained(folder, device)
+    outputs, types = config["outputs"], config["output_types"]
+    regression = [t == "regression" for t in types]
+    covariates = config["covariates"]
+    split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
+    df = read_feather(COVARIATE_DF, columns=["studyId", *covariates] +
+                      (["scaling_factor"] if kind == "ecg" else []))
+    df = df.astype({"studyId": str})
+    rows = split_table if split == "all" else split_table[split_table["split"] == split]
+    if rows.empty:
+        raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {split!r}")
+    keep = [c for c in df.columns if c not in rows.columns]
+    rows = rows.merge(df[["studyId", *keep]], on="studyId", how="left", validate="one_to_one")
+    for col in outputs:  # labels are not needed to predict
+        if col not in rows.columns:
+            rows[col] = np.nan
+    failures = FailureLog("predict inputs")
+    items = _sample_items(kind, rows, config.get("beats_dir") or BEATS_DIR, failures)
+    data = build_dataset(items, outputs, [True] * len(outputs), covariates,
+                         config["covariate_stats"], {}, config["architecture"]["length"],
+                         config["preprocessing"], memory_limit_gb, name=f"predict {split}")
+    for row in data.failures.rows:
+        failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
+    if len(failures):
+        print(failures.summary(total=len(items)))
+    logits = predict_logits(model, data, Context(device=device), batch_size, progress=True)
+    values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
+    frame = data.index[["studyId"] + (["beat_file"] if kind == "beat" else [])].copy()
+    for j, name in enumerate(outputs):
+        frame[f"{name}_hat"] = values[:, j].astype(np.float32)
+    frame["split"] = data.index["split"].to_numpy()
+    frame["in_sample"] = frame["split"] == "train"
+    out = Path(PREDICTIONS_DIR) / f"{model_name}_1"
+    write_feather(frame, out / "predictions.feather")
+    if kind == "beat":
+        hats = [f"{o}_hat" for o in outputs]
+        by_ecg = frame.groupby("studyId", sort=False).agg(
+            **{h: (h, "mean") for h in hats}, n_beats=("beat_file", "size"),
+            split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
+        write_feather(by_ecg, out / "predictions_by_ecg.feather")
+    print(f"[{model_name}] {len(frame)} {'beats' if kind == 'beat' else 'ECGs'} "
+          f"({split}, in-sample: {split in ('train', 'all')}) -> {out}")
+    return out

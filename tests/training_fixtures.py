@@ -1,0 +1,56 @@
+"""A tiny training workspace (covariate_df.feather, 10_sec_ecgs/, ecg_beats/) for model tests.
+
+Cases (scd labels) carry a planted bump on aVL so a model has something to learn.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ECG_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
+               "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
+               "scd3mo_6mo", "scd6mo_1", "scd1_2"]
+REGRESSION = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
+              "rrInterval", "pDuration", "atrialrate", "meanqtc"]
+#: Options that make any training script tiny and fast.
+TINY = ["--channels", "4", "--n-blocks", "2", "--rep-mp", "1", "--dropout", "0.0",
+        "--batch-size", "16", "--lr", "3e-3", "--min-epochs", "1", "--max-epochs", "2"]
+
+
+def make_workspace(root: Path, n_patients: int = 60, n_samples: int = 1000, beats: int = 3,
+                   seed: int = 0) -> pd.DataFrame:
+    """Write the files and return the covariate table (one ECG per patient)."""
+    rng = np.random.default_rng(seed)
+    n = n_patients
+    case = rng.random(n) < 0.35
+    df = pd.DataFrame({
+        "studyId": [f"e{i:04d}" for i in range(n)], "ptId": [f"p{i:04d}" for i in range(n)],
+        "include_modelling": True, "scaling_factor": 1000.0,
+        "age": rng.uniform(30, 79, n).round(), "female": (rng.random(n) < 0.5).astype(float),
+    })
+    df["scd3mo"] = (case & (rng.random(n) < 0.3)).astype(float)
+    df["scd6mo"] = np.maximum(df["scd3mo"], case & (rng.random(n) < 0.4))
+    df["scd1"] = np.maximum(df["scd6mo"], case & (rng.random(n) < 0.7))
+    df["scd2"] = case.astype(float)
+    for label in ECG_OUTPUTS[4:]:
+        df[label] = (rng.random(n) < 0.3).astype(float)
+    df.loc[df.index[:3], "TROPT1"] = np.nan  # missing labels are masked
+    for col in REGRESSION[1:]:
+        df[col] = rng.normal(100, 20, n)
+    t = np.arange(n_samples)
+    (root / "10_sec_ecgs").mkdir(parents=True, exist_ok=True)
+    for i, row in df.iterrows():
+        x = rng.normal(0, 50, (12, n_samples)) + 400 * np.sin(2 * np.pi * t / 400)
+        if case[i]:
+            x[4] += 800 * np.exp(-((t % 400 - 200) / 15.0) ** 2)  # planted aVL bump (µV)
+        np.save(root / "10_sec_ecgs" / f"{row.studyId}.npy", x.astype(np.float32))
+        folder = root / "ecg_beats" / row.studyId
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(1, beats + 1):
+            start = 100 + 250 * k
+            np.save(folder / f"{row.studyId}_{k}.npy",
+                    (x[:, start:start + 300] / 1000).astype(np.float32))
+    df.to_feather(root / "covariate_df.feather")
+    return df
