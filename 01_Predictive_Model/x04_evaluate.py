@@ -27,11 +27,12 @@ from scdecg.constants import COVARIATE_DF, SCD_HORIZONS
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_feather, read_json, write_csv, write_text
 
-ECG_MODEL_NAME = "scd_10s"            # x01_train_10s_ecg.py's default model name
-BEAT_MODEL_NAME = "scd_beats"         # x02_train_beats.py's default model name
-MODEL_NAME = ""                       # empty: ECG_MODEL_NAME, or BEAT_MODEL_NAME with --beat
+#: Default model per kind: the names x01_train_10s_ecg.py and x02_train_beats.py train.
+DEFAULT_MODEL_NAMES = {"ecg": "scd_10s", "beat": "scd_beats"}
+MODEL_NAME = ""                       # empty: the default model of the kind (see --beat)
 BEAT = False
 PREDICTIONS_DIR = "predictions"
+SPLIT = ""                            # empty: every row of the predictions file
 OUTPUTS: list[str] = []               # empty: every <output>_hat column of the predictions
 N_BOOT = 1000
 CI_LEVEL = 0.95
@@ -43,7 +44,9 @@ CALIBRATION_OUTPUTS = list(SCD_HORIZONS)
 CALIBRATION_BINS = 10
 
 HELP = {
-    "model_name": f"model to evaluate (default {ECG_MODEL_NAME}, or {BEAT_MODEL_NAME} with --beat)",
+    "model_name": f"model to evaluate (default {DEFAULT_MODEL_NAMES['ecg']}, or "
+                  f"{DEFAULT_MODEL_NAMES['beat']} with --beat)",
+    "split": "evaluate only the prediction rows of this split (train, val, lockbox)",
     "beat": "evaluate a beat model from its per-ECG mean logits (predictions_by_ecg.feather)",
     "outputs": "outputs to evaluate (default: every <output>_hat column)",
     "n_boot": "patient-cluster bootstrap replicates",
@@ -53,7 +56,7 @@ HELP = {
 
 
 def prediction_file(args) -> tuple[str, Path]:
-    name = args.model_name or (BEAT_MODEL_NAME if args.beat else ECG_MODEL_NAME)
+    name = args.model_name or DEFAULT_MODEL_NAMES["beat" if args.beat else "ecg"]
     folder = Path(args.predictions_dir) / f"{name}_1"
     path = folder / ("predictions_by_ecg.feather" if args.beat else "predictions.feather")
     if not path.exists():
@@ -110,11 +113,18 @@ def per_output_tables(frame: pd.DataFrame, evaluated: list[str], args):
     return stack(high_risk, ev.HIGH_RISK_COLUMNS), stack(calibration, ev.CALIBRATION_COLUMNS)
 
 
+def count_by(frame: pd.DataFrame, column: str) -> str:
+    if column not in frame:
+        return "not recorded"
+    counts = frame[column].astype(str).value_counts().sort_index()
+    return ", ".join(f"{value}: {n}" for value, n in counts.items())
+
+
 @script_main
 def main(argv=None):
     parser = build_parser(
         __doc__, help=HELP, model_name=MODEL_NAME, beat=BEAT, predictions_dir=PREDICTIONS_DIR,
-        outputs=OUTPUTS, n_boot=N_BOOT, ci_level=CI_LEVEL, high_risk_shares=HIGH_RISK_SHARES,
+        split=SPLIT, outputs=OUTPUTS, n_boot=N_BOOT, ci_level=CI_LEVEL, high_risk_shares=HIGH_RISK_SHARES,
         high_risk_outputs=HIGH_RISK_OUTPUTS, roc_outputs=ROC_OUTPUTS,
         calibration_outputs=CALIBRATION_OUTPUTS, calibration_bins=CALIBRATION_BINS)
     add_runtime_options(parser, profile=None, device=None, seed=SEED)
@@ -124,13 +134,17 @@ def main(argv=None):
                             "n_boot >= 1 and 0 < ci_level < 1")
 
     name, source = prediction_file(args)
-    predictions = read_feather(source, columns=["studyId"])
+    predictions = ev.select_split(read_feather(source, columns=["studyId"]), args.split, source)
     covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"])
     outputs = choose_outputs(args.outputs, predictions, covariates.columns, source)
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))
     print(f"[x04] {source}: {len(frame)} ECGs of {frame['ptId'].nunique()} patients, "
           f"{len(outputs)} outputs; {args.n_boot} patient-cluster bootstrap replicates")
+    in_sample = int(frame["in_sample"].astype(bool).sum()) if "in_sample" in frame else 0
+    if in_sample:
+        print(f"[x04] warning: {in_sample} of {len(frame)} ECGs are training (in-sample) "
+              "predictions, so their metrics are optimistic; use --split val for held-out ones")
 
     metrics, regression, skipped = ev.evaluate_outputs(frame, kinds, args.n_boot, args.seed,
                                                        args.ci_level)
@@ -147,10 +161,9 @@ def main(argv=None):
         ev.plot_roc(frame, metrics, roc_outputs, folder / "roc_scd.png", title=f"ROC, {name}")
     if not calibration.empty:
         ev.plot_calibration(calibration, folder / "calibration.png", title=f"Calibration, {name}")
-    groups = ", ".join(f"{g}: {n}" for g, n in frame["group"].astype(str).value_counts()
-                       .sort_index().items())
     facts = {"predictions": source, "labels": COVARIATE_DF, "ECGs": len(frame),
-             "patients": frame["ptId"].nunique(), "ECGs by group": groups,
+             "patients": frame["ptId"].nunique(), "ECGs by group": count_by(frame, "group"),
+             "ECGs by split": count_by(frame, "split"), "in-sample ECGs": in_sample,
              "bootstrap": f"{args.n_boot} patient-cluster replicates, seed {args.seed}, "
                           f"{args.ci_level:.0%} percentile intervals"}
     write_text(ev.metrics_markdown(f"Evaluation of {name}", facts, metrics, regression,

@@ -1,7 +1,9 @@
 """Evaluation: tie-aware AUC, patient-cluster bootstrap, high-risk and calibration tables, x04."""
 from __future__ import annotations
 
+import importlib.util
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import pytest
 from scdecg import evaluation as ev
 from scdecg.errors import PipelineError
 
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "01_Predictive_Model/x04_evaluate.py"
 
 
@@ -251,6 +254,8 @@ def write_study(folder, n_patients=300, seed=0):
     for output in ("scd3mo", "scd6mo", "scd1", "scd2", "dead2"):
         predictions[output + "_hat"] = (risk + rng.normal(0, 0.7, n))[::-1] - 3
     predictions["age_hat"] = (covariates["age"] + rng.normal(0, 5, n))[::-1].to_numpy()
+    predictions["split"] = np.where(np.arange(n) % 4 == 0, "train", "val")
+    predictions["in_sample"] = predictions["split"] == "train"
     (folder / "predictions" / "demo_1").mkdir(parents=True)
     covariates.to_feather(folder / "covariate_df.feather")
     predictions.to_feather(folder / "predictions" / "demo_1" / "predictions.feather")
@@ -285,27 +290,56 @@ def test_script_end_to_end(tmp_path, script_runner):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "metrics.md").read_text()
     assert "| scd1 |" in summary and "- dead2: only one class" in summary
+    assert "in-sample (training) ECGs" not in summary
+    assert f"- in-sample ECGs: {int(predictions['in_sample'].sum())}" in summary
+    assert "are training (in-sample) predictions" in proc.stdout
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     script_runner(SCRIPT, *args, cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # reruns are identical
 
 
-def test_script_clear_errors(tmp_path, script_runner):
+def load_script():
+    spec = importlib.util.spec_from_file_location("x04_evaluate", ROOT / SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_split_selects_held_out_rows(tmp_path, monkeypatch, capsys):
+    covariates, predictions = write_study(tmp_path, n_patients=120)
+    monkeypatch.chdir(tmp_path)
+    main = load_script().main
+    assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val",
+                 "--outputs", "scd2"]) == 0
+    assert "in-sample" not in capsys.readouterr().out
+    metrics = pd.read_csv(tmp_path / "predictions" / "demo_1" / "metrics.csv")
+    val = covariates.merge(predictions[predictions["split"] == "val"], on="studyId")
+    assert metrics["output"].tolist() == ["scd2"] and metrics["n"].tolist() == [len(val)]
+    assert metrics["auc"][0] == pytest.approx(ev.roc_auc(val["scd2"], val["scd2_hat"]))
+    assert main(["--model-name", "demo", "--split", "lockbox"]) == 2
+    assert "no rows with split 'lockbox' (present: train, val)" in capsys.readouterr().err
+
+
+def test_script_clear_errors(tmp_path, script_runner, monkeypatch, capsys):
     proc = script_runner(SCRIPT, "--model-name", "absent", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "predictions/absent_1/predictions.feather: file not found" in proc.stderr
     assert "x03_predict.py --model-name absent" in proc.stderr
-    proc = script_runner(SCRIPT, "--model-name", "absent", "--beat", cwd=tmp_path, check=False)
-    assert "predictions/absent_1/predictions_by_ecg.feather" in proc.stderr
 
+    main = load_script().main  # the remaining cases in-process (same code path, faster)
+    monkeypatch.chdir(tmp_path)
+
+    def error(*argv):
+        assert main(["--model-name", "demo", "--n-boot", "5", *argv]) == 2
+        return capsys.readouterr().err
+
+    assert "predictions/demo_1/predictions_by_ecg.feather: file not found" in error("--beat")
     covariates, predictions = write_study(tmp_path, n_patients=40)
-    proc = script_runner(SCRIPT, "--model-name", "demo", "--outputs", "scd1", "VTVF",
-                         cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "no column VTVF_hat for requested output VTVF" in proc.stderr
-    covariates.drop(columns="scd2").to_feather(tmp_path / "covariate_df.feather")
-    proc = script_runner(SCRIPT, "--model-name", "demo", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "no label column 'scd2'" in proc.stderr
-    covariates.iloc[3:].to_feather(tmp_path / "covariate_df.feather")
-    proc = script_runner(SCRIPT, "--model-name", "demo", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "3 of" in proc.stderr and "not found in covariate_df" \
-        in proc.stderr
+    assert "no column VTVF_hat for requested output VTVF" in error("--outputs", "scd1", "VTVF")
+    covariates.drop(columns="scd2").to_feather("covariate_df.feather")
+    assert "covariate_df.feather: no label column 'scd2'" in error()
+    covariates.iloc[3:].to_feather("covariate_df.feather")
+    message = error()
+    assert "3 of" in message and "not found in covariate_df.feather" in message
+    Path("covariate_df.feather").unlink()
+    assert "covariate_df.feather: file not found" in error()

@@ -14,7 +14,7 @@ Pieces:
 * bootstrap: :func:`cluster_bootstrap_weights`, :func:`cluster_bootstrap`,
   :func:`percentile_interval`;
 * tables: :func:`calibration_table`, :func:`high_risk_table`, :func:`evaluate_outputs`;
-* input checks: :func:`join_predictions`, :func:`output_kinds`;
+* input checks: :func:`select_split`, :func:`join_predictions`, :func:`output_kinds`;
 * report: :func:`plot_roc`, :func:`plot_calibration`, :func:`metrics_markdown`.
 """
 from __future__ import annotations
@@ -255,9 +255,23 @@ def prediction_outputs(predictions: pd.DataFrame) -> list[str]:
     return [c[: -len(HAT_SUFFIX)] for c in predictions.columns if c.endswith(HAT_SUFFIX)]
 
 
+def select_split(predictions: pd.DataFrame, split: str, source: str | Path) -> pd.DataFrame:
+    """Rows of ``predictions`` whose ``split`` column equals ``split`` (all rows when empty)."""
+    if not split:
+        return predictions
+    if "split" not in predictions.columns:
+        raise PipelineError(f"{source}: no split column, cannot select split {split!r}")
+    chosen = predictions[predictions["split"].astype(str) == split]
+    if chosen.empty:
+        present = ", ".join(sorted(predictions["split"].astype(str).unique()))
+        raise PipelineError(f"{source}: no rows with split {split!r} (present: {present})")
+    return chosen
+
+
 def join_predictions(predictions: pd.DataFrame, covariates: pd.DataFrame, outputs: Sequence[str],
                      prediction_source: str | Path, covariate_source: str | Path) -> pd.DataFrame:
-    """One row per predicted ECG: ``studyId``, ``ptId``, ``group``, labels and predictions.
+    """One row per predicted ECG: ``studyId``, ``ptId``, ``group``, labels and predictions
+    (plus the predictions' ``split`` and ``in_sample`` columns when present).
 
     Raises :class:`PipelineError` when an ECG appears twice in either table or when any
     predicted ``studyId`` is absent from the cohort table: predictions made from another
@@ -272,7 +286,9 @@ def join_predictions(predictions: pd.DataFrame, covariates: pd.DataFrame, output
                     "predictions_by_ecg.feather)" if table is predictions else "")
             raise PipelineError(f"{source}: studyId {repeated.iloc[0]!r} appears more than once, "
                                 f"{repeated.nunique()} repeated id(s){hint}")
-    pred = predictions[["studyId", *hats]].assign(studyId=predictions["studyId"].astype(str))
+    extra = [c for c in ("split", "in_sample") if c in predictions.columns]
+    pred = predictions[["studyId", *hats, *extra]].assign(
+        studyId=predictions["studyId"].astype(str))
     cov = covariates[["studyId", "ptId", "group", *outputs]].assign(
         studyId=covariates["studyId"].astype(str), ptId=covariates["ptId"].astype(str))
     unknown = ~pred["studyId"].isin(cov["studyId"])
