@@ -293,12 +293,15 @@ def stop_threshold(logits: np.ndarray, quantile: float) -> float:
 SPLIT_FILES = ("split.feather", "split.csv")
 
 
-def split_patients(folder: Path, config: dict | None = None) -> dict[str, set[str]]:
+def split_patients(folder: Path, config: dict | None = None,
+                   covariates: Path = Path(COVARIATE_DF)) -> dict[str, set[str]]:
     """Patients per split (``train``, ``val``, ...) of the beat model saved in ``folder``.
 
-    Read from ``split.feather`` / ``split.csv`` (columns ``ptId``, ``split``) beside the
-    weights, else from ``config["split"]`` holding ``{"train": [...], "val": [...]}`` lists
-    (keys ``train_patients`` / ``val_patients`` also accepted).
+    Looked for, in order: ``split.feather`` / ``split.csv`` beside the weights (columns
+    ``ptId``, ``split``); ``config["split"]`` holding ``train`` / ``val`` patient lists (or
+    ``train_patients`` / ``val_patients``); ``config["split"]`` holding ``train_frac``,
+    ``val_frac`` and ``seed``, re-derived with :func:`scdecg.training.splits.patient_split`
+    over the ``include_modelling`` rows of the covariate table, as the beat model did.
     """
     folder = Path(folder)
     for name in SPLIT_FILES:
@@ -312,14 +315,20 @@ def split_patients(folder: Path, config: dict | None = None) -> dict[str, set[st
             return {s: set(g["ptId"]) for s, g in df.groupby("split")}
     split = (config or {}).get("split")
     if isinstance(split, dict):
-        out = {}
-        for key, value in split.items():
-            if isinstance(value, list):
-                out[key.removesuffix("_patients")] = set(map(str, value))
-        if "train" in out and "val" in out:
-            return out
+        lists = {k.removesuffix("_patients"): set(map(str, v))
+                 for k, v in split.items() if isinstance(v, list)}
+        if "train" in lists and "val" in lists:
+            return lists
+        if {"train_frac", "val_frac", "seed"} <= set(split):
+            from .training.splits import patient_split
+
+            cov = read_feather(covariates, ["ptId", "include_modelling"])
+            pts = cov.loc[cov["include_modelling"].astype(bool), "ptId"].astype(str)
+            parts = patient_split(pts, float(split["train_frac"]), float(split["val_frac"]),
+                                  int(split["seed"]))
+            return {s: set(pts[parts == s]) for s in parts.unique()}
     raise PipelineError(f"{folder}: no patient split found (expected {' or '.join(SPLIT_FILES)} "
-                        f"with columns ptId, split, or config.json 'split' with train/val lists)")
+                        f"with columns ptId, split, or a 'split' entry in config.json)")
 
 
 def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: int,
@@ -339,3 +348,51 @@ def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: in
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(val), size=min(n_beats, len(val)), replace=False))
     return val.iloc[take].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------
+# Morph outputs on disk (NumPy + Feather, no pickles)
+# --------------------------------------------------------------------------------------
+MORPH_TABLE = "morphs.feather"
+STAGE_ARRAYS = {"raw": "beats_raw.npy", "t0": "beats_t0.npy", "final": "beats_final.npy"}
+
+
+def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: np.ndarray,
+                        result: MorphResult) -> None:
+    """Save one morph run: ``morphs.feather`` (one row per morphed beat, ``beat_id`` = row of
+    every array), the raw / t0 / final beats, the start and final latents, and the
+    trajectories (``trajectory_risk.feather`` long, plus ``.npy`` arrays with their steps)."""
+    from .io import save_npy, write_feather
+
+    folder = Path(folder)
+    for name, arr in (("raw", raw), ("t0", result.beats_t0), ("final", result.beats_final)):
+        save_npy(arr.astype(np.float32), folder / STAGE_ARRAYS[name])
+    save_npy(z0.astype(np.float32), folder / "latents_t0.npy")
+    save_npy(result.z_final.astype(np.float32), folder / "latents_final.npy")
+    save_npy(result.beat_trajectory.astype(np.float32), folder / "trajectory_beats.npy")
+    save_npy(result.beat_steps, folder / "trajectory_beat_steps.npy")
+    save_npy(result.risk_trajectory.astype(np.float32), folder / "trajectory_logits.npy")
+    save_npy(result.risk_steps, folder / "trajectory_risk_steps.npy")
+    n_snap, n = result.risk_trajectory.shape
+    logits = result.risk_trajectory.astype(np.float64)
+    write_feather(pd.DataFrame({
+        "beat_id": np.tile(np.arange(n), n_snap), "step": np.repeat(result.risk_steps, n),
+        "logit": logits.ravel(), "risk": 1 / (1 + np.exp(-logits.ravel()))}),
+        folder / "trajectory_risk.feather")
+    write_feather(table, folder / MORPH_TABLE)
+
+
+def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10."""
+    folder = Path(folder)
+    table = read_feather(folder / MORPH_TABLE, ["beat_id", "status", "source_file"])
+    stages = {}
+    for stage, name in STAGE_ARRAYS.items():
+        path = folder / name
+        if not path.exists():
+            raise PipelineError(f"{path}: not found (run 02_Morphing/s10_morph_ecgs.py)")
+        stages[stage] = load_npy(path)
+        if stages[stage].shape != (len(table), N_LEADS, BEAT_LEN):
+            raise PipelineError(f"{path}: shape {stages[stage].shape} does not match "
+                                f"{len(table)} rows of {folder / MORPH_TABLE}")
+    return table, stages

@@ -42,16 +42,18 @@ class Encoder(nn.Module):
     def __init__(self, latent_dim: int = LATENT_DIM, n_leads: int = N_LEADS,
                  beat_len: int = BEAT_LEN):
         super().__init__()
-        self.conv1 = nn.Conv1d(n_leads, CONV_FILTERS, CONV_KERNEL, padding="same")
-        self.conv2 = nn.Conv1d(CONV_FILTERS, CONV_FILTERS, CONV_KERNEL, padding="same")
+        # "same" padding as Keras does it for an even kernel: one sample more on the right
+        self.same = nn.ConstantPad1d(((CONV_KERNEL - 1) // 2, CONV_KERNEL // 2), 0.0)
+        self.conv1 = nn.Conv1d(n_leads, CONV_FILTERS, CONV_KERNEL)
+        self.conv2 = nn.Conv1d(CONV_FILTERS, CONV_FILTERS, CONV_KERNEL)
         self.pool = nn.AvgPool1d(2)
         self.hidden = nn.Linear(CONV_FILTERS * (beat_len // 4), ENCODER_HIDDEN)
         self.mu = nn.Linear(ENCODER_HIDDEN, latent_dim)
         self.var = nn.Linear(ENCODER_HIDDEN, latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.pool(F.relu(self.conv1(x)))
-        h = self.pool(F.relu(self.conv2(h)))
+        h = self.pool(F.relu(self.conv1(self.same(x))))
+        h = self.pool(F.relu(self.conv2(self.same(h))))
         h = F.relu(self.hidden(h.flatten(1)))
         return self.mu(h), F.softplus(self.var(h))
 
@@ -150,6 +152,13 @@ class VAETrainConfig:
     seed: int = 0
 
 
+#: Training settings per ``--profile``: the published run, and a CPU-minutes demo.
+PROFILES: dict[str, VAETrainConfig] = {
+    "paper": VAETrainConfig(),
+    "demo": VAETrainConfig(epochs=30, batch_size=128, lr_max=1e-3),
+}
+
+
 RiskProbability = Callable[[torch.Tensor], torch.Tensor]
 """Maps beats (B, 12, 300) to the frozen beat model's scd1 probability (B,)."""
 
@@ -211,7 +220,7 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
             terms["loss"].backward()
             optimiser.step()
             for key in sums:
-                sums[key] += float(terms[key]) * len(idx)
+                sums[key] += terms[key].item() * len(idx)
         row = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()},
                "lr": optimiser.param_groups[0]["lr"]}
         if not math.isfinite(row["loss"]):
@@ -249,6 +258,25 @@ def reconstruct(model: BeatVAE, beats: np.ndarray, device: torch.device,
                                              device=device)).cpu().numpy()
            for s in range(0, len(beats), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, *beats.shape[1:]), np.float32)
+
+
+def reconstruction_errors(beats: np.ndarray, reconstructions: np.ndarray,
+                          leads: tuple[str, ...]) -> "pd.DataFrame":
+    """MAE, MSE and RMSE of reconstructions per lead (over beats and samples) and overall."""
+    import pandas as pd
+
+    err = reconstructions.astype(np.float64) - beats
+    rows = []
+    for i, lead in enumerate(leads):
+        e = err[:, i]
+        per_beat_rmse = np.sqrt((e ** 2).mean(-1))
+        rows.append({"lead": lead, "n_beats": len(e), "mae": np.abs(e).mean(), "mse": (e ** 2).mean(),
+                     "rmse": np.sqrt((e ** 2).mean()), "rmse_beat_sd": per_beat_rmse.std()})
+    per_beat_rmse = np.sqrt((err ** 2).reshape(len(err), -1).mean(-1))
+    rows.append({"lead": "all", "n_beats": len(err), "mae": np.abs(err).mean(),
+                 "mse": (err ** 2).mean(), "rmse": np.sqrt((err ** 2).mean()),
+                 "rmse_beat_sd": per_beat_rmse.std()})
+    return pd.DataFrame(rows)
 
 
 def latent_statistics(mu: np.ndarray, var: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,78 @@
+"""Train the DR-VAE beat generator on the morphing beats of the beat model's training patients.
+
+Reads the beat model folder (weights, config.json and its patient split), the morphing beats
+``ecg_beats_morphing/<studyId>/*.npy`` of TRAINING patients (per-lead zero_mode), and writes
+``modelfits_vae/<name>/``: ``vae.pt`` (tensors only), ``config.json``, the latent statistics
+(``latent_mu_mean.npy``, ...), ``history.csv`` and a per-epoch ``last_epoch.pt`` for ``--resume``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+
+from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from scdecg.errors import PipelineError, script_main
+from scdecg.io import write_csv
+from scdecg.morphing import load_beat_model, load_beats, morph_beat_index, split_patients
+from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, latent_statistics,
+                        save_vae)
+
+BEAT_MODEL = "modelfits_beat/beat_model"
+OUTPUT_DIR = "modelfits_vae"
+NAME = "drvae"
+EPOCHS = 0          # 0: the profile's value (paper 100)
+BATCH_SIZE = 0      # 0: the profile's value (paper 512)
+LR_MAX = 0.0        # 0: the profile's value (paper 1e-4)
+MAX_BEATS = 0       # 0: every training beat; otherwise a seeded subset of this size
+RESUME = False
+SEED = 0
+
+HELP = {"beat_model": "frozen beat model folder (weights, config.json, patient split)",
+        "resume": "continue from modelfits_vae/<name>/last_epoch.pt"}
+
+
+@script_main
+def main(argv=None):
+    parser = build_parser(__doc__, help=HELP, beat_model=BEAT_MODEL, output_dir=OUTPUT_DIR,
+                          name=NAME, epochs=EPOCHS, batch_size=BATCH_SIZE, lr_max=LR_MAX,
+                          max_beats=MAX_BEATS, resume=RESUME)
+    add_runtime_options(parser, seed=SEED)
+    args = parser.parse_args(argv)
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+    cfg = replace(PROFILES[args.profile], seed=args.seed,
+                  **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                       ("lr_max", args.lr_max)) if v})
+
+    risk, beat_config = load_beat_model(Path(args.beat_model), device)
+    splits = split_patients(Path(args.beat_model), beat_config)
+    index = morph_beat_index(sorted(splits["train"]))
+    if index.empty:
+        raise PipelineError(f"ecg_beats_morphing: no morphing beats of the "
+                            f"{len(splits['train'])} training patients of {args.beat_model}")
+    if args.max_beats and len(index) > args.max_beats:
+        index = index.sample(n=args.max_beats, random_state=args.seed).sort_index()
+    print(f"[s08] {len(index)} training beats of {index['ptId'].nunique()} patients; "
+          f"profile {args.profile}: {asdict(cfg)}; device {device}")
+    beats = load_beats(index["beat_file"].tolist())
+
+    folder = Path(args.output_dir) / args.name
+    vae = BeatVAE()
+    history = fit_vae(vae, beats, risk.target_probability, cfg, device,
+                      checkpoint_path=folder / EPOCH_CHECKPOINT, resume=args.resume)
+    mu, var = encode(vae, beats, device)
+    config = {"name": args.name, "profile": args.profile, "train": asdict(cfg),
+              "beat_model": str(args.beat_model), "target_output": risk.target,
+              "preprocessing": ["zero_mode"], "n_beats": len(index),
+              "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
+    save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
+    write_csv(pd.DataFrame(history), folder / "history.csv")
+    last = history[-1]
+    print(f"[s08] epoch {last['epoch']}: loss {last['loss']:.4f} (rec {last['rec']:.4f}, "
+          f"kl {last['kl']:.2f}, dr {last['dr']:.5f}); saved to {folder}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

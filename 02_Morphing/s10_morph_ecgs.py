@@ -1,0 +1,130 @@
+"""Morph beats of VALIDATION patients towards higher predicted scd1 risk.
+
+Draws ``--n-beats`` morphing beats of the beat model's validation patients (never a training
+patient), reconstructs each from its posterior mean, skips beats whose reconstruction MSE over
+the 12 x 300 samples exceeds ``--max-rec-mse`` (logged and counted), then moves every latent
+at once along the gradient of the frozen beat model's pre-sigmoid scd1 output,
+``z <- z + lr * grad_z logit(Dec(z))``, for up to ``--max-steps`` steps. A beat stops once its
+predicted risk reaches the ``--stop-quantile`` of the predicted risk of all real morphing beats
+of the validation patients; ``--no-stop`` reproduces the published code, which never stopped.
+
+Writes to ``morphing_outputs/``: ``morphs.feather`` (one row per morphed beat: source file,
+reconstruction MSE, logits raw / t0 / final, steps, status), the beats (``beats_raw.npy``,
+``beats_t0.npy`` = the reconstruction, ``beats_final.npy``), latents, trajectories
+(``trajectory_risk.feather``, ``trajectory_*.npy``), ``morph_gate_log.csv`` and ``morph_run.json``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from scdecg.errors import PipelineError, script_main
+from scdecg.failures import FailureLog
+from scdecg.io import write_csv, write_json
+from scdecg.morphing import (draw_morph_set, load_beat_model, load_beats, morph_beat_index,
+                             morph_in_batches, reconstruction_mse, split_patients,
+                             stop_threshold, write_morph_outputs)
+from scdecg.vae import encode, load_vae
+
+VAE = "modelfits_vae/drvae"
+BEAT_MODEL = ""          # "": the beat model the VAE was trained with (its config.json)
+OUTPUT_DIR = "morphing_outputs"
+N_BEATS = 1000
+MAX_REC_MSE = 0.1        # mV^2, over 12 x 300 samples
+LR = 0.01
+MAX_STEPS = 2000
+STOP = True
+STOP_QUANTILE = 0.9
+BATCH_SIZE = 256         # beats morphed together
+RISK_STRIDE = 1          # keep the risk of every beat every this many steps
+BEAT_STRIDE = 100        # keep the decoded beats every this many steps
+DEMO = {"n_beats": 300, "max_steps": 300, "lr": 0.05, "beat_stride": 50}
+SEED = 0
+
+HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no-stop: "
+                "the published behaviour, all beats take --max-steps steps)",
+        "max_rec_mse": "skip beats whose reconstruction MSE exceeds this",
+        "batch_size": "beats morphed together (memory vs. speed)"}
+
+
+@script_main
+def main(argv=None):
+    parser = build_parser(__doc__, help=HELP, vae=VAE, beat_model=BEAT_MODEL,
+                          output_dir=OUTPUT_DIR, n_beats=N_BEATS, max_rec_mse=MAX_REC_MSE, lr=LR,
+                          max_steps=MAX_STEPS, stop=STOP, stop_quantile=STOP_QUANTILE,
+                          batch_size=BATCH_SIZE, risk_stride=RISK_STRIDE, beat_stride=BEAT_STRIDE)
+    add_runtime_options(parser, seed=SEED)
+    args = parser.parse_args(argv)
+    if args.profile == "demo":  # demo values unless given on the command line
+        parser.set_defaults(**DEMO)
+        args = parser.parse_args(argv)
+    seed_everything(args.seed)
+    device = resolve_device(args.device)
+
+    vae, vae_config, _ = load_vae(Path(args.vae), device)
+    beat_folder = Path(args.beat_model or vae_config["beat_model"])
+    risk, beat_config = load_beat_model(beat_folder, device)
+    splits = split_patients(beat_folder, beat_config)
+
+    pool = morph_beat_index(sorted(splits["val"]))
+    drawn = draw_morph_set(pool, splits, args.n_beats, args.seed)
+    print(f"[s10] morph set: {len(drawn)} of {len(pool)} beats of validation patients "
+          f"({drawn['ptId'].nunique()} patients)")
+    pool_beats = load_beats(pool["beat_file"].tolist())
+    pool_logits = risk.predict(pool_beats, device)[:, risk.target_index]
+    stop_logit = stop_threshold(pool_logits, args.stop_quantile) if args.stop else None
+    row_of = {f: i for i, f in enumerate(pool["beat_file"])}
+    raw = pool_beats[[row_of[f] for f in drawn["beat_file"]]]
+    logit_raw = pool_logits[[row_of[f] for f in drawn["beat_file"]]]
+
+    mu, _ = encode(vae, raw, device)
+    with torch.no_grad():
+        recs = vae.decoder(torch.as_tensor(mu, device=device)).cpu().numpy()
+    rec_mse = reconstruction_mse(raw, recs)
+    gate = FailureLog("s10 reconstruction gate")
+    passed = rec_mse <= args.max_rec_mse
+    for i in np.flatnonzero(~passed):
+        gate.add(drawn["beat_file"].iloc[i], f"reconstruction MSE > {args.max_rec_mse}",
+                 rec_mse=float(rec_mse[i]))
+    print(gate.summary(total=len(drawn)))
+    out = Path(args.output_dir)
+    write_csv(gate.frame(), out / "morph_gate_log.csv")
+    if not passed.any():
+        raise PipelineError(f"{args.vae}: no beat of the morph set passes the reconstruction "
+                            f"gate (MSE <= {args.max_rec_mse}; smallest {rec_mse.min():.4g})")
+
+    z0 = torch.as_tensor(mu[passed], device=device)
+    result = morph_in_batches(vae.decoder, risk.target_logit, z0, args.batch_size, lr=args.lr,
+                              max_steps=args.max_steps, stop_logit=stop_logit,
+                              risk_stride=args.risk_stride, beat_stride=args.beat_stride)
+    table = drawn[passed].reset_index(drop=True).rename(columns={"beat_file": "source_file"})
+    table.insert(0, "beat_id", np.arange(len(table)))
+    table = table.assign(
+        rec_mse=rec_mse[passed], logit_raw=logit_raw[passed], logit_t0=result.logit_t0,
+        logit_final=result.logit_final, steps=result.steps, stopped=result.stopped,
+        status=np.where(result.failed, "failed", "ok"), reason=result.reasons)
+    write_morph_outputs(out, table, raw[passed], mu[passed], result)
+
+    ok = ~result.failed
+    raised = float(np.mean(result.logit_final[ok] > result.logit_t0[ok])) if ok.any() else np.nan
+    summary = {"args": vars(args), "beat_model": str(beat_folder), "n_pool": len(pool),
+               "n_drawn": len(drawn), "n_gate_skipped": int((~passed).sum()),
+               "n_morphed": int(passed.sum()), "n_failed": int(result.failed.sum()),
+               "stop_logit": stop_logit, "n_stopped": int(result.stopped.sum()),
+               "n_started_above_stop": int((ok & (result.logit_t0 >= stop_logit)).sum())
+               if stop_logit is not None else 0,
+               "share_risk_raised": raised, "median_steps": float(np.median(result.steps))}
+    write_json(summary, out / "morph_run.json")
+    for reason, n in pd.Series([r for r in result.reasons if r]).value_counts().items():
+        print(f"[s10] failed: {n} x {reason}")
+    print(f"[s10] morphed {summary['n_morphed']} beats ({summary['n_failed']} failed); "
+          f"{summary['n_stopped']} reached the stop threshold; risk raised for {raised:.1%}; "
+          f"median {summary['median_steps']:.0f} steps; wrote {out}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
