@@ -119,6 +119,7 @@ TEMPLATE_POST = int(0.80 * FS)
 #: aVL-parallel part it removes.
 SLUR_WIDENING = 3.0
 SLUR_S_FADE = 1.0
+PACING_SPIKE_UV = 4000.0
 
 
 def _gauss(t: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -165,9 +166,9 @@ def dipole_template(p: EcgParams) -> np.ndarray:
     fade = 1.0 / (1.0 + np.exp((t - t_peak) / 0.03))
     add(np.asarray(p.st_early), rise * (1.0 - split) * fade)
     add(np.asarray(p.st_late), split * fade)
-    if p.paced:  # a 2-sample pacing spike 2 ms before QRS onset
+    if p.paced:  # a 2-sample pacing spike 2 ms before QRS onset, from a right-ventricular lead
         k = TEMPLATE_PRE + int(round((onset - 0.002) * FS))
-        out[:, k:k + 2] += 4000.0 * _unit(p.axis_deg + 120.0, 0.0)[:, None]
+        out[:, k:k + 2] += PACING_SPIKE_UV * _unit(-60.0, -20.0)[:, None]
     return out
 
 

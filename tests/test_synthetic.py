@@ -1,0 +1,287 @@
+"""The synthetic NTUH generator: physiology, gain fault, layout, truth, faults, reproducibility."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdecg.constants import LEAD_INDEX, LEADS, N_SAMPLES, NTUH_GAIN_FAULT
+from scdecg.synthetic import (CohortDesign, EcgParams, sample_cohort, sample_ecg_params,
+                              simulate_ecg, stored_waveform, write_synthetic_ntuh)
+
+X00 = "00_Data_Preprocessing/x00_make_synthetic_ntuh.py"
+I, II, III, AVR, AVL, AVF = (LEAD_INDEX[n] for n in ("I", "II", "III", "aVR", "aVL", "aVF"))
+
+#: Every file and column that ntuh-data.md lists (paths relative to the data root).
+METADATA = {
+    "ecg-metadata/measurement-matrix-per-lead.csv": ["ecg_id", "lead", "stelev", "stdown", "dltwv"],
+    "ecg-metadata/measurement-matrix-global.csv": ["ecg_id", "qtc", "avg_rr"],
+    "ecg-metadata/resting-ecg-measurements.csv": ["ecg_id", "ventricular_rate", "atrial_rate",
+                                                  "qrs_duration", "qt_interval", "qtc_frederica"],
+    "ecg-metadata/diagnosis.csv": ["ecg_id", "stmt_text"],
+}
+LAYOUT = {
+    "study-group/ecg.csv": ["patient_ngsci_id", "ecg_id", "acquisition_datetime_offset", "ecg_timetag"],
+    "study-group/cohort.csv": ["ecg_id", "age", "sex", "rosc_datetime_offset"],
+    "study-group/rosc-outcomes.csv": ["ecg_id", "cause_of_cardiac_arrest",
+                                      "hospitalization_datetime_offset", "initial_rhythm"],
+    "study-group/comorbidities.csv": ["ecg_id"],
+    "study-group/ecg-waveforms/waveform-npy.csv": ["ecg_id", "npy_index", "ecg_timetag"],
+    "control-group/ecg-cohort.csv": ["ecg_id", "patient_ngsci_id", "acquisition_datetime_offset",
+                                     "ecg_timetag", "age", "sex"],
+    **{f"study-group/{k}": v for k, v in METADATA.items()},
+    **{f"control-group/{y}/pre/ecg-waveforms/waveform-npy.csv": ["ecg_id", "npy_index"]
+       for y in range(2015, 2020)},
+    **{f"control-group/{y}/pre/{k}": v for y in range(2015, 2020) for k, v in METADATA.items()},
+}
+DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}|\d{4}/\d{2}/\d{2} \d{2}:\d{2}"
+                      r"|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}|unknown)$")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """A small tree with many faults (so every kind shows up)."""
+    root = tmp_path_factory.mktemp("synthetic") / "arrest-ntuh-ecg" / "v1"
+    truth = write_synthetic_ntuh(root, 90, seed=3, design=CohortDesign(fault_fraction=0.5),
+                                 progress=False)
+    return root, truth
+
+
+def read(root: Path, rel: str) -> pd.DataFrame:
+    return pd.read_csv(root / rel, dtype=str, keep_default_na=False)
+
+
+# ------------------------------------------------------------------------------ physiology
+def test_clean_ecg_obeys_einthoven_and_goldberger():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        ecg = simulate_ecg(sample_ecg_params(rng, slur=rng.random()), rng)
+        assert ecg.shape == (12, N_SAMPLES)
+        scale = np.abs(ecg[:2]).max()
+        assert scale > 200  # a real signal, not zeros
+        np.testing.assert_allclose(ecg[III], ecg[II] - ecg[I], atol=1e-9 * scale)
+        np.testing.assert_allclose(ecg[AVR], -(ecg[I] + ecg[II]) / 2, atol=1e-9 * scale)
+        np.testing.assert_allclose(ecg[AVL], ecg[I] - ecg[II] / 2, atol=1e-9 * scale)
+        np.testing.assert_allclose(ecg[AVF], ecg[II] - ecg[I] / 2, atol=1e-9 * scale)
+
+
+def test_stored_derived_leads_carry_the_gain_fault():
+    rng = np.random.default_rng(1)
+    stored = stored_waveform(sample_ecg_params(rng), np.random.default_rng(2)).astype(float)
+    i, ii = stored[I], stored[II]
+    implied = {III: ii - i, AVR: -(i + ii) / 2, AVL: i - ii / 2, AVF: ii - i / 2}
+    for row, clean in implied.items():
+        # I and II are each rounded by <= 0.5 µV; the derived lead by <= 0.5 after scaling.
+        assert np.abs(stored[row] - NTUH_GAIN_FAULT * clean).max() <= 0.5 + NTUH_GAIN_FAULT * 1.0
+        gain = (stored[row] @ clean) / (clean @ clean)
+        assert gain == pytest.approx(NTUH_GAIN_FAULT, rel=2e-3)
+
+
+def test_rpeaks_are_where_the_qrs_is():
+    params = EcgParams(heart_rate=60, noise_uv=0, wander_uv=0, mains_uv=0, axis_deg=45)
+    ecg, rpeaks = simulate_ecg(params, np.random.default_rng(0), return_rpeaks=True)
+    assert 8 <= len(rpeaks) <= 12
+    assert np.median(np.diff(rpeaks)) == pytest.approx(500, rel=0.1)
+    for r in rpeaks[1:-1]:
+        assert abs(int(np.argmax(ecg[II, r - 20:r + 20])) - 20) <= 2
+
+
+# ------------------------------------------------------------------------------ biomarker
+def avl_rs_slope(ecg: np.ndarray, rpeaks: np.ndarray) -> float:
+    """Mean |first difference| from R to S on the min-max normalised aVL median beat."""
+    lead = ecg[AVL]
+    beats = np.stack([lead[r - 250:r + 250] for r in rpeaks if 250 <= r <= lead.size - 250])
+    median = np.median(beats[1:-1], axis=0)
+    norm = (median - median.min()) / (median.max() - median.min())
+    d1 = np.diff(norm)
+    r = 240 + int(np.argmax(norm[240:261]))
+    s = next((i for i in range(r + 1, r + 61) if (np.abs(d1[i:i + 3]) < 0.01).all()), r + 61)
+    return float(np.mean(np.abs(d1[r:s])))
+
+
+def test_slur_lowers_the_avl_downstroke_slope():
+    rng = np.random.default_rng(5)
+    slopes = {0.0: [], 0.5: [], 1.0: []}
+    for _ in range(6):
+        base = replace(sample_ecg_params(rng), axis_deg=float(rng.uniform(-20, 45)))
+        for slur in slopes:
+            ecg, rpeaks = simulate_ecg(replace(base, slur=slur), np.random.default_rng(9),
+                                       return_rpeaks=True)
+            slopes[slur].append(avl_rs_slope(ecg, rpeaks))
+    means = [np.mean(v) for v in slopes.values()]
+    assert means[0] > means[1] > means[2]
+    assert np.mean(np.array(slopes[0.0]) > np.array(slopes[1.0])) >= 5 / 6
+
+
+def test_cardiac_cases_carry_more_slur_and_the_oracle_is_moderate():
+    ecgs = sample_cohort(1500, seed=11)
+    per_patient = ecgs.drop_duplicates("patient_ngsci_id")
+    cardiac = per_patient.loc[per_patient["cardiac_cause"], "slur_strength"]
+    other = per_patient.loc[~per_patient["cardiac_cause"], "slur_strength"]
+    assert cardiac.mean() > other.mean() + 0.15
+    assert (cardiac < other.quantile(0.9)).mean() > 0.3  # distributions overlap
+    sel = ecgs[ecgs["selected"]]
+    y, x = sel["scd1"].to_numpy(), sel["slur_strength"].to_numpy()
+    assert 150 <= y.sum() <= 400
+    ranks = pd.Series(x).rank().to_numpy()
+    auc = (ranks[y].sum() - y.sum() * (y.sum() + 1) / 2) / (y.sum() * (~y).sum())
+    assert 0.80 <= auc <= 0.92
+
+
+# ------------------------------------------------------------------------------ files
+def test_layout_has_every_file_and_column(dataset):
+    root, _ = dataset
+    for rel, columns in LAYOUT.items():
+        assert (root / rel).exists(), rel
+        header = read(root, rel).columns
+        assert set(columns) <= set(header), (rel, set(columns) - set(header))
+    for folder in ["study-group"] + [f"control-group/{y}/pre" for y in range(2015, 2020)]:
+        assert (root / folder / "ecg-waveforms/waveform-rhythm.npy").exists()
+    assert (root.parent / "synthetic_truth.csv").exists()
+
+
+def test_truth_matches_the_files(dataset):
+    root, truth = dataset
+    on_disk = pd.read_csv(root.parent / "synthetic_truth.csv", keep_default_na=False)
+    assert list(on_disk["ecg_id"]) == list(truth["ecg_id"])
+    stored = truth[truth["npy_index"] >= 0]
+    for npy_file, rows in stored.groupby("npy_file"):
+        array = np.load(root / npy_file, mmap_mode="r")
+        assert array.dtype == np.int16 and array.shape[1:] == (12, N_SAMPLES)
+        index = read(root, str(Path(npy_file).parent / "waveform-npy.csv"))
+        assert sorted(index["ecg_id"]) == sorted(rows["ecg_id"])
+        merged = index.merge(rows, on="ecg_id")
+        assert (merged["npy_index_x"].astype(int) == merged["npy_index_y"]).all()
+        in_range = rows["npy_index"] < len(array)
+        assert sorted(rows.loc[in_range, "npy_index"]) == list(range(len(array)))
+        assert set(rows.loc[~in_range, "odd"]) <= {"npy_index out of range"}
+    assert (truth["odd"] == "npy_index out of range").sum() == 1
+    study = read(root, "study-group/ecg.csv")
+    assert sorted(study["ecg_id"]) == sorted(truth.loc[truth["group"] == "study", "ecg_id"])
+    controls = read(root, "control-group/ecg-cohort.csv")
+    assert sorted(controls["ecg_id"]) == sorted(truth.loc[truth["group"] != "study", "ecg_id"])
+    assert set(controls["ecg_timetag"]) == {"pre", "control"}
+    assert (controls.groupby("patient_ngsci_id")["ecg_timetag"].apply(sorted)
+            .map(tuple) == ("control", "pre")).all()
+
+
+def test_cohort_design(dataset):
+    root, truth = dataset
+    study = truth[truth["group"] == "study"]
+    assert {"[0]pre", "[0]post"} <= set(study["ecg_timetag"])
+    assert study.groupby("patient_ngsci_id").size().max() >= 2
+    causes = read(root, "study-group/rosc-outcomes.csv")
+    assert "cardiac event" in set(causes["cause_of_cardiac_arrest"])
+    assert len(set(causes["cause_of_cardiac_arrest"]) - {"cardiac event", ""}) >= 2
+    assert set(causes["initial_rhythm"]) <= {"VT/VF", "PEA", "asystole"}
+    pre = study[study["ecg_timetag"] == "[0]pre"]["days_to_event"].dropna()
+    assert pre.min() >= 0 and pre.max() > 365 and (pre <= 365).any()
+    for rel, column in [("study-group/ecg.csv", "acquisition_datetime_offset"),
+                        ("study-group/cohort.csv", "rosc_datetime_offset"),
+                        ("study-group/rosc-outcomes.csv", "hospitalization_datetime_offset"),
+                        ("control-group/ecg-cohort.csv", "acquisition_datetime_offset")]:
+        values = read(root, rel)[column]
+        assert values.map(lambda v: bool(DATETIME.match(v))).all(), rel
+    acquired = pd.concat([read(root, "study-group/ecg.csv"), read(root, "control-group/ecg-cohort.csv")])
+    assert (acquired["acquisition_datetime_offset"] == "unknown").sum() == \
+        (truth["odd"] == "acquisition datetime unparsable").sum() >= 1
+    ages = pd.concat([read(root, "study-group/cohort.csv")["age"],
+                      read(root, "control-group/ecg-cohort.csv")["age"]])
+    assert ages.str.fullmatch(r"\d+|89\+|unknown|").all()
+    assert set(read(root, "control-group/ecg-cohort.csv")["sex"]) <= {"male", "female", ""}
+
+
+def test_duplicated_metadata_row(dataset):
+    root, truth = dataset
+    resting = read(root, "study-group/ecg-metadata/resting-ecg-measurements.csv")
+    repeated = resting[resting.duplicated("ecg_id", keep=False)]
+    noted = truth.loc[truth["odd"].str.startswith("row duplicated"), "ecg_id"]
+    assert len(repeated) == 2 and set(repeated["ecg_id"]) == set(noted)
+
+
+def test_metadata_matches_the_simulated_ecg(dataset):
+    root, truth = dataset
+    for folder in ["study-group", "control-group/2016/pre"]:
+        resting = read(root, f"{folder}/ecg-metadata/resting-ecg-measurements.csv").drop_duplicates()
+        merged = resting.merge(truth, on="ecg_id")
+        assert len(merged) == len(resting)
+        np.testing.assert_array_equal(merged["ventricular_rate"].astype(int),
+                                      np.round(merged["heart_rate"]).astype(int))
+        assert (np.abs(merged["qrs_duration"].astype(float) - merged["qrs_ms"]) < 10).all()
+        glob = read(root, f"{folder}/ecg-metadata/measurement-matrix-global.csv").merge(truth, on="ecg_id")
+        np.testing.assert_allclose(glob["avg_rr"].astype(float), 60000 / glob["heart_rate"], atol=1)
+        codes = read(root, f"{folder}/ecg-metadata/measurement-matrix-per-lead.csv")
+        assert set(codes["lead"]) == set(LEADS)
+        values = codes[["stelev", "stdown", "dltwv"]].astype(int).to_numpy()
+        assert ((values & ~(8 | 4 | 32)) == 0).all()
+        diagnosis = read(root, f"{folder}/ecg-metadata/diagnosis.csv")
+        assert (diagnosis["stmt_text"] == diagnosis["stmt_text"].str.lower()).all()
+        stmts = diagnosis.groupby("ecg_id")["stmt_text"].apply(" | ".join)
+        lbbb = truth.set_index("ecg_id").loc[stmts.index, "lbbb"].astype(bool)
+        assert (stmts.str.contains("left bundle branch block") == lbbb).all()
+
+
+def test_faults_are_present_as_recorded(dataset):
+    root, truth = dataset
+    stored = truth[(truth["fault"] != "") & truth["fault"].notna()]
+    assert set(stored["fault"]) == {"flat_lead", "saturation", "missing_tail", "very_noisy",
+                                    "bradycardia", "tachycardia", "paced"}
+    arrays = {}
+    for row in stored.itertuples():
+        array = arrays.setdefault(row.npy_file, np.load(root / row.npy_file, mmap_mode="r"))
+        ecg = np.asarray(array[row.npy_index], dtype=float)
+        if row.fault == "flat_lead":
+            assert (ecg[LEAD_INDEX[row.fault_lead]] == 0).all()
+            assert (np.ptp(ecg, axis=1) > 0).sum() == 11
+        elif row.fault == "missing_tail":
+            assert (ecg[:, int(row.fault_start):] == 0).all()
+            assert (ecg[:, int(row.fault_start) - 50:int(row.fault_start)] != 0).any()
+        elif row.fault == "saturation":
+            top = (ecg[II] == ecg[II].max()).sum()
+            assert top >= 5  # a flat rail, not a single peak sample
+        elif row.fault == "very_noisy":
+            assert np.std(np.diff(ecg[I])) > 150
+        elif row.fault == "bradycardia":
+            assert row.heart_rate < 40
+        elif row.fault == "tachycardia":
+            assert row.heart_rate > 130
+        elif row.fault == "paced":
+            spikes = np.abs(np.diff(ecg[II])) > 1000
+            assert spikes.sum() >= 8
+    paced = truth.loc[truth["fault"] == "paced", "ecg_id"]
+    statements = pd.concat([read(root, "study-group/ecg-metadata/diagnosis.csv")]
+                           + [read(root, f"control-group/{y}/pre/ecg-metadata/diagnosis.csv")
+                              for y in range(2015, 2020)])
+    texts = statements[statements["ecg_id"].isin(paced)]["stmt_text"]
+    assert texts.str.contains("electronic ventricular pacemaker").sum() == len(paced)
+
+
+# ------------------------------------------------------------------------------ script
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_script_is_byte_reproducible(tmp_path, script_runner):
+    args = ["--n-patients", "24", "--no-progress"]
+    for name, seed in [("a", "5"), ("b", "5"), ("c", "6")]:
+        (tmp_path / name).mkdir()
+        script_runner(X00, *args, "--seed", seed, cwd=tmp_path / name)
+    a, b, c = (tree_digest(tmp_path / n) for n in "abc")
+    assert "arrest-ntuh-ecg/synthetic_truth.csv" in a
+    assert len(a) == 1 + 6 * 6 + 4 + 1  # truth, 6 groups x (index, array, 4 tables), study 4, cohort
+    assert a == b
+    npy = "arrest-ntuh-ecg/v1/study-group/ecg-waveforms/waveform-rhythm.npy"
+    assert a[npy] != c[npy]
+
+
+def test_script_rejects_bad_options(tmp_path, script_runner):
+    proc = script_runner(X00, "--n-patients", "4", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--n-patients 4" in proc.stderr
+    proc = script_runner(X00, "--fault-fraction", "1.5", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--fault-fraction" in proc.stderr
