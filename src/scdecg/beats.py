@@ -297,7 +297,7 @@ class Exclusion:
         import pandas as pd
 
         if self.rule == "true":
-            return values.astype("boolean").fillna(False).to_numpy(bool)
+            return values.where(values.notna(), False).astype(bool).to_numpy()
         x = pd.to_numeric(values, errors="coerce").to_numpy(float)
         if self.rule == "within":
             return ~((x >= self.low) & (x <= self.high))

@@ -1,0 +1,290 @@
+"""x04/x05: R-peaks, beat windows, the published filters, bad input, the beat files and tables."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdecg.beats import (BeatConfig, Exclusion, SegmentTask, beat_files, check_ecg,
+                          detect_rpeaks, extract_windows, mean_autocorrelation,
+                          morphing_exclusions, segment_ecg, segment_file, window_filters,
+                          write_beats, z_distances)
+from scdecg.synthetic import EcgParams, simulate_ecg
+
+X04 = "00_Data_Preprocessing/x04_segment_beats.py"
+X05 = "00_Data_Preprocessing/x05_morphing_beats.py"
+
+
+def gaussian_ecg(peaks, n: int = 5000, amp: float = 1.0, noise: float = 0.01,
+                 seed: int = 0) -> np.ndarray:
+    """12 leads (mV) of Gaussian QRS and T waves at ``peaks``, lead gains 0.5..1.5."""
+    t = np.arange(n)
+    wave = np.zeros(n)
+    for p in peaks:
+        wave += (amp * np.exp(-0.5 * ((t - p) / 6) ** 2)
+                 - 0.25 * amp * np.exp(-0.5 * ((t - p - 18) / 5) ** 2)
+                 + 0.3 * amp * np.exp(-0.5 * ((t - p - 150) / 30) ** 2))
+    rng = np.random.default_rng(seed)
+    return (np.linspace(0.5, 1.5, 12)[:, None] * wave
+            + rng.normal(0, noise, (12, n))).astype(np.float32)
+
+
+PEAKS = np.arange(250, 5000, 500)   # 60 bpm, 10 beats
+
+
+# ------------------------------------------------------------------- detection
+def test_detect_rpeaks_finds_simulated_beats():
+    rng = np.random.default_rng(3)
+    for hr in (45.0, 75.0, 120.0):
+        ecg_uv, truth = simulate_ecg(EcgParams(heart_rate=hr), rng, return_rpeaks=True)
+        found = detect_rpeaks(ecg_uv[0] / 1000.0)
+        inner = truth[(truth > 250) & (truth < 4750)]
+        distance = np.abs(inner[:, None] - found[None, :]).min(axis=1)
+        assert np.all(distance <= 10), (hr, inner, found)   # 20 ms
+        assert len(found) <= len(truth) + 1
+
+
+def test_detect_rpeaks_on_gaussian_beats():
+    found = detect_rpeaks(gaussian_ecg(PEAKS)[0])
+    np.testing.assert_allclose(found, PEAKS, atol=3)
+
+
+# --------------------------------------------------------------------- windows
+def test_extract_windows_drops_first_last_and_edge_windows():
+    ecg = np.arange(12 * 1000, dtype=np.float32).reshape(12, 1000)
+    rpeaks = np.array([50, 120, 300, 500, 850, 950])
+    windows, k = extract_windows(ecg, rpeaks, pre=100, post=200)
+    # k=0 and k=5 are first/last; r=120 fits ([20, 320)); r=850 crosses the end (1050 > 1000)
+    assert k.tolist() == [1, 2, 3]
+    assert windows.shape == (3, 12, 300)
+    np.testing.assert_array_equal(windows[1], ecg[:, 200:500])
+
+
+def test_mean_autocorrelation_matches_the_formula():
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(3, 12, 300)).cumsum(axis=-1)
+    expected = np.empty(3)
+    for i, beat in enumerate(windows):
+        per_lead = []
+        for x in beat - beat.mean(axis=-1, keepdims=True):
+            n = len(x)
+            denom = np.sum(x * x) / n
+            per_lead.append(np.mean([np.sum(x[:n - k] * x[k:]) / (n - k) / denom for k in range(5)]))
+        expected[i] = np.mean(per_lead)
+    np.testing.assert_allclose(mean_autocorrelation(windows), expected, rtol=1e-12)
+    assert mean_autocorrelation(rng.normal(size=(1, 12, 300)))[0] < 0.3      # white noise
+    const = windows[:1].copy()
+    const[0, 0] = 2.0                                                     # one constant lead
+    np.testing.assert_allclose(mean_autocorrelation(const),
+                               mean_autocorrelation(windows[:1, 1:]), rtol=1e-12)
+    assert np.isnan(mean_autocorrelation(np.ones((1, 12, 300))))[0]
+
+
+def test_each_window_filter_rejects_what_it_should():
+    ecg = gaussian_ecg(PEAKS)
+    windows, k = extract_windows(ecg, PEAKS)
+    base = {name: int(m.sum()) for name, m in window_filters(windows, PEAKS[k], PEAKS).items()}
+    assert base == dict.fromkeys(base, 0)
+
+    extra = np.sort(np.append(PEAKS, PEAKS[3] + 120))       # a second R-peak inside window 3
+    masks = window_filters(windows, PEAKS[k], extra)
+    assert np.flatnonzero(masks["multiple_rpeaks"]).tolist() == [2]  # window of k=3 (and k=2 no)
+
+    small = gaussian_ecg(PEAKS, amp=0.2, noise=0.002)
+    w_small, _ = extract_windows(small, PEAKS)
+    masks = window_filters(w_small, PEAKS[k], PEAKS)
+    assert masks["low_amplitude"].all() and masks["low_sd"].all() and not masks["low_autocorr"].any()
+
+    # SD alone: a large but brief spike keeps the range above 0.5 mV, the SD below 0.06 mV
+    spiky = np.zeros((1, 12, 300))
+    spiky[0, :, 100] = 0.6      # SD = 0.6 / sqrt(300) ~ 0.035 mV
+    assert window_filters(spiky, np.array([1000]), np.array([1000]))["low_sd"].all()
+    assert not window_filters(spiky, np.array([1000]), np.array([1000]))["low_amplitude"].any()
+
+    noisy = np.random.default_rng(1).normal(0, 1.0, (2, 12, 300))
+    masks = window_filters(noisy, np.array([1000, 2000]), np.array([1000, 2000]))
+    assert masks["low_autocorr"].all() and not masks["low_sd"].any()
+
+
+# ----------------------------------------------------------------- one ECG
+def test_segment_ecg_keeps_interior_beats():
+    seg = segment_ecg(gaussian_ecg(PEAKS))
+    assert seg.status == "ok" and seg.reason == ""
+    assert seg.beat_index.tolist() == list(range(1, 9))
+    assert seg.beats.shape == (8, 12, 300) and seg.beats.dtype == np.float32
+    assert seg.n_windows == 8 and seg.n_kept == 8
+    np.testing.assert_allclose(np.argmax(seg.beats[:, 0], axis=1), 100, atol=3)  # R at sample 100
+
+
+@pytest.mark.parametrize("make,status,category", [
+    (lambda: np.zeros((12, 5000), np.float32), "failed", "flat signal"),
+    (lambda: gaussian_ecg(PEAKS) * np.r_[0.0, np.ones(11)][:, None], "failed", "flat signal"),
+    (lambda: np.clip(gaussian_ecg(PEAKS), -0.05, 0.05), "failed", "saturated signal"),
+    (lambda: np.where(np.arange(5000) == 7, np.nan, gaussian_ecg(PEAKS)), "failed", "contains NaN"),
+    (lambda: gaussian_ecg(PEAKS)[:, :4000], "failed", "wrong shape"),
+    (lambda: gaussian_ecg(PEAKS)[:6], "failed", "wrong shape"),
+    (lambda: gaussian_ecg([1500, 3500], noise=0.0), "no_beats", "fewer than 3 R-peaks"),
+    (lambda: gaussian_ecg(PEAKS, amp=0.2, noise=0.002), "no_beats", "all windows rejected"),
+])
+def test_segment_ecg_bad_input_gets_a_reason(make, status, category):
+    seg = segment_ecg(make())
+    assert seg.status == status
+    assert seg.reason.split(":")[0] == category, seg.reason
+    assert seg.n_kept == 0 and seg.beats.shape[0] == 0
+
+
+def test_segment_ecg_without_room_for_windows():
+    seg = segment_ecg(gaussian_ecg(PEAKS), BeatConfig(pre=2400, post=2700))
+    assert seg.status == "no_beats" and seg.reason.startswith("no window fits")
+    assert len(seg.rpeaks) == 10 and seg.n_windows == 0
+
+
+def test_check_ecg_accepts_a_normal_ecg():
+    assert check_ecg(gaussian_ecg(PEAKS)) is None
+
+
+# ------------------------------------------------------------------ files
+def test_segment_file_writes_beats_and_replaces_stale_ones(tmp_path):
+    np.save(tmp_path / "e1.npy", gaussian_ecg(PEAKS) * 1000.0)   # µV as x03 writes
+    stale = tmp_path / "beats" / "e1"
+    stale.mkdir(parents=True)
+    (stale / "e1_99.npy").write_bytes(b"old")
+    row = segment_file(SegmentTask("e1", str(tmp_path / "e1.npy"), 1000.0), str(tmp_path / "beats"))
+    assert row["status"] == "ok" and row["n_kept"] == 8 and row["n_rpeaks"] == 10
+    assert [k for k, _ in beat_files(stale)] == list(range(1, 9))
+    beat = np.load(stale / "e1_4.npy")
+    assert beat.dtype == np.float32 and beat.shape == (12, 300)
+    r = detect_rpeaks(gaussian_ecg(PEAKS)[0])[4]
+    np.testing.assert_allclose(beat, gaussian_ecg(PEAKS)[:, r - 100:r + 200], atol=1e-4)  # mV
+
+    row = segment_file(SegmentTask("e1", str(tmp_path / "nope.npy"), 1000.0), str(tmp_path / "beats"))
+    assert row["status"] == "failed" and row["reason"].startswith("missing 10_sec_ecgs file:")
+    assert not stale.exists()                      # a failed ECG leaves no beats behind
+    assert list((tmp_path / "beats").iterdir()) == []
+
+
+def test_write_beats_keeps_k_in_file_names(tmp_path):
+    beats = np.zeros((2, 12, 300), np.float32)
+    write_beats(tmp_path / "s", "s", beats, np.array([3, 7]))
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["s_3.npy", "s_7.npy"]
+
+
+# ------------------------------------------------------------- x05 pieces
+def test_exclusion_rules_and_published_order():
+    values = pd.Series([25.0, 30.0, 90.0, 95.0, np.nan])
+    assert Exclusion("hr", "hr", "within", 30, 90).excluded(values).tolist() == [True, False, False, True, True]
+    assert Exclusion("x", "x", "above", 90).excluded(values).tolist() == [False, False, False, True, False]
+    assert Exclusion("x", "x", "below", 30).excluded(values).tolist() == [True, False, False, False, False]
+    flags = pd.Series([True, False, None, 1.0, 0.0], dtype=object)
+    assert Exclusion("f", "f", "true").excluded(flags).tolist() == [True, False, False, True, False]
+    steps = [s.column for s in morphing_exclusions()]
+    assert steps[:3] == ["heartRate", "age", "most_recent_ef"]
+    assert "lbbb" in steps and "dltwv" in steps and "LBBB" not in steps
+    assert steps.index("lbbb") < steps.index("antiarr") < steps.index("dltwv")
+    published = [s.column for s in morphing_exclusions(real_flags=False)]
+    assert "LBBB" in published and "deltawave" in published and "lbbb" not in published
+    assert steps[-1] == "rrInterval" and len(steps) == 29
+
+
+def test_z_distance_is_the_frobenius_norm_of_z_scores():
+    median = np.zeros((12, 300))
+    sd = np.full((12, 300), 2.0)
+    beats = np.ones((2, 12, 300))
+    beats[1] *= 4
+    np.testing.assert_allclose(z_distances(beats, median, sd), [0.5 * 60, 2.0 * 60])
+
+
+# ------------------------------------------------------------- the scripts
+def cohort_for_x05(ids, **overrides) -> pd.DataFrame:
+    """A cohort table whose every ECG passes the morphing exclusions (unless overridden)."""
+    df = pd.DataFrame({"studyId": ids, "scaling_factor": 1000.0})
+    for step in morphing_exclusions() + morphing_exclusions(real_flags=False):
+        if step.column not in df:
+            df[step.column] = False if step.rule == "true" else np.nan
+    df = df.assign(heartRate=60.0, age=50.0, most_recent_ef=55.0, pDuration=100.0,
+                   qrsDuration=90.0, qtcb=400.0, qtcf=400.0, rrInterval=1000.0)
+    return df.assign(**overrides)
+
+
+def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
+    ids = ["a", "b", "c", "d", "odd", "flat", "gone"]
+    ecgs = tmp_path / "10_sec_ecgs"
+    ecgs.mkdir()
+    for i, sid in enumerate(ids[:4]):
+        np.save(ecgs / f"{sid}.npy", gaussian_ecg(PEAKS + 7 * i, seed=i) * 1000.0)
+    odd = gaussian_ecg(PEAKS, seed=9) * 1000.0
+    odd[:, 3170:3290] += 3000.0                     # a 3 mV step in one beat only
+    np.save(ecgs / "odd.npy", odd)
+    np.save(ecgs / "flat.npy", np.zeros((12, 5000), np.float32))
+    cohort_for_x05(ids, age=[50.0, 50.0, 50.0, 85.0, 50.0, 50.0, 50.0],
+                   lbbb=[False, True, False, False, False, False, False]
+                   ).to_feather(tmp_path / "covariate_df.feather")
+    (tmp_path / "ecg_beats" / "removed_study").mkdir(parents=True)
+
+    proc = script_runner(X04, "--n-jobs", "1", cwd=tmp_path)
+    assert "1  failed: flat signal" in proc.stdout and "1  failed: missing 10_sec_ecgs file" in proc.stdout
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert log.index.tolist() == ids
+    assert log.loc[["a", "b", "c", "d", "odd"], "n_kept"].tolist() == [8, 8, 8, 8, 8]
+    assert log.loc["flat", "reason"] == "flat signal: all zeros"
+    assert (log.loc[["flat", "gone"], "status"] == "failed").all()
+    assert sorted(p.name for p in (tmp_path / "ecg_beats").iterdir()) == \
+        ["a", "b", "c", "d", "odd", "segmentation_log.csv"]      # stale folder removed
+
+    script_runner(X05, "--n-jobs", "1", cwd=tmp_path)
+    out = tmp_path / "ecg_beats_morphing"
+    waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv").set_index("step")
+    assert waterfall.iloc[0].tolist()[:2] == [7, 40]
+    assert waterfall.loc["exclude age outside 18-80", "ecgs"] == 6         # d is 85
+    assert waterfall.loc["exclude age outside 18-80", "beats"] == 32
+    assert waterfall.loc["exclude lbbb", ["ecgs", "beats"]].tolist() == [5, 24]  # the real flag
+    assert waterfall.loc["ECGs with at least one beat", ["ecgs", "beats"]].tolist() == [3, 24]
+    last = waterfall.iloc[-1]
+    assert last.name.startswith("exclude beats with z-distance") and last["beats"] == 23
+    distances = pd.read_csv(out / "x05_beat_distances.csv")
+    assert distances.loc[~distances["kept"], "beat_file"].tolist() == ["odd_6.npy"]
+    assert distances.loc[~distances["kept"], "z_distance"].iloc[0] > 100
+    files = sorted(p.name for p in out.glob("*/*.npy"))
+    assert len(files) == 23 and "odd_6.npy" not in files and not any(f.startswith("b_") for f in files)
+    assert np.load(out / "median_beat.npy").shape == (12, 300)
+
+    # the published placeholders instead of the real flags keep b
+    script_runner(X05, "--n-jobs", "1", "--no-real-flags", cwd=tmp_path)
+    waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv")
+    assert waterfall["beats"].iloc[-1] == 31 and (out / "b").is_dir()
+
+
+def test_x05_needs_x04(tmp_path, script_runner):
+    cohort_for_x05(["a"]).to_feather(tmp_path / "covariate_df.feather")
+    proc = script_runner(X05, cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "segmentation_log.csv: file not found" in proc.stderr
+
+
+def test_x04_on_synthetic_study(pipeline):
+    ws = pipeline.ensure("x04")
+    cohort = pd.read_feather(ws / "covariate_df.feather")
+    log = pd.read_csv(ws / "ecg_beats" / "segmentation_log.csv", dtype={"studyId": str})
+    assert log["studyId"].tolist() == cohort["studyId"].astype(str).tolist()
+    assert set(log["status"]) <= {"ok", "no_beats", "failed"}
+    assert (log["status"] == "ok").mean() > 0.85
+    assert (log.loc[log["status"] != "ok", "reason"].str.len() > 0).all()
+    assert (log["n_kept"] <= log["n_windows"]).all() and (log["n_windows"] <= log["n_rpeaks"]).all()
+    sample = log[log["status"] == "ok"].head(20)
+    for sid, n_kept in zip(sample["studyId"], sample["n_kept"]):
+        files = beat_files(ws / "ecg_beats" / sid)
+        assert len(files) == n_kept
+        beat = np.load(files[0][1])
+        assert beat.dtype == np.float32 and beat.shape == (12, 300)
+        assert 0.2 < np.ptp(beat[0]) < 10          # millivolts, not microvolts
+
+
+def test_x05_on_synthetic_study(pipeline):
+    ws = pipeline.ensure("x05")
+    waterfall = pd.read_csv(ws / "ecg_beats_morphing" / "x05_waterfall_table_results.csv")
+    assert list(waterfall.columns[:3]) == ["step", "ecgs", "beats"]
+    assert waterfall["ecgs"].is_monotonic_decreasing and waterfall["beats"].is_monotonic_decreasing
+    log = pd.read_csv(ws / "ecg_beats" / "segmentation_log.csv")
+    assert waterfall["beats"].iloc[0] == log["n_kept"].sum()
+    files = list((ws / "ecg_beats_morphing").glob("*/*.npy"))
+    assert len(files) == waterfall["beats"].iloc[-1] > 0
+    assert len({f.parent.name for f in files}) == waterfall["ecgs"].iloc[-1]
