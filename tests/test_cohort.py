@@ -430,3 +430,51 @@ def test_scripts_rerun_byte_identical(tmp_path):
     assert list(exclusions.columns) == ["group", "ecg_id", "reason"] and exclusions.empty
     df = pd.read_feather(table)
     assert df["studyId"].map(type).eq(str).all() and df["ptId"].map(type).eq(str).all()
+
+
+# --------------------------------------------------------------------------------------
+# The shared synthetic study
+# --------------------------------------------------------------------------------------
+CONTRACT_COLUMNS = ("studyId", "ptId", "group", "file_path", "npy_index", "days_to_event",
+                    "age", "female", *LABELS, "include_modelling", "scaling_factor",
+                    "dead3mo", "dead6mo", "dead1", "dead2", "scd3mo_6mo", "scd6mo_1", "scd1_2",
+                    "heartRate", "qrsDuration", "qtInterval", "qtcb", "qtcf", "rrInterval",
+                    "atrialrate", "ST_elevation", "ST_depression", "qtc500", "lbbb", "dltwv",
+                    "VTVF", "VFVT", "pDuration", "qrsFrontAxis", "qrsHorizAxis",
+                    "most_recent_ef", "meanqtc", "low_ef", "ICD_VT1", "Old_MI")
+
+
+def test_synthetic_study_cohort(pipeline):
+    ws = pipeline.ensure("x02")
+    df = pd.read_feather(ws / "covariate_df.feather")
+    assert [c for c in CONTRACT_COLUMNS if c not in df.columns] == []
+    assert df["studyId"].is_unique and df["ptId"].is_unique
+    assert df["studyId"].map(type).eq(str).all() and df["ptId"].map(type).eq(str).all()
+    assert set(df["group"]) <= {"study", "2015", "2016", "2017", "2018", "2019"}
+    assert (df["group"] == "study").any() and (df["group"] != "study").any()
+    controls = df.loc[df["group"] != "study"]
+    assert controls[list(LABELS)].to_numpy().sum() == 0
+    assert df["scd1"].sum() > 0 and df["arrest_noncardiac"].sum() > 0
+    assert ((df["scd1"] == 1) <= (df["days_to_event"] >= 2)).all()
+    for path, rows in df.groupby("file_path")["npy_index"]:
+        n = np.load(ws / path, mmap_mode="r").shape[0]
+        assert rows.between(0, n - 1).all(), path
+    assert df["include_modelling"].mean() > 0.5
+
+    # The generator's ground truth: the same ECG chosen per patient, the same days and labels.
+    truth = pd.read_csv(ws / "arrest-ntuh-ecg/synthetic_truth.csv",
+                        dtype={"ecg_id": str, "patient_ngsci_id": str})
+    chosen = truth.loc[truth["selected"]].set_index("ecg_id")
+    assert set(df["studyId"]) == set(chosen.index)
+    ours = df.set_index("studyId").loc[chosen.index]
+    assert (ours["ptId"] == chosen["patient_ngsci_id"]).all()
+    assert (ours["days_to_event"] == np.floor(chosen["days_to_event"])).all()
+    assert (ours["scd1"] == chosen["scd1"].astype(float)).all()
+    exclusions = pd.read_csv(ws / "x01_exclusions.csv", dtype=str).set_index("ecg_id")
+    planted = truth.dropna(subset=["odd"]).set_index("ecg_id")["odd"]
+    for ecg_id, odd in planted.items():
+        if odd == "npy_index out of range":
+            assert exclusions.loc[ecg_id, "reason"].startswith("npy_index outside")
+        elif odd == "acquisition datetime unparsable":
+            assert exclusions.loc[ecg_id, "reason"].endswith("acquisition datetime missing "
+                                                             "or unparsable")
