@@ -343,6 +343,20 @@ def test_check_names_missing_file_and_column(tmp_path):
     assert "\n" not in message
 
 
+def test_check_names_unreadable_inputs(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("s", 10)])
+    (root / "study-group/ecg-metadata/diagnosis.csv").write_text("")
+    array = root / f"control-group/{YEAR}/pre/ecg-waveforms/waveform-rhythm.npy"
+    np.save(array, np.zeros((3, 8, 10), dtype=np.int16))
+    with pytest.raises(PipelineError) as err:
+        build_cohort(root, [YEAR])
+    assert str(err.value) == (
+        f"{root / 'study-group/ecg-metadata/diagnosis.csv'}: cannot read a CSV header "
+        f"(EmptyDataError); {array}: expected shape (n, 12, samples), got (3, 8, 10)")
+    with pytest.raises(PipelineError, match="data root not found"):
+        build_cohort(tmp_path / "nowhere", [YEAR])
+
+
 def test_script_exits_2_naming_missing_input(tmp_path):
     root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", [study_ecg("s", 10)])
     (root / "study-group/ecg-waveforms/waveform-rhythm.npy").unlink()

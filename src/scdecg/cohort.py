@@ -179,31 +179,35 @@ def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
     if not data_root.is_dir():
         raise PipelineError(f"{data_root}: data root not found (pass --data-root)")
     problems: list[str] = []
-    missing_years = [str(y) for y in control_years
-                     if not (data_root / CONTROL_DIR / str(y)).is_dir()]
-    if missing_years:
+    present = [y for y in control_years if (data_root / CONTROL_DIR / str(y)).is_dir()]
+    absent_years = [str(y) for y in control_years if y not in present]
+    if absent_years:
         problems.append(f"{data_root / CONTROL_DIR}: control year folder(s) not found: "
-                        f"{', '.join(missing_years)} (leave them out of --control-years "
+                        f"{', '.join(absent_years)} (leave them out of --control-years "
                         "to run without them)")
-    for path, columns in required_tables(data_root, control_years).items():
-        if any(part in missing_years for part in path.relative_to(data_root).parts[1:2]):
-            continue  # already reported as a missing year folder
+    for path, columns in required_tables(data_root, present).items():
         if not path.is_file():
             problems.append(f"{path}: file not found")
             continue
-        header = pd.read_csv(path, nrows=0).columns
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read a CSV header ({type(exc).__name__})")
+            continue
         absent = [c for c in columns if c not in header]
         if absent:
             problems.append(f"{path}: missing column(s) {', '.join(absent)}")
-    for group in group_sources(data_root, control_years):
-        if group.name in missing_years:
-            continue
+    for group in group_sources(data_root, present):
         if not group.array.is_file():
             problems.append(f"{group.array}: file not found")
-        else:
+            continue
+        try:
             shape = waveform_shape(group.array)
-            if len(shape) != 3 or shape[1] != 12:
-                problems.append(f"{group.array}: expected shape (n, 12, samples), got {shape}")
+        except PipelineError as exc:
+            problems.append(str(exc))
+            continue
+        if len(shape) != 3 or shape[1] != 12:
+            problems.append(f"{group.array}: expected shape (n, 12, samples), got {shape}")
     if problems:
         raise PipelineError("; ".join(problems))
 
