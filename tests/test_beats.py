@@ -119,7 +119,10 @@ def test_segment_ecg_keeps_interior_beats():
 @pytest.mark.parametrize("make,status,category", [
     (lambda: np.zeros((12, 5000), np.float32), "failed", "flat signal"),
     (lambda: gaussian_ecg(PEAKS) * np.r_[0.0, np.ones(11)][:, None], "failed", "flat signal"),
+    (lambda: gaussian_ecg(PEAKS) * np.r_[np.ones(6), 0.0, np.ones(5)][:, None], "failed",
+     "flat signal"),                                                    # V1 disconnected
     (lambda: np.clip(gaussian_ecg(PEAKS), -0.05, 0.05), "failed", "saturated signal"),
+    (lambda: np.clip(gaussian_ecg(PEAKS), -2, 0.9), "failed", "saturated signal"),  # R tops clipped
     (lambda: np.where(np.arange(5000) == 7, np.nan, gaussian_ecg(PEAKS)), "failed", "contains NaN"),
     (lambda: gaussian_ecg(PEAKS)[:, :4000], "failed", "wrong shape"),
     (lambda: gaussian_ecg(PEAKS)[:6], "failed", "wrong shape"),
@@ -141,6 +144,18 @@ def test_segment_ecg_without_room_for_windows():
 
 def test_check_ecg_accepts_a_normal_ecg():
     assert check_ecg(gaussian_ecg(PEAKS)) is None
+    one_flat_top = gaussian_ecg(PEAKS)
+    one_flat_top[:, 2248:2253] = one_flat_top[:, 2248:2253].max(axis=1, keepdims=True)
+    assert check_ecg(one_flat_top) is None          # one broad peak is not clipping
+
+
+def test_missing_tail_is_outside_the_recording():
+    ecg = gaussian_ecg(PEAKS)
+    ecg[:, 3000:] = 0.0
+    seg = segment_ecg(ecg)
+    assert seg.status == "ok" and seg.reason == "missing tail: all leads zero from sample 3000"
+    assert seg.beat_index.tolist() == [1, 2, 3, 4]     # 2750 is now the last R-peak
+    assert len(seg.rpeaks) == 6
 
 
 # ------------------------------------------------------------------ files
@@ -269,6 +284,13 @@ def test_x04_on_synthetic_study(pipeline):
     assert (log["status"] == "ok").mean() > 0.85
     assert (log.loc[log["status"] != "ok", "reason"].str.len() > 0).all()
     assert (log["n_kept"] <= log["n_windows"]).all() and (log["n_windows"] <= log["n_rpeaks"]).all()
+    truth = pd.read_csv(ws / "arrest-ntuh-ecg" / "synthetic_truth.csv", dtype={"ecg_id": str})
+    fault = truth.set_index("ecg_id")["fault"].fillna("").reindex(log["studyId"]).to_numpy()
+    category = log["reason"].fillna("").str.split(":").str[0].to_numpy()
+    assert (category[fault == "flat_lead"] == "flat signal").all()
+    assert (category[fault == "saturation"] == "saturated signal").all()
+    assert log["reason"].fillna("")[fault == "missing_tail"].str.contains("missing tail").all()
+    assert not np.isin(category[fault == ""], ["flat signal", "saturated signal"]).any()
     sample = log[log["status"] == "ok"].head(20)
     for sid, n_kept in zip(sample["studyId"], sample["n_kept"]):
         files = beat_files(ws / "ecg_beats" / sid)

@@ -143,13 +143,17 @@ def test_x03_rejects_bad_table(tmp_path, script_runner):
 
 def test_x03_on_synthetic_study(pipeline):
     ws = pipeline.ensure("x03")
-    report = pd.read_csv(ws / "x03_gain_report.csv", dtype={"studyId": str})
+    report = pd.read_csv(ws / "x03_gain_report.csv", dtype={"studyId": str}).set_index("studyId")
     cohort = pd.read_feather(ws / "covariate_df.feather")
-    assert set(report["studyId"]) == set(cohort["studyId"].astype(str))
-    ok = report[report["status"] == "corrected"]
-    assert len(ok) >= 0.9 * len(report)
-    gains = ok[["gain_III", "gain_aVR", "gain_aVL", "gain_aVF"]].to_numpy()
+    assert set(report.index) == set(cohort["studyId"].astype(str))
+    truth = pd.read_csv(ws / "arrest-ntuh-ecg" / "synthetic_truth.csv", dtype={"ecg_id": str})
+    fault = truth.set_index("ecg_id")["fault"].fillna("").reindex(report.index)
+    damaged = fault.isin(["flat_lead", "saturation"])      # samples broken after the gain fault
+    clean = report[~damaged]
+    assert (clean["status"] == "corrected").all() and not clean["flagged"].any()
+    gains = clean[["gain_III", "gain_aVR", "gain_aVL", "gain_aVF"]].to_numpy()
     assert np.all(np.abs(gains / NTUH_GAIN_FAULT - 1) < 0.01)
-    assert (ok["residual_after"] < 0.01).all()
+    assert (clean["residual_after"] < 0.01).all() and (clean["residual_before"] > 3).all()
+    assert report.loc[damaged, "flagged"].mean() >= 0.5    # most damaged records are caught
     written = {p.stem for p in (ws / "10_sec_ecgs").glob("*.npy")}
-    assert written == set(report.loc[report["status"] != "failed", "studyId"])
+    assert written == set(report.index[report["status"] != "failed"])

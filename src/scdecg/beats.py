@@ -12,7 +12,8 @@ kept when it
   ``r(k) = [sum_t x_t x_{t+k} / (N - k)] / [sum_t x_t^2 / N]`` averaged over lags 0..4,
   then averaged over leads.
 
-:func:`segment_ecg` applies all of it and says why an ECG gave no beats;
+:func:`check_ecg` first refuses ECGs that cannot be segmented (wrong shape, NaN, a flat or
+clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG gave no beats;
 :func:`segment_file` is the per-ECG worker of ``x04`` and ``x05``, which also writes the beats.
 """
 from __future__ import annotations
@@ -43,7 +44,9 @@ AUTOCORR_LAGS = 5   # lags 0..4
 
 #: ECG-level sanity checks (millivolts) made before peak detection.
 FLAT_PTP_MV = 0.02          # a lead with a smaller range carries no signal
-SATURATION_FRACTION = 0.05  # share of samples pinned at a lead's extreme that means clipping
+SATURATION_FRACTION = 0.01  # a lead pinned at its max (or min) for this share of samples ...
+SATURATION_RUNS = 3         # ... in at least this many separate runs is clipped
+MIN_TAIL_ZEROS = 100        # all leads exactly 0 for the last 0.2 s or more: a missing tail
 
 #: Window rejection reasons, in the order they are reported.
 WINDOW_FILTERS = ("multiple_rpeaks", "low_amplitude", "low_sd", "low_autocorr")
@@ -64,8 +67,28 @@ class BeatConfig:
 
 
 # ----------------------------------------------------------------------------- checks
+def recorded_length(ecg: np.ndarray) -> int:
+    """Samples before a missing tail (every lead exactly zero up to the end), else all of them."""
+    nonzero = np.flatnonzero(np.asarray(ecg).any(axis=0))
+    end = int(nonzero[-1]) + 1 if len(nonzero) else 0
+    return end if ecg.shape[-1] - end >= MIN_TAIL_ZEROS else ecg.shape[-1]
+
+
+def clipped_fraction(lead: np.ndarray) -> float:
+    """Share of samples pinned at the lead's max or min, counted only when they form at least
+    :data:`SATURATION_RUNS` separate runs (one broad peak at the top is not clipping)."""
+    worst = 0.0
+    for extreme in (lead.max(), lead.min()):
+        at = lead == extreme
+        runs = int(at[0]) + int(np.count_nonzero(at[1:] & ~at[:-1]))
+        if runs >= SATURATION_RUNS:
+            worst = max(worst, float(at.mean()))
+    return worst
+
+
 def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
-    """Why ``ecg`` (12, n_samples) in mV cannot be segmented, or ``None`` when it can."""
+    """Why ``ecg`` (12, n_samples) in mV cannot be segmented (``"<category>: <details>"``),
+    or ``None`` when it can. Flat and clipped leads are judged before any missing tail."""
     ecg = np.asarray(ecg)
     if ecg.shape != (N_LEADS, n_samples):
         return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, n_samples)}"
@@ -73,13 +96,15 @@ def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
         return "contains NaN: non-finite samples"
     if not ecg.any():
         return "flat signal: all zeros"
-    lead = ecg[DETECTION_LEAD]
-    lead_range = float(np.ptp(lead))
-    if lead_range < FLAT_PTP_MV:
-        return f"flat signal: lead {LEADS[DETECTION_LEAD]} range {lead_range:.3g} mV"
-    pinned = max(np.mean(lead == lead.max()), np.mean(lead == lead.min()))
-    if pinned >= SATURATION_FRACTION:
-        return f"saturated signal: {pinned:.0%} of lead {LEADS[DETECTION_LEAD]} samples at its extreme"
+    recorded = ecg[:, :recorded_length(ecg)]
+    ranges = np.ptp(recorded, axis=1)
+    if ranges.min() < FLAT_PTP_MV:
+        i = int(np.argmin(ranges))
+        return f"flat signal: lead {LEADS[i]} range {ranges[i]:.3g} mV"
+    clipped = [clipped_fraction(lead) for lead in recorded]
+    i = int(np.argmax(clipped))
+    if clipped[i] >= SATURATION_FRACTION:
+        return f"saturated signal: lead {LEADS[i]} pinned at its extreme in {clipped[i]:.1%} of samples"
     return None
 
 
@@ -172,29 +197,37 @@ LOG_COLUMNS = ("studyId", "n_rpeaks", "n_windows", "n_kept", "status", "reason",
 
 
 def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmentation:
-    """Detect R-peaks on lead I, cut windows, apply the filters; never raises on bad data."""
+    """Detect R-peaks on lead I, cut windows, apply the filters; never raises on bad data.
+
+    A missing tail (every lead exactly zero to the end) counts as outside the recording: no
+    window may reach into it, and the log's reason notes it.
+    """
     problem = check_ecg(ecg_mv, config.n_samples)
     if problem:
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
+    length = recorded_length(ecg_mv)
+    note = f" (missing tail: all leads zero from sample {length})" if length < ecg_mv.shape[-1] else ""
+    ecg_mv = ecg_mv[:, :length]
     try:
         rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method)
     except Exception as exc:  # neurokit2 raises assorted errors on pathological input
         return Segmentation(status="failed", reason=f"R-peak detection failed: "
-                                                   f"{type(exc).__name__} {exc}")
+                                                   f"{type(exc).__name__} {exc}{note}")
     if len(rpeaks) < MIN_RPEAKS:
         return Segmentation(rpeaks=rpeaks, status="no_beats",
-                            reason=f"fewer than {MIN_RPEAKS} R-peaks: {len(rpeaks)} found")
+                            reason=f"fewer than {MIN_RPEAKS} R-peaks: {len(rpeaks)} found{note}")
     windows, k = extract_windows(ecg_mv, rpeaks, config.pre, config.post)
     masks = window_filters(windows, rpeaks[k], rpeaks, config)
     keep = ~np.logical_or.reduce(list(masks.values())) if len(k) else np.zeros(0, bool)
     result = Segmentation(rpeaks=rpeaks, beat_index=k[keep], beats=windows[keep],
                           n_windows=len(k),
-                          rejected={name: int(m.sum()) for name, m in masks.items()})
+                          rejected={name: int(m.sum()) for name, m in masks.items()},
+                          reason=note.strip(" ()"))
     if not keep.any():
         result.status = "no_beats"
         result.reason = (f"all windows rejected: {len(k)} by the filters" if len(k)
-                         else "no window fits: none inside the recording")
+                         else "no window fits: none inside the recording") + note
     return result
 
 
