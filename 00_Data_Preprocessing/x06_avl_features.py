@@ -17,8 +17,8 @@ from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.features import (FEATURE_COLUMNS, MIN_BEATS as _MIN_BEATS, TABLE_COLUMNS, EcgTask,
-                             add_feature_columns, features_for_file)
+from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
+                             TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
 from scdecg.io import read_feather, write_csv, write_feather
 from scdecg.parallel import imap
 
@@ -26,6 +26,7 @@ COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
 OUTPUT_TABLE = "x06_avl_features.csv"
 REFINE_RPEAKS = True   # move Hamilton detections to the aVL QRS centre (False: published alignment)
+LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
 MIN_BEATS = _MIN_BEATS
 N_JOBS = 0             # worker processes; 0 = every available core, 1 = in-process
 HELP = {
@@ -33,6 +34,7 @@ HELP = {
     "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
     "output_table": "per-ECG result table",
     "refine_rpeaks": "centre beat windows on the aVL QRS (see DEVIATIONS.md)",
+    "lowpass_hz": "zero-phase low-pass cutoff before feature extraction (0: none, as published)",
     "min_beats": "fewest beat windows that make a median beat",
     "n_jobs": "worker processes (0: all cores)",
 }
@@ -42,7 +44,7 @@ HELP = {
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
                         output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
-                        min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
+                        lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
     covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
@@ -51,7 +53,7 @@ def main(argv=None):
         raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
-                     args.refine_rpeaks, args.min_beats)
+                     args.refine_rpeaks, args.lowpass_hz, args.min_beats)
              for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
     rows = list(imap(features_for_file, tasks, n_jobs=args.n_jobs, desc="x06 aVL features"))
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

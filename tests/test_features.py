@@ -202,20 +202,21 @@ def test_x06_on_synthetic_study_separates_planted_slur(x06_workspace):
                         dtype={"ecg_id": str})
     assert cov.columns.tolist().count("aVL_rs_diff") == 1
     assert len(table) == len(cov) and set(table["studyId"]) == set(cov["studyId"])
-    assert (table["status"] == "ok").mean() > 0.9, table["reason"].value_counts()
-    failed = table[table["status"] != "ok"]
-    assert failed["reason"].astype(str).str.len().gt(0).all()
+    assert (table["status"] != "failed").mean() > 0.85, table["reason"].value_counts()
+    not_ok = table[table["status"] != "ok"]
+    assert not_ok["reason"].fillna("").str.len().gt(0).all()
+    assert table.loc[table["status"] == "failed", "aVL_rs_diff"].isna().all()
 
+    truth = truth[["ecg_id", "slur_strength", "cardiac_cause"]]
     merged = cov.merge(truth, left_on="studyId", right_on="ecg_id", how="inner")
     assert len(merged) == len(cov)
     cases = merged[(merged["group"] == "study") & merged["cardiac_cause"].astype(bool)]
     controls = merged[merged["group"] != "study"]
-    assert len(cases) >= 10 and len(controls) >= 50
+    assert len(cases) >= 20 and len(controls) >= 100
     for column in features.FEATURE_COLUMNS:
         assert cases[column].mean() < controls[column].mean(), column
-    # Stronger planted slur, slower downstroke.
-    planted = cases.dropna(subset=["aVL_rs_diff"])
-    rho = planted["slur_strength"].corr(planted["aVL_rs_diff"], method="spearman")
+    # Stronger planted slur, slower downstroke, across every ECG.
+    rho = merged["slur_strength"].corr(merged["aVL_rs_diff"], method="spearman")
     assert rho < -0.3, rho
 
 

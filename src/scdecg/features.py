@@ -1,6 +1,7 @@
 """The aVL terminal-R biomarker (pipeline step x06).
 
-Per ECG: millivolts, each lead minus its own mode; R-peaks found on aVL with Hamilton's
+Per ECG: millivolts, each lead minus its own mode, low-pass filtered at 40 Hz (zero-phase;
+0 disables, as published); R-peaks found on aVL with Hamilton's
 method (neurokit2 ``hamilton2002`` cleaning and detection); ±250-sample windows around
 them, without the first and last detected beat and without windows that cross the record's
 edges; the sample-wise median of those windows is the median beat (12, 500). On its aVL
@@ -39,6 +40,8 @@ REFINE_SMOOTH = 21       # samples (42 ms) of centred smoothing of the aVL slope
 REFINE_BAND_HZ = (5.0, 30.0)
 MIN_RR = 100             # refined peaks closer than this (200 ms) are one beat
 MIN_QRS_ENERGY = 0.3     # ... and those with less slope energy than this × the 80th centile are not QRS
+LOWPASS_HZ = 40.0        # zero-phase low-pass before everything else (0: none, as published)
+LOWPASS_ORDER = 4
 
 FEATURE_COLUMNS = ("aVL_rs_diff", "aVL_rs_diff_2")
 
@@ -120,6 +123,22 @@ def refine_to_qrs(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS,
     return merged[strong]
 
 
+def lowpass(ecg: np.ndarray, cutoff_hz: float = LOWPASS_HZ, fs: int = FS,
+            order: int = LOWPASS_ORDER) -> np.ndarray:
+    """Zero-phase Butterworth low-pass along the last axis (``cutoff_hz`` <= 0: unchanged).
+
+    The S point is where the normalised slope stays below 0.01 per sample; on an unfiltered
+    500-Hz median beat, broadband noise alone exceeds that, so S lands at random. A 40-Hz
+    filter (the usual ECG display filter) leaves the QRS slopes and removes that noise.
+    """
+    if cutoff_hz <= 0:
+        return np.asarray(ecg)
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(order, cutoff_hz, fs=fs, output="sos")
+    return sosfiltfilt(sos, np.asarray(ecg, dtype=np.float64), axis=-1)
+
+
 def beat_windows(ecg: np.ndarray, rpeaks: np.ndarray,
                  half_window: int = HALF_WINDOW) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``ecg[:, r-half : r+half]`` for every R-peak but the first and last.
@@ -197,10 +216,12 @@ def _fail(out: AvlFeatures, reason: str, detail: str = "") -> AvlFeatures:
 
 
 def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
-                 refine: bool = True, keep_median_beat: bool = False) -> AvlFeatures:
+                 refine: bool = True, lowpass_hz: float = LOWPASS_HZ,
+                 keep_median_beat: bool = False) -> AvlFeatures:
     """The aVL R→S slope features of one (12, T) ECG in millivolts (before zero-mode).
 
-    ``refine=False`` centres the windows on Hamilton's raw detections, as the published code did.
+    ``refine=False`` centres the windows on Hamilton's raw detections and ``lowpass_hz=0``
+    skips the low-pass filter, as the published code did.
 
     Never raises for a bad record: a failure comes back with its status and reason.
     """
@@ -210,7 +231,7 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
         return _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
     if not np.isfinite(ecg).all():
         return _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
-    ecg = zero_mode(ecg)
+    ecg = lowpass(zero_mode(ecg), lowpass_hz, fs)
     avl = ecg[AVL]
     if np.ptp(avl) < MIN_AVL_RANGE_MV:
         return _fail(out, "flat aVL lead", f"range {np.ptp(avl):.4f} mV < {MIN_AVL_RANGE_MV} mV")
@@ -246,6 +267,7 @@ class EcgTask:
     path: str
     scaling_factor: float
     refine: bool = True
+    lowpass_hz: float = LOWPASS_HZ
     min_beats: int = MIN_BEATS
 
 
@@ -265,7 +287,7 @@ def features_for_file(task: EcgTask) -> dict:
     if not np.isfinite(task.scaling_factor) or task.scaling_factor <= 0:
         return failed("invalid scaling_factor", str(task.scaling_factor))
     result = avl_features(to_millivolts(ecg_uv, task.scaling_factor), refine=task.refine,
-                          min_beats=task.min_beats)
+                          lowpass_hz=task.lowpass_hz, min_beats=task.min_beats)
     return {"studyId": task.study_id, **result.row()}
 
 
