@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -278,6 +279,18 @@ def test_script_is_byte_reproducible(tmp_path, script_runner):
     assert a == b
     npy = "arrest-ntuh-ecg/v1/study-group/ecg-waveforms/waveform-rhythm.npy"
     assert a[npy] != c[npy]
+
+
+def test_waveform_files_are_plain_npy_independent_of_chunking(dataset, tmp_path):
+    root, _ = dataset
+    other = tmp_path / "arrest-ntuh-ecg" / "v1"
+    write_synthetic_ntuh(other, 90, seed=3, design=CohortDesign(fault_fraction=0.5),
+                         chunk_size=7, progress=False)
+    assert tree_digest(other.parent) == tree_digest(root.parent)
+    rel = "study-group/ecg-waveforms/waveform-rhythm.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, np.load(root / rel))
+    assert buffer.getvalue() == (root / rel).read_bytes()
 
 
 def test_script_rejects_bad_options(tmp_path, script_runner):

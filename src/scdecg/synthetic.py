@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 from tqdm.auto import tqdm
 
 from .constants import CONTROL_YEARS, FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT
@@ -730,30 +729,31 @@ def write_tables(root: Path, ecgs: pd.DataFrame, seed: int) -> None:
 
 def write_waveforms(root: Path, ecgs: pd.DataFrame, seed: int, chunk_size: int = 256,
                     progress: bool = True) -> None:
-    """Each group's stacked int16 ``waveform-rhythm.npy``, written chunk by chunk.
+    """Each group's stacked int16 ``waveform-rhythm.npy``, streamed to disk chunk by chunk.
 
-    ECG ``k`` (row k of ``ecgs``) is simulated with ``default_rng([seed, 1, k])``, so files do
-    not depend on the chunk size.
+    The ``.npy`` header is written first and each chunk appended, so memory stays at one chunk
+    whatever the cohort size. ECG ``k`` (row k of ``ecgs``) is simulated with
+    ``default_rng([seed, 1, k])``, so the files do not depend on the chunk size.
     """
     stored = ecgs[ecgs["waveform"]]
+    dtype = np.dtype("<i2")
     bar = tqdm(total=len(stored), desc="x00 waveforms", unit="ecg", disable=not progress,
                mininterval=1.0)
     for folder, rows in _group_dirs(stored):
-        with atomic_path(root / folder / WAVEFORM_ARRAY) as tmp:
-            array = open_memmap(tmp, mode="w+", dtype=np.int16,
-                                shape=(len(rows), N_LEADS, N_SAMPLES))
-            if not (rows["npy_index"].to_numpy() == np.arange(len(rows))).all():
-                raise AssertionError(f"{folder}: npy_index not consecutive")
+        if not (rows["npy_index"].to_numpy() == np.arange(len(rows))).all():
+            raise AssertionError(f"{folder}: npy_index not consecutive")
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                  "shape": (len(rows), N_LEADS, N_SAMPLES)}
+        with atomic_path(root / folder / WAVEFORM_ARRAY) as tmp, open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
             for start in range(0, len(rows), chunk_size):
                 chunk = rows.iloc[start:start + chunk_size]
-                block = np.empty((len(chunk), N_LEADS, N_SAMPLES), dtype=np.int16)
+                block = np.empty((len(chunk), N_LEADS, N_SAMPLES), dtype=dtype)
                 for i, row in enumerate(chunk.itertuples()):
                     block[i] = stored_waveform(row.params, np.random.default_rng([seed, 1, row.Index]),
                                                row.fault, row.fault_lead, row.fault_start)
-                array[start:start + len(chunk)] = block
+                fh.write(block.tobytes())
                 bar.update(len(chunk))
-            array.flush()
-            del array
     bar.close()
 
 
