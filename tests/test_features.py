@@ -1,8 +1,6 @@
 """x06: the aVL terminal-R slope features (scdecg.features and the script)."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,15 +218,17 @@ def test_x06_on_synthetic_study_separates_planted_slur(x06_workspace):
     assert rho < -0.3, rho
 
 
-def test_x06_rerun_replaces_columns_and_reproduces_files(x06_workspace, tmp_path):
-    for name in ("covariate_df.feather", "x06_avl_features.csv"):
-        shutil.copy(x06_workspace / name, tmp_path / name)
+def test_x06_rerun_replaces_columns_and_reproduces_values(x06_workspace, tmp_path):
+    # A 30-ECG slice of the study (keeps the test quick) that already holds x06's columns.
+    cov = pd.read_feather(x06_workspace / "covariate_df.feather").iloc[:30]
+    cov.to_feather(tmp_path / "covariate_df.feather")
     (tmp_path / "10_sec_ecgs").symlink_to(x06_workspace / "10_sec_ecgs")
     run_script(X06, "--n-jobs", "1", cwd=tmp_path)
     again = pd.read_feather(tmp_path / "covariate_df.feather")
-    pd.testing.assert_frame_equal(again, pd.read_feather(x06_workspace / "covariate_df.feather"))
-    assert (tmp_path / "x06_avl_features.csv").read_bytes() == \
-        (x06_workspace / "x06_avl_features.csv").read_bytes()
+    pd.testing.assert_frame_equal(again, cov)          # same values, no duplicated columns
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv", dtype={"studyId": str})
+    full = pd.read_csv(x06_workspace / "x06_avl_features.csv", dtype={"studyId": str})
+    pd.testing.assert_frame_equal(table, full.iloc[:30])
 
 
 def test_x06_names_a_missing_input(tmp_path):

@@ -1,0 +1,70 @@
+"""x08: draw one 12-lead ECG on clinical paper, with its beats and the aVL R and S points of x06.
+
+Reads covariate_df.feather and 10_sec_ecgs/<studyId>.npy; recomputes the x06 analysis of that
+ECG (default settings) for the markers; writes a PNG or PDF (chosen by --output's extension).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scdecg.cli import build_parser
+from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
+from scdecg.errors import PipelineError, script_main
+from scdecg.features import HALF_WINDOW, avl_features
+from scdecg.io import load_npy, read_feather
+from scdecg.plotting import plot_ecg, save_figure
+from scdecg.signals import to_millivolts
+
+COVARIATE_DF = _COVARIATE_DF
+ECG_DIR = _TEN_SEC_DIR
+STUDY_ID = None          # default: the first row of covariate_df
+OUTPUT = "x08_ecg.png"
+MARKERS = True
+DPI = 200
+HELP = {
+    "covariate_df": "cohort table (for scaling_factor and the title)",
+    "ecg_dir": "folder of 10-s ECGs written by x03",
+    "study_id": "ECG to draw (default: the first row of the cohort table)",
+    "output": "figure file; .png or .pdf",
+    "markers": "mark detected beats and the aVL R and S points",
+    "dpi": "resolution of a PNG",
+}
+
+
+@script_main
+def main(argv=None):
+    args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
+                        study_id=STUDY_ID, output=OUTPUT, markers=MARKERS,
+                        dpi=DPI).parse_args(argv)
+    cohort = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
+    if not len(cohort):
+        raise PipelineError(f"{args.covariate_df}: no rows")
+    study_id = args.study_id if args.study_id is not None else str(cohort["studyId"].iloc[0])
+    match = cohort[cohort["studyId"].astype(str) == study_id]
+    if match.empty:
+        raise PipelineError(f"{args.covariate_df}: no row with studyId {study_id!r}")
+    row = match.iloc[0]
+    path = Path(args.ecg_dir) / f"{study_id}.npy"
+    if not path.exists():
+        raise PipelineError(f"{path}: file not found (run x03 first)")
+    ecg = to_millivolts(load_npy(path), float(row["scaling_factor"]))
+
+    markers = {}
+    note = ""
+    if args.markers:
+        result = avl_features(ecg)
+        markers["rpeaks"] = result.rpeaks
+        if result.r_index >= 0:
+            start = result.used_rpeaks - HALF_WINDOW
+            markers["avl_r"], markers["avl_s"] = start + result.r_index, start + result.s_index
+        note = (f"   aVL_rs_diff {result.rs_diff:.4f}, aVL_rs_diff_2 {result.rs_diff_2:.4f}"
+                if result.status != "failed" else f"   x06: {result.reason}")
+    title = f"{study_id}   group {row.get('group', '?')}   25 mm/s, 10 mm/mV{note}"
+    save_figure(plot_ecg(ecg, title=title, **markers), args.output, dpi=args.dpi)
+    print(f"[x08] wrote {args.output} ({study_id})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

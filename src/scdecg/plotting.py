@@ -1,0 +1,141 @@
+"""A 12-lead ECG drawn as on clinical paper (pipeline step x08).
+
+Layout: three rows of four 2.5-s segments — I, aVR, V1, V4 / II, aVL, V2, V5 / III, aVF, V3,
+V6, each segment showing its own lead over its own quarter of the 10-s record — and a 10-s lead II
+rhythm strip below. Standard paper: 25 mm/s, 10 mm/mV, a 1-mm minor and 5-mm major grid. The
+axes' data units are millimetres and the figure is sized so that 1 unit is 1 mm on paper at
+100% print scale. Each lead is drawn minus its own mode (the pipeline's baseline). A 1-mV,
+200-ms calibration pulse opens every row.
+
+Optional markers: the detected R-peaks (ticks above every row) and the aVL R and S points of
+x06 (on every beat of the aVL segment that went into the median beat).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .constants import FS, LEAD_INDEX
+from .errors import PipelineError
+from .signals import zero_mode
+
+LAYOUT: tuple[tuple[str, ...], ...] = (("I", "aVR", "V1", "V4"),
+                                       ("II", "aVL", "V2", "V5"),
+                                       ("III", "aVF", "V3", "V6"))
+RHYTHM_LEAD = "II"
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+SEGMENT_S = 2.5
+ROW_MM = 35.0              # vertical space per row (3.5 mV)
+CAL_MM = 10.0              # left margin holding the calibration pulse
+CAL_PULSE_S = 0.2
+MARGIN_MM = 5.0
+MINOR_MM, MAJOR_MM = 1.0, 5.0
+GRID_MINOR_COLOUR, GRID_MAJOR_COLOUR = "#f6c6c6", "#e28a8a"
+TRACE_COLOUR = "black"
+FORMATS = (".png", ".pdf")
+
+
+def row_baselines(n_rows: int = len(LAYOUT) + 1) -> np.ndarray:
+    """Height (mm) of each row's 0-mV line, top row first; the rhythm strip is the last row."""
+    return MARGIN_MM + ROW_MM * (n_rows - np.arange(n_rows) - 0.5)
+
+
+def paper_size_mm(duration_s: float) -> tuple[float, float]:
+    """(width, height) of the drawing in mm."""
+    return CAL_MM + duration_s * MM_PER_S + MARGIN_MM, 2 * MARGIN_MM + ROW_MM * (len(LAYOUT) + 1)
+
+
+def segment_slice(column: int, fs: int = FS) -> slice:
+    """Samples of the 10-s record shown in layout column ``column``."""
+    n = int(round(SEGMENT_S * fs))
+    return slice(column * n, (column + 1) * n)
+
+
+def plot_ecg(ecg_mv: np.ndarray, title: str = "", rpeaks: np.ndarray | None = None,
+             avl_r: np.ndarray | None = None, avl_s: np.ndarray | None = None, fs: int = FS):
+    """Draw one (12, T) ECG in mV; returns the matplotlib Figure.
+
+    ``rpeaks``, ``avl_r``, ``avl_s`` are sample indices in the record (markers are optional).
+    Every trace is a Line2D labelled with its lead (the rhythm strip ``"II (rhythm)"``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    ecg = zero_mode(np.asarray(ecg_mv, dtype=np.float64))
+    duration = ecg.shape[-1] / fs
+    width, height = paper_size_mm(duration)
+    fig = Figure(figsize=(width / 25.4, height / 25.4))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-CAL_MM, width - CAL_MM)
+    ax.set_ylim(0, height)
+    ax.set_axis_off()
+
+    for step, colour, gid, lw in ((MINOR_MM, GRID_MINOR_COLOUR, "grid-minor", 0.3),
+                                  (MAJOR_MM, GRID_MAJOR_COLOUR, "grid-major", 0.6)):
+        xs = np.arange(-CAL_MM, width - CAL_MM + 1e-9, step)
+        ys = np.arange(0, height + 1e-9, step)
+        segments = [[(x, 0), (x, height)] for x in xs] + [[(-CAL_MM, y), (width - CAL_MM, y)]
+                                                           for y in ys]
+        ax.add_collection(LineCollection(segments, colors=colour, linewidths=lw, gid=gid,
+                                         zorder=0))
+
+    t_mm = np.arange(ecg.shape[-1]) / fs * MM_PER_S
+    baselines = row_baselines()
+    rows = [[(name, segment_slice(c, fs)) for c, name in enumerate(names)] for names in LAYOUT]
+    rows.append([(RHYTHM_LEAD, slice(0, ecg.shape[-1]))])
+    for baseline, row in zip(baselines, rows):
+        _calibration_pulse(ax, baseline)
+        for column, (name, span) in enumerate(row):
+            label = f"{name} (rhythm)" if len(row) == 1 else name
+            ax.plot(t_mm[span], baseline + MM_PER_MV * ecg[LEAD_INDEX[name], span],
+                    color=TRACE_COLOUR, linewidth=0.6, label=label, zorder=2)
+            ax.text(t_mm[span][0] + 1.0, baseline + 0.3 * ROW_MM, label.replace(" (rhythm)", ""),
+                    fontsize=9, va="bottom", zorder=3)
+            if column:  # a short divider where one lead's segment hands over to the next
+                ax.plot([t_mm[span][0]] * 2, [baseline - 3, baseline + 3], color=TRACE_COLOUR,
+                        linewidth=0.8, gid="divider", zorder=2)
+        if rpeaks is not None and len(rpeaks):
+            ax.plot(np.asarray(rpeaks) / fs * MM_PER_S, np.full(len(rpeaks), baseline + 0.42 * ROW_MM),
+                    linestyle="none", marker="v", markersize=3, color="tab:blue", gid="rpeaks",
+                    zorder=3)
+
+    aVL_row, aVL_col = next((r, names.index("aVL")) for r, names in enumerate(LAYOUT)
+                            if "aVL" in names)
+    shown = segment_slice(aVL_col, fs)
+    for points, colour, gid in ((avl_r, "tab:red", "aVL-R"), (avl_s, "tab:green", "aVL-S")):
+        if points is None:
+            continue
+        points = np.asarray(points, dtype=int)
+        points = points[(points >= shown.start) & (points < shown.stop)]
+        ax.plot(t_mm[points], baselines[aVL_row] + MM_PER_MV * ecg[LEAD_INDEX["aVL"], points],
+                linestyle="none", marker="o", markersize=3, color=colour, gid=gid, zorder=4)
+    if title:
+        ax.text(0, height - 1.5, title, fontsize=9, va="top", zorder=3)
+    return fig
+
+
+def _calibration_pulse(ax, baseline: float) -> None:
+    """A 1-mV, 200-ms rectangle in the left margin."""
+    x0, w, h = -CAL_MM + 2.0, CAL_PULSE_S * MM_PER_S, MM_PER_MV
+    ax.plot([x0 - 1.5, x0, x0, x0 + w, x0 + w, x0 + w + 1.5],
+            [baseline, baseline, baseline + h, baseline + h, baseline, baseline],
+            color=TRACE_COLOUR, linewidth=0.8, gid="calibration", zorder=2)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 200) -> None:
+    """Write ``fig`` as PNG or PDF (by extension), atomically."""
+    from .io import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise PipelineError(f"{path}: unsupported figure format {path.suffix!r} "
+                            f"(use {' or '.join(FORMATS)})")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=dpi,
+                    metadata={"Software": None} if path.suffix.lower() == ".png"
+                    else {"Creator": None, "Producer": None, "CreationDate": None})
