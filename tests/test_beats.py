@@ -310,3 +310,18 @@ def test_x05_on_synthetic_study(pipeline):
     files = list((ws / "ecg_beats_morphing").glob("*/*.npy"))
     assert len(files) == waterfall["beats"].iloc[-1] > 0
     assert len({f.parent.name for f in files}) == waterfall["ecgs"].iloc[-1]
+
+
+def test_write_beats_replaces_changed_folders_and_skips_identical_ones(tmp_path):
+    beats = np.random.default_rng(0).normal(size=(2, 12, 300)).astype(np.float32)
+    folder = tmp_path / "s"
+    write_beats(folder, "s", beats, np.array([1, 2]))
+    stamp = folder.stat().st_ino
+    write_beats(folder, "s", beats, np.array([1, 2]))          # identical: untouched
+    assert folder.stat().st_ino == stamp
+    write_beats(folder, "s", beats[:1] + 1, np.array([1]))     # changed: replaced whole
+    assert folder.stat().st_ino != stamp
+    assert [p.name for p in folder.iterdir()] == ["s_1.npy"]
+    np.testing.assert_array_equal(np.load(folder / "s_1.npy"), beats[0] + 1)
+    write_beats(folder, "s", beats[:0], np.array([], dtype=int))
+    assert not folder.exists()

@@ -264,13 +264,35 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
 
 
 def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.ndarray) -> None:
-    """Replace ``folder`` by one float32 ``<studyId>_<k>.npy`` per beat (none: remove it)."""
-    def fill(tmp: Path) -> None:
-        for beat, k in zip(beats, beat_index):
-            np.save(tmp / beat_file_name(study_id, int(k)), beat.astype(np.float32),
-                    allow_pickle=False)
+    """Make ``folder`` hold exactly one float32 ``<studyId>_<k>.npy`` per beat (none: no folder).
 
-    replace_dir(Path(folder), fill if len(beat_index) else None)
+    A folder that already holds exactly these beats is left alone (a rerun costs no churn);
+    otherwise it is replaced as a whole (:func:`replace_dir`).
+    """
+    folder = Path(folder)
+    beats = [np.asarray(b, dtype=np.float32) for b in beats]
+    names = [beat_file_name(study_id, int(k)) for k in beat_index]
+    if _holds_exactly(folder, names, beats):
+        return
+
+    def fill(tmp: Path) -> None:
+        for beat, name in zip(beats, names):
+            np.save(tmp / name, beat, allow_pickle=False)
+
+    replace_dir(folder, fill if names else None)
+
+
+def _holds_exactly(folder: Path, names: list[str], beats: list[np.ndarray]) -> bool:
+    if not folder.is_dir():
+        return not names
+    if sorted(p.name for p in folder.iterdir()) != sorted(names):
+        return False
+    try:
+        stored = [np.load(folder / name, allow_pickle=False) for name in names]
+    except (OSError, ValueError):
+        return False
+    return all(old.dtype == new.dtype and np.array_equal(old, new)
+               for old, new in zip(stored, beats))
 
 
 def remove_stale_dirs(root: Path, keep: set[str]) -> int:

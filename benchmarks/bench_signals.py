@@ -1,0 +1,88 @@
+"""Time the signal steps x03 (extract + gain), x04 (beats), x05 (morphing beats), x06 (aVL).
+
+Each step runs as a user runs it, in a workspace; wall time, ECGs/s and peak memory (the
+whole process tree) are printed per step, plus the total and a linear extrapolation to the
+NTUH release (18,072 ECGs). Without ``--workspace`` a synthetic cohort is generated first
+(x00-x02, not timed)::
+
+    python benchmarks/bench_signals.py --n-patients 1000 --n-jobs 2
+    python benchmarks/bench_signals.py --workspace /tmp/ntuh_scale   # an existing x02 workspace
+
+The target at NTUH scale on 2 cores: x03-x06 together under 10 minutes and under 4 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from measure import measure
+
+ROOT = Path(__file__).resolve().parents[1]
+PREP = ROOT / "00_Data_Preprocessing"
+NTUH_ECGS = 18_072
+SETUP = [("x00", "x00_make_synthetic_ntuh.py"), ("x01", "x01_build_ntuh_df.py"),
+         ("x02", "x02_generate_dummy_columns.py")]
+STEPS = [("x03 extract + gain", "x03_extract_10s_ecgs.py", True),
+         ("x04 beats", "x04_segment_beats.py", True),
+         ("x05 morphing beats", "x05_morphing_beats.py", True),
+         ("x06 aVL features", "x06_avl_features.py", True)]
+
+
+def run(script: str, args: list[str], ws: Path):
+    log = ws / f"bench_{Path(script).stem}.log"
+    m = measure([sys.executable, str(PREP / script), *args], cwd=ws, log_path=log)
+    if m.returncode != 0:
+        raise SystemExit(f"{script} failed (exit {m.returncode}); see {log}")
+    return m
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, default=None,
+                        help="existing workspace after x02 (default: generate a temporary one)")
+    parser.add_argument("--n-patients", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-jobs", type=int, default=2, help="worker processes per step")
+    parser.add_argument("--keep", action="store_true", help="keep a generated workspace")
+    args = parser.parse_args()
+
+    generated = args.workspace is None
+    ws = Path(tempfile.mkdtemp(prefix="bench_signals_")) if generated else args.workspace.resolve()
+    print(f"machine: {platform.node()}, {len(os.sched_getaffinity(0))} cores, "
+          f"Python {platform.python_version()}; workspace {ws}")
+    try:
+        if generated:
+            for name, script in SETUP:
+                extra = (["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", str(args.n_patients),
+                          "--seed", str(args.seed)] if name == "x00" else [])
+                m = run(script, extra, ws)
+                print(f"(setup) {name:<16} {m.wall_s:8.1f} s", flush=True)
+        import pandas as pd
+        n_ecgs = len(pd.read_feather(ws / "covariate_df.feather"))
+        print(f"{n_ecgs} ECGs; steps run with --n-jobs {args.n_jobs} where they take it\n")
+        print(f"{'step':<22} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9} {'s @ NTUH':>9}")
+        total = 0.0
+        for title, script, takes_jobs in STEPS:
+            if not (PREP / script).exists():
+                print(f"{title:<22} (script not present)")
+                continue
+            m = run(script, ["--n-jobs", str(args.n_jobs)] if takes_jobs else [], ws)
+            total += m.wall_s
+            print(f"{title:<22} {m.wall_s:8.1f} {n_ecgs / m.wall_s:8.1f} {m.peak_rss_mb:9.0f} "
+                  f"{m.wall_s * NTUH_ECGS / n_ecgs:9.0f}", flush=True)
+        print(f"{'x03-x06 together':<22} {total:8.1f} {n_ecgs / total:8.1f} {'':>9} "
+              f"{total * NTUH_ECGS / n_ecgs:9.0f}")
+        print("(s @ NTUH: linear extrapolation to 18,072 ECGs; start-up costs make it pessimistic)")
+    finally:
+        if generated and not args.keep:
+            shutil.rmtree(ws, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
