@@ -87,3 +87,137 @@ def test_stage_features_long_format():
     t0 = long[long["stage"] == "t0"].set_index("beat_id")
     assert final.loc[0, "aVL_rs_diff"] == pytest.approx(t0.loc[1, "aVL_rs_diff"])
     assert list(failures.columns) == ["beat_id", "stage", "step", "reason"]
+
+
+# --------------------------------------------------------------------------------------
+# The scripts, end to end, on a small hand-made workspace (independent of x00-x05)
+# --------------------------------------------------------------------------------------
+N_PATIENTS = 12
+BEATS_PER_ECG = 5
+TRAIN = [f"p{i}" for i in range(6)]
+VAL = [f"p{i}" for i in range(6, 10)]          # p10, p11: lockbox
+
+
+def make_workspace(root):
+    """covariate_df, morphing beats and an untrained small beat model with its split."""
+    from scdecg.models import Architecture, build_model, save_trained
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"studyId": [f"e{i}" for i in range(N_PATIENTS)],
+                  "ptId": [f"p{i}" for i in range(N_PATIENTS)],
+                  "include_modelling": True}).to_feather(root / "covariate_df.feather")
+    for i in range(N_PATIENTS):
+        folder = root / "ecg_beats_morphing" / f"e{i}"
+        folder.mkdir(parents=True)
+        for k in range(BEATS_PER_ECG):
+            np.save(folder / f"e{i}_{k + 1}.npy", toy_beat(rng.uniform(0, 10), rng))
+    torch.manual_seed(0)
+    outputs = ["scd1", "age", "female"]
+    model = build_model(Architecture(outputs=outputs, length=300, channels=8, n_blocks=2,
+                                     rep_mp=5, dropout=0.0, cumulative=False))
+    folder = root / "modelfits_beat" / "toy"
+    save_trained(folder, model, {"output_types": ["classification", "regression",
+                                                 "classification"]})
+    pd.DataFrame({"ptId": TRAIN + VAL + ["p10", "p11"],
+                  "split": ["train"] * 6 + ["val"] * 4 + ["lockbox"] * 2}
+                 ).to_csv(folder / "split.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def morphed(tmp_path_factory):
+    ws = make_workspace(tmp_path_factory.mktemp("morph"))
+    run_script("02_Morphing/s08_train_generator.py", "--beat-model", "modelfits_beat/toy",
+               "--profile", "demo", "--epochs", "3", "--batch-size", "8", cwd=ws)
+    run_script("02_Morphing/s09_reconstruction_report.py", "--n-samples", "2", cwd=ws)
+    run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "6", "--max-steps", "15",
+               "--lr", "0.5", "--max-rec-mse", "1.0", "--beat-stride", "5", "--batch-size", "4",
+               "--stop-quantile", "0.9", cwd=ws)
+    run_script("02_Morphing/s11_prepare_morph_stats.py", "--no-delineate", cwd=ws)
+    run_script("02_Morphing/s12_morph_stats.py", "--n-examples", "2", cwd=ws)
+    return ws
+
+
+def test_generator_folder_and_reconstruction_report(morphed):
+    folder = morphed / "modelfits_vae" / "drvae"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["n_beats"] == len(TRAIN) * BEATS_PER_ECG and config["n_patients"] == len(TRAIN)
+    assert config["train"]["epochs"] == 3 and config["architecture"]["latent_dim"] == 512
+    assert len(pd.read_csv(folder / "history.csv")) == 3
+    assert np.load(folder / "latent_mu_mean.npy").shape == (512,)
+    report = pd.read_csv(morphed / "morphing_outputs" / "reconstruction_report.csv")
+    assert report["lead"].tolist() == list(LEADS) + ["all"]
+    assert (report["n_beats"] == len(VAL) * BEATS_PER_ECG).all()
+    assert np.allclose(report["rmse"] ** 2, report["mse"]) and (report["mae"] > 0).all()
+    for name in ("reconstruction_report.png", "generated_beats.png"):
+        assert (morphed / "morphing_outputs" / name).stat().st_size > 1000
+
+
+def test_morph_outputs(morphed, monkeypatch):
+    from scdecg.vae import load_vae, reconstruct
+
+    out = morphed / "morphing_outputs"
+    table = pd.read_feather(out / "morphs.feather")
+    run = json.loads((out / "morph_run.json").read_text())
+    assert run["n_pool"] == len(VAL) * BEATS_PER_ECG and run["n_drawn"] == 6
+    assert len(table) + run["n_gate_skipped"] == 6
+    assert set(table["ptId"]) <= set(VAL)                    # never a training patient
+    for row in table.itertuples():                            # the right source file per morph
+        assert row.source_file.startswith(f"ecg_beats_morphing/{row.studyId}/{row.studyId}_")
+    raw = np.load(out / "beats_raw.npy")
+    from scdecg.morphing import load_beats
+    monkeypatch.chdir(morphed)
+    np.testing.assert_array_equal(raw, load_beats(table["source_file"].tolist(), progress=False))
+    vae, _, _ = load_vae(morphed / "modelfits_vae" / "drvae")
+    t0 = np.load(out / "beats_t0.npy")
+    np.testing.assert_allclose(t0, reconstruct(vae, raw, torch.device("cpu")), atol=1e-5)
+    assert (table["steps"] <= 15).all() and table["status"].eq("ok").all()
+    traj = pd.read_feather(out / "trajectory_risk.feather")
+    first = traj[traj["step"] == 0].set_index("beat_id")["logit"]
+    np.testing.assert_allclose(first.to_numpy(), table["logit_t0"], rtol=1e-5)
+    stop = run["stop_logit"]
+    moved = table["logit_t0"] < stop
+    assert (table.loc[~moved, "steps"] == 0).all()
+    assert ((table["logit_final"] >= stop) | (table["steps"] == 15)).all()
+    assert np.load(out / "trajectory_beats.npy").shape[1:] == (len(table), 12, 300)
+
+
+def test_morph_stats_and_summary(morphed):
+    out = morphed / "morphing_outputs"
+    stats = pd.read_feather(out / "morph-stats.feather")
+    table = pd.read_feather(out / "morphs.feather")
+    assert len(stats) == 3 * len(table)
+    for col in ("beat_id", "stage", "yhat_scd1", "aVL_rs_diff", "yhat_age", "min_aVL",
+                "source_file"):
+        assert col in stats.columns
+    final = stats[stats["stage"] == "final"].set_index("beat_id")
+    np.testing.assert_allclose(final["yhat_scd1"], 1 / (1 + np.exp(-table["logit_final"])),
+                               rtol=1e-4)
+    summary = pd.read_csv(out / "morph-summary.csv")
+    assert {"yhat_scd1", "aVL_rs_diff", "max_aVL"} <= set(summary["feature"])
+    assert summary["rank"].is_monotonic_increasing
+    s = summary.set_index("feature").loc["yhat_scd1"]
+    moved = table["steps"] > 0
+    assert s["share_rose"] == pytest.approx(
+        np.mean(table["logit_final"] > table["logit_t0"]), abs=1e-9) and moved.any()
+    leads = pd.read_csv(out / "morph-lead-change.csv")
+    assert sorted(leads["lead"]) == sorted(LEADS) and leads["rank"].min() == 1
+    assert (out / "morph-summary.md").read_text().startswith("# What the morphs changed")
+    for name in ("morph-examples.png", "morph-lead-change.png", "morph-risk-trajectory.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_bad_inputs_give_one_clear_line(morphed, tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
+    proc = run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", "--max-rec-mse", "0",
+                      cwd=ws, check=False)
+    assert proc.returncode == 2 and "no beat of the morph set passes" in proc.stderr
+    config_path = ws / "modelfits_beat" / "toy" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["architecture"]["channels"] = 16
+    config_path.write_text(json.dumps(config))
+    proc = run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", cwd=ws, check=False)
+    assert proc.returncode == 2 and "channels" in proc.stderr
