@@ -24,7 +24,6 @@ parameter at background levels (overlapping distributions).
 """
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .constants import CONTROL_YEARS, FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT
+from .constants import (CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX, LEADS, N_LEADS,
+                        N_SAMPLES, NTUH_GAIN_FAULT)
 from .errors import PipelineError
 from .io import atomic_path, write_csv
 
@@ -42,12 +42,13 @@ from .io import atomic_path, write_csv
 # --------------------------------------------------------------------------------------
 SQRT3_2 = np.sqrt(3.0) / 2.0
 #: Dipole axes: x to the patient's left, y inferior (down), z anterior.
-#: Precordial lead vectors (x, y, z): V1 points right-anterior, V6 left-lateral.
+#: Precordial lead vectors (x, y, z): V1 points right-anterior, V6 left-lateral, all slightly
+#: inferior (y = 0.1), scaled by PRECORDIAL_GAIN (chest leads read larger than limb leads).
 PRECORDIAL_ANGLES_DEG = (120.0, 95.0, 75.0, 60.0, 30.0, 0.0)  # in the x-z plane, from +x to +z
 PRECORDIAL_GAIN = 1.3
 AVL_AXIS_DEG = -30.0
 #: Rows of the stored array multiplied by the NTUH gain fault.
-DERIVED_ROWS = tuple(LEAD_INDEX[name] for name in ("III", "aVR", "aVL", "aVF"))
+DERIVED_ROWS = [LEAD_INDEX[name] for name in DERIVED_LIMB_LEADS]
 
 
 def _unit(axis_deg: float, elevation_deg: float = 0.0) -> np.ndarray:
@@ -128,7 +129,7 @@ def _gauss(t: np.ndarray, centre: float, width: float) -> np.ndarray:
 
 
 def dipole_template(p: EcgParams) -> np.ndarray:
-    """One beat of the heart dipole, ``(3, TEMPLATE_PRE + TEMPLATE_POST)`` µV, R peak at index PRE."""
+    """One beat of the heart dipole (3, TEMPLATE_PRE + TEMPLATE_POST) µV, R at TEMPLATE_PRE."""
     t = (np.arange(-TEMPLATE_PRE, TEMPLATE_POST) / FS)        # seconds from the R peak
     qrs, qt = p.qrs_ms / 1000.0, p.qt_ms / 1000.0
     onset = -0.45 * qrs                                       # QRS onset
@@ -173,11 +174,13 @@ def dipole_template(p: EcgParams) -> np.ndarray:
     return out
 
 
-def beat_positions(p: EcgParams, rng: np.random.Generator, n_samples: int = N_SAMPLES) -> np.ndarray:
+def beat_positions(p: EcgParams, rng: np.random.Generator,
+                   n_samples: int = N_SAMPLES) -> np.ndarray:
     """R-peak sample positions covering the record (and a template length beyond each edge)."""
     rr = p.rr_ms / 1000.0 * FS
     n = int(np.ceil((n_samples + TEMPLATE_PRE + TEMPLATE_POST) / (0.6 * rr))) + 2
-    resp = 0.03 * np.sin(2 * np.pi * np.arange(n) / rng.uniform(3.5, 5.5) + rng.uniform(0, 2 * np.pi))
+    breaths = 2 * np.pi * np.arange(n) / rng.uniform(3.5, 5.5)     # respiratory sinus arrhythmia
+    resp = 0.03 * np.sin(breaths + rng.uniform(0, 2 * np.pi))
     rrs = rr * np.clip(1.0 + p.rr_jitter * rng.standard_normal(n) + resp, 0.6, 1.6)
     start = -TEMPLATE_POST + p.phase * rr
     pos = start + np.concatenate([[0.0], np.cumsum(rrs[:-1])])
@@ -219,7 +222,9 @@ def simulate_ecg(p: EcgParams, rng: np.random.Generator, n_samples: int = N_SAMP
     # Baseline wander: two slow sinusoids per lead, evaluated every 25 samples (50 ms) and
     # interpolated (exact to < 0.1 %, and 25x fewer sines).
     t = np.arange(n_samples) / FS
-    coarse = t[::WANDER_STEP] if (n_samples - 1) % WANDER_STEP == 0 else np.append(t[::WANDER_STEP], t[-1])
+    coarse = t[::WANDER_STEP]
+    if coarse[-1] != t[-1]:
+        coarse = np.append(coarse, t[-1])
     freqs = rng.uniform(0.1, 0.45, size=(8, 2))
     phases = rng.uniform(0, 2 * np.pi, size=(8, 2))
     wander = np.sin(2 * np.pi * freqs[:, :, None] * coarse + phases[:, :, None]).sum(axis=1)
@@ -360,7 +365,8 @@ def diagnosis_statements(p: EcgParams, codes: np.ndarray, qtc: float) -> list[st
         out.append("st depression, consider subendocardial injury")
     if qtc > 470:
         out.append("prolonged qt")
-    out.append("normal ecg" if len(out) == 1 and out[0] == "normal sinus rhythm" else "abnormal ecg")
+    normal = out == ["normal sinus rhythm"]
+    out.append("normal ecg" if normal else "abnormal ecg")
     return out
 
 
@@ -448,16 +454,17 @@ def _minutes(days: np.ndarray) -> pd.TimedeltaIndex:
     return pd.to_timedelta(np.round(np.asarray(days) * 1440.0), unit="min")
 
 
-def sample_patients(n_patients: int, rng: np.random.Generator, design: CohortDesign) -> pd.DataFrame:
+def sample_patients(n_patients: int, rng: np.random.Generator,
+                    design: CohortDesign) -> pd.DataFrame:
     """One row per patient: group, cause, rhythm, event dates, demographics and slur strength."""
     n_study = int(round(design.study_fraction * n_patients))
     n_cardiac = int(round(design.cardiac_fraction * n_study))
-    group = np.array([STUDY_GROUP] * n_study
-                     + [str(CONTROL_YEARS[k % len(CONTROL_YEARS)]) for k in range(n_patients - n_study)],
-                     dtype=object)
+    years = [str(CONTROL_YEARS[k % len(CONTROL_YEARS)]) for k in range(n_patients - n_study)]
+    group = np.array([STUDY_GROUP] * n_study + years, dtype=object)
     cardiac = np.arange(n_patients) < n_cardiac
     study = group == STUDY_GROUP
-    cause = np.where(cardiac, CARDIAC_CAUSE, rng.choice(NONCARDIAC_CAUSES, size=n_patients)).astype(object)
+    other_cause = rng.choice(NONCARDIAC_CAUSES, size=n_patients)
+    cause = np.where(cardiac, CARDIAC_CAUSE, other_cause).astype(object)
     cause[~study] = ""
     cause[study & ~cardiac & (rng.random(n_patients) < 0.03)] = ""  # cause not recorded
     rhythm = np.array([rng.choice(RHYTHMS, p=RHYTHM_P[bool(c)]) for c in cardiac], dtype=object)
@@ -491,7 +498,8 @@ def _days_before_rosc(rng: np.random.Generator, n: int, design: CohortDesign) ->
     return np.where(u > 1.0 - design.same_day_fraction, rng.uniform(0.0, 2.0, n), days)
 
 
-def sample_ecgs(patients: pd.DataFrame, rng: np.random.Generator, design: CohortDesign) -> pd.DataFrame:
+def sample_ecgs(patients: pd.DataFrame, rng: np.random.Generator,
+                design: CohortDesign) -> pd.DataFrame:
     """One row per ECG (pre-arrest, post-arrest, control "pre" and "control" ECGs)."""
     rows = []
     n_pre = rng.choice([1, 2, 3], size=len(patients), p=design.pre_ecg_counts)
@@ -499,7 +507,8 @@ def sample_ecgs(patients: pd.DataFrame, rng: np.random.Generator, design: Cohort
         base = {"patient_ngsci_id": pt.patient_ngsci_id, "group": pt.group}
         if pt.arrest:
             for days in np.sort(_days_before_rosc(rng, int(k), design))[::-1]:
-                rows.append({**base, "ecg_timetag": PRE_TAG, "days_to_event": days, "waveform": True})
+                rows.append({**base, "ecg_timetag": PRE_TAG, "days_to_event": days,
+                             "waveform": True})
             for days in np.sort(-rng.uniform(0.05, 10.0, rng.poisson(design.post_ecg_mean))):
                 rows.append({**base, "ecg_timetag": POST_TAG, "days_to_event": days,
                              "waveform": True})
@@ -561,7 +570,7 @@ def _plant_odd_rows(ecgs: pd.DataFrame, rng: np.random.Generator, design: Cohort
     study_pre = np.flatnonzero(clean & (ecgs["ecg_timetag"] == PRE_TAG).to_numpy())
     if study_pre.size < 3:
         raise PipelineError(f"--n-patients too small: {study_pre.size} pre-arrest ECGs, need >= 3")
-    n_pre = ecgs.groupby("patient_ngsci_id")["ecg_timetag"].transform(lambda s: (s == PRE_TAG).sum())
+    n_pre = (ecgs["ecg_timetag"] == PRE_TAG).groupby(ecgs["patient_ngsci_id"]).transform("sum")
     several = study_pre[n_pre.to_numpy()[study_pre] > 1]
     out_of_range = int(rng.choice(several if several.size else study_pre))
     duplicated = int(rng.choice(study_pre[study_pre != out_of_range]))
@@ -596,7 +605,8 @@ def _truth_labels(ecgs: pd.DataFrame) -> None:
                     & days.between(2, 365))
 
 
-def sample_cohort(n_patients: int, seed: int, design: CohortDesign = CohortDesign()) -> pd.DataFrame:
+def sample_cohort(n_patients: int, seed: int,
+                  design: CohortDesign = CohortDesign()) -> pd.DataFrame:
     """Every synthetic ECG, one row each, with its patient's data, dates, fault, odd note,
     storage place (npy_file, npy_index) and simulation parameters (column ``params``)."""
     if n_patients < 10:
@@ -632,7 +642,7 @@ def stored_waveform(p: EcgParams, rng: np.random.Generator, fault: str = "", fau
     """One ECG as NTUH stores it: int16 µV (12, 5000), derived limb leads × NTUH_GAIN_FAULT,
     with the storage fault (flat_lead, saturation, missing_tail) applied."""
     x = simulate_ecg(p, rng)
-    x[list(DERIVED_ROWS)] *= NTUH_GAIN_FAULT
+    x[DERIVED_ROWS] *= NTUH_GAIN_FAULT
     if fault == "flat_lead":
         x[LEAD_INDEX[fault_lead]] = 0.0
     elif fault == "saturation":
@@ -674,7 +684,8 @@ def metadata_tables(ecgs: pd.DataFrame, rng: np.random.Generator) -> dict[str, p
 def _write_metadata(folder: Path, ecgs: pd.DataFrame, rng: np.random.Generator) -> None:
     for name, table in metadata_tables(ecgs, rng).items():
         if name == "resting-ecg-measurements.csv":
-            dup = table["ecg_id"].isin(ecgs.loc[ecgs["odd"].str.startswith("row duplicated"), "ecg_id"])
+            noted = ecgs.loc[ecgs["odd"].str.startswith("row duplicated"), "ecg_id"]
+            dup = table["ecg_id"].isin(noted)
             if dup.any():
                 at = int(np.flatnonzero(dup)[0])
                 table = pd.concat([table.iloc[:at + 1], table.iloc[at:]], ignore_index=True)
@@ -702,8 +713,10 @@ def write_tables(root: Path, ecgs: pd.DataFrame, seed: int) -> None:
               s_root / "ecg.csv")
     rosc = study["rosc"]
     hospital = rosc - _minutes(rng.uniform(10, 180, len(study)) / 1440.0)
-    write_csv(pd.DataFrame({"ecg_id": study["ecg_id"], "age": study["age_text"], "sex": study["sex"],
-                            "rosc_datetime_offset": _format_datetimes(rosc.reset_index(drop=True), rng)}),
+    write_csv(pd.DataFrame({"ecg_id": study["ecg_id"], "age": study["age_text"],
+                            "sex": study["sex"],
+                            "rosc_datetime_offset":
+                                _format_datetimes(rosc.reset_index(drop=True), rng)}),
               s_root / "cohort.csv")
     write_csv(pd.DataFrame({"ecg_id": study["ecg_id"],
                             "cause_of_cardiac_arrest": study["cause"],
@@ -750,8 +763,9 @@ def write_waveforms(root: Path, ecgs: pd.DataFrame, seed: int, chunk_size: int =
                 chunk = rows.iloc[start:start + chunk_size]
                 block = np.empty((len(chunk), N_LEADS, N_SAMPLES), dtype=dtype)
                 for i, row in enumerate(chunk.itertuples()):
-                    block[i] = stored_waveform(row.params, np.random.default_rng([seed, 1, row.Index]),
-                                               row.fault, row.fault_lead, row.fault_start)
+                    rng = np.random.default_rng([seed, 1, row.Index])
+                    block[i] = stored_waveform(row.params, rng, row.fault, row.fault_lead,
+                                               row.fault_start)
                 fh.write(block.tobytes())
                 bar.update(len(chunk))
     bar.close()
