@@ -56,12 +56,14 @@ def sigmoid(logit: np.ndarray) -> np.ndarray:
 
 
 def _as_weight_block(weights: np.ndarray | None, n: int) -> np.ndarray:
+    """Weights as a (replicates, rows) block: int64 for integer weights (exact), else float64."""
     if weights is None:
-        return np.ones((1, n))
-    block = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        return np.ones((1, n), dtype=np.int64)
+    block = np.atleast_2d(np.asarray(weights))
     if block.shape[1] != n:
         raise ValueError(f"weights have {block.shape[1]} columns for {n} rows")
-    return block
+    integer = np.issubdtype(block.dtype, np.integer) or block.dtype == bool
+    return block.astype(np.int64 if integer else np.float64, copy=False)
 
 
 def weighted_auc(y: np.ndarray, score: np.ndarray,
@@ -71,29 +73,27 @@ def weighted_auc(y: np.ndarray, score: np.ndarray,
     AUC = sum over (positive i, negative j) of w_i w_j ([s_i > s_j] + 0.5 [s_i = s_j]),
     divided by (sum of positive weights) x (sum of negative weights). ``weights`` may be one
     row per ECG (shape (n,)) or a block of bootstrap replicates (shape (b, n)), in which case
-    one AUC per replicate is returned. Scores are sorted once; each tie group's negative weight
-    is summed, and each positive is credited with the negative weight strictly below its group
-    plus half the negative weight inside it. NaN where a class has no weight.
+    one AUC per replicate is returned. The negatives are sorted by score once; per replicate,
+    the cumulative negative weight is read off at each positive's score (strictly below it,
+    and up to and including it), so 2 x wins = sum of w_i (below_i + up_to_i). Integer
+    weights are summed exactly. NaN where a class has no weight.
     """
     y = np.asarray(y).astype(bool)
     score = np.asarray(score, dtype=np.float64)
-    n = y.shape[0]
-    block = _as_weight_block(weights, n)
-    if n == 0:
-        auc = np.full(block.shape[0], np.nan)
-    else:
-        order = np.argsort(score, kind="stable")
-        sorted_score = score[order]
-        group_starts = np.flatnonzero(np.r_[True, sorted_score[1:] != sorted_score[:-1]])
-        w = block[:, order]
-        positive = y[order]
-        pos_w = np.add.reduceat(np.where(positive, w, 0.0), group_starts, axis=1)
-        neg_w = np.add.reduceat(np.where(positive, 0.0, w), group_starts, axis=1)
-        neg_below = np.cumsum(neg_w, axis=1) - neg_w
-        wins = np.sum(pos_w * (neg_below + 0.5 * neg_w), axis=1)
-        pairs = pos_w.sum(axis=1) * neg_w.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc = np.where(pairs > 0, wins / pairs, np.nan)
+    block = _as_weight_block(weights, y.shape[0])
+    negatives = np.flatnonzero(~y)
+    negatives = negatives[np.argsort(score[negatives], kind="stable")]
+    positives = np.flatnonzero(y)
+    neg_scores, pos_scores = score[negatives], score[positives]
+    lo = np.searchsorted(neg_scores, pos_scores, side="left")
+    hi = np.searchsorted(neg_scores, pos_scores, side="right")
+    cum_neg = np.zeros((block.shape[0], negatives.size + 1), dtype=block.dtype)
+    np.cumsum(block[:, negatives], axis=1, out=cum_neg[:, 1:])
+    pos_w = block[:, positives]
+    twice_wins = np.sum(pos_w * (cum_neg[:, lo] + cum_neg[:, hi]), axis=1)
+    pairs = pos_w.sum(axis=1) * cum_neg[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = np.where(pairs > 0, twice_wins / (2.0 * pairs), np.nan)
     if weights is None or np.ndim(weights) == 1:
         return float(auc[0])
     return auc
@@ -126,7 +126,7 @@ def weighted_r2(y: np.ndarray, pred: np.ndarray,
     """Coefficient of determination 1 - SSE/SST, per weight row as in :func:`weighted_auc`."""
     y = np.asarray(y, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
-    block = _as_weight_block(weights, y.shape[0])
+    block = _as_weight_block(weights, y.shape[0]).astype(np.float64, copy=False)
     total = block.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = block @ y / total
@@ -160,10 +160,10 @@ def cluster_bootstrap_weights(clusters: Sequence, n_boot: int, rng: np.random.Ge
     per_block = max(1, max_block_cells // max(len(codes), n_clusters, 1))
     for start in range(0, n_boot, per_block):
         b = min(per_block, n_boot - start)
-        draws = rng.integers(0, n_clusters, size=(b, n_clusters))
-        flat = (draws + n_clusters * np.arange(b)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * n_clusters).reshape(b, n_clusters)
-        yield counts[:, codes]
+        draws = rng.integers(0, n_clusters, size=(b, n_clusters), dtype=np.int32)
+        flat = (draws + n_clusters * np.arange(b, dtype=np.int64)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=b * n_clusters).astype(np.int32)
+        yield counts.reshape(b, n_clusters)[:, codes]
 
 
 def cluster_bootstrap(statistic: Callable[[np.ndarray], np.ndarray], clusters: Sequence,
