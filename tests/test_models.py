@@ -120,3 +120,27 @@ def test_weights_from_another_configuration_are_refused(tmp_path):
 def test_unknown_architecture_key_is_named():
     with pytest.raises(PipelineError, match="width"):
         build_model({"outputs": ["a"], "width": 3})
+
+
+@pytest.mark.parametrize("length,rep_mp", [(1000, 2), (301, 1)])
+def test_fused_inference_model_matches_eval_model(length, rep_mp):
+    from scdecg.models.inference import fuse_for_inference
+
+    torch.manual_seed(0)
+    model = build_model(Architecture(outputs=list(SCD_HORIZONS) + ["age"], length=length,
+                                     channels=8, n_blocks=5, rep_mp=rep_mp,
+                                     covariates=["age", "female"]))
+    for module in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.normal_(module.weight)
+            torch.nn.init.normal_(module.bias)
+    model.eval()
+    fused = fuse_for_inference(model)
+    x, cov = torch.randn(4, 12, length), torch.randn(4, 2)
+    with torch.no_grad():
+        expected = model(x, cov)
+        torch.testing.assert_close(fused(x, cov), expected, rtol=1e-4, atol=1e-5)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm1d) for m in fused.modules())
+    assert n_bn == 5 + 1  # one per repeated block (after the residual sum) + the output BN

@@ -54,3 +54,31 @@ def make_workspace(root: Path, n_patients: int = 60, n_samples: int = 1000, beat
                     (x[:, start:start + 300] / 1000).astype(np.float32))
     df.to_feather(root / "covariate_df.feather")
     return df
+
+
+def run_main(script: str, *args: str, cwd: Path) -> tuple[int, str, str]:
+    """Run a numbered script's ``main(argv)`` in this process (no interpreter start-up) from
+    ``cwd``; returns ``(exit code, stdout, stderr)``."""
+    import contextlib
+    import importlib.util
+    import io
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(Path(script).stem, root / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, err, before = io.StringIO(), io.StringIO(), Path.cwd()
+    old_env = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = module.main(list(args))
+    finally:
+        os.chdir(before)
+        if old_env is None:
+            os.environ.pop("TQDM_DISABLE")
+        else:
+            os.environ["TQDM_DISABLE"] = old_env
+    return code, out.getvalue(), err.getvalue()

@@ -40,7 +40,7 @@ def label_matrix(df: pd.DataFrame, columns: list[str], regression: list[bool],
             bad = ~np.isnan(values) & ~np.isin(values, (0.0, 1.0))
             if bad.any():
                 raise PipelineError(f"{source}: classification column {col} holds "
-                                    f"{values[bad][0]!r} (row {int(np.flatnonzero(bad)[0])}); "
+                                    f"{float(values[bad][0])!r} (row {int(np.flatnonzero(bad)[0])}); "
                                     f"expected 0/1 or missing")
         out[:, j] = values
     return out

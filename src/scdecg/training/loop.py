@@ -105,6 +105,8 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
 
     After every epoch the main process writes ``folder/checkpoint.pt`` (weights, optimiser,
     best weights, history); ``on_best`` is called there whenever the validation loss improves.
+    Training stops early when ``epoch >= min_epochs`` and ``epoch >= best_epoch + patience``,
+    or after ``max_epochs`` (a run resumed with a larger ``max_epochs`` goes on).
     """
     device = ctx.device
     model.to(device)
@@ -114,8 +116,10 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
     scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device, settings.amp))
     result = FitResult({k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                        0, math.inf, {})
+    # max_epochs may grow on --resume; everything else must match the checkpoint
     fingerprint = dict(fingerprint, settings={k: v for k, v in asdict(settings).items()
-                                              if k not in ("progress", "eval_batch_size")})
+                                              if k not in ("progress", "eval_batch_size",
+                                                           "max_epochs")})
     checkpoint = folder / CHECKPOINT_FILE
     start, finished = 1, False
     if resume and checkpoint.exists():
@@ -173,8 +177,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         if improved:
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             result.best_epoch, result.best_val_loss, result.best_metrics = epoch, val_loss, metrics
-        finished = (epoch >= settings.min_epochs and epoch >= result.best_epoch + settings.patience) \
-            or epoch == settings.max_epochs
+        finished = epoch >= settings.min_epochs and epoch >= result.best_epoch + settings.patience
         if ctx.is_main:
             print(epoch_line(record, outputs, improved), flush=True)
             if improved and on_best is not None:
@@ -199,6 +202,7 @@ def _save(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
           fingerprint: dict[str, Any], epoch: int, finished: bool) -> None:
     tensors = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "best_model": result.best_state, "optimizer": optimiser.state_dict()}
+    # "finished" means stopped early; a run that reached max_epochs may be extended
     state = {"epoch": epoch, "finished": finished, "best_epoch": result.best_epoch,
              "best_val_loss": result.best_val_loss, "best_metrics": result.best_metrics,
              "history": result.history, "scaler": scaler.state_dict(), "fingerprint": fingerprint}

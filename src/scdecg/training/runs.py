@@ -22,6 +22,7 @@ from ..errors import PipelineError
 from ..failures import FailureLog
 from ..io import read_feather, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
+from ..models.inference import fuse_for_inference
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
 from .distributed import Context, setup, teardown
 from .loop import FitResult, FitSettings, fit, predict_logits
@@ -222,7 +223,8 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
         failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
     if len(failures):
         print(failures.summary(total=len(items)))
-    logits = predict_logits(model, data, Context(device=device), batch_size, progress=True)
+    logits = predict_logits(fuse_for_inference(model), data, Context(device=device), batch_size,
+                            progress=True)
     values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
     frame = data.index[["studyId"] + (["beat_file"] if kind == "beat" else [])].copy()
     for j, name in enumerate(outputs):

@@ -1,0 +1,98 @@
+"""x03_predict: rows labelled by the right studyId, stored statistics reused, beat mode."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scdecg.models import load_trained
+from scdecg.signals import zero_mode
+from training_fixtures import TINY, make_workspace, run_main
+
+X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
+X02 = "01_Predictive_Model/x02_train_beats.py"
+X03 = "01_Predictive_Model/x03_predict.py"
+
+
+def ok(script, *args, cwd):
+    code, out, err = run_main(script, *args, cwd=cwd)
+    assert code == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("predict")
+    df = make_workspace(ws, n_patients=36, n_samples=600, beats=2)
+    ok(X01, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    ok(X02, *TINY, "--max-epochs", "1", cwd=ws)
+    return ws, df
+
+
+def test_predictions_are_the_validation_ecgs_labelled_by_studyid(trained):
+    ws, df = trained
+    ok(X03, cwd=ws)
+    pred = pd.read_feather(ws / "predictions/scd_10s_1/predictions.feather")
+    split = pd.read_csv(ws / "modelfits_ecg/scd_10s/split.csv", dtype=str)
+    assert list(pred["studyId"]) == list(split.loc[split["split"] == "val", "studyId"])
+    model, config = load_trained(ws / "modelfits_ecg/scd_10s")
+    assert [c for c in pred.columns if c.endswith("_hat")] == [f"{o}_hat" for o in config["outputs"]]
+    assert not pred["in_sample"].any()
+    # recompute one row by hand: file -> mV -> zero_mode -> first 500 samples; train statistics
+    row = pred.iloc[len(pred) // 2]
+    x = zero_mode(np.load(ws / "10_sec_ecgs" / f"{row.studyId}.npy") / 1000.0)[:, :500]
+    meta = df.set_index("studyId").loc[row.studyId]
+    stats = config["covariate_stats"]
+    cov = [(meta[c] - stats[c]["mean"]) / stats[c]["sd"] for c in ("age", "female")]
+    with torch.no_grad():
+        logits = model(torch.tensor(x[None], dtype=torch.float32), torch.tensor([cov], dtype=torch.float32))
+    np.testing.assert_allclose(row[[f"{o}_hat" for o in config["outputs"]]].to_numpy(float),
+                               logits[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_training_split_is_flagged_in_sample(trained):
+    ws, _ = trained
+    ok(X03, "--split", "train", "--model-name", "scd_10s", cwd=ws)
+    pred = pd.read_feather(ws / "predictions/scd_10s_1/predictions.feather")
+    assert pred["in_sample"].all() and (pred["split"] == "train").all()
+
+
+def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
+    ws, df = trained
+    ok(X03, "--beat", cwd=ws)
+    folder = ws / "predictions/scd_beats_1"
+    beats = pd.read_feather(folder / "predictions.feather")
+    by_ecg = pd.read_feather(folder / "predictions_by_ecg.feather")
+    config = json.loads((ws / "modelfits_beat/scd_beats/config.json").read_text())
+    assert {"studyId", "beat_file", "scd1_hat", "age_hat"} <= set(beats.columns)
+    assert all(b.startswith(s + "_") for s, b in zip(beats["studyId"], beats["beat_file"]))
+    mean = beats.groupby("studyId")["scd1_hat"].mean()
+    np.testing.assert_allclose(by_ecg.set_index("studyId").loc[mean.index, "scd1_hat"], mean, rtol=1e-6)
+    assert (by_ecg["n_beats"] == 2).all()
+    # regression outputs come back in the original units (years), around the training mean
+    assert abs(beats["age_hat"].mean() - config["target_stats"]["age"]["mean"]) < 3 * config["target_stats"]["age"]["sd"]
+
+
+def test_missing_model_folder_is_a_clear_error(trained):
+    ws, _ = trained
+    code, _, err = run_main(X03, "--beat", "--model-name", "scd_10s", cwd=ws)
+    assert code == 2 and "modelfits_beat/scd_10s" in err
+
+
+def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
+    """x01 -> x02 -> x03 with tiny settings on the pipeline's own x03/x04 outputs."""
+    study = pipeline.ensure("x04")
+    for name in ("covariate_df.feather", "10_sec_ecgs", "ecg_beats"):
+        (tmp_path / name).symlink_to(study / name)  # read-only use; models are written here
+    ok(X01, *TINY, "--length", "5000", "--max-epochs", "1", cwd=tmp_path)
+    ok(X02, *TINY, "--max-epochs", "1", cwd=tmp_path)
+    ok(X03, cwd=tmp_path)
+    ok(X03, "--beat", "--split", "all", cwd=tmp_path)
+    pred = pd.read_feather(tmp_path / "predictions/scd_10s_1/predictions.feather")
+    by_ecg = pd.read_feather(tmp_path / "predictions/scd_beats_1/predictions_by_ecg.feather")
+    assert len(pred) > 20 and np.isfinite(pred["scd1_hat"]).all()
+    cov = pd.read_feather(study / "covariate_df.feather")
+    assert set(by_ecg["studyId"]) <= set(cov.loc[cov["include_modelling"].astype(bool), "studyId"])

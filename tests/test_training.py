@@ -1,0 +1,238 @@
+"""Losses, metrics, splits, datasets and the fit loop (seeds, checkpoint/resume)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from scdecg.errors import PipelineError
+from scdecg.models import Architecture, build_model
+from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats, masked_loss,
+                             patient_split, r_squared, roc_auc)
+from scdecg.training.data import label_matrix, ten_second_items
+from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
+
+X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
+X02 = "01_Predictive_Model/x02_train_beats.py"
+
+
+# ----------------------------------------------------------------------------- loss
+def test_masked_loss_ignores_nan_targets_and_weights_regression():
+    torch.manual_seed(0)
+    logits = torch.randn(5, 3)
+    targets = torch.tensor([[1, 0, 2.0], [0, float("nan"), 1.5], [1, 1, float("nan")],
+                            [float("nan"), 0, 0.5], [0, 1, -1.0]])
+    is_reg = torch.tensor([False, False, True])
+    cls = ~torch.isnan(targets[:, :2])
+    bce = F.binary_cross_entropy_with_logits(logits[:, :2][cls], targets[:, :2][cls])
+    reg = ~torch.isnan(targets[:, 2])
+    mse = ((logits[:, 2][reg] - targets[:, 2][reg]) ** 2).mean()
+    got = masked_loss(logits, targets, is_reg)
+    assert torch.isfinite(got)
+    assert got.item() == pytest.approx((bce + 10 * mse).item(), rel=1e-6)
+    assert masked_loss(logits, targets, is_reg, regression_weight=1).item() == \
+        pytest.approx((bce + mse).item(), rel=1e-6)
+
+
+def test_masked_loss_gradient_is_zero_for_unlabelled_pairs():
+    logits = torch.zeros(2, 2, requires_grad=True)
+    masked_loss(logits, torch.tensor([[1.0, float("nan")], [float("nan"), 0.0]]),
+                torch.tensor([False, True])).backward()
+    assert logits.grad[0, 1] == 0 and logits.grad[1, 0] == 0 and logits.grad[0, 0] != 0
+    all_nan = masked_loss(torch.zeros(2, 1), torch.full((2, 1), float("nan")), torch.tensor([False]))
+    assert all_nan.item() == 0.0
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_auc_matches_pairwise_definition_with_ties_and_nan():
+    rng = np.random.default_rng(1)
+    y = (rng.random(200) < 0.3).astype(float)
+    score = np.round(rng.normal(y, 1.0), 1)  # ties
+    y[:5] = np.nan
+    keep = ~np.isnan(y)
+    pos, neg = score[keep][y[keep] == 1], score[keep][y[keep] == 0]
+    brute = ((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg))
+    assert roc_auc(y, score) == pytest.approx(brute)
+    assert math.isnan(roc_auc(np.zeros(4), np.arange(4.0)))
+
+
+def test_r_squared():
+    y = np.array([1.0, 2, 3, 4, np.nan])
+    assert r_squared(y, np.array([1.0, 2, 3, 4, 99])) == pytest.approx(1.0)
+    assert r_squared(y, np.full(5, 2.5)) == pytest.approx(0.0)
+
+
+# ----------------------------------------------------------------------------- splits
+def test_patient_split_keeps_patients_together_and_is_seeded():
+    pts = pd.Series([f"p{i // 2}" for i in range(1000)])  # two ECGs per patient
+    split = patient_split(pts, 0.3, 0.3, seed=42)
+    assert (split.groupby(pts).nunique() == 1).all()
+    per_patient = split.groupby(pts).first().value_counts()
+    assert per_patient["train"] == 150 and per_patient["val"] == 150 and per_patient["lockbox"] == 200
+    assert split.equals(patient_split(pts, 0.3, 0.3, seed=42))
+    assert not split.equals(patient_split(pts, 0.3, 0.3, seed=1))
+
+
+# ----------------------------------------------------------------------------- data
+def test_labels_keep_nan_and_reject_non_binary(tmp_path):
+    df = pd.DataFrame({"a": [True, False, None], "b": [0.0, 2.0, 1.0]})
+    y = label_matrix(df, ["a"], [False], "t")
+    assert y[0, 0] == 1 and y[1, 0] == 0 and np.isnan(y[2, 0])
+    with pytest.raises(PipelineError, match="column b holds 2.0"):
+        label_matrix(df, ["b"], [False], "t")
+
+
+def test_covariates_use_training_statistics(tmp_path):
+    df = make_workspace(tmp_path, n_patients=12, n_samples=200, beats=1)
+    items = ten_second_items(df, tmp_path)
+    stats = fit_stats(df.iloc[:6], ["age", "female"])
+    common = dict(outputs=["scd1"], regression=[False], covariates=["age", "female"],
+                  cov_stats=stats, target_stats={}, length=200, preprocessing=["zero_mode"],
+                  memory_limit_gb=1.0, name="t", progress=False)
+    val = build_dataset(items.iloc[6:], **common)
+    expected = (df["age"].iloc[6:] - df["age"].iloc[:6].mean()) / df["age"].iloc[:6].std()
+    np.testing.assert_allclose(val.covariates[:, 0], expected, rtol=1e-5)
+    x, _, _ = val.batch(np.array([0]))
+    raw = np.load(tmp_path / "10_sec_ecgs" / f"{df.studyId.iloc[6]}.npy") / 1000
+    assert x.shape == (1, 12, 200)
+    np.testing.assert_allclose(x[0] - x[0, :, :1], raw - raw[:, :1], atol=1e-5)  # mV, offset only
+
+
+def test_bad_signal_files_are_excluded_and_counted(tmp_path):
+    df = make_workspace(tmp_path, n_patients=6, n_samples=200, beats=1)
+    (tmp_path / "10_sec_ecgs" / "e0001.npy").unlink()
+    (tmp_path / "10_sec_ecgs" / "e0002.npy").write_bytes(b"not a numpy file")
+    np.save(tmp_path / "10_sec_ecgs" / "e0003.npy", np.zeros((3, 200), np.float32))
+    for in_memory_gb in (1.0, 0.0):  # in memory, and lazy
+        data = build_dataset(ten_second_items(df, tmp_path), ["scd1"], [False], [], {}, {}, 200,
+                             ["zero_mode"], in_memory_gb, name="t", progress=False)
+        assert list(data.index["studyId"]) == ["e0000", "e0004", "e0005"]
+        assert sorted(data.failures.counts()) == ["file missing", "shape (3, 200), expected (12, samples)",
+                                                  "unreadable (ValueError)"] or len(data.failures) == 3
+        assert (data.signals is None) == (in_memory_gb == 0.0)
+        assert data.batch(np.array([1]))[0].shape == (1, 12, 200)
+
+
+# ----------------------------------------------------------------------------- fit loop
+def _tiny_problem(tmp_path, n=40):
+    df = make_workspace(tmp_path / "ws", n_patients=n, n_samples=256, beats=1)
+    items = ten_second_items(df, tmp_path / "ws")
+    common = dict(outputs=ECG_OUTPUTS, regression=[False] * len(ECG_OUTPUTS),
+                  covariates=["age", "female"], cov_stats=fit_stats(df, ["age", "female"]),
+                  target_stats={}, length=200, preprocessing=["zero_mode"],
+                  memory_limit_gb=1.0, progress=False)
+    train = build_dataset(items.iloc[: n // 2], name="train", **common)  # 256 > 200: random windows
+    val = build_dataset(items.iloc[n // 2:], name="val", **common)
+    return train, val
+
+
+def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, seed=3):
+    torch.manual_seed(seed)
+    model = build_model(Architecture(outputs=ECG_OUTPUTS, length=200, channels=4, n_blocks=2,
+                                     rep_mp=1, dropout=0.2, covariates=["age", "female"]))
+    settings = FitSettings(lr=3e-3, batch_size=8, min_epochs=10, max_epochs=max_epochs,
+                           patience=3, lr_reduce_interval=2, seed=seed, progress=False)
+    result = fit(model, train, val, ECG_OUTPUTS, [False] * len(ECG_OUTPUTS), settings,
+                 tmp_path / folder, Context(), {"test": 1}, resume=resume, on_best=on_best)
+    return model, result
+
+
+def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
+    train, val = _tiny_problem(tmp_path)
+    straight, res_straight = _fit(tmp_path, train, val, "a", max_epochs=4)
+    again, res_again = _fit(tmp_path, train, val, "b", max_epochs=4)
+    assert [h["val_loss"] for h in res_again.history] == [h["val_loss"] for h in res_straight.history]
+
+    def kill_at_epoch_3(state, result):
+        if result.best_epoch == 3:
+            raise KeyboardInterrupt  # killed after epoch 3's validation, before its checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, train, val, "c", max_epochs=4, on_best=kill_at_epoch_3)
+    assert json.loads(torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+                      ["config_json"])["epoch"] in (1, 2)
+    resumed, res_resumed = _fit(tmp_path, train, val, "c", max_epochs=4, resume=True)
+    assert res_resumed.resumed_from in (1, 2)
+    assert [h["val_loss"] for h in res_resumed.history] == [h["val_loss"] for h in res_straight.history]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert res_resumed.best_val_loss == res_straight.best_val_loss
+    assert res_straight.history[1]["lr"] == 3e-3 and res_straight.history[2]["lr"] == 1.5e-3
+
+
+def test_different_seed_gives_a_different_run(tmp_path):
+    train, val = _tiny_problem(tmp_path, n=24)
+    _, a = _fit(tmp_path, train, val, "a", max_epochs=1, seed=3)
+    _, b = _fit(tmp_path, train, val, "b", max_epochs=1, seed=4)
+    assert a.history[0]["val_loss"] != b.history[0]["val_loss"]
+
+
+# ----------------------------------------------------------------------------- scripts
+def ok(script, *args, cwd):
+    code, out, err = run_main(script, *args, cwd=cwd)
+    assert code == 0, err
+    return out
+
+
+def test_train_script_resume_extends_a_run_exactly(tmp_path):
+    make_workspace(tmp_path, n_patients=40, n_samples=400, beats=1)
+    common = [*TINY[:-4], "--length", "300", "--min-epochs", "9"]
+    ok(X01, *common, "--max-epochs", "3", "--model-name", "straight", cwd=tmp_path)
+    ok(X01, *common, "--max-epochs", "1", "--model-name", "resumed", cwd=tmp_path)
+    out = ok(X01, *common, "--max-epochs", "3", "--model-name", "resumed", "--resume", cwd=tmp_path)
+    assert "resuming after epoch 1" in out
+    a = json.loads((tmp_path / "modelfits_ecg/straight/config.json").read_text())
+    b = json.loads((tmp_path / "modelfits_ecg/resumed/config.json").read_text())
+    assert [h["val_loss"] for h in a["history"]] == [h["val_loss"] for h in b["history"]]
+    assert a["best_val_loss"] == b["best_val_loss"]
+    # the stored statistics and split are what prediction reuses
+    assert set(a["covariate_stats"]) == {"age", "female"}
+    split = pd.read_csv(tmp_path / "modelfits_ecg/straight/split.csv")
+    assert set(split["split"]) == {"train", "val", "lockbox"}
+    # resuming with another configuration names what differs
+    code, _, err = run_main(X01, *common, "--channels", "8", "--model-name", "resumed",
+                            "--resume", cwd=tmp_path)
+    assert code == 2 and "architecture.channels" in err
+
+
+def test_unknown_output_is_named(tmp_path, script_runner):
+    make_workspace(tmp_path, n_patients=10, n_samples=300, beats=1)
+    proc = script_runner(X01, *TINY, "--outputs", "scd1", "not_a_label", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "not_a_label" in proc.stderr and "Traceback" not in proc.stderr
+    code, _, err = run_main(X02, *TINY, "--regression", "qrsDuration", "--outputs", "scd1",
+                            "qrsDuration", "missing_measure", cwd=tmp_path)
+    assert code == 2 and "missing_measure" in err
+
+
+def test_death_only_run_selects_dead1_patients_and_its_own_statistics(tmp_path):
+    df = make_workspace(tmp_path, n_patients=50, n_samples=300, beats=1)
+    ok(X01, *TINY, "--length", "300", "--run", "death-only", cwd=tmp_path)
+    folder = tmp_path / "modelfits_ecg/scd_10s_death_only"
+    config = json.loads((folder / "config.json").read_text())
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    dead = set(df.loc[df["dead1"] == 1, "studyId"])
+    assert set(split["studyId"]) == dead
+    assert config["outputs"] == ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
+                                 "scd3mo_6mo", "scd6mo_1", "scd1_2"]
+    train_ids = split.loc[split["split"] == "train", "studyId"]
+    expected = df.set_index("studyId").loc[train_ids, "age"]
+    assert config["covariate_stats"]["age"]["mean"] == pytest.approx(expected.mean())
+
+
+def test_beat_script_standardises_regression_targets_with_training_statistics(tmp_path):
+    df = make_workspace(tmp_path, n_patients=30, n_samples=1000, beats=2)
+    ok(X02, *TINY, cwd=tmp_path)
+    config = json.loads((tmp_path / "modelfits_beat/scd_beats/config.json").read_text())
+    assert config["architecture"]["channels"] == 4 and config["architecture"]["length"] == 300
+    types = dict(zip(config["outputs"], config["output_types"]))
+    assert types["age"] == "regression" and types["female"] == "classification"
+    split = pd.read_csv(tmp_path / "modelfits_beat/scd_beats/split.csv", dtype=str)
+    train = df[df["studyId"].isin(split.loc[split["split"] == "train", "studyId"])]
+    assert config["target_stats"]["qtInterval"]["mean"] == pytest.approx(train["qtInterval"].mean())
+    assert config["split"]["val_frac"] == 0.2
+    assert config["history"][-1]["r2_age"] is not None
