@@ -320,6 +320,38 @@ def test_script_split_selects_held_out_rows(tmp_path, monkeypatch, capsys):
     assert "no rows with split 'lockbox' (present: train, val)" in capsys.readouterr().err
 
 
+def test_script_beat_model_uses_per_ecg_file_and_declared_types(tmp_path, monkeypatch, capsys):
+    covariates, _ = write_study(tmp_path, n_patients=60)
+    covariates["female"] = (np.arange(len(covariates)) % 2).astype(float)
+    covariates.to_feather(tmp_path / "covariate_df.feather")
+    ids = covariates["studyId"]
+    beats = pd.DataFrame({"studyId": np.repeat(ids, 3), "beat_file": "x.npy",
+                          "scd1_hat": np.arange(3 * len(ids), dtype=float),
+                          "female_hat": 0.0})
+    by_ecg = beats.groupby("studyId", sort=False)[["scd1_hat", "female_hat"]].mean()
+    folder = tmp_path / "predictions" / "beats_1"
+    folder.mkdir(parents=True)
+    beats.to_feather(folder / "predictions.feather")
+    by_ecg.reset_index().to_feather(folder / "predictions_by_ecg.feather")
+    config = tmp_path / "modelfits_beat" / "beats" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"outputs": ["scd1", "female"], '
+                      '"output_types": ["classification", "regression"]}')
+    monkeypatch.chdir(tmp_path)
+    main = load_script().main
+    assert main(["--model-name", "beats", "--beat", "--n-boot", "20"]) == 0
+    assert "inferred" not in capsys.readouterr().out
+    metrics = pd.read_csv(folder / "metrics.csv")
+    assert metrics["output"].tolist() == ["scd1"] and metrics["n"].tolist() == [len(ids)]
+    frame = covariates.merge(by_ecg.reset_index(), on="studyId")
+    assert metrics["auc"][0] == pytest.approx(ev.roc_auc(frame["scd1"], frame["scd1_hat"]))
+    regression = pd.read_csv(folder / "metrics_regression.csv")
+    assert regression["output"].tolist() == ["female"]  # declared, although labels are 0/1
+    # the per-beat file is not one row per ECG
+    assert main(["--model-name", "beats", "--n-boot", "20"]) == 2
+    assert "appears more than once" in capsys.readouterr().err
+
+
 def test_script_clear_errors(tmp_path, script_runner, monkeypatch, capsys):
     proc = script_runner(SCRIPT, "--model-name", "absent", cwd=tmp_path, check=False)
     assert proc.returncode == 2
