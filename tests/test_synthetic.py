@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import re
 from dataclasses import replace
@@ -15,6 +16,7 @@ from scdecg.constants import LEAD_INDEX, LEADS, N_SAMPLES, NTUH_GAIN_FAULT
 from scdecg.synthetic import (CohortDesign, EcgParams, sample_cohort, sample_ecg_params,
                               simulate_ecg, stored_waveform, write_synthetic_ntuh)
 
+ROOT = Path(__file__).resolve().parents[1]
 X00 = "00_Data_Preprocessing/x00_make_synthetic_ntuh.py"
 I, II, III, AVR, AVL, AVF = (LEAD_INDEX[n] for n in ("I", "II", "III", "aVR", "aVL", "aVF"))
 
@@ -269,10 +271,11 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 
 def test_script_is_byte_reproducible(tmp_path, script_runner):
-    args = ["--n-patients", "24", "--no-progress"]
-    for name, seed in [("a", "5"), ("b", "5"), ("c", "6")]:
+    args = ["--n-patients", "24", "--no-progress", "--seed", "5"]
+    for name in "ab":
         (tmp_path / name).mkdir()
-        script_runner(X00, *args, "--seed", seed, cwd=tmp_path / name)
+        script_runner(X00, *args, cwd=tmp_path / name)
+    write_synthetic_ntuh(tmp_path / "c" / "arrest-ntuh-ecg" / "v1", 24, seed=6, progress=False)
     a, b, c = (tree_digest(tmp_path / n) for n in "abc")
     assert "arrest-ntuh-ecg/synthetic_truth.csv" in a
     assert len(a) == 1 + 6 * 6 + 4 + 1  # truth, 6 groups x (index, array, 4 tables), study 4, cohort
@@ -293,8 +296,17 @@ def test_waveform_files_are_plain_npy_independent_of_chunking(dataset, tmp_path)
     assert buffer.getvalue() == (root / rel).read_bytes()
 
 
-def test_script_rejects_bad_options(tmp_path, script_runner):
-    proc = script_runner(X00, "--n-patients", "4", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--n-patients 4" in proc.stderr
-    proc = script_runner(X00, "--fault-fraction", "1.5", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--fault-fraction" in proc.stderr
+def load_script():
+    spec = importlib.util.spec_from_file_location("x00", ROOT / X00)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_rejects_bad_options(tmp_path, capsys):
+    x00 = load_script()
+    assert x00.main(["--n-patients", "4", "--data-root", str(tmp_path / "v1")]) == 2
+    assert "--n-patients 4" in capsys.readouterr().err
+    assert x00.main(["--fault-fraction", "1.5", "--data-root", str(tmp_path / "v1")]) == 2
+    assert "--fault-fraction" in capsys.readouterr().err
+    assert not (tmp_path / "v1").exists()
