@@ -159,8 +159,12 @@ def main(argv=None):
     roc_outputs = [o for o in args.roc_outputs if o in evaluated]
     if roc_outputs:
         ev.plot_roc(frame, metrics, roc_outputs, folder / "roc_scd.png", title=f"ROC, {name}")
+    else:  # no stale figure from an earlier run
+        (folder / "roc_scd.png").unlink(missing_ok=True)
     if not calibration.empty:
         ev.plot_calibration(calibration, folder / "calibration.png", title=f"Calibration, {name}")
+    else:
+        (folder / "calibration.png").unlink(missing_ok=True)
     facts = {"predictions": source, "labels": COVARIATE_DF, "ECGs": len(frame),
              "patients": frame["ptId"].nunique(), "ECGs by group": count_by(frame, "group"),
              "ECGs by split": count_by(frame, "split"), "in-sample ECGs": in_sample,

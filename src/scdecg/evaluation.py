@@ -493,7 +493,8 @@ def metrics_markdown(title: str, facts: Mapping[str, object], metrics: pd.DataFr
         ["output", "n", "n_patients", "r2", "r2_lo", "r2_hi"]])]
     parts += ["", "## High-risk groups", "",
               "ECGs at or above the k-th highest logit (k = ceil(share x n)); ties at the "
-              "threshold are all flagged.", "",
+              "threshold are all flagged. Event rates and calibration describe this cohort's "
+              "case mix (NTUH is a case-control sample), not population risk.", "",
               markdown_table(high_risk[["output", "target_share", "n_flagged", "share_flagged",
                                         "events_flagged", "rate_flagged", "rate_rest",
                                         "lift"]])]
