@@ -66,6 +66,8 @@ def test_weighted_auc_equals_auc_of_repeated_rows_and_block_equals_rows():
 def test_auc_undefined_with_one_class():
     assert np.isnan(ev.roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))
     assert np.isnan(ev.weighted_auc([0, 1], [0.1, 0.2], np.array([[1, 0]]))[0])
+    with pytest.raises(ValueError, match="NaN"):
+        ev.roc_auc([0, 1], [0.1, np.nan])
 
 
 def test_roc_curve_area_is_the_auc():

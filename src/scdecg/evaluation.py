@@ -33,7 +33,7 @@ from .failures import FailureLog
 HAT_SUFFIX = "_hat"
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
-#: Largest (replicates x rows) weight block held in memory at once (float64: 32 MB).
+#: Largest (replicates x rows) weight block held at once (int32: 16 MB; AUC sums in int64).
 MAX_BLOCK_CELLS = 4_000_000
 
 METRIC_COLUMNS = ["output", "n", "n_pos", "n_patients", "prevalence", "auc", "auc_lo",
@@ -80,6 +80,8 @@ def weighted_auc(y: np.ndarray, score: np.ndarray,
     """
     y = np.asarray(y).astype(bool)
     score = np.asarray(score, dtype=np.float64)
+    if np.isnan(score).any():
+        raise ValueError("score contains NaN; drop those rows first")
     block = _as_weight_block(weights, y.shape[0])
     negatives = np.flatnonzero(~y)
     negatives = negatives[np.argsort(score[negatives], kind="stable")]
