@@ -105,12 +105,13 @@ def test_flat_topped_r_keeps_the_first_difference_only():
 
 
 # ------------------------------------------------------------------- beats and R-peaks
-def test_beat_windows_drop_first_last_and_edge_crossing_windows():
-    ecg = np.arange(12 * 5000, dtype=np.float64).reshape(12, 5000)
-    windows, used = features.beat_windows(ecg, np.array([100, 200, 2000, 3000, 4800, 4900]))
-    assert used.tolist() == [2000, 3000]        # 200 and 4800 would cross an edge
-    assert windows.shape == (2, 12, 500)
-    np.testing.assert_array_equal(windows[1], ecg[:, 2750:3250])
+def test_median_beat_uses_interior_beats_whose_window_fits():
+    rng = np.random.default_rng(0)
+    out = features.avl_features(gaussian_ecg(rng, hr=170)[0])  # fast: a beat within 250 of the end
+    inner = out.rpeaks[1:-1]
+    fits = inner[(inner >= features.HALF_WINDOW) & (inner <= 5000 - features.HALF_WINDOW)]
+    assert out.used_rpeaks.tolist() == fits.tolist() and out.n_beats == len(fits)
+    assert len(fits) < len(inner)               # this record has a beat too close to an edge
 
 
 def test_refined_hamilton_peaks_sit_on_the_true_qrs():

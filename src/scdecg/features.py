@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .beats import extract_windows
 from .constants import AVL, FS, N_LEADS
 from .signals import zero_mode
 
@@ -139,22 +140,6 @@ def lowpass(ecg: np.ndarray, cutoff_hz: float = LOWPASS_HZ, fs: int = FS,
     return sosfiltfilt(sos, np.asarray(ecg, dtype=np.float64), axis=-1)
 
 
-def beat_windows(ecg: np.ndarray, rpeaks: np.ndarray,
-                 half_window: int = HALF_WINDOW) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``ecg[:, r-half : r+half]`` for every R-peak but the first and last.
-
-    Windows that would cross either edge of the record are dropped (never padded).
-    Returns ``(windows (n, leads, 2*half), centres used)``.
-    """
-    inner = np.asarray(rpeaks, dtype=np.int64)[1:-1]
-    inside = (inner - half_window >= 0) & (inner + half_window <= ecg.shape[-1])
-    used = inner[inside]
-    if len(used) == 0:
-        return np.empty((0, ecg.shape[0], 2 * half_window), dtype=ecg.dtype), used
-    index = used[:, None] + np.arange(-half_window, half_window)[None, :]
-    return np.moveaxis(ecg[:, index], 1, 0), used
-
-
 def minmax(x: np.ndarray) -> np.ndarray:
     """Rescale to [0, 1] (the caller makes sure ``x`` is not constant)."""
     x = np.asarray(x, dtype=np.float64)
@@ -241,7 +226,8 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
             out.rpeaks = refine_to_qrs(avl, out.rpeaks, fs)
     except Exception as exc:  # neurokit2 raises assorted types on degenerate signals
         return _fail(out, "R-peak detection failed", f"{type(exc).__name__}: {exc}")
-    windows, out.used_rpeaks = beat_windows(ecg, out.rpeaks)
+    windows, k = extract_windows(ecg, out.rpeaks, HALF_WINDOW, HALF_WINDOW)
+    out.used_rpeaks = out.rpeaks[k]
     out.n_beats = len(windows)
     if out.n_beats < min_beats:
         return _fail(out, "too few beats", f"{out.n_beats} usable windows from "
