@@ -1,6 +1,6 @@
 """Segment every cohort ECG into single beats and keep those passing the published filters.
 
-R-peaks are found on lead I (neurokit2 cleaning and peak finding only). Each interior peak r
+R-peaks are found on lead I (neurokit2 cleaning and peak finding; no delineation). Each interior peak r
 gives the window [r-100, r+200) of all 12 leads in mV; windows crossing the recording's
 edges, holding more than one R-peak, or with low mean peak-to-peak (<= 0.5 mV), low mean SD
 (<= 0.06 mV) or low mean autocorrelation (<= 0.75) are dropped. Kept beats are written as
@@ -13,11 +13,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from scdecg.beats import (LOG_COLUMNS, MIN_MEAN_AUTOCORR, MIN_MEAN_PTP_MV, MIN_MEAN_SD_MV,
-                          RPEAK_METHOD, BeatConfig, SegmentTask, remove_stale_dirs, segment_file)
+from scdecg import beats
 from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
@@ -29,10 +27,11 @@ COHORT = COVARIATE_DF
 ECG_DIR = TEN_SEC_DIR
 OUT_DIR = BEATS_DIR
 LOG_NAME = "segmentation_log.csv"
-RPEAK_METHOD_NAME = RPEAK_METHOD
-MIN_MEAN_PTP = MIN_MEAN_PTP_MV
-MIN_MEAN_SD = MIN_MEAN_SD_MV
-MIN_AUTOCORR = MIN_MEAN_AUTOCORR
+RPEAK_METHOD = beats.RPEAK_METHOD
+CORRECT_ARTIFACTS = False
+MIN_MEAN_PTP = beats.MIN_MEAN_PTP_MV
+MIN_MEAN_SD = beats.MIN_MEAN_SD_MV
+MIN_AUTOCORR = beats.MIN_MEAN_AUTOCORR
 N_JOBS = 0
 
 HELP = {
@@ -40,7 +39,9 @@ HELP = {
     "ecg_dir": "folder of <studyId>.npy written by x03 (µV)",
     "out_dir": "folder receiving <studyId>/<studyId>_<k>.npy beats and the log",
     "log_name": "segmentation log file name inside out_dir",
-    "rpeak_method_name": "neurokit2 method for cleaning lead I and finding its R-peaks",
+    "rpeak_method": "neurokit2 method for cleaning lead I and finding its R-peaks",
+    "correct_artifacts": "apply neurokit2's Kubios R-peak artifact correction, as the published "
+                         "ecg_process did (it relocates premature beats' peaks)",
     "min_mean_ptp": "drop windows whose mean peak-to-peak range (mV) is at most this",
     "min_mean_sd": "drop windows whose mean per-lead SD (mV) is at most this",
     "min_autocorr": "drop windows whose mean autocorrelation (lags 0..4) is at most this",
@@ -48,7 +49,7 @@ HELP = {
 }
 
 
-def segment_tasks(cohort_path: str, ecg_dir: str) -> list[SegmentTask]:
+def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
     cohort = read_feather(cohort_path, ["studyId"])
     ids = cohort["studyId"].astype(str)
@@ -57,25 +58,27 @@ def segment_tasks(cohort_path: str, ecg_dir: str) -> list[SegmentTask]:
                             f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
-    return [SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
+    return [beats.SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
             for sid, s in zip(ids, scaling)]
 
 
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, ecg_dir=ECG_DIR, out_dir=OUT_DIR,
-                        log_name=LOG_NAME, rpeak_method_name=RPEAK_METHOD_NAME,
+                        log_name=LOG_NAME, rpeak_method=RPEAK_METHOD,
+                        correct_artifacts=CORRECT_ARTIFACTS,
                         min_mean_ptp=MIN_MEAN_PTP, min_mean_sd=MIN_MEAN_SD,
                         min_autocorr=MIN_AUTOCORR, n_jobs=N_JOBS).parse_args(argv)
     tasks = segment_tasks(args.cohort, args.ecg_dir)
-    config = BeatConfig(method=args.rpeak_method_name, min_mean_ptp=args.min_mean_ptp,
+    config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
+                        min_mean_ptp=args.min_mean_ptp,
                         min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(segment_file, beats_root=str(out), config=config)
+    work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
     log = pd.DataFrame(list(imap(work, tasks, n_jobs=args.n_jobs, desc="x04 beats")),
-                       columns=list(LOG_COLUMNS))
-    stale = remove_stale_dirs(out, {t.study_id for t in tasks})
+                       columns=list(beats.LOG_COLUMNS))
+    stale = beats.remove_stale_dirs(out, {t.study_id for t in tasks})
     write_csv(log, out / args.log_name)
 
     failures = FailureLog("x04")

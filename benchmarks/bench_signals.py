@@ -1,6 +1,7 @@
 """Time the signal steps x03 (extract + gain), x04 (beats), x05 (morphing beats), x06 (aVL).
 
-Each step runs as a user runs it, in a workspace; wall time, ECGs/s and peak memory (the
+Each step runs as a user runs it, in a workspace; wall time, ECGs/s, CPU seconds (all its
+processes; unlike wall time, not inflated by other load on the machine) and peak memory (the
 whole process tree) are printed per step, plus the total and a linear extrapolation to the
 NTUH release (18,072 ECGs). Without ``--workspace`` a synthetic cohort is generated first
 (x00-x02, not timed)::
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -33,12 +35,20 @@ STEPS = [("x03 extract + gain", "x03_extract_10s_ecgs.py", True),
          ("x06 aVL features", "x06_avl_features.py", True)]
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of all finished (waited-for) descendant processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(script: str, args: list[str], ws: Path):
+    """Run one step; returns its Measurement and the CPU seconds it used (all processes)."""
     log = ws / f"bench_{Path(script).stem}.log"
+    before = cpu_seconds()
     m = measure([sys.executable, str(PREP / script), *args], cwd=ws, log_path=log)
     if m.returncode != 0:
         raise SystemExit(f"{script} failed (exit {m.returncode}); see {log}")
-    return m
+    return m, cpu_seconds() - before
 
 
 def main() -> int:
@@ -60,23 +70,26 @@ def main() -> int:
             for name, script in SETUP:
                 extra = (["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", str(args.n_patients),
                           "--seed", str(args.seed)] if name == "x00" else [])
-                m = run(script, extra, ws)
+                m, _ = run(script, extra, ws)
                 print(f"(setup) {name:<16} {m.wall_s:8.1f} s", flush=True)
         import pandas as pd
         n_ecgs = len(pd.read_feather(ws / "covariate_df.feather"))
         print(f"{n_ecgs} ECGs; steps run with --n-jobs {args.n_jobs} where they take it\n")
-        print(f"{'step':<22} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9} {'s @ NTUH':>9}")
-        total = 0.0
+        print(f"{'step':<22} {'wall s':>8} {'ECGs/s':>8} {'CPU s':>8} {'peak MiB':>9} "
+              f"{'s @ NTUH':>9}")
+        total = total_cpu = 0.0
         for title, script, takes_jobs in STEPS:
             if not (PREP / script).exists():
                 print(f"{title:<22} (script not present)")
                 continue
-            m = run(script, ["--n-jobs", str(args.n_jobs)] if takes_jobs else [], ws)
-            total += m.wall_s
-            print(f"{title:<22} {m.wall_s:8.1f} {n_ecgs / m.wall_s:8.1f} {m.peak_rss_mb:9.0f} "
-                  f"{m.wall_s * NTUH_ECGS / n_ecgs:9.0f}", flush=True)
-        print(f"{'x03-x06 together':<22} {total:8.1f} {n_ecgs / total:8.1f} {'':>9} "
-              f"{total * NTUH_ECGS / n_ecgs:9.0f}")
+            m, cpu = run(script, ["--n-jobs", str(args.n_jobs)] if takes_jobs else [], ws)
+            total, total_cpu = total + m.wall_s, total_cpu + cpu
+            print(f"{title:<22} {m.wall_s:8.1f} {n_ecgs / m.wall_s:8.1f} {cpu:8.1f} "
+                  f"{m.peak_rss_mb:9.0f} {m.wall_s * NTUH_ECGS / n_ecgs:9.0f}", flush=True)
+        print(f"{'x03-x06 together':<22} {total:8.1f} {n_ecgs / total:8.1f} {total_cpu:8.1f} "
+              f"{'':>9} {total * NTUH_ECGS / n_ecgs:9.0f}")
+        print(f"CPU s / {args.n_jobs} cores, extrapolated to NTUH (the wall time on otherwise idle "
+              f"cores): {total_cpu / args.n_jobs * NTUH_ECGS / n_ecgs:.0f} s")
         print("(s @ NTUH: linear extrapolation to 18,072 ECGs; start-up costs make it pessimistic)")
     finally:
         if generated and not args.keep:

@@ -1,7 +1,6 @@
 """x03: limb-lead gain estimation and correction, bad records, and the script's outputs."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

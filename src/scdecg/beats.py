@@ -60,6 +60,7 @@ class BeatConfig:
     pre: int = BEAT_PRE
     post: int = BEAT_POST
     method: str = RPEAK_METHOD
+    correct_artifacts: bool = False
     min_mean_ptp: float = MIN_MEAN_PTP_MV
     min_mean_sd: float = MIN_MEAN_SD_MV
     min_mean_autocorr: float = MIN_MEAN_AUTOCORR
@@ -109,12 +110,22 @@ def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
 
 
 # ------------------------------------------------------------------------ R-peaks
-def detect_rpeaks(lead: np.ndarray, fs: int = FS, method: str = RPEAK_METHOD) -> np.ndarray:
-    """Sorted sample indices of the R-peaks of one lead (neurokit2 clean + find peaks only)."""
+def detect_rpeaks(lead: np.ndarray, fs: int = FS, method: str = RPEAK_METHOD,
+                  correct_artifacts: bool = False) -> np.ndarray:
+    """Sorted sample indices of the R-peaks of one lead: neurokit2 cleaning and peak finding.
+
+    This is the R-peak part of ``nk.ecg_process`` (which the published code ran, delineation
+    and all). ``correct_artifacts=True`` adds its Kubios artifact correction too, which
+    relocates premature beats' peaks and is off by default (see docs/DEVIATIONS.md).
+    """
     import neurokit2 as nk
 
     cleaned = nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=fs, method=method)
-    peaks = nk.ecg_findpeaks(cleaned, sampling_rate=fs, method=method)["ECG_R_Peaks"]
+    if correct_artifacts:
+        _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method=method, correct_artifacts=True)
+        peaks = info["ECG_R_Peaks"]
+    else:
+        peaks = nk.ecg_findpeaks(cleaned, sampling_rate=fs, method=method)["ECG_R_Peaks"]
     return np.unique(np.asarray(peaks, dtype=np.int64))
 
 
@@ -210,7 +221,8 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     note = f" (missing tail: all leads zero from sample {length})" if length < ecg_mv.shape[-1] else ""
     ecg_mv = ecg_mv[:, :length]
     try:
-        rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method)
+        rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method,
+                               config.correct_artifacts)
     except Exception as exc:  # neurokit2 raises assorted errors on pathological input
         return Segmentation(status="failed", reason=f"R-peak detection failed: "
                                                    f"{type(exc).__name__} {exc}{note}")
@@ -404,8 +416,8 @@ def reference_beats(paths: list[Path], n_max: int, seed: int) -> tuple[np.ndarra
         raise ValueError("no beats to build a median beat from")
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(paths), size=min(n_max, len(paths)), replace=False))
-    stack = np.stack([np.load(paths[i], allow_pickle=False) for i in chosen]).astype(np.float64)
-    return np.median(stack, axis=0), stack.std(axis=0)
+    stack = np.stack([np.load(paths[i], allow_pickle=False) for i in chosen])  # float32
+    return np.median(stack, axis=0).astype(np.float64), stack.std(axis=0, dtype=np.float64)
 
 
 SD_FLOOR = 1e-6  # mV; guards the z-distance against samples where every beat is identical
