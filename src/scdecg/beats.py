@@ -218,7 +218,8 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
     length = recorded_length(ecg_mv)
-    note = f" (missing tail: all leads zero from sample {length})" if length < ecg_mv.shape[-1] else ""
+    tail = f"missing tail: all leads zero from sample {length}" if length < ecg_mv.shape[-1] else ""
+    note = f" ({tail})" if tail else ""
     ecg_mv = ecg_mv[:, :length]
     try:
         rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method,
@@ -235,7 +236,7 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     result = Segmentation(rpeaks=rpeaks, beat_index=k[keep], beats=windows[keep],
                           n_windows=len(k),
                           rejected={name: int(m.sum()) for name, m in masks.items()},
-                          reason=note.strip(" ()"))
+                          reason=tail)
     if not keep.any():
         result.status = "no_beats"
         result.reason = (f"all windows rejected: {len(k)} by the filters" if len(k)
