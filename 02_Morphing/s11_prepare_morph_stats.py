@@ -32,10 +32,10 @@ def main(argv=None):
     out = Path(args.output_dir)
     table, stages = read_morph_outputs(out)
     beat_folder = Path(args.beat_model or read_json(out / "morph_run.json")["beat_model"])
-    risk, _ = load_beat_model(beat_folder, device)
+    risk, beat_config = load_beat_model(beat_folder, device)
     outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
     long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
-                                    delineate=args.delineate, n_jobs=args.n_jobs)
+                                    beat_config.get("target_stats"), delineate=args.delineate, n_jobs=args.n_jobs)
     meta = table[["beat_id", "status", "source_file", "studyId", "ptId", "steps", "stopped"]]
     long = meta.merge(long, on="beat_id", how="right", validate="one_to_many")
     write_feather(long, out / "morph-stats.feather")

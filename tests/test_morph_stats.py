@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,14 @@ def toy_beat(slur: float = 0.0, rng: np.random.Generator | None = None) -> np.nd
     if rng is not None:
         beat += rng.normal(0, 0.005, beat.shape)
     return beat.astype(np.float32)
+
+
+def test_stage_features_delineate_each_lead():
+    long, failures = stage_features({"t0": toy_beat()[None]}, {"t0": np.zeros((1, 1))}, ["scd1"],
+                                    ["classification"], delineate=True, n_jobs=1, progress=False)
+    assert {f"{w}_{lead}" for w in ("R_onset", "T_peak") for lead in LEADS} <= set(long.columns)
+    assert 20 < long.loc[0, "T_peak_II"] - long.loc[0, "R_onset_II"] < 200
+    assert failures.empty
 
 
 def test_lead_extrema_and_avl_slopes_follow_the_slur():
@@ -75,15 +84,15 @@ def test_stage_features_long_format():
     outputs = {"raw": np.array([[0.0, 50.0], [1.0, 60.0]]), "t0": np.array([[0.0, 50.0], [1.0, 60.0]]),
                "final": np.array([[2.0, 55.0], [-1.0, 65.0]])}
     long, failures = stage_features(stages, outputs, ["scd1", "age"],
-                                    ["classification", "regression"], delineate=True, n_jobs=1,
-                                    progress=False)
+                                    ["classification", "regression"],
+                                    {"age": {"mean": 50.0, "sd": 10.0}}, delineate=False)
     assert len(long) == 6 and list(long["stage"].unique()) == ["raw", "t0", "final"]
     for col in ("beat_id", "yhat_scd1", "logit_scd1", "yhat_age", "aVL_rs_diff", "min_aVL",
-                "max_V6", "R_onset_aVL", "T_peak_II"):
+                "max_V6"):
         assert col in long.columns
     final = long[long["stage"] == "final"].set_index("beat_id")
     assert final.loc[0, "yhat_scd1"] == pytest.approx(1 / (1 + np.exp(-2.0)))
-    assert final.loc[1, "yhat_age"] == 65.0
+    assert final.loc[1, "yhat_age"] == 50.0 + 10.0 * 65.0
     t0 = long[long["stage"] == "t0"].set_index("beat_id")
     assert final.loc[0, "aVL_rs_diff"] == pytest.approx(t0.loc[1, "aVL_rs_diff"])
     assert list(failures.columns) == ["beat_id", "stage", "step", "reason"]
@@ -124,17 +133,36 @@ def make_workspace(root):
     return root
 
 
+def run_main(script: str, *args: str, cwd) -> int:
+    """Run a script's ``main`` in this process (saves a torch import per script)."""
+    import importlib.util
+    import os
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return module.main(list(args))
+    finally:
+        os.chdir(before)
+
+
 @pytest.fixture(scope="module")
 def morphed(tmp_path_factory):
     ws = make_workspace(tmp_path_factory.mktemp("morph"))
     run_script("02_Morphing/s08_train_generator.py", "--beat-model", "modelfits_beat/toy",
                "--profile", "demo", "--epochs", "3", "--batch-size", "8", cwd=ws)
-    run_script("02_Morphing/s09_reconstruction_report.py", "--n-samples", "2", cwd=ws)
-    run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "6", "--max-steps", "15",
-               "--lr", "0.5", "--max-rec-mse", "1.0", "--beat-stride", "5", "--batch-size", "4",
-               "--stop-quantile", "0.9", cwd=ws)
-    run_script("02_Morphing/s11_prepare_morph_stats.py", "--no-delineate", cwd=ws)
-    run_script("02_Morphing/s12_morph_stats.py", "--n-examples", "2", cwd=ws)
+    for script, *args in (
+            ("s09_reconstruction_report.py", "--n-samples", "2"),
+            ("s10_morph_ecgs.py", "--n-beats", "6", "--max-steps", "15", "--lr", "0.5",
+             "--max-rec-mse", "1.0", "--beat-stride", "5", "--batch-size", "4"),
+            ("s11_prepare_morph_stats.py", "--no-delineate"),
+            ("s12_morph_stats.py", "--n-examples", "2")):
+        assert run_main(f"02_Morphing/{script}", *args, cwd=ws) == 0, script
     return ws
 
 
@@ -207,17 +235,16 @@ def test_morph_stats_and_summary(morphed):
         assert (out / name).stat().st_size > 1000
 
 
-def test_bad_inputs_give_one_clear_line(morphed, tmp_path):
+def test_bad_inputs_give_one_clear_line(morphed, tmp_path, capsys):
     import shutil
 
     ws = tmp_path / "ws"
     shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
-    proc = run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", "--max-rec-mse", "0",
-                      cwd=ws, check=False)
-    assert proc.returncode == 2 and "no beat of the morph set passes" in proc.stderr
+    code = run_main("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", "--max-rec-mse", "0", cwd=ws)
+    assert code == 2 and "no beat of the morph set passes" in capsys.readouterr().err
     config_path = ws / "modelfits_beat" / "toy" / "config.json"
     config = json.loads(config_path.read_text())
     config["architecture"]["channels"] = 16
     config_path.write_text(json.dumps(config))
-    proc = run_script("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", cwd=ws, check=False)
-    assert proc.returncode == 2 and "channels" in proc.stderr
+    code = run_main("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", cwd=ws)
+    assert code == 2 and "channels" in capsys.readouterr().err

@@ -67,8 +67,8 @@ def test_schedules():
 
 
 def test_training_lowers_the_loss_is_seeded_and_resumes(tmp_path):
-    beats = toy_beats()
-    cfg = VAETrainConfig(epochs=6, batch_size=16, lr_max=3e-3, seed=0)
+    beats = toy_beats(32)
+    cfg = VAETrainConfig(epochs=5, batch_size=16, lr_max=3e-3, seed=0)
 
     def run(**kw):
         torch.manual_seed(0)
@@ -76,14 +76,14 @@ def test_training_lowers_the_loss_is_seeded_and_resumes(tmp_path):
         return vae, fit_vae(vae, beats, toy_risk, cfg, CPU, progress=False, **kw)
 
     vae, hist = run()
-    assert hist[-1]["rec"] < 0.7 * hist[0]["rec"]
+    assert hist[-1]["rec"] < 0.8 * hist[0]["rec"]
     _, again = run()
     assert again == hist                                     # same seed, same numbers
     ckpt = tmp_path / "last_epoch.pt"
     fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, cfg, CPU, checkpoint_path=ckpt,
             progress=False)
     with pytest.raises(PipelineError, match="differs"):
-        fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, VAETrainConfig(epochs=7, batch_size=16),
+        fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, VAETrainConfig(epochs=6, batch_size=16),
                 CPU, checkpoint_path=ckpt, resume=True, progress=False)
 
 

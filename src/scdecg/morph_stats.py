@@ -93,15 +93,17 @@ def delineate_beat(beat: np.ndarray) -> tuple[dict[str, float], list[str]]:
 
 def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str, np.ndarray],
                    output_names: Sequence[str], output_types: Sequence[str],
-                   delineate: bool = True, n_jobs: int = 0,
+                   target_stats: dict[str, dict[str, float]] | None = None, delineate: bool = True, n_jobs: int = 0,
                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long table (one row per beat x stage) of every measurement, plus a failure log.
 
     ``stages`` maps stage name -> beats (N, 12, 300); ``outputs`` maps stage name -> the beat
     model's raw outputs (N, n_outputs) in ``output_names`` order. Classification outputs
-    become probabilities ``yhat_<name>`` (and ``logit_<name>``); regression outputs are kept
-    as the model gives them.
+    become probabilities ``yhat_<name>`` (and ``logit_<name>``); regression outputs are put
+    back on their own scale with the training ``target_stats`` (``{name: {"mean", "sd"}}``,
+    the beat model's z-scoring) when given.
     """
+    target_stats = target_stats or {}
     frames, failures = [], []
     for stage, beats in stages.items():
         raw = np.asarray(outputs[stage], dtype=np.float64)
@@ -111,7 +113,8 @@ def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str
                 cols[f"logit_{name}"] = raw[:, j]
                 cols[f"yhat_{name}"] = 1 / (1 + np.exp(-raw[:, j]))
             else:
-                cols[f"yhat_{name}"] = raw[:, j]
+                st = target_stats.get(name, {"mean": 0.0, "sd": 1.0})
+                cols[f"yhat_{name}"] = raw[:, j] * st["sd"] + st["mean"]
         frame = pd.concat([pd.DataFrame(cols), lead_extrema(beats)], axis=1)
         slopes = [avl_slopes(b) for b in beats]
         for k, name in enumerate(FEATURE_COLUMNS):
