@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import matplotlib
 
 from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
@@ -23,6 +23,7 @@ STUDY_ID = None          # default: the first row of covariate_df
 OUTPUT = "x08_ecg.png"
 MARKERS = True
 DPI = 200
+matplotlib.use("Agg")    # files only, never a window
 HELP = {
     "covariate_df": "cohort table (for scaling_factor and the title)",
     "ecg_dir": "folder of 10-s ECGs written by x03",

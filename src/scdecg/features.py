@@ -1,21 +1,26 @@
 """The aVL terminal-R biomarker (pipeline step x06).
 
-Per ECG: millivolts, each lead minus its own mode, low-pass filtered at 40 Hz (zero-phase;
-0 disables, as published); R-peaks found on aVL with Hamilton's
-method (neurokit2 ``hamilton2002`` cleaning and detection); ±250-sample windows around
-them, without the first and last detected beat and without windows that cross the record's
-edges; the sample-wise median of those windows is the median beat (12, 500). On its aVL
-lead, min-max normalised to [0, 1]:
+Per ECG (12, T) in millivolts:
 
-* ``R`` — the highest local maximum within ±``R_SEARCH`` samples of the centre. The centre
-  is the Hamilton detection point, which trails the R apex (the detector peaks in an 80-ms
-  moving average of |slope| after a causal 8–16 Hz band-pass), so the search spans both sides.
-  A local maximum, not the window's maximum: in a QS-shaped aVL the window's largest value
-  is the baseline at its edge, which is no R wave; such beats fail with a reason.
-* ``S`` — the first sample ``i`` in (R, R + 61) where |d1| < 0.01 for three consecutive
-  samples (``i``, ``i+1``, ``i+2``); ``R + 61`` when there is none.
-* ``aVL_rs_diff`` = mean |d1[R:S]| and ``aVL_rs_diff_2`` = mean |d2[R:S-1]|, with d1 and d2 the
-  first and second differences. Low values mean a slow ("slurred") R→S downstroke.
+1. each lead minus its own mode, then a zero-phase 40-Hz low-pass (``lowpass_hz=0``: none);
+2. R-peaks on aVL with Hamilton's method (neurokit2 ``hamilton2002`` cleaning and detection),
+   each moved to the centre of its aVL QRS complex (:func:`refine_to_qrs`; ``refine=False``
+   keeps Hamilton's own detection points);
+3. ±250-sample windows around them, without the first and last peak and without windows that
+   cross the record's edges (dropped, never padded); their sample-wise median is the median
+   beat (12, 500), centred on the QRS;
+4. on the aVL median beat, min-max normalised to [0, 1], with d1 and d2 its first and second
+   differences:
+
+   * ``R`` — the highest local maximum within ±``R_SEARCH`` samples of the centre. A local
+     maximum, not the window's largest value: in a QS-shaped aVL that is the baseline at the
+     window's edge, no R wave, and the ECG fails with a reason;
+   * ``S`` — the first sample ``i`` in (R, R + 61) where |d1| < 0.01 for three consecutive
+     samples (``i``, ``i+1``, ``i+2``); ``R + 61`` when there is none;
+   * ``aVL_rs_diff`` = mean |d1[R:S]| and ``aVL_rs_diff_2`` = mean |d2[R:S-1]|. Low values
+     mean a slow ("slurred") R→S downstroke.
+
+Defaults differ from the published code in steps 1–2 and in the choice of R (docs/DEVIATIONS.md).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import pandas as pd
 
 from .beats import extract_windows
 from .constants import AVL, FS, N_LEADS
-from .signals import zero_mode
+from .signals import to_millivolts, zero_mode
 
 HALF_WINDOW = 250        # samples either side of an aVL R-peak: windows of 500 samples
 R_SEARCH = 60            # R is looked for within ±60 samples (±120 ms) of the beat centre
@@ -259,8 +264,6 @@ class EcgTask:
 
 def features_for_file(task: EcgTask) -> dict:
     """x06 worker: load ``10_sec_ecgs/<studyId>.npy`` (µV), return one row of the x06 table."""
-    from .signals import to_millivolts
-
     def failed(reason: str, detail: str) -> dict:
         return {"studyId": task.study_id, **_fail(AvlFeatures(), reason, detail).row()}
 

@@ -58,11 +58,9 @@ def plot_ecg(ecg_mv: np.ndarray, title: str = "", rpeaks: np.ndarray | None = No
     """Draw one (12, T) ECG in mV; returns the matplotlib Figure.
 
     ``rpeaks``, ``avl_r``, ``avl_s`` are sample indices in the record (markers are optional).
-    Every trace is a Line2D labelled with its lead (the rhythm strip ``"II (rhythm)"``).
+    Every trace is a Line2D labelled with its lead (the rhythm strip ``"II (rhythm)"``). The
+    figure is built without pyplot, so it needs no GUI and leaves the pyplot state alone.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
