@@ -2,8 +2,9 @@
 
 Each step runs as a user runs it, in a workspace; wall time, ECGs/s, CPU seconds (all its
 processes; unlike wall time, not inflated by other load on the machine) and peak memory (the
-whole process tree) are printed per step, plus the total and a linear extrapolation to the
-NTUH release (18,072 ECGs). Without ``--workspace`` a synthetic cohort is generated first
+whole process tree) are printed per step, plus the total and a linear extrapolation to all
+18,072 ECGs of the NTUH release (an upper bound: x01 keeps one ECG per patient, so the NTUH
+cohort table holds about 10,950, which ``--n-patients 10950`` reproduces). Without ``--workspace`` a synthetic cohort is generated first
 (x00-x02, not timed)::
 
     python benchmarks/bench_signals.py --n-patients 1000 --n-jobs 2
@@ -90,7 +91,7 @@ def main() -> int:
               f"{'':>9} {total * NTUH_ECGS / n_ecgs:9.0f}")
         print(f"CPU s / {args.n_jobs} cores, extrapolated to NTUH (the wall time on otherwise idle "
               f"cores): {total_cpu / args.n_jobs * NTUH_ECGS / n_ecgs:.0f} s")
-        print("(s @ NTUH: linear extrapolation to 18,072 ECGs; start-up costs make it pessimistic)")
+        print("(s @ NTUH: linear extrapolation to 18,072 ECGs, an upper bound)")
     finally:
         if generated and not args.keep:
             shutil.rmtree(ws, ignore_errors=True)
