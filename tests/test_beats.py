@@ -325,3 +325,15 @@ def test_write_beats_replaces_changed_folders_and_skips_identical_ones(tmp_path)
     np.testing.assert_array_equal(np.load(folder / "s_1.npy"), beats[0] + 1)
     write_beats(folder, "s", beats[:0], np.array([], dtype=int))
     assert not folder.exists()
+
+
+def test_remove_stale_dirs_only_touches_beat_folders(tmp_path):
+    from scdecg.beats import remove_stale_dirs
+
+    for name, files in {"keep": ["keep_1.npy"], "old": ["old_1.npy", "old_2.npy"],
+                        ".x.abc.tmp": ["x_1.npy"], "data": ["table.csv"], "empty": []}.items():
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_bytes(b"")
+    assert remove_stale_dirs(tmp_path, {"keep"}) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "keep"]

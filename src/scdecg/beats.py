@@ -19,6 +19,7 @@ clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -309,10 +310,16 @@ def _holds_exactly(folder: Path, names: list[str], beats: list[np.ndarray]) -> b
 
 
 def remove_stale_dirs(root: Path, keep: set[str]) -> int:
-    """Delete sub-folders of ``root`` not named in ``keep`` (old studies, aborted temp dirs)."""
+    """Delete beat folders under ``root`` not named in ``keep`` (studies no longer in the
+    cohort) and temporary folders left by a killed run. A folder holding anything but
+    ``<name>_<k>.npy`` files is never touched, so a mistaken ``root`` cannot wipe other data."""
     removed = 0
     for entry in Path(root).iterdir():
-        if entry.is_dir() and entry.name not in keep:
+        if not entry.is_dir() or entry.name in keep:
+            continue
+        leftover = entry.name.startswith(".") and entry.name.endswith((".tmp", ".old"))
+        beat_name = re.compile(re.escape(entry.name) + r"_\d+\.npy")
+        if leftover or all(p.is_file() and beat_name.fullmatch(p.name) for p in entry.iterdir()):
             shutil.rmtree(entry)
             removed += 1
     return removed
