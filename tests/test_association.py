@@ -1,14 +1,24 @@
 """x07: the association analysis (scdecg.association and the script)."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_script
+from conftest import ROOT, run_script
 from scdecg import association as assoc
 
 X07 = "00_Data_Preprocessing/x07_association.py"
+
+
+def x07_main():
+    """The script's ``main``, for in-process runs (no interpreter start-up, imports shared)."""
+    spec = importlib.util.spec_from_file_location("x07_association", ROOT / X07)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
 
 
 def cohort(n: int = 4000, beta: float = -0.8, seed: int = 0) -> pd.DataFrame:
@@ -116,7 +126,7 @@ def test_complete_case_sample_is_shared_by_the_three_models():
     assert (res.n == 850).all()
 
 
-def test_x07_script_writes_tables_and_rejects_bad_options(tmp_path):
+def test_x07_script_writes_tables_and_rejects_bad_options(tmp_path, capsys):
     cohort(n=1200, seed=4).to_feather(tmp_path / "covariate_df.feather")
     run_script(X07, cwd=tmp_path)
     res = pd.read_csv(tmp_path / "x07_regression_results.csv")
@@ -125,10 +135,12 @@ def test_x07_script_writes_tables_and_rejects_bad_options(tmp_path):
     assert len(res) == 3 * 2 * 3 * 2 and (res.filter_mode == "casecontrol").all()
     md = (tmp_path / "x07_regression_results.md").read_text()
     assert "### scd1 (casecontrol)" in md and "| aVL_rs_diff | age_sex_ecg |" in md
-    proc = run_script(X07, "--filter-mode", "cases", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "--filter-mode 'cases'" in proc.stderr
-    proc = run_script(X07, "--qtc-column", "qtc_nope", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "missing column(s) qtc_nope" in proc.stderr
+    main = x07_main()
+    cov = str(tmp_path / "covariate_df.feather")
+    assert main(["--covariate-df", cov, "--filter-mode", "cases"]) == 2
+    assert "--filter-mode 'cases'" in capsys.readouterr().err
+    assert main(["--covariate-df", cov, "--qtc-column", "qtc_nope"]) == 2
+    assert "missing column(s) qtc_nope" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +149,10 @@ def x06_workspace(pipeline):
 
 
 def test_adjusted_scd1_association_on_the_synthetic_study(x06_workspace, tmp_path):
-    run_script(X07, "--covariate-df", str(x06_workspace / "covariate_df.feather"), cwd=tmp_path)
-    res = pd.read_csv(tmp_path / "x07_regression_results.csv")
+    out = tmp_path / "x07.csv"
+    assert x07_main()(["--covariate-df", str(x06_workspace / "covariate_df.feather"),
+                       "--output-csv", str(out), "--output-md", str(tmp_path / "x07.md")]) == 0
+    res = pd.read_csv(out)
     row = res[(res.outcome == "scd1") & (res.exposure == "aVL_rs_diff")
               & (res.model == "age_sex_ecg") & (res.estimator == "logit")].iloc[0]
     assert row.status == "ok", row.reason
