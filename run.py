@@ -30,8 +30,26 @@ DEMO_WORKSPACE = ROOT / "demo_workspace"
 DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     ("synthetic NTUH dataset", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
      ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", "1500", "--seed", "0"]),
-    ("cohort table", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
+    ("cohort table and SCD labels", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
     ("pipeline columns", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
+    ("10-s ECGs and limb-lead gain correction", "00_Data_Preprocessing/x03_extract_10s_ecgs.py", []),
+    ("beat segmentation", "00_Data_Preprocessing/x04_segment_beats.py", []),
+    ("morphing beat set and waterfall", "00_Data_Preprocessing/x05_morphing_beats.py", []),
+    ("aVL RS-slope biomarker", "00_Data_Preprocessing/x06_avl_features.py", []),
+    ("association analysis", "00_Data_Preprocessing/x07_association.py", []),
+    ("ECG plot", "00_Data_Preprocessing/x08_plot_ecg.py", ["--output", "reports/ecg_example.png"]),
+    ("10-s risk model", "01_Predictive_Model/x01_train_10s_ecg.py", ["--profile", "demo"]),
+    ("beat model", "01_Predictive_Model/x02_train_beats.py", ["--profile", "demo"]),
+    ("10-s predictions", "01_Predictive_Model/x03_predict.py", []),
+    ("beat predictions", "01_Predictive_Model/x03_predict.py", ["--beat"]),
+    ("10-s evaluation", "01_Predictive_Model/x04_evaluate.py", []),
+    ("beat evaluation", "01_Predictive_Model/x04_evaluate.py", ["--beat"]),
+    ("DR-VAE generator", "02_Morphing/s08_train_generator.py", ["--profile", "demo"]),
+    ("reconstruction report", "02_Morphing/s09_reconstruction_report.py", []),
+    ("morphing", "02_Morphing/s10_morph_ecgs.py", ["--profile", "demo"]),
+    ("morph measurements", "02_Morphing/s11_prepare_morph_stats.py", []),
+    ("morph summary", "02_Morphing/s12_morph_stats.py", []),
+    ("run report", "-m scdecg.report", []),
 ]
 
 
@@ -61,20 +79,37 @@ def ensure_environment(use_venv: bool) -> str:
     return str(python)
 
 
+def step_command(python: str, script: str, args: list[str]) -> list[str]:
+    """``-m module`` entries run a package module; others are scripts under ROOT."""
+    if script.startswith("-m "):
+        return [python, "-m", script.removeprefix("-m "), *args]
+    return [python, str(ROOT / script), *args]
+
+
 def run_demo(python: str, workspace: Path) -> int:
+    """Run DEMO_STEPS in ``workspace``; record each step's wall time in reports/demo_timings.csv."""
     workspace.mkdir(parents=True, exist_ok=True)
+    timings = workspace / "reports" / "demo_timings.csv"
+    timings.parent.mkdir(exist_ok=True)
+    rows = ["step,script,seconds"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.perf_counter()
     for i, (title, script, args) in enumerate(DEMO_STEPS, 1):
         print(f"\n=== [{i}/{len(DEMO_STEPS)}] {title}: {script} {' '.join(args)}", flush=True)
         t0 = time.perf_counter()
-        result = subprocess.run([python, str(ROOT / script), *args], cwd=workspace, env=env)
+        result = subprocess.run(step_command(python, script, args), cwd=workspace, env=env)
         if result.returncode != 0:
             print(f"\n[demo] step '{title}' failed (exit {result.returncode}); "
                   f"outputs so far are in {workspace}", file=sys.stderr)
             return result.returncode
-        print(f"--- {title}: {time.perf_counter() - t0:.1f} s", flush=True)
-    print(f"\n[demo] finished in {time.perf_counter() - start:.0f} s; outputs in {workspace}")
+        seconds = time.perf_counter() - t0
+        rows.append(f'"{title}",{script},{seconds:.1f}')
+        tmp = timings.with_suffix(".tmp")
+        tmp.write_text("\n".join(rows) + "\n")
+        os.replace(tmp, timings)
+        print(f"--- {title}: {seconds:.1f} s", flush=True)
+    print(f"\n[demo] pipeline finished in {time.perf_counter() - start:.0f} s; "
+          f"report: {workspace / 'reports' / 'report.md'}")
     return 0
 
 
@@ -85,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path, default=DEMO_WORKSPACE,
                         help="demo: folder the pipeline writes into")
     args, rest = parser.parse_known_args(argv)
+    started = time.perf_counter()
     python = ensure_environment(use_venv=not args.no_venv)
+    print(f"[setup] environment ready in {time.perf_counter() - started:.0f} s", flush=True)
     if args.command == "setup":
         return 0
     if args.command == "demo":
-        return run_demo(python, args.workspace.resolve())
+        code = run_demo(python, args.workspace.resolve())
+        print(f"[demo] total including set-up: {time.perf_counter() - started:.0f} s")
+        return code
     return subprocess.run([python, "-m", "pytest", "-q", *(rest or ["tests"])], cwd=ROOT).returncode
 
 
