@@ -28,7 +28,7 @@ from scdecg.io import write_csv, write_json
 from scdecg.morphing import (draw_morph_set, load_beat_model, load_beats, morph_beat_index,
                              morph_in_batches, reconstruction_mse, split_patients,
                              stop_threshold, write_morph_outputs)
-from scdecg.vae import encode, load_vae
+from scdecg.vae import encode, load_vae, reconstruct
 
 VAE = "modelfits_vae/drvae"
 BEAT_MODEL = ""          # "": the beat model the VAE was trained with (its config.json)
@@ -39,14 +39,19 @@ LR = 0.01
 MAX_STEPS = 2000
 STOP = True
 STOP_QUANTILE = 0.9
+STOP_REFERENCE = "real"  # whose risk sets the stop level: "real" beats or their "reconstructed" t0
 BATCH_SIZE = 256         # beats morphed together
 RISK_STRIDE = 1          # keep the risk of every beat every this many steps
 BEAT_STRIDE = 100        # keep the decoded beats every this many steps
-DEMO = {"n_beats": 300, "max_steps": 300, "lr": 0.05, "beat_stride": 50}
+DEMO = {"n_beats": 300, "max_steps": 300, "lr": 0.05, "beat_stride": 50,
+        "stop_reference": "reconstructed"}
 SEED = 0
 
 HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no-stop: "
                 "the published behaviour, all beats take --max-steps steps)",
+        "stop_reference": "real: the predicted risk of the real validation beats (the paper); "
+                          "reconstructed: of their VAE reconstructions, for a VAE that shifts "
+                          "predicted risk (see morph_run.json: logit_shift_reconstruction)",
         "max_rec_mse": "skip beats whose reconstruction MSE exceeds this",
         "batch_size": "beats morphed together (memory vs. speed)"}
 
@@ -56,9 +61,12 @@ def main(argv=None):
     parser = build_parser(__doc__, help=HELP, vae=VAE, beat_model=BEAT_MODEL,
                           output_dir=OUTPUT_DIR, n_beats=N_BEATS, max_rec_mse=MAX_REC_MSE, lr=LR,
                           max_steps=MAX_STEPS, stop=STOP, stop_quantile=STOP_QUANTILE,
+                          stop_reference=STOP_REFERENCE,
                           batch_size=BATCH_SIZE, risk_stride=RISK_STRIDE, beat_stride=BEAT_STRIDE)
     add_runtime_options(parser, seed=SEED)
     args = parser.parse_args(argv)
+    if args.stop_reference not in ("real", "reconstructed"):
+        raise PipelineError(f"--stop-reference {args.stop_reference!r}: use real or reconstructed")
     if args.profile == "demo":  # demo values unless given on the command line
         parser.set_defaults(**DEMO)
         args = parser.parse_args(argv)
@@ -76,7 +84,9 @@ def main(argv=None):
           f"({drawn['ptId'].nunique()} patients)")
     pool_beats = load_beats(pool["beat_file"].tolist())
     pool_logits = risk.predict(pool_beats, device)[:, risk.target_index]
-    stop_logit = stop_threshold(pool_logits, args.stop_quantile) if args.stop else None
+    pool_rec_logits = risk.predict(reconstruct(vae, pool_beats, device), device)[:, risk.target_index]
+    reference = pool_logits if args.stop_reference == "real" else pool_rec_logits
+    stop_logit = stop_threshold(reference, args.stop_quantile) if args.stop else None
     row_of = {f: i for i, f in enumerate(pool["beat_file"])}
     raw = pool_beats[[row_of[f] for f in drawn["beat_file"]]]
     logit_raw = pool_logits[[row_of[f] for f in drawn["beat_file"]]]
@@ -114,7 +124,9 @@ def main(argv=None):
     summary = {"args": vars(args), "beat_model": str(beat_folder), "n_pool": len(pool),
                "n_drawn": len(drawn), "n_gate_skipped": int((~passed).sum()),
                "n_morphed": int(passed.sum()), "n_failed": int(result.failed.sum()),
-               "stop_logit": stop_logit, "n_stopped": int(result.stopped.sum()),
+               "stop_logit": stop_logit, "stop_reference": args.stop_reference,
+               "logit_shift_reconstruction": float(np.mean(pool_rec_logits - pool_logits)),
+               "n_stopped": int(result.stopped.sum()),
                "n_started_above_stop": int((ok & (result.logit_t0 >= stop_logit)).sum())
                if stop_logit is not None else 0,
                "share_risk_raised": raised, "median_steps": float(np.median(result.steps))}

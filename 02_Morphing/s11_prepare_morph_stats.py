@@ -19,15 +19,20 @@ from scdecg.morphing import load_beat_model, read_morph_outputs
 OUTPUT_DIR = "morphing_outputs"
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # neurokit2 delineation of 12 leads x 3 stages per beat (the slow part)
+MAX_DELINEATE = 0   # delineate only the first this many beats (0 = all; demo profile: 60)
+DEMO = {"max_delineate": 60}
 N_JOBS = 0          # processes for the delineation; 0 = every core
 
 
 @script_main
 def main(argv=None):
     parser = build_parser(__doc__, output_dir=OUTPUT_DIR, beat_model=BEAT_MODEL,
-                          delineate=DELINEATE, n_jobs=N_JOBS)
-    add_runtime_options(parser, profile=None)
+                          delineate=DELINEATE, max_delineate=MAX_DELINEATE, n_jobs=N_JOBS)
+    add_runtime_options(parser)
     args = parser.parse_args(argv)
+    if args.profile == "demo":  # demo values unless given on the command line
+        parser.set_defaults(**DEMO)
+        args = parser.parse_args(argv)
     device = resolve_device(args.device)
     out = Path(args.output_dir)
     table, stages = read_morph_outputs(out)
@@ -35,7 +40,8 @@ def main(argv=None):
     risk, beat_config = load_beat_model(beat_folder, device)
     outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
     long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
-                                    beat_config.get("target_stats"), delineate=args.delineate, n_jobs=args.n_jobs)
+                                    beat_config.get("target_stats"), delineate=args.delineate,
+                                    max_delineate=args.max_delineate, n_jobs=args.n_jobs)
     meta = table[["beat_id", "status", "source_file", "studyId", "ptId", "steps", "stopped"]]
     long = meta.merge(long, on="beat_id", how="right", validate="one_to_many")
     write_feather(long, out / "morph-stats.feather")

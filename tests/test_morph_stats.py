@@ -11,7 +11,7 @@ import torch
 
 from conftest import run_script
 from scdecg.constants import AVL, LEADS
-from scdecg.morph_stats import (avl_slopes, delineate_lead, lead_change, lead_extrema,
+from scdecg.morph_stats import (WAVES, avl_slopes, delineate_lead, lead_change, lead_extrema,
                                 paired_summary, stage_features)
 
 LEAD_GAIN = np.array([1.0, 1.3, 0.4, -1.1, 0.7, 0.8, -0.6, 0.3, 0.9, 1.4, 1.2, 0.9])
@@ -33,10 +33,14 @@ def toy_beat(slur: float = 0.0, rng: np.random.Generator | None = None) -> np.nd
 
 
 def test_stage_features_delineate_each_lead():
-    long, failures = stage_features({"t0": toy_beat()[None]}, {"t0": np.zeros((1, 1))}, ["scd1"],
-                                    ["classification"], delineate=True, n_jobs=1, progress=False)
+    beats = np.stack([toy_beat(), toy_beat(5.0)])
+    long, failures = stage_features({"t0": beats}, {"t0": np.zeros((2, 1))}, ["scd1"],
+                                    ["classification"], delineate=True, max_delineate=1,
+                                    n_jobs=1, progress=False)
     assert {f"{w}_{lead}" for w in ("R_onset", "T_peak") for lead in LEADS} <= set(long.columns)
     assert 20 < long.loc[0, "T_peak_II"] - long.loc[0, "R_onset_II"] < 200
+    assert long.loc[1, [f"{w}_II" for w in WAVES.values()]].isna().all()  # beyond max_delineate
+    assert np.isfinite(long.loc[1, "max_II"])
     assert failures.empty
 
 

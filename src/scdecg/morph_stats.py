@@ -93,7 +93,8 @@ def delineate_beat(beat: np.ndarray) -> tuple[dict[str, float], list[str]]:
 
 def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str, np.ndarray],
                    output_names: Sequence[str], output_types: Sequence[str],
-                   target_stats: dict[str, dict[str, float]] | None = None, delineate: bool = True, n_jobs: int = 0,
+                   target_stats: dict[str, dict[str, float]] | None = None,
+                   delineate: bool = True, max_delineate: int = 0, n_jobs: int = 0,
                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long table (one row per beat x stage) of every measurement, plus a failure log.
 
@@ -101,7 +102,8 @@ def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str
     model's raw outputs (N, n_outputs) in ``output_names`` order. Classification outputs
     become probabilities ``yhat_<name>`` (and ``logit_<name>``); regression outputs are put
     back on their own scale with the training ``target_stats`` (``{name: {"mean", "sd"}}``,
-    the beat model's z-scoring) when given.
+    the beat model's z-scoring) when given. ``max_delineate`` > 0 delineates only the first
+    that many beats (the delineator is the slow part); the others' delineation columns are NaN.
     """
     target_stats = target_stats or {}
     frames, failures = [], []
@@ -122,9 +124,12 @@ def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str
         failures += [{"beat_id": i, "stage": stage, "step": "aVL slopes", "reason": s[2]}
                      for i, s in enumerate(slopes) if s[2]]
         if delineate:
-            results = list(imap(delineate_beat, list(beats), n_jobs=n_jobs, chunksize=4,
+            todo = list(beats[:max_delineate] if max_delineate > 0 else beats)
+            results = list(imap(delineate_beat, todo, n_jobs=n_jobs, chunksize=4,
                                 desc=f"delineate {stage}", progress=progress))
-            frame = pd.concat([frame, pd.DataFrame([r for r, _ in results])], axis=1)
+            points = pd.DataFrame([r for r, _ in results], index=range(len(todo)),
+                                  columns=[f"{w}_{lead}" for lead in LEADS for w in WAVES.values()])
+            frame = pd.concat([frame, points.reindex(range(len(beats)))], axis=1)
             failures += [{"beat_id": i, "stage": stage, "step": "delineation", "reason": f}
                          for i, (_, fs) in enumerate(results) for f in fs]
         frames.append(frame)

@@ -135,7 +135,7 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
 def load_beats(files: Sequence[str], progress: bool = True) -> np.ndarray:
     """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied."""
     out = np.empty((len(files), N_LEADS, BEAT_LEN), dtype=np.float32)
-    for i, path in enumerate(tqdm(files, desc="load beats", disable=not progress,
+    for i, path in enumerate(tqdm(files, desc="load beats", disable=None if progress else True,
                                   mininterval=1.0, unit="beat")):
         beat = load_npy(path)
         if beat.shape != (N_LEADS, BEAT_LEN):
@@ -193,7 +193,7 @@ def morph_latents(decoder: Callable[[torch.Tensor], torch.Tensor],
     risk_steps, risk_traj, beat_steps, beat_traj = [], [], [], []
     logit_t0 = beats_t0 = None
 
-    bar = tqdm(total=max_steps, desc="morph", disable=not progress, mininterval=1.0, unit="step")
+    bar = tqdm(total=max_steps, desc="morph", disable=None if progress else True, mininterval=1.0, unit="step")
     step = 0
     while True:
         idx = active.nonzero().squeeze(1)

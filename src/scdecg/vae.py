@@ -202,7 +202,7 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
         order = torch.randperm(n, generator=shuffle_gen)
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "dr": 0.0}
         bar = tqdm(range(steps_per_epoch), desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, mininterval=1.0)
+                   disable=None if progress else True, leave=False, mininterval=1.0)
         for b in bar:
             step = epoch * steps_per_epoch + b
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
