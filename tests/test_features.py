@@ -161,7 +161,8 @@ def test_bad_records_give_nan_and_a_reason(tmp_path):
     good, _ = gaussian_ecg(rng)
     cases = {
         "nan": (np.where(np.arange(5000) == 7, np.nan, good * 1000), "non-finite samples"),
-        "flat": (np.zeros((12, 5000)), "flat aVL lead"),
+        "zeros": (np.zeros((12, 5000)), "all-zero ECG"),
+        "flat": (np.where(np.arange(12)[:, None] == AVL, 0.0, good * 1000), "flat aVL lead"),
         "brady": (gaussian_ecg(rng, hr=20)[0] * 1000, "too few beats"),
         "shape": (good[:6] * 1000, "unexpected ECG shape"),
     }
@@ -177,6 +178,17 @@ def test_bad_records_give_nan_and_a_reason(tmp_path):
         "invalid scaling_factor"
     ok = features.features_for_file(_task(tmp_path / "good.npy"))
     assert ok["status"] == "ok" and 0 < ok["aVL_rs_diff"] < 1
+
+
+def test_a_missing_tail_is_cut_off_not_analysed():
+    rng = np.random.default_rng(4)
+    ecg, _ = gaussian_ecg(rng)
+    tailless = ecg.copy()
+    tailless[:, 3000:] = 0.0                    # the recording stops at 6 s
+    with_tail = features.avl_features(tailless)
+    cut = features.avl_features(ecg[:, :3000])
+    assert with_tail.status == cut.status == "ok"
+    assert with_tail.rs_diff == cut.rs_diff and with_tail.used_rpeaks.max() < 3000 - 250
 
 
 def test_add_feature_columns_replaces_instead_of_duplicating():

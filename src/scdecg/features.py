@@ -2,7 +2,8 @@
 
 Per ECG (12, T) in millivolts:
 
-1. each lead minus its own mode, then a zero-phase 40-Hz low-pass (``lowpass_hz=0``: none);
+1. a missing tail (every lead exactly zero to the end) cut off; each lead minus its own mode,
+   then a zero-phase 40-Hz low-pass (``lowpass_hz=0``: none);
 2. R-peaks on aVL with Hamilton's method (neurokit2 ``hamilton2002`` cleaning and detection),
    each moved to the centre of its aVL QRS complex (:func:`refine_to_qrs`; ``refine=False``
    keeps Hamilton's own detection points);
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .beats import extract_windows
+from .beats import extract_windows, recorded_length
 from .constants import AVL, FS, N_LEADS
 from .signals import to_millivolts, zero_mode
 
@@ -221,6 +222,11 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
         return _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
     if not np.isfinite(ecg).all():
         return _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
+    if not ecg.any():
+        return _fail(out, "all-zero ECG", "every sample is 0")
+    ecg = ecg[:, :recorded_length(ecg)]  # a missing (all-zero) tail is no part of the recording
+    if ecg.shape[1] < 2 * HALF_WINDOW:
+        return _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
     ecg = lowpass(zero_mode(ecg), lowpass_hz, fs)
     avl = ecg[AVL]
     if np.ptp(avl) < MIN_AVL_RANGE_MV:
