@@ -23,6 +23,7 @@ REGRESSION_OUTPUTS = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHo
 MODEL_NAME = "scd_beats"
 OUTPUTS = CLASSIFICATION_OUTPUTS + REGRESSION_OUTPUTS
 REGRESSION = REGRESSION_OUTPUTS
+REGRESSION_WEIGHT = 10.0       # loss = BCE + REGRESSION_WEIGHT x MSE (published)
 BEATS_DIR_NAME = BEATS_DIR
 LENGTH = BEAT_LEN
 CHANNELS = 64                  # explicit (the published code got 64 from a hidden default)
@@ -49,8 +50,8 @@ AMP = True
 
 PROFILES = {
     "paper": {},
-    "demo": {"channels": 16, "n_blocks": 8, "rep_mp": 2, "dropout": 0.1, "lr": 1e-3,
-             "batch_size": 128, "weight_decay": 1e-4, "min_epochs": 5, "max_epochs": 10,
+    "demo": {"channels": 8, "n_blocks": 6, "rep_mp": 1, "dropout": 0.1, "lr": 1e-3,
+             "batch_size": 64, "weight_decay": 1e-4, "min_epochs": 5, "max_epochs": 6,
              "patience": 3, "lr_reduce_interval": 4},
 }
 
@@ -64,6 +65,7 @@ HELP = {
 @script_main
 def main(argv=None):
     constants = dict(model_name=MODEL_NAME, outputs=OUTPUTS, regression=REGRESSION,
+                     regression_weight=REGRESSION_WEIGHT,
                      beats_dir=BEATS_DIR_NAME, length=LENGTH,
                      channels=CHANNELS, n_blocks=N_BLOCKS, rep_mp=REP_MP, dropout=DROPOUT,
                      cumulative=CUMULATIVE, lr=LR, batch_size=BATCH_SIZE,

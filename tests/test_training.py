@@ -119,7 +119,7 @@ def test_bad_signal_files_are_excluded_and_counted(tmp_path):
 
 
 # ----------------------------------------------------------------------------- fit loop
-def _tiny_problem(tmp_path, n=40):
+def _tiny_problem(tmp_path, n=32):
     df = make_workspace(tmp_path / "ws", n_patients=n, n_samples=256, beats=1)
     items = ten_second_items(df, tmp_path / "ws")
     common = dict(outputs=ECG_OUTPUTS, regression=[False] * len(ECG_OUTPUTS),
@@ -145,8 +145,8 @@ def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, s
 def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
     train, val = _tiny_problem(tmp_path)
     straight, res_straight = _fit(tmp_path, train, val, "a", max_epochs=4)
-    again, res_again = _fit(tmp_path, train, val, "b", max_epochs=4)
-    assert [h["val_loss"] for h in res_again.history] == [h["val_loss"] for h in res_straight.history]
+    again, res_again = _fit(tmp_path, train, val, "b", max_epochs=2)
+    assert [h["val_loss"] for h in res_again.history] == [h["val_loss"] for h in res_straight.history[:2]]
 
     def kill_at_epoch_3(state, result):
         if result.best_epoch == 3:
@@ -166,7 +166,7 @@ def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
 
 
 def test_different_seed_gives_a_different_run(tmp_path):
-    train, val = _tiny_problem(tmp_path, n=24)
+    train, val = _tiny_problem(tmp_path, n=16)
     _, a = _fit(tmp_path, train, val, "a", max_epochs=1, seed=3)
     _, b = _fit(tmp_path, train, val, "b", max_epochs=1, seed=4)
     assert a.history[0]["val_loss"] != b.history[0]["val_loss"]

@@ -11,6 +11,8 @@ the blocks trim those samples back off (from the end) to keep the residual sum a
   BN -> ReLU -> Dropout1d -> Conv -> BN -> ReLU -> Dropout1d -> Conv -> BN -> ReLU ->
   Dropout1d -> trim 2, plus the residual.
 * out: BN -> ReLU -> flatten channel-major (C x L_final features).
+
+Every ReLU follows a batch-norm whose output autograd does not keep, so it runs in place.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ class FirstBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = F.max_pool1d(x, 2)
         y = self.conv1(every_second(x))
-        y = trim(self.drop1(F.relu(self.bn1(y))), 1)
+        y = trim(self.drop1(F.relu(self.bn1(y), inplace=True)), 1)
         y = trim(self.conv2(y), 1)
         return y + residual
 
@@ -74,9 +76,9 @@ class ResidualBlock(nn.Module):
             residual, x = F.max_pool1d(x, 2), every_second(x)
         else:
             residual = x
-        y = self.conv1(self.drop1(F.relu(self.bn1(x))))
-        y = self.conv2(self.drop2(F.relu(self.bn2(y))))
-        y = self.drop3(F.relu(self.bn3(y)))
+        y = self.conv1(self.drop1(F.relu(self.bn1(x), inplace=True)))
+        y = self.conv2(self.drop2(F.relu(self.bn2(y), inplace=True)))
+        y = self.drop3(F.relu(self.bn3(y), inplace=True))
         return trim(y, 2) + residual
 
 
@@ -89,7 +91,8 @@ class ResNet1d(nn.Module):
         if rep_mp < 1:
             raise ValueError(f"rep_mp must be >= 1, got {rep_mp}")
         self.length = length
-        self.block0 = nn.Sequential(conv(n_leads, channels), nn.BatchNorm1d(channels), nn.ReLU())
+        self.block0 = nn.Sequential(conv(n_leads, channels), nn.BatchNorm1d(channels),
+                                    nn.ReLU(inplace=True))
         self.block1 = FirstBlock(channels, dropout)
         self.blocks = nn.Sequential(*(ResidualBlock(channels, dropout, l % rep_mp == 0)
                                       for l in range(n_blocks)))
@@ -102,7 +105,7 @@ class ResNet1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.blocks(self.block1(self.block0(x)))
-        return torch.flatten(F.relu(self.out_bn(y)), 1)
+        return torch.flatten(F.relu(self.out_bn(y), inplace=True), 1)
 
 
 def final_length(length: int, n_blocks: int, rep_mp: int) -> int:

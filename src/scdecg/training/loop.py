@@ -132,7 +132,9 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
 
     net = model
     if ctx.distributed:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if device.type == "cuda":  # batch statistics over the global batch (CPU: per process)
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     per_rank = max(1, settings.batch_size // ctx.world_size)
     needs_windows = train.signals is None or train.signals.shape[-1] > train.length
 

@@ -26,6 +26,7 @@ from ..models.inference import fuse_for_inference
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
 from .distributed import Context, setup, teardown
 from .loop import FitResult, FitSettings, fit, predict_logits
+from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
 
 MODEL_DIRS = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
@@ -128,6 +129,7 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                            max_epochs=args.max_epochs, patience=args.patience,
                            weight_decay=args.weight_decay, gamma=args.gamma,
                            lr_reduce_interval=args.lr_reduce_interval, seed=args.seed,
+                           regression_weight=getattr(args, "regression_weight", REGRESSION_WEIGHT),
                            eval_batch_size=args.eval_batch_size, amp=args.amp,
                            progress=ctx.is_main)
     config = {
