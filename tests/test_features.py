@@ -226,8 +226,11 @@ def test_x06_on_synthetic_study_separates_planted_slur(x06_workspace):
     cases = merged[(merged["group"] == "study") & merged["cardiac_cause"].astype(bool)]
     controls = merged[merged["group"] != "study"]
     assert len(cases) >= 20 and len(controls) >= 100
+    # Slurred cases: a slower downstroke on average. aVL_rs_diff_2 has a long right tail (a few
+    # noisy median beats), so its mean barely moves; its median does.
+    assert cases["aVL_rs_diff"].mean() < 0.85 * controls["aVL_rs_diff"].mean()
     for column in features.FEATURE_COLUMNS:
-        assert cases[column].mean() < controls[column].mean(), column
+        assert cases[column].median() < 0.85 * controls[column].median(), column
     # Stronger planted slur, slower downstroke, across every ECG.
     rho = merged["slur_strength"].corr(merged["aVL_rs_diff"], method="spearman")
     assert rho < -0.3, rho
