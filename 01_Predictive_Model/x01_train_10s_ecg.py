@@ -57,8 +57,8 @@ RUNS = {
 # Small enough for a 2-core CPU in a few minutes on the demo cohort; keeps every output.
 PROFILES = {
     "paper": {},
-    "demo": {"channels": 8, "n_blocks": 10, "rep_mp": 1, "dropout": 0.1, "lr": 1e-3,
-             "batch_size": 16, "weight_decay": 1e-4, "min_epochs": 6, "max_epochs": 8,
+    "demo": {"channels": 8, "n_blocks": 10, "rep_mp": 1, "dropout": 0.1, "lr": 2e-3,
+             "batch_size": 32, "weight_decay": 1e-4, "min_epochs": 10, "max_epochs": 10,
              "patience": 3, "lr_reduce_interval": 4},
 }
 
