@@ -39,7 +39,7 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
     help = help or {}
     for name, default in defaults.items():
         flag = "--" + name.replace("_", "-")
-        text = help.get(name, " ")
+        text = help.get(name) or "(default: %(default)s)"
         if isinstance(default, bool):
             parser.add_argument(flag, dest=name, default=default, help=text,
                                 action=argparse.BooleanOptionalAction)
