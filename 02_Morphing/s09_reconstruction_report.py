@@ -15,7 +15,7 @@ from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_e
 from scdecg.constants import LEADS
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_json, write_csv
-from scdecg.morph_stats import plot_beats, plot_reconstruction
+from scdecg.morph_stats import plot_beats, plot_reconstruction, short_beat_name
 from scdecg.morphing import load_beats, morph_beat_index, split_patients
 from scdecg.vae import load_vae, reconstruct, reconstruction_errors, sample_beats
 
@@ -53,7 +53,7 @@ def main(argv=None):
     examples = np.random.default_rng(args.seed).choice(len(beats), min(args.n_examples, len(beats)),
                                                         replace=False)
     plot_reconstruction(report, beats[examples], recs[examples],
-                        [Path(f).stem for f in index["beat_file"].iloc[examples]],
+                        [short_beat_name(f) for f in index["beat_file"].iloc[examples]],
                         out / "reconstruction_report.png")
     if args.n_samples > 0:
         samples = sample_beats(vae, stats, args.n_samples, seed=args.seed, device=device)

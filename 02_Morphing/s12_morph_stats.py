@@ -18,7 +18,7 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.io import load_npy, read_feather, read_json, write_csv, write_text
 from scdecg.morph_stats import (feature_columns, lead_change, markdown_table, paired_summary,
                                 plot_lead_change, plot_risk_trajectories,
-                                plot_twelve_lead_overlays)
+                                plot_twelve_lead_overlays, short_beat_name)
 from scdecg.morphing import read_morph_outputs
 
 OUTPUT_DIR = "morphing_outputs"
@@ -49,7 +49,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     ids = np.sort(rng.choice(np.flatnonzero(ok), min(args.n_examples, int(ok.sum())), replace=False))
     risk_row = table.set_index("beat_id")
-    titles = [f"{Path(risk_row.at[i, 'source_file']).stem}\nrisk "
+    titles = [f"{short_beat_name(risk_row.at[i, 'source_file'])}\nrisk "
               f"{1 / (1 + np.exp(-risk_row.at[i, 'logit_t0'])):.2f} -> "
               f"{1 / (1 + np.exp(-risk_row.at[i, 'logit_final'])):.2f}" for i in ids]
     plot_twelve_lead_overlays(stages["t0"][ids], stages["final"][ids], ("t0", "final"), titles,
@@ -65,8 +65,9 @@ def main(argv=None):
         return f"rose {r['share_rose']:.1%}, fell {r['share_fell']:.1%}, rank {r['rank']}"
 
     print(f"[s12] {int(ok.sum())} beats: yhat_scd1 {row('yhat_scd1')}; aVL_rs_diff "
-          f"{row('aVL_rs_diff')}; most changed leads: {', '.join(leads['lead'].head(4))}; "
-          f"wrote {out}")
+          f"{row('aVL_rs_diff')}; most changed leads (mV): {', '.join(leads['lead'].head(4))}; "
+          f"(relative to amplitude): "
+          f"{', '.join(leads.sort_values('rank_relative')['lead'].head(4))}; wrote {out}")
 
 
 if __name__ == "__main__":

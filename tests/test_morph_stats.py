@@ -79,6 +79,13 @@ def test_paired_summary_and_lead_change_values():
     table, diff = lead_change(before, after)
     assert table["lead"].tolist()[:2] == ["aVL", "I"]
     assert table.iloc[0]["mean_abs_change_mv"] == pytest.approx(0.2)
+    assert np.isnan(table.iloc[0]["relative_change"])          # zero amplitude before
+    big = np.zeros((1, 12, 300))
+    big[:, :, 100] = 1.0                                       # every lead spans 1 mV
+    big[:, AVL, 100] = 0.1                                     # aVL only 0.1 mV
+    moved = big + 0.01
+    rel = lead_change(big, moved)[0].set_index("lead")
+    assert rel.loc["aVL", "rank_relative"] == 1 and rel.loc["aVL", "relative_change"] == pytest.approx(0.1)
     np.testing.assert_allclose(diff[AVL], 0.2)
 
 

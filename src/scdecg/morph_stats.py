@@ -178,8 +178,9 @@ def lead_change(before: np.ndarray, after: np.ndarray) -> tuple[pd.DataFrame, np
     """How much each lead changed from ``before`` to ``after`` (both (N, 12, 300)).
 
     Returns a table (lead, mean_abs_change_mv = mean over beats and samples of |after-before|,
-    relative_change = that over the lead's mean peak-to-peak amplitude before, rank by
-    mean_abs_change_mv) and the signed mean difference waveform per lead (12, 300).
+    relative_change = that over the lead's mean peak-to-peak amplitude before, ``rank`` by
+    mean_abs_change_mv, ``rank_relative`` by relative_change -- low-amplitude leads such as
+    aVL change little in mV) and the signed mean difference waveform per lead (12, 300).
     """
     diff = after.astype(np.float64) - before
     mean_abs = np.abs(diff).mean(axis=(0, 2))
@@ -187,6 +188,8 @@ def lead_change(before: np.ndarray, after: np.ndarray) -> tuple[pd.DataFrame, np
     table = pd.DataFrame({"lead": list(LEADS), "mean_abs_change_mv": mean_abs,
                           "relative_change": mean_abs / np.where(amplitude > 0, amplitude, np.nan)})
     table["rank"] = table["mean_abs_change_mv"].rank(ascending=False, method="min").astype(int)
+    table["rank_relative"] = table["relative_change"].rank(ascending=False, method="min",
+                                                           na_option="bottom").astype(int)
     return table.sort_values("rank").reset_index(drop=True), diff.mean(0)
 
 
@@ -212,6 +215,12 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 # --------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------
+def short_beat_name(path: str) -> str:
+    """``ecg_beats_morphing/<studyId>/<studyId>_<k>.npy`` -> ``<first 8 of studyId>_<k>``."""
+    study, _, k = Path(path).stem.rpartition("_")
+    return f"{study[:8]}_{k}"
+
+
 def _pyplot():
     import matplotlib
 
