@@ -19,8 +19,8 @@ from scdecg.morphing import load_beat_model, read_morph_outputs
 OUTPUT_DIR = "morphing_outputs"
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # neurokit2 delineation of 12 leads x 3 stages per beat (the slow part)
-MAX_DELINEATE = 0   # delineate only the first this many beats (0 = all; demo profile: 60)
-DEMO = {"max_delineate": 60}
+MAX_DELINEATE = 0   # delineate only the first this many beats (0 = all; demo profile: 40)
+DEMO = {"max_delineate": 40}
 N_JOBS = 0          # processes for the delineation; 0 = every core
 
 
