@@ -26,7 +26,7 @@ def ok(script, *args, cwd):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     ws = tmp_path_factory.mktemp("predict")
-    df = make_workspace(ws, n_patients=36, n_samples=600, beats=2)
+    df = make_workspace(ws, n_patients=36, n_samples=1000, beats=2)
     ok(X01, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
     ok(X02, *TINY, "--max-epochs", "1", cwd=ws)
     return ws, df
