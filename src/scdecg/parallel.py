@@ -25,14 +25,14 @@ def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def imap(func: Callable[[T], R], items: Sequence[T], n_jobs: int = 0, desc: str = "",
-         chunksize: int = 16, progress: bool = True) -> Iterator[R]:
+         chunksize: int = 16, progress: bool = True, unit: str = "ecg") -> Iterator[R]:
     """Yield ``func(item)`` for every item, in input order.
 
     ``n_jobs`` <= 0 uses every available core; 1 runs in-process (easier to debug and
     profile). ``func`` must be a module-level function so worker processes can import it.
     """
     n_jobs = default_jobs() if n_jobs <= 0 else n_jobs
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit="ecg", mininterval=1.0)
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit=unit, mininterval=1.0)
     try:
         if n_jobs == 1:
             for item in items:
