@@ -16,10 +16,11 @@ import numpy as np
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import load_npy, read_feather, read_json, write_csv, write_text
-from scdecg.morph_stats import (feature_columns, lead_change, markdown_table, paired_summary,
+from scdecg.morph_stats import (feature_columns, lead_change, paired_summary,
                                 plot_lead_change, plot_risk_trajectories,
                                 plot_twelve_lead_overlays, short_beat_name)
 from scdecg.morphing import read_morph_outputs
+from scdecg.tables import markdown_table
 
 OUTPUT_DIR = "morphing_outputs"
 N_EXAMPLES = 4      # example beats in morph-examples.png
@@ -42,7 +43,7 @@ def main(argv=None):
     summary = paired_summary(long, [c for c in feature_columns(long) if c not in skip])
     write_csv(summary, out / "morph-summary.csv")
     write_text(f"# What the morphs changed (t0 -> final, {int(ok.sum())} beats)\n\n"
-               + markdown_table(summary), out / "morph-summary.md")
+               + markdown_table(summary) + "\n", out / "morph-summary.md")
     leads, mean_diff = lead_change(stages["t0"][ok], stages["final"][ok])
     write_csv(leads, out / "morph-lead-change.csv")
 

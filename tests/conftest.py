@@ -47,6 +47,7 @@ PIPELINE_STEPS: list[tuple[str, str, list[str]]] = [
     ("x04", "00_Data_Preprocessing/x04_segment_beats.py", []),
     ("x05", "00_Data_Preprocessing/x05_morphing_beats.py", []),
     ("x06", "00_Data_Preprocessing/x06_avl_features.py", []),
+    ("x07", "00_Data_Preprocessing/x07_association.py", []),
 ]
 
 

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .errors import PipelineError
 from .failures import FailureLog
+from .tables import markdown_table
 
 HAT_SUFFIX = "_hat"
 CLASSIFICATION = "classification"
@@ -460,26 +461,6 @@ def plot_calibration(calibration: pd.DataFrame, path: str | Path, title: str = "
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
-
-
-def markdown_table(table: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table; floats rounded to ``digits`` significant places."""
-    if table.empty:
-        return "_(none)_"
-
-    def cell(value: object) -> str:
-        if not isinstance(value, (float, np.floating)):
-            return str(value)
-        if np.isnan(value):
-            return ""
-        small = value != 0 and abs(value) < 10.0 ** -digits
-        return f"{value:.{digits}g}" if small else f"{value:.{digits}f}"
-
-    lines = ["| " + " | ".join(table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
-              for row in table.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def metrics_markdown(title: str, facts: Mapping[str, object], metrics: pd.DataFrame,

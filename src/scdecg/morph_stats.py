@@ -19,6 +19,7 @@ import pandas as pd
 from .constants import AVL, BEAT_PRE, FS, LEADS
 from .features import FEATURE_COLUMNS, MIN_AVL_RANGE_MV, AvlFeatures, rs_slopes
 from .parallel import imap
+from .tables import markdown_table
 
 STAGES = ("raw", "t0", "final")
 #: neurokit2 delineation keys -> our column stems (``<stem>_<lead>``).
@@ -198,18 +199,6 @@ def feature_columns(long: pd.DataFrame) -> list[str]:
     skip = {"beat_id"}
     return [c for c in long.columns if c not in skip and not c.startswith("logit_")
             and pd.api.types.is_numeric_dtype(long[c])]
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return "" if np.isnan(v) else format(v, floatfmt)
-        return str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------
