@@ -144,3 +144,8 @@ def test_fused_inference_model_matches_eval_model(length, rep_mp):
         torch.testing.assert_close(fused(x, cov), expected, rtol=1e-4, atol=1e-5)
     n_bn = sum(isinstance(m, torch.nn.BatchNorm1d) for m in fused.modules())
     assert n_bn == 5 + 1  # one per repeated block (after the residual sum) + the output BN
+
+
+def test_too_short_input_is_a_clear_error():
+    with pytest.raises(PipelineError, match="too short for 12 blocks"):
+        build_model(Architecture(outputs=["a"], length=5000, channels=4, n_blocks=12, rep_mp=1))

@@ -106,9 +106,14 @@ class RiskModel(nn.Module):
 
 
 def build_model(arch: Architecture | dict[str, Any]) -> RiskModel:
+    """A model from an :class:`Architecture` (or its dict); impossible shapes are a
+    :class:`PipelineError` naming the problem."""
     if isinstance(arch, dict):
         arch = Architecture.from_dict(arch)
-    return RiskModel(arch)
+    try:
+        return RiskModel(arch)
+    except ValueError as exc:
+        raise PipelineError(f"architecture: {exc}") from exc
 
 
 def count_parameters(model: nn.Module) -> int:
