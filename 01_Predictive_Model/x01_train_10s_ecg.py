@@ -14,15 +14,12 @@ from __future__ import annotations
 from scdecg.errors import script_main
 from scdecg.training.runs import parse_layered, train_model
 
-SCD_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
-               "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
-               "scd3mo_6mo", "scd6mo_1", "scd1_2"]
-DEATH_ONLY_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
-                      "scd3mo_6mo", "scd6mo_1", "scd1_2"]
 
 # Published (paper profile) values.
 MODEL_NAME = "scd_10s"
-OUTPUTS = SCD_OUTPUTS
+OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
+           "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
+           "scd3mo_6mo", "scd6mo_1", "scd1_2"]
 COVARIATES = ["age", "female"]
 SUBSET = ""                    # only rows where this column == 1 ("" = all modelling rows)
 LENGTH = 5000                  # samples fed to the model (random window when longer)
@@ -50,8 +47,9 @@ AMP = True                     # mixed precision (CUDA only)
 
 RUNS = {
     "scd": {},
-    "death-only": {"model_name": "scd_10s_death_only", "outputs": DEATH_ONLY_OUTPUTS,
-                   "subset": "dead1"},
+    "death-only": {"model_name": "scd_10s_death_only", "subset": "dead1",
+                   "outputs": ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
+                               "scd3mo_6mo", "scd6mo_1", "scd1_2"]},
     "low-ef": {"model_name": "scd_10s_low_ef", "n_blocks": 12, "lr": 1e-4, "min_epochs": 80},
 }
 # Small enough for a 2-core CPU in a few minutes on the demo cohort; keeps every output.

@@ -13,16 +13,16 @@ from scdecg.constants import BEAT_LEN, BEATS_DIR
 from scdecg.errors import script_main
 from scdecg.training.runs import parse_layered, train_model
 
-CLASSIFICATION_OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1",
-                          "dead2", "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
-                          "female"]
-REGRESSION_OUTPUTS = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
-                      "rrInterval", "pDuration", "atrialrate", "meanqtc"]
-
 # Published (paper profile) values.
 MODEL_NAME = "scd_beats"
-OUTPUTS = CLASSIFICATION_OUTPUTS + REGRESSION_OUTPUTS
-REGRESSION = REGRESSION_OUTPUTS
+# Head order: 13 classification outputs and female, then the regression targets.
+OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
+           "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1", "female",
+           "age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
+           "rrInterval", "pDuration", "atrialrate", "meanqtc"]
+# Which of OUTPUTS are regression targets (z-scored with training statistics, MSE loss).
+REGRESSION = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
+              "rrInterval", "pDuration", "atrialrate", "meanqtc"]
 REGRESSION_WEIGHT = 10.0       # loss = BCE + REGRESSION_WEIGHT x MSE (published)
 BEATS_DIR_NAME = BEATS_DIR
 LENGTH = BEAT_LEN

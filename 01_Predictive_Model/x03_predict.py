@@ -12,19 +12,19 @@ averaged per ECG (mean logit) into ``predictions_by_ecg.feather``.
 from __future__ import annotations
 
 from scdecg.cli import add_runtime_options, build_parser
+from scdecg.constants import DEFAULT_MODEL_NAMES
 from scdecg.errors import script_main
 from scdecg.training.runs import predict_model
 
-ECG_MODEL_NAME = "scd_10s"
-BEAT_MODEL_NAME = "scd_beats"
-MODEL_NAME = ""                # empty: ECG_MODEL_NAME, or BEAT_MODEL_NAME with --beat
+MODEL_NAME = ""                # empty: the default model of the kind (scd_10s; scd_beats with --beat)
 BEAT = False
 SPLIT = "val"
 BATCH_SIZE = 256
 MEMORY_LIMIT_GB = 4.0
 
 HELP = {
-    "model_name": f"model folder name (default {ECG_MODEL_NAME}, or {BEAT_MODEL_NAME} with --beat)",
+    "model_name": (f"model folder name (default {DEFAULT_MODEL_NAMES['ecg']}, or "
+                   f"{DEFAULT_MODEL_NAMES['beat']} with --beat)"),
     "beat": "predict single beats with a modelfits_beat/ model",
     "split": "train, val, lockbox or all (train and all are in-sample)",
 }
@@ -38,8 +38,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.split not in ("train", "val", "lockbox", "all"):
         parser.error(f"--split {args.split}: choose train, val, lockbox or all")
-    name = args.model_name or (BEAT_MODEL_NAME if args.beat else ECG_MODEL_NAME)
-    predict_model("beat" if args.beat else "ecg", name, args.split, args.device,
+    kind = "beat" if args.beat else "ecg"
+    name = args.model_name or DEFAULT_MODEL_NAMES[kind]
+    predict_model(kind, name, args.split, args.device,
                   args.batch_size, args.memory_limit_gb)
 
 

@@ -23,12 +23,10 @@ import pandas as pd
 
 from scdecg import evaluation as ev
 from scdecg.cli import add_runtime_options, build_parser
-from scdecg.constants import COVARIATE_DF, SCD_HORIZONS
+from scdecg.constants import COVARIATE_DF, DEFAULT_MODEL_NAMES, MODEL_DIRS, SCD_HORIZONS
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_feather, read_json, write_csv, write_text
 
-#: Default model per kind: the names x01_train_10s_ecg.py and x02_train_beats.py train.
-DEFAULT_MODEL_NAMES = {"ecg": "scd_10s", "beat": "scd_beats"}
 MODEL_NAME = ""                       # empty: the default model of the kind (see --beat)
 BEAT = False
 PREDICTIONS_DIR = "predictions"
@@ -86,7 +84,7 @@ def choose_outputs(requested: list[str], predictions: pd.DataFrame, covariate_co
 
 def declared_kinds(name: str, beat: bool) -> dict[str, str]:
     """Output types from the model folder's config.json, when the model folder is here."""
-    config = Path("modelfits_beat" if beat else "modelfits_ecg") / name / "config.json"
+    config = Path(MODEL_DIRS["beat" if beat else "ecg"]) / name / "config.json"
     if not config.exists():
         print(f"[x04] {config} not found: output types inferred from the labels (0/1 -> "
               "classification)")

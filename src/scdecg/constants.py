@@ -33,3 +33,7 @@ TEN_SEC_DIR = "10_sec_ecgs"
 BEATS_DIR = "ecg_beats"
 MORPH_BEATS_DIR = "ecg_beats_morphing"
 DEFAULT_DATA_ROOT = "arrest-ntuh-ecg/v1"
+MODEL_DIRS: dict[str, str] = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
+PREDICTIONS_DIR = "predictions"
+#: Default model names of the 10-s SCD model and the beat model.
+DEFAULT_MODEL_NAMES: dict[str, str] = {"ecg": "scd_10s", "beat": "scd_beats"}

@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+
+from .. import evaluation
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney AUC with tied scores counted half; NaN labels ignored; NaN if one class."""
+    """AUC over the labelled rows (NaN labels ignored); NaN when one class is absent."""
     keep = ~np.isnan(y)
-    y, score = y[keep], score[keep]
-    n_pos = int((y == 1).sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return evaluation.roc_auc(y[keep], score[keep])
 
 
 def r_squared(y: np.ndarray, pred: np.ndarray) -> float:

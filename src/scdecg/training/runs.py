@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
-from ..constants import BEATS_DIR, COVARIATE_DF
+from ..constants import BEATS_DIR, COVARIATE_DF, MODEL_DIRS, PREDICTIONS_DIR
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..io import read_feather, write_csv, write_feather
@@ -29,8 +29,6 @@ from .loop import FitResult, FitSettings, fit, predict_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
 
-MODEL_DIRS = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
-PREDICTIONS_DIR = "predictions"
 SPLIT_FILE = "split.csv"
 EXCLUDED_FILE = "excluded.csv"
 

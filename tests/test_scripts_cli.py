@@ -1,0 +1,60 @@
+"""Every numbered script: ``--help`` works and each simple top-level constant is an option."""
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import io
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p for folder in ("00_Data_Preprocessing", "01_Predictive_Model", "02_Morphing")
+                 for p in (ROOT / folder).glob("[xs][0-9][0-9]_*.py"))
+
+
+def simple_constants(path: Path) -> list[str]:
+    """UPPER_CASE module-level names bound to a literal str/int/float/bool (or list of them)."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        for target in targets:
+            if not (isinstance(target, ast.Name) and target.id.isupper() and value is not None):
+                continue
+            try:
+                literal = ast.literal_eval(value)
+            except ValueError:
+                continue
+            items = literal if isinstance(literal, (list, tuple)) else [literal]
+            if all(isinstance(v, (str, int, float, bool)) for v in items):
+                names.append(target.id)
+    return names
+
+
+def help_text(path: Path) -> str:
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    return buffer.getvalue()
+
+
+def test_scripts_exist():
+    assert len(SCRIPTS) >= 3, SCRIPTS
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_help_lists_every_constant(path):
+    text = help_text(path)
+    missing = [name for name in simple_constants(path)
+               if "--" + name.lower().replace("_", "-") not in text]
+    assert not missing, f"{path.name}: constants without a command-line option: {missing}"
