@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from measure import measure
+from measure import fresh_workspace, machine_line, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 X06 = ROOT / "00_Data_Preprocessing" / "x06_avl_features.py"
@@ -80,11 +79,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/bench_features"))
     args = parser.parse_args()
-    ws = args.workspace.resolve()
-    shutil.rmtree(ws, ignore_errors=True)
-    ws.mkdir(parents=True)
-    print(f"machine: {platform.node()} {platform.machine()}, "
-          f"{len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    ws = fresh_workspace(args.workspace)
+    print(machine_line())
     ecgs = make_workspace(ws, args.n_ecgs, args.seed)
 
     print(f"\nin-process, mean per ECG over {len(ecgs)} ECGs:")

@@ -11,12 +11,11 @@ the cohort (reported separately; it is not part of the timed pipeline), then pre
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import sys
 from pathlib import Path
 
-from measure import measure
+from measure import fresh_workspace, machine_line, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
@@ -41,11 +40,8 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/ntuh_scale"))
     parser.add_argument("--keep", action="store_true", help="keep the workspace afterwards")
     args = parser.parse_args()
-    ws = args.workspace.resolve()
-    shutil.rmtree(ws, ignore_errors=True)
-    ws.mkdir(parents=True)
-    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, "
-          f"{len(__import__('os').sched_getaffinity(0))} cores, Python {platform.python_version()}")
+    ws = fresh_workspace(args.workspace)
+    print(machine_line())
     rows, pipeline_total = [], 0.0
     for title, script, extra in STEPS:
         if extra is None:

@@ -17,18 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from measure import fresh_workspace, machine_line
+from scdecg.evaluation import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 X00 = ROOT / "00_Data_Preprocessing" / "x00_make_synthetic_ntuh.py"
-
-
-def rank_auc(score: np.ndarray, label: np.ndarray) -> float:
-    """Mann-Whitney AUC of ``score`` for boolean ``label``."""
-    ranks = pd.Series(score).rank().to_numpy()
-    n_pos, n_neg = label.sum(), (~label).sum()
-    return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def main() -> int:
@@ -38,9 +33,7 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/bench_x00"))
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
-    ws = args.workspace.resolve()
-    shutil.rmtree(ws, ignore_errors=True)
-    ws.mkdir(parents=True)
+    ws = fresh_workspace(args.workspace)
     cmd = [sys.executable, str(X00), "--n-patients", str(args.n_patients), "--seed", str(args.seed)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ws, env=dict(os.environ, TQDM_DISABLE="1"),
@@ -56,12 +49,12 @@ def main() -> int:
     selected = truth[truth["selected"]]
     scd1 = selected["scd1"].to_numpy(bool)
     print(proc.stdout.strip())
-    print(f"cores available: {len(os.sched_getaffinity(0))}")
+    print(machine_line())
     print(f"patients {args.n_patients}, ECG rows {len(truth)}, waveform ECGs {n_ecgs}")
     print(f"wall {wall:.1f} s  ->  {n_ecgs / wall * 60:,.0f} ECGs/minute (tables included)")
     print(f"peak memory (maxrss of x00) {peak_mib:,.0f} MiB; on disk {size / 2**20:,.0f} MiB")
     print(f"selected ECGs {len(selected)}, scd1 positives {scd1.sum()}, "
-          f"oracle AUC (slur strength) {rank_auc(selected['slur_strength'].to_numpy(), scd1):.3f}")
+          f"oracle AUC (slur strength) {roc_auc(scd1, selected['slur_strength'].to_numpy()):.3f}")
     if not args.keep:
         shutil.rmtree(ws, ignore_errors=True)
     return 0

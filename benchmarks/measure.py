@@ -69,3 +69,21 @@ def measure(cmd: list[str], cwd: Path, interval: float = 0.2, env: dict | None =
     if out:
         out.close()
     return Measurement(time.perf_counter() - start, peak, code)
+
+
+def machine_line() -> str:
+    """One line naming the machine a benchmark ran on."""
+    import platform
+
+    return (f"machine: {platform.node()} {platform.machine()}, {len(os.sched_getaffinity(0))} "
+            f"cores, Python {platform.python_version()}")
+
+
+def fresh_workspace(path: Path) -> Path:
+    """An empty folder at ``path`` (removed first if it exists); returns the resolved path."""
+    import shutil
+
+    path = Path(path).resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
