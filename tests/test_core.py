@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,3 +133,24 @@ def test_failure_log_counts_by_reason():
     text = log.summary(total=10)
     assert "3 record(s) excluded or failed of 10" in text
     assert text.index("flat signal") < text.index("contains NaN")
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    import os
+
+    io.write_text("x", tmp_path / "a.txt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_replace_dir_swaps_whole_folders_and_removes(tmp_path):
+    target = tmp_path / "beats"
+    io.replace_dir(target, lambda d: (d / "old.npy").write_text("1"))
+    io.replace_dir(target, lambda d: (d / "new.npy").write_text("2"))
+    assert sorted(p.name for p in target.iterdir()) == ["new.npy"]
+    with pytest.raises(RuntimeError):
+        io.replace_dir(target, lambda d: (_ for _ in ()).throw(RuntimeError("killed")))
+    assert sorted(p.name for p in target.iterdir()) == ["new.npy"]  # old content kept
+    io.replace_dir(target, None)
+    assert not target.exists() and list(tmp_path.iterdir()) == []

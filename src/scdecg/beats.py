@@ -18,18 +18,15 @@ clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG 
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
+from .io import replace_dir
 from .signals import to_millivolts
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
@@ -248,33 +245,6 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
 # -------------------------------------------------------------------- beat files
 def beat_file_name(study_id: str, k: int) -> str:
     return f"{study_id}_{k}.npy"
-
-
-def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
-    """Replace folder ``target`` by what ``fill(tmp_dir)`` writes; ``fill=None`` removes it.
-
-    The new content is written into a hidden sibling folder first and renamed into place,
-    so a killed run leaves the old folder or the new one, never a mix, and no stale files
-    survive a rerun.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    new = None
-    if fill is not None:
-        new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
-            fill(new)
-        except BaseException:
-            shutil.rmtree(new, ignore_errors=True)
-            raise
-    if target.exists():
-        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-        os.rename(target, old)
-        if new is not None:
-            os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    elif new is not None:
-        os.rename(new, target)
 
 
 def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.ndarray) -> None:

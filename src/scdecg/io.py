@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,33 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
+    """Replace folder ``target`` by what ``fill(tmp_dir)`` writes; ``fill=None`` removes it.
+
+    The new content is written into a hidden sibling folder first and renamed into place,
+    so a killed run leaves the old folder or the new one, never a mix, and no stale files
+    survive a rerun.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    new = None
+    if fill is not None:
+        new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        try:
+            fill(new)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+    if target.exists():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        os.rename(target, old)
+        if new is not None:
+            os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    elif new is not None:
+        os.rename(new, target)
 
 
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:

@@ -19,7 +19,6 @@ import pandas as pd
 from .constants import AVL, BEAT_PRE, FS, LEADS
 from .features import FEATURE_COLUMNS, MIN_AVL_RANGE_MV, AvlFeatures, rs_slopes
 from .parallel import imap
-from .tables import markdown_table
 
 STAGES = ("raw", "t0", "final")
 #: neurokit2 delineation keys -> our column stems (``<stem>_<lead>``).

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -261,10 +262,8 @@ def reconstruct(model: BeatVAE, beats: np.ndarray, device: torch.device,
 
 
 def reconstruction_errors(beats: np.ndarray, reconstructions: np.ndarray,
-                          leads: tuple[str, ...]) -> "pd.DataFrame":
+                          leads: tuple[str, ...]) -> pd.DataFrame:
     """MAE, MSE and RMSE of reconstructions per lead (over beats and samples) and overall."""
-    import pandas as pd
-
     err = reconstructions.astype(np.float64) - beats
     rows = []
     for i, lead in enumerate(leads):

@@ -8,7 +8,6 @@ shows the values that will be used.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -199,8 +198,7 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
                             f"{' or pass --beat' if kind == 'ecg' else ''})")
     device = resolve_device(device_name)
     model, config = load_trained(folder, device)
-    outputs, types = config["outputs"], config["output_types"]
-    regression = [t == "regression" for t in types]
+    outputs = config["outputs"]
     covariates = config["covariates"]
     split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
     df = read_feather(COVARIATE_DF, columns=["studyId", *covariates] +
