@@ -117,6 +117,16 @@ def test_unestimable_regressions_give_a_reason_not_a_crash():
     assert res.reason.eq("aVL_rs_diff is constant in the sample").all()
 
 
+def test_an_extreme_exposure_value_is_an_outlier_not_separation():
+    df = cohort(n=2000, seed=4)
+    df.loc[df.index[0], ["aVL_rs_diff", "scd1"]] = [0.03 + 30 * 0.01, 0.0]  # fitted below 1e-8
+    res = assoc.association_table(df, outcomes=["scd1"], exposures=["aVL_rs_diff"],
+                                  filter_mode="all")
+    logit = res[res.estimator == "logit"]
+    assert (logit.status == "ok").all(), logit.reason.tolist()
+    assert (logit.coef < 0).all()
+
+
 def test_complete_case_sample_is_shared_by_the_three_models():
     df = cohort(n=1000, seed=3)
     df.loc[df.index[:100], "qtcf"] = np.nan

@@ -91,7 +91,6 @@ def fit_one(y: np.ndarray, X: pd.DataFrame, groups: np.ndarray, estimator: str,
     """Fit ``y ~ X`` (X holds a ``const`` column) with patient-clustered SEs; return ``term``'s
     estimate, or a reason when the model cannot be estimated."""
     import statsmodels.api as sm
-    from scipy.special import expit
     from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning,
                                                  PerfectSeparationWarning)
 
@@ -109,8 +108,11 @@ def fit_one(y: np.ndarray, X: pd.DataFrame, groups: np.ndarray, estimator: str,
             return f"singular design matrix ({exc})"
     warned = {w.category for w in caught}
     if estimator == "logit":
-        fitted = expit(np.asarray(X, dtype=float) @ np.asarray(result.params, dtype=float))
-        if PerfectSeparationWarning in warned or np.any((fitted < 1e-8) | (fitted > 1 - 1e-8)):
+        # (quasi-)separation: the linear predictor orders every case above every control.
+        # (One extreme exposure value fitted near 0 or 1 is an outlier, not separation.)
+        eta = np.asarray(X, dtype=float) @ np.asarray(result.params, dtype=float)
+        cases = np.asarray(y) == 1
+        if PerfectSeparationWarning in warned or eta[cases].min() >= eta[~cases].max():
             return "perfect separation (fitted probabilities of 0 or 1)"
         if not result.mle_retvals.get("converged", True) or ConvergenceWarning in warned:
             return f"logit did not converge in {result.mle_retvals.get('iterations')} iterations"
