@@ -44,6 +44,7 @@ PREPROCESSING = ["zero_mode"]
 EVAL_BATCH_SIZE = 256
 MEMORY_LIMIT_GB = 4.0          # hold signals in memory up to this size, else read per batch
 AMP = True                     # mixed precision (CUDA only)
+MONITOR = "val_loss"           # selects the best epoch: val_loss, auc_<output>, loss_<output>
 
 RUNS = {
     "scd": {},
@@ -77,7 +78,8 @@ def main(argv=None):
                      max_epochs=MAX_EPOCHS, patience=PATIENCE, gamma=GAMMA,
                      lr_reduce_interval=LR_REDUCE_INTERVAL, train_frac=TRAIN_FRAC,
                      val_frac=VAL_FRAC, split_seed=SPLIT_SEED, preprocessing=PREPROCESSING,
-                     eval_batch_size=EVAL_BATCH_SIZE, memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP)
+                     eval_batch_size=EVAL_BATCH_SIZE, memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
+                     monitor=MONITOR)
     args = parse_layered(__doc__, constants, RUNS, PROFILES, argv, help=HELP, seed=SEED)
     train_model(args, "ecg", subset=args.subset or None)
 

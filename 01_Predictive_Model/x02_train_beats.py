@@ -47,6 +47,7 @@ PREPROCESSING = ["zero_mode"]
 EVAL_BATCH_SIZE = 1024
 MEMORY_LIMIT_GB = 4.0
 AMP = True
+MONITOR = "val_loss"           # selects the best epoch: val_loss, auc_<output>, loss_<output>
 
 PROFILES = {
     "paper": {},
@@ -74,7 +75,8 @@ def main(argv=None):
                      patience=PATIENCE, gamma=GAMMA, lr_reduce_interval=LR_REDUCE_INTERVAL,
                      train_frac=TRAIN_FRAC, val_frac=VAL_FRAC, split_seed=SPLIT_SEED,
                      preprocessing=PREPROCESSING, eval_batch_size=EVAL_BATCH_SIZE,
-                     memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP)
+                     memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
+                     monitor=MONITOR)
     args = parse_layered(__doc__, constants, {}, PROFILES, argv, help=HELP, seed=SEED)
     train_model(args, "beat", regression_outputs=args.regression)
 

@@ -15,6 +15,7 @@ from scdecg.models import Architecture, build_model
 from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats, masked_loss,
                              patient_split, r_squared, roc_auc)
 from scdecg.training.data import label_matrix, ten_second_items
+from scdecg.training.loop import per_output_losses
 from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
 
 X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
@@ -131,12 +132,14 @@ def _tiny_problem(tmp_path, n=32):
     return train, val
 
 
-def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, seed=3):
+def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, seed=3,
+         monitor="val_loss", patience=3):
     torch.manual_seed(seed)
     model = build_model(Architecture(outputs=ECG_OUTPUTS, length=200, channels=4, n_blocks=2,
                                      rep_mp=1, dropout=0.2, covariates=["age", "female"]))
     settings = FitSettings(lr=3e-3, batch_size=8, min_epochs=10, max_epochs=max_epochs,
-                           patience=3, lr_reduce_interval=2, seed=seed, progress=False)
+                           patience=patience, lr_reduce_interval=2, seed=seed, progress=False,
+                           monitor=monitor)
     result = fit(model, train, val, ECG_OUTPUTS, [False] * len(ECG_OUTPUTS), settings,
                  tmp_path / folder, Context(), {"test": 1}, resume=resume, on_best=on_best)
     return model, result
@@ -163,6 +166,40 @@ def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(value, resumed.state_dict()[key]), key
     assert res_resumed.best_val_loss == res_straight.best_val_loss
     assert res_straight.history[1]["lr"] == 3e-3 and res_straight.history[2]["lr"] == 1.5e-3
+
+
+@pytest.mark.parametrize("monitor, pick", [("val_loss", np.argmin), ("auc_scd1", np.argmax),
+                                           ("loss_scd1", np.argmin)])
+def test_monitor_picks_the_best_epoch_and_its_weights(tmp_path, monitor, pick):
+    train, val = _tiny_problem(tmp_path)
+    saved = {}
+    model, result = _fit(tmp_path, train, val, "m", max_epochs=6, monitor=monitor, patience=10,
+                         on_best=lambda state, res: saved.update(epoch=res.best_epoch))
+    values = [h[monitor] for h in result.history]
+    assert len(set(values)) > 1  # the choice is not trivial
+    assert result.best_epoch == int(pick(values)) + 1 == saved["epoch"]
+    assert result.best_score == values[result.best_epoch - 1]
+    assert result.best_val_loss == result.history[result.best_epoch - 1]["val_loss"]
+
+
+def test_per_output_losses_are_each_outputs_masked_bce_or_mse():
+    logits = np.array([[0.5, 1.0], [-1.0, 2.0], [2.0, 0.0]], np.float32)
+    targets = np.array([[1.0, 0.5], [np.nan, 1.0], [0.0, np.nan]], np.float32)
+    got = per_output_losses(logits, targets, ["a", "b"], [False, True])
+    bce = F.binary_cross_entropy_with_logits(torch.tensor([0.5, 2.0]), torch.tensor([1.0, 0.0]))
+    assert got["loss_a"] == pytest.approx(bce.item())
+    assert got["loss_b"] == pytest.approx((0.5 ** 2 + 1.0 ** 2) / 2)  # MSE, unweighted
+
+
+def test_monitor_names_are_checked_before_training(tmp_path):
+    train, val = _tiny_problem(tmp_path, n=16)
+    for bad in ("auc_nope", "r2_scd1", "accuracy", "loss_"):
+        with pytest.raises(PipelineError, match=f"--monitor {bad}: not a validation metric"):
+            _fit(tmp_path, train, val, "bad", max_epochs=1, monitor=bad)
+    val.targets[:, 2] = np.where(np.isnan(val.targets[:, 2]), np.nan, 0.0)  # no positives
+    with pytest.raises(PipelineError, match="auc_scd1: the validation set has .* 0 positive"):
+        _fit(tmp_path, train, val, "bad", max_epochs=1, monitor="auc_scd1")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_different_seed_gives_a_different_run(tmp_path):

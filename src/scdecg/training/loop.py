@@ -47,6 +47,10 @@ class FitSettings:
     eval_batch_size: int = 256
     amp: bool = True          # mixed precision, CUDA only
     progress: bool = True
+    #: what selects the best epoch and drives early stopping: "val_loss" (published) or a
+    #: validation metric "auc_<output>", "r2_<output>" (higher is better) or
+    #: "loss_<output>" (that output's masked loss, lower is better)
+    monitor: str = "val_loss"
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of 1-based ``epoch``: multiplied by gamma every interval epochs."""
@@ -61,6 +65,7 @@ class FitResult:
     best_metrics: dict[str, float]
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
+    best_score: float = math.nan   # the monitored value at best_epoch
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -73,6 +78,45 @@ def autocast(device: torch.device, enabled: bool):
 
 def needs_grad_scaler(device: torch.device, enabled: bool) -> bool:
     return enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+
+
+def monitor_sign(monitor: str, outputs: list[str], regression: list[bool]) -> int:
+    """+1 when a larger ``monitor`` value is better, -1 when smaller is; checks the name."""
+    if monitor == "val_loss":
+        return -1
+    kind, _, name = monitor.partition("_")
+    kinds = {"loss": (-1, None), "auc": (1, False), "r2": (1, True)}
+    if kind in kinds and name in outputs:
+        sign, wants_regression = kinds[kind]
+        if wants_regression is None or regression[outputs.index(name)] == wants_regression:
+            return sign
+    choices = ["val_loss"] + [f"{'r2' if r else 'auc'}_{o}" for o, r in zip(outputs, regression)]
+    raise PipelineError(f"--monitor {monitor}: not a validation metric of this model; choose "
+                        f"val_loss, loss_<output> or one of {', '.join(choices[1:4])}, ...")
+
+
+def _check_monitorable(monitor: str, val: SignalDataset, outputs: list[str]) -> None:
+    """An AUC needs both classes among the validation labels, an R^2 two labelled values."""
+    kind, _, name = monitor.partition("_")
+    if kind not in ("auc", "r2"):
+        return
+    y = val.targets[:, outputs.index(name)]
+    y = y[~np.isnan(y)]
+    if (kind == "auc" and len(np.unique(y)) < 2) or len(y) < 2:
+        raise PipelineError(f"--monitor {monitor}: the validation set has "
+                            f"{len(y)} labelled {name} values with {int(np.sum(y == 1))} "
+                            f"positive; monitor val_loss instead")
+
+
+def per_output_losses(logits: np.ndarray, targets: np.ndarray, outputs: list[str],
+                      regression: list[bool]) -> dict[str, float]:
+    """``{"loss_<output>": ...}``: each output's masked BCE (classification) or MSE."""
+    result = {}
+    for j, (name, is_reg) in enumerate(zip(outputs, regression)):
+        result[f"loss_{name}"] = masked_loss(
+            torch.from_numpy(logits[:, j:j + 1]), torch.from_numpy(targets[:, j:j + 1]),
+            torch.tensor([is_reg]), regression_weight=1.0).item()
+    return result
 
 
 def to_device(arrays, device: torch.device) -> list[torch.Tensor]:
@@ -101,13 +145,16 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         regression: list[bool], settings: FitSettings, folder: Path, ctx: Context,
         fingerprint: dict[str, Any], resume: bool = False,
         on_best: Callable[[dict[str, torch.Tensor], FitResult], None] | None = None) -> FitResult:
-    """Train ``model`` with early stopping on the validation loss; see the module docstring.
+    """Train ``model`` with early stopping on ``settings.monitor`` (by default the validation
+    loss); see the module docstring.
 
     After every epoch the main process writes ``folder/checkpoint.pt`` (weights, optimiser,
-    best weights, history); ``on_best`` is called there whenever the validation loss improves.
+    best weights, history); ``on_best`` is called there whenever the monitored value improves.
     Training stops early when ``epoch >= min_epochs`` and ``epoch >= best_epoch + patience``,
     or after ``max_epochs`` (a run resumed with a larger ``max_epochs`` goes on).
     """
+    sign = monitor_sign(settings.monitor, outputs, regression)
+    _check_monitorable(settings.monitor, val, outputs)
     device = ctx.device
     model.to(device)
     is_reg = torch.tensor(regression, device=device)
@@ -171,17 +218,21 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         val_logits = predict_logits(model, val, ctx, settings.eval_batch_size, settings.amp)
         val_loss = masked_loss(torch.from_numpy(val_logits), torch.from_numpy(val.targets),
                                is_reg.cpu(), settings.regression_weight).item()
-        metrics = output_metrics(val.targets, val_logits, outputs, regression)
+        metrics = {**output_metrics(val.targets, val_logits, outputs, regression),
+                   **per_output_losses(val_logits, val.targets, outputs, regression)}
         record = {"epoch": epoch, "lr": lr, "train_loss": float(np.mean(losses)) if losses else math.nan,
                   "val_loss": val_loss, **metrics}
         result.history.append(record)
-        improved = val_loss < result.best_val_loss
+        score = record[settings.monitor]
+        improved = bool(np.isfinite(score)) and (result.best_epoch == 0
+                                                 or sign * (score - result.best_score) > 0)
         if improved:
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             result.best_epoch, result.best_val_loss, result.best_metrics = epoch, val_loss, metrics
+            result.best_score = float(score)
         finished = epoch >= settings.min_epochs and epoch >= result.best_epoch + settings.patience
         if ctx.is_main:
-            print(epoch_line(record, outputs, improved), flush=True)
+            print(epoch_line(record, outputs, improved, settings.monitor), flush=True)
             if improved and on_best is not None:
                 on_best(result.best_state, result)
             _save(checkpoint, model, optimiser, scaler, result, fingerprint, epoch, finished)
@@ -189,8 +240,10 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
     return result
 
 
-def epoch_line(record: dict[str, float], outputs: list[str], improved: bool) -> str:
-    scores = []
+def epoch_line(record: dict[str, float], outputs: list[str], improved: bool,
+               monitor: str = "val_loss") -> str:
+    """One log line per epoch; ``*`` marks an improvement of the monitored value."""
+    scores = [f"{monitor} {record[monitor]:.4f}"] if monitor.startswith("loss_") else []
     for name in outputs:
         for kind in ("auc", "r2"):
             value = record.get(f"{kind}_{name}")
@@ -206,7 +259,8 @@ def _save(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
                "best_model": result.best_state, "optimizer": optimiser.state_dict()}
     # "finished" means stopped early; a run that reached max_epochs may be extended
     state = {"epoch": epoch, "finished": finished, "best_epoch": result.best_epoch,
-             "best_val_loss": result.best_val_loss, "best_metrics": result.best_metrics,
+             "best_val_loss": result.best_val_loss, "best_score": result.best_score,
+             "best_metrics": result.best_metrics,
              "history": result.history, "scaler": scaler.state_dict(), "fingerprint": fingerprint}
     save_checkpoint(path, tensors, state)
 
@@ -226,6 +280,7 @@ def _restore(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
     result.best_state = tensors["best_model"]
     result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
     result.best_metrics, result.history = state["best_metrics"], state["history"]
+    result.best_score = state.get("best_score", state["best_val_loss"])
     return state["epoch"] + 1, bool(state["finished"])
 
 

@@ -128,7 +128,7 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                            lr_reduce_interval=args.lr_reduce_interval, seed=args.seed,
                            regression_weight=getattr(args, "regression_weight", REGRESSION_WEIGHT),
                            eval_batch_size=args.eval_batch_size, amp=args.amp,
-                           progress=ctx.is_main)
+                           progress=ctx.is_main, monitor=args.monitor)
     config = {
         "kind": kind, "model_name": args.model_name, "run": getattr(args, "run", None),
         "profile": args.profile, "seed": args.seed,
@@ -163,13 +163,16 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                  resume=args.resume, on_best=save)
     if ctx.is_main:
         save(result.best_state, result)
-        print(f"[{args.model_name}] best epoch {result.best_epoch}: validation loss "
+        chosen = ("" if settings.monitor == "val_loss"
+                  else f"{settings.monitor} {result.best_score:.4f}, ")
+        print(f"[{args.model_name}] best epoch {result.best_epoch}: {chosen}validation loss "
               f"{result.best_val_loss:.4f}; saved {folder}")
     return folder
 
 
 def summary(result: FitResult) -> dict[str, Any]:
     return {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+            "best_score": result.best_score,
             "best_metrics": result.best_metrics, "history": result.history,
             "epochs_run": len(result.history), "resumed_from_epoch": result.resumed_from}
 
