@@ -107,18 +107,18 @@ def avl_rs_slope(ecg: np.ndarray, rpeaks: np.ndarray) -> float:
     return float(np.mean(np.abs(d1[r:s])))
 
 
-def test_slur_lowers_the_avl_downstroke_slope():
+def test_slur_lowers_the_avl_downstroke_slope_whatever_the_axis():
     rng = np.random.default_rng(5)
     slopes = {0.0: [], 0.5: [], 1.0: []}
-    for _ in range(6):
-        base = replace(sample_ecg_params(rng), axis_deg=float(rng.uniform(-20, 45)))
+    for axis in (-20.0, 10.0, 40.0, 60.0, 75.0, 100.0):  # +60: perpendicular to aVL
+        base = replace(sample_ecg_params(rng), axis_deg=axis)
         for slur in slopes:
             ecg, rpeaks = simulate_ecg(replace(base, slur=slur), np.random.default_rng(9),
                                        return_rpeaks=True)
             slopes[slur].append(avl_rs_slope(ecg, rpeaks))
     means = [np.mean(v) for v in slopes.values()]
     assert means[0] > means[1] > means[2]
-    assert np.mean(np.array(slopes[0.0]) > np.array(slopes[1.0])) >= 5 / 6
+    assert (np.array(slopes[0.0]) > np.array(slopes[1.0])).all()
 
 
 def test_cardiac_cases_carry_more_slur_and_the_oracle_is_moderate():

@@ -20,7 +20,8 @@ Three layers, each usable on its own:
 
 The planted biomarker: in cardiac-cause arrest patients the terminal R downstroke along the aVL
 axis (-30 deg) is slurred; ``EcgParams.slur`` in [0, 1] sets how much. Everyone else has the same
-parameter at background levels (overlapping distributions).
+parameter at background levels (overlapping distributions). The slur acts on an aVL-parallel R
+component of at least ``SLUR_MIN_UV``, so it is visible in every ECG, whatever its axis.
 """
 from __future__ import annotations
 
@@ -119,6 +120,8 @@ TEMPLATE_POST = int(0.80 * FS)
 #: aVL-parallel part it removes.
 SLUR_WIDENING = 3.0
 SLUR_S_FADE = 1.0
+#: The smallest aVL-parallel R component (µV) the slur acts on.
+SLUR_MIN_UV = 600.0
 PACING_SPIKE_UV = 4000.0
 WANDER_STEP = 25      # samples between exact evaluations of the baseline wander
 MAINS_HZ = 60.0       # Taiwan's mains frequency
@@ -140,15 +143,19 @@ def dipole_template(p: EcgParams) -> np.ndarray:
     def add(vec: np.ndarray, shape: np.ndarray) -> None:
         out[:] += np.outer(vec, shape)
 
-    # Depolarisation. The R wave is split into its component along the aVL axis, whose
-    # downstroke the slur slows, and the rest, which keeps the normal symmetric shape.
+    # Depolarisation. The slur slows the downstroke of the R wave's component along the aVL
+    # axis: it adds the difference between a slow and the normal downstroke along AVL_UNIT.
+    # That component is taken to be at least SLUR_MIN_UV, so the slur shows in I, aVL, -III
+    # and the lateral chest leads whatever the QRS axis and R amplitude (an axis near +60 deg
+    # leaves almost no R in aVL to slow).
     r_vec = p.r_amp * r_dir
-    r_par = (r_vec @ AVL_UNIT) * AVL_UNIT
     r_shape = _gauss(t, 0.0, sigma_r)
-    slow = sigma_r * (1.0 + SLUR_WIDENING * p.slur)
-    r_slurred = np.where(t <= 0, r_shape, _gauss(t, 0.0, slow))
-    add(r_vec - r_par, r_shape)
-    add(r_par, r_slurred)
+    add(r_vec, r_shape)
+    if p.slur:
+        slow = sigma_r * (1.0 + SLUR_WIDENING * p.slur)
+        terminal = np.where(t <= 0, 0.0, _gauss(t, 0.0, slow) - r_shape)
+        slurred_amp = max(float(r_vec @ AVL_UNIT), SLUR_MIN_UV)
+        add(slurred_amp * AVL_UNIT, terminal)
     add(p.q_amp * _unit(p.axis_deg + 160.0, 45.0), _gauss(t, onset + 0.12 * qrs, qrs / 14.0))
     # The S wave's aVL-parallel part fades with the slur: the R runs slowly into the baseline.
     s_vec = p.s_amp * _unit(p.axis_deg + 170.0, -35.0)
