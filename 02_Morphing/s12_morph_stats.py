@@ -6,6 +6,10 @@ mean change / SD of change; paired t and Wilcoxon p; share of beats where it fel
 ``morph-lead-change.csv`` (mean |final - t0| per lead, ranked), and figures: example beats
 (12-lead t0 vs final), change per lead with the signed mean difference waveform, and the
 predicted risk along the trajectories.
+
+Only beats that were morphed enter: those whose morph succeeded and took at least one step.
+A beat whose reconstruction already reached the stop threshold took none; it is counted, not
+summarised.
 """
 from __future__ import annotations
 
@@ -32,13 +36,15 @@ def main(argv=None):
     args = build_parser(__doc__, output_dir=OUTPUT_DIR, n_examples=N_EXAMPLES,
                         seed=SEED).parse_args(argv)
     out = Path(args.output_dir)
-    long = read_feather(out / "morph-stats.feather", ["beat_id", "stage", "status", "yhat_scd1",
+    long = read_feather(out / "morph-stats.feather", ["beat_id", "stage", "yhat_scd1",
                                                        "aVL_rs_diff"])
     table, stages = read_morph_outputs(out)
-    ok = table["status"].eq("ok").to_numpy()
+    ok = (table["status"].eq("ok") & table["steps"].gt(0)).to_numpy()
+    n_unmoved = int((table["status"].eq("ok") & table["steps"].eq(0)).sum())
     if not ok.any():
-        raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise")
-    long = long[long["status"] == "ok"]
+        raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise"
+                            f" ({n_unmoved} started at the stop threshold and took no step)")
+    long = long[long["beat_id"].isin(table.loc[ok, "beat_id"])]
     skip = {"steps", "stopped"}
     summary = paired_summary(long, [c for c in feature_columns(long) if c not in skip])
     write_csv(summary, out / "morph-summary.csv")
@@ -65,7 +71,8 @@ def main(argv=None):
         r = summary.set_index("feature").loc[feature]
         return f"rose {r['share_rose']:.1%}, fell {r['share_fell']:.1%}, rank {r['rank']}"
 
-    print(f"[s12] {int(ok.sum())} beats: yhat_scd1 {row('yhat_scd1')}; aVL_rs_diff "
+    print(f"[s12] {int(ok.sum())} morphed beats ({n_unmoved} took no step, left out): "
+          f"yhat_scd1 {row('yhat_scd1')}; aVL_rs_diff "
           f"{row('aVL_rs_diff')}; most changed leads (mV): {', '.join(leads['lead'].head(4))}; "
           f"(relative to amplitude): "
           f"{', '.join(leads.sort_values('rank_relative')['lead'].head(4))}; wrote {out}")

@@ -236,9 +236,13 @@ def test_morph_stats_and_summary(morphed):
     assert {"yhat_scd1", "aVL_rs_diff", "max_aVL"} <= set(summary["feature"])
     assert summary["rank"].is_monotonic_increasing
     s = summary.set_index("feature").loc["yhat_scd1"]
-    moved = table["steps"] > 0
+    moved = (table["steps"] > 0).to_numpy()  # beats already at the stop level are left out
+    assert s["n"] == moved.sum() and moved.any()
     assert s["share_rose"] == pytest.approx(
-        np.mean(table["logit_final"] > table["logit_t0"]), abs=1e-9) and moved.any()
+        np.mean(table["logit_final"][moved] > table["logit_t0"][moved]), abs=1e-9)
+    run = json.loads((out / "morph_run.json").read_text())
+    assert run["n_started_above_stop"] == (~moved).sum()
+    assert run["share_risk_raised"] == pytest.approx(s["share_rose"])
     leads = pd.read_csv(out / "morph-lead-change.csv")
     assert sorted(leads["lead"]) == sorted(LEADS) and leads["rank"].min() == 1
     assert (out / "morph-summary.md").read_text().startswith("# What the morphs changed")
@@ -259,3 +263,19 @@ def test_bad_inputs_give_one_clear_line(morphed, tmp_path, capsys):
     config_path.write_text(json.dumps(config))
     code = run_main("02_Morphing/s10_morph_ecgs.py", "--n-beats", "3", cwd=ws)
     assert code == 2 and "channels" in capsys.readouterr().err
+
+
+def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "morphing_outputs"
+    shutil.copytree(morphed / "morphing_outputs", out)
+    table = pd.read_feather(out / "morphs.feather")
+    moved = table["steps"] > 0
+    table.loc[0, ["steps", "logit_final"]] = [0, table.at[0, "logit_t0"]]  # as if at the stop
+    table.to_feather(out / "morphs.feather")
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out), cwd=tmp_path) == 0
+    summary = pd.read_csv(out / "morph-summary.csv").set_index("feature")
+    n_left = int(moved.sum()) - bool(moved[0])
+    assert summary.at["yhat_scd1", "n"] == n_left
+    assert f"{n_left} morphed beats ({len(table) - n_left} took no step" in capsys.readouterr().out

@@ -227,12 +227,15 @@ def section_morphing(r: Report) -> None:
     if not stats_path.exists():
         return r.missing("morphing_outputs/morph-stats.feather", "s12")
     ms = pd.read_feather(stats_path)
+    unmoved = ms.loc[ms["status"].eq("ok") & ms["steps"].eq(0), "beat_id"].nunique()
+    ms = ms[ms["status"].eq("ok") & ms["steps"].gt(0)]  # beats that took a step
     wide = ms.pivot_table(index="beat_id", columns="stage", values=["yhat_scd1", "aVL_rs_diff"])
-    if {"t0", "final"} <= set(ms["stage"]):
+    if len(wide) and {"t0", "final"} <= set(ms["stage"]):
         risk_up = float(np.mean(wide[("yhat_scd1", "final")] > wide[("yhat_scd1", "t0")]))
         rs = wide["aVL_rs_diff"].dropna()
         rs_down = float(np.mean(rs["final"] < rs["t0"])) if len(rs) else np.nan
-        r.p(f"{len(wide)} beats morphed. Predicted scd1 risk rose in {risk_up:.1%}; "
+        r.p(f"{len(wide)} beats morphed ({unmoved} more started at the stop threshold and "
+            f"took no step). Predicted scd1 risk rose in {risk_up:.1%}; "
             f"aVL_rs_diff fell in {rs_down:.1%}.")
         r.checks.append(Check("s10 morphing", "risk rises in ≥ 90% of morphs", f"{risk_up:.1%}",
                               risk_up >= 0.9))
