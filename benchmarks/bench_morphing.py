@@ -20,7 +20,7 @@ from scdecg.morphing import BeatRiskModel, morph_latents
 from scdecg.models import Architecture, build_model
 from scdecg.vae import BeatVAE
 
-ARCHS = {"demo": dict(channels=16, n_blocks=8, rep_mp=2, dropout=0.1),
+ARCHS = {"demo": dict(channels=8, n_blocks=6, rep_mp=1, dropout=0.1),   # x02 --profile demo
          "paper": dict(channels=64, n_blocks=32, rep_mp=5, dropout=0.5)}
 
 
