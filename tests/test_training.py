@@ -227,6 +227,7 @@ def test_train_script_resume_extends_a_run_exactly(tmp_path):
     b = json.loads((tmp_path / "modelfits_ecg/resumed/config.json").read_text())
     assert [h["val_loss"] for h in a["history"]] == [h["val_loss"] for h in b["history"]]
     assert a["best_val_loss"] == b["best_val_loss"]
+    assert a["best_score"] == a["best_val_loss"] and a["training"]["monitor"] == "val_loss"
     # the stored statistics and split are what prediction reuses
     assert set(a["covariate_stats"]) == {"age", "female"}
     split = pd.read_csv(tmp_path / "modelfits_ecg/straight/split.csv")
