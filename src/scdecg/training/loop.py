@@ -103,9 +103,9 @@ def _check_monitorable(monitor: str, val: SignalDataset, outputs: list[str]) -> 
     y = val.targets[:, outputs.index(name)]
     y = y[~np.isnan(y)]
     if (kind == "auc" and len(np.unique(y)) < 2) or len(y) < 2:
-        raise PipelineError(f"--monitor {monitor}: the validation set has "
-                            f"{len(y)} labelled {name} values with {int(np.sum(y == 1))} "
-                            f"positive; monitor val_loss instead")
+        positives = f" with {int(np.sum(y == 1))} positive" if kind == "auc" else ""
+        raise PipelineError(f"--monitor {monitor}: the validation set has {len(y)} labelled "
+                            f"{name} values{positives}; monitor val_loss instead")
 
 
 def per_output_losses(logits: np.ndarray, targets: np.ndarray, outputs: list[str],
@@ -280,7 +280,7 @@ def _restore(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
     result.best_state = tensors["best_model"]
     result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
     result.best_metrics, result.history = state["best_metrics"], state["history"]
-    result.best_score = state.get("best_score", state["best_val_loss"])
+    result.best_score = state["best_score"]
     return state["epoch"] + 1, bool(state["finished"])
 
 
