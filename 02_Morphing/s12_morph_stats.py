@@ -23,7 +23,7 @@ from scdecg.io import load_npy, read_feather, read_json, write_csv, write_text
 from scdecg.morph_stats import (feature_columns, lead_change, paired_summary,
                                 plot_lead_change, plot_risk_trajectories,
                                 plot_twelve_lead_overlays, short_beat_name)
-from scdecg.morphing import read_morph_outputs
+from scdecg.morphing import read_morph_outputs, took_a_step
 from scdecg.tables import markdown_table
 
 OUTPUT_DIR = "morphing_outputs"
@@ -39,8 +39,8 @@ def main(argv=None):
     long = read_feather(out / "morph-stats.feather", ["beat_id", "stage", "yhat_scd1",
                                                        "aVL_rs_diff"])
     table, stages = read_morph_outputs(out)
-    ok = (table["status"].eq("ok") & table["steps"].gt(0)).to_numpy()
-    n_unmoved = int((table["status"].eq("ok") & table["steps"].eq(0)).sum())
+    ok = took_a_step(table).to_numpy()
+    n_unmoved = int((table["status"].eq("ok") & ~ok).sum())
     if not ok.any():
         raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise"
                             f" ({n_unmoved} started at the stop threshold and took no step)")

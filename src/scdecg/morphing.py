@@ -382,6 +382,12 @@ def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: 
     write_feather(table, folder / MORPH_TABLE)
 
 
+def took_a_step(table: pd.DataFrame) -> pd.Series:
+    """Rows (of ``morphs.feather`` or ``morph-stats.feather``) of beats that were morphed: the
+    morph succeeded and took at least one step (a beat already at the stop level takes none)."""
+    return table["status"].eq("ok") & table["steps"].gt(0)
+
+
 def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10."""
     folder = Path(folder)

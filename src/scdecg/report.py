@@ -18,6 +18,7 @@ from scipy import stats
 
 from . import constants as C
 from .evaluation import roc_auc
+from .morphing import took_a_step
 from .io import write_text
 from .tables import markdown_table
 
@@ -227,8 +228,9 @@ def section_morphing(r: Report) -> None:
     if not stats_path.exists():
         return r.missing("morphing_outputs/morph-stats.feather", "s12")
     ms = pd.read_feather(stats_path)
-    unmoved = ms.loc[ms["status"].eq("ok") & ms["steps"].eq(0), "beat_id"].nunique()
-    ms = ms[ms["status"].eq("ok") & ms["steps"].gt(0)]  # beats that took a step
+    moved = took_a_step(ms)
+    unmoved = ms.loc[ms["status"].eq("ok") & ~moved, "beat_id"].nunique()
+    ms = ms[moved]
     wide = ms.pivot_table(index="beat_id", columns="stage", values=["yhat_scd1", "aVL_rs_diff"])
     if len(wide) and {"t0", "final"} <= set(ms["stage"]):
         risk_up = float(np.mean(wide[("yhat_scd1", "final")] > wide[("yhat_scd1", "t0")]))
