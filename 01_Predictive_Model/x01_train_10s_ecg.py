@@ -16,7 +16,7 @@ from scdecg.training.runs import parse_layered, train_model
 
 
 # Published (paper profile) values.
-MODEL_NAME = "scd_10s"
+MODEL_NAME = "ntuh_scd_model_demo"
 OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
            "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1",
            "scd3mo_6mo", "scd6mo_1", "scd1_2"]
@@ -48,10 +48,10 @@ MONITOR = "val_loss"           # selects the best epoch: val_loss, auc_<output>,
 
 RUNS = {
     "scd": {},
-    "death-only": {"model_name": "scd_10s_death_only", "subset": "dead1",
+    "death-only": {"model_name": "ntuh_scd_model_demo_death_only", "subset": "dead1",
                    "outputs": ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
                                "scd3mo_6mo", "scd6mo_1", "scd1_2"]},
-    "low-ef": {"model_name": "scd_10s_low_ef", "n_blocks": 12, "lr": 1e-4, "min_epochs": 80},
+    "low-ef": {"model_name": "ntuh_scd_model_demo_low_ef", "n_blocks": 12, "lr": 1e-4, "min_epochs": 80},
 }
 # Small enough for a 2-core CPU in a few minutes on the demo cohort; keeps every output.
 PROFILES = {

@@ -14,7 +14,7 @@ from scdecg.errors import script_main
 from scdecg.training.runs import parse_layered, train_model
 
 # Published (paper profile) values.
-MODEL_NAME = "scd_beats"
+MODEL_NAME = "ntuh_scd_beat_model_demo"
 # Head order: 13 classification outputs and female, then the regression targets.
 OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
            "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1", "female",

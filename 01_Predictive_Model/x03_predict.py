@@ -16,7 +16,7 @@ from scdecg.constants import DEFAULT_MODEL_NAMES
 from scdecg.errors import script_main
 from scdecg.training.runs import predict_model
 
-MODEL_NAME = ""                # empty: the default model of the kind (scd_10s; scd_beats with --beat)
+MODEL_NAME = ""                # empty: the default model of the kind (ntuh_scd_model_demo; ntuh_scd_beat_model_demo with --beat)
 BEAT = False
 SPLIT = "val"
 BATCH_SIZE = 256

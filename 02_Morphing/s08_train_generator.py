@@ -19,7 +19,7 @@ from scdecg.morphing import load_beat_model, load_beats, morph_beat_index, split
 from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, latent_statistics,
                         save_vae)
 
-BEAT_MODEL = "modelfits_beat/scd_beats"
+BEAT_MODEL = "modelfits_beat/ntuh_scd_beat_model_demo"
 OUTPUT_DIR = "modelfits_vae"
 NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)

@@ -5,7 +5,7 @@ Simulates ``--n-ecgs`` 10-s ECGs (scdecg.synthetic), writes them as a minimal wo
 
 * times :func:`scdecg.features.avl_features` per ECG in this process, stage by stage
   (R-peak detection, QRS refinement, everything);
-* runs ``x06_avl_features.py`` with each ``--n-jobs`` given, measuring wall time and the peak
+* runs ``x06_create_aVL_feature.py`` with each ``--n-jobs`` given, measuring wall time and the peak
   resident memory of its whole process tree (benchmarks/measure.py).
 
 Example::
@@ -27,7 +27,7 @@ import pandas as pd
 from measure import fresh_workspace, machine_line, measure
 
 ROOT = Path(__file__).resolve().parents[1]
-X06 = ROOT / "00_Data_Preprocessing" / "x06_avl_features.py"
+X06 = ROOT / "00_Data_Preprocessing" / "x06_create_aVL_feature.py"
 
 
 def make_workspace(ws: Path, n_ecgs: int, seed: int) -> list[np.ndarray]:

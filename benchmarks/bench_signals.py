@@ -30,10 +30,10 @@ PREP = ROOT / "00_Data_Preprocessing"
 NTUH_ECGS = 18_072
 SETUP = [("x00", "x00_make_synthetic_ntuh.py"), ("x01", "x01_build_ntuh_df.py"),
          ("x02", "x02_generate_dummy_columns.py")]
-STEPS = [("x03 extract + gain", "x03_extract_10s_ecgs.py", True),
+STEPS = [("x03 extract + gain", "x03_process_10sec_ecg.py", True),
          ("x04 beats", "x04_segment_beats.py", True),
-         ("x05 morphing beats", "x05_morphing_beats.py", True),
-         ("x06 aVL features", "x06_avl_features.py", True)]
+         ("x05 morphing beats", "x05_create_morphing_beats.py", True),
+         ("x06 aVL features", "x06_create_aVL_feature.py", True)]
 
 
 def cpu_seconds() -> float:

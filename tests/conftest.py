@@ -43,11 +43,11 @@ PIPELINE_STEPS: list[tuple[str, str, list[str]]] = [
       "--seed", str(TEST_SEED)]),
     ("x01", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
     ("x02", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
-    ("x03", "00_Data_Preprocessing/x03_extract_10s_ecgs.py", []),
+    ("x03", "00_Data_Preprocessing/x03_process_10sec_ecg.py", []),
     ("x04", "00_Data_Preprocessing/x04_segment_beats.py", []),
-    ("x05", "00_Data_Preprocessing/x05_morphing_beats.py", []),
-    ("x06", "00_Data_Preprocessing/x06_avl_features.py", []),
-    ("x07", "00_Data_Preprocessing/x07_association.py", []),
+    ("x05", "00_Data_Preprocessing/x05_create_morphing_beats.py", []),
+    ("x06", "00_Data_Preprocessing/x06_create_aVL_feature.py", []),
+    ("x07", "00_Data_Preprocessing/x07_run_ntuh_style_regression.py", []),
 ]
 
 

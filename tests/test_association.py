@@ -10,12 +10,12 @@ import pytest
 from conftest import ROOT, run_script
 from scdecg import association as assoc
 
-X07 = "00_Data_Preprocessing/x07_association.py"
+X07 = "00_Data_Preprocessing/x07_run_ntuh_style_regression.py"
 
 
 def x07_main():
     """The script's ``main``, for in-process runs (no interpreter start-up, imports shared)."""
-    spec = importlib.util.spec_from_file_location("x07_association", ROOT / X07)
+    spec = importlib.util.spec_from_file_location("x07_run_ntuh_style_regression", ROOT / X07)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main

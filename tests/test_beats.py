@@ -12,7 +12,7 @@ from scdecg.beats import (BeatConfig, Exclusion, SegmentTask, beat_files, check_
 from scdecg.synthetic import EcgParams, simulate_ecg
 
 X04 = "00_Data_Preprocessing/x04_segment_beats.py"
-X05 = "00_Data_Preprocessing/x05_morphing_beats.py"
+X05 = "00_Data_Preprocessing/x05_create_morphing_beats.py"
 
 
 def gaussian_ecg(peaks, n: int = 5000, amp: float = 1.0, noise: float = 0.01,

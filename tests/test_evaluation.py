@@ -13,7 +13,7 @@ from scdecg import evaluation as ev
 from scdecg.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = "01_Predictive_Model/x04_evaluate.py"
+SCRIPT = "01_Predictive_Model/x05_evaluate.py"
 
 
 def brute_force_auc(y, score, weights=None):
@@ -301,7 +301,7 @@ def test_script_end_to_end(tmp_path, script_runner):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("x04_evaluate", ROOT / SCRIPT)
+    spec = importlib.util.spec_from_file_location("x05_evaluate", ROOT / SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

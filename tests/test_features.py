@@ -11,7 +11,7 @@ from conftest import ROOT, run_script
 from scdecg import features
 from scdecg.constants import AVL, FS
 
-X06 = "00_Data_Preprocessing/x06_avl_features.py"
+X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
 #: Lead gains of one frontal/precordial projection of the test waveform (aVL positive).
 LEAD_GAINS = np.array([1.0, 1.2, 0.2, -1.1, 0.8, 0.7, -0.5, 0.3, 0.8, 1.2, 1.1, 0.9])
 

@@ -11,7 +11,7 @@ from scdecg.gain import (DERIVED_INDEX, GainPolicy, correct_gain, estimate_gains
                          extract_from_stack, implied_leads, relative_residual)
 from scdecg.synthetic import EcgParams, simulate_ecg
 
-X03 = "00_Data_Preprocessing/x03_extract_10s_ecgs.py"
+X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
 
 
 def clean_ecg(seed: int = 0, **params) -> np.ndarray:

@@ -35,10 +35,10 @@ def trained(tmp_path_factory):
 def test_predictions_are_the_validation_ecgs_labelled_by_studyid(trained):
     ws, df = trained
     ok(X03, cwd=ws)
-    pred = pd.read_feather(ws / "predictions/scd_10s_1/predictions.feather")
-    split = pd.read_csv(ws / "modelfits_ecg/scd_10s/split.csv", dtype=str)
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    split = pd.read_csv(ws / "modelfits_ecg/ntuh_scd_model_demo/split.csv", dtype=str)
     assert list(pred["studyId"]) == list(split.loc[split["split"] == "val", "studyId"])
-    model, config = load_trained(ws / "modelfits_ecg/scd_10s")
+    model, config = load_trained(ws / "modelfits_ecg/ntuh_scd_model_demo")
     assert [c for c in pred.columns if c.endswith("_hat")] == [f"{o}_hat" for o in config["outputs"]]
     assert not pred["in_sample"].any()
     # recompute one row by hand: file -> mV -> zero_mode -> first 500 samples; train statistics
@@ -55,18 +55,18 @@ def test_predictions_are_the_validation_ecgs_labelled_by_studyid(trained):
 
 def test_training_split_is_flagged_in_sample(trained):
     ws, _ = trained
-    ok(X03, "--split", "train", "--model-name", "scd_10s", cwd=ws)
-    pred = pd.read_feather(ws / "predictions/scd_10s_1/predictions.feather")
+    ok(X03, "--split", "train", "--model-name", "ntuh_scd_model_demo", cwd=ws)
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
     assert pred["in_sample"].all() and (pred["split"] == "train").all()
 
 
 def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
     ws, df = trained
     ok(X03, "--beat", cwd=ws)
-    folder = ws / "predictions/scd_beats_1"
+    folder = ws / "predictions/ntuh_scd_beat_model_demo_1"
     beats = pd.read_feather(folder / "predictions.feather")
     by_ecg = pd.read_feather(folder / "predictions_by_ecg.feather")
-    config = json.loads((ws / "modelfits_beat/scd_beats/config.json").read_text())
+    config = json.loads((ws / "modelfits_beat/ntuh_scd_beat_model_demo/config.json").read_text())
     assert {"studyId", "beat_file", "scd1_hat", "age_hat"} <= set(beats.columns)
     assert all(b.startswith(s + "_") for s, b in zip(beats["studyId"], beats["beat_file"]))
     mean = beats.groupby("studyId")["scd1_hat"].mean()
@@ -78,8 +78,8 @@ def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
 
 def test_missing_model_folder_is_a_clear_error(trained):
     ws, _ = trained
-    code, _, err = run_main(X03, "--beat", "--model-name", "scd_10s", cwd=ws)
-    assert code == 2 and "modelfits_beat/scd_10s" in err
+    code, _, err = run_main(X03, "--beat", "--model-name", "ntuh_scd_model_demo", cwd=ws)
+    assert code == 2 and "modelfits_beat/ntuh_scd_model_demo" in err
 
 
 def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
@@ -91,8 +91,8 @@ def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
     ok(X02, *TINY, "--max-epochs", "1", cwd=tmp_path)
     ok(X03, cwd=tmp_path)
     ok(X03, "--beat", "--split", "all", cwd=tmp_path)
-    pred = pd.read_feather(tmp_path / "predictions/scd_10s_1/predictions.feather")
-    by_ecg = pd.read_feather(tmp_path / "predictions/scd_beats_1/predictions_by_ecg.feather")
+    pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    by_ecg = pd.read_feather(tmp_path / "predictions/ntuh_scd_beat_model_demo_1/predictions_by_ecg.feather")
     assert len(pred) > 20 and np.isfinite(pred["scd1_hat"]).all()
     cov = pd.read_feather(study / "covariate_df.feather")
     assert set(by_ecg["studyId"]) <= set(cov.loc[cov["include_modelling"].astype(bool), "studyId"])

@@ -61,8 +61,8 @@ def test_rerunning_the_preprocessing_reproduces_every_output(pipeline, tmp_path)
     reference = pipeline.ensure("x06")
     ws = tmp_path / "ws"
     shutil.copytree(reference, ws, ignore=shutil.ignore_patterns("ecg_beats*", "10_sec_ecgs"))
-    for script in ("x01_build_ntuh_df", "x02_generate_dummy_columns", "x03_extract_10s_ecgs",
-                   "x06_avl_features"):
+    for script in ("x01_build_ntuh_df", "x02_generate_dummy_columns", "x03_process_10sec_ecg",
+                   "x06_create_aVL_feature"):
         run_script(f"00_Data_Preprocessing/{script}.py", cwd=ws)
     for name in ("covariate_df.feather", "x03_gain_report.csv", "x06_avl_features.csv"):
         assert (ws / name).read_bytes() == (reference / name).read_bytes(), name

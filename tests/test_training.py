@@ -250,7 +250,7 @@ def test_unknown_output_is_named(tmp_path, script_runner):
 def test_death_only_run_selects_dead1_patients_and_its_own_statistics(tmp_path):
     df = make_workspace(tmp_path, n_patients=50, n_samples=300, beats=1)
     ok(X01, *TINY, "--length", "300", "--run", "death-only", cwd=tmp_path)
-    folder = tmp_path / "modelfits_ecg/scd_10s_death_only"
+    folder = tmp_path / "modelfits_ecg/ntuh_scd_model_demo_death_only"
     config = json.loads((folder / "config.json").read_text())
     split = pd.read_csv(folder / "split.csv", dtype=str)
     dead = set(df.loc[df["dead1"] == 1, "studyId"])
@@ -265,11 +265,11 @@ def test_death_only_run_selects_dead1_patients_and_its_own_statistics(tmp_path):
 def test_beat_script_standardises_regression_targets_with_training_statistics(tmp_path):
     df = make_workspace(tmp_path, n_patients=30, n_samples=1000, beats=2)
     ok(X02, *TINY, cwd=tmp_path)
-    config = json.loads((tmp_path / "modelfits_beat/scd_beats/config.json").read_text())
+    config = json.loads((tmp_path / "modelfits_beat/ntuh_scd_beat_model_demo/config.json").read_text())
     assert config["architecture"]["channels"] == 4 and config["architecture"]["length"] == 300
     types = dict(zip(config["outputs"], config["output_types"]))
     assert types["age"] == "regression" and types["female"] == "classification"
-    split = pd.read_csv(tmp_path / "modelfits_beat/scd_beats/split.csv", dtype=str)
+    split = pd.read_csv(tmp_path / "modelfits_beat/ntuh_scd_beat_model_demo/split.csv", dtype=str)
     train = df[df["studyId"].isin(split.loc[split["split"] == "train", "studyId"])]
     assert config["target_stats"]["qtInterval"]["mean"] == pytest.approx(train["qtInterval"].mean())
     assert config["split"]["val_frac"] == 0.2

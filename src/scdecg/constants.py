@@ -36,4 +36,4 @@ DEFAULT_DATA_ROOT = "arrest-ntuh-ecg/v1"
 MODEL_DIRS: dict[str, str] = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
 PREDICTIONS_DIR = "predictions"
 #: Default model names of the 10-s SCD model and the beat model.
-DEFAULT_MODEL_NAMES: dict[str, str] = {"ecg": "scd_10s", "beat": "scd_beats"}
+DEFAULT_MODEL_NAMES: dict[str, str] = {"ecg": "ntuh_scd_model_demo", "beat": "ntuh_scd_beat_model_demo"}

@@ -180,13 +180,13 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> None:
     root = r.workspace / C.PREDICTIONS_DIR
     folders = sorted(root.glob("*_1")) if root.exists() else []
     if not folders:
-        return r.missing(f"{C.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x04")
+        return r.missing(f"{C.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x05")
     for folder in folders:
         beat_model = (folder / "predictions_by_ecg.feather").exists()
         r.h(f"{folder.name} ({'beat model, per ECG' if beat_model else '10-s model'})", 3)
         metrics = folder / "metrics.csv"
         if not metrics.exists():
-            r.missing(str(metrics.relative_to(r.workspace)), "x04_evaluate")
+            r.missing(str(metrics.relative_to(r.workspace)), "x05_evaluate")
             continue
         m = pd.read_csv(metrics)
         r.table(m[[c for c in ("output", "n", "n_pos", "auc", "auc_lo", "auc_hi") if c in m]])

@@ -86,7 +86,7 @@ def declared_kinds(name: str, beat: bool) -> dict[str, str]:
     """Output types from the model folder's config.json, when the model folder is here."""
     config = Path(MODEL_DIRS["beat" if beat else "ecg"]) / name / "config.json"
     if not config.exists():
-        print(f"[x04] {config} not found: output types inferred from the labels (0/1 -> "
+        print(f"[x05] {config} not found: output types inferred from the labels (0/1 -> "
               "classification)")
         return {}
     return ev.declared_output_kinds(read_json(config))
@@ -137,11 +137,11 @@ def main(argv=None):
     outputs = choose_outputs(args.outputs, predictions, covariates.columns, source)
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))
-    print(f"[x04] {source}: {len(frame)} ECGs of {frame['ptId'].nunique()} patients, "
+    print(f"[x05] {source}: {len(frame)} ECGs of {frame['ptId'].nunique()} patients, "
           f"{len(outputs)} outputs; {args.n_boot} patient-cluster bootstrap replicates")
     in_sample = int(frame["in_sample"].astype(bool).sum()) if "in_sample" in frame else 0
     if in_sample:
-        print(f"[x04] warning: {in_sample} of {len(frame)} ECGs are training (in-sample) "
+        print(f"[x05] warning: {in_sample} of {len(frame)} ECGs are training (in-sample) "
               "predictions, so their metrics are optimistic; use --split val for held-out ones")
 
     metrics, regression, skipped = ev.evaluate_outputs(frame, kinds, args.n_boot, args.seed,
@@ -180,7 +180,7 @@ def main(argv=None):
         print(skipped.summary(total=len(outputs)))
         for row in skipped.rows:
             print(f"    {row['record']}: {row['reason']}")
-    print(f"[x04] wrote metrics.csv, metrics_regression.csv, high_risk.csv, calibration.csv, "
+    print(f"[x05] wrote metrics.csv, metrics_regression.csv, high_risk.csv, calibration.csv, "
           f"metrics.md{', roc_scd.png' if roc_outputs else ''}"
           f"{', calibration.png' if not calibration.empty else ''} to {folder}")
 
