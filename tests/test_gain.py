@@ -62,6 +62,23 @@ def test_fixed_and_estimated_divisors():
     assert row["flagged"] is False  # 1.7% off stays under the 5% residual limit
 
 
+def test_estimated_divisors_are_per_lead():
+    """Each derived lead is divided by its own estimate: swapping two leads' divisors fails."""
+    clean = clean_ecg(11, axis_deg=40.0)
+    per_lead = np.array([4.70, 4.80, 4.95, 5.05])          # III, aVR, aVL, aVF; all within 5%
+    record = clean.copy()
+    record[DERIVED_INDEX] *= per_lead[:, None]
+    record = np.round(record).astype(np.int16)
+    gains = estimate_gains(record)
+    np.testing.assert_allclose(gains, per_lead, rtol=2e-3)
+    fixed, row = correct_gain(record, GainPolicy(divisor="estimated"))
+    assert row["status"] == "corrected"
+    for k, lead in enumerate(DERIVED_INDEX):
+        np.testing.assert_allclose(fixed[lead], record[lead] / gains[k], rtol=1e-5, atol=1e-3)
+        assert np.abs(fixed[lead] - clean[lead]).max() < 1.5   # back to the clean µV values
+    assert row["residual_after"] < 0.01
+
+
 def test_correct_gain_leaves_unity_and_flags_unresolved():
     clean = stored(clean_ecg(6), gain=1.0)
     out, row = correct_gain(clean)

@@ -8,6 +8,7 @@ drops the first and last beat of every ECG anyway.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,14 @@ def test_match_is_one_to_one():
 
 @pytest.fixture(scope="module")
 def mitbih_scores() -> dict:
-    if not (RECORD.with_suffix(".dat").exists() and RECORD.with_suffix(".atr").exists()):
-        pytest.skip(f"MIT-BIH record 100 not found at {RECORD}.dat/.atr (shared/ is expected "
-                    f"beside the repository)")
-    wfdb = pytest.importorskip("wfdb")
+    missing = not (RECORD.with_suffix(".dat").exists() and RECORD.with_suffix(".atr").exists())
+    if missing:
+        message = (f"MIT-BIH record 100 not found at {RECORD}.dat/.atr (shared/ is expected "
+                   f"beside the repository)")
+        if os.environ.get("CI"):
+            pytest.fail(message)   # in CI the record is always there: never pass by skipping
+        pytest.skip(message)
+    import wfdb   # a requirement of the project: a missing install is a failure, not a skip
     from scipy.signal import resample_poly
 
     record = wfdb.rdrecord(str(RECORD))
