@@ -285,6 +285,23 @@ def test_exclusion_rules_and_published_order():
     assert steps[-1] == "rrInterval" and len(steps) == 29
 
 
+def test_missing_qtc_or_rr_keeps_the_ecg_as_published():
+    """Row 4: a missing QTcB, QTcF or RR is no abnormal flag (kept); heart rate and age are
+    range filters (missing excluded); --exclude-missing-intervals excludes the former too."""
+    df = pd.DataFrame({"heartRate": [np.nan, 60.0], "age": [50.0, np.nan],
+                       "qtcb": [np.nan, 500.0], "qtcf": [np.nan, 400.0],
+                       "rrInterval": [np.nan, 1000.0]})
+    published = {s.column: s.excluded(df[s.column]).tolist() for s in morphing_exclusions()
+                 if s.rule == "within"}
+    assert published == {"heartRate": [True, False], "age": [False, True],
+                         "qtcb": [False, True], "qtcf": [False, False],
+                         "rrInterval": [False, False]}
+    strict = {s.column: s.excluded(df[s.column]).tolist()
+              for s in morphing_exclusions(exclude_missing_intervals=True) if s.rule == "within"}
+    assert strict["qtcb"] == [True, True] and strict["qtcf"] == [True, False]
+    assert strict["rrInterval"] == [True, False] and strict["heartRate"] == [True, False]
+
+
 def test_z_distance_is_the_frobenius_norm_of_z_scores():
     median = np.zeros((12, 300))
     sd = np.full((12, 300), 2.0)

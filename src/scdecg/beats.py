@@ -363,9 +363,9 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
 class Exclusion:
     """One ECG-level exclusion of the morphing beat set.
 
-    ``rule`` is ``"within"`` (keep ``low <= value <= high``; a missing value is excluded),
-    ``"above"`` (exclude ``value > low``), ``"below"`` (exclude ``value < low``) or
-    ``"true"`` (exclude a true flag; missing counts as false).
+    ``rule`` is ``"within"`` (keep ``low <= value <= high``; a missing value is excluded when
+    ``missing_excluded``), ``"above"`` (exclude ``value > low``), ``"below"`` (exclude
+    ``value < low``) or ``"true"`` (exclude a true flag; missing counts as false).
     """
 
     step: str
@@ -373,6 +373,7 @@ class Exclusion:
     rule: str
     low: float = np.nan
     high: float = np.nan
+    missing_excluded: bool = True
 
     def excluded(self, values) -> np.ndarray:
         import pandas as pd
@@ -381,7 +382,8 @@ class Exclusion:
             return values.where(values.notna(), False).astype(bool).to_numpy()
         x = pd.to_numeric(values, errors="coerce").to_numpy(float)
         if self.rule == "within":
-            return ~((x >= self.low) & (x <= self.high))
+            outside = (x < self.low) | (x > self.high)
+            return outside | np.isnan(x) if self.missing_excluded else outside
         if self.rule == "above":
             return x > self.low
         if self.rule == "below":
@@ -396,8 +398,17 @@ FLAG_COLUMNS = ("VTVF", "ICD_VT", "ICD_VF", "Phi_VT", "ST_elevation", "ST_depres
 REAL_FLAGS = {"LBBB": "lbbb", "deltawave": "dltwv"}
 
 
-def morphing_exclusions(real_flags: bool = True) -> list[Exclusion]:
-    """The published ECG-level exclusions, in order (``real_flags``: lbbb/dltwv, a fix)."""
+#: QTc and RR limits were "abnormal" flags in the published code: a missing value gave a
+#: false flag and the ECG stayed. Heart rate and age were range filters: missing fails them.
+MISSING_FLAGGED = ("qtcb", "qtcf", "rrInterval")
+
+
+def morphing_exclusions(real_flags: bool = True,
+                        exclude_missing_intervals: bool = False) -> list[Exclusion]:
+    """The published ECG-level exclusions, in order (``real_flags``: lbbb/dltwv, a fix).
+
+    ``exclude_missing_intervals`` also excludes ECGs with a missing QTcB, QTcF or RR interval
+    (the published code kept them)."""
     steps = [Exclusion("heart rate outside 30-90", "heartRate", "within", 30, 90),
              Exclusion("age outside 18-80", "age", "within", 18, 80),
              Exclusion("most_recent_ef < 35", "most_recent_ef", "below", 35)]
@@ -409,9 +420,12 @@ def morphing_exclusions(real_flags: bool = True) -> list[Exclusion]:
               Exclusion("pDuration < 20", "pDuration", "below", 20),
               Exclusion("qrsDuration > 120", "qrsDuration", "above", 120),
               Exclusion("qrsDuration < 20", "qrsDuration", "below", 20),
-              Exclusion("qtcb outside 350-450", "qtcb", "within", 350, 450),
-              Exclusion("qtcf outside 350-450", "qtcf", "within", 350, 450),
-              Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500)]
+              Exclusion("qtcb outside 350-450", "qtcb", "within", 350, 450,
+                        exclude_missing_intervals),
+              Exclusion("qtcf outside 350-450", "qtcf", "within", 350, 450,
+                        exclude_missing_intervals),
+              Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500,
+                        exclude_missing_intervals)]
     return steps
 
 
