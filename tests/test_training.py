@@ -16,6 +16,7 @@ from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats
                              patient_split, r_squared, roc_auc)
 from scdecg.training.data import label_matrix, ten_second_items
 from scdecg.training.loop import per_output_losses, validation_loss
+from conftest import ROOT
 from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
 
 X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
@@ -309,3 +310,32 @@ def test_validation_loss_pooled_and_published_batch_mean():
     expected = np.mean([np.mean(per[:3]), per[3]])      # batches [0:3] and [3:5] (one label)
     assert validation_loss(logits, targets, is_reg, batched) == pytest.approx(expected, rel=1e-6)
     assert abs(expected - np.mean(per)) > 0.05
+
+
+def _script_constant(path: str, name: str):
+    import ast
+    tree = ast.parse((ROOT / path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path}: no constant {name}")
+
+
+def test_covariates_and_beat_heads_in_the_published_order():
+    """Row 19: age then female, both as the 10-s model's covariates (concatenated after the
+    backbone features in that order) and among the beat model's heads."""
+    assert _script_constant("01_Predictive_Model/x01_train_10s_ecg.py", "COVARIATES") == ["age", "female"]
+    heads = _script_constant("01_Predictive_Model/x02_train_beats.py", "OUTPUTS")
+    assert heads[12:16] == ["Acute_MI1", "age", "female", "qrsDuration"]
+    model = build_model(Architecture(outputs=["scd1"], length=200, channels=4, n_blocks=2,
+                                     rep_mp=1, dropout=0.0, covariates=["age", "female"],
+                                     cumulative=False)).eval()
+    n_feat = model.backbone.n_features
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        model.head[0].weight[0, n_feat] = 1.0        # the first covariate column only
+        model.head[2].weight[0, 0] = 1.0
+    x = torch.zeros(2, 12, 200)
+    out = model(x, torch.tensor([[2.0, 0.0], [0.0, 2.0]]))[:, 0]
+    assert out.tolist() == [2.0, 0.0]                 # column F is age, F + 1 is female
