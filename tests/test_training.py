@@ -339,3 +339,10 @@ def test_covariates_and_beat_heads_in_the_published_order():
     x = torch.zeros(2, 12, 200)
     out = model(x, torch.tensor([[2.0, 0.0], [0.0, 2.0]]))[:, 0]
     assert out.tolist() == [2.0, 0.0]                 # column F is age, F + 1 is female
+
+
+def test_beat_model_trains_for_up_to_1000_epochs():
+    """Row 11 (recorded in DEVIATIONS): not the published max_epochs=2; --max-epochs 2 gives it."""
+    script = "01_Predictive_Model/x02_train_beats.py"
+    assert _script_constant(script, "MAX_EPOCHS") == 1000
+    assert _script_constant(script, "MIN_EPOCHS") == 40

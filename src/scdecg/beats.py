@@ -283,7 +283,7 @@ def beat_file_name(study_id: str, k: int) -> str:
     return f"{study_id}_{k}.npy"
 
 
-def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.ndarray) -> None:
+def write_beats(folder: Path, study_id: str, beats: np.ndarray, numbers: np.ndarray) -> None:
     """Make ``folder`` hold exactly one float32 ``<studyId>_<k>.npy`` per beat (none: no folder).
 
     A folder that already holds exactly these beats is left alone (a rerun costs no churn);
@@ -291,7 +291,7 @@ def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.n
     """
     folder = Path(folder)
     beats = [np.asarray(b, dtype=np.float32) for b in beats]
-    names = [beat_file_name(study_id, int(k)) for k in beat_index]
+    names = [beat_file_name(study_id, int(k)) for k in numbers]
     if _holds_exactly(folder, names, beats):
         return
 
