@@ -1,10 +1,11 @@
 """Segment every cohort ECG into single beats and keep those passing the published filters.
 
-R-peaks are found on lead I (neurokit2 cleaning and peak finding; no delineation). Each interior peak r
-gives the window [r-100, r+200) of all 12 leads in mV; windows crossing the recording's
-edges, holding more than one R-peak, or with low mean peak-to-peak (<= 0.5 mV), low mean SD
-(<= 0.06 mV) or low mean autocorrelation (<= 0.75) are dropped. Kept beats are written as
-float32 (12, 300) to ``ecg_beats/<studyId>/<studyId>_<k>.npy`` (k: index of the R-peak);
+Each lead's median is subtracted (mV), then R-peaks are found on lead I (neurokit2 cleaning and
+peak finding; no delineation). Each peak r gives the window [r-100, r+200) of all 12 leads;
+windows crossing the recording's edges are dropped, then the first and last remaining ones,
+then those holding a second R-peak, or with low mean peak-to-peak (<= 0.5 mV), low mean SD
+(ddof 1, rounded to 4 decimals, <= 0.06 mV) or low mean autocorrelation (<= 0.75). Kept beats
+are written as float32 (12, 300) to ``ecg_beats/<studyId>/<studyId>_<k>.npy`` (k = 0..n-1);
 each ECG's folder is replaced as a whole, so reruns leave no stale beats. Every ECG gets a row
 in ``ecg_beats/segmentation_log.csv`` with its status, reason and per-filter rejection counts.
 """
@@ -32,6 +33,8 @@ CORRECT_ARTIFACTS = False
 MIN_MEAN_PTP = beats.MIN_MEAN_PTP_MV
 MIN_MEAN_SD = beats.MIN_MEAN_SD_MV
 MIN_AUTOCORR = beats.MIN_MEAN_AUTOCORR
+ZERO_MEDIAN = True     # subtract each lead's median before cutting beats (published)
+TAIL_CUT = 0           # 500: the published loader's cut-and-zero-pad of the end (DEVIATIONS.md)
 N_JOBS = 0
 
 HELP = {
@@ -45,6 +48,9 @@ HELP = {
     "min_mean_ptp": "drop windows whose mean peak-to-peak range (mV) is at most this",
     "min_mean_sd": "drop windows whose mean per-lead SD (mV) is at most this",
     "min_autocorr": "drop windows whose mean autocorrelation (lags 0..4) is at most this",
+    "zero_median": "subtract each lead's median before the beats are cut (as published)",
+    "tail_cut": "replace this many samples at the end by zeros before the median is taken "
+                f"({beats.PUBLISHED_TAIL_CUT}: the published loader; 0: keep the full record)",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
 
@@ -68,11 +74,15 @@ def main(argv=None):
                         log_name=LOG_NAME, rpeak_method=RPEAK_METHOD,
                         correct_artifacts=CORRECT_ARTIFACTS,
                         min_mean_ptp=MIN_MEAN_PTP, min_mean_sd=MIN_MEAN_SD,
-                        min_autocorr=MIN_AUTOCORR, n_jobs=N_JOBS).parse_args(argv)
+                        min_autocorr=MIN_AUTOCORR, zero_median=ZERO_MEDIAN, tail_cut=TAIL_CUT,
+                        n_jobs=N_JOBS).parse_args(argv)
+    if not 0 <= args.tail_cut < beats.N_SAMPLES:
+        raise PipelineError(f"--tail-cut {args.tail_cut}: must be in 0..{beats.N_SAMPLES - 1}")
     tasks = segment_tasks(args.cohort, args.ecg_dir)
     config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
                         min_mean_ptp=args.min_mean_ptp,
-                        min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr)
+                        min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr,
+                        zero_median=args.zero_median, tail_cut=args.tail_cut)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     work = functools.partial(beats.segment_file, beats_root=str(out), config=config)

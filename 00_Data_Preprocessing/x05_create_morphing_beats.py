@@ -37,6 +37,7 @@ OUT_DIR = MORPH_BEATS_DIR
 MAX_REFERENCE_BEATS = 10_000
 MAX_Z_DISTANCE = 100.0
 REAL_FLAGS = True
+EXCLUDE_MISSING_INTERVALS = False  # a missing QTcB/QTcF/RR keeps the ECG, as published
 SEED = 42
 N_JOBS = 0
 
@@ -49,6 +50,8 @@ HELP = {
     "max_z_distance": "drop beats farther than this from the median beat (z-distance)",
     "real_flags": "exclude on the real lbbb/dltwv flags (--no-real-flags: the published "
                   "all-False LBBB/deltawave placeholders)",
+    "exclude_missing_intervals": "also exclude ECGs whose QTcB, QTcF or RR interval is missing "
+                                 "(the published code kept them)",
     "seed": "seed of the reference-beat sample",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
@@ -63,8 +66,10 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, beats=BEATS,
                         segmentation_log=SEGMENTATION_LOG, out_dir=OUT_DIR,
                         max_reference_beats=MAX_REFERENCE_BEATS, max_z_distance=MAX_Z_DISTANCE,
-                        real_flags=REAL_FLAGS, seed=SEED, n_jobs=N_JOBS).parse_args(argv)
-    steps = morphing_exclusions(real_flags=args.real_flags)
+                        real_flags=REAL_FLAGS, exclude_missing_intervals=EXCLUDE_MISSING_INTERVALS,
+                        seed=SEED, n_jobs=N_JOBS).parse_args(argv)
+    steps = morphing_exclusions(real_flags=args.real_flags,
+                                exclude_missing_intervals=args.exclude_missing_intervals)
     cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)])
     cohort["studyId"] = cohort["studyId"].astype(str)
     log_path = Path(args.beats) / args.segmentation_log

@@ -18,6 +18,8 @@ from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
+                             MIN_AVL_RANGE_MV as _MIN_AVL_RANGE_MV,
+                             RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
                              TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
 from scdecg.io import read_feather, write_csv, write_feather
 from scdecg.parallel import imap
@@ -25,17 +27,21 @@ from scdecg.parallel import imap
 COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
 OUTPUT_TABLE = "x06_avl_features.csv"
-REFINE_RPEAKS = True   # move Hamilton detections to the aVL QRS centre (False: published alignment)
+RPEAK_REFINEMENT = _RPEAK_REFINEMENT  # "published": largest |aVL| within ±100 samples of each detection
 LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
-MIN_BEATS = _MIN_BEATS
+MIN_BEATS = _MIN_BEATS    # 1: a median beat from any number of windows (published)
+MIN_AVL_RANGE = _MIN_AVL_RANGE_MV  # 0: no flatness check (published)
 N_JOBS = 0             # worker processes; 0 = every available core, 1 = in-process
 HELP = {
     "covariate_df": "cohort table to read and update",
     "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
     "output_table": "per-ECG result table",
-    "refine_rpeaks": "centre beat windows on the aVL QRS (see DEVIATIONS.md)",
+    "rpeak_refinement": "how Hamilton's aVL detections are moved: published (to the largest "
+                        "absolute deflection within ±100 samples), qrs_centre (to the aVL QRS "
+                        "centre, see DEVIATIONS.md) or none",
     "lowpass_hz": "zero-phase low-pass cutoff before feature extraction (0: none, as published)",
-    "min_beats": "fewest beat windows that make a median beat",
+    "min_beats": "fewest beat windows that make a median beat (1: as published)",
+    "min_avl_range": "an aVL lead or median beat spanning fewer mV fails as flat (0: as published)",
     "n_jobs": "worker processes (0: all cores)",
 }
 
@@ -43,8 +49,12 @@ HELP = {
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
-                        output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
-                        lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
+                        output_table=OUTPUT_TABLE, rpeak_refinement=RPEAK_REFINEMENT,
+                        lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, min_avl_range=MIN_AVL_RANGE,
+                        n_jobs=N_JOBS).parse_args(argv)
+    if args.rpeak_refinement not in RPEAK_REFINEMENTS:
+        raise PipelineError(f"--rpeak-refinement {args.rpeak_refinement}: "
+                            f"choose one of {', '.join(RPEAK_REFINEMENTS)}")
     covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
@@ -53,7 +63,7 @@ def main(argv=None):
         raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
-                     args.refine_rpeaks, args.lowpass_hz, args.min_beats)
+                     args.rpeak_refinement, args.lowpass_hz, args.min_beats, args.min_avl_range)
              for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
     rows = list(imap(features_for_file, tasks, n_jobs=args.n_jobs, desc="x06 aVL features"))
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))

@@ -36,6 +36,8 @@ MAX_EPOCHS = 1000
 PATIENCE = 10
 GAMMA = 0.5
 LR_REDUCE_INTERVAL = 10
+ZERO_BASED_EPOCHS = True       # published epoch count: first lr step after 11 epochs, >= 41 epochs
+VAL_LOSS = "pooled"            # "batch_mean": the published mean of per-batch losses (DEVIATIONS.md)
 TRAIN_FRAC = 0.3
 VAL_FRAC = 0.3                 # the remaining 40% is the untouched lockbox
 SPLIT_SEED = 42
@@ -65,6 +67,10 @@ HELP = {
     "outputs": "output columns of covariate_df.feather, in head order",
     "subset": "train only on rows where this 0/1 column is 1",
     "lr_reduce_interval": "multiply the learning rate by --gamma every this many epochs",
+    "zero_based_epochs": "count epochs from 0 as the published loop did: the first lr step "
+                         "comes after interval + 1 epochs and at least min-epochs + 1 epochs run",
+    "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
+                "mean of per-batch losses (batches of --batch-size)",
     "memory_limit_gb": "load all signals into memory when they fit under this size",
 }
 
@@ -79,7 +85,7 @@ def main(argv=None):
                      lr_reduce_interval=LR_REDUCE_INTERVAL, train_frac=TRAIN_FRAC,
                      val_frac=VAL_FRAC, split_seed=SPLIT_SEED, preprocessing=PREPROCESSING,
                      eval_batch_size=EVAL_BATCH_SIZE, memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
-                     monitor=MONITOR)
+                     monitor=MONITOR, zero_based_epochs=ZERO_BASED_EPOCHS, val_loss=VAL_LOSS)
     args = parse_layered(__doc__, constants, RUNS, PROFILES, argv, help=HELP, seed=SEED)
     train_model(args, "ecg", subset=args.subset or None)
 

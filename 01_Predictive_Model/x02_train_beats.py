@@ -1,9 +1,9 @@
 """Train the single-beat risk model (ResNet over 300-sample beats, no covariates) on ecg_beats/.
 
-Every beat file of each selected ECG is one sample carrying its ECG's labels. Outputs: the 13
-classification heads of the 10-s SCD model, female (classification), and age plus eight ECG
-measurements as z-scored regressions (statistics from the training beats, reused for
-validation and prediction). Split by patient: 30% train, 20% validation, 50% untouched
+Every beat file of each selected ECG is one sample carrying its ECG's labels. Outputs, in the
+published order: the 13 classification heads of the 10-s SCD model, age (regression), female
+(classification) and eight ECG measurements, the regressions z-scored (statistics from the
+training beats, reused for validation and prediction). Split by patient: 30% train, 20% validation, 50% untouched
 (seed 42). Writes ``modelfits_beat/<model-name>/`` (best.pt, config.json, split.csv,
 excluded.csv, checkpoint.pt; ``--resume`` continues it). Runs under ``torchrun`` unchanged.
 """
@@ -15,10 +15,10 @@ from scdecg.training.runs import parse_layered, train_model
 
 # Published (paper profile) values.
 MODEL_NAME = "ntuh_scd_beat_model_demo"
-# Head order: 13 classification outputs and female, then the regression targets.
+# Head order (published): 13 classification outputs, age, female, then the ECG measurements.
 OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "dead2",
-           "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1", "female",
-           "age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
+           "ICD_VT1", "ICD_VF1", "Phi_VT1", "TROPT1", "Acute_MI1", "age", "female",
+           "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
            "rrInterval", "pDuration", "atrialrate", "meanqtc"]
 # Which of OUTPUTS are regression targets (z-scored with training statistics, MSE loss).
 REGRESSION = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
@@ -39,6 +39,8 @@ MAX_EPOCHS = 1000
 PATIENCE = 10
 GAMMA = 0.5
 LR_REDUCE_INTERVAL = 10
+ZERO_BASED_EPOCHS = True       # published epoch count: first lr step after 11 epochs, >= 41 epochs
+VAL_LOSS = "pooled"            # "batch_mean": the published mean of per-batch losses (DEVIATIONS.md)
 TRAIN_FRAC = 0.3
 VAL_FRAC = 0.2
 SPLIT_SEED = 42
@@ -61,6 +63,10 @@ HELP = {
     "outputs": "output columns of covariate_df.feather, in head order",
     "regression": "outputs trained as z-scored regressions (the rest are 0/1 classification)",
     "beats_dir": "folder of <studyId>/<studyId>_<k>.npy beat files",
+    "zero_based_epochs": "count epochs from 0 as the published loop did: the first lr step "
+                         "comes after interval + 1 epochs and at least min-epochs + 1 epochs run",
+    "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
+                "mean of per-batch losses (batches of --batch-size)",
 }
 
 
@@ -76,7 +82,7 @@ def main(argv=None):
                      train_frac=TRAIN_FRAC, val_frac=VAL_FRAC, split_seed=SPLIT_SEED,
                      preprocessing=PREPROCESSING, eval_batch_size=EVAL_BATCH_SIZE,
                      memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
-                     monitor=MONITOR)
+                     monitor=MONITOR, zero_based_epochs=ZERO_BASED_EPOCHS, val_loss=VAL_LOSS)
     args = parse_layered(__doc__, constants, {}, PROFILES, argv, help=HELP, seed=SEED)
     train_model(args, "beat", regression_outputs=args.regression)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from scdecg.constants import MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import write_csv
 from scdecg.morphing import load_beat_model, load_beats, morph_beat_index, split_patients
@@ -20,6 +21,7 @@ from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, la
                         save_vae)
 
 BEAT_MODEL = "modelfits_beat/ntuh_scd_beat_model_demo"
+BEATS_DIR = MORPH_BEATS_DIR   # the authors' README; the published s08 read ecg_beats (DEVIATIONS.md)
 OUTPUT_DIR = "modelfits_vae"
 NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)
@@ -30,12 +32,15 @@ RESUME = False
 SEED = 0
 
 HELP = {"beat_model": "frozen beat model folder (weights, config.json, patient split)",
+        "beats_dir": "beats to train on: ecg_beats_morphing (x05) or ecg_beats (x04, as the "
+                     "published s08)",
         "resume": "continue from modelfits_vae/<name>/last_epoch.pt"}
 
 
 @script_main
 def main(argv=None):
-    parser = build_parser(__doc__, help=HELP, beat_model=BEAT_MODEL, output_dir=OUTPUT_DIR,
+    parser = build_parser(__doc__, help=HELP, beat_model=BEAT_MODEL, beats_dir=BEATS_DIR,
+                          output_dir=OUTPUT_DIR,
                           name=NAME, epochs=EPOCHS, batch_size=BATCH_SIZE, lr_max=LR_MAX,
                           max_beats=MAX_BEATS, resume=RESUME)
     add_runtime_options(parser, seed=SEED)
@@ -48,9 +53,9 @@ def main(argv=None):
 
     risk, beat_config = load_beat_model(Path(args.beat_model), device)
     splits = split_patients(Path(args.beat_model), beat_config)
-    index = morph_beat_index(sorted(splits["train"]))
+    index = morph_beat_index(sorted(splits["train"]), beats_dir=Path(args.beats_dir))
     if index.empty:
-        raise PipelineError(f"ecg_beats_morphing: no morphing beats of the "
+        raise PipelineError(f"{args.beats_dir}: no beats of the "
                             f"{len(splits['train'])} training patients of {args.beat_model}")
     if args.max_beats and len(index) > args.max_beats:
         index = index.sample(n=args.max_beats, random_state=args.seed).sort_index()
@@ -64,7 +69,8 @@ def main(argv=None):
                       checkpoint_path=folder / EPOCH_CHECKPOINT, resume=args.resume)
     mu, var = encode(vae, beats, device)
     config = {"name": args.name, "profile": args.profile, "train": asdict(cfg),
-              "beat_model": str(args.beat_model), "target_output": risk.target,
+              "beat_model": str(args.beat_model), "beats_dir": str(args.beats_dir),
+              "target_output": risk.target,
               "preprocessing": ["zero_mode"], "n_beats": len(index),
               "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
     save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))

@@ -9,6 +9,7 @@ from scdecg.beats import (BeatConfig, Exclusion, SegmentTask, beat_files, check_
                           detect_rpeaks, extract_windows, mean_autocorrelation,
                           morphing_exclusions, segment_ecg, segment_file, window_filters,
                           write_beats, z_distances)
+from scdecg.signals import right_pad, zero_median
 from scdecg.synthetic import EcgParams, simulate_ecg
 
 X04 = "00_Data_Preprocessing/x04_segment_beats.py"
@@ -58,6 +59,40 @@ def test_extract_windows_drops_first_last_and_edge_windows():
     assert k.tolist() == [1, 2, 3]
     assert windows.shape == (3, 12, 300)
     np.testing.assert_array_equal(windows[1], ecg[:, 200:500])
+
+
+def test_extract_windows_edges_first_as_published():
+    """Row 2: windows crossing the edges go first, then the first and last remaining ones."""
+    ecg = np.arange(12 * 1000, dtype=np.float32).reshape(12, 1000)
+    rpeaks = np.array([50, 120, 300, 500, 850, 950])
+    # fitting windows: r=120, 300, 500 (k=1..3); of those the first and last are edge beats
+    windows, k = extract_windows(ecg, rpeaks, pre=100, post=200, edges_first=True)
+    assert k.tolist() == [2]
+    np.testing.assert_array_equal(windows[0], ecg[:, 200:500])
+    assert extract_windows(ecg, rpeaks, pre=100, post=200)[1].tolist() == [1, 2, 3]  # x06's rule
+
+
+def test_second_rpeak_counts_only_strictly_inside_the_window():
+    """Row 3: a peak on the window's first sample is not inside it; one just after is."""
+    windows = np.zeros((1, 12, 300))
+    r = np.array([1000])
+    for other, flagged in [(900, False), (901, True), (1199, True), (1200, False)]:
+        rpeaks = np.sort(np.array([other, 1000]))
+        assert window_filters(windows, r, rpeaks)["multiple_rpeaks"][0] == flagged, other
+
+
+def test_sd_filter_is_unbiased_and_rounded_to_4_decimals():
+    """Row 3: the mean per-lead SD uses ddof 1 and is rounded to 4 decimals before <= 0.06."""
+    def alternating(amplitude):          # every lead +-a: biased SD a, unbiased a*sqrt(300/299)
+        return np.tile(np.r_[amplitude, -amplitude], 150)[None, None, :].repeat(12, axis=1)
+
+    r = np.array([1000])
+    # biased SD 0.05995 (<= 0.06) but unbiased 0.06005 -> 0.0601: kept
+    assert not window_filters(alternating(0.05995), r, r)["low_sd"][0]
+    # unbiased 0.060004 -> 0.0600 after rounding: rejected although it is above 0.06
+    a = 0.060004 / np.sqrt(300 / 299)
+    assert alternating(a).std(axis=-1, ddof=1).mean() > 0.06
+    assert window_filters(alternating(a), r, r)["low_sd"][0]
 
 
 def test_mean_autocorrelation_matches_the_formula():
@@ -116,6 +151,55 @@ def test_segment_ecg_keeps_interior_beats():
     np.testing.assert_allclose(np.argmax(seg.beats[:, 0], axis=1), 100, atol=3)  # R at sample 100
 
 
+def test_each_lead_median_is_removed_before_beats_are_cut():
+    """Row 1: per-lead median removal by default; --no-zero-median keeps the offsets."""
+    offsets = np.linspace(-1.0, 1.0, 12)[:, None].astype(np.float32)     # mV
+    ecg = gaussian_ecg(PEAKS) + offsets
+    seg = segment_ecg(ecg)
+    expected = ecg - np.median(ecg, axis=1, keepdims=True)
+    for beat, k in zip(seg.beats, seg.beat_index):
+        r = seg.rpeaks[k]
+        np.testing.assert_allclose(beat, expected[:, r - 100:r + 200], atol=1e-5)
+    raw = segment_ecg(ecg, BeatConfig(zero_median=False))
+    assert raw.beat_index.tolist() == seg.beat_index.tolist()
+    np.testing.assert_allclose(raw.beats - seg.beats,
+                               np.broadcast_to(np.median(ecg, axis=1)[None, :, None], seg.beats.shape),
+                               atol=1e-5)
+    assert abs(np.median(raw.beats[:, -1]) - 1.0) < 0.05      # V6 keeps its +1 mV offset
+
+
+def test_published_tail_cut_zero_pads_and_takes_the_median_with_the_pad():
+    """Row 1 switch: --tail-cut 500 zeroes the last 500 samples, then removes the medians."""
+    offsets = np.linspace(-1.0, 1.0, 12)[:, None].astype(np.float32)
+    ecg = gaussian_ecg(PEAKS) + offsets
+    seg = segment_ecg(ecg, BeatConfig(tail_cut=500))
+    padded = right_pad(ecg[:, :4500], 5000)
+    expected = padded - np.median(padded, axis=1, keepdims=True)
+    assert seg.status == "ok" and seg.reason == ""            # the pad is not a "missing tail"
+    assert not np.any(np.abs(seg.rpeaks - 4750) < 50)        # the last beat is cut away ...
+    assert np.any(np.abs(seg.rpeaks - 4500) < 20)            # ... and the step is taken for one
+    for beat, k in zip(seg.beats, seg.beat_index):
+        r = seg.rpeaks[k]
+        np.testing.assert_allclose(beat, expected[:, r - 100:r + 200], atol=1e-5)
+    assert seg.rpeaks[seg.beat_index].max() == 4250           # beats end before the pad
+    # the median with the pad included differs from the recording's own median
+    assert not np.allclose(np.median(padded, axis=1), np.median(ecg, axis=1), atol=1e-3)
+
+
+def test_beat_files_are_numbered_among_kept_beats(tmp_path):
+    """Row 19: a rejected beat leaves no gap in the file numbers; files follow time order."""
+    ecg = gaussian_ecg(PEAKS)
+    ecg[:, 1300:1700] = np.random.default_rng(5).normal(0, 0.8, (12, 400))  # spoil beat 3
+    np.save(tmp_path / "e1.npy", ecg * 1000.0)
+    seg = segment_ecg(ecg)
+    assert 3 not in seg.beat_index.tolist() and seg.n_kept >= 5
+    segment_file(SegmentTask("e1", str(tmp_path / "e1.npy"), 1000.0), str(tmp_path / "beats"))
+    files = beat_files(tmp_path / "beats" / "e1")
+    assert [k for k, _ in files] == list(range(seg.n_kept))
+    for (_, path), beat in zip(files, seg.beats):
+        np.testing.assert_allclose(np.load(path), beat, atol=1e-4)
+
+
 @pytest.mark.parametrize("make,status,category", [
     (lambda: np.zeros((12, 5000), np.float32), "failed", "flat signal"),
     (lambda: gaussian_ecg(PEAKS) * np.r_[0.0, np.ones(11)][:, None], "failed", "flat signal"),
@@ -166,11 +250,12 @@ def test_segment_file_writes_beats_and_replaces_stale_ones(tmp_path):
     (stale / "e1_99.npy").write_bytes(b"old")
     row = segment_file(SegmentTask("e1", str(tmp_path / "e1.npy"), 1000.0), str(tmp_path / "beats"))
     assert row["status"] == "ok" and row["n_kept"] == 8 and row["n_rpeaks"] == 10
-    assert [k for k, _ in beat_files(stale)] == list(range(1, 9))
+    assert [k for k, _ in beat_files(stale)] == list(range(8))   # numbered among kept beats
     beat = np.load(stale / "e1_4.npy")
     assert beat.dtype == np.float32 and beat.shape == (12, 300)
-    r = detect_rpeaks(gaussian_ecg(PEAKS)[0])[4]
-    np.testing.assert_allclose(beat, gaussian_ecg(PEAKS)[:, r - 100:r + 200], atol=1e-4)  # mV
+    r = detect_rpeaks(gaussian_ecg(PEAKS)[0])[5]           # beat 4 is R-peak 5 (peak 0 dropped)
+    centred = zero_median(gaussian_ecg(PEAKS))
+    np.testing.assert_allclose(beat, centred[:, r - 100:r + 200], atol=1e-4)  # mV
 
     row = segment_file(SegmentTask("e1", str(tmp_path / "nope.npy"), 1000.0), str(tmp_path / "beats"))
     assert row["status"] == "failed" and row["reason"].startswith("missing 10_sec_ecgs file:")
@@ -199,6 +284,23 @@ def test_exclusion_rules_and_published_order():
     published = [s.column for s in morphing_exclusions(real_flags=False)]
     assert "LBBB" in published and "deltawave" in published and "lbbb" not in published
     assert steps[-1] == "rrInterval" and len(steps) == 29
+
+
+def test_missing_qtc_or_rr_keeps_the_ecg_as_published():
+    """Row 4: a missing QTcB, QTcF or RR is no abnormal flag (kept); heart rate and age are
+    range filters (missing excluded); --exclude-missing-intervals excludes the former too."""
+    df = pd.DataFrame({"heartRate": [np.nan, 60.0], "age": [50.0, np.nan],
+                       "qtcb": [np.nan, 500.0], "qtcf": [np.nan, 400.0],
+                       "rrInterval": [np.nan, 1000.0]})
+    published = {s.column: s.excluded(df[s.column]).tolist() for s in morphing_exclusions()
+                 if s.rule == "within"}
+    assert published == {"heartRate": [True, False], "age": [False, True],
+                         "qtcb": [False, True], "qtcf": [False, False],
+                         "rrInterval": [False, False]}
+    strict = {s.column: s.excluded(df[s.column]).tolist()
+              for s in morphing_exclusions(exclude_missing_intervals=True) if s.rule == "within"}
+    assert strict["qtcb"] == [True, True] and strict["qtcf"] == [True, False]
+    assert strict["rrInterval"] == [True, False] and strict["heartRate"] == [True, False]
 
 
 def test_z_distance_is_the_frobenius_norm_of_z_scores():
@@ -257,10 +359,10 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     last = waterfall.iloc[-1]
     assert last.name.startswith("exclude beats with z-distance") and last["beats"] == 23
     distances = pd.read_csv(out / "x05_beat_distances.csv")
-    assert distances.loc[~distances["kept"], "beat_file"].tolist() == ["odd_6.npy"]
+    assert distances.loc[~distances["kept"], "beat_file"].tolist() == ["odd_5.npy"]  # R-peak 6 is kept beat 5
     assert distances.loc[~distances["kept"], "z_distance"].iloc[0] > 100
     files = sorted(p.name for p in out.glob("*/*.npy"))
-    assert len(files) == 23 and "odd_6.npy" not in files and not any(f.startswith("b_") for f in files)
+    assert len(files) == 23 and "odd_5.npy" not in files and not any(f.startswith("b_") for f in files)
     assert np.load(out / "median_beat.npy").shape == (12, 300)
 
     # the published placeholders instead of the real flags keep b
@@ -337,3 +439,19 @@ def test_remove_stale_dirs_only_touches_beat_folders(tmp_path):
             (tmp_path / name / f).write_bytes(b"")
     assert remove_stale_dirs(tmp_path, {"keep"}) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "keep"]
+
+
+def test_x04_published_loader_options(tmp_path, script_runner):
+    """Row 1 switch on the command line: --tail-cut 500 reproduces the published loader."""
+    ecg = gaussian_ecg(PEAKS) + np.linspace(-1.0, 1.0, 12)[:, None].astype(np.float32)
+    (tmp_path / "10_sec_ecgs").mkdir()
+    np.save(tmp_path / "10_sec_ecgs" / "e1.npy", ecg * 1000.0)
+    pd.DataFrame({"studyId": ["e1"], "scaling_factor": [1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    script_runner(X04, "--n-jobs", "1", "--tail-cut", "500", cwd=tmp_path)
+    expected = segment_ecg(ecg, BeatConfig(tail_cut=500))
+    files = beat_files(tmp_path / "ecg_beats" / "e1")
+    assert len(files) == expected.n_kept
+    np.testing.assert_allclose(np.stack([np.load(p) for _, p in files]), expected.beats, atol=1e-4)
+    proc = script_runner(X04, "--tail-cut", "5000", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--tail-cut 5000" in proc.stderr

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from conftest import run_script
 
-from scdecg.cohort import LABELS, add_pipeline_columns, build_cohort, is_processed
+from scdecg.cohort import (LABELS, add_pipeline_columns, build_cohort, is_processed,
+                           patient_order)
 from scdecg.errors import PipelineError
 
 X01 = "00_Data_Preprocessing/x01_build_ntuh_df.py"
@@ -424,6 +425,39 @@ def test_pipeline_columns(tmp_path):
     pd.testing.assert_frame_equal(out, again)
     other = add_pipeline_columns(df, seed=1).set_index("studyId")
     assert not np.allclose(out["most_recent_ef"], other["most_recent_ef"])
+
+
+def test_placeholder_draws_follow_patient_id_order(tmp_path):
+    """Row 15: the i-th seeded draw goes to the i-th patient by id (the published groupby
+    order), whatever the table's row order."""
+    study = [study_ecg(f"s{i}", 60 + i, patient=f"p{9 - i}") for i in range(6)]
+    df, _ = build_cohort(write_tree(tmp_path, study), [YEAR])   # + one control, patient cc1
+    out = add_pipeline_columns(df)
+    rng = np.random.RandomState(42)
+    for _ in range(4):
+        rng.uniform(size=len(df))
+    ef = rng.triangular(20.0, 55.0, 70.0, size=len(df))
+    by_patient = out.set_index("ptId")["most_recent_ef"].sort_index()
+    np.testing.assert_allclose(by_patient.to_numpy(), ef)
+    shuffled = add_pipeline_columns(df.iloc[::-1].reset_index(drop=True))
+    pd.testing.assert_series_equal(shuffled.set_index("ptId")["most_recent_ef"].sort_index(),
+                                   by_patient)
+    assert patient_order(pd.Series(["10", "9", "011"])).tolist() == [1, 0, 2]   # 9 < 10 < 11
+    assert patient_order(pd.Series(["b10", "a9", "b9"])).tolist() == [1, 0, 2]  # as text
+
+
+def test_control_tagged_ecg_in_a_year_folder_is_dropped(tmp_path):
+    """Row 16: only ECGs tagged "pre" in ecg-cohort.csv get dates, as published; the others
+    are excluded with the reason."""
+    root = write_tree(tmp_path, [study_ecg("s", 10)],
+                      {YEAR: [control_ecg("keep", 50), control_ecg("anchor", 50)]})
+    table = pd.read_csv(root / "control-group" / "ecg-cohort.csv", dtype=str)
+    table.loc[table["ecg_id"] == "anchor", "ecg_timetag"] = "control"
+    table.to_csv(root / "control-group" / "ecg-cohort.csv", index=False)
+    df, report = build(root)
+    assert "keep" in df.index and "anchor" not in df.index
+    assert [(r["record"], r["reason"]) for r in report.excluded.rows] == [
+        ("anchor", "not tagged 'pre' in control-group/ecg-cohort.csv (a control ECG)")]
 
 
 def test_scripts_rerun_byte_identical(tmp_path):

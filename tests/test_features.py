@@ -257,3 +257,55 @@ def test_x06_names_a_missing_input(tmp_path):
     proc = run_script(X06, cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "covariate_df.feather: file not found" in proc.stderr
+
+
+# ------------------------------------------------------------- published behaviour and switches
+def test_refine_to_deflection_moves_to_the_largest_absolute_value_within_100_samples():
+    """Row 5: the published segmenter's last step, written from its description."""
+    lead = np.zeros(2000)
+    lead[500] = 0.8
+    lead[560] = -1.5                    # larger in absolute value: wins
+    lead[1000] = 2.0
+    lead[1400] = 0.5                    # 101 samples from the detection at 1299: out of reach
+    lead[1300] = 0.1
+    moved = features.refine_to_deflection(lead, np.array([480, 640, 990, 1010, 1299]))
+    assert moved.tolist() == [560, 1000, 1300]   # 990 and 1010 both land on 1000: one peak
+    assert features.refine_rpeaks(lead, np.array([480]), "none").tolist() == [480]
+    with pytest.raises(ValueError, match="unknown R-peak refinement"):
+        features.refine_rpeaks(lead, np.array([480]), "biosppy")
+
+
+def test_x06_default_uses_the_published_refinement():
+    rng = np.random.default_rng(3)
+    ecg, truth = gaussian_ecg(rng, hr=75, noise_mv=0.01)
+    out = features.avl_features(ecg)
+    avl = features.lowpass(features.zero_mode(ecg.astype(np.float64)))[AVL]
+    expected = features.refine_to_deflection(avl, features.detect_rpeaks_hamilton(avl))
+    assert out.rpeaks.tolist() == expected.tolist()
+    assert np.abs(out.rpeaks[1:-1] - truth[1:-1]).max() <= 3   # on the R wave (aVL positive)
+    centre = features.avl_features(ecg, refine="qrs_centre")
+    assert centre.status == "ok" and np.abs(centre.rpeaks[1:-1] - truth[1:-1]).max() <= 3
+
+
+def test_published_median_beat_rules_are_a_switch():
+    """Row 6: by default >= 3 windows and an aVL range >= 0.05 mV; published: any number of
+    windows, no flatness check (min_beats=1, min_avl_range=0)."""
+    rng = np.random.default_rng(0)
+    brady, _ = gaussian_ecg(rng, hr=20)
+    assert features.avl_features(brady).reason == "too few beats"
+    published = features.avl_features(brady, min_beats=1, min_avl_range=0.0)
+    assert 1 <= published.n_beats < features.MIN_BEATS and published.status in ("ok", "partial")
+    good, _ = gaussian_ecg(rng)
+    faint = good.copy()
+    faint[AVL] *= 0.03                                      # aVL spans about 0.04 mV
+    assert features.avl_features(faint).reason == "flat aVL lead"
+    kept = features.avl_features(faint, min_avl_range=0.0)
+    assert kept.reason != "flat aVL lead" and np.isfinite(kept.rs_diff)
+    flat = good.copy()
+    flat[AVL] = 0.0
+    assert features.avl_features(flat, min_beats=1, min_avl_range=0.0).reason == "flat aVL lead"
+
+
+def test_x06_rejects_an_unknown_refinement(tmp_path):
+    proc = run_script(X06, "--rpeak-refinement", "biosppy", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "--rpeak-refinement biosppy" in proc.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,6 +191,23 @@ def test_generator_folder_and_reconstruction_report(morphed):
     assert np.allclose(report["rmse"] ** 2, report["mse"]) and (report["mae"] > 0).all()
     for name in ("reconstruction_report.png", "generated_beats.png"):
         assert (morphed / "morphing_outputs" / name).stat().st_size > 1000
+
+
+def test_generator_trains_on_the_morphing_beats_or_the_published_ecg_beats(morphed, tmp_path):
+    """Row 13: by default s08 reads ecg_beats_morphing/ (the authors' README);
+    --beats-dir ecg_beats reads x04's beats, as the published s08 did."""
+    config = json.loads((morphed / "modelfits_vae" / "drvae" / "config.json").read_text())
+    assert config["beats_dir"] == "ecg_beats_morphing"
+    ws = make_workspace(tmp_path)
+    for i in range(N_PATIENTS):                     # x04's folder: one beat per ECG
+        folder = ws / "ecg_beats" / f"e{i}"
+        folder.mkdir(parents=True)
+        shutil.copy(ws / "ecg_beats_morphing" / f"e{i}" / f"e{i}_1.npy", folder / f"e{i}_0.npy")
+    run_script("02_Morphing/s08_train_generator.py", "--beat-model", "modelfits_beat/toy",
+               "--beats-dir", "ecg_beats", "--profile", "demo", "--epochs", "1",
+               "--batch-size", "8", "--name", "published", cwd=ws)
+    config = json.loads((ws / "modelfits_vae" / "published" / "config.json").read_text())
+    assert config["beats_dir"] == "ecg_beats" and config["n_beats"] == len(TRAIN)
 
 
 def test_morph_outputs(morphed, monkeypatch):

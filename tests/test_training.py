@@ -15,7 +15,8 @@ from scdecg.models import Architecture, build_model
 from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats, masked_loss,
                              patient_split, r_squared, roc_auc)
 from scdecg.training.data import label_matrix, ten_second_items
-from scdecg.training.loop import per_output_losses
+from scdecg.training.loop import per_output_losses, validation_loss
+from conftest import ROOT
 from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
 
 X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
@@ -165,7 +166,8 @@ def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
     assert res_resumed.best_val_loss == res_straight.best_val_loss
-    assert res_straight.history[1]["lr"] == 3e-3 and res_straight.history[2]["lr"] == 1.5e-3
+    # interval 2, counted from 0 as published: epochs 1-3 at the full rate, then halved
+    assert [h["lr"] for h in res_straight.history] == [3e-3, 3e-3, 3e-3, 1.5e-3]
 
 
 @pytest.mark.parametrize("monitor, pick", [("val_loss", np.argmin), ("auc_scd1", np.argmax),
@@ -274,3 +276,73 @@ def test_beat_script_standardises_regression_targets_with_training_statistics(tm
     assert config["target_stats"]["qtInterval"]["mean"] == pytest.approx(train["qtInterval"].mean())
     assert config["split"]["val_frac"] == 0.2
     assert config["history"][-1]["r2_age"] is not None
+
+
+# ------------------------------------------------------------ the published epoch count
+def test_lr_steps_and_minimum_epochs_count_from_zero_as_published():
+    """Rows 8 and 9: the published loop counted epochs from 0, so the rate first halves after
+    11 epochs and at least min_epochs + 1 epochs run; --no-zero-based-epochs counts from 1."""
+    published = FitSettings(lr=1.0, batch_size=8, min_epochs=40, max_epochs=1000, patience=10)
+    rates = [published.lr_at(e) for e in range(1, 33)]
+    assert rates[:11] == [1.0] * 11 and rates[11:21] == [0.5] * 10 and rates[21:31] == [0.25] * 10
+    assert not published.may_stop(40, best_epoch=1) and published.may_stop(41, best_epoch=1)
+    assert not published.may_stop(45, best_epoch=36) and published.may_stop(46, best_epoch=36)
+
+    ours = FitSettings(lr=1.0, batch_size=8, min_epochs=40, max_epochs=1000, patience=10,
+                       zero_based_epochs=False)
+    rates = [ours.lr_at(e) for e in range(1, 22)]
+    assert rates[:10] == [1.0] * 10 and rates[10:20] == [0.5] * 10 and rates[20] == 0.25
+    assert ours.may_stop(40, best_epoch=1) and not ours.may_stop(39, best_epoch=1)
+
+
+def test_validation_loss_pooled_and_published_batch_mean():
+    """Row 10: by default one masked loss over the whole set; batch_mean averages the batches'
+    own masked losses, so a batch with one label weighs as much as one with four."""
+    logits = np.array([[0.0], [0.0], [2.0], [2.0], [-1.0]], np.float32)
+    targets = np.array([[1.0], [0.0], [1.0], [1.0], [np.nan]], np.float32)
+    is_reg = torch.tensor([False])
+    bce = lambda z, y: float(np.log1p(np.exp(-z)) if y == 1 else np.log1p(np.exp(z)))  # noqa: E731
+    per = [bce(z, y) for z, y in zip(logits[:4, 0], targets[:4, 0])]
+    pooled = FitSettings(lr=1.0, batch_size=3, min_epochs=1, max_epochs=1, patience=1)
+    assert validation_loss(logits, targets, is_reg, pooled) == pytest.approx(np.mean(per), rel=1e-6)
+    batched = FitSettings(lr=1.0, batch_size=3, min_epochs=1, max_epochs=1, patience=1,
+                          val_loss="batch_mean")
+    expected = np.mean([np.mean(per[:3]), per[3]])      # batches [0:3] and [3:5] (one label)
+    assert validation_loss(logits, targets, is_reg, batched) == pytest.approx(expected, rel=1e-6)
+    assert abs(expected - np.mean(per)) > 0.05
+
+
+def _script_constant(path: str, name: str):
+    import ast
+    tree = ast.parse((ROOT / path).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path}: no constant {name}")
+
+
+def test_covariates_and_beat_heads_in_the_published_order():
+    """Row 19: age then female, both as the 10-s model's covariates (concatenated after the
+    backbone features in that order) and among the beat model's heads."""
+    assert _script_constant("01_Predictive_Model/x01_train_10s_ecg.py", "COVARIATES") == ["age", "female"]
+    heads = _script_constant("01_Predictive_Model/x02_train_beats.py", "OUTPUTS")
+    assert heads[12:16] == ["Acute_MI1", "age", "female", "qrsDuration"]
+    model = build_model(Architecture(outputs=["scd1"], length=200, channels=4, n_blocks=2,
+                                     rep_mp=1, dropout=0.0, covariates=["age", "female"],
+                                     cumulative=False)).eval()
+    n_feat = model.backbone.n_features
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        model.head[0].weight[0, n_feat] = 1.0        # the first covariate column only
+        model.head[2].weight[0, 0] = 1.0
+    x = torch.zeros(2, 12, 200)
+    out = model(x, torch.tensor([[2.0, 0.0], [0.0, 2.0]]))[:, 0]
+    assert out.tolist() == [2.0, 0.0]                 # column F is age, F + 1 is female
+
+
+def test_beat_model_trains_for_up_to_1000_epochs():
+    """Row 11 (recorded in DEVIATIONS): not the published max_epochs=2; --max-epochs 2 gives it."""
+    script = "01_Predictive_Model/x02_train_beats.py"
+    assert _script_constant(script, "MAX_EPOCHS") == 1000
+    assert _script_constant(script, "MIN_EPOCHS") == 40

@@ -4,13 +4,16 @@ One 10-s ECG (12, T) in millivolts becomes a stack of beats (n, 12, 300), the wi
 ``[r - 100, r + 200)`` around each detected R-peak ``r`` (lead I, neurokit2). A window is
 kept when it
 
-* is not around the first or the last detected R-peak, and lies inside the recording;
-* contains exactly one R-peak;
+* lies inside the recording, and is not the first or the last of the windows that do;
+* contains exactly one R-peak (a second one counts only strictly inside the window);
 * has a mean (over leads) peak-to-peak range above 0.5 mV;
-* has a mean per-lead standard deviation above 0.06 mV;
+* has a mean per-lead standard deviation (ddof 1, rounded to 4 decimals) above 0.06 mV;
 * has a mean autocorrelation above 0.75: per lead, the centred beat's
   ``r(k) = [sum_t x_t x_{t+k} / (N - k)] / [sum_t x_t^2 / N]`` averaged over lags 0..4,
   then averaged over leads.
+
+Each lead's median is subtracted before the beats are cut, and kept beats are numbered
+0..n-1 in time order (file ``<studyId>_<k>.npy``), as published.
 
 :func:`check_ecg` first refuses ECGs that cannot be segmented (wrong shape, NaN, a flat or
 clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG gave no beats;
@@ -27,7 +30,7 @@ import numpy as np
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
 from .io import replace_dir
-from .signals import to_millivolts
+from .signals import right_pad, to_millivolts, zero_median
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
 #: it is the most accurate and the fastest of neurokit2's detectors (tests/test_rpeaks_mitbih.py).
@@ -39,6 +42,11 @@ MIN_MEAN_PTP_MV = 0.5
 MIN_MEAN_SD_MV = 0.06
 MIN_MEAN_AUTOCORR = 0.75
 AUTOCORR_LAGS = 5   # lags 0..4
+SD_DDOF = 1         # the mean per-lead SD is the unbiased one ...
+SD_DECIMALS = 4     # ... rounded to 4 decimals before the comparison, as published
+#: The published 10-s loader cut this many samples off the end and zero-padded back (an
+#: artefact of 9-s Swedish records, off by default; see docs/DEVIATIONS.md).
+PUBLISHED_TAIL_CUT = 500
 
 #: ECG-level sanity checks (millivolts) made before peak detection.
 FLAT_PTP_MV = 0.02          # a lead with a smaller range carries no signal
@@ -63,6 +71,8 @@ class BeatConfig:
     min_mean_sd: float = MIN_MEAN_SD_MV
     min_mean_autocorr: float = MIN_MEAN_AUTOCORR
     n_samples: int = N_SAMPLES
+    zero_median: bool = True   # subtract each lead's median before cutting beats (published)
+    tail_cut: int = 0          # PUBLISHED_TAIL_CUT: cut and zero-pad the end, as published
 
 
 # ----------------------------------------------------------------------------- checks
@@ -129,16 +139,21 @@ def detect_rpeaks(lead: np.ndarray, fs: int = FS, method: str = RPEAK_METHOD,
 
 # ------------------------------------------------------------------------ windows
 def extract_windows(ecg: np.ndarray, rpeaks: np.ndarray, pre: int = BEAT_PRE,
-                    post: int = BEAT_POST) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``ecg[:, r-pre : r+post]`` for the interior R-peaks whose window fits.
+                    post: int = BEAT_POST, edges_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Windows ``ecg[:, r-pre : r+post]`` inside the recording, without the two edge beats.
 
-    The first and last R-peaks are never used. Returns ``(windows, k)``: windows of shape
-    (n, leads, pre + post) and the index ``k`` of each window's R-peak in ``rpeaks``.
+    ``edges_first=False``: the first and last R-peaks are dropped, then the windows that cross
+    the recording's edges. ``edges_first=True`` (x04, as published): the windows that cross
+    the edges are dropped first, then the first and last of those that remain.
+    Returns ``(windows, k)``: windows of shape (n, leads, pre + post) and the index ``k`` of
+    each window's R-peak in ``rpeaks``.
     """
     rpeaks = np.asarray(rpeaks, dtype=np.int64)
-    k = np.arange(1, len(rpeaks) - 1)
+    k = np.arange(len(rpeaks)) if edges_first else np.arange(1, len(rpeaks) - 1)
     centres = rpeaks[k]
     k = k[(centres - pre >= 0) & (centres + post <= ecg.shape[-1])]
+    if edges_first:
+        k = k[1:-1]
     offsets = np.arange(-pre, post)
     windows = ecg[:, rpeaks[k][:, None] + offsets[None, :]]  # (leads, n, len)
     return np.ascontiguousarray(windows.transpose(1, 0, 2)), k
@@ -165,13 +180,16 @@ def mean_autocorrelation(windows: np.ndarray, lags: int = AUTOCORR_LAGS) -> np.n
 def window_filters(windows: np.ndarray, centres: np.ndarray, rpeaks: np.ndarray,
                    config: BeatConfig = BeatConfig()) -> dict[str, np.ndarray]:
     """One boolean mask per filter in :data:`WINDOW_FILTERS`; ``True`` means rejected."""
-    lo = np.searchsorted(rpeaks, centres - config.pre, side="left")
+    # R-peaks strictly inside the window: r - pre < p < r + post
+    lo = np.searchsorted(rpeaks, centres - config.pre, side="right")
     hi = np.searchsorted(rpeaks, centres + config.post, side="left")
     autocorr = mean_autocorrelation(windows)
+    mean_sd = np.round(windows.std(axis=-1, ddof=SD_DDOF, dtype=np.float64).mean(axis=-1),
+                       SD_DECIMALS)
     return {
         "multiple_rpeaks": (hi - lo) > 1,
         "low_amplitude": np.ptp(windows, axis=-1).mean(axis=-1) <= config.min_mean_ptp,
-        "low_sd": windows.std(axis=-1).mean(axis=-1) <= config.min_mean_sd,
+        "low_sd": mean_sd <= config.min_mean_sd,
         "low_autocorr": ~(autocorr > config.min_mean_autocorr),
     }
 
@@ -179,7 +197,11 @@ def window_filters(windows: np.ndarray, centres: np.ndarray, rpeaks: np.ndarray,
 # ------------------------------------------------------------------- one ECG
 @dataclass
 class Segmentation:
-    """The outcome of segmenting one ECG."""
+    """The outcome of segmenting one ECG.
+
+    ``beat_index`` holds each kept beat's index in ``rpeaks``; the beat files are numbered
+    0..n-1 among the kept beats instead (:attr:`file_numbers`), as published.
+    """
 
     rpeaks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     beat_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -193,6 +215,11 @@ class Segmentation:
     @property
     def n_kept(self) -> int:
         return len(self.beat_index)
+
+    @property
+    def file_numbers(self) -> np.ndarray:
+        """``k`` of the beat files ``<studyId>_<k>.npy``: 0..n-1 in time order."""
+        return np.arange(self.n_kept, dtype=np.int64)
 
     def log_row(self, study_id: str) -> dict:
         """One row of ``segmentation_log.csv``."""
@@ -209,16 +236,25 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     """Detect R-peaks on lead I, cut windows, apply the filters; never raises on bad data.
 
     A missing tail (every lead exactly zero to the end) counts as outside the recording: no
-    window may reach into it, and the log's reason notes it.
+    window may reach into it, and the log's reason notes it. Each lead's median (over the
+    recording) is then subtracted (``config.zero_median``). ``config.tail_cut`` > 0 reproduces
+    the published loader instead: the last ``tail_cut`` samples are replaced by zeros and
+    the median is taken with those zeros included.
     """
     problem = check_ecg(ecg_mv, config.n_samples)
     if problem:
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
-    length = recorded_length(ecg_mv)
+    if config.tail_cut > 0:
+        ecg_mv = right_pad(ecg_mv[:, :ecg_mv.shape[-1] - config.tail_cut], ecg_mv.shape[-1])
+        length = ecg_mv.shape[-1]   # as published: the padding is part of the signal
+    else:
+        length = recorded_length(ecg_mv)
     tail = f"missing tail: all leads zero from sample {length}" if length < ecg_mv.shape[-1] else ""
     note = f" ({tail})" if tail else ""
     ecg_mv = ecg_mv[:, :length]
+    if config.zero_median:
+        ecg_mv = zero_median(ecg_mv).astype(np.float32)
     try:
         rpeaks = detect_rpeaks(ecg_mv[DETECTION_LEAD], config.fs, config.method,
                                config.correct_artifacts)
@@ -228,7 +264,7 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     if len(rpeaks) < MIN_RPEAKS:
         return Segmentation(rpeaks=rpeaks, status="no_beats",
                             reason=f"fewer than {MIN_RPEAKS} R-peaks: {len(rpeaks)} found{note}")
-    windows, k = extract_windows(ecg_mv, rpeaks, config.pre, config.post)
+    windows, k = extract_windows(ecg_mv, rpeaks, config.pre, config.post, edges_first=True)
     masks = window_filters(windows, rpeaks[k], rpeaks, config)
     keep = ~np.logical_or.reduce(list(masks.values())) if len(k) else np.zeros(0, bool)
     result = Segmentation(rpeaks=rpeaks, beat_index=k[keep], beats=windows[keep],
@@ -247,7 +283,7 @@ def beat_file_name(study_id: str, k: int) -> str:
     return f"{study_id}_{k}.npy"
 
 
-def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.ndarray) -> None:
+def write_beats(folder: Path, study_id: str, beats: np.ndarray, numbers: np.ndarray) -> None:
     """Make ``folder`` hold exactly one float32 ``<studyId>_<k>.npy`` per beat (none: no folder).
 
     A folder that already holds exactly these beats is left alone (a rerun costs no churn);
@@ -255,7 +291,7 @@ def write_beats(folder: Path, study_id: str, beats: np.ndarray, beat_index: np.n
     """
     folder = Path(folder)
     beats = [np.asarray(b, dtype=np.float32) for b in beats]
-    names = [beat_file_name(study_id, int(k)) for k in beat_index]
+    names = [beat_file_name(study_id, int(k)) for k in numbers]
     if _holds_exactly(folder, names, beats):
         return
 
@@ -318,7 +354,7 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
             seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
         else:
             seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)
-    write_beats(Path(beats_root) / task.study_id, task.study_id, seg.beats, seg.beat_index)
+    write_beats(Path(beats_root) / task.study_id, task.study_id, seg.beats, seg.file_numbers)
     return seg.log_row(task.study_id)
 
 
@@ -327,9 +363,9 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
 class Exclusion:
     """One ECG-level exclusion of the morphing beat set.
 
-    ``rule`` is ``"within"`` (keep ``low <= value <= high``; a missing value is excluded),
-    ``"above"`` (exclude ``value > low``), ``"below"`` (exclude ``value < low``) or
-    ``"true"`` (exclude a true flag; missing counts as false).
+    ``rule`` is ``"within"`` (keep ``low <= value <= high``; a missing value is excluded when
+    ``missing_excluded``), ``"above"`` (exclude ``value > low``), ``"below"`` (exclude
+    ``value < low``) or ``"true"`` (exclude a true flag; missing counts as false).
     """
 
     step: str
@@ -337,6 +373,7 @@ class Exclusion:
     rule: str
     low: float = np.nan
     high: float = np.nan
+    missing_excluded: bool = True
 
     def excluded(self, values) -> np.ndarray:
         import pandas as pd
@@ -345,7 +382,8 @@ class Exclusion:
             return values.where(values.notna(), False).astype(bool).to_numpy()
         x = pd.to_numeric(values, errors="coerce").to_numpy(float)
         if self.rule == "within":
-            return ~((x >= self.low) & (x <= self.high))
+            outside = (x < self.low) | (x > self.high)
+            return outside | np.isnan(x) if self.missing_excluded else outside
         if self.rule == "above":
             return x > self.low
         if self.rule == "below":
@@ -360,8 +398,17 @@ FLAG_COLUMNS = ("VTVF", "ICD_VT", "ICD_VF", "Phi_VT", "ST_elevation", "ST_depres
 REAL_FLAGS = {"LBBB": "lbbb", "deltawave": "dltwv"}
 
 
-def morphing_exclusions(real_flags: bool = True) -> list[Exclusion]:
-    """The published ECG-level exclusions, in order (``real_flags``: lbbb/dltwv, a fix)."""
+#: QTc and RR limits were "abnormal" flags in the published code: a missing value gave a
+#: false flag and the ECG stayed. Heart rate and age were range filters: missing fails them.
+MISSING_FLAGGED = ("qtcb", "qtcf", "rrInterval")
+
+
+def morphing_exclusions(real_flags: bool = True,
+                        exclude_missing_intervals: bool = False) -> list[Exclusion]:
+    """The published ECG-level exclusions, in order (``real_flags``: lbbb/dltwv, a fix).
+
+    ``exclude_missing_intervals`` also excludes ECGs with a missing QTcB, QTcF or RR interval
+    (the published code kept them)."""
     steps = [Exclusion("heart rate outside 30-90", "heartRate", "within", 30, 90),
              Exclusion("age outside 18-80", "age", "within", 18, 80),
              Exclusion("most_recent_ef < 35", "most_recent_ef", "below", 35)]
@@ -373,14 +420,17 @@ def morphing_exclusions(real_flags: bool = True) -> list[Exclusion]:
               Exclusion("pDuration < 20", "pDuration", "below", 20),
               Exclusion("qrsDuration > 120", "qrsDuration", "above", 120),
               Exclusion("qrsDuration < 20", "qrsDuration", "below", 20),
-              Exclusion("qtcb outside 350-450", "qtcb", "within", 350, 450),
-              Exclusion("qtcf outside 350-450", "qtcf", "within", 350, 450),
-              Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500)]
+              Exclusion("qtcb outside 350-450", "qtcb", "within", 350, 450,
+                        exclude_missing_intervals),
+              Exclusion("qtcf outside 350-450", "qtcf", "within", 350, 450,
+                        exclude_missing_intervals),
+              Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500,
+                        exclude_missing_intervals)]
     return steps
 
 
 def beat_files(folder: Path) -> list[tuple[int, Path]]:
-    """``(k, path)`` of the beat files in one ECG's folder, by R-peak index ``k``."""
+    """``(k, path)`` of the beat files in one ECG's folder, by beat number ``k``."""
     folder = Path(folder)
     if not folder.is_dir():
         return []

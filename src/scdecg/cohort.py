@@ -408,16 +408,17 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     df = df.merge(cohort_table, on="ecg_id", how="left", validate="one_to_one")
     listed = df["ecg_id"].isin(cohort_table["ecg_id"])
     tag = df["ecg_timetag"].astype("string").str.strip()
-    report.note(group.name, f"ECG tagged {CONTROL_CONTROL!r} in ecg-cohort.csv, used as a pre ECG",
-                int((tag == CONTROL_CONTROL).sum()))
+    not_pre = (tag != CONTROL_PRE).fillna(True).to_numpy(bool)   # "control" or no tag
     control = df["patient_ngsci_id"].map(control_at)
     days = floor_days(df["acquisition_datetime"], control)
     df["days_to_event"] = days
     df["days_to_event_og"] = days
     df["exclude_reason"] = np.select(
-        [~listed, df["patient_ngsci_id"].isna(), df["acquisition_datetime"].isna(),
+        [~listed, not_pre, df["patient_ngsci_id"].isna(), df["acquisition_datetime"].isna(),
          ~df["patient_ngsci_id"].isin(control_at.index), days.isna()],
-        ["not listed in control-group/ecg-cohort.csv", "no patient_ngsci_id",
+        ["not listed in control-group/ecg-cohort.csv",
+         f"not tagged {CONTROL_PRE!r} in control-group/ecg-cohort.csv (a control ECG)",
+         "no patient_ngsci_id",
          "no days_to_event: acquisition datetime missing or unparsable",
          "no days_to_event: patient has no control ECG",
          "no days_to_event: control-ECG datetime missing or unparsable"], default="")
@@ -531,12 +532,26 @@ def is_processed(df: pd.DataFrame) -> bool:
     return "studyId" in df.columns and "ecg_id" not in df.columns
 
 
+def patient_order(ids: pd.Series) -> np.ndarray:
+    """Row positions sorted by patient id, as the published per-patient groupby left them:
+    numerically when every id is a whole number (as pandas would have read them), else as
+    text; equal ids keep their row order."""
+    text = ids.astype(str).to_numpy()
+    if len(text) and all(t.isdigit() for t in text):
+        stripped = np.array([t.lstrip("0") for t in text], dtype=object)
+        lengths = np.array([len(t) for t in stripped])
+        return np.lexsort((np.arange(len(text)), text, stripped, lengths))
+    return np.lexsort((np.arange(len(text)), text))
+
+
 def add_pipeline_columns(df: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
     """The x02 table: renames, model-selection columns and seeded placeholder covariates.
 
     Random draws come from one ``np.random.RandomState(seed)`` (the legacy generator the
     published code seeded globally), in this order: the four death placeholders,
     ``most_recent_ef``, ``pDuration`` (bin, then position), ``qrsFrontAxis``, ``qrsHorizAxis``.
+    Each draw of ``n`` values goes to the rows in patient-id order (:func:`patient_order`),
+    the order the published table had; the table keeps its own row order.
     """
     missing = [c for c in X01_COLUMNS if c not in df.columns]
     if missing:
@@ -553,18 +568,25 @@ def add_pipeline_columns(df: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
 
     rng = np.random.RandomState(seed)
     n = len(out)
+    order = patient_order(out["ptId"])
+
+    def by_patient(values: np.ndarray) -> np.ndarray:   # the i-th draw -> the i-th patient
+        placed = np.empty_like(values)
+        placed[order] = values
+        return placed
+
     for name, (prob, label) in DEATH_PLACEHOLDERS.items():
-        out[name] = ((rng.uniform(size=n) < prob) | (out[label] == 1)).astype(float)
+        out[name] = ((by_patient(rng.uniform(size=n)) < prob) | (out[label] == 1)).astype(float)
     for name in ABSENT_FLAGS:
         out[name] = False
     out["heartRate"] = out["ventricular_rate"]
     out["meanqtc"] = out["qtcb"]
-    out["most_recent_ef"] = rng.triangular(*EF_TRIANGLE, size=n)
+    out["most_recent_ef"] = by_patient(rng.triangular(*EF_TRIANGLE, size=n))
     bins = rng.choice(len(P_DURATION_BINS), size=n, p=P_DURATION_PROBS)
     low, high = np.asarray(P_DURATION_BINS).T
-    out["pDuration"] = rng.uniform(low[bins], high[bins])
-    out["qrsFrontAxis"] = rng.uniform(*AXIS_RANGE, size=n)
-    out["qrsHorizAxis"] = rng.uniform(*AXIS_RANGE, size=n)
+    out["pDuration"] = by_patient(rng.uniform(low[bins], high[bins]))
+    out["qrsFrontAxis"] = by_patient(rng.uniform(*AXIS_RANGE, size=n))
+    out["qrsHorizAxis"] = by_patient(rng.uniform(*AXIS_RANGE, size=n))
     return out
 
 

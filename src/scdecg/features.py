@@ -5,8 +5,10 @@ Per ECG (12, T) in millivolts:
 1. a missing tail (every lead exactly zero to the end) cut off; each lead minus its own mode,
    then a zero-phase 40-Hz low-pass (``lowpass_hz=0``: none);
 2. R-peaks on aVL with Hamilton's method (neurokit2 ``hamilton2002`` cleaning and detection),
-   each moved to the centre of its aVL QRS complex (:func:`refine_to_qrs`; ``refine=False``
-   keeps Hamilton's own detection points);
+   each moved, as the published segmenter did, to the largest absolute deflection of the lead
+   within ±100 samples (:func:`refine_to_deflection`; ``refine="qrs_centre"`` moves it to the
+   centre of the aVL QRS complex instead, :func:`refine_to_qrs`; ``refine="none"`` keeps
+   Hamilton's own detection points);
 3. ±250-sample windows around them, without the first and last peak and without windows that
    cross the record's edges (dropped, never padded); their sample-wise median is the median
    beat (12, 500), centred on the QRS;
@@ -21,7 +23,9 @@ Per ECG (12, T) in millivolts:
    * ``aVL_rs_diff`` = mean |d1[R:S]| and ``aVL_rs_diff_2`` = mean |d2[R:S-1]|. Low values
      mean a slow ("slurred") R→S downstroke.
 
-Defaults differ from the published code in steps 1–2 and in the choice of R (docs/DEVIATIONS.md).
+Defaults differ from the published code in step 1 (missing tail, low-pass), in the checks that a
+median beat is usable (at least 3 windows, an aVL range of 0.05 mV) and in the choice of R
+(docs/DEVIATIONS.md).
 """
 from __future__ import annotations
 
@@ -42,7 +46,12 @@ FLAT_RUN = 3             # ... for this many consecutive samples: the S point
 MIN_BEATS = 3            # fewer usable windows than this: no median beat
 MIN_AVL_RANGE_MV = 0.05  # an aVL lead (or median beat) spanning less than this is flat
 MIN_R_PROMINENCE = 0.05  # an R candidate must stand this far (normalised units) above its sides
-REFINE_SEARCH = 75       # a Hamilton detection moves to the aVL QRS within ±75 samples (150 ms)
+#: How Hamilton detections are moved: "published" (largest |deflection| within ±100 samples,
+#: as the published segmenter did), "qrs_centre" (slope-energy QRS centre) or "none".
+RPEAK_REFINEMENTS = ("published", "qrs_centre", "none")
+RPEAK_REFINEMENT = "published"
+DEFLECTION_SEARCH = 100  # "published": a detection moves within ±100 samples (200 ms)
+REFINE_SEARCH = 75       # "qrs_centre": a detection moves to the aVL QRS within ±75 samples (150 ms)
 REFINE_SMOOTH = 21       # samples (42 ms) of centred smoothing of the aVL slope energy
 REFINE_BAND_HZ = (5.0, 30.0)
 MIN_RR = 100             # refined peaks closer than this (200 ms) are one beat
@@ -90,6 +99,33 @@ def detect_rpeaks_hamilton(lead: np.ndarray, fs: int = FS) -> np.ndarray:
                            method="hamilton2002")
     _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method="hamilton2002")
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def refine_to_deflection(lead: np.ndarray, rpeaks: np.ndarray,
+                         search: int = DEFLECTION_SEARCH) -> np.ndarray:
+    """Move each detection to the sample of largest ``|lead|`` within ±``search`` samples.
+
+    This is the last step of the Hamilton segmenter the published code used (written here
+    from its description). Detections that land on the same sample become one.
+    """
+    lead = np.abs(np.asarray(lead, dtype=np.float64))
+    moved = []
+    for p in np.asarray(rpeaks, dtype=np.int64):
+        lo, hi = max(p - search, 0), min(p + search + 1, len(lead))
+        moved.append(lo + int(np.argmax(lead[lo:hi])))
+    return np.unique(np.asarray(moved, dtype=np.int64))
+
+
+def refine_rpeaks(lead: np.ndarray, rpeaks: np.ndarray, how: str = RPEAK_REFINEMENT,
+                  fs: int = FS) -> np.ndarray:
+    """Hamilton detections moved as ``how`` (one of :data:`RPEAK_REFINEMENTS`) says."""
+    if how == "published":
+        return refine_to_deflection(lead, rpeaks)
+    if how == "qrs_centre":
+        return refine_to_qrs(lead, rpeaks, fs)
+    if how == "none":
+        return np.asarray(rpeaks, dtype=np.int64)
+    raise ValueError(f"unknown R-peak refinement {how!r}; known: {', '.join(RPEAK_REFINEMENTS)}")
 
 
 def refine_to_qrs(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS,
@@ -207,15 +243,20 @@ def _fail(out: AvlFeatures, reason: str, detail: str = "") -> AvlFeatures:
 
 
 def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
-                 refine: bool = True, lowpass_hz: float = LOWPASS_HZ,
+                 refine: str = RPEAK_REFINEMENT, lowpass_hz: float = LOWPASS_HZ,
+                 min_avl_range: float = MIN_AVL_RANGE_MV,
                  keep_median_beat: bool = False) -> AvlFeatures:
     """The aVL R→S slope features of one (12, T) ECG in millivolts (before zero-mode).
 
-    ``refine=False`` centres the windows on Hamilton's raw detections and ``lowpass_hz=0``
-    skips the low-pass filter, as the published code did.
+    ``refine`` says how Hamilton's detections are moved (:func:`refine_rpeaks`). The published
+    code had ``lowpass_hz=0`` (no filter), ``min_beats=1`` and ``min_avl_range=0`` (no
+    flatness check); a constant aVL lead or median beat fails whatever the settings, because
+    it cannot be min-max normalised.
 
     Never raises for a bad record: a failure comes back with its status and reason.
     """
+    if refine not in RPEAK_REFINEMENTS:
+        raise ValueError(f"unknown R-peak refinement {refine!r}; known: {', '.join(RPEAK_REFINEMENTS)}")
     out = AvlFeatures()
     ecg = np.asarray(ecg_mv, dtype=np.float64)
     if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 2 * HALF_WINDOW:
@@ -229,24 +270,22 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
         return _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
     ecg = lowpass(zero_mode(ecg), lowpass_hz, fs)
     avl = ecg[AVL]
-    if np.ptp(avl) < MIN_AVL_RANGE_MV:
-        return _fail(out, "flat aVL lead", f"range {np.ptp(avl):.4f} mV < {MIN_AVL_RANGE_MV} mV")
+    if np.ptp(avl) < min_avl_range or np.ptp(avl) == 0:
+        return _fail(out, "flat aVL lead", f"range {np.ptp(avl):.4f} mV < {min_avl_range} mV")
     try:
-        out.rpeaks = detect_rpeaks_hamilton(avl, fs)
-        if refine:
-            out.rpeaks = refine_to_qrs(avl, out.rpeaks, fs)
+        out.rpeaks = refine_rpeaks(avl, detect_rpeaks_hamilton(avl, fs), refine, fs)
     except Exception as exc:  # neurokit2 raises assorted types on degenerate signals
         return _fail(out, "R-peak detection failed", f"{type(exc).__name__}: {exc}")
     windows, k = extract_windows(ecg, out.rpeaks, HALF_WINDOW, HALF_WINDOW)
     out.used_rpeaks = out.rpeaks[k]
     out.n_beats = len(windows)
-    if out.n_beats < min_beats:
+    if out.n_beats < max(min_beats, 1):
         return _fail(out, "too few beats", f"{out.n_beats} usable windows from "
-                     f"{len(out.rpeaks)} R-peaks; need {min_beats}")
+                     f"{len(out.rpeaks)} R-peaks; need {max(min_beats, 1)}")
     median_beat = np.median(windows, axis=0)
     if keep_median_beat:
         out.median_beat = median_beat.astype(np.float32)
-    if np.ptp(median_beat[AVL]) < MIN_AVL_RANGE_MV:
+    if np.ptp(median_beat[AVL]) < min_avl_range or np.ptp(median_beat[AVL]) == 0:
         return _fail(out, "flat aVL median beat", f"range {np.ptp(median_beat[AVL]):.4f} mV")
     return rs_slopes(median_beat[AVL], out)
 
@@ -263,9 +302,10 @@ class EcgTask:
     study_id: str
     path: str
     scaling_factor: float
-    refine: bool = True
+    refine: str = RPEAK_REFINEMENT
     lowpass_hz: float = LOWPASS_HZ
     min_beats: int = MIN_BEATS
+    min_avl_range: float = MIN_AVL_RANGE_MV
 
 
 def features_for_file(task: EcgTask) -> dict:
@@ -282,7 +322,8 @@ def features_for_file(task: EcgTask) -> dict:
     if not np.isfinite(task.scaling_factor) or task.scaling_factor <= 0:
         return failed("invalid scaling_factor", str(task.scaling_factor))
     result = avl_features(to_millivolts(ecg_uv, task.scaling_factor), refine=task.refine,
-                          lowpass_hz=task.lowpass_hz, min_beats=task.min_beats)
+                          lowpass_hz=task.lowpass_hz, min_beats=task.min_beats,
+                          min_avl_range=task.min_avl_range)
     return {"studyId": task.study_id, **result.row()}
 
 

@@ -51,10 +51,24 @@ class FitSettings:
     #: validation metric "auc_<output>", "r2_<output>" (higher is better) or
     #: "loss_<output>" (that output's masked loss, lower is better)
     monitor: str = "val_loss"
+    #: count epochs from 0 as the published loop did: the first learning-rate step comes after
+    #: interval + 1 epochs, and at least min_epochs + 1 epochs run (False: steps after every
+    #: interval epochs, at least min_epochs epochs)
+    zero_based_epochs: bool = True
+    #: validation loss: "pooled" (one masked loss over every labelled validation pair) or
+    #: "batch_mean" (the published mean of per-batch losses, batches of batch_size in order)
+    val_loss: str = "pooled"
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of 1-based ``epoch``: multiplied by gamma every interval epochs."""
-        return self.lr * self.gamma ** ((epoch - 1) // max(1, self.lr_reduce_interval))
+        """Learning rate of 1-based ``epoch``: multiplied by gamma every interval epochs
+        (after interval + 1 epochs the first time, with ``zero_based_epochs``)."""
+        done = max(epoch - 1 - int(self.zero_based_epochs), 0)
+        return self.lr * self.gamma ** (done // max(1, self.lr_reduce_interval))
+
+    def may_stop(self, epoch: int, best_epoch: int) -> bool:
+        """Early stop after 1-based ``epoch``: the minimum is met and patience ran out."""
+        counted = epoch - 1 if self.zero_based_epochs else epoch
+        return counted >= self.min_epochs and epoch >= best_epoch + self.patience
 
 
 @dataclass
@@ -119,6 +133,28 @@ def per_output_losses(logits: np.ndarray, targets: np.ndarray, outputs: list[str
     return result
 
 
+VAL_LOSSES = ("pooled", "batch_mean")
+
+
+def validation_loss(logits: np.ndarray, targets: np.ndarray, is_regression: torch.Tensor,
+                    settings: FitSettings) -> float:
+    """The validation loss ``settings.val_loss`` names (see :class:`FitSettings`).
+
+    ``batch_mean`` weighs every batch alike, so a short last batch, or one with few labels,
+    counts as much as a full one, and the value depends on the batch size.
+    """
+    if settings.val_loss == "pooled":
+        return masked_loss(torch.from_numpy(logits), torch.from_numpy(targets), is_regression,
+                           settings.regression_weight).item()
+    if settings.val_loss != "batch_mean":
+        raise ValueError(f"unknown validation loss {settings.val_loss!r}; known: {VAL_LOSSES}")
+    size = max(1, settings.batch_size)
+    losses = [masked_loss(torch.from_numpy(logits[i:i + size]), torch.from_numpy(targets[i:i + size]),
+                          is_regression, settings.regression_weight).item()
+              for i in range(0, len(logits), size)]
+    return float(np.mean(losses)) if losses else math.nan
+
+
 def to_device(arrays, device: torch.device) -> list[torch.Tensor]:
     return [torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True) for a in arrays]
 
@@ -150,9 +186,12 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
 
     After every epoch the main process writes ``folder/checkpoint.pt`` (weights, optimiser,
     best weights, history); ``on_best`` is called there whenever the monitored value improves.
-    Training stops early when ``epoch >= min_epochs`` and ``epoch >= best_epoch + patience``,
-    or after ``max_epochs`` (a run resumed with a larger ``max_epochs`` goes on).
+    Training stops early when the minimum number of epochs has run and ``epoch >= best_epoch
+    + patience`` (:meth:`FitSettings.may_stop`), or after ``max_epochs`` (a run resumed with a
+    larger ``max_epochs`` goes on).
     """
+    if settings.val_loss not in VAL_LOSSES:
+        raise PipelineError(f"--val-loss {settings.val_loss}: choose one of {', '.join(VAL_LOSSES)}")
     sign = monitor_sign(settings.monitor, outputs, regression)
     _check_monitorable(settings.monitor, val, outputs)
     device = ctx.device
@@ -216,8 +255,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
 
         val_logits = predict_logits(model, val, ctx, settings.eval_batch_size, settings.amp)
-        val_loss = masked_loss(torch.from_numpy(val_logits), torch.from_numpy(val.targets),
-                               is_reg.cpu(), settings.regression_weight).item()
+        val_loss = validation_loss(val_logits, val.targets, is_reg.cpu(), settings)
         metrics = {**output_metrics(val.targets, val_logits, outputs, regression),
                    **per_output_losses(val_logits, val.targets, outputs, regression)}
         record = {"epoch": epoch, "lr": lr, "train_loss": float(np.mean(losses)) if losses else math.nan,
@@ -230,7 +268,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
             result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             result.best_epoch, result.best_val_loss, result.best_metrics = epoch, val_loss, metrics
             result.best_score = float(score)
-        finished = epoch >= settings.min_epochs and epoch >= result.best_epoch + settings.patience
+        finished = settings.may_stop(epoch, result.best_epoch)
         if ctx.is_main:
             print(epoch_line(record, outputs, improved, settings.monitor), flush=True)
             if improved and on_best is not None:

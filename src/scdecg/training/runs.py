@@ -128,7 +128,8 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                            lr_reduce_interval=args.lr_reduce_interval, seed=args.seed,
                            regression_weight=getattr(args, "regression_weight", REGRESSION_WEIGHT),
                            eval_batch_size=args.eval_batch_size, amp=args.amp,
-                           progress=ctx.is_main, monitor=args.monitor)
+                           progress=ctx.is_main, monitor=args.monitor,
+                           zero_based_epochs=args.zero_based_epochs, val_loss=args.val_loss)
     config = {
         "kind": kind, "model_name": args.model_name, "run": getattr(args, "run", None),
         "profile": args.profile, "seed": args.seed,
