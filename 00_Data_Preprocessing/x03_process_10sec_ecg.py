@@ -21,7 +21,7 @@ from scdecg.constants import COVARIATE_DF, NTUH_GAIN_FAULT, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import DIVISORS, GAIN_TOLERANCE, MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk
-from scdecg.io import read_feather, write_csv
+from scdecg.io import check_names, read_feather, write_csv
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -63,6 +63,7 @@ def load_cohort(path: str) -> pd.DataFrame:
     duplicated = cohort["studyId"][cohort["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{path}: column studyId has duplicates, e.g. {duplicated.iloc[0]!r}")
+    check_names(cohort["studyId"], "studyId", path)
     bad = cohort["npy_index"].isna() | (pd.to_numeric(cohort["npy_index"], errors="coerce") % 1 != 0)
     if bad.any():
         row = cohort[bad].iloc[0]

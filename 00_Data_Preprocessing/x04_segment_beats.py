@@ -20,7 +20,7 @@ from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.io import read_feather, write_csv
+from scdecg.io import check_names, read_feather, write_csv
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -56,6 +56,7 @@ def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     if ids.duplicated().any():
         raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
                             f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
+    check_names(ids, "studyId", cohort_path)
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
     return [beats.SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))

@@ -19,7 +19,7 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
-from scdecg.io import read_feather, write_csv, write_feather
+from scdecg.io import check_names, read_feather, write_csv, write_feather
 from scdecg.parallel import imap
 
 COVARIATE_DF = _COVARIATE_DF
@@ -49,6 +49,7 @@ def main(argv=None):
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
+    check_names(covariates["studyId"].astype(str), "studyId", args.covariate_df)
     if not Path(args.ecg_dir).is_dir():
         raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
 

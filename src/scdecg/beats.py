@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
-from .io import replace_dir
+from .io import record_path, replace_dir
 from .signals import to_millivolts
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
@@ -318,7 +318,8 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
             seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
         else:
             seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)
-    write_beats(Path(beats_root) / task.study_id, task.study_id, seg.beats, seg.beat_index)
+    write_beats(record_path(beats_root, task.study_id, ""), task.study_id, seg.beats,
+                seg.beat_index)
     return seg.log_row(task.study_id)
 
 

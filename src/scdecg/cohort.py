@@ -29,6 +29,7 @@ import pandas as pd
 from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
+from .io import unsafe_name_reason
 
 # --------------------------------------------------------------------------------------
 # Source layout: every file and column x01 reads (see /docs and ntuh-data.md).
@@ -299,7 +300,11 @@ def read_ecg_index(group: GroupSource, columns: Sequence[str],
     no_id = df["ecg_id"].isna()
     report.note(group.name, f"row without ecg_id in {group.index_csv.name}: ignored",
                 int(no_id.sum()))
-    return first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    df = first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    unsafe = df["ecg_id"].map(unsafe_name_reason)
+    for reason, ids in df.loc[unsafe.notna(), "ecg_id"].groupby(unsafe.dropna()):
+        report.exclude(group.name, ids, f"ecg_id not usable as a file name: {reason}")
+    return df.loc[unsafe.isna()]
 
 
 def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,

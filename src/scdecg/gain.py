@@ -126,7 +126,7 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     The stacked file is opened once (memory-mapped). A record that cannot be read gets a
     ``failed`` report row, and any output file left from an earlier run is removed.
     """
-    from .io import save_npy
+    from .io import record_path, save_npy
 
     out = Path(out_dir)
     try:
@@ -140,7 +140,7 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
             f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
     report = []
     for study_id, index in rows:
-        target = out / f"{study_id}.npy"
+        target = record_path(out, study_id)
         reason = problem
         if reason is None and not 0 <= index < stack.shape[0]:
             reason = f"npy_index out of range: {index} not in [0, {stack.shape[0]}) of {stack_path}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -25,6 +26,55 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+# ----------------------------------------------------------------------------- record names
+#: Longest record id used as a file name (file systems allow 255 bytes; room for suffixes).
+MAX_NAME_LENGTH = 200
+_UNSAFE_CHARACTERS = re.compile(r"[/\\\x00-\x1f\x7f:*?\"<>|]")
+
+
+def unsafe_name_reason(name: object) -> str | None:
+    """Why ``name`` (an ECG id) cannot be a file or folder name of its own, or ``None``.
+
+    Refused: empty, ``.``/``..``, a leading dot (hidden; the pipeline's temporary files start
+    with one), path separators, control characters, characters Windows refuses, surrounding
+    whitespace, and names longer than :data:`MAX_NAME_LENGTH` characters. So an id can never
+    point outside the folder it is written into.
+    """
+    if not isinstance(name, str):
+        return f"not text ({type(name).__name__})"
+    if not name:
+        return "empty"
+    if name.startswith("."):
+        return "starts with '.'"
+    if name != name.strip():
+        return "leading or trailing whitespace"
+    bad = _UNSAFE_CHARACTERS.search(name)
+    if bad:
+        return f"contains {bad.group()!r}"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def check_names(names: Iterable[object], column: str, source: PathLike) -> None:
+    """Raise one :class:`PipelineError` naming the first id of ``column`` unusable as a file name."""
+    bad = [(n, r) for n in names if (r := unsafe_name_reason(n)) is not None]
+    if bad:
+        name, reason = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise PipelineError(f"{source}: {column} {name!r} cannot be used as a file name "
+                            f"({reason}){more}; rebuild the table with x01")
+
+
+def record_path(folder: PathLike, name: str, suffix: str = ".npy") -> Path:
+    """``folder/<name><suffix>`` for a record id, refusing ids that would leave ``folder``."""
+    reason = unsafe_name_reason(name)
+    if reason is not None:
+        raise PipelineError(f"record id {name!r} cannot be used as a file name ({reason})")
+    return Path(folder) / f"{name}{suffix}"
+
+
+# ----------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
@@ -52,6 +102,9 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
     survive a rerun.
     """
     target = Path(target)
+    reason = unsafe_name_reason(target.name)
+    if reason is not None:  # never swap a folder reached through "." or ".."
+        raise PipelineError(f"{target}: refusing to replace this folder ({reason})")
     target.parent.mkdir(parents=True, exist_ok=True)
     new = None
     if fill is not None:
