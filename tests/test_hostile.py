@@ -115,3 +115,102 @@ def test_x08_names_a_bad_ten_second_file(tmp_path, content):
         tmp_path / "covariate_df.feather")
     line = one_error_line(run_script(X08, cwd=tmp_path, check=False))
     assert "10_sec_ecgs/a.npy" in line
+
+
+# ------------------------------------------------------------------ 2: unrecognised categories
+def test_category_values_match_explicitly_and_unknown_ones_are_named(tmp_path):
+    study = [study_ecg("a", 10, cause="Cardiac  Event ", rhythm=" vt/vf"),
+             study_ecg("b", 10, cause="Cardiac Event (presumed)", rhythm="VF/VT"),
+             study_ecg("c", 10, cause="trauma", rhythm="PEA")]
+    df, report = build(write_tree(tmp_path, study))
+    assert df.loc["a", "scd1"] == 1 and df.loc["a", "VTVF"] == 1     # case and spaces ignored
+    assert df.loc["b", "scd1"] == 0 and df.loc["b", "VTVF"] == 0     # as published, but named
+    assert df.loc["c", "arrest_noncardiac"] == 1
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    assert notes["cause_of_cardiac_arrest not in --cardiac-causes or --noncardiac-causes "
+                 "(read as non-cardiac): 'Cardiac Event (presumed)' 1"] == 1
+    assert notes["initial_rhythm not in --shockable-rhythms or --other-rhythms "
+                 "(read as not shockable): 'VF/VT' 1"] == 1
+
+    from scdecg.cohort import Categories, build_cohort
+    wider = Categories(cardiac_causes=("cardiac event", "cardiac event (presumed)"),
+                       shockable_rhythms=("VT/VF", "VF/VT"))
+    df2, _ = build_cohort(tmp_path, [2015], wider)
+    assert df2.set_index("ecg_id").loc["b", ["scd1", "VTVF"]].tolist() == [1.0, 1.0]
+
+
+def test_a_study_without_any_cardiac_arrest_is_warned_about(tmp_path):
+    write_tree(tmp_path / "v1", [study_ecg("a", 10, cause="Cardiac Event (presumed)")])
+    proc = run_script(X01, "--data-root", "v1", "--control-years", "2015", cwd=tmp_path)
+    assert "'Cardiac Event (presumed)' 1" in proc.stdout
+    assert "warning: no kept study ECG has a cause in --cardiac-causes" in proc.stdout
+
+
+# ------------------------------------------------------------------ 3: waveform type at x01
+def test_an_unsigned_waveform_stack_is_refused_at_x01(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("a", 10)])
+    array = root / "study-group/ecg-waveforms/waveform-rhythm.npy"
+    np.save(array, np.zeros((1, 12, 10), dtype=np.uint16))
+    line = one_error_line(run_script(X01, "--data-root", "v1", "--control-years", "2015",
+                                     cwd=tmp_path, check=False))
+    assert "waveform-rhythm.npy: values of type uint16" in line
+
+
+# ------------------------------------------------------------------ 4: ages
+def test_ages_are_parsed_strictly_and_implausible_ones_refused(tmp_path):
+    ages = {"a": "63", "b": "89+", "c": "-5", "d": "1e2", "e": "6O", "f": "3/4", "g": "45,5",
+            "h": "200", "i": "1e21", "j": "70.0"}
+    df, report = build(write_tree(tmp_path, [study_ecg(k, 10, age=v) for k, v in ages.items()]))
+    assert df.loc["a", "age"] == 63 and df.loc["b", "age"] == 89 and df.loc["j", "age"] == 70
+    assert df.loc[list("cdefghi"), "age"].isna().all()
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    odd = [m for m in notes if m.startswith("age not whole years")]
+    assert len(odd) == 1 and notes[odd[0]] == 6
+    for value in ("-5", "1e2", "6O", "3/4", "45,5", "1e21"):
+        assert repr(value) in odd[0]
+    assert notes["age above 120 -> NaN: '200' 1"] == 1
+
+
+# ------------------------------------------------------------------ 5: duplicate column names
+def test_a_repeated_column_name_is_refused_by_name(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("a", 10)])
+    path = root / "study-group/cohort.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0].replace("age", "age,age")]
+                              + [line.replace(",60,", ",60,61,") for line in lines[1:]]) + "\n")
+    with pytest.raises(PipelineError, match=r"cohort.csv: column name\(s\) age appear more than once"):
+        build(root)
+
+
+# ------------------------------------------------------------------ 11: ambiguous exclusions
+def test_an_ecg_without_a_cohort_row_is_excluded_for_that_reason(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("0000118", 10), study_ecg("5", 10)])
+    path = root / "study-group/cohort.csv"
+    path.write_text(path.read_text().replace("0000118,", "118,").replace("\n5,", "\n6,"))
+    _, report = build(root)
+    reasons = report.exclusion_frame().set_index("ecg_id")["reason"].to_dict()
+    assert reasons == {
+        "0000118": "no matching row in cohort.csv (an ecg_id there differs only in leading zeros)",
+        "5": "no matching row in cohort.csv"}
+
+
+# ------------------------------------------------------------------ 12: text encoding
+def test_non_utf8_text_names_the_file_and_line(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("a", 10, statements=("sinus", "normal"))])
+    path = root / "study-group/ecg-metadata/diagnosis.csv"
+    path.write_bytes(path.read_bytes().replace(b"normal", "竇性心律".encode("big5")))
+    line = one_error_line(run_script(X01, "--data-root", "v1", "--control-years", "2015",
+                                     cwd=tmp_path, check=False))
+    assert "diagnosis.csv: line 3 is not UTF-8 text" in line
+
+
+# ------------------------------------------------------------------ 13: timezones
+@pytest.mark.parametrize("every_row", [True, False])
+def test_datetimes_with_a_timezone_parse_to_their_clock_time(tmp_path, every_row):
+    zone = "+08:00"
+    study = [study_ecg("a", 10), Ecg("b", "pb", before_rosc(20) + zone,
+                                     rosc="2020-06-01 10:00:00" + (zone if every_row else ""))]
+    df, report = build(write_tree(tmp_path, study))
+    assert df.loc["b", "days_to_event"] == 20 and df.loc["a", "days_to_event"] == 10
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    assert notes["acquisition datetime with a timezone: offset dropped, clock time kept"] == 1
