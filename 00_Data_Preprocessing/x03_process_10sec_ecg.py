@@ -20,17 +20,19 @@ from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF, NTUH_GAIN_FAULT, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.gain import DIVISORS, GAIN_TOLERANCE, MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk
+from scdecg.gain import (DIVISORS, GAIN_REPORT, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
+                         MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk)
 from scdecg.io import check_names, read_feather, write_csv
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
 OUT_DIR = TEN_SEC_DIR
-REPORT = "x03_gain_report.csv"
+REPORT = GAIN_REPORT
 GAIN_FAULT = NTUH_GAIN_FAULT
 TOLERANCE = GAIN_TOLERANCE
 MAX_RESIDUAL_AFTER = MAX_RESIDUAL
 DIVISOR = "fixed"
+MAX_ABS_UV = _MAX_ABS_UV
 CHUNK_SIZE = 256
 N_JOBS = 0
 
@@ -42,6 +44,7 @@ HELP = {
     "tolerance": "relative distance from the fault (or from 1) still counted as a match",
     "max_residual_after": "flag ECGs whose identity residual after correction exceeds this",
     "divisor": f"one of {DIVISORS}: divide by the fault itself or by each lead's estimate",
+    "max_abs_uv": "records with a larger |sample| (µV) fail as implausible (wrong units)",
     "chunk_size": "ECGs per worker task",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
@@ -78,14 +81,15 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, out_dir=OUT_DIR, report=REPORT,
                         gain_fault=GAIN_FAULT, tolerance=TOLERANCE,
                         max_residual_after=MAX_RESIDUAL_AFTER, divisor=DIVISOR,
-                        chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
+                        max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
     if args.divisor not in DIVISORS:
         raise PipelineError(f"--divisor {args.divisor!r}: expected one of {DIVISORS}")
     cohort = load_cohort(args.cohort)
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy)
+    work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy,
+                             max_abs_uv=args.max_abs_uv)
     rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
                                        desc="x03 chunks", chunksize=1)
             for row in chunk_rows]

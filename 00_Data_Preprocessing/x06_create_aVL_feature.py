@@ -17,13 +17,16 @@ from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
+from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
-                             TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
+                             TABLE_COLUMNS, EcgTask, add_feature_columns, failed_row,
+                             features_for_file)
 from scdecg.io import check_names, read_feather, write_csv, write_feather
 from scdecg.parallel import imap
 
 COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
+GAIN_REPORT = _GAIN_REPORT
 OUTPUT_TABLE = "x06_avl_features.csv"
 REFINE_RPEAKS = True   # move Hamilton detections to the aVL QRS centre (False: published alignment)
 LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
@@ -32,6 +35,7 @@ N_JOBS = 0             # worker processes; 0 = every available core, 1 = in-proc
 HELP = {
     "covariate_df": "cohort table to read and update",
     "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
+    "gain_report": "x03's report: ECGs it failed or left unresolved are not measured ('' to ignore)",
     "output_table": "per-ECG result table",
     "refine_rpeaks": "centre beat windows on the aVL QRS (see DEVIATIONS.md)",
     "lowpass_hz": "zero-phase low-pass cutoff before feature extraction (0: none, as published)",
@@ -43,7 +47,7 @@ HELP = {
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
-                        output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
+                        gain_report=GAIN_REPORT, output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
                         lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
     covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
@@ -56,7 +60,17 @@ def main(argv=None):
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
                      args.refine_rpeaks, args.lowpass_hz, args.min_beats)
              for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
-    rows = list(imap(features_for_file, tasks, n_jobs=args.n_jobs, desc="x06 aVL features"))
+    flagged = unusable_ecgs(args.gain_report)
+    if flagged is None:
+        print(f"[x06] no x03 gain report at {args.gain_report!r}: x03's flags not applied")
+    flagged = flagged or {}
+    todo = [t for t in tasks if t.study_id not in flagged]
+    done = dict(zip([t.study_id for t in todo],
+                    imap(features_for_file, todo, n_jobs=args.n_jobs, desc="x06 aVL features")))
+    rows = [done[t.study_id] if t.study_id in done
+            else failed_row(t.study_id, "not measured: x03 could not resolve this ECG",
+                            flagged[t.study_id])
+            for t in tasks]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     failures = FailureLog("x06")

@@ -214,3 +214,39 @@ def test_datetimes_with_a_timezone_parse_to_their_clock_time(tmp_path, every_row
     assert df.loc["b", "days_to_event"] == 20 and df.loc["a", "days_to_event"] == 10
     notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
     assert notes["acquisition datetime with a timezone: offset dropped, clock time kept"] == 1
+
+
+# ------------------------------------------------------------------ 3: units and type at x03
+def test_x03_refuses_unsigned_and_implausible_records(tmp_path):
+    good = stored(clean_ecg(4))
+    np.save(tmp_path / "unsigned.npy", np.stack([good]).astype(np.uint16))
+    np.save(tmp_path / "huge.npy", np.stack([good, good * 1e6]).astype(np.float64))
+    pd.DataFrame({"studyId": ["u", "ok", "big"],
+                  "file_path": ["unsigned.npy", "huge.npy", "huge.npy"], "npy_index": [0, 0, 1]}
+                 ).to_feather(tmp_path / "covariate_df.feather")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    report = pd.read_csv(tmp_path / "x03_gain_report.csv").set_index("studyId")
+    assert report["status"].to_dict() == {"u": "failed", "ok": "corrected", "big": "failed"}
+    assert report.loc["u", "reason"].startswith("wrong type: uint16")
+    assert report.loc["big", "reason"].startswith("implausible amplitude")
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["ok.npy"]
+
+
+def test_later_steps_do_not_measure_what_x03_left_unresolved(tmp_path):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(5)), stored(clean_ecg(6), gain=2.5)]))
+    pd.DataFrame({"studyId": ["fine", "odd"], "file_path": ["w.npy"] * 2, "npy_index": [0, 1],
+                  "scaling_factor": [1000.0] * 2}).to_feather(tmp_path / "covariate_df.feather")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert (tmp_path / "10_sec_ecgs" / "odd.npy").exists()   # written as stored, flagged
+    (tmp_path / "ecg_beats" / "odd").mkdir(parents=True)     # beats of an earlier run
+    np.save(tmp_path / "ecg_beats" / "odd" / "odd_3.npy", np.zeros((12, 300), np.float32))
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert log.loc["odd", "status"] == "failed"
+    assert log.loc["odd", "reason"].startswith("x03 unresolved: unresolved gain")
+    assert log.loc["fine", "status"] == "ok" and not (tmp_path / "ecg_beats" / "odd").exists()
+    run_script(X06, "--n-jobs", "1", cwd=tmp_path)
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv").set_index("studyId")
+    assert table.loc["odd", "status"] == "failed" and np.isnan(table.loc["odd", "aVL_rs_diff"])
+    assert table.loc["odd", "reason"] == "not measured: x03 could not resolve this ECG"
+    assert table.loc["fine", "status"] in ("ok", "partial")

@@ -19,6 +19,7 @@ from ..cli import add_runtime_options, build_parser, resolve_device, seed_everyt
 from ..constants import BEATS_DIR, COVARIATE_DF, MODEL_DIRS, PREDICTIONS_DIR
 from ..errors import PipelineError
 from ..failures import FailureLog
+from ..gain import GAIN_REPORT, unusable_ecgs
 from ..io import read_feather, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
@@ -70,8 +71,13 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
 
 
 def _sample_items(kind: str, rows: pd.DataFrame, beats_dir: str, failures: FailureLog):
-    return ten_second_items(rows) if kind == "ecg" else beat_items(rows, Path("."), beats_dir,
-                                                                   failures)
+    if kind == "beat":  # x04 already left out the ECGs x03 could not resolve
+        return beat_items(rows, Path("."), beats_dir, failures)
+    flagged = unusable_ecgs(GAIN_REPORT) or {}
+    refused = rows["studyId"].isin(list(flagged))
+    for sid in rows.loc[refused, "studyId"]:
+        failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
+    return ten_second_items(rows[~refused])
 
 
 def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
