@@ -11,7 +11,6 @@ unreadable records are logged and counted, their stale outputs removed, and the 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,8 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import (DIVISORS, GAIN_REPORT, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
                          MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk)
-from scdecg.io import check_names, read_feather, write_csv
+from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+                       write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -87,12 +87,14 @@ def main(argv=None):
     cohort = load_cohort(args.cohort)
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy,
-                             max_abs_uv=args.max_abs_uv)
-    rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
-                                       desc="x03 chunks", chunksize=1)
-            for row in chunk_rows]
+    out = output_dir(args.out_dir)
+    with folder_lock(out, "x03"):  # a second x03 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy,
+                                 max_abs_uv=args.max_abs_uv)
+        rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
+                                           desc="x03 chunks", chunksize=1)
+                for row in chunk_rows]
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
     write_csv(report, args.report)

@@ -21,7 +21,8 @@ from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DI
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
-from scdecg.io import check_names, read_feather, write_csv
+from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+                       write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -81,17 +82,18 @@ def main(argv=None):
     config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
                         min_mean_ptp=args.min_mean_ptp,
                         min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
-    todo = [t for t in tasks if t.study_id not in refused]
-    rows = dict(zip([t.study_id for t in todo],
-                    imap(work, todo, n_jobs=args.n_jobs, desc="x04 beats")))
-    rows.update({sid: beats.Segmentation(status="failed", reason=reason).log_row(sid)
-                 for sid, reason in refused.items()})
-    log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(beats.LOG_COLUMNS))
-    stale = beats.remove_stale_dirs(out, {t.study_id for t in todo})
-    write_csv(log, out / args.log_name)
+    out = output_dir(args.out_dir)
+    with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
+        todo = [t for t in tasks if t.study_id not in refused]
+        rows = dict(zip([t.study_id for t in todo],
+                        imap(work, todo, n_jobs=args.n_jobs, desc="x04 beats")))
+        rows.update({sid: beats.Segmentation(status="failed", reason=reason).log_row(sid)
+                     for sid, reason in refused.items()})
+        log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(beats.LOG_COLUMNS))
+        stale = beats.remove_stale_dirs(out, {t.study_id for t in todo})
+        write_csv(log, out / args.log_name)
 
     failures = FailureLog("x04")
     for row in log[log["status"] != "ok"].itertuples():
