@@ -250,3 +250,232 @@ def test_later_steps_do_not_measure_what_x03_left_unresolved(tmp_path):
     assert table.loc["odd", "status"] == "failed" and np.isnan(table.loc["odd", "aVL_rs_diff"])
     assert table.loc["odd", "reason"] == "not measured: x03 could not resolve this ECG"
     assert table.loc["fine", "status"] in ("ok", "partial")
+
+
+# ------------------------------------------------------------------ 6, 7, 16: model folders
+X01_TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+X03_PREDICT = "01_Predictive_Model/x03_predict.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from training_fixtures import TINY, make_workspace, run_main
+
+    ws = tmp_path_factory.mktemp("hostile_model")
+    make_workspace(ws, n_patients=24, n_samples=600, beats=1)
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    assert code == 0, err
+    return ws
+
+
+def model_copy(trained, tmp_path, edit=None):
+    import json
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(trained, ws, ignore=shutil.ignore_patterns("predictions"))
+    folder = ws / "modelfits_ecg" / "ntuh_scd_model_demo"
+    if edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    return ws, folder
+
+
+def reorder_outputs(config):
+    config["outputs"] = config["outputs"][::-1]
+    config["architecture"]["outputs"] = config["architecture"]["outputs"][::-1]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (reorder_outputs, "does not match what best.pt was trained for (differs in outputs)"),
+    (lambda c: c["covariate_stats"]["age"].update(sd=0), "covariate_stats.age.sd is 0"),
+    (lambda c: c.pop("outputs"), "no 'outputs' entry"),
+    (lambda c: c.pop("covariate_stats"), "differs in covariate_stats"),
+    (lambda c: c["architecture"].update(n_blocks="ten"), "architecture.n_blocks is 'ten'"),
+], ids=["reordered", "sd0", "no_outputs", "no_stats", "n_blocks_text"])
+def test_an_edited_model_folder_is_refused_in_one_line(trained, tmp_path, edit, message):
+    from training_fixtures import run_main
+
+    ws, _ = model_copy(trained, tmp_path, edit)
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (ws / "predictions").exists()
+
+
+def test_a_model_folder_without_its_split_is_refused(trained, tmp_path):
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    (folder / "split.csv").unlink()
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and "split.csv: file not found" in err
+
+
+def test_resume_refuses_a_changed_preprocessing(trained, tmp_path):
+    from training_fixtures import TINY, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    before = (folder / "checkpoint.pt").read_bytes()
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "2", "--resume",
+                            "--preprocessing", "zero_median", cwd=ws)
+    assert code == 2 and "differs in" in err and "preprocessing" in err, err
+    assert (folder / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_fresh_run_leaves_no_file_of_an_earlier_run(trained, tmp_path, monkeypatch):
+    """A save failing mid-run (full disk) must not leave best.pt of one run beside
+    checkpoint.pt of another."""
+    from training_fixtures import TINY, run_main
+
+    from scdecg.training import loop
+
+    ws, folder = model_copy(trained, tmp_path)
+    assert (folder / "checkpoint.pt").exists()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(27, "File too large", str(folder / "checkpoint.pt"))
+
+    monkeypatch.setattr(loop, "_save", disk_full)
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                            "--seed", "3", cwd=ws)
+    assert code == 2 and err.strip() == (f"error: {folder / 'checkpoint.pt'}: File too large "
+                                         "(a file size limit (ulimit -f) or a full disk)")
+    assert not (folder / "checkpoint.pt").exists()   # not the earlier run's
+
+
+# ------------------------------------------------------------------ 8: interrupted x00
+def test_x00_swaps_a_whole_tree_and_never_replaces_foreign_data(tmp_path):
+    from scdecg.synthetic import SYNTHETIC_MARKER, write_synthetic_ntuh
+
+    root = tmp_path / "v1"
+    write_synthetic_ntuh(root, 12, seed=1, progress=False)
+    assert (root / SYNTHETIC_MARKER).is_file()
+    leftover = tmp_path / ".v1.abcd1234.tmp"      # what a killed run leaves beside the tree
+    leftover.mkdir()
+    (leftover / "half.csv").write_text("x")
+
+    from scdecg import synthetic
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    old = sorted(p.relative_to(root) for p in root.rglob("*"))
+    original = synthetic.write_waveforms
+    synthetic.write_waveforms = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_synthetic_ntuh(root, 20, seed=2, progress=False)
+    finally:
+        synthetic.write_waveforms = original
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == old   # the old tree, whole
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "study-group").mkdir()
+    line = one_error_line(run_script(X00, "--n-patients", "12", "--data-root", str(real),
+                                     "--no-progress", cwd=tmp_path, check=False))
+    assert "was not written by x00" in line and (real / "study-group").is_dir()
+
+
+# ------------------------------------------------------------------ 10: leftovers
+def test_reruns_remove_what_killed_runs_left_and_nothing_else(tmp_path):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(8))]))
+    pd.DataFrame({"studyId": ["a"], "file_path": ["w.npy"], "npy_index": [0],
+                  "scaling_factor": [1000.0]}).to_feather(tmp_path / "covariate_df.feather")
+    ten, beats_dir = tmp_path / "10_sec_ecgs", tmp_path / "ecg_beats"
+    ten.mkdir()
+    beats_dir.mkdir()
+    (ten / ".a.npy.k3j_x9q2.tmp").write_bytes(b"torn")
+    (ten / ".keep").write_text("a user's file")
+    (beats_dir / ".a.0123456789abcdef0123456789abcdef.old").mkdir()
+    (beats_dir / ".segmentation_log.csv.zz99yy88.tmp").write_text("torn")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)
+    assert sorted(p.name for p in ten.iterdir()) == [".keep", "a.npy"]
+    assert not [p.name for p in beats_dir.iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------------ 14, 17: things in the way
+@pytest.mark.parametrize("what", ["file_for_folder", "folder_for_table", "truncated_table"])
+def test_things_in_the_way_give_one_line(tmp_path, what):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(9))]))
+    table = tmp_path / "covariate_df.feather"
+    pd.DataFrame({"studyId": ["a"], "file_path": ["w.npy"], "npy_index": [0],
+                  "scaling_factor": [1000.0]}).to_feather(table)
+    if what == "file_for_folder":
+        (tmp_path / "10_sec_ecgs").write_text("not a folder")
+        expected = "10_sec_ecgs: a file is where an output folder should be"
+    elif what == "folder_for_table":
+        table.unlink()
+        table.mkdir()
+        expected = "covariate_df.feather: not a file"
+    else:
+        table.write_bytes(table.read_bytes()[:200])
+        expected = "covariate_df.feather: not a readable Feather table"
+    for script in ((X03,) if what == "file_for_folder" else (X03, X04, X06)):
+        line = one_error_line(run_script(script, cwd=tmp_path, check=False))
+        assert expected in line, (script, line)
+
+
+# ------------------------------------------------------------------ 15: read-only workspace
+def test_operating_system_errors_become_one_line_naming_the_path(capsys):
+    from scdecg.errors import script_main
+
+    @script_main
+    def main():
+        raise PermissionError(13, "Permission denied", "covariate_df.feather")
+
+    assert main() == 2
+    assert capsys.readouterr().err == ("error: covariate_df.feather: Permission denied "
+                                       "(no permission to write here?)\n")
+
+
+def test_a_failing_write_names_the_file_not_its_temporary(tmp_path):
+    from scdecg.io import write_text
+
+    def fails(fd):  # as a write under ``ulimit -f`` fails: no file name in the error
+        raise OSError(27, "File too large")
+
+    import scdecg.io as io_module
+    original = io_module.os.fsync
+    io_module.os.fsync = fails
+    try:
+        with pytest.raises(OSError) as err:
+            write_text("x", tmp_path / "x.txt")
+    finally:
+        io_module.os.fsync = original
+    assert err.value.filename == str(tmp_path / "x.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ 18: concurrent runs
+def test_a_second_run_over_a_locked_folder_stops_in_one_line(tmp_path):
+    from scdecg.io import folder_lock
+
+    pd.DataFrame({"studyId": ["a"], "scaling_factor": [1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    (tmp_path / "10_sec_ecgs").mkdir()
+    with folder_lock(tmp_path / "ecg_beats", "test"):
+        line = one_error_line(run_script(X04, "--n-jobs", "1", cwd=tmp_path, check=False))
+    assert "ecg_beats: another run is writing this folder" in line
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)   # free again once the first run is done
+
+
+# ------------------------------------------------------------------ 21: unsafe checkpoints
+class Payload:
+    """An arbitrary pickled object, as a malicious checkpoint would carry."""
+
+
+def test_an_unsafe_checkpoint_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from scdecg.io import load_checkpoint
+
+    torch.save({"config_json": "{}", "x": Payload()}, tmp_path / "best.pt")
+    with pytest.raises(PipelineError) as err:
+        load_checkpoint(tmp_path / "best.pt")
+    message = str(err.value)
+    assert message == (f"{tmp_path / 'best.pt'}: not a checkpoint of this project (it holds "
+                       "objects other than tensors), so it will not be loaded")

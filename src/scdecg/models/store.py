@@ -127,16 +127,16 @@ def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[
     if config["outputs"] != config["architecture"]["outputs"]:
         raise PipelineError(f"{source}: 'outputs' {config['outputs']} differ from the "
                             f"architecture's outputs {config['architecture']['outputs']}")
-    tensors, saved = load_checkpoint(folder / WEIGHTS_FILE)
-    differ = sorted(k for k in TRAINED_FOR if k in saved and saved[k] != config.get(k))
-    if differ:
-        raise PipelineError(f"{folder}: config.json does not match what best.pt was trained "
-                            f"for (differs in {', '.join(differ)})")
     covariates = config.get("covariates") or []
     if "covariate_stats" in config:
         check_stats(config["covariate_stats"], covariates, "covariate_stats", source)
     if "target_stats" in config:
         check_stats(config["target_stats"], list(config["target_stats"]), "target_stats", source)
+    tensors, saved = load_checkpoint(folder / WEIGHTS_FILE)
+    differ = sorted(k for k in TRAINED_FOR if k in saved and saved[k] != config.get(k))
+    if differ:
+        raise PipelineError(f"{folder}: config.json does not match what best.pt was trained "
+                            f"for (differs in {', '.join(differ)})")
     model = build_model(config["architecture"])
     if saved.get("architecture") != config["architecture"]:
         differ = sorted(k for k in set(saved.get("architecture", {})) | set(config["architecture"])
