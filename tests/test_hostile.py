@@ -15,7 +15,6 @@ from test_gain import clean_ecg, stored
 
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError
-from scdecg.io import record_path, replace_dir
 
 X00 = "00_Data_Preprocessing/x00_make_synthetic_ntuh.py"
 X01 = "00_Data_Preprocessing/x01_build_ntuh_df.py"
@@ -47,6 +46,8 @@ def test_ids_that_leave_the_folder_are_excluded_at_x01(tmp_path):
 
 
 def test_ids_that_leave_the_folder_are_refused_where_files_are_named(tmp_path):
+    from scdecg.io import record_path, replace_dir
+
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "precious.txt").write_text("keep")
