@@ -19,7 +19,6 @@ Decisions on inputs the published code did not anticipate (listed in docs/DEVIAT
 from __future__ import annotations
 
 import csv
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
