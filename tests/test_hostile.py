@@ -431,7 +431,7 @@ def test_operating_system_errors_become_one_line_naming_the_path(capsys):
 
     assert main() == 2
     assert capsys.readouterr().err == ("error: covariate_df.feather: Permission denied "
-                                       "(no permission to write here?)\n")
+                                       "(a read-only file or folder?)\n")
 
 
 def test_a_failing_write_names_the_file_not_its_temporary(tmp_path):

@@ -12,7 +12,7 @@ class PipelineError(Exception):
 
 
 #: A hint added to the one-line message of these operating-system errors.
-OS_HINTS = {errno.EACCES: "no permission to write here?", errno.EPERM: "no permission?",
+OS_HINTS = {errno.EACCES: "a read-only file or folder?", errno.EPERM: "not permitted",
             errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
             errno.EFBIG: "a file size limit (ulimit -f) or a full disk",
             errno.EDQUOT: "disk quota exceeded", errno.EISDIR: "a folder is in the way",
