@@ -481,3 +481,14 @@ def test_an_unsafe_checkpoint_is_refused_in_one_line(tmp_path):
     message = str(err.value)
     assert message == (f"{tmp_path / 'best.pt'}: not a checkpoint of this project (it holds "
                        "objects other than tensors), so it will not be loaded")
+
+
+def test_an_unknown_control_timetag_is_named(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s", 10)], {2015: [control_ecg("c1", 100)]})
+    path = root / "control-group/ecg-cohort.csv"
+    path.write_text(path.read_text().replace(",control,", ",Control,"))
+    df, report = build(root)
+    assert "c1" not in df.index          # no control ECG any more: excluded, and the cause named
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "control"}
+    assert notes["ecg_timetag in control-group/ecg-cohort.csv neither 'pre' nor 'control' "
+                 "(not a control ECG): 'Control' 1"] == 1

@@ -530,6 +530,9 @@ def control_dates(data_root: Path, report: CohortReport) -> tuple[pd.DataFrame, 
         table["acquisition_datetime_offset"], "acquisition datetime (ecg-cohort.csv)",
         "control", report))
     tag = table["ecg_timetag"].astype("string").str.strip()
+    report.note_values("control", f"ecg_timetag in {CONTROL_COHORT} neither {CONTROL_PRE!r} nor "
+                       f"{CONTROL_CONTROL!r} (not a control ECG)",
+                       tag[~tag.isin([CONTROL_PRE, CONTROL_CONTROL]).fillna(False).astype(bool)])
     controls = table.loc[tag == CONTROL_CONTROL]
     n_per_patient = controls.groupby("patient_ngsci_id")["ecg_id"].size()
     report.note("control", "patient with several control ECGs: earliest used",
@@ -548,7 +551,8 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     tag = df["ecg_timetag"].astype("string").str.strip()
     report.note(group.name, f"ECG tagged {CONTROL_CONTROL!r} in ecg-cohort.csv, used as a pre ECG",
                 int((tag == CONTROL_CONTROL).sum()))
-    control = df["patient_ngsci_id"].map(control_at)
+    # reindex, not map: mapping through an empty datetime Series fails in pandas
+    control = pd.Series(control_at.reindex(df["patient_ngsci_id"]).to_numpy(), index=df.index)
     days = floor_days(df["acquisition_datetime"], control)
     df["days_to_event"] = days
     df["days_to_event_og"] = days
