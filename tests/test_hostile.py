@@ -492,3 +492,15 @@ def test_an_unknown_control_timetag_is_named(tmp_path):
     notes = {msg: n for (group, msg), n in report.notes.items() if group == "control"}
     assert notes["ecg_timetag in control-group/ecg-cohort.csv neither 'pre' nor 'control' "
                  "(not a control ECG): 'Control' 1"] == 1
+
+
+def test_table_writes_remove_their_own_leftovers_only(tmp_path):
+    from scdecg.io import write_csv
+
+    mine = tmp_path / ".t.csv.ab12CD_9.tmp"
+    other = tmp_path / ".t.csv.npy.ab12cd34.tmp"     # another file's temporary
+    hidden = tmp_path / ".t.csv.notes"
+    for path in (mine, other, hidden):
+        path.write_text("x")
+    write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, hidden.name, "t.csv"])

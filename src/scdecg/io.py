@@ -76,12 +76,18 @@ def record_path(folder: PathLike, name: str, suffix: str = ".npy") -> Path:
 
 # ----------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+def atomic_path(path: PathLike, clean: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    ``clean=True`` first removes the temporaries of ``path`` that a killed earlier write left
+    (one listing of the folder: meant for tables and checkpoints, not per-record files).
+    """
     path = Path(path)
     if path.is_dir():
         raise PipelineError(f"{path}: a folder is where this file should be written")
     output_dir(path.parent)
+    if clean:
+        remove_leftovers(path.parent, path.name)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -118,7 +124,8 @@ def output_dir(path: PathLike) -> Path:
 
 #: Names of the temporaries :func:`atomic_path` and :func:`replace_dir` make (mkstemp and
 #: mkdtemp add 8 characters, the ".old" names a uuid4 hex).
-_LEFTOVER = re.compile(r"\..+\.(?:[A-Za-z0-9_]{8}\.tmp|[0-9a-f]{32}\.old)")
+_TEMP_SUFFIX = r"(?:[A-Za-z0-9_]{8}\.tmp|[0-9a-f]{32}\.old)"
+_LEFTOVER = re.compile(r"\..+\." + _TEMP_SUFFIX)
 
 
 def remove_leftovers(folder: PathLike, name: str | None = None) -> int:
@@ -129,10 +136,9 @@ def remove_leftovers(folder: PathLike, name: str | None = None) -> int:
     if not folder.is_dir():
         return 0
     removed = 0
+    pattern = _LEFTOVER if name is None else re.compile(re.escape(f".{name}.") + _TEMP_SUFFIX)
     for entry in folder.iterdir():
-        if not _LEFTOVER.fullmatch(entry.name):
-            continue
-        if name is not None and not entry.name.startswith(f".{name}."):
+        if not pattern.fullmatch(entry.name):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -196,19 +202,19 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
 
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:
     """Write ``df`` (index dropped) as Feather, atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         df.reset_index(drop=True).to_feather(tmp)
 
 
 def write_csv(df: pd.DataFrame, path: PathLike, **kwargs: Any) -> None:
     """Write ``df`` as CSV without its index, atomically."""
     kwargs.setdefault("index", False)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         df.to_csv(tmp, **kwargs)
 
 
 def write_text(text: str, path: PathLike) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         tmp.write_text(text)
 
 
@@ -278,7 +284,7 @@ def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, A
     """
     import torch
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, tmp)
 
 
