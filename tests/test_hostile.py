@@ -373,9 +373,8 @@ def test_x00_swaps_a_whole_tree_and_never_replaces_foreign_data(tmp_path):
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == old   # the old tree, whole
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
-    real = tmp_path / "real"
-    real.mkdir()
-    (real / "study-group").mkdir()
+    real = tmp_path / "elsewhere" / "real"
+    (real / "study-group").mkdir(parents=True)
     line = one_error_line(run_script(X00, "--n-patients", "12", "--data-root", str(real),
                                      "--no-progress", cwd=tmp_path, check=False))
     assert "was not written by x00" in line and (real / "study-group").is_dir()

@@ -805,11 +805,12 @@ def write_synthetic_ntuh(data_root: str | Path, n_patients: int, seed: int,
     The tree is built in a hidden folder beside ``data_root`` and swapped into place when
     complete, so an interrupted run leaves the previous tree (or none), never a mix. An
     existing ``data_root`` is replaced only if x00 wrote it (it holds
-    :data:`SYNTHETIC_MARKER`), so real data can never be overwritten.
+    :data:`SYNTHETIC_MARKER`, or, from versions before the marker, has :data:`TRUTH_FILE`
+    beside it), so real data can never be overwritten.
     """
     root = Path(data_root)
-    if root.exists() and not (root / SYNTHETIC_MARKER).is_file() and (
-            not root.is_dir() or any(root.iterdir())):
+    made_by_x00 = (root / SYNTHETIC_MARKER).is_file() or (root.parent / TRUTH_FILE).is_file()
+    if root.exists() and not made_by_x00 and (not root.is_dir() or any(root.iterdir())):
         raise PipelineError(f"{root}: exists and was not written by x00 (no {SYNTHETIC_MARKER} "
                             "file); refusing to replace it (choose another --data-root or "
                             "remove it yourself)")
