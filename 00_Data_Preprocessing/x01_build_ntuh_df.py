@@ -9,7 +9,8 @@ left out of --control-years.
 from __future__ import annotations
 
 from scdecg.cli import build_parser
-from scdecg.cohort import build_cohort
+from scdecg.cohort import (CARDIAC_CAUSES, NONCARDIAC_CAUSES, OTHER_RHYTHMS, SHOCKABLE_RHYTHMS,
+                           Categories, build_cohort)
 from scdecg.constants import CONTROL_YEARS, COVARIATE_DF, DEFAULT_DATA_ROOT
 from scdecg.errors import script_main
 from scdecg.io import write_csv, write_feather
@@ -18,12 +19,22 @@ DATA_ROOT = DEFAULT_DATA_ROOT
 CONTROL_YEARS_USED = list(CONTROL_YEARS)
 OUTPUT = COVARIATE_DF
 EXCLUSIONS = "x01_exclusions.csv"
+# Category values recognised (case and surrounding whitespace ignored); other values are read
+# as published (non-cardiac, not shockable) and named with their counts in the summary.
+CARDIAC_CAUSES_USED = list(CARDIAC_CAUSES)
+NONCARDIAC_CAUSES_USED = list(NONCARDIAC_CAUSES)
+SHOCKABLE_RHYTHMS_USED = list(SHOCKABLE_RHYTHMS)
+OTHER_RHYTHMS_USED = list(OTHER_RHYTHMS)
 
 HELP = {
     "data_root": "root of the arrest-ntuh-ecg tree (holds study-group/ and control-group/)",
     "control_years": "control-group year folders to read",
     "output": "cohort table to write",
     "exclusions": "table of excluded ECGs and reasons to write",
+    "cardiac_causes": "cause_of_cardiac_arrest values that make an arrest cardiac (SCD)",
+    "noncardiac_causes": "cause values known to be non-cardiac (others are named in the summary)",
+    "shockable_rhythms": "initial_rhythm values that set VTVF",
+    "other_rhythms": "initial_rhythm values known not to be shockable",
 }
 
 
@@ -31,8 +42,13 @@ HELP = {
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, data_root=DATA_ROOT,
                         control_years=CONTROL_YEARS_USED, output=OUTPUT,
-                        exclusions=EXCLUSIONS).parse_args(argv)
-    cohort, report = build_cohort(args.data_root, args.control_years)
+                        exclusions=EXCLUSIONS, cardiac_causes=CARDIAC_CAUSES_USED,
+                        noncardiac_causes=NONCARDIAC_CAUSES_USED,
+                        shockable_rhythms=SHOCKABLE_RHYTHMS_USED,
+                        other_rhythms=OTHER_RHYTHMS_USED).parse_args(argv)
+    categories = Categories(tuple(args.cardiac_causes), tuple(args.noncardiac_causes),
+                            tuple(args.shockable_rhythms), tuple(args.other_rhythms))
+    cohort, report = build_cohort(args.data_root, args.control_years, categories)
     print(report.summary(cohort))
     write_feather(cohort, args.output)
     write_csv(report.exclusion_frame(), args.exclusions)

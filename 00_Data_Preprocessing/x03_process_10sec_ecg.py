@@ -11,7 +11,6 @@ unreadable records are logged and counted, their stale outputs removed, and the 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,17 +19,20 @@ from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF, NTUH_GAIN_FAULT, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.gain import DIVISORS, GAIN_TOLERANCE, MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk
-from scdecg.io import read_feather, write_csv
+from scdecg.gain import (DIVISORS, GAIN_REPORT, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
+                         MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk)
+from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+                       write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
 OUT_DIR = TEN_SEC_DIR
-REPORT = "x03_gain_report.csv"
+REPORT = GAIN_REPORT
 GAIN_FAULT = NTUH_GAIN_FAULT
 TOLERANCE = GAIN_TOLERANCE
 MAX_RESIDUAL_AFTER = MAX_RESIDUAL
 DIVISOR = "fixed"
+MAX_ABS_UV = _MAX_ABS_UV
 CHUNK_SIZE = 256
 N_JOBS = 0
 
@@ -42,6 +44,7 @@ HELP = {
     "tolerance": "relative distance from the fault (or from 1) still counted as a match",
     "max_residual_after": "flag ECGs whose identity residual after correction exceeds this",
     "divisor": f"one of {DIVISORS}: divide by the fault itself or by each lead's estimate",
+    "max_abs_uv": "records with a larger |sample| (µV) fail as implausible (wrong units)",
     "chunk_size": "ECGs per worker task",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
@@ -63,6 +66,7 @@ def load_cohort(path: str) -> pd.DataFrame:
     duplicated = cohort["studyId"][cohort["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{path}: column studyId has duplicates, e.g. {duplicated.iloc[0]!r}")
+    check_names(cohort["studyId"], "studyId", path)
     bad = cohort["npy_index"].isna() | (pd.to_numeric(cohort["npy_index"], errors="coerce") % 1 != 0)
     if bad.any():
         row = cohort[bad].iloc[0]
@@ -77,17 +81,20 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, out_dir=OUT_DIR, report=REPORT,
                         gain_fault=GAIN_FAULT, tolerance=TOLERANCE,
                         max_residual_after=MAX_RESIDUAL_AFTER, divisor=DIVISOR,
-                        chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
+                        max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
     if args.divisor not in DIVISORS:
         raise PipelineError(f"--divisor {args.divisor!r}: expected one of {DIVISORS}")
     cohort = load_cohort(args.cohort)
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy)
-    rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
-                                       desc="x03 chunks", chunksize=1)
-            for row in chunk_rows]
+    out = output_dir(args.out_dir)
+    with folder_lock(out, "x03"):  # a second x03 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy,
+                                 max_abs_uv=args.max_abs_uv)
+        rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
+                                           desc="x03 chunks", chunksize=1)
+                for row in chunk_rows]
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
     write_csv(report, args.report)

@@ -21,12 +21,15 @@ from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.io import read_feather, write_csv
+from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
+from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+                       write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
 ECG_DIR = TEN_SEC_DIR
 OUT_DIR = BEATS_DIR
+GAIN_REPORT = _GAIN_REPORT
 LOG_NAME = "segmentation_log.csv"
 RPEAK_METHOD = beats.RPEAK_METHOD
 CORRECT_ARTIFACTS = False
@@ -41,6 +44,7 @@ HELP = {
     "cohort": "cohort table (after x02); studyId and scaling_factor are read",
     "ecg_dir": "folder of <studyId>.npy written by x03 (µV)",
     "out_dir": "folder receiving <studyId>/<studyId>_<k>.npy beats and the log",
+    "gain_report": "x03's report: ECGs it failed or left unresolved get no beats ('' to ignore)",
     "log_name": "segmentation log file name inside out_dir",
     "rpeak_method": "neurokit2 method for cleaning lead I and finding its R-peaks",
     "correct_artifacts": "apply neurokit2's Kubios R-peak artifact correction, as the published "
@@ -62,6 +66,7 @@ def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     if ids.duplicated().any():
         raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
                             f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
+    check_names(ids, "studyId", cohort_path)
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
     return [beats.SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
@@ -71,7 +76,7 @@ def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, ecg_dir=ECG_DIR, out_dir=OUT_DIR,
-                        log_name=LOG_NAME, rpeak_method=RPEAK_METHOD,
+                        gain_report=GAIN_REPORT, log_name=LOG_NAME, rpeak_method=RPEAK_METHOD,
                         correct_artifacts=CORRECT_ARTIFACTS,
                         min_mean_ptp=MIN_MEAN_PTP, min_mean_sd=MIN_MEAN_SD,
                         min_autocorr=MIN_AUTOCORR, zero_median=ZERO_MEDIAN, tail_cut=TAIL_CUT,
@@ -79,17 +84,26 @@ def main(argv=None):
     if not 0 <= args.tail_cut < beats.N_SAMPLES:
         raise PipelineError(f"--tail-cut {args.tail_cut}: must be in 0..{beats.N_SAMPLES - 1}")
     tasks = segment_tasks(args.cohort, args.ecg_dir)
+    flagged = unusable_ecgs(args.gain_report)
+    if flagged is None:
+        print(f"[x04] no x03 gain report at {args.gain_report!r}: x03's flags not applied")
+    refused = {t.study_id: flagged[t.study_id] for t in tasks if t.study_id in (flagged or {})}
     config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
                         min_mean_ptp=args.min_mean_ptp,
                         min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr,
                         zero_median=args.zero_median, tail_cut=args.tail_cut)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
-    log = pd.DataFrame(list(imap(work, tasks, n_jobs=args.n_jobs, desc="x04 beats")),
-                       columns=list(beats.LOG_COLUMNS))
-    stale = beats.remove_stale_dirs(out, {t.study_id for t in tasks})
-    write_csv(log, out / args.log_name)
+    out = output_dir(args.out_dir)
+    with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
+        todo = [t for t in tasks if t.study_id not in refused]
+        rows = dict(zip([t.study_id for t in todo],
+                        imap(work, todo, n_jobs=args.n_jobs, desc="x04 beats")))
+        rows.update({sid: beats.Segmentation(status="failed", reason=reason).log_row(sid)
+                     for sid, reason in refused.items()})
+        log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(beats.LOG_COLUMNS))
+        stale = beats.remove_stale_dirs(out, {t.study_id for t in todo})
+        write_csv(log, out / args.log_name)
 
     failures = FailureLog("x04")
     for row in log[log["status"] != "ok"].itertuples():

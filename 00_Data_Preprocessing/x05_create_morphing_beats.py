@@ -27,7 +27,8 @@ from scdecg.beats import (beat_files, morphing_exclusions, reference_beats, remo
 from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import read_feather, save_npy, write_csv
+from scdecg.io import (check_names, output_dir, read_feather, remove_leftovers, save_npy,
+                       write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -72,6 +73,7 @@ def main(argv=None):
                                 exclude_missing_intervals=args.exclude_missing_intervals)
     cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)])
     cohort["studyId"] = cohort["studyId"].astype(str)
+    check_names(cohort["studyId"], "studyId", args.cohort)
     log_path = Path(args.beats) / args.segmentation_log
     if not log_path.exists():
         raise PipelineError(f"{log_path}: file not found (run x04_segment_beats.py first)")
@@ -91,8 +93,8 @@ def main(argv=None):
     rows.append(waterfall_row("ECGs with at least one beat", kept, n_beats))
     selected = cohort.loc[kept, "studyId"].tolist()
 
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out_dir)
+    remove_leftovers(out)
     paths = [p for sid in selected for _, p in beat_files(Path(args.beats) / sid)]
     if len(paths) != int(n_beats[kept].sum()):
         raise PipelineError(f"{args.beats}/: {len(paths)} beat files for the selected ECGs, but "

@@ -17,15 +17,18 @@ from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
+from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              MIN_AVL_RANGE_MV as _MIN_AVL_RANGE_MV,
                              RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
-                             TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
-from scdecg.io import read_feather, write_csv, write_feather
+                             TABLE_COLUMNS, EcgTask, add_feature_columns, failed_row,
+                             features_for_file)
+from scdecg.io import check_names, read_feather, write_csv, write_feather
 from scdecg.parallel import imap
 
 COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
+GAIN_REPORT = _GAIN_REPORT
 OUTPUT_TABLE = "x06_avl_features.csv"
 RPEAK_REFINEMENT = _RPEAK_REFINEMENT  # "published": largest |aVL| within ±100 samples of each detection
 LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
@@ -35,6 +38,7 @@ N_JOBS = 0             # worker processes; 0 = every available core, 1 = in-proc
 HELP = {
     "covariate_df": "cohort table to read and update",
     "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
+    "gain_report": "x03's report: ECGs it failed or left unresolved are not measured ('' to ignore)",
     "output_table": "per-ECG result table",
     "rpeak_refinement": "how Hamilton's aVL detections are moved: published (to the largest "
                         "absolute deflection within ±100 samples), qrs_centre (to the aVL QRS "
@@ -49,8 +53,9 @@ HELP = {
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
-                        output_table=OUTPUT_TABLE, rpeak_refinement=RPEAK_REFINEMENT,
-                        lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, min_avl_range=MIN_AVL_RANGE,
+                        gain_report=GAIN_REPORT, output_table=OUTPUT_TABLE,
+                        rpeak_refinement=RPEAK_REFINEMENT, lowpass_hz=LOWPASS_HZ,
+                        min_beats=MIN_BEATS, min_avl_range=MIN_AVL_RANGE,
                         n_jobs=N_JOBS).parse_args(argv)
     if args.rpeak_refinement not in RPEAK_REFINEMENTS:
         raise PipelineError(f"--rpeak-refinement {args.rpeak_refinement}: "
@@ -59,13 +64,24 @@ def main(argv=None):
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
+    check_names(covariates["studyId"].astype(str), "studyId", args.covariate_df)
     if not Path(args.ecg_dir).is_dir():
         raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
                      args.rpeak_refinement, args.lowpass_hz, args.min_beats, args.min_avl_range)
              for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
-    rows = list(imap(features_for_file, tasks, n_jobs=args.n_jobs, desc="x06 aVL features"))
+    flagged = unusable_ecgs(args.gain_report)
+    if flagged is None:
+        print(f"[x06] no x03 gain report at {args.gain_report!r}: x03's flags not applied")
+    flagged = flagged or {}
+    todo = [t for t in tasks if t.study_id not in flagged]
+    done = dict(zip([t.study_id for t in todo],
+                    imap(features_for_file, todo, n_jobs=args.n_jobs, desc="x06 aVL features")))
+    rows = [done[t.study_id] if t.study_id in done
+            else failed_row(t.study_id, "not measured: x03 could not resolve this ECG",
+                            flagged[t.study_id])
+            for t in tasks]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     failures = FailureLog("x06")

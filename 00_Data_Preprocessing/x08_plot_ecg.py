@@ -8,12 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 from scdecg.cli import build_parser
-from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
+from scdecg.constants import (COVARIATE_DF as _COVARIATE_DF, FS, N_LEADS,
+                              TEN_SEC_DIR as _TEN_SEC_DIR)
 from scdecg.errors import PipelineError, script_main
 from scdecg.features import HALF_WINDOW, avl_features
-from scdecg.io import load_npy, read_feather
+from scdecg.io import load_npy, read_feather, record_path
 from scdecg.plotting import plot_ecg, save_figure
 from scdecg.signals import to_millivolts
 
@@ -47,10 +49,19 @@ def main(argv=None):
     if match.empty:
         raise PipelineError(f"{args.covariate_df}: no row with studyId {study_id!r}")
     row = match.iloc[0]
-    path = Path(args.ecg_dir) / f"{study_id}.npy"
+    path = record_path(args.ecg_dir, study_id)
     if not path.exists():
         raise PipelineError(f"{path}: file not found (run x03 first)")
-    ecg = to_millivolts(load_npy(path), float(row["scaling_factor"]))
+    try:
+        stored = load_npy(path)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: not a readable .npy file ({exc})") from exc
+    if stored.ndim != 2 or stored.shape[0] != N_LEADS or stored.shape[1] < FS:
+        raise PipelineError(f"{path}: shape {stored.shape}, expected ({N_LEADS}, samples) "
+                            f"with at least {FS} samples (rerun x03)")
+    ecg = to_millivolts(stored, float(row["scaling_factor"]))
+    if not np.isfinite(ecg).all():
+        raise PipelineError(f"{path}: holds non-finite samples (NaN or inf)")
 
     markers = {}
     note = ""

@@ -28,6 +28,7 @@ def test_x04_killed_mid_write_leaves_no_torn_files_and_a_rerun_completes(pipelin
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copy(reference / "covariate_df.feather", ws)
+    shutil.copy(reference / "x03_gain_report.csv", ws)
     shutil.copytree(reference / "10_sec_ecgs", ws / "10_sec_ecgs")
 
     env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_DISABLE="1")

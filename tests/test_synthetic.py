@@ -278,7 +278,8 @@ def test_script_is_byte_reproducible(tmp_path, script_runner):
     write_synthetic_ntuh(tmp_path / "c" / "arrest-ntuh-ecg" / "v1", 24, seed=6, progress=False)
     a, b, c = (tree_digest(tmp_path / n) for n in "abc")
     assert "arrest-ntuh-ecg/synthetic_truth.csv" in a
-    assert len(a) == 1 + 6 * 6 + 4 + 1  # truth, 6 groups x (index, array, 4 tables), study 4, cohort
+    # truth, 6 groups x (index, array, 4 tables), study 4, cohort, the x00 marker
+    assert len(a) == 1 + 6 * 6 + 4 + 1 + 1
     assert a == b
     npy = "arrest-ntuh-ecg/v1/study-group/ecg-waveforms/waveform-rhythm.npy"
     assert a[npy] != c[npy]
@@ -307,6 +308,8 @@ def test_script_rejects_bad_options(tmp_path, capsys):
     x00 = load_script()
     assert x00.main(["--n-patients", "4", "--data-root", str(tmp_path / "v1")]) == 2
     assert "--n-patients 4" in capsys.readouterr().err
-    assert x00.main(["--fault-fraction", "1.5", "--data-root", str(tmp_path / "v1")]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # refused by the parser (scdecg.cli)
+        x00.main(["--fault-fraction", "1.5", "--data-root", str(tmp_path / "v1")])
+    assert exit_info.value.code == 2
     assert "--fault-fraction" in capsys.readouterr().err
     assert not (tmp_path / "v1").exists()

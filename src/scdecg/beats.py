@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
-from .io import replace_dir
+from .io import record_path, replace_dir
 from .signals import right_pad, to_millivolts, zero_median
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
@@ -354,7 +354,8 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
             seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
         else:
             seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)
-    write_beats(Path(beats_root) / task.study_id, task.study_id, seg.beats, seg.file_numbers)
+    write_beats(record_path(beats_root, task.study_id, ""), task.study_id, seg.beats,
+                seg.file_numbers)
     return seg.log_row(task.study_id)
 
 
@@ -460,12 +461,12 @@ def z_distances(beats: np.ndarray, median: np.ndarray, sd: np.ndarray) -> np.nda
 def select_morphing_beats(study_id: str, source_root: str, target_root: str, median: np.ndarray,
                           sd: np.ndarray, max_distance: float) -> list[dict]:
     """Copy the beats of one ECG within ``max_distance`` of the median beat; one row per beat."""
-    files = beat_files(Path(source_root) / study_id)
+    files = beat_files(record_path(source_root, study_id, ""))
     beats = [np.load(p, allow_pickle=False) for _, p in files]
     distances = z_distances(np.stack(beats), median, sd) if beats else np.zeros(0)
     keep = distances <= max_distance
     kept = [k for (k, _), ok in zip(files, keep) if ok]
-    write_beats(Path(target_root) / study_id, study_id,
+    write_beats(record_path(target_root, study_id, ""), study_id,
                 [b for b, ok in zip(beats, keep) if ok], np.asarray(kept, dtype=np.int64))
     return [{"studyId": study_id, "beat_file": p.name, "z_distance": float(d), "kept": bool(ok)}
             for (_, p), d, ok in zip(files, distances, keep)]

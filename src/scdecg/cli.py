@@ -9,6 +9,12 @@ Each script keeps its defaults as named constants at the top and hands them to
 
 ``data_root`` becomes ``--data-root``; the option's type follows the default's type
 (``bool`` defaults become ``--flag/--no-flag``; ``None`` defaults take a string).
+
+Numbers are checked where they enter, in one place (:func:`number_type`): no numeric option
+takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, chunk sizes,
+...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
+:data:`FRACTIONS` lie in [0, 1]; seeds are whole numbers in [0, 2**32). A refused value
+stops the script with argparse's one ``error:`` line (exit 2) naming the option.
 """
 from __future__ import annotations
 
@@ -21,6 +27,45 @@ import numpy as np
 
 PROFILES = ("paper", "demo")
 DEVICES = ("auto", "cpu", "cuda")
+
+#: Options that count something: at least 1 (unless the script's default is 0, "automatic").
+COUNTS = frozenset({
+    "batch_size", "eval_batch_size", "max_epochs", "epochs", "chunk_size", "dpi",
+    "calibration_bins", "n_patients", "channels", "n_blocks", "rep_mp", "length",
+    "lr_reduce_interval", "n_boot", "n_beats", "min_beats", "min_events", "n_examples",
+    "n_samples", "max_steps", "risk_stride", "beat_stride", "max_beats",
+    "max_reference_beats", "max_delineate"})
+#: Options that are shares or probabilities: within [0, 1].
+FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
+                       "fault_fraction", "dropout", "ci_level", "stop_quantile"})
+SEED_LIMIT = 2 ** 32  # NumPy's legacy seeding takes [0, 2**32)
+
+
+def number_type(name: str, default: int | float):
+    """The argparse ``type`` of numeric option ``name`` whose script default is ``default``."""
+    kind = type(default)
+    flag = "--" + name.replace("_", "-")
+    if name == "seed" or name.endswith("_seed"):
+        low, high, what = 0, SEED_LIMIT - 1, f"a whole number from 0 to {SEED_LIMIT - 1}"
+    elif name in FRACTIONS:
+        low, high, what = 0.0, 1.0, "a number from 0 to 1"
+    elif name in COUNTS and default != 0:
+        low, high, what = 1, None, "at least 1"
+    else:
+        low, high, what = 0, None, "0 or more"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not (value >= low and (high is None or value <= high)):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"{text!r}: {flag} must be {what}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
 
 
 def build_parser(description: str | None, help: dict[str, str] | None = None,
@@ -49,6 +94,9 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
                                 type=item_type, help=text)
         elif default is None:
             parser.add_argument(flag, dest=name, default=None, help=text)
+        elif isinstance(default, (int, float)):
+            parser.add_argument(flag, dest=name, default=default, help=text,
+                                type=number_type(name, default))
         else:
             parser.add_argument(flag, dest=name, default=default, type=type(default), help=text)
 
@@ -63,7 +111,8 @@ def add_runtime_options(parser: argparse.ArgumentParser, *, profile: str | None 
         parser.add_argument("--device", choices=DEVICES, default=device,
                             help="auto uses CUDA when available")
     if seed is not None:
-        parser.add_argument("--seed", type=int, default=seed, help="random seed")
+        parser.add_argument("--seed", type=number_type("seed", seed), default=seed,
+                            help="random seed")
 
 
 def resolve_device(name: str):

@@ -18,6 +18,7 @@ Decisions on inputs the published code did not anticipate (listed in docs/DEVIAT
 """
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import pandas as pd
 from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
+from .io import unsafe_name_reason
 
 # --------------------------------------------------------------------------------------
 # Source layout: every file and column x01 reads (see /docs and ntuh-data.md).
@@ -68,6 +70,21 @@ STUDY_TIMETAG = "[0]pre"
 CONTROL_PRE, CONTROL_CONTROL = "pre", "control"
 CARDIAC_CAUSE = "cardiac event"
 SHOCKABLE_RHYTHM = "VT/VF"
+#: Category values x01 recognises (compared after :func:`normalise_category`). Values outside
+#: these lists are read as published (non-cardiac; not shockable) and named in the summary.
+CARDIAC_CAUSES: tuple[str, ...] = (CARDIAC_CAUSE,)
+NONCARDIAC_CAUSES: tuple[str, ...] = (
+    "respiratory failure", "trauma", "overdose", "sepsis", "drowning", "hanging",
+    "intracranial hemorrhage", "electrolyte imbalance")
+SHOCKABLE_RHYTHMS: tuple[str, ...] = (SHOCKABLE_RHYTHM,)
+OTHER_RHYTHMS: tuple[str, ...] = ("PEA", "asystole")
+#: Ages are digits, optionally with the export's "+" suffix ("89+"); above this they are refused.
+MAX_AGE = 120
+AGE_PATTERN = r"(\d+)(?:\.0+)?(\+?)"
+#: A timezone suffix on a datetime ("Z", "+08:00", "-0500"); removed, the clock time kept.
+TIMEZONE_SUFFIX = r"\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
+#: Distinct odd values named in one summary line.
+MAX_NAMED_VALUES = 8
 LBBB_PHRASE = "left bundle branch block"
 PACED_PHRASE = "paced"
 #: Per-lead flag bits (the published code tested equality with these codes).
@@ -103,6 +120,16 @@ class CohortReport:
         if n:
             self.notes[(group, message)] += int(n)
 
+    def note_values(self, group: str, message: str, values: pd.Series) -> None:
+        """Count ``values`` under ``message``, naming the most frequent distinct ones."""
+        counts = values.astype("string").fillna("<missing>").value_counts()
+        if counts.empty:
+            return
+        named = ", ".join(f"{v!r} {n}" for v, n in counts.head(MAX_NAMED_VALUES).items())
+        more = f", ... ({len(counts) - MAX_NAMED_VALUES} more values)" \
+            if len(counts) > MAX_NAMED_VALUES else ""
+        self.note(group, f"{message}: {named}{more}", int(counts.sum()))
+
     def exclude(self, group: str, ecg_ids: Iterable[str], reason: str) -> None:
         for ecg_id in ecg_ids:
             self.excluded.add(ecg_id, reason, group=group)
@@ -129,7 +156,32 @@ class CohortReport:
                                  cohort["group"].value_counts(sort=False).items()))
         lines.append("[x01] labels (positives): "
                      + ", ".join(f"{name} {int(cohort[name].sum())}" for name in LABELS))
+        study = cohort["group"] == STUDY_GROUP
+        if study.any() and not cohort.loc[study, "scd"].any():
+            lines.append("[x01] warning: no kept study ECG has a cause in --cardiac-causes, so "
+                         "every arrest reads as non-cardiac (see the values named above)")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Categories:
+    """The category strings x01 recognises (x01's --cardiac-causes and related options)."""
+
+    cardiac_causes: tuple[str, ...] = CARDIAC_CAUSES
+    noncardiac_causes: tuple[str, ...] = NONCARDIAC_CAUSES
+    shockable_rhythms: tuple[str, ...] = SHOCKABLE_RHYTHMS
+    other_rhythms: tuple[str, ...] = OTHER_RHYTHMS
+
+
+def normalise_category(values: pd.Series) -> pd.Series:
+    """Case-folded, with surrounding whitespace removed and inner runs of it made one space."""
+    return values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
+
+
+def in_category(values: pd.Series, accepted: Iterable[str]) -> pd.Series:
+    """True where ``values`` equal one of ``accepted`` (case and whitespace ignored)."""
+    wanted = set(normalise_category(pd.Series(list(accepted), dtype="string")).dropna())
+    return normalise_category(values).isin(wanted).fillna(False).astype(bool)
 
 
 # --------------------------------------------------------------------------------------
@@ -190,13 +242,17 @@ def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
             problems.append(f"{path}: file not found")
             continue
         try:
-            header = pd.read_csv(path, nrows=0).columns
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            header = raw_header(path)
+        except (csv.Error, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             problems.append(f"{path}: cannot read a CSV header ({type(exc).__name__})")
             continue
         absent = [c for c in columns if c not in header]
         if absent:
             problems.append(f"{path}: missing column(s) {', '.join(absent)}")
+        repeated = sorted({c for c in header if c in columns and header.count(c) > 1})
+        if repeated:
+            problems.append(f"{path}: column name(s) {', '.join(repeated)} appear more than "
+                            "once in the header")
     for group in group_sources(data_root, present):
         if not group.array.is_file():
             problems.append(f"{group.array}: file not found")
@@ -208,8 +264,25 @@ def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
             continue
         if len(shape) != 3 or shape[1] != 12:
             problems.append(f"{group.array}: expected shape (n, 12, samples), got {shape}")
+        dtype = waveform_dtype(group.array)
+        if not (np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating)):
+            problems.append(f"{group.array}: values of type {dtype}, expected signed integers "
+                            "or floats in µV (an unsigned type would wrap negative voltages)")
     if problems:
         raise PipelineError("; ".join(problems))
+
+
+def raw_header(path: Path) -> list[str]:
+    """The header row of a CSV as written (repeated names kept; pandas would rename them)."""
+    with open(path, "rb") as fh:
+        first = fh.readline().decode("utf-8-sig")
+    if not first.strip():
+        raise pd.errors.EmptyDataError("no header line")
+    return next(csv.reader([first]))
+
+
+def waveform_dtype(path: Path) -> np.dtype:
+    return np.load(path, mmap_mode="r", allow_pickle=False).dtype
 
 
 def waveform_shape(path: Path) -> tuple[int, ...]:
@@ -225,8 +298,24 @@ def waveform_shape(path: Path) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------
 def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings)."""
-    df = pd.read_csv(path, usecols=list(columns), dtype=str)
+    try:
+        df = pd.read_csv(path, usecols=list(columns), dtype=str, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: line {first_undecodable_line(path)} is not UTF-8 text "
+                            f"({exc.reason}); convert the file to UTF-8") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise PipelineError(f"{path}: cannot read the table ({exc})") from exc
     return df[list(columns)]
+
+
+def first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def first_row_per_ecg(df: pd.DataFrame, source: Path, group: str, report: CohortReport,
@@ -238,14 +327,23 @@ def first_row_per_ecg(df: pd.DataFrame, source: Path, group: str, report: Cohort
 
 
 def parse_age(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
-    """First run of digits as float ("89+" -> 89); no digits -> NaN (counted)."""
+    """Whole years: digits, optionally with the export's "+" suffix ("89+" -> 89).
+
+    Anything else ("-5", "1e2", "6O", "45,5") and ages above :data:`MAX_AGE` become NaN;
+    each kind is counted, naming the values.
+    """
     text = values.astype("string").str.strip()
-    age = text.str.extract(r"(\d+)", expand=False).astype(float)
-    report.note(group, "age missing or without digits -> NaN", int(age.isna().sum()))
-    odd = age.notna() & ~text.str.fullmatch(r"\d+(\.0+)?").fillna(False)
+    parts = text.str.extract(rf"^{AGE_PATTERN}$")
+    age = parts[0].astype(float)
+    no_digits = ~text.str.contains(r"\d", regex=True).fillna(False).astype(bool)
+    report.note(group, "age missing or without digits -> NaN", int(no_digits.sum()))
+    report.note_values(group, "age not whole years (digits, optionally '+') -> NaN",
+                       text[~no_digits & age.isna()])
     report.note(group, "age with extra characters (e.g. '89+') -> its first digits",
-                int(odd.sum()))
-    return age.astype(float)
+                int((parts[1] == "+").sum()))
+    too_old = age > MAX_AGE
+    report.note_values(group, f"age above {MAX_AGE} -> NaN", text[too_old])
+    return age.mask(too_old).astype(float)
 
 
 def parse_female(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
@@ -264,7 +362,11 @@ def parse_datetime(values: pd.Series, column: str, group: str,
     """
     text = values.astype("string").str.strip()
     text = text.where(text != "")
-    normalised = text.str.replace("/", "-", regex=False).str.replace("T", " ", regex=False)
+    zoned = text.str.contains(TIMEZONE_SUFFIX, regex=True).fillna(False).astype(bool)
+    report.note(group, f"{column} with a timezone: offset dropped, clock time kept",
+                int(zoned.sum()))
+    normalised = (text.str.replace(TIMEZONE_SUFFIX, "", regex=True)
+                  .str.replace("/", "-", regex=False).str.replace("T", " ", regex=False))
     parsed = pd.to_datetime(normalised, format="ISO8601", errors="coerce")
     report.note(group, f"{column} missing -> NaT", int(text.isna().sum()))
     report.note(group, f"{column} unparsable -> NaT", int((text.notna() & parsed.isna()).sum()))
@@ -299,7 +401,11 @@ def read_ecg_index(group: GroupSource, columns: Sequence[str],
     no_id = df["ecg_id"].isna()
     report.note(group.name, f"row without ecg_id in {group.index_csv.name}: ignored",
                 int(no_id.sum()))
-    return first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    df = first_row_per_ecg(df.loc[~no_id], group.index_csv, group.name, report)
+    unsafe = df["ecg_id"].map(unsafe_name_reason)
+    for reason, ids in df.loc[unsafe.notna(), "ecg_id"].groupby(unsafe.dropna()):
+        report.exclude(group.name, ids, f"ecg_id not usable as a file name: {reason}")
+    return df.loc[unsafe.isna()]
 
 
 def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
@@ -349,7 +455,20 @@ def metadata(group: GroupSource, report: CohortReport) -> pd.DataFrame:
     return pd.concat([flags, numeric, statements], axis=1)
 
 
-def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
+def unmatched_reason(ids: pd.Series, table: pd.DataFrame, name: str) -> pd.Series:
+    """Per id absent from ``table``: "no matching row in <name>", noting ids that differ only
+    in leading zeros (``118`` vs ``0000118``); "" where the id is listed."""
+    listed = ids.isin(table["ecg_id"])
+    reason = pd.Series("", index=ids.index, dtype=object)
+    reason[~listed] = f"no matching row in {name}"
+    stripped = set(table["ecg_id"].dropna().astype(str).str.lstrip("0"))
+    near = ~listed & ids.astype(str).str.lstrip("0").isin(stripped)
+    reason[near] = f"no matching row in {name} (an ecg_id there differs only in leading zeros)"
+    return reason
+
+
+def study_group(data_root: Path, report: CohortReport,
+                categories: Categories = Categories()) -> pd.DataFrame:
     """Pre-arrest ECGs of the study group; ``days_to_event`` counts to ROSC."""
     group = group_sources(data_root, [])[0]
     df = read_ecg_index(group, STUDY_COLUMNS[WAVEFORM_INDEX], report)
@@ -358,10 +477,15 @@ def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
                 int((~is_pre).sum()))
     df = with_valid_npy_index(df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag"),
                               group, report)
+    unmatched = {}
     for name in ("ecg.csv", "cohort.csv", "rosc-outcomes.csv"):
         path = group.folder / name
         table = first_row_per_ecg(read_table(path, STUDY_COLUMNS[name]), path, group.name, report)
+        unmatched[name] = unmatched_reason(df["ecg_id"], table, name).to_numpy()
         df = df.merge(table, on="ecg_id", how="left", validate="one_to_one")
+    no_outcome = unmatched["rosc-outcomes.csv"] != ""
+    report.note(group.name, "no matching row in rosc-outcomes.csv: cause and rhythm missing",
+                int(no_outcome.sum()))
 
     acquired = parse_datetime(df["acquisition_datetime_offset"], "acquisition datetime",
                               group.name, report)
@@ -371,16 +495,30 @@ def study_group(data_root: Path, report: CohortReport) -> pd.DataFrame:
     df["days_to_event"] = floor_days(acquired, rosc)
     df["days_to_event_og"] = floor_days(acquired, hospital)
     df["exclude_reason"] = np.select(
-        [df["patient_ngsci_id"].isna(), acquired.isna(), rosc.isna()],
-        ["no patient_ngsci_id (not in ecg.csv or empty)",
+        [unmatched["ecg.csv"] != "", df["patient_ngsci_id"].isna(), acquired.isna(),
+         unmatched["cohort.csv"] != "", rosc.isna()],
+        [unmatched["ecg.csv"], "no patient_ngsci_id (empty in ecg.csv)",
          "no days_to_event: acquisition datetime missing or unparsable",
+         unmatched["cohort.csv"],
          "no days_to_event: ROSC datetime missing or unparsable"], default="")
     df["acquisition_datetime"] = acquired
     df["age"] = parse_age(df["age"], group.name, report)
     df["female"] = parse_female(df["sex"], group.name, report)
     rhythm = df["initial_rhythm"].astype("string").str.strip()
-    df["VTVF"] = (rhythm == SHOCKABLE_RHYTHM).fillna(False).astype(float).where(rhythm.notna())
-    df["cause_of_cardiac_arrest"] = df["cause_of_cardiac_arrest"].astype("string").str.strip()
+    rhythm = rhythm.where(rhythm != "")
+    df["VTVF"] = in_category(rhythm, categories.shockable_rhythms).astype(float).where(
+        rhythm.notna())
+    known = in_category(rhythm, categories.shockable_rhythms + categories.other_rhythms)
+    report.note_values(group.name, "initial_rhythm not in --shockable-rhythms or "
+                       "--other-rhythms (read as not shockable)", rhythm[rhythm.notna() & ~known])
+    cause = df["cause_of_cardiac_arrest"].astype("string").str.strip()
+    df["cause_of_cardiac_arrest"] = cause
+    cause = cause.where(cause != "")
+    known = in_category(cause, categories.cardiac_causes + categories.noncardiac_causes)
+    report.note_values(group.name, "cause_of_cardiac_arrest not in --cardiac-causes or "
+                       "--noncardiac-causes (read as non-cardiac)", cause[cause.notna() & ~known])
+    report.note(group.name, "cause_of_cardiac_arrest missing (read as non-cardiac)",
+                int((cause.isna() & ~no_outcome).sum()))
     return df
 
 
@@ -392,6 +530,9 @@ def control_dates(data_root: Path, report: CohortReport) -> tuple[pd.DataFrame, 
         table["acquisition_datetime_offset"], "acquisition datetime (ecg-cohort.csv)",
         "control", report))
     tag = table["ecg_timetag"].astype("string").str.strip()
+    report.note_values("control", f"ecg_timetag in {CONTROL_COHORT} neither {CONTROL_PRE!r} nor "
+                       f"{CONTROL_CONTROL!r} (not a control ECG)",
+                       tag[~tag.isin([CONTROL_PRE, CONTROL_CONTROL]).fillna(False).astype(bool)])
     controls = table.loc[tag == CONTROL_CONTROL]
     n_per_patient = controls.groupby("patient_ngsci_id")["ecg_id"].size()
     report.note("control", "patient with several control ECGs: earliest used",
@@ -409,7 +550,8 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     listed = df["ecg_id"].isin(cohort_table["ecg_id"])
     tag = df["ecg_timetag"].astype("string").str.strip()
     not_pre = (tag != CONTROL_PRE).fillna(True).to_numpy(bool)   # "control" or no tag
-    control = df["patient_ngsci_id"].map(control_at)
+    # reindex, not map: mapping through an empty datetime Series fails in pandas
+    control = pd.Series(control_at.reindex(df["patient_ngsci_id"]).to_numpy(), index=df.index)
     days = floor_days(df["acquisition_datetime"], control)
     df["days_to_event"] = days
     df["days_to_event_og"] = days
@@ -430,7 +572,10 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
 
 
 def with_metadata(df: pd.DataFrame, group: GroupSource, report: CohortReport) -> pd.DataFrame:
-    df = df.join(metadata(group, report), on="ecg_id")
+    measured = metadata(group, report)
+    report.note(group.name, "ECG in none of the metadata tables: flags False, measurements "
+                "missing", int((~df["ecg_id"].isin(measured.index)).sum()))
+    df = df.join(measured, on="ecg_id")
     for name in (*FALSE_IF_MISSING, "paced"):
         df[name] = df[name].astype("boolean").fillna(False).astype(bool)
     return df
@@ -450,12 +595,15 @@ def one_ecg_per_patient(df: pd.DataFrame) -> pd.DataFrame:
     return order.drop_duplicates("patient_ngsci_id", keep="first").drop(columns="_ineligible")
 
 
-def add_labels(df: pd.DataFrame) -> pd.DataFrame:
-    """SCD and arrest labels as float 0/1; only the study group can be positive."""
+def add_labels(df: pd.DataFrame, cardiac_causes: Sequence[str] = CARDIAC_CAUSES) -> pd.DataFrame:
+    """SCD and arrest labels as float 0/1; only the study group can be positive.
+
+    An arrest is cardiac when its cause is one of ``cardiac_causes`` (case and whitespace
+    ignored); any other or a missing cause reads as non-cardiac, as published.
+    """
     days = df["days_to_event"]
     study = (df["group"] == STUDY_GROUP) & (days >= MIN_DAYS_TO_EVENT)
-    cause = df["cause_of_cardiac_arrest"].astype("string").str.lower()
-    cardiac = (cause == CARDIAC_CAUSE).fillna(False).astype(bool)
+    cardiac = in_category(df["cause_of_cardiac_arrest"], cardiac_causes)
     labels = {name: study & cardiac & (days <= limit) for name, limit in SCD_HORIZON_DAYS.items()}
     labels["scd"] = study & cardiac
     labels["arrest_noncardiac"] = study & ~cardiac
@@ -469,14 +617,14 @@ def add_labels(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def build_cohort(data_root: Path | str,
-                 control_years: Sequence[int]) -> tuple[pd.DataFrame, CohortReport]:
+def build_cohort(data_root: Path | str, control_years: Sequence[int],
+                 categories: Categories = Categories()) -> tuple[pd.DataFrame, CohortReport]:
     """The x01 cohort table (one ECG per patient) and the report of what was set aside."""
     data_root = Path(data_root)
     check_inputs(data_root, control_years)
     report = CohortReport()
     study, *controls = group_sources(data_root, control_years)
-    frames = [with_metadata(study_group(data_root, report), study, report)]
+    frames = [with_metadata(study_group(data_root, report, categories), study, report)]
     if controls:
         cohort_table, control_at = control_dates(data_root, report)
         for year, group in zip(control_years, controls):
@@ -496,7 +644,8 @@ def build_cohort(data_root: Path | str,
 
     group_rank = kept["group"].map({g.name: i for i, g in enumerate([study, *controls])})
     kept = kept.assign(_rank=group_rank).sort_values(["_rank", "ecg_id"], kind="mergesort")
-    return add_labels(kept.drop(columns="_rank")).reset_index(drop=True), report
+    labelled = add_labels(kept.drop(columns="_rank"), categories.cardiac_causes)
+    return labelled.reset_index(drop=True), report
 
 
 # --------------------------------------------------------------------------------------

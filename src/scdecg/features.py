@@ -327,6 +327,11 @@ def features_for_file(task: EcgTask) -> dict:
     return {"studyId": task.study_id, **result.row()}
 
 
+def failed_row(study_id: str, reason: str, detail: str = "") -> dict:
+    """A row of the x06 table for an ECG that was not measured."""
+    return {"studyId": study_id, **_fail(AvlFeatures(), reason, detail).row()}
+
+
 def add_feature_columns(covariates: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """``covariates`` with :data:`FEATURE_COLUMNS` replaced by those of ``table`` (by studyId).
 

@@ -34,6 +34,11 @@ DERIVED_INDEX = np.array([LEAD_INDEX[name] for name in DERIVED_LIMB_LEADS])
 GAIN_TOLERANCE = 0.05  # relative distance from 4.88 (or 1) that still counts as a match
 MAX_RESIDUAL = 0.05    # residual after correction above this is flagged
 DIVISORS = ("fixed", "estimated")
+#: Largest plausible |sample| of a stored record in µV (100 mV; int16 saturates near 33 mV).
+MAX_ABS_UV = 100_000.0
+#: x03's per-ECG report, and the statuses that later steps must not measure as if fine.
+GAIN_REPORT = "x03_gain_report.csv"
+UNUSABLE_STATUSES = ("failed", "unresolved")
 
 REPORT_COLUMNS = ("studyId", *(f"gain_{name}" for name in DERIVED_LIMB_LEADS),
                   "residual_before", "residual_after", "corrected", "status", "flagged", "reason")
@@ -102,15 +107,48 @@ def correct_gain(ecg_uv: np.ndarray, policy: GainPolicy = GainPolicy()) -> tuple
     return ecg, row
 
 
-def check_record(ecg: np.ndarray) -> str | None:
+def check_record(ecg: np.ndarray, max_abs_uv: float = MAX_ABS_UV) -> str | None:
     """Why a stored record cannot be used (``"<category>: <details>"``), or ``None``."""
     if ecg.shape != (N_LEADS, N_SAMPLES):
         return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, N_SAMPLES)}"
+    problem = check_dtype(ecg.dtype)
+    if problem:
+        return problem
     if np.issubdtype(ecg.dtype, np.floating) and not np.isfinite(ecg).all():
         return "contains NaN: non-finite samples in the record"
     if not ecg.any():
         return "all zeros: the record holds no signal"
+    peak = float(np.abs(ecg.astype(np.float64)).max())
+    if peak > max_abs_uv:
+        return (f"implausible amplitude: |sample| up to {peak:.3g} µV > {max_abs_uv:g} µV "
+                "(not microvolts?)")
     return None
+
+
+def check_dtype(dtype: np.dtype) -> str | None:
+    """Why values of ``dtype`` cannot be µV samples (unsigned types wrap negative voltages)."""
+    if np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating):
+        return None
+    return f"wrong type: {dtype}, expected signed integers or floats (µV)"
+
+
+def unusable_ecgs(report_path: str | Path) -> dict[str, str] | None:
+    """``studyId -> reason`` for ECGs x03 could not resolve (status failed or unresolved);
+    ``None`` when there is no report at ``report_path`` (an empty path: flags not used)."""
+    import pandas as pd
+
+    from .errors import PipelineError
+
+    if not report_path or not Path(report_path).is_file():
+        return None
+    try:
+        report = pd.read_csv(report_path, dtype={"studyId": str}, keep_default_na=False,
+                             usecols=["studyId", "status", "reason"])
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{report_path}: not a readable x03 gain report ({exc})") from exc
+    bad = report[report["status"].isin(UNUSABLE_STATUSES)]
+    return {sid: f"x03 {status}: {reason}" for sid, status, reason
+            in zip(bad["studyId"], bad["status"], bad["reason"])}
 
 
 def failed_row(study_id: str, reason: str) -> dict:
@@ -120,13 +158,14 @@ def failed_row(study_id: str, reason: str) -> dict:
 
 
 def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: str,
-                       policy: GainPolicy = GainPolicy()) -> list[dict]:
+                       policy: GainPolicy = GainPolicy(),
+                       max_abs_uv: float = MAX_ABS_UV) -> list[dict]:
     """Gain-correct ``rows`` (studyId, npy_index) of one stacked file into ``out_dir``.
 
     The stacked file is opened once (memory-mapped). A record that cannot be read gets a
     ``failed`` report row, and any output file left from an earlier run is removed.
     """
-    from .io import save_npy
+    from .io import record_path, save_npy
 
     out = Path(out_dir)
     try:
@@ -138,15 +177,16 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     else:
         problem = None if stack.ndim == 3 else (
             f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
+        problem = problem or check_dtype(stack.dtype)
     report = []
     for study_id, index in rows:
-        target = out / f"{study_id}.npy"
+        target = record_path(out, study_id)
         reason = problem
         if reason is None and not 0 <= index < stack.shape[0]:
             reason = f"npy_index out of range: {index} not in [0, {stack.shape[0]}) of {stack_path}"
         if reason is None:
             record = np.asarray(stack[index])
-            reason = check_record(record)
+            reason = check_record(record, max_abs_uv)
         if reason is not None:
             target.unlink(missing_ok=True)
             report.append(failed_row(study_id, reason))
@@ -158,7 +198,7 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
 
 
 def extract_chunk(chunk: tuple[str, list[tuple[str, int]]], out_dir: str,
-                  policy: GainPolicy = GainPolicy()) -> list[dict]:
+                  policy: GainPolicy = GainPolicy(), max_abs_uv: float = MAX_ABS_UV) -> list[dict]:
     """:func:`extract_from_stack` on one ``(stack_path, rows)`` chunk (for process pools)."""
     stack_path, rows = chunk
-    return extract_from_stack(stack_path, rows, out_dir, policy)
+    return extract_from_stack(stack_path, rows, out_dir, policy, max_abs_uv)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -25,12 +26,72 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+# ----------------------------------------------------------------------------- record names
+#: Longest record id used as a file name (file systems allow 255 bytes; room for suffixes).
+MAX_NAME_LENGTH = 200
+_UNSAFE_CHARACTERS = re.compile(r"[/\\\x00-\x1f\x7f:*?\"<>|]")
+
+
+def unsafe_name_reason(name: object) -> str | None:
+    """Why ``name`` (an ECG id) cannot be a file or folder name of its own, or ``None``.
+
+    Refused: empty, ``.``/``..``, a leading dot (hidden; the pipeline's temporary files start
+    with one), path separators, control characters, characters Windows refuses, surrounding
+    whitespace, and names longer than :data:`MAX_NAME_LENGTH` characters. So an id can never
+    point outside the folder it is written into.
+    """
+    if not isinstance(name, str):
+        return f"not text ({type(name).__name__})"
+    if not name:
+        return "empty"
+    if name.startswith("."):
+        return "starts with '.'"
+    if name != name.strip():
+        return "leading or trailing whitespace"
+    bad = _UNSAFE_CHARACTERS.search(name)
+    if bad:
+        return f"contains {bad.group()!r}"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def check_names(names: Iterable[object], column: str, source: PathLike) -> None:
+    """Raise one :class:`PipelineError` naming the first id of ``column`` unusable as a file name."""
+    bad = [(n, r) for n in names if (r := unsafe_name_reason(n)) is not None]
+    if bad:
+        name, reason = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise PipelineError(f"{source}: {column} {name!r} cannot be used as a file name "
+                            f"({reason}){more}; rebuild the table with x01")
+
+
+def record_path(folder: PathLike, name: str, suffix: str = ".npy") -> Path:
+    """``folder/<name><suffix>`` for a record id, refusing ids that would leave ``folder``."""
+    reason = unsafe_name_reason(name)
+    if reason is not None:
+        raise PipelineError(f"record id {name!r} cannot be used as a file name ({reason})")
+    return Path(folder) / f"{name}{suffix}"
+
+
+# ----------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_path(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+def atomic_path(path: PathLike, clean: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    ``clean=True`` first removes the temporaries of ``path`` that a killed earlier write left
+    (one listing of the folder: meant for tables and checkpoints, not per-record files).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise PipelineError(f"{path}: a folder is where this file should be written")
+    output_dir(path.parent)
+    if clean:
+        remove_leftovers(path.parent, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -39,9 +100,73 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, path)
+    except OSError as exc:  # name the file being written, not its hidden temporary
+        if exc.filename in (None, str(tmp_path)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def output_dir(path: PathLike) -> Path:
+    """Create folder ``path`` (and parents) unless it exists; a file in its place is an error."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise PipelineError(f"{part}: a file is where an output folder should be "
+                                "(move it away)")
+        if part.exists():
+            break
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+#: Names of the temporaries :func:`atomic_path` and :func:`replace_dir` make (mkstemp and
+#: mkdtemp add 8 characters, the ".old" names a uuid4 hex).
+_TEMP_SUFFIX = r"(?:[A-Za-z0-9_]{8}\.tmp|[0-9a-f]{32}\.old)"
+_LEFTOVER = re.compile(r"\..+\." + _TEMP_SUFFIX)
+
+
+def remove_leftovers(folder: PathLike, name: str | None = None) -> int:
+    """Delete the temporary files and folders a killed run of ours left directly in ``folder``
+    (nothing else: the names must be the ones this module makes; with ``name``, only the
+    temporaries of that file or folder). Returns how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    pattern = _LEFTOVER if name is None else re.compile(re.escape(f".{name}.") + _TEMP_SUFFIX)
+    for entry in folder.iterdir():
+        if not pattern.fullmatch(entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def folder_lock(folder: PathLike, step: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a ``.<name>.lock`` file beside it) while the block
+    runs; a second run of a step over the same folder stops with one line instead of racing."""
+    import fcntl
+
+    folder = Path(folder)
+    lock = folder.parent / f".{folder.name}.lock"
+    output_dir(folder.parent)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"{folder}: another run is writing this folder (lock {lock} "
+                                f"is held); wait for it to finish before running {step}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
@@ -52,10 +177,14 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
     survive a rerun.
     """
     target = Path(target)
+    reason = unsafe_name_reason(target.name)
+    if reason is not None:  # never swap a folder reached through "." or ".."
+        raise PipelineError(f"{target}: refusing to replace this folder ({reason})")
     target.parent.mkdir(parents=True, exist_ok=True)
     new = None
     if fill is not None:
         new = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        os.chmod(new, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual mode
         try:
             fill(new)
         except BaseException:
@@ -73,19 +202,19 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
 
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:
     """Write ``df`` (index dropped) as Feather, atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         df.reset_index(drop=True).to_feather(tmp)
 
 
 def write_csv(df: pd.DataFrame, path: PathLike, **kwargs: Any) -> None:
     """Write ``df`` as CSV without its index, atomically."""
     kwargs.setdefault("index", False)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         df.to_csv(tmp, **kwargs)
 
 
 def write_text(text: str, path: PathLike) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         tmp.write_text(text)
 
 
@@ -136,7 +265,14 @@ def read_feather(path: PathLike, columns: Iterable[str] = ()) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: file not found (run the earlier pipeline step first)")
-    df = pd.read_feather(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: not a file (a folder is in its place)")
+    try:
+        df = pd.read_feather(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/ArrowIOError/OSError on bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"{path}: not a readable Feather table ({first}); rerun the step "
+                            "that writes it") from exc
     require_columns(df, columns, path)
     return df
 
@@ -148,7 +284,7 @@ def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, A
     """
     import torch
 
-    with atomic_path(path) as tmp:
+    with atomic_path(path, clean=True) as tmp:
         torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, tmp)
 
 
@@ -159,11 +295,24 @@ def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[dict[str
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: checkpoint not found")
+    if not path.is_file():
+        raise PipelineError(f"{path}: not a file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise PipelineError(f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})") from exc
+        text = str(exc)
+        if "allowed global" in text or "Unsupported global" in text:
+            raise PipelineError(f"{path}: not a checkpoint of this project (it holds objects "
+                                "other than tensors), so it will not be loaded") from exc
+        if "Weights only load failed" in text:  # torch's multi-line advice; keep one line
+            text = "corrupt or not a checkpoint file"
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        raise PipelineError(f"{path}: cannot load checkpoint ({type(exc).__name__}: "
+                            f"{first})") from exc
     if not isinstance(payload, dict) or "config_json" not in payload:
         raise PipelineError(f"{path}: not a scdecg checkpoint (no config_json entry)")
-    config = json.loads(payload.pop("config_json"))
+    try:
+        config = json.loads(payload.pop("config_json"))
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise PipelineError(f"{path}: not a scdecg checkpoint (config_json is not JSON)") from exc
     return payload, config

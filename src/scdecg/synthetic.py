@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from .constants import (CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX, LEADS, N_LEADS,
                         N_SAMPLES, NTUH_GAIN_FAULT)
 from .errors import PipelineError
-from .io import atomic_path, write_csv
+from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_text
 
 # --------------------------------------------------------------------------------------
 # Geometry
@@ -385,6 +385,8 @@ WAVEFORM_INDEX = "ecg-waveforms/waveform-npy.csv"
 WAVEFORM_ARRAY = "ecg-waveforms/waveform-rhythm.npy"
 METADATA_DIR = "ecg-metadata"
 TRUTH_FILE = "synthetic_truth.csv"
+#: Written last into every tree x00 makes: x00 replaces only folders that carry it.
+SYNTHETIC_MARKER = ".synthetic-ntuh"
 STUDY_GROUP = "study"
 PRE_TAG, POST_TAG = "[0]pre", "[0]post"
 CONTROL_PRE, CONTROL_CONTROL = "pre", "control"
@@ -799,11 +801,29 @@ def write_synthetic_ntuh(data_root: str | Path, n_patients: int, seed: int,
     """Write the full NTUH layout under ``data_root`` and ``synthetic_truth.csv`` beside it.
 
     Returns the truth table. The same arguments give byte-identical files.
+
+    The tree is built in a hidden folder beside ``data_root`` and swapped into place when
+    complete, so an interrupted run leaves the previous tree (or none), never a mix. An
+    existing ``data_root`` is replaced only if x00 wrote it (it holds
+    :data:`SYNTHETIC_MARKER`, or, from versions before the marker, has :data:`TRUTH_FILE`
+    beside it), so real data can never be overwritten.
     """
     root = Path(data_root)
+    made_by_x00 = (root / SYNTHETIC_MARKER).is_file() or (root.parent / TRUTH_FILE).is_file()
+    if root.exists() and not made_by_x00 and (not root.is_dir() or any(root.iterdir())):
+        raise PipelineError(f"{root}: exists and was not written by x00 (no {SYNTHETIC_MARKER} "
+                            "file); refusing to replace it (choose another --data-root or "
+                            "remove it yourself)")
     ecgs = sample_cohort(n_patients, seed, design)
-    write_tables(root, ecgs, seed)
-    write_waveforms(root, ecgs, seed, chunk_size=chunk_size, progress=progress)
+
+    def fill(tmp: Path) -> None:
+        write_tables(tmp, ecgs, seed)
+        write_waveforms(tmp, ecgs, seed, chunk_size=chunk_size, progress=progress)
+        write_text(f"synthetic NTUH tree: {n_patients} patients, seed {seed}\n",
+                   tmp / SYNTHETIC_MARKER)
+
+    remove_leftovers(root.parent, root.name)  # what an interrupted earlier run left beside it
+    replace_dir(root, fill)
     truth = truth_table(ecgs)
     write_csv(truth, root.parent / TRUTH_FILE)
     return truth

@@ -1,10 +1,16 @@
 """Model folders: ``config.json`` (architecture, outputs, statistics, ...) + ``best.pt``.
 
-``best.pt`` holds tensors only (``{"model": state_dict}`` plus the architecture as a JSON
-string, see :func:`scdecg.io.save_checkpoint`), so it loads with ``weights_only=True``.
+``best.pt`` holds tensors only (``{"model": state_dict}`` plus, as a JSON string, what the
+weights were trained for: architecture, output names and types, covariates, preprocessing and
+the covariate and target statistics; see :func:`scdecg.io.save_checkpoint`), so it loads with
+``weights_only=True``. Loading checks that ``config.json`` agrees with ``best.pt`` on all of
+these and that the statistics can be used, so an edited or mixed-up folder is refused with
+one line instead of giving mislabelled or NaN predictions.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,9 @@ from .risk import Architecture, RiskModel, build_model
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "best.pt"
+#: Entries of config.json that best.pt carries too (what the weights were trained for).
+TRAINED_FOR = ("outputs", "output_types", "covariates", "covariate_stats", "target_stats",
+               "preprocessing")
 
 
 def state_dict_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor],
@@ -48,10 +57,58 @@ def save_trained(folder: PathLike, model: RiskModel, config: dict[str, Any],
     folder = Path(folder)
     state = model.state_dict() if state is None else state
     arch = model.arch.to_dict()
+    full = {**config, "architecture": arch, "outputs": list(model.outputs)}
+    carried = {k: full[k] for k in ("architecture", *TRAINED_FOR) if k in full}
     save_checkpoint(folder / WEIGHTS_FILE, {"model": {k: v.detach().cpu() for k, v in state.items()}},
-                    {"architecture": arch})
-    write_json({**config, "architecture": arch, "outputs": list(model.outputs)},
-               folder / CONFIG_FILE)
+                    carried)
+    write_json(full, folder / CONFIG_FILE)
+
+
+def check_architecture(arch: Any, source: PathLike) -> None:
+    """Each architecture entry has the type of its default (``n_blocks: "ten"`` is refused)."""
+    if not isinstance(arch, dict):
+        raise PipelineError(f"{source}: 'architecture' is not a JSON object")
+    if not isinstance(arch.get("outputs"), list):
+        raise PipelineError(f"{source}: architecture.outputs is not a list of names")
+    defaults = Architecture(outputs=["x"])
+    for f in fields(Architecture):
+        if f.name not in arch:
+            continue
+        value, default = arch[f.name], getattr(defaults, f.name)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not ok:
+            raise PipelineError(f"{source}: architecture.{f.name} is {value!r}, expected "
+                                f"{'a list of names' if isinstance(default, list) else type(default).__name__}")
+
+
+def check_stats(stats: Any, columns: list[str], key: str, source: PathLike) -> None:
+    """Every column in ``columns`` has a finite mean and a finite positive sd in ``stats``."""
+    if not isinstance(stats, dict):
+        raise PipelineError(f"{source}: '{key}' is not a JSON object")
+    for column in columns:
+        entry = stats.get(column)
+        if not isinstance(entry, dict):
+            raise PipelineError(f"{source}: {key} has no entry for {column!r}")
+        mean, sd = entry.get("mean"), entry.get("sd")
+        if not (isinstance(mean, (int, float)) and math.isfinite(mean)):
+            raise PipelineError(f"{source}: {key}.{column}.mean is {mean!r}, expected a number")
+        if not (isinstance(sd, (int, float)) and math.isfinite(sd) and sd > 0):
+            raise PipelineError(f"{source}: {key}.{column}.sd is {sd!r}, expected a positive number")
+
+
+def require_entries(config: dict[str, Any], keys: tuple[str, ...], source: PathLike) -> None:
+    """Raise one line naming the entries of ``config`` that are absent."""
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise PipelineError(f"{source}: no {', '.join(repr(k) for k in missing)} entry "
+                            "(retrain the model, or restore the folder's config.json)")
 
 
 def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[RiskModel, dict]:
@@ -61,11 +118,26 @@ def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[
     head order.
     """
     folder = Path(folder)
-    config = read_json(folder / CONFIG_FILE)
-    if "architecture" not in config:
-        raise PipelineError(f"{folder / CONFIG_FILE}: no 'architecture' entry")
-    model = build_model(config["architecture"])
+    source = folder / CONFIG_FILE
+    config = read_json(source)
+    if not isinstance(config, dict):
+        raise PipelineError(f"{source}: not a JSON object")
+    require_entries(config, ("architecture", "outputs"), source)
+    check_architecture(config["architecture"], source)
+    if config["outputs"] != config["architecture"]["outputs"]:
+        raise PipelineError(f"{source}: 'outputs' {config['outputs']} differ from the "
+                            f"architecture's outputs {config['architecture']['outputs']}")
+    covariates = config.get("covariates") or []
+    if "covariate_stats" in config:
+        check_stats(config["covariate_stats"], covariates, "covariate_stats", source)
+    if "target_stats" in config:
+        check_stats(config["target_stats"], list(config["target_stats"]), "target_stats", source)
     tensors, saved = load_checkpoint(folder / WEIGHTS_FILE)
+    differ = sorted(k for k in TRAINED_FOR if k in saved and saved[k] != config.get(k))
+    if differ:
+        raise PipelineError(f"{folder}: config.json does not match what best.pt was trained "
+                            f"for (differs in {', '.join(differ)})")
+    model = build_model(config["architecture"])
     if saved.get("architecture") != config["architecture"]:
         differ = sorted(k for k in set(saved.get("architecture", {})) | set(config["architecture"])
                         if saved.get("architecture", {}).get(k) != config["architecture"].get(k))

@@ -19,12 +19,14 @@ from ..cli import add_runtime_options, build_parser, resolve_device, seed_everyt
 from ..constants import BEATS_DIR, COVARIATE_DF, MODEL_DIRS, PREDICTIONS_DIR
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import read_feather, write_csv, write_feather
+from ..gain import GAIN_REPORT, unusable_ecgs
+from ..io import output_dir, read_feather, require_columns, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
+from ..models.store import CONFIG_FILE, WEIGHTS_FILE, require_entries
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
 from .distributed import Context, setup, teardown
-from .loop import FitResult, FitSettings, fit, predict_logits
+from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, predict_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
 
@@ -70,8 +72,13 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
 
 
 def _sample_items(kind: str, rows: pd.DataFrame, beats_dir: str, failures: FailureLog):
-    return ten_second_items(rows) if kind == "ecg" else beat_items(rows, Path("."), beats_dir,
-                                                                   failures)
+    if kind == "beat":  # x04 already left out the ECGs x03 could not resolve
+        return beat_items(rows, Path("."), beats_dir, failures)
+    flagged = unusable_ecgs(GAIN_REPORT) or {}
+    refused = rows["studyId"].isin(list(flagged))
+    for sid in rows.loc[refused, "studyId"]:
+        failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
+    return ten_second_items(rows[~refused])
 
 
 def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
@@ -147,19 +154,28 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
         "world_size": ctx.world_size, "device": str(ctx.device),
     }
     if ctx.is_main:
+        output_dir(folder)
+    if ctx.is_main and not args.resume:
+        # a fresh run: nothing of an earlier run may stay beside this run's files (a save
+        # that fails later must not leave best.pt of one run and checkpoint.pt of another)
+        for name in (CHECKPOINT_FILE, WEIGHTS_FILE, CONFIG_FILE):
+            (folder / name).unlink(missing_ok=True)
+    if ctx.is_main:
         print(f"[{args.model_name}] {len(outputs)} outputs; train {len(train)} / val {len(val)} "
               f"samples ({config['split']['n_patients_train']} / "
               f"{config['split']['n_patients_val']} patients); device {ctx.device} x "
               f"{ctx.world_size}")
-        folder.mkdir(parents=True, exist_ok=True)
         write_csv(rows[["studyId", "ptId", "split"]], folder / SPLIT_FILE)
         write_csv(failures.frame(), folder / EXCLUDED_FILE)
 
     def save(state, result: FitResult) -> None:
         save_trained(folder, model, _finite({**config, **summary(result)}), state)
 
+    # everything that changes what is trained; --resume refuses a checkpoint that differs
     fingerprint = {"architecture": arch.to_dict(), "kind": kind, "subset": subset,
-                   "split": config["split"], "n_train": len(train), "n_val": len(val)}
+                   "split": config["split"], "n_train": len(train), "n_val": len(val),
+                   **{k: config[k] for k in ("output_types", "covariate_stats", "target_stats",
+                                             "preprocessing", "beats_dir")}}
     result = fit(model, train, val, outputs, regression, settings, folder, ctx, fingerprint,
                  resume=args.resume, on_best=save)
     if ctx.is_main:
@@ -202,9 +218,15 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
                             f"{' or pass --beat' if kind == 'ecg' else ''})")
     device = resolve_device(device_name)
     model, config = load_trained(folder, device)
+    require_entries(config, ("covariates", "covariate_stats", "target_stats", "preprocessing"),
+                    folder / CONFIG_FILE)
     outputs = config["outputs"]
     covariates = config["covariates"]
+    if not (folder / SPLIT_FILE).is_file():
+        raise PipelineError(f"{folder / SPLIT_FILE}: file not found (the model folder is "
+                            "incomplete; retrain or restore it)")
     split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
+    require_columns(split_table, ["studyId", "ptId", "split"], folder / SPLIT_FILE)
     df = read_feather(COVARIATE_DF, columns=["studyId", *covariates] +
                       (["scaling_factor"] if kind == "ecg" else []))
     df = df.astype({"studyId": str})

@@ -1,0 +1,505 @@
+"""Hostile and messy input (issue 13): nothing escapes the workspace, nothing is silently
+relabelled, every failure is one clear line. One test per fault; each names its item."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io as _io
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_script
+from test_cohort import Ecg, before_rosc, build, control_ecg, study_ecg, write_tree
+from test_gain import clean_ecg, stored
+
+from scdecg.cli import build_parser
+from scdecg.errors import PipelineError
+
+X00 = "00_Data_Preprocessing/x00_make_synthetic_ntuh.py"
+X01 = "00_Data_Preprocessing/x01_build_ntuh_df.py"
+X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
+X04 = "00_Data_Preprocessing/x04_segment_beats.py"
+X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
+X08 = "00_Data_Preprocessing/x08_plot_ecg.py"
+
+
+def one_error_line(proc) -> str:
+    """The script failed with exit 2 and exactly one ``error:`` line, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
+# ------------------------------------------------------------------ 1: path escape
+def test_ids_that_leave_the_folder_are_excluded_at_x01(tmp_path):
+    study = [study_ecg("ok", 10), study_ecg("../victim", 10), study_ecg("sub/dir/ecg", 10),
+             study_ecg(".", 10), study_ecg(".hidden", 10)]
+    df, report = build(write_tree(tmp_path, study))
+    assert "ok" in df.index
+    assert not set(df.index) & {"../victim", "sub/dir/ecg", ".", ".hidden"}
+    reasons = report.exclusion_frame().set_index("ecg_id")["reason"].to_dict()
+    assert reasons["sub/dir/ecg"] == "ecg_id not usable as a file name: contains '/'"
+    assert reasons["."] == reasons["../victim"] == "ecg_id not usable as a file name: starts with '.'"
+
+
+def test_ids_that_leave_the_folder_are_refused_where_files_are_named(tmp_path):
+    from scdecg.io import record_path, replace_dir
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    np.save(ws / "waves.npy", np.stack([stored(clean_ecg(1))] * 2))
+    pd.DataFrame({"studyId": ["a", "../../victim"], "file_path": ["waves.npy"] * 2,
+                  "npy_index": [0, 1], "scaling_factor": [1000.0, 1000.0]}
+                 ).to_feather(ws / "covariate_df.feather")
+    for script in (X03, X04, X06):
+        line = one_error_line(run_script(script, "--n-jobs", "1", cwd=ws, check=False))
+        assert "'../../victim' cannot be used as a file name" in line, line
+    assert [p.name for p in victim.iterdir()] == ["precious.txt"]
+    assert not (tmp_path / "victim.npy").exists() and not (ws / "10_sec_ecgs").exists()
+
+    for name in ("sub/dir", ".", ".."):
+        with pytest.raises(PipelineError, match="cannot be used as a file name"):
+            record_path(ws, name)
+    (ws / "ecg_beats" / "x").mkdir(parents=True)
+    with pytest.raises(PipelineError, match="refusing to replace"):
+        replace_dir(ws / "ecg_beats" / "x" / "..", None)
+    assert (ws / "ecg_beats" / "x").is_dir()
+
+
+# ------------------------------------------------------------------ 9, 20: nonsense settings
+@pytest.mark.parametrize("option, default, value", [
+    ("batch_size", 256, "0"), ("max_epochs", 1000, "0"), ("chunk_size", 256, "0"),
+    ("dpi", 200, "0"), ("calibration_bins", 10, "0"), ("seed", 0, "-1"),
+    ("split_seed", 42, "4294967296"), ("lr", 1e-5, "nan"), ("train_frac", 0.3, "1.5"),
+    ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1")])
+def test_nonsense_numeric_options_are_refused_by_name(option, default, value):
+    parser = build_parser("x", **{option: default})
+    flag = "--" + option.replace("_", "-")
+    stderr = _io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        parser.parse_args([flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}:" in stderr.getvalue() and value in stderr.getvalue()
+
+
+def test_zero_stays_allowed_where_it_means_automatic():
+    args = build_parser("x", batch_size=0, n_jobs=0, seed=0, dropout=0.4).parse_args(
+        ["--batch-size", "0", "--n-jobs", "0", "--seed", "0", "--dropout", "0"])
+    assert (args.batch_size, args.n_jobs, args.seed, args.dropout) == (0, 0, 0, 0.0)
+
+
+def test_scripts_refuse_a_negative_seed_in_one_line(tmp_path):
+    line = one_error_line(run_script(X00, "--seed", "-1", "--data-root", "d", cwd=tmp_path,
+                                     check=False))
+    assert "--seed" in line and "'-1'" in line
+    assert not (tmp_path / "d").exists()
+
+
+# ------------------------------------------------------------------ 19: x08 on a bad file
+@pytest.mark.parametrize("content", ["transposed", "truncated"])
+def test_x08_names_a_bad_ten_second_file(tmp_path, content):
+    (tmp_path / "10_sec_ecgs").mkdir()
+    path = tmp_path / "10_sec_ecgs" / "a.npy"
+    ecg = clean_ecg(3).astype(np.float32)
+    if content == "transposed":
+        np.save(path, ecg.T)
+    else:
+        np.save(path, ecg)
+        path.write_bytes(path.read_bytes()[:5000])
+    pd.DataFrame({"studyId": ["a"], "scaling_factor": [1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    line = one_error_line(run_script(X08, cwd=tmp_path, check=False))
+    assert "10_sec_ecgs/a.npy" in line
+
+
+# ------------------------------------------------------------------ 2: unrecognised categories
+def test_category_values_match_explicitly_and_unknown_ones_are_named(tmp_path):
+    study = [study_ecg("a", 10, cause="Cardiac  Event ", rhythm=" vt/vf"),
+             study_ecg("b", 10, cause="Cardiac Event (presumed)", rhythm="VF/VT"),
+             study_ecg("c", 10, cause="trauma", rhythm="PEA")]
+    df, report = build(write_tree(tmp_path, study))
+    assert df.loc["a", "scd1"] == 1 and df.loc["a", "VTVF"] == 1     # case and spaces ignored
+    assert df.loc["b", "scd1"] == 0 and df.loc["b", "VTVF"] == 0     # as published, but named
+    assert df.loc["c", "arrest_noncardiac"] == 1
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    assert notes["cause_of_cardiac_arrest not in --cardiac-causes or --noncardiac-causes "
+                 "(read as non-cardiac): 'Cardiac Event (presumed)' 1"] == 1
+    assert notes["initial_rhythm not in --shockable-rhythms or --other-rhythms "
+                 "(read as not shockable): 'VF/VT' 1"] == 1
+
+    from scdecg.cohort import Categories, build_cohort
+    wider = Categories(cardiac_causes=("cardiac event", "cardiac event (presumed)"),
+                       shockable_rhythms=("VT/VF", "VF/VT"))
+    df2, _ = build_cohort(tmp_path, [2015], wider)
+    assert df2.set_index("ecg_id").loc["b", ["scd1", "VTVF"]].tolist() == [1.0, 1.0]
+
+
+def test_a_study_without_any_cardiac_arrest_is_warned_about(tmp_path):
+    write_tree(tmp_path / "v1", [study_ecg("a", 10, cause="Cardiac Event (presumed)")])
+    proc = run_script(X01, "--data-root", "v1", "--control-years", "2015", cwd=tmp_path)
+    assert "'Cardiac Event (presumed)' 1" in proc.stdout
+    assert "warning: no kept study ECG has a cause in --cardiac-causes" in proc.stdout
+
+
+# ------------------------------------------------------------------ 3: waveform type at x01
+def test_an_unsigned_waveform_stack_is_refused_at_x01(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("a", 10)])
+    array = root / "study-group/ecg-waveforms/waveform-rhythm.npy"
+    np.save(array, np.zeros((1, 12, 10), dtype=np.uint16))
+    line = one_error_line(run_script(X01, "--data-root", "v1", "--control-years", "2015",
+                                     cwd=tmp_path, check=False))
+    assert "waveform-rhythm.npy: values of type uint16" in line
+
+
+# ------------------------------------------------------------------ 4: ages
+def test_ages_are_parsed_strictly_and_implausible_ones_refused(tmp_path):
+    ages = {"a": "63", "b": "89+", "c": "-5", "d": "1e2", "e": "6O", "f": "3/4", "g": "45,5",
+            "h": "200", "i": "1e21", "j": "70.0"}
+    df, report = build(write_tree(tmp_path, [study_ecg(k, 10, age=v) for k, v in ages.items()]))
+    assert df.loc["a", "age"] == 63 and df.loc["b", "age"] == 89 and df.loc["j", "age"] == 70
+    assert df.loc[list("cdefghi"), "age"].isna().all()
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    odd = [m for m in notes if m.startswith("age not whole years")]
+    assert len(odd) == 1 and notes[odd[0]] == 6
+    for value in ("-5", "1e2", "6O", "3/4", "45,5", "1e21"):
+        assert repr(value) in odd[0]
+    assert notes["age above 120 -> NaN: '200' 1"] == 1
+
+
+# ------------------------------------------------------------------ 5: duplicate column names
+def test_a_repeated_column_name_is_refused_by_name(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("a", 10)])
+    path = root / "study-group/cohort.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0].replace("age", "age,age")]
+                              + [line.replace(",60,", ",60,61,") for line in lines[1:]]) + "\n")
+    with pytest.raises(PipelineError, match=r"cohort.csv: column name\(s\) age appear more than once"):
+        build(root)
+
+
+# ------------------------------------------------------------------ 11: ambiguous exclusions
+def test_an_ecg_without_a_cohort_row_is_excluded_for_that_reason(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("0000118", 10), study_ecg("5", 10)])
+    path = root / "study-group/cohort.csv"
+    path.write_text(path.read_text().replace("0000118,", "118,").replace("\n5,", "\n6,"))
+    _, report = build(root)
+    reasons = report.exclusion_frame().set_index("ecg_id")["reason"].to_dict()
+    assert reasons == {
+        "0000118": "no matching row in cohort.csv (an ecg_id there differs only in leading zeros)",
+        "5": "no matching row in cohort.csv"}
+
+
+# ------------------------------------------------------------------ 12: text encoding
+def test_non_utf8_text_names_the_file_and_line(tmp_path):
+    root = write_tree(tmp_path / "v1", [study_ecg("a", 10, statements=("sinus", "normal"))])
+    path = root / "study-group/ecg-metadata/diagnosis.csv"
+    path.write_bytes(path.read_bytes().replace(b"normal", "竇性心律".encode("big5")))
+    line = one_error_line(run_script(X01, "--data-root", "v1", "--control-years", "2015",
+                                     cwd=tmp_path, check=False))
+    assert "diagnosis.csv: line 3 is not UTF-8 text" in line
+
+
+# ------------------------------------------------------------------ 13: timezones
+@pytest.mark.parametrize("every_row", [True, False])
+def test_datetimes_with_a_timezone_parse_to_their_clock_time(tmp_path, every_row):
+    zone = "+08:00"
+    study = [study_ecg("a", 10), Ecg("b", "pb", before_rosc(20) + zone,
+                                     rosc="2020-06-01 10:00:00" + (zone if every_row else ""))]
+    df, report = build(write_tree(tmp_path, study))
+    assert df.loc["b", "days_to_event"] == 20 and df.loc["a", "days_to_event"] == 10
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
+    assert notes["acquisition datetime with a timezone: offset dropped, clock time kept"] == 1
+
+
+# ------------------------------------------------------------------ 3: units and type at x03
+def test_x03_refuses_unsigned_and_implausible_records(tmp_path):
+    good = stored(clean_ecg(4))
+    np.save(tmp_path / "unsigned.npy", np.stack([good]).astype(np.uint16))
+    np.save(tmp_path / "huge.npy", np.stack([good, good * 1e6]).astype(np.float64))
+    pd.DataFrame({"studyId": ["u", "ok", "big"],
+                  "file_path": ["unsigned.npy", "huge.npy", "huge.npy"], "npy_index": [0, 0, 1]}
+                 ).to_feather(tmp_path / "covariate_df.feather")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    report = pd.read_csv(tmp_path / "x03_gain_report.csv").set_index("studyId")
+    assert report["status"].to_dict() == {"u": "failed", "ok": "corrected", "big": "failed"}
+    assert report.loc["u", "reason"].startswith("wrong type: uint16")
+    assert report.loc["big", "reason"].startswith("implausible amplitude")
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["ok.npy"]
+
+
+def test_later_steps_do_not_measure_what_x03_left_unresolved(tmp_path):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(5)), stored(clean_ecg(6), gain=2.5)]))
+    pd.DataFrame({"studyId": ["fine", "odd"], "file_path": ["w.npy"] * 2, "npy_index": [0, 1],
+                  "scaling_factor": [1000.0] * 2}).to_feather(tmp_path / "covariate_df.feather")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert (tmp_path / "10_sec_ecgs" / "odd.npy").exists()   # written as stored, flagged
+    (tmp_path / "ecg_beats" / "odd").mkdir(parents=True)     # beats of an earlier run
+    np.save(tmp_path / "ecg_beats" / "odd" / "odd_3.npy", np.zeros((12, 300), np.float32))
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert log.loc["odd", "status"] == "failed"
+    assert log.loc["odd", "reason"].startswith("x03 unresolved: unresolved gain")
+    assert log.loc["fine", "status"] == "ok" and not (tmp_path / "ecg_beats" / "odd").exists()
+    run_script(X06, "--n-jobs", "1", cwd=tmp_path)
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv").set_index("studyId")
+    assert table.loc["odd", "status"] == "failed" and np.isnan(table.loc["odd", "aVL_rs_diff"])
+    assert table.loc["odd", "reason"] == "not measured: x03 could not resolve this ECG"
+    assert table.loc["fine", "status"] in ("ok", "partial")
+
+
+# ------------------------------------------------------------------ 6, 7, 16: model folders
+X01_TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+X03_PREDICT = "01_Predictive_Model/x03_predict.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from training_fixtures import TINY, make_workspace, run_main
+
+    ws = tmp_path_factory.mktemp("hostile_model")
+    make_workspace(ws, n_patients=24, n_samples=600, beats=1)
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    assert code == 0, err
+    return ws
+
+
+def model_copy(trained, tmp_path, edit=None):
+    import json
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(trained, ws, ignore=shutil.ignore_patterns("predictions"))
+    folder = ws / "modelfits_ecg" / "ntuh_scd_model_demo"
+    if edit is not None:
+        config = json.loads((folder / "config.json").read_text())
+        edit(config)
+        (folder / "config.json").write_text(json.dumps(config))
+    return ws, folder
+
+
+def reorder_outputs(config):
+    config["outputs"] = config["outputs"][::-1]
+    config["architecture"]["outputs"] = config["architecture"]["outputs"][::-1]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (reorder_outputs, "does not match what best.pt was trained for (differs in outputs)"),
+    (lambda c: c["covariate_stats"]["age"].update(sd=0), "covariate_stats.age.sd is 0"),
+    (lambda c: c.pop("outputs"), "no 'outputs' entry"),
+    (lambda c: c.pop("covariate_stats"), "differs in covariate_stats"),
+    (lambda c: c["architecture"].update(n_blocks="ten"), "architecture.n_blocks is 'ten'"),
+], ids=["reordered", "sd0", "no_outputs", "no_stats", "n_blocks_text"])
+def test_an_edited_model_folder_is_refused_in_one_line(trained, tmp_path, edit, message):
+    from training_fixtures import run_main
+
+    ws, _ = model_copy(trained, tmp_path, edit)
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (ws / "predictions").exists()
+
+
+def test_a_model_folder_without_its_split_is_refused(trained, tmp_path):
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    (folder / "split.csv").unlink()
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and "split.csv: file not found" in err
+
+
+def test_resume_refuses_a_changed_preprocessing(trained, tmp_path):
+    from training_fixtures import TINY, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    before = (folder / "checkpoint.pt").read_bytes()
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "2", "--resume",
+                            "--preprocessing", "zero_median", cwd=ws)
+    assert code == 2 and "differs in" in err and "preprocessing" in err, err
+    assert (folder / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_fresh_run_leaves_no_file_of_an_earlier_run(trained, tmp_path, monkeypatch):
+    """A save failing mid-run (full disk) must not leave best.pt of one run beside
+    checkpoint.pt of another."""
+    from training_fixtures import TINY, run_main
+
+    from scdecg.training import loop
+
+    ws, folder = model_copy(trained, tmp_path)
+    assert (folder / "checkpoint.pt").exists()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(27, "File too large", str(folder / "checkpoint.pt"))
+
+    monkeypatch.setattr(loop, "_save", disk_full)
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                            "--seed", "3", cwd=ws)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and errors == [f"error: {folder / 'checkpoint.pt'}: File too large "
+                                    "(a file size limit (ulimit -f) or a full disk)"], err
+    assert not (folder / "checkpoint.pt").exists()   # not the earlier run's
+
+
+# ------------------------------------------------------------------ 8: interrupted x00
+def test_x00_swaps_a_whole_tree_and_never_replaces_foreign_data(tmp_path):
+    from scdecg.synthetic import SYNTHETIC_MARKER, write_synthetic_ntuh
+
+    root = tmp_path / "v1"
+    write_synthetic_ntuh(root, 12, seed=1, progress=False)
+    assert (root / SYNTHETIC_MARKER).is_file()
+    leftover = tmp_path / ".v1.abcd1234.tmp"      # what a killed run leaves beside the tree
+    leftover.mkdir()
+    (leftover / "half.csv").write_text("x")
+
+    from scdecg import synthetic
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    old = sorted(p.relative_to(root) for p in root.rglob("*"))
+    original = synthetic.write_waveforms
+    synthetic.write_waveforms = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_synthetic_ntuh(root, 20, seed=2, progress=False)
+    finally:
+        synthetic.write_waveforms = original
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == old   # the old tree, whole
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    real = tmp_path / "elsewhere" / "real"
+    (real / "study-group").mkdir(parents=True)
+    line = one_error_line(run_script(X00, "--n-patients", "12", "--data-root", str(real),
+                                     "--no-progress", cwd=tmp_path, check=False))
+    assert "was not written by x00" in line and (real / "study-group").is_dir()
+
+
+# ------------------------------------------------------------------ 10: leftovers
+def test_reruns_remove_what_killed_runs_left_and_nothing_else(tmp_path):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(8))]))
+    pd.DataFrame({"studyId": ["a"], "file_path": ["w.npy"], "npy_index": [0],
+                  "scaling_factor": [1000.0]}).to_feather(tmp_path / "covariate_df.feather")
+    ten, beats_dir = tmp_path / "10_sec_ecgs", tmp_path / "ecg_beats"
+    ten.mkdir()
+    beats_dir.mkdir()
+    (ten / ".a.npy.k3j_x9q2.tmp").write_bytes(b"torn")
+    (ten / ".keep").write_text("a user's file")
+    (beats_dir / ".a.0123456789abcdef0123456789abcdef.old").mkdir()
+    (beats_dir / ".segmentation_log.csv.zz99yy88.tmp").write_text("torn")
+    run_script(X03, "--n-jobs", "1", cwd=tmp_path)
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)
+    assert sorted(p.name for p in ten.iterdir()) == [".keep", "a.npy"]
+    assert not [p.name for p in beats_dir.iterdir() if p.name.startswith(".")]
+
+
+# ------------------------------------------------------------------ 14, 17: things in the way
+@pytest.mark.parametrize("what", ["file_for_folder", "folder_for_table", "truncated_table"])
+def test_things_in_the_way_give_one_line(tmp_path, what):
+    np.save(tmp_path / "w.npy", np.stack([stored(clean_ecg(9))]))
+    table = tmp_path / "covariate_df.feather"
+    pd.DataFrame({"studyId": ["a"], "file_path": ["w.npy"], "npy_index": [0],
+                  "scaling_factor": [1000.0]}).to_feather(table)
+    if what == "file_for_folder":
+        (tmp_path / "10_sec_ecgs").write_text("not a folder")
+        expected = "10_sec_ecgs: a file is where an output folder should be"
+    elif what == "folder_for_table":
+        table.unlink()
+        table.mkdir()
+        expected = "covariate_df.feather: not a file"
+    else:
+        table.write_bytes(table.read_bytes()[:200])
+        expected = "covariate_df.feather: not a readable Feather table"
+    for script in ((X03,) if what == "file_for_folder" else (X03, X04, X06)):
+        line = one_error_line(run_script(script, cwd=tmp_path, check=False))
+        assert expected in line, (script, line)
+
+
+# ------------------------------------------------------------------ 15: read-only workspace
+def test_operating_system_errors_become_one_line_naming_the_path(capsys):
+    from scdecg.errors import script_main
+
+    @script_main
+    def main():
+        raise PermissionError(13, "Permission denied", "covariate_df.feather")
+
+    assert main() == 2
+    assert capsys.readouterr().err == ("error: covariate_df.feather: Permission denied "
+                                       "(a read-only file or folder?)\n")
+
+
+def test_a_failing_write_names_the_file_not_its_temporary(tmp_path):
+    from scdecg.io import write_text
+
+    def fails(fd):  # as a write under ``ulimit -f`` fails: no file name in the error
+        raise OSError(27, "File too large")
+
+    import scdecg.io as io_module
+    original = io_module.os.fsync
+    io_module.os.fsync = fails
+    try:
+        with pytest.raises(OSError) as err:
+            write_text("x", tmp_path / "x.txt")
+    finally:
+        io_module.os.fsync = original
+    assert err.value.filename == str(tmp_path / "x.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ 18: concurrent runs
+def test_a_second_run_over_a_locked_folder_stops_in_one_line(tmp_path):
+    from scdecg.io import folder_lock
+
+    pd.DataFrame({"studyId": ["a"], "scaling_factor": [1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    (tmp_path / "10_sec_ecgs").mkdir()
+    with folder_lock(tmp_path / "ecg_beats", "test"):
+        line = one_error_line(run_script(X04, "--n-jobs", "1", cwd=tmp_path, check=False))
+    assert "ecg_beats: another run is writing this folder" in line
+    run_script(X04, "--n-jobs", "1", cwd=tmp_path)   # free again once the first run is done
+
+
+# ------------------------------------------------------------------ 21: unsafe checkpoints
+class Payload:
+    """An arbitrary pickled object, as a malicious checkpoint would carry."""
+
+
+def test_an_unsafe_checkpoint_is_refused_in_one_line(tmp_path):
+    import torch
+
+    from scdecg.io import load_checkpoint
+
+    torch.save({"config_json": "{}", "x": Payload()}, tmp_path / "best.pt")
+    with pytest.raises(PipelineError) as err:
+        load_checkpoint(tmp_path / "best.pt")
+    message = str(err.value)
+    assert message == (f"{tmp_path / 'best.pt'}: not a checkpoint of this project (it holds "
+                       "objects other than tensors), so it will not be loaded")
+
+
+def test_an_unknown_control_timetag_is_named(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s", 10)], {2015: [control_ecg("c1", 100)]})
+    path = root / "control-group/ecg-cohort.csv"
+    path.write_text(path.read_text().replace(",control,", ",Control,"))
+    df, report = build(root)
+    assert "c1" not in df.index          # no control ECG any more: excluded, and the cause named
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "control"}
+    assert notes["ecg_timetag in control-group/ecg-cohort.csv neither 'pre' nor 'control' "
+                 "(not a control ECG): 'Control' 1"] == 1
+
+
+def test_table_writes_remove_their_own_leftovers_only(tmp_path):
+    from scdecg.io import write_csv
+
+    mine = tmp_path / ".t.csv.ab12CD_9.tmp"
+    other = tmp_path / ".t.csv.npy.ab12cd34.tmp"     # another file's temporary
+    hidden = tmp_path / ".t.csv.notes"
+    for path in (mine, other, hidden):
+        path.write_text("x")
+    write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, hidden.name, "t.csv"])
