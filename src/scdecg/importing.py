@@ -34,7 +34,7 @@ from scipy.signal import resample_poly
 
 from .cohort import (COHORT_COLUMNS, LABELS, MAX_MODELLING_AGE, QTC_LONG_MS, STUDY_GROUP,
                      CARDIAC_CAUSE, CohortReport, add_labels, add_pipeline_columns,
-                     one_ecg_per_patient, parse_age, parse_female)
+                     one_ecg_per_patient, parse_age, parse_datetime, parse_female)
 from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
 from .gain import IDENTITIES, relative_residual
@@ -44,7 +44,7 @@ CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
 #: Leads a record must hold; the other four limb leads follow from I and II.
 REQUIRED_LEADS: tuple[str, ...] = ("I", "II", *CHEST_LEADS)
 DERIVABLE_LEADS: tuple[str, ...] = tuple(IDENTITIES)  # III, aVR, aVL, aVF
-#: Extra spellings of lead names (after lower-casing and removing spaces, "-", "_").
+#: Extra spellings of lead names (after lower-casing and removing spaces and "_").
 LEAD_ALIASES: dict[str, str] = {"di": "I", "dii": "II", "diii": "III"}
 #: Microvolts per physical unit (unit names lower-cased, micro sign spelt "u").
 UNIT_TO_UV: dict[str, float] = {"uv": 1.0, "mv": 1000.0, "v": 1e6}
@@ -92,7 +92,7 @@ _LEADS_BY_KEY = _lead_table()
 
 def canonical_lead(name: object) -> str | None:
     """The pipeline's name of lead ``name`` ("AVL", "avl", "Lead aVL" -> "aVL"), else None."""
-    key = re.sub(r"[\s_\-]", "", str(name)).lower()
+    key = re.sub(r"[\s_]", "", str(name)).lower()  # "-aVR" (inverted aVR) stays unknown
     key = key.removeprefix("lead")
     return _LEADS_BY_KEY.get(key)
 
@@ -525,7 +525,10 @@ def cohort_rows(labels: pd.DataFrame, report: CohortReport) -> tuple[pd.DataFram
     for column in FLAG_COLUMNS:
         out[column] = (_bool_column(labels, column, source).fillna(False).astype(bool)
                        if column in labels.columns else False)
-    out["acquisition_datetime"] = pd.Series(pd.NaT, index=labels.index, dtype="datetime64[ns]")
+    # Not known: NaT, in the type x01's parser gives a datetime (it varies with pandas).
+    stamp = parse_datetime(pd.Series(["2000-01-01 00:00:00"], dtype="string"), "", "",
+                           CohortReport())
+    out["acquisition_datetime"] = pd.Series(pd.NaT, index=labels.index, dtype=stamp.dtype)
     out["file_path"] = ""
     out["npy_index"] = np.int64(0)
     out = out.loc[~out["ecg_id"].isin(refused)]
@@ -681,8 +684,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         for k, window_id in enumerate(by_id[row.ecg_id]["window_ids"]):
             expanded.append({**row._asdict(), "ecg_id": window_id, "npy_index": np.int64(k),
                              "file_path": str(records[row.ecg_id])})
-    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(
-        {"npy_index": np.int64, "ecg_id": object, "patient_ngsci_id": object})
+    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
     covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
     if "days_to_event" not in labels.columns:
         # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.

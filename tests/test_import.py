@@ -1,0 +1,443 @@
+"""x00_import_cohort: WFDB / npy / CSV records and a labels table become the pipeline's input.
+
+Records are written with ``wfdb.wrsamp`` from known signals (sums of sines, or simulated
+ECGs), at 250, 500 and 1,000 Hz, with lead names in other orders and cases, 15 leads, only
+I, II and the chest leads, NaNs, a too-short record, a missing lead and an unknown unit; the
+imported arrays are compared sample by sample with the known signal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from scipy.signal import resample_poly
+
+from scdecg.cohort import LABELS, CohortReport
+from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
+from scdecg.errors import PipelineError
+from scdecg.importing import (RawRecord, RecordRefused, WindowOptions, canonical_lead,
+                              cohort_rows, cut_windows, id_problem, read_labels,
+                              resample_to_pipeline, to_pipeline_leads, uv_per_unit)
+from scdecg.synthetic import sample_ecg_params, simulate_ecg
+from training_fixtures import TINY, run_main
+
+X00 = "00_Data_Preprocessing/x00_import_cohort.py"
+X04 = "00_Data_Preprocessing/x04_segment_beats.py"
+X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
+X08 = "00_Data_Preprocessing/x08_plot_ecg.py"
+TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+PREDICT = "01_Predictive_Model/x03_predict.py"
+RECORDED = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+FRANK = ("vx", "vy", "vz")
+
+
+# --------------------------------------------------------------------------------------
+# Known signals
+# --------------------------------------------------------------------------------------
+def known_ecg(t: np.ndarray) -> np.ndarray:
+    """(12, len(t)) µV in LEADS order: band-limited sines on I, II, V1..V6; the other limb
+    leads by the Einthoven/Goldberger identities. Exact at any time ``t`` (seconds)."""
+    out = np.empty((12, t.size))
+    for k, lead in enumerate(RECORDED):
+        out[LEAD_INDEX[lead]] = (600 * np.sin(2 * np.pi * 1.3 * t + k)
+                                 + 250 * np.sin(2 * np.pi * (7 + k) * t + 2 * k)
+                                 + 80 * np.sin(2 * np.pi * (23 + 2 * k) * t))
+    i, ii = out[LEAD_INDEX["I"]], out[LEAD_INDEX["II"]]
+    out[LEAD_INDEX["III"]] = ii - i
+    out[LEAD_INDEX["aVR"]] = -(i + ii) / 2
+    out[LEAD_INDEX["aVL"]] = i - ii / 2
+    out[LEAD_INDEX["aVF"]] = ii - i / 2
+    return out
+
+
+def write_wfdb(folder, name, fs, leads_uv: dict[str, np.ndarray], unit="mV"):
+    """One WFDB record: ``leads_uv`` {channel name: µV samples}, stored in ``unit``."""
+    per_unit = uv_per_unit(unit) or 1.0
+    signal = np.stack(list(leads_uv.values()), axis=1) / per_unit
+    wfdb.wrsamp(name, fs=fs, units=[unit] * signal.shape[1], sig_name=list(leads_uv),
+                p_signal=signal, fmt=["16"] * signal.shape[1], write_dir=str(folder))
+
+
+def channels(ecg_uv: np.ndarray, names: dict[str, str], order) -> dict[str, np.ndarray]:
+    """Channels ``{stored name: signal}`` in ``order`` (pipeline lead names)."""
+    return {names.get(lead, lead): ecg_uv[LEAD_INDEX[lead]] for lead in order}
+
+
+def labels_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["record_id", "patient_id", "age", "sex", "days_to_event",
+                                       "cardiac_cause"])
+
+
+def quantum(fs_signal: np.ndarray) -> float:
+    """Largest WFDB 16-bit quantisation error (µV) for a signal of this range."""
+    return float(np.ptp(fs_signal)) / 2 ** 15
+
+
+# --------------------------------------------------------------------------------------
+# Names, units, ids
+# --------------------------------------------------------------------------------------
+def test_lead_names_match_case_insensitively_with_aliases():
+    for name, lead in [("AVL", "aVL"), ("avl", "aVL"), ("aVL", "aVL"), ("Lead aVL", "aVL"),
+                       ("v1", "V1"), ("V6", "V6"), ("ii", "II"), ("III", "III"), ("DII", "II"),
+                       (" aVf ", "aVF"), ("avr", "aVR")]:
+        assert canonical_lead(name) == lead, name
+    for name in ("vx", "VZ", "-aVR", "V7", "MLII", ""):
+        assert canonical_lead(name) is None, name
+
+
+def test_units_and_ids():
+    assert uv_per_unit("mV") == 1000 and uv_per_unit("MV") == 1000
+    assert uv_per_unit("uV") == uv_per_unit("\u00b5V") == uv_per_unit("\u03bcV") == 1
+    assert uv_per_unit("V") == 1e6 and uv_per_unit("mmHg") is None and uv_per_unit("") is None
+    for bad in ("", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", None, float("nan")):
+        assert id_problem(bad), bad
+    for good in ("00001_hr", "rec.v2", "A-17", "p 3"):
+        assert id_problem(good) is None, good
+
+
+# --------------------------------------------------------------------------------------
+# Leads, resampling, windows
+# --------------------------------------------------------------------------------------
+def test_missing_limb_leads_follow_einthoven_and_goldberger():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 1.0, (8, 700))  # mV
+    names = ["v3", "II", "V1", "i", "V2", "v6", "V5", "V4"]
+    mapped = to_pipeline_leads(RawRecord(signal, names, ["mV"] * 8, 500.0))
+    ecg = mapped.ecg_uv
+    i, ii = signal[3] * 1000, signal[1] * 1000
+    np.testing.assert_allclose(ecg[LEAD_INDEX["I"]], i, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["V3"]], signal[0] * 1000, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["III"]], ii - i, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVR"]], -(i + ii) / 2, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVL"]], i - ii / 2, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVF"]], ii - i / 2, atol=1e-6)
+    assert mapped.derived == ["III", "aVR", "aVL", "aVF"] and mapped.ignored == []
+
+
+@pytest.mark.parametrize("names, units, match", [
+    (["I", "II", "V1", "V2", "V3", "V5", "V6", "V7"], ["mV"] * 8, r"missing lead\(s\) V4"),
+    (["I", "III", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 8, r"missing lead\(s\) II"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "v5"], ["mV"] * 8, "lead V5 appears twice"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 7 + ["mmHg"],
+     "unknown unit 'mmHg' of lead V6"),
+])
+def test_unusable_leads_are_refused_by_name(names, units, match):
+    raw = RawRecord(np.ones((8, 100)), names, units, 500.0)
+    with pytest.raises(RecordRefused, match=match):
+        to_pipeline_leads(raw)
+
+
+@pytest.mark.parametrize("fs", [250, 1000, 360])
+def test_resampling_keeps_a_sine_sample_by_sample(fs):
+    t = np.arange(12 * fs) / fs
+    sine = 1000.0 * np.sin(2 * np.pi * 5.0 * t)  # 1 mV, 5 Hz
+    out = resample_to_pipeline(sine[None], fs)
+    assert out.shape == (1, 12 * FS)
+    window = cut_windows(out, WindowOptions())[0][0][0]
+    assert window.shape == (N_SAMPLES,)
+    truth = 1000.0 * np.sin(2 * np.pi * 5.0 * np.arange(N_SAMPLES) / FS)
+    inner = slice(50, N_SAMPLES)  # away from the record's start
+    assert np.max(np.abs(window[inner] - truth[inner])) < 1.0  # µV, of a 1,000 µV sine
+    assert abs(np.max(np.abs(window[inner])) - 1000.0) < 1.0
+
+
+def test_windows_long_and_short_records():
+    x = np.tile(np.arange(25 * FS, dtype=float), (12, 1))
+    first, pad = cut_windows(x, WindowOptions())
+    assert len(first) == 1 and pad == 0 and first[0][0, -1] == N_SAMPLES - 1
+    every, _ = cut_windows(x, WindowOptions(all_windows=True))
+    assert len(every) == 2 and every[1][0, 0] == N_SAMPLES  # the 5-s tail is not a window
+    assert len(cut_windows(x, WindowOptions(all_windows=True, max_windows=1))[0]) == 1
+    short = x[:, :8 * FS]
+    with pytest.raises(RecordRefused, match=r"too short: 8.00 s < 10 s"):
+        cut_windows(short, WindowOptions())
+    padded, pad = cut_windows(short, WindowOptions(pad_short=True))
+    assert pad == 2 * FS and padded[0].shape == (12, N_SAMPLES)
+    np.testing.assert_array_equal(padded[0][:, 8 * FS:], short[:, -1:].repeat(2 * FS, axis=1))
+
+
+# --------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------
+def derived_labels(tmp_path, rows):
+    path = tmp_path / "labels.csv"
+    labels_frame(rows).to_csv(path, index=False)
+    table, refused = cohort_rows(read_labels(path), CohortReport())
+    return table.set_index("ecg_id"), refused
+
+
+def test_labels_are_derived_as_x01_derives_them(tmp_path):
+    rows = [("a", "p1", 60, "male", 30, "true"), ("b", "p2", 60, "female", 150, "TRUE"),
+            ("c", "p3", 60, "male", 500, "1"), ("d", "p4", 60, "male", 1000, "yes"),
+            ("e", "p5", 60, "male", 1, "true"), ("f", "p6", 60, "male", 200, "false"),
+            ("g", "p7", 60, "male", 800, "0"), ("h", "p8", 60, "male", 800, ""),
+            ("i", "p9", 60, "male", 91.7, "true"), ("j", "p10", 60, "male", "", "")]
+    table, refused = derived_labels(tmp_path, rows)
+    expected = {  # scd3mo scd6mo scd1 scd2 scd | noncardiac nc1 nc2 | any any1
+        "a": [1, 1, 1, 1, 1, 0, 0, 0, 1, 1], "b": [0, 1, 1, 1, 1, 0, 0, 0, 1, 1],
+        "c": [0, 0, 0, 1, 1, 0, 0, 0, 1, 0], "d": [0, 0, 0, 0, 1, 0, 0, 0, 1, 0],
+        "e": [0] * 10, "f": [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], "g": [0, 0, 0, 0, 0, 1, 0, 0, 1, 0],
+        "h": [0] * 10, "i": [1, 1, 1, 1, 1, 0, 0, 0, 1, 1],  # 91.7 days -> 91 (whole days)
+    }
+    for record, values in expected.items():
+        assert table.loc[record, list(LABELS)].tolist() == values, record
+    assert table.loc["i", "days_to_event"] == 91.0
+    assert table.loc["h", "group"] == "control" and table.loc["a", "group"] == "study"
+    assert table.loc["f", "cause_of_cardiac_arrest"] != "cardiac event"
+    assert refused == {"j": "label row: no days_to_event (days from the ECG to the last "
+                            "follow-up without an event)"}
+    assert table.loc["b", "female"] == 1.0 and table.loc["a", "female"] == 0.0
+
+
+def test_ready_made_labels_are_taken_as_they_are(tmp_path):
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"record_id": ["a", "b", "c"], "patient_id": ["1", "2", "3"],
+                  "age": [50, 60, 70], "sex": ["male", "female", "male"],
+                  "scd1": ["1", "0", ""], "scd2": [1, 1, 0]}).to_csv(path, index=False)
+    table, refused = cohort_rows(read_labels(path), CohortReport())
+    table = table.set_index("ecg_id")
+    assert refused == {}
+    assert table["scd1"].tolist()[:2] == [1.0, 0.0] and np.isnan(table.loc["c", "scd1"])
+    assert table["scd2"].tolist() == [1.0, 1.0, 0.0]
+    assert table["scd3mo"].isna().all() and table["any_arrest"].isna().all()
+
+
+@pytest.mark.parametrize("frame, match", [
+    (pd.DataFrame({"record_id": ["a", "a"], "patient_id": ["1", "2"], "age": [1, 2],
+                   "sex": ["male"] * 2, "scd1": [0, 1]}), r"record_id 'a' appears in rows \[1, 2\]"),
+    (pd.DataFrame({"record_id": ["../x"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [0]}), r"row 1, column record_id: '../x': id with a path separator"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": [""], "age": [1], "sex": ["male"],
+                   "scd1": [0]}), r"row 1 \(record_id 'a'\): patient_id is empty"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [0], "cardiac_cause": ["true"], "days_to_event": [3]}), "not both"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3]}), r"missing column\(s\) cardiac_cause"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1],
+                   "days_to_event": [3], "cardiac_cause": [""]}), r"missing column\(s\) sex"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3], "cardiac_cause": ["maybe"]}),
+     r"row 1 \(record_id 'a'\), column cardiac_cause: 'maybe' is not true/false"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": ["soon"], "cardiac_cause": ["1"]}),
+     r"column days_to_event: 'soon' is not a number"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [2]}), r"column scd1: '2' is not 0/1"),
+])
+def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=match):
+        cohort_rows(read_labels(path), CohortReport())
+
+
+def test_feather_labels_read_like_csv(tmp_path):
+    frame = labels_frame([("a", "p1", 70, "female", 40, True), ("b", "p2", 55.0, "male", None, None)])
+    frame.to_csv(tmp_path / "l.csv", index=False)
+    frame.astype({"days_to_event": float}).to_feather(tmp_path / "l.feather")
+    from_csv, _ = cohort_rows(read_labels(tmp_path / "l.csv"), CohortReport())
+    from_feather, _ = cohort_rows(read_labels(tmp_path / "l.feather"), CohortReport())
+    pd.testing.assert_frame_equal(from_csv, from_feather)
+    assert from_csv["scd3mo"].tolist() == [1.0] and from_csv["age"].tolist() == [70.0]
+
+
+# --------------------------------------------------------------------------------------
+# A real-format WFDB folder, end to end through the import
+# --------------------------------------------------------------------------------------
+def test_wfdb_folder_imports_sample_by_sample(tmp_path):
+    rec = tmp_path / "records"
+    (rec / "sub").mkdir(parents=True)
+    upper = {lead: lead.upper() for lead in LEADS}
+    lower = {lead: lead.lower() for lead in LEADS}
+    t = lambda fs, seconds: np.arange(int(seconds * fs)) / fs  # noqa: E731
+    shuffled = list(np.random.default_rng(1).permutation(LEADS))
+    # 250 Hz, 12 s, all 12 leads shuffled, upper-case names, mV
+    write_wfdb(rec, "a250", 250, channels(known_ecg(t(250, 12)), upper, shuffled))
+    # 1,000 Hz, exactly 10 s, 15 leads (12 + Frank), lower-case names, µV, in a subfolder
+    ecg = known_ecg(t(1000, 10))
+    frank = {name: ecg[0] * (k + 1) for k, name in enumerate(FRANK)}
+    write_wfdb(rec / "sub", "b1000", 1000, {**channels(ecg, lower, LEADS[::-1]), **frank}, "uV")
+    # 500 Hz, 11 s, only I, II and the chest leads: the four limb leads are derived
+    write_wfdb(rec, "c_limb", 500, channels(known_ecg(t(500, 11)), lower, RECORDED[::-1]))
+    nan = known_ecg(t(500, 12))
+    nan[LEAD_INDEX["V2"], 100:110] = np.nan
+    write_wfdb(rec, "d_nan", 500, channels(nan, {}, LEADS))
+    write_wfdb(rec, "e_short", 500, channels(known_ecg(t(500, 8)), {}, LEADS))
+    write_wfdb(rec, "f_nov4", 500, channels(known_ecg(t(500, 12)), {}, [l for l in LEADS if l != "V4"]))
+    write_wfdb(rec, "g_unit", 500, channels(known_ecg(t(500, 12)), {}, LEADS), unit="mmHg")
+    write_wfdb(rec, "h_nolabel", 500, channels(known_ecg(t(500, 12)), {}, LEADS))
+    ids = ["a250", "b1000", "c_limb", "d_nan", "e_short", "f_nov4", "g_unit", "z_orphan"]
+    labels_frame([(r, f"p{k}", 60, "female", 30 + k, "true" if k % 2 else "")
+                  for k, r in enumerate(ids)]).to_csv(tmp_path / "labels.csv", index=False)
+
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv",
+                              "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv", dtype={"derived_leads": str}).set_index("record_id")
+    status = log["status"].to_dict()
+    assert status == {"a250": "imported", "b1000": "imported", "c_limb": "imported",
+                      "d_nan": "refused", "e_short": "refused", "f_nov4": "refused",
+                      "g_unit": "refused", "h_nolabel": "no_label", "z_orphan": "no_record"}
+    assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of 6000"
+    assert log.loc["e_short", "reason"].startswith("too short: 8.00 s < 10 s")
+    assert log.loc["f_nov4", "reason"].startswith("missing lead(s) V4 (found: I, II, III")
+    assert log.loc["g_unit", "reason"].startswith("unknown unit 'mmHg' of lead")
+    assert log.loc["c_limb", "derived_leads"] == "III;aVR;aVL;aVF"
+    assert log.loc["b1000", "ignored_leads"] == "vx;vy;vz" and log.loc["b1000", "units"] == "uV"
+    assert log.loc["b1000", "source"] == "sub/b1000.hea"
+    assert "no_record 1" in out and "III 1" in out
+
+    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb"]
+    assert (cov["scaling_factor"] == 1000.0).all()
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    for record, fs, inner in [("a250", 250, slice(50, N_SAMPLES)),
+                              ("b1000", 1000, slice(50, N_SAMPLES - 50)),
+                              ("c_limb", 500, slice(0, N_SAMPLES))]:
+        got = np.load(tmp_path / "10_sec_ecgs" / f"{record}.npy")
+        assert got.dtype == np.float32 and got.shape == (12, N_SAMPLES)
+        # 16-bit storage error, plus < 1 µV from resampling (~2,000 µV peak-to-peak signals)
+        tol = 4 * quantum(truth) + (1.0 if fs != FS else 0.0) + 1e-3
+        err_uv = np.abs(got[:, inner] - truth[:, inner]).max(axis=1)
+        assert err_uv.max() < tol, (record, dict(zip(LEADS, err_uv.round(3))))
+    assert not (tmp_path / "10_sec_ecgs" / "d_nan.npy").exists()
+
+
+def test_npy_and_csv_folders(tmp_path):
+    t = np.arange(10 * 1000) / 1000
+    ecg = known_ecg(t)
+    order = ["V6", "avl", "I", "ii", "V1", "V2", "V3", "V4", "V5"]  # aVL given, III/aVR/aVF derived
+    stored = np.stack([ecg[LEAD_INDEX[canonical_lead(n)]] for n in order]) / 1000  # mV
+    (tmp_path / "npy").mkdir()
+    np.save(tmp_path / "npy" / "r1.npy", stored.T.astype(np.float64))  # (samples, leads)
+    (tmp_path / "csv").mkdir()
+    pd.DataFrame(stored.T * 1000, columns=order).to_csv(tmp_path / "csv" / "r1.csv", index=False)
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    for fmt, unit in (("npy", "mV"), ("csv", "uV")):
+        ws = tmp_path / f"ws_{fmt}"
+        ws.mkdir()
+        code, _, err = run_main(X00, "--input", str(tmp_path / fmt), "--format", fmt, "--fs", "1000",
+                                "--leads", ",".join(order), "--units", unit,
+                                "--labels", str(tmp_path / "labels.csv"), "--n-jobs", "1", cwd=ws)
+        assert code == 0, err
+        got = np.load(ws / "10_sec_ecgs" / "r1.npy")
+        assert np.abs(got[:, 50:-50] - truth[:, 50:-50]).max() < 1.0, fmt
+        log = pd.read_csv(ws / "x00_import_log.csv")
+        assert log["derived_leads"].tolist() == ["III;aVR;aVF"]
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--format", "npy",
+                            "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "--fs HZ" in err
+
+
+def test_windows_stay_with_their_patient(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "long", 500, channels(known_ecg(np.arange(25 * FS) / FS), {}, LEADS))
+    write_wfdb(rec, "short", 500, channels(known_ecg(np.arange(7 * FS) / FS), {}, LEADS))
+    labels_frame([("long", "p1", 50, "male", 10, "true"), ("short", "p2", 50, "male", 10, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--windows",
+                              "--pad-short", "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert list(cov.index) == ["long_w0", "long_w1", "short_w0"]
+    assert cov.loc[["long_w0", "long_w1"], "ptId"].tolist() == ["p1", "p1"]
+    assert cov.loc[["long_w0", "long_w1"], "scd1"].tolist() == [1.0, 1.0]
+    w1 = np.load(tmp_path / "10_sec_ecgs" / "long_w1.npy")
+    truth = known_ecg(np.arange(N_SAMPLES, 2 * N_SAMPLES) / FS)
+    assert np.abs(w1 - truth).max() < 4 * quantum(truth) + 1e-3
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert log.loc["long", "n_windows"] == 2 and log.loc["short", "padded_samples"] == 3 * FS
+    assert "records padded to 10 s: 1" in out
+
+
+def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "r", 500, channels(known_ecg(np.arange(4 * FS) / FS), {}, LEADS))
+    labels_frame([("r", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "no record was imported" in err
+    assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["refused"]
+
+
+# --------------------------------------------------------------------------------------
+# The imported cohort runs through the pipeline unchanged
+# --------------------------------------------------------------------------------------
+N_PATIENTS = 40
+
+
+def simulated_wfdb_cohort(root, n_patients=N_PATIENTS, seed=3):
+    """Simulated ECGs at 250 / 1,000 Hz with lead names in other orders and cases; patient 0
+    has 15 leads, patient 1 only I, II and the chest leads; every third patient an SCD case."""
+    rng = np.random.default_rng(seed)
+    rec = root / "records"
+    rec.mkdir()
+    rows = []
+    for k in range(n_patients):
+        ecg = simulate_ecg(sample_ecg_params(rng), rng, n_samples=6000)  # 12 s at 500 Hz, µV
+        fs = (250, 1000)[k % 2]
+        stored = resample_poly(ecg, fs, FS, axis=1)
+        order = list(rng.permutation(RECORDED if k == 1 else LEADS))
+        names = {lead: (lead.lower() if k % 3 else lead.upper()) for lead in LEADS}
+        leads = channels(stored, names, order)
+        if k == 0:
+            leads.update({name: stored[0] * 0.5 for name in FRANK})
+        write_wfdb(rec, f"rec{k:03d}", fs, leads, unit=("mV", "uV")[k % 2])
+        case = k % 3 == 0
+        rows.append((f"rec{k:03d}", f"pt{k:03d}", int(rng.integers(35, 79)),
+                     ("male", "female")[k % 2], int(rng.integers(20, 700)), "true" if case else ""))
+    labels_frame(rows).to_csv(root / "labels.csv", index=False)
+
+
+def test_imported_cohort_runs_through_x04_x06_training_prediction_and_x08(tmp_path, script_runner):
+    simulated_wfdb_cohort(tmp_path)
+    proc = script_runner(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
+    assert f"imported {N_PATIENTS}," in proc.stdout
+    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert len(cov) == N_PATIENTS and cov["include_modelling"].all()
+    assert int(cov["scd"].sum()) == len(range(0, N_PATIENTS, 3))
+
+    for script in (X04, X06):
+        code, out, err = run_main(script, "--n-jobs", "1", cwd=tmp_path)
+        assert code == 0, err
+    seg = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    # rec000 has 15 leads, rec001 only I, II and the chest leads; a simulated ECG stored at
+    # 250 Hz may lose its last marginal beats to x04's amplitude filter, as at 500 Hz.
+    assert (seg.loc[["rec000", "rec001"], "n_kept"] >= 3).all()
+    assert (seg["status"] == "ok").sum() >= N_PATIENTS - 2
+    assert len(list((tmp_path / "ecg_beats").glob("*/*.npy"))) == seg["n_kept"].sum() > 300
+    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert cov["aVL_rs_diff"].notna().sum() >= N_PATIENTS - 2
+    assert cov.set_index("studyId").loc[["rec000", "rec001"], "aVL_rs_diff"].notna().all()
+
+    code, out, err = run_main(TRAIN, *TINY, "--length", "1000", "--max-epochs", "1",
+                              "--device", "cpu", cwd=tmp_path)
+    assert code == 0, err
+    code, out, err = run_main(PREDICT, "--device", "cpu", cwd=tmp_path)
+    assert code == 0, err
+    pred = pd.read_feather(tmp_path / "predictions" / "ntuh_scd_model_demo_1" / "predictions.feather")
+    assert len(pred) > 0 and pred["scd1_hat"].notna().all()
+    assert set(pred["studyId"]) <= set(cov["studyId"])
+    code, out, err = run_main(X08, "--study-id", "rec001", "--output", "rec001.png", cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "rec001.png").stat().st_size > 10_000
+
+
+def test_imported_table_has_the_columns_and_types_of_x02(tmp_path, pipeline):
+    reference = pd.read_feather(pipeline.ensure("x02") / "covariate_df.feather")
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "r", 500, channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS))
+    labels_frame([("r", "p1", 50, "male", 10, "true")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    imported = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert list(imported.columns) == list(reference.columns)
+    different = {c: (str(imported[c].dtype), str(reference[c].dtype)) for c in reference.columns
+                 if imported[c].dtype != reference[c].dtype}
+    assert different == {}
