@@ -25,7 +25,7 @@ FORMAT = "wfdb"
 LABELS = None
 FS = 0.0
 LEADS = ""
-UNITS = "mV"
+UNITS = ""
 WINDOWS = False
 MAX_WINDOWS = 0
 PAD_SHORT = False
@@ -43,7 +43,7 @@ HELP = {
               "days_to_event + cardiac_cause or ready-made 0/1 label columns",
     "fs": "sampling rate in Hz of the npy/csv files (WFDB headers give their own)",
     "leads": "comma-separated lead order of the npy/csv files, e.g. I,II,V1,V2,V3,V4,V5,V6",
-    "units": "unit of the npy/csv samples: mV, uV or V",
+    "units": "unit of the npy/csv samples: mV (when not given), uV or V",
     "windows": "import every consecutive 10-s window as its own ECG (<id>_w0, <id>_w1, ...) "
                "instead of the first 10 s only",
     "max_windows": "with --windows: at most this many windows per record (0: all)",
@@ -76,10 +76,11 @@ def main(argv=None):
                            one_per_patient=args.one_per_patient, seed=args.seed,
                            n_jobs=args.n_jobs)
     write_csv(result.log, args.log)
-    if result.covariates.empty:
-        raise PipelineError(f"no record was imported; reasons per record in {args.log}")
-    write_feather(result.covariates, args.output)
     print(result.summary())
+    if result.covariates.empty:
+        raise PipelineError(f"no record was imported ({args.out_dir}/ and {args.output} left "
+                            f"as they were); the reason for each record is in {args.log}")
+    write_feather(result.covariates, args.output)
     print(f"[import] wrote {args.output}, {len(result.covariates)} ECGs to {args.out_dir}/ "
           f"and {args.log}")
 

@@ -267,7 +267,10 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     write_wfdb(rec, "f_nov4", 500, channels(known_ecg(t(500, 12)), {}, [l for l in LEADS if l != "V4"]))
     write_wfdb(rec, "g_unit", 500, channels(known_ecg(t(500, 12)), {}, LEADS), unit="mmHg")
     write_wfdb(rec, "h_nolabel", 500, channels(known_ecg(t(500, 12)), {}, LEADS))
-    ids = ["a250", "b1000", "c_limb", "d_nan", "e_short", "f_nov4", "g_unit", "z_orphan"]
+    gain = known_ecg(t(500, 12))
+    gain[LEAD_INDEX["aVL"]] *= 4.88  # stored aVL off the identities: imported, but reported
+    write_wfdb(rec, "i_gain", 500, channels(gain, {}, LEADS))
+    ids = ["a250", "b1000", "c_limb", "d_nan", "e_short", "f_nov4", "g_unit", "i_gain", "z_orphan"]
     labels_frame([(r, f"p{k}", 60, "female", 30 + k, "true" if k % 2 else "")
                   for k, r in enumerate(ids)]).to_csv(tmp_path / "labels.csv", index=False)
 
@@ -278,7 +281,8 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     status = log["status"].to_dict()
     assert status == {"a250": "imported", "b1000": "imported", "c_limb": "imported",
                       "d_nan": "refused", "e_short": "refused", "f_nov4": "refused",
-                      "g_unit": "refused", "h_nolabel": "no_label", "z_orphan": "no_record"}
+                      "g_unit": "refused", "h_nolabel": "no_label", "i_gain": "imported",
+                      "z_orphan": "no_record"}
     assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of 6000"
     assert log.loc["e_short", "reason"].startswith("too short: 8.00 s < 10 s")
     assert log.loc["f_nov4", "reason"].startswith("missing lead(s) V4 (found: I, II, III")
@@ -287,9 +291,11 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert log.loc["b1000", "ignored_leads"] == "vx;vy;vz" and log.loc["b1000", "units"] == "uV"
     assert log.loc["b1000", "source"] == "sub/b1000.hea"
     assert "no_record 1" in out and "III 1" in out
+    assert log.loc["i_gain", "identity_residual"] > 0.5 > 1e-3 > log.loc["a250", "identity_residual"]
+    assert "lead mix-up or gain fault?): 1, e.g. i_gain" in out
 
     cov = pd.read_feather(tmp_path / "covariate_df.feather")
-    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb"]
+    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain"]
     assert (cov["scaling_factor"] == 1000.0).all()
     truth = known_ecg(np.arange(N_SAMPLES) / FS)
     for record, fs, inner in [("a250", 250, slice(50, N_SAMPLES)),
@@ -329,6 +335,9 @@ def test_npy_and_csv_folders(tmp_path):
     code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--format", "npy",
                             "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
     assert code == 2 and "--fs HZ" in err
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--units", "uV",
+                            "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "--units are for --format npy/csv" in err
 
 
 def test_windows_stay_with_their_patient(tmp_path):
@@ -361,6 +370,7 @@ def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path
     code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
                             cwd=tmp_path)
     assert code == 2 and "no record was imported" in err
+    assert not (tmp_path / "10_sec_ecgs").exists() and not (tmp_path / "covariate_df.feather").exists()
     assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["refused"]
 
 

@@ -48,6 +48,10 @@ DERIVABLE_LEADS: tuple[str, ...] = tuple(IDENTITIES)  # III, aVR, aVL, aVF
 LEAD_ALIASES: dict[str, str] = {"di": "I", "dii": "II", "diii": "III"}
 #: Microvolts per physical unit (unit names lower-cased, micro sign spelt "u").
 UNIT_TO_UV: dict[str, float] = {"uv": 1.0, "mv": 1000.0, "v": 1e6}
+DEFAULT_UNIT = "mV"  # of npy/csv samples when --units is not given
+#: Stored III/aVR/aVL/aVF further than this from the identities (relative RMS) are reported:
+#: usually a lead mix-up or a gain fault like NTUH's.
+IDENTITY_WARNING = 0.05
 SECONDS = N_SAMPLES / FS  # 10 s
 #: Resampling pads the record's ends by extending the line through its end points.
 PAD_TYPE = "line"
@@ -76,6 +80,10 @@ STATUSES = ("imported", "refused", "not_chosen", "no_label", "no_record")
 
 class RecordRefused(Exception):
     """A record that cannot be imported; the message is the logged reason."""
+
+
+class _NothingImported(Exception):
+    """No record could be imported: the output folder is not replaced."""
 
 
 # --------------------------------------------------------------------------------------
@@ -317,16 +325,17 @@ class SignalOptions:
     format: str = "wfdb"
     fs: float = 0.0                 # npy/csv only
     leads: tuple[str, ...] = ()     # npy/csv only
-    unit: str = "mV"                # npy/csv only
+    unit: str = ""                  # npy/csv only ("" = mV)
     windows: WindowOptions = WindowOptions()
 
 
 def read_record(path: Path, options: SignalOptions) -> RawRecord:
     if options.format == "wfdb":
         return read_wfdb(path)
+    unit = options.unit or DEFAULT_UNIT
     if options.format == "npy":
-        return read_npy(path, options.fs, options.leads, options.unit)
-    return read_csv_record(path, options.fs, options.leads, options.unit)
+        return read_npy(path, options.fs, options.leads, unit)
+    return read_csv_record(path, options.fs, options.leads, unit)
 
 
 def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
@@ -577,6 +586,11 @@ class ImportResult:
                           str(text).split(";") if lead)
         lines.append("[import] limb leads derived from I and II: "
                      + (", ".join(f"{k} {v}" for k, v in sorted(derived.items())) or "none"))
+        stored = ok[ok["derived_leads"].fillna("") == ""]
+        odd = stored.loc[stored["identity_residual"] > IDENTITY_WARNING, "record_id"].tolist()
+        lines.append(f"[import] records whose stored III/aVR/aVL/aVF disagree with I and II "
+                     f"(relative residual > {IDENTITY_WARNING}; lead mix-up or gain fault?): "
+                     f"{len(odd)}" + (f", e.g. {', '.join(odd[:5])}" if odd else ""))
         lines.append(f"[import] records padded to 10 s: {int((ok['padded_samples'] > 0).sum())}; "
                      f"sampling rates: " + ", ".join(
                          f"{fs:g} Hz {n}" for fs, n in sorted(Counter(ok["fs"]).items())))
@@ -585,6 +599,9 @@ class ImportResult:
             for (_, message), n in sorted(self.notes.notes.items()):
                 lines.append(f"  {n:>7}  {message}")
         cov = self.covariates
+        if cov.empty:
+            lines.append("[import] no ECG imported")
+            return "\n".join(lines)
         lines.append(f"[import] {len(cov)} ECGs of {cov['ptId'].nunique()} patients; "
                      f"{int(cov['include_modelling'].sum())} eligible for modelling; positives: "
                      + ", ".join(f"{n} {int((cov[n] == 1).sum())}" for n in LABELS))
@@ -622,18 +639,21 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     from .io import replace_dir
     from .parallel import imap
 
+    if options.format not in FORMATS:
+        raise PipelineError(f"--format {options.format!r}: expected one of {', '.join(FORMATS)}")
     if options.format in ("npy", "csv"):
         if not options.fs or options.fs <= 0:
             raise PipelineError(f"--format {options.format}: give the sampling rate with --fs HZ")
         if not options.leads and options.format == "npy":
             raise PipelineError("--format npy: give the lead order with --leads I,II,...")
-        if uv_per_unit(options.unit) is None:
+        if uv_per_unit(options.unit or DEFAULT_UNIT) is None:
             raise PipelineError(f"--units {options.unit!r}: expected mV, uV or V")
         unknown = [lead for lead in options.leads if not lead.strip()]
         if unknown:
             raise PipelineError(f"--leads {','.join(options.leads)!r}: empty lead name")
-    elif options.fs or options.leads:
-        raise PipelineError("--fs and --leads are for --format npy/csv; WFDB headers give both")
+    elif options.fs or options.leads or options.unit:
+        raise PipelineError("--fs, --leads and --units are for --format npy/csv; WFDB headers "
+                            "give the rate, lead names and units")
 
     labels = read_labels(Path(labels_path))
     records = discover_records(Path(input_dir), options.format, exclude=[Path(labels_path)])
@@ -672,8 +692,13 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
             log.append(res)
         check_window_ids(kept["ecg_id"], by_id, set(records))
         state.update(kept=kept, by_id=by_id)
+        if kept.empty:
+            raise _NothingImported  # leave the existing folder as it is
 
-    replace_dir(Path(out_dir), fill)
+    try:
+        replace_dir(Path(out_dir), fill)
+    except _NothingImported:
+        pass
     kept, by_id = state["kept"], state["by_id"]
 
     # x01's order: the study group first, then the controls; by id within each.
@@ -686,7 +711,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
                              "file_path": str(records[row.ecg_id])})
     cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
     covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
-    if "days_to_event" not in labels.columns:
+    if "days_to_event" not in labels.columns and len(covariates):
         # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
         covariates["include_modelling"] = (covariates["age"].notna()
                                            & covariates["female"].notna()
