@@ -321,11 +321,12 @@ def test_npy_and_csv_folders(tmp_path):
     pd.DataFrame(stored.T * 1000, columns=order).to_csv(tmp_path / "csv" / "r1.csv", index=False)
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
     truth = known_ecg(np.arange(N_SAMPLES) / FS)
-    for fmt, unit in (("npy", "mV"), ("csv", "uV")):
-        ws = tmp_path / f"ws_{fmt}"
+    for fmt, unit, leads in (("npy", "mV", order), ("csv", "uV", order), ("csv", "uV", [])):
+        ws = tmp_path / f"ws_{fmt}_{len(leads)}"
         ws.mkdir()
+        lead_option = ["--leads", ",".join(leads)] if leads else []  # CSV: names from its header
         code, _, err = run_main(X00, "--input", str(tmp_path / fmt), "--format", fmt, "--fs", "1000",
-                                "--leads", ",".join(order), "--units", unit,
+                                *lead_option, "--units", unit,
                                 "--labels", str(tmp_path / "labels.csv"), "--n-jobs", "1", cwd=ws)
         assert code == 0, err
         got = np.load(ws / "10_sec_ecgs" / "r1.npy")
