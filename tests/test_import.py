@@ -263,6 +263,9 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     nan = known_ecg(t(500, 12))
     nan[LEAD_INDEX["V2"], 100:110] = np.nan
     write_wfdb(rec, "d_nan", 500, channels(nan, {}, LEADS))
+    nan = known_ecg(t(500, 14))
+    nan[LEAD_INDEX["V2"], 12 * FS:] = np.nan
+    write_wfdb(rec, "late_nan", 500, channels(nan, {}, LEADS))
     write_wfdb(rec, "e_short", 500, channels(known_ecg(t(500, 8)), {}, LEADS))
     write_wfdb(rec, "f_nov4", 500, channels(known_ecg(t(500, 12)), {}, [l for l in LEADS if l != "V4"]))
     write_wfdb(rec, "g_unit", 500, channels(known_ecg(t(500, 12)), {}, LEADS), unit="mmHg")
@@ -270,7 +273,8 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     gain = known_ecg(t(500, 12))
     gain[LEAD_INDEX["aVL"]] *= 4.88  # stored aVL off the identities: imported, but reported
     write_wfdb(rec, "i_gain", 500, channels(gain, {}, LEADS))
-    ids = ["a250", "b1000", "c_limb", "d_nan", "e_short", "f_nov4", "g_unit", "i_gain", "z_orphan"]
+    ids = ["a250", "b1000", "c_limb", "d_nan", "late_nan", "e_short", "f_nov4", "g_unit", "i_gain",
+           "z_orphan"]
     labels_frame([(r, f"p{k}", 60, "female", 30 + k, "true" if k % 2 else "")
                   for k, r in enumerate(ids)]).to_csv(tmp_path / "labels.csv", index=False)
 
@@ -282,8 +286,11 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert status == {"a250": "imported", "b1000": "imported", "c_limb": "imported",
                       "d_nan": "refused", "e_short": "refused", "f_nov4": "refused",
                       "g_unit": "refused", "h_nolabel": "no_label", "i_gain": "imported",
-                      "z_orphan": "no_record"}
-    assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of 6000"
+                      "late_nan": "imported", "z_orphan": "no_record"}
+    # 11 s read at 500 Hz: the first 10 s and a 1-s margin for the resampling filter
+    assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of the 5500 read"
+    assert log.loc["a250", "seconds"] == 12.0 and log.loc["b1000", "seconds"] == 10.0
+    assert log.loc["late_nan", "status"] == "imported"  # NaNs after the imported 10 s
     assert log.loc["e_short", "reason"].startswith("too short: 8.00 s < 10 s")
     assert log.loc["f_nov4", "reason"].startswith("missing lead(s) V4 (found: I, II, III")
     assert log.loc["g_unit", "reason"].startswith("unknown unit 'mmHg' of lead")
@@ -295,7 +302,7 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert "lead mix-up or gain fault?): 1, e.g. i_gain" in out
 
     cov = pd.read_feather(tmp_path / "covariate_df.feather")
-    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain"]
+    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain", "late_nan"]
     assert (cov["scaling_factor"] == 1000.0).all()
     truth = known_ecg(np.arange(N_SAMPLES) / FS)
     for record, fs, inner in [("a250", 250, slice(50, N_SAMPLES)),

@@ -21,6 +21,7 @@ refused with a reason in the log and counted; nothing is dropped silently.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ DEFAULT_UNIT = "mV"  # of npy/csv samples when --units is not given
 #: usually a lead mix-up or a gain fault like NTUH's.
 IDENTITY_WARNING = 0.05
 SECONDS = N_SAMPLES / FS  # 10 s
+#: Seconds read beyond the last window needed, so resampling sees no edge inside it.
+READ_MARGIN_S = 1.0
 #: Resampling pads the record's ends by extending the line through its end points.
 PAD_TYPE = "line"
 GROUP_CONTROL = "control"
@@ -140,21 +143,39 @@ class RawRecord:
     names: list[str]
     units: list[str]
     fs: float
+    total_samples: int = -1   # length of the whole record (``signal`` may hold its start only)
+
+    def __post_init__(self) -> None:
+        if self.total_samples < 0:
+            self.total_samples = self.signal.shape[-1]
 
 
-def read_wfdb(path: Path) -> RawRecord:
-    """Physical signals, channel names, units and rate of the WFDB record ``path`` (.hea)."""
+def _samples_to_read(total: int, fs: float, seconds: float | None) -> int:
+    return total if seconds is None else min(total, int(math.ceil(seconds * fs)))
+
+
+def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
+    """Physical signals, channel names, units and rate of the WFDB record ``path`` (.hea).
+
+    Only the first ``seconds`` are read (all when None); ``total_samples`` is the record's
+    length from its header.
+    """
     import wfdb
 
+    name = str(Path(path).with_suffix(""))
     try:
-        record = wfdb.rdrecord(str(Path(path).with_suffix("")))
+        header = wfdb.rdheader(name)
+        total = int(header.sig_len or 0)
+        fs = float(header.fs)
+        sampto = _samples_to_read(total, fs, seconds) if total else "end"
+        record = wfdb.rdrecord(name, sampto=sampto)
     except Exception as exc:  # wfdb raises many types for broken headers and signal files
         raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
     if record.p_signal is None or record.sig_name is None:
         raise RecordRefused("unreadable WFDB record: no physical signal")
-    return RawRecord(signal=np.asarray(record.p_signal, dtype=np.float64).T,
-                     names=list(record.sig_name), units=list(record.units or []),
-                     fs=float(record.fs))
+    signal = np.asarray(record.p_signal, dtype=np.float64).T
+    return RawRecord(signal=signal, names=list(record.sig_name), units=list(record.units or []),
+                     fs=fs, total_samples=total or signal.shape[1])
 
 
 def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
@@ -167,19 +188,27 @@ def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
     raise RecordRefused(f"wrong shape: {array.shape} does not match {n_leads} leads in --leads")
 
 
-def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str) -> RawRecord:
-    """A ``.npy`` array (leads, samples) or (samples, leads), leads in ``leads`` order."""
+def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str,
+             seconds: float | None = None) -> RawRecord:
+    """A ``.npy`` array (leads, samples) or (samples, leads), leads in ``leads`` order.
+
+    Memory-mapped; only the first ``seconds`` are read (all when None).
+    """
     try:
-        array = np.load(path, allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise RecordRefused(f"unreadable .npy file: {exc}") from exc
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise RecordRefused(f"wrong dtype: {array.dtype}, expected integer or float samples")
-    signal = _as_leads_by_samples(array, len(leads)).astype(np.float64)
-    return RawRecord(signal=signal, names=list(leads), units=[unit] * len(leads), fs=fs)
+    view = _as_leads_by_samples(array, len(leads))
+    total = view.shape[1]
+    signal = np.asarray(view[:, :_samples_to_read(total, fs, seconds)], dtype=np.float64)
+    return RawRecord(signal=signal, names=list(leads), units=[unit] * len(leads), fs=fs,
+                     total_samples=total)
 
 
-def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str) -> RawRecord:
+def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str,
+                    seconds: float | None = None) -> RawRecord:
     """A CSV, one row per sample, one column per lead.
 
     A first row that is not numeric is a header of lead names; it is used when ``leads`` is
@@ -208,8 +237,10 @@ def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str) -> R
         row, col = np.argwhere(text.to_numpy())[0]
         raise RecordRefused(f"non-numeric value {table.iat[row, col]!r} in column {names[col]} "
                             f"(data row {row + 1})")
-    return RawRecord(signal=values.to_numpy(dtype=np.float64).T, names=names,
-                     units=[unit] * len(names), fs=fs)
+    signal = values.to_numpy(dtype=np.float64).T
+    total = signal.shape[1]
+    return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)], names=names,
+                     units=[unit] * len(names), fs=fs, total_samples=total)
 
 
 # --------------------------------------------------------------------------------------
@@ -256,7 +287,8 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
             raise RecordRefused(f"unknown unit {unit!r} of lead {lead} (known: mV, uV, µV, V)")
         bad = ~np.isfinite(raw.signal[i])
         if bad.any():
-            raise RecordRefused(f"NaN or infinite samples in lead {lead}: {int(bad.sum())} of {n}")
+            raise RecordRefused(f"NaN or infinite samples in lead {lead}: {int(bad.sum())} of "
+                                f"the {n} read")
         ecg[LEAD_INDEX[lead]] = raw.signal[i] * factor
         units.append(str(unit))
     derived = [lead for lead in DERIVABLE_LEADS if lead not in where]
@@ -289,6 +321,14 @@ class WindowOptions:
     all_windows: bool = False   # False: first 10 s only
     max_windows: int = 0        # with all_windows: at most this many (0: no limit)
     pad_short: bool = False     # pad a record shorter than 10 s instead of refusing it
+
+    def seconds_to_read(self) -> float | None:
+        """How much of a record to read: the windows plus a margin that keeps the
+        resampling filter's edge away from the last window (None: the whole record)."""
+        if self.all_windows and self.max_windows <= 0:
+            return None
+        n_windows = self.max_windows if self.all_windows else 1
+        return n_windows * SECONDS + READ_MARGIN_S
 
 
 def cut_windows(ecg500: np.ndarray, options: WindowOptions) -> tuple[list[np.ndarray], int]:
@@ -330,12 +370,13 @@ class SignalOptions:
 
 
 def read_record(path: Path, options: SignalOptions) -> RawRecord:
+    seconds = options.windows.seconds_to_read()
     if options.format == "wfdb":
-        return read_wfdb(path)
+        return read_wfdb(path, seconds)
     unit = options.unit or DEFAULT_UNIT
     if options.format == "npy":
-        return read_npy(path, options.fs, options.leads, unit)
-    return read_csv_record(path, options.fs, options.leads, unit)
+        return read_npy(path, options.fs, options.leads, unit, seconds)
+    return read_csv_record(path, options.fs, options.leads, unit, seconds)
 
 
 def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
@@ -351,7 +392,7 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
            "padded_samples": 0}
     try:
         raw = read_record(Path(source), options)
-        row.update(fs=raw.fs, seconds=raw.signal.shape[1] / raw.fs if raw.fs > 0 else np.nan)
+        row.update(fs=raw.fs, seconds=raw.total_samples / raw.fs if raw.fs > 0 else np.nan)
         mapped = to_pipeline_leads(raw)
         row.update(units=";".join(mapped.units), derived_leads=";".join(mapped.derived),
                    ignored_leads=";".join(mapped.ignored))
