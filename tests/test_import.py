@@ -459,3 +459,39 @@ def test_imported_table_has_the_columns_and_types_of_x02(tmp_path, pipeline):
     different = {c: (str(imported[c].dtype), str(reference[c].dtype)) for c in reference.columns
                  if imported[c].dtype != reference[c].dtype}
     assert different == {}
+
+
+def test_one_ecg_per_patient_as_x01_among_the_records_that_import(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    for name in ("day1", "day30", "day50", "day70"):
+        write_wfdb(rec, name, 500, ten)
+    write_wfdb(rec, "day20", 500, channels(known_ecg(np.arange(5 * FS) / FS), {}, LEADS))
+    labels_frame([(name, "p1", 50, "male", int(name[3:]), "") for name in
+                  ("day1", "day20", "day30", "day50")] + [("day70", "p2", 50, "male", 70, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    status = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")["status"]
+    # day20 would win (smallest days >= 2) but is too short; day1 is under 2 days
+    assert status.to_dict() == {"day1": "not_chosen", "day20": "refused", "day30": "imported",
+                                "day50": "not_chosen", "day70": "imported"}
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["day30.npy", "day70.npy"]
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            "--no-one-per-patient", cwd=tmp_path)
+    assert code == 0, err
+    assert len(pd.read_feather(tmp_path / "covariate_df.feather")) == 4
+
+
+def test_a_record_id_found_twice_is_named(tmp_path):
+    rec = tmp_path / "records"
+    (rec / "a").mkdir(parents=True)
+    (rec / "b").mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    write_wfdb(rec / "a", "r1", 500, ten)
+    write_wfdb(rec / "b", "r1", 500, ten)
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
+    assert code == 2 and "record id 'r1' found twice" in err and "a/r1.hea" in err
