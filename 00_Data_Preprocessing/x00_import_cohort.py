@@ -30,6 +30,7 @@ WINDOWS = False
 MAX_WINDOWS = 0
 PAD_SHORT = False
 ONE_PER_PATIENT = True
+MEASURE = True
 SEED = 42
 OUTPUT = COVARIATE_DF
 OUT_DIR = TEN_SEC_DIR
@@ -49,6 +50,8 @@ HELP = {
     "max_windows": "with --windows: at most this many windows per record (0: all)",
     "pad_short": "pad records shorter than 10 s (last sample repeated) instead of refusing them",
     "one_per_patient": "keep one ECG per patient as x01 does (the smallest days_to_event >= 2)",
+    "measure": "measure RR and heart rate of each imported ECG where the labels table does not "
+               "give them, and QTc from a given qt_interval (x05 and x07 need them)",
     "seed": "seed of the x02 placeholder covariates",
     "output": "cohort table to write (the x02 table)",
     "out_dir": "folder receiving <studyId>.npy (replaced as a whole)",
@@ -61,7 +64,8 @@ HELP = {
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, input=INPUT, format=FORMAT, labels=LABELS, fs=FS,
                         leads=LEADS, units=UNITS, windows=WINDOWS, max_windows=MAX_WINDOWS,
-                        pad_short=PAD_SHORT, one_per_patient=ONE_PER_PATIENT, seed=SEED,
+                        pad_short=PAD_SHORT, one_per_patient=ONE_PER_PATIENT,
+                        measure=MEASURE, seed=SEED,
                         output=OUTPUT, out_dir=OUT_DIR, log=LOG,
                         n_jobs=N_JOBS).parse_args(argv)
     if args.input is None or args.labels is None:
@@ -71,7 +75,8 @@ def main(argv=None):
     options = SignalOptions(format=args.format, fs=args.fs, leads=leads, unit=args.units,
                             windows=WindowOptions(all_windows=args.windows,
                                                   max_windows=args.max_windows,
-                                                  pad_short=args.pad_short))
+                                                  pad_short=args.pad_short),
+                            measure=args.measure)
     result = import_cohort(Path(args.input), Path(args.labels), Path(args.out_dir), options,
                            one_per_patient=args.one_per_patient, seed=args.seed,
                            n_jobs=args.n_jobs)

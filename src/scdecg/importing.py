@@ -74,7 +74,7 @@ MAX_ID_LENGTH = 200
 
 LOG_COLUMNS = ("record_id", "patient_id", "source", "status", "reason", "fs", "seconds",
                "units", "n_windows", "derived_leads", "ignored_leads", "padded_samples",
-               "identity_residual")
+               "identity_residual", "measure_note")
 #: Log statuses. ``imported``: in covariate_df and 10_sec_ecgs; ``refused``: the record's
 #: signal or label row cannot be used; ``not_chosen``: another ECG of the patient was kept;
 #: ``no_label``: a record without a label row; ``no_record``: a label row without a record.
@@ -358,6 +358,46 @@ def window_ids(record_id: str, n_windows: int, all_windows: bool) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------
+# ECG measurements the labels table does not give
+# --------------------------------------------------------------------------------------
+#: Plausible RR range (ms); a median RR outside is left missing, with the reason logged.
+RR_RANGE_MS = (250.0, 2500.0)
+
+
+def measure_ecg(ecg_uv: np.ndarray) -> tuple[dict[str, float], str]:
+    """Median RR (ms) and ventricular rate (/min) of a (12, 5000) µV ECG, and a reason when
+    they are left missing.
+
+    R-peaks come from x04's detector on x04's detection lead (lead I). QRS and QT durations
+    are not measured: a DWT delineation of the median beat (neurokit2) was tried on the
+    synthetic ECGs and its QRS and QT correlated poorly with the planted ones, so these come
+    from the labels table or stay missing.
+    """
+    from .beats import DETECTION_LEAD, MIN_RPEAKS, detect_rpeaks
+
+    out = {"avg_rr": np.nan, "ventricular_rate": np.nan}
+    try:
+        rpeaks = detect_rpeaks(np.asarray(ecg_uv, dtype=np.float64)[DETECTION_LEAD] / 1000.0)
+    except Exception as exc:  # neurokit2 raises assorted errors on pathological input
+        return out, f"RR not measured: R-peak detection failed ({type(exc).__name__})"
+    if len(rpeaks) < MIN_RPEAKS:
+        return out, f"RR not measured: {len(rpeaks)} R-peaks"
+    rr = float(np.median(np.diff(rpeaks))) * 1000.0 / FS
+    low, high = RR_RANGE_MS
+    if not low <= rr <= high:
+        return out, f"RR not measured: median RR {rr:.0f} ms outside {low:.0f}-{high:.0f}"
+    return {"avg_rr": rr, "ventricular_rate": 60000.0 / rr}, ""
+
+
+def corrected_qt(qt_ms: float, rr_ms: float) -> dict[str, float]:
+    """Bazett's and Fridericia's QTc (ms) from QT and RR (ms); NaN when either is missing."""
+    if not (np.isfinite(qt_ms) and np.isfinite(rr_ms) and rr_ms > 0):
+        return {"qtc": np.nan, "qtc_frederica": np.nan}
+    rr_s = rr_ms / 1000.0
+    return {"qtc": qt_ms / np.sqrt(rr_s), "qtc_frederica": qt_ms / np.cbrt(rr_s)}
+
+
+# --------------------------------------------------------------------------------------
 # One record, end to end (runs in worker processes)
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -367,6 +407,7 @@ class SignalOptions:
     leads: tuple[str, ...] = ()     # npy/csv only
     unit: str = ""                  # npy/csv only ("" = mV)
     windows: WindowOptions = WindowOptions()
+    measure: bool = True            # measure RR and rate of each imported window
 
 
 def read_record(path: Path, options: SignalOptions) -> RawRecord:
@@ -402,10 +443,17 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
         row.update(status="refused", reason=str(exc))
         return row
     ids = window_ids(record_id, len(windows), options.windows.all_windows)
+    measurements, reasons = [], []
     for window_id, window in zip(ids, windows):
-        save_npy(window.astype(np.float32), Path(out_dir) / f"{window_id}.npy")
+        window = window.astype(np.float32)
+        save_npy(window, Path(out_dir) / f"{window_id}.npy")
+        if options.measure:
+            values, reason = measure_ecg(window)
+            measurements.append(values)
+            reasons.append(f"{window_id}: {reason}" if reason and len(ids) > 1 else reason)
     row.update(n_windows=len(windows), padded_samples=padded, window_ids=ids,
-               identity_residual=relative_residual(windows[0]))
+               identity_residual=relative_residual(windows[0]), measurements=measurements,
+               measure_note="; ".join(r for r in reasons if r))
     return row
 
 
@@ -747,8 +795,18 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
             .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
     expanded = []
     for row in kept.itertuples(index=False):
-        for k, window_id in enumerate(by_id[row.ecg_id]["window_ids"]):
-            expanded.append({**row._asdict(), "ecg_id": window_id, "npy_index": np.int64(k),
+        result = by_id[row.ecg_id]
+        for k, window_id in enumerate(result["window_ids"]):
+            values = row._asdict()
+            if result["measurements"]:  # fill what the labels table left missing
+                for name, value in result["measurements"][k].items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
+            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
                              "file_path": str(records[row.ecg_id])})
     cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
     covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
