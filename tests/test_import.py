@@ -24,10 +24,16 @@ from training_fixtures import TINY, run_main
 
 X00 = "00_Data_Preprocessing/x00_import_cohort.py"
 X04 = "00_Data_Preprocessing/x04_segment_beats.py"
+X05 = "00_Data_Preprocessing/x05_create_morphing_beats.py"
 X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
+X07 = "00_Data_Preprocessing/x07_run_ntuh_style_regression.py"
 X08 = "00_Data_Preprocessing/x08_plot_ecg.py"
 TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+TRAIN_BEATS = "01_Predictive_Model/x02_train_beats.py"
 PREDICT = "01_Predictive_Model/x03_predict.py"
+EVALUATE = "01_Predictive_Model/x05_evaluate.py"
+GENERATOR = "02_Morphing/s08_train_generator.py"
+MORPH = "02_Morphing/s10_morph_ecgs.py"
 RECORDED = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 FRANK = ("vx", "vy", "vz")
 
@@ -388,15 +394,21 @@ def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path
 N_PATIENTS = 40
 
 
-def simulated_wfdb_cohort(root, n_patients=N_PATIENTS, seed=3):
+def simulated_wfdb_cohort(root, n_patients=N_PATIENTS, seed=3) -> pd.DataFrame:
     """Simulated ECGs at 250 / 1,000 Hz with lead names in other orders and cases; patient 0
-    has 15 leads, patient 1 only I, II and the chest leads; every third patient an SCD case."""
+    has 15 leads, patient 1 only I, II and the chest leads; every third patient an SCD case.
+    The labels table gives the simulated QRS and QT (not RR). Returns the simulated RR, QRS and
+    QT (ms)."""
     rng = np.random.default_rng(seed)
     rec = root / "records"
     rec.mkdir()
-    rows = []
+    rows, truth = [], []
     for k in range(n_patients):
-        ecg = simulate_ecg(sample_ecg_params(rng), rng, n_samples=6000)  # 12 s at 500 Hz, µV
+        params = sample_ecg_params(rng)
+        ecg, rpeaks = simulate_ecg(params, rng, n_samples=6000, return_rpeaks=True)  # 12 s, µV
+        rr = np.median(np.diff(rpeaks[rpeaks < N_SAMPLES])) * 1000.0 / FS  # in the first 10 s
+        truth.append({"studyId": f"rec{k:03d}", "rr": rr, "qrs": round(params.qrs_ms),
+                      "qt": round(params.qt_ms)})
         fs = (250, 1000)[k % 2]
         stored = resample_poly(ecg, fs, FS, axis=1)
         order = list(rng.permutation(RECORDED if k == 1 else LEADS))
@@ -408,41 +420,65 @@ def simulated_wfdb_cohort(root, n_patients=N_PATIENTS, seed=3):
         case = k % 3 == 0
         rows.append((f"rec{k:03d}", f"pt{k:03d}", int(rng.integers(35, 79)),
                      ("male", "female")[k % 2], int(rng.integers(20, 700)), "true" if case else ""))
-    labels_frame(rows).to_csv(root / "labels.csv", index=False)
+    truth = pd.DataFrame(truth)
+    labels_frame(rows).assign(qrs_duration=truth["qrs"], qt_interval=truth["qt"]).to_csv(
+        root / "labels.csv", index=False)
+    return truth.set_index("studyId")
 
 
-def test_imported_cohort_runs_through_x04_x06_training_prediction_and_x08(tmp_path, script_runner):
-    simulated_wfdb_cohort(tmp_path)
+def test_imported_cohort_runs_through_the_whole_pipeline(tmp_path, script_runner):
+    """x04-x08, both models, prediction, evaluation and morphing, unchanged (tiny settings)."""
+    truth = simulated_wfdb_cohort(tmp_path)
     proc = script_runner(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
     assert f"imported {N_PATIENTS}," in proc.stdout
-    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
     assert len(cov) == N_PATIENTS and cov["include_modelling"].all()
     assert int(cov["scd"].sum()) == len(range(0, N_PATIENTS, 3))
+    # RR measured by the import (x04's R-peak detector), QTc from the table's QT and that RR
+    rr_error = (cov["rrInterval"] - truth.loc[cov.index, "rr"]).abs()
+    assert cov["rrInterval"].notna().sum() >= N_PATIENTS - 2 and rr_error.median() <= 2.0
+    np.testing.assert_allclose(cov["heartRate"], 60000.0 / cov["rrInterval"])
+    np.testing.assert_allclose(cov["qtcb"], cov["qtInterval"] / np.sqrt(cov["rrInterval"] / 1000))
+    np.testing.assert_allclose(cov["qtcf"], cov["qtInterval"] / np.cbrt(cov["rrInterval"] / 1000))
+    assert (cov["qrsDuration"] == truth.loc[cov.index, "qrs"]).all()
 
-    for script in (X04, X06):
-        code, out, err = run_main(script, "--n-jobs", "1", cwd=tmp_path)
-        assert code == 0, err
+    def ok(script, *args):
+        code, out, err = run_main(script, *args, cwd=tmp_path)
+        assert code == 0, f"{script}: {err}"
+        return out
+
+    ok(X04, "--n-jobs", "1")
     seg = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
     # rec000 has 15 leads, rec001 only I, II and the chest leads; a simulated ECG stored at
     # 250 Hz may lose its last marginal beats to x04's amplitude filter, as at 500 Hz.
     assert (seg.loc[["rec000", "rec001"], "n_kept"] >= 3).all()
     assert (seg["status"] == "ok").sum() >= N_PATIENTS - 2
     assert len(list((tmp_path / "ecg_beats").glob("*/*.npy"))) == seg["n_kept"].sum() > 300
-    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    ok(X05, "--n-jobs", "1")
+    assert len(list((tmp_path / "ecg_beats_morphing").glob("*/*.npy"))) > 100
+    ok(X06, "--n-jobs", "1")
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
     assert cov["aVL_rs_diff"].notna().sum() >= N_PATIENTS - 2
-    assert cov.set_index("studyId").loc[["rec000", "rec001"], "aVL_rs_diff"].notna().all()
+    assert cov.loc[["rec000", "rec001"], "aVL_rs_diff"].notna().all()
+    ok(X07)
+    regressions = pd.read_csv(tmp_path / "x07_regression_results.csv")
+    assert (regressions["status"] == "ok").any()
+    ok(X08, "--study-id", "rec001", "--output", "rec001.png")
+    assert (tmp_path / "rec001.png").stat().st_size > 10_000
 
-    code, out, err = run_main(TRAIN, *TINY, "--length", "1000", "--max-epochs", "1",
-                              "--device", "cpu", cwd=tmp_path)
-    assert code == 0, err
-    code, out, err = run_main(PREDICT, "--device", "cpu", cwd=tmp_path)
-    assert code == 0, err
+    ok(TRAIN, *TINY, "--length", "1000", "--max-epochs", "1", "--device", "cpu")
+    ok(TRAIN_BEATS, *TINY, "--max-epochs", "1", "--device", "cpu")
+    ok(PREDICT, "--device", "cpu")
     pred = pd.read_feather(tmp_path / "predictions" / "ntuh_scd_model_demo_1" / "predictions.feather")
     assert len(pred) > 0 and pred["scd1_hat"].notna().all()
-    assert set(pred["studyId"]) <= set(cov["studyId"])
-    code, out, err = run_main(X08, "--study-id", "rec001", "--output", "rec001.png", cwd=tmp_path)
-    assert code == 0, err
-    assert (tmp_path / "rec001.png").stat().st_size > 10_000
+    assert set(pred["studyId"]) <= set(cov.index)
+    ok(EVALUATE)
+    assert (tmp_path / "predictions" / "ntuh_scd_model_demo_1" / "metrics.csv").exists()
+    ok(GENERATOR, "--profile", "demo", "--epochs", "1", "--batch-size", "8", "--device", "cpu")
+    out = ok(MORPH, "--n-beats", "4", "--max-steps", "5", "--batch-size", "4", "--max-rec-mse", "1.0",
+             "--device", "cpu")
+    assert "morphed 4 beats (0 failed)" in out
+    assert len(pd.read_feather(tmp_path / "morphing_outputs" / "morphs.feather")) > 0
 
 
 def test_imported_table_has_the_columns_and_types_of_x02(tmp_path, pipeline):
