@@ -127,9 +127,14 @@ def test_missing_limb_leads_follow_einthoven_and_goldberger():
     (["I", "II", "V1", "V2", "V3", "V4", "V5", "v5"], ["mV"] * 8, "lead V5 appears twice"),
     (["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 7 + ["mmHg"],
      "unknown unit 'mmHg' of lead V6"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 8,
+     "flat lead V3: one constant value in the 100 samples read"),
 ])
 def test_unusable_leads_are_refused_by_name(names, units, match):
-    raw = RawRecord(np.ones((8, 100)), names, units, 500.0)
+    signal = np.random.default_rng(0).normal(size=(8, 100))
+    if match.startswith("flat"):
+        signal[4] = 0.25
+    raw = RawRecord(signal, names, units, 500.0)
     with pytest.raises(RecordRefused, match=match):
         to_pipeline_leads(raw)
 
@@ -279,8 +284,10 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     gain = known_ecg(t(500, 12))
     gain[LEAD_INDEX["aVL"]] *= 4.88  # stored aVL off the identities: imported, but reported
     write_wfdb(rec, "i_gain", 500, channels(gain, {}, LEADS))
+    # values in µV under a header saying mV: imported 1,000 times too large, and reported
+    write_wfdb(rec, "j_units", 500, channels(known_ecg(t(500, 10)) * 1000, {}, LEADS))
     ids = ["a250", "b1000", "c_limb", "d_nan", "late_nan", "e_short", "f_nov4", "g_unit", "i_gain",
-           "z_orphan"]
+           "j_units", "z_orphan"]
     labels_frame([(r, f"p{k}", 60, "female", 30 + k, "true" if k % 2 else "")
                   for k, r in enumerate(ids)]).to_csv(tmp_path / "labels.csv", index=False)
 
@@ -292,7 +299,7 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert status == {"a250": "imported", "b1000": "imported", "c_limb": "imported",
                       "d_nan": "refused", "e_short": "refused", "f_nov4": "refused",
                       "g_unit": "refused", "h_nolabel": "no_label", "i_gain": "imported",
-                      "late_nan": "imported", "z_orphan": "no_record"}
+                      "late_nan": "imported", "j_units": "imported", "z_orphan": "no_record"}
     # 11 s read at 500 Hz: the first 10 s and a 1-s margin for the resampling filter
     assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of the 5500 read"
     assert log.loc["a250", "seconds"] == 12.0 and log.loc["b1000", "seconds"] == 10.0
@@ -306,9 +313,11 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert "no_record 1" in out and "III 1" in out
     assert log.loc["i_gain", "identity_residual"] > 0.5 > 1e-3 > log.loc["a250", "identity_residual"]
     assert "lead mix-up or gain fault?): 1, e.g. i_gain" in out
+    assert "(wrong units?): 1, e.g. j_units" in out
+    assert 1.0 < log.loc["a250", "lead_II_range_mv"] < 3.0
 
     cov = pd.read_feather(tmp_path / "covariate_df.feather")
-    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain", "late_nan"]
+    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain", "j_units", "late_nan"]
     assert (cov["scaling_factor"] == 1000.0).all()
     truth = known_ecg(np.arange(N_SAMPLES) / FS)
     for record, fs, inner in [("a250", 250, slice(50, N_SAMPLES)),

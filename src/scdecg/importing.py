@@ -53,6 +53,8 @@ DEFAULT_UNIT = "mV"  # of npy/csv samples when --units is not given
 #: Stored III/aVR/aVL/aVF further than this from the identities (relative RMS) are reported:
 #: usually a lead mix-up or a gain fault like NTUH's.
 IDENTITY_WARNING = 0.05
+#: Lead II ranges (mV, first window) outside these are reported: usually wrong units.
+PLAUSIBLE_RANGE_MV = (0.1, 15.0)
 SECONDS = N_SAMPLES / FS  # 10 s
 #: Seconds read beyond the last window needed, so resampling sees no edge inside it.
 READ_MARGIN_S = 1.0
@@ -74,7 +76,7 @@ MAX_ID_LENGTH = 200
 
 LOG_COLUMNS = ("record_id", "patient_id", "source", "status", "reason", "fs", "seconds",
                "units", "n_windows", "derived_leads", "ignored_leads", "padded_samples",
-               "identity_residual", "measure_note")
+               "identity_residual", "lead_II_range_mv", "measure_note")
 #: Log statuses. ``imported``: in covariate_df and 10_sec_ecgs; ``refused``: the record's
 #: signal or label row cannot be used; ``not_chosen``: another ECG of the patient was kept;
 #: ``no_label``: a record without a label row; ``no_record``: a label row without a record.
@@ -258,7 +260,7 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
     """Pick the 12 leads by name, convert them to µV and derive missing limb leads.
 
     Refuses (by name) a record without I, II or a chest lead, a lead present twice, a used
-    lead in an unknown unit, and NaN or infinite samples in a used lead.
+    lead in an unknown unit, NaN or infinite samples in a used lead, and a flat used lead.
     """
     if raw.signal.ndim != 2 or raw.signal.shape[0] != len(raw.names):
         raise RecordRefused(f"wrong shape: {raw.signal.shape} for {len(raw.names)} channel names")
@@ -289,6 +291,8 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
         if bad.any():
             raise RecordRefused(f"NaN or infinite samples in lead {lead}: {int(bad.sum())} of "
                                 f"the {n} read")
+        if n and np.ptp(raw.signal[i]) == 0:
+            raise RecordRefused(f"flat lead {lead}: one constant value in the {n} samples read")
         ecg[LEAD_INDEX[lead]] = raw.signal[i] * factor
         units.append(str(unit))
     derived = [lead for lead in DERIVABLE_LEADS if lead not in where]
@@ -452,7 +456,9 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
             measurements.append(values)
             reasons.append(f"{window_id}: {reason}" if reason and len(ids) > 1 else reason)
     row.update(n_windows=len(windows), padded_samples=padded, window_ids=ids,
-               identity_residual=relative_residual(windows[0]), measurements=measurements,
+               identity_residual=relative_residual(windows[0]),
+               lead_II_range_mv=float(np.ptp(windows[0][LEAD_INDEX["II"]])) / 1000.0,
+               measurements=measurements,
                measure_note="; ".join(r for r in reasons if r))
     return row
 
@@ -680,6 +686,12 @@ class ImportResult:
         lines.append(f"[import] records whose stored III/aVR/aVL/aVF disagree with I and II "
                      f"(relative residual > {IDENTITY_WARNING}; lead mix-up or gain fault?): "
                      f"{len(odd)}" + (f", e.g. {', '.join(odd[:5])}" if odd else ""))
+        low, high = PLAUSIBLE_RANGE_MV
+        span = ok["lead_II_range_mv"]
+        odd = ok.loc[(span < low) | (span > high), "record_id"].tolist()
+        lines.append(f"[import] records whose lead II spans less than {low:g} or more than "
+                     f"{high:g} mV (wrong units?): {len(odd)}"
+                     + (f", e.g. {', '.join(odd[:5])}" if odd else ""))
         lines.append(f"[import] records padded to 10 s: {int((ok['padded_samples'] > 0).sum())}; "
                      f"sampling rates: " + ", ".join(
                          f"{fs:g} Hz {n}" for fs, n in sorted(Counter(ok["fs"]).items())))
