@@ -19,11 +19,13 @@ from scipy import stats
 
 from . import constants as C
 from .evaluation import roc_auc
+from .report_html import markdown_to_html
 from .morphing import took_a_step
 from .io import write_text
 from .tables import markdown_table
 
 REPORT_DIR = "reports"
+HTML_REPORT = "report.html"
 TRUTH_FILE = "synthetic_truth.csv"
 
 
@@ -330,17 +332,21 @@ def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
     section_timings(r)
     path = r.out_dir / "report.md"
     write_text("\n".join(r.lines) + "\n", path)
+    # The same report as one self-contained HTML file (figures embedded) beside it.
+    write_text(markdown_to_html(r.lines, r.out_dir), r.out_dir / HTML_REPORT)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write reports/report.md for a pipeline workspace.")
+    parser = argparse.ArgumentParser(description="Write reports/report.md and report.html for a "
+                                                 "pipeline workspace.")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     parser.add_argument("--data-root", default=C.DEFAULT_DATA_ROOT)
     parser.add_argument("--out", default=REPORT_DIR)
     args = parser.parse_args(argv)
     path = build_report(args.workspace, args.data_root, args.out)
-    print(f"report written to {path}")
+    print(f"report written to {path} and {path.with_name(HTML_REPORT)} "
+          f"({path.with_name(HTML_REPORT).stat().st_size / 1e6:.1f} MB, figures embedded)")
     return 0
 
 
