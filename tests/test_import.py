@@ -361,6 +361,10 @@ def test_npy_and_csv_folders(tmp_path):
     code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--units", "uV",
                             "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
     assert code == 2 and "--units are for --format npy/csv" in err
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--format", "npy", "--fs", "500",
+                            "--leads", "I,II,V1,V2,V3,V4,V5,V7", "--labels",
+                            str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "no V6 (every record needs I, II and V1-V6)" in err
 
 
 def test_windows_stay_with_their_patient(tmp_path):

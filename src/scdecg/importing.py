@@ -749,9 +749,13 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
             raise PipelineError("--format npy: give the lead order with --leads I,II,...")
         if uv_per_unit(options.unit or DEFAULT_UNIT) is None:
             raise PipelineError(f"--units {options.unit!r}: expected mV, uV or V")
-        unknown = [lead for lead in options.leads if not lead.strip()]
-        if unknown:
+        if any(not lead.strip() for lead in options.leads):
             raise PipelineError(f"--leads {','.join(options.leads)!r}: empty lead name")
+        named = {canonical_lead(lead) for lead in options.leads}
+        absent = [lead for lead in REQUIRED_LEADS if lead not in named]
+        if options.leads and absent:
+            raise PipelineError(f"--leads {','.join(options.leads)!r}: no {', '.join(absent)} "
+                                "(every record needs I, II and V1-V6)")
     elif options.fs or options.leads or options.unit:
         raise PipelineError("--fs, --leads and --units are for --format npy/csv; WFDB headers "
                             "give the rate, lead names and units")
