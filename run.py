@@ -109,7 +109,7 @@ def run_demo(python: str, workspace: Path) -> int:
         os.replace(tmp, timings)
         print(f"--- {title}: {seconds:.1f} s", flush=True)
     print(f"\n[demo] pipeline finished in {time.perf_counter() - start:.0f} s; "
-          f"report: {workspace / 'reports' / 'report.md'}")
+          f"report: {workspace / 'reports' / 'report.md'} (and report.html, figures embedded)")
     return 0
 
 

@@ -21,5 +21,6 @@ setup(
         "statsmodels>=0.14",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "wfdb>=4.1",
     ],
 )

@@ -8,6 +8,7 @@ report also checks at each stage whether the planted aVL biomarker was recovered
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,13 @@ from scipy import stats
 
 from . import constants as C
 from .evaluation import roc_auc
+from .report_html import markdown_to_html
 from .morphing import took_a_step
 from .io import write_text
 from .tables import markdown_table
 
 REPORT_DIR = "reports"
+HTML_REPORT = "report.html"
 TRUTH_FILE = "synthetic_truth.csv"
 
 
@@ -206,6 +209,39 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> None:
                                   bool(aucs["scd1"] > contrast + 0.05)))
 
 
+def section_learning_curves(r: Report) -> None:
+    """Each trained model's history.csv (headline columns) and learning-curve figure."""
+    from .training.history import HISTORY_FILE, LEARNING_CURVE, headline_outputs
+
+    r.h("Learning curves")
+    found = False
+    for folder_name in C.MODEL_DIRS.values():
+        root = r.workspace / folder_name
+        for folder in sorted(root.glob("*")) if root.exists() else []:
+            path = folder / HISTORY_FILE
+            if not path.exists():
+                continue
+            found = True
+            history = pd.read_csv(path)
+            config_path = folder / "config.json"
+            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            outputs, monitor = config.get("outputs", []), config.get("training", {}).get(
+                "monitor", "val_loss")
+            r.h(f"{folder_name}/{folder.name}", 3)
+            r.p(f"{len(history)} epochs in {history['seconds'].sum():.0f} s; best epoch "
+                f"{config.get('best_epoch', '?')} by {monitor}. Every output's curve is in "
+                f"`{folder_name}/{folder.name}/{HISTORY_FILE}`.")
+            columns = [c for c in ("epoch", "lr", "train_loss", "val_loss") if c in history]
+            columns += [f"{kind}_{name}" for name in headline_outputs(outputs, monitor)
+                        for kind in ("auc", "r2") if f"{kind}_{name}" in history]
+            r.table(history[columns], 4)
+            figure = folder / LEARNING_CURVE
+            if figure.exists():
+                r.figure(figure, f"{folder.name}: losses and headline validation AUC per epoch")
+    if not found:
+        r.missing(f"modelfits_*/<name>/{HISTORY_FILE}", "01_Predictive_Model/x01 and x02")
+
+
 def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str) -> float | None:
     """AUC of a model's ``scd1_hat`` for another label, on the predicted rows."""
     if labels is None or label not in labels or not path.exists():
@@ -290,22 +326,27 @@ def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
     section_waterfall(r)
     section_biomarker(r, df, truth)
     section_models(r, df)
+    section_learning_curves(r)
     section_morphing(r)
     section_truth(r, truth, df)
     section_timings(r)
     path = r.out_dir / "report.md"
     write_text("\n".join(r.lines) + "\n", path)
+    # The same report as one self-contained HTML file (figures embedded) beside it.
+    write_text(markdown_to_html(r.lines, r.out_dir), r.out_dir / HTML_REPORT)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write reports/report.md for a pipeline workspace.")
+    parser = argparse.ArgumentParser(description="Write reports/report.md and report.html for a "
+                                                 "pipeline workspace.")
     parser.add_argument("--workspace", type=Path, default=Path("."))
     parser.add_argument("--data-root", default=C.DEFAULT_DATA_ROOT)
     parser.add_argument("--out", default=REPORT_DIR)
     args = parser.parse_args(argv)
     path = build_report(args.workspace, args.data_root, args.out)
-    print(f"report written to {path}")
+    print(f"report written to {path} and {path.with_name(HTML_REPORT)} "
+          f"({path.with_name(HTML_REPORT).stat().st_size / 1e6:.1f} MB, figures embedded)")
     return 0
 
 

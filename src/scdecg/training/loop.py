@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from ..io import load_checkpoint, save_checkpoint
 from ..models.store import load_state_checked
 from .data import SignalDataset
 from .distributed import Context, barrier, gather_rows
+from .history import headline_scores, write_history
 from .losses import REGRESSION_WEIGHT, masked_loss
 from .metrics import output_metrics
 
@@ -227,6 +229,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
     for epoch in range(start, settings.max_epochs + 1):
         if finished:
             break
+        started = time.monotonic()
         lr = settings.lr_at(epoch)
         for group in optimiser.param_groups:
             group["lr"] = lr
@@ -259,7 +262,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         metrics = {**output_metrics(val.targets, val_logits, outputs, regression),
                    **per_output_losses(val_logits, val.targets, outputs, regression)}
         record = {"epoch": epoch, "lr": lr, "train_loss": float(np.mean(losses)) if losses else math.nan,
-                  "val_loss": val_loss, **metrics}
+                  "val_loss": val_loss, **metrics, "seconds": time.monotonic() - started}
         result.history.append(record)
         score = record[settings.monitor]
         improved = bool(np.isfinite(score)) and (result.best_epoch == 0
@@ -274,19 +277,21 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
             if improved and on_best is not None:
                 on_best(result.best_state, result)
             _save(checkpoint, model, optimiser, scaler, result, fingerprint, epoch, finished)
+            write_history(folder, result.history, outputs, settings.monitor, result.best_epoch)
         barrier(ctx)
     return result
 
 
 def epoch_line(record: dict[str, float], outputs: list[str], improved: bool,
                monitor: str = "val_loss") -> str:
-    """One log line per epoch; ``*`` marks an improvement of the monitored value."""
+    """One log line per epoch; ``*`` marks an improvement of the monitored value.
+
+    Only the headline outputs' AUC / R² are printed (see :func:`.history.headline_outputs`;
+    outputs without both classes in validation are left out); every output is in
+    ``history.csv``.
+    """
     scores = [f"{monitor} {record[monitor]:.4f}"] if monitor.startswith("loss_") else []
-    for name in outputs:
-        for kind in ("auc", "r2"):
-            value = record.get(f"{kind}_{name}")
-            if value is not None:
-                scores.append(f"{name} {kind.upper()} {value:.3f}")
+    scores += headline_scores(record, outputs, monitor)
     return (f"epoch {record['epoch']:>3}  lr {record['lr']:.2e}  train {record['train_loss']:.4f}"
             f"  val {record['val_loss']:.4f}{' *' if improved else '  '}  " + ", ".join(scores))
 

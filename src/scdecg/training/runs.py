@@ -190,7 +190,9 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
 def summary(result: FitResult) -> dict[str, Any]:
     return {"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
             "best_score": result.best_score,
-            "best_metrics": result.best_metrics, "history": result.history,
+            "best_metrics": result.best_metrics,
+            # seconds vary between identical runs: history.csv has them, config.json not
+            "history": [{k: v for k, v in h.items() if k != "seconds"} for h in result.history],
             "epochs_run": len(result.history), "resumed_from_epoch": result.resumed_from}
 
 

@@ -1,0 +1,846 @@
+"""Import your own 12-lead ECGs and a labels table into the pipeline's workspace (x00 import).
+
+Reads a folder of WFDB records (``.hea`` + signal files, searched recursively), or of
+``.npy`` / ``.csv`` files with a stated sampling rate and lead order, plus a labels table,
+and writes what x01–x03 write for NTUH:
+
+* ``covariate_df.feather``: the x01 table (one ECG per patient, labels derived by
+  :func:`scdecg.cohort.add_labels`) extended by :func:`scdecg.cohort.add_pipeline_columns`
+  (x02), so x04–x08, training, prediction, evaluation and morphing read it unchanged;
+* ``10_sec_ecgs/<studyId>.npy``: float32 ``(12, 5000)`` in microvolts, leads in
+  :data:`scdecg.constants.LEADS` order, 500 Hz (x03's format; ``scaling_factor`` 1000 turns
+  them into millivolts);
+* an import log: one row per record and per label row without a record, with status and
+  reason.
+
+Per record: leads are matched by name (case-insensitive, usual aliases), extra leads are
+ignored, missing III/aVR/aVL/aVF are derived from I and II (Einthoven/Goldberger), the signal
+is converted to µV from its unit, resampled to 500 Hz with :func:`scipy.signal.resample_poly`
+and cut to the first 10 s (or to consecutive 10-s windows). A record that cannot be used is
+refused with a reason in the log and counted; nothing is dropped silently.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.signal import resample_poly
+
+from .cohort import (COHORT_COLUMNS, LABELS, MAX_MODELLING_AGE, QTC_LONG_MS, STUDY_GROUP,
+                     CARDIAC_CAUSE, CohortReport, add_labels, add_pipeline_columns,
+                     one_ecg_per_patient, parse_age, parse_datetime, parse_female)
+from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
+from .errors import PipelineError
+from .gain import IDENTITIES, relative_residual
+
+FORMATS = ("wfdb", "npy", "csv")
+CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
+#: Leads a record must hold; the other four limb leads follow from I and II.
+REQUIRED_LEADS: tuple[str, ...] = ("I", "II", *CHEST_LEADS)
+DERIVABLE_LEADS: tuple[str, ...] = tuple(IDENTITIES)  # III, aVR, aVL, aVF
+#: Extra spellings of lead names (after lower-casing and removing spaces and "_").
+LEAD_ALIASES: dict[str, str] = {"di": "I", "dii": "II", "diii": "III"}
+#: Microvolts per physical unit (unit names lower-cased, micro sign spelt "u").
+UNIT_TO_UV: dict[str, float] = {"uv": 1.0, "mv": 1000.0, "v": 1e6}
+DEFAULT_UNIT = "mV"  # of npy/csv samples when --units is not given
+#: Stored III/aVR/aVL/aVF further than this from the identities (relative RMS) are reported:
+#: usually a lead mix-up or a gain fault like NTUH's.
+IDENTITY_WARNING = 0.05
+#: Lead II ranges (mV, first window) outside these are reported: usually wrong units.
+PLAUSIBLE_RANGE_MV = (0.1, 15.0)
+SECONDS = N_SAMPLES / FS  # 10 s
+#: Seconds read beyond the last window needed, so resampling sees no edge inside it.
+READ_MARGIN_S = 1.0
+#: Resampling pads the record's ends by extending the line through its end points.
+PAD_TYPE = "line"
+GROUP_CONTROL = "control"
+NON_CARDIAC_CAUSE = "non-cardiac"
+
+LABEL_ID_COLUMNS = ("record_id", "patient_id", "age", "sex")
+EVENT_COLUMNS = ("days_to_event", "cardiac_cause")
+#: Optional ECG measurements taken as they are (names and meaning as in x01's table).
+MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_duration",
+                       "qt_interval", "qtc_frederica")
+#: Optional ECG flags (true/false, 1/0; missing -> false, as in x01).
+FLAG_COLUMNS = ("stelev", "stdown", "dltwv", "lbbb", "paced")
+TRUE_WORDS = {"true", "1", "1.0", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "0.0", "no", "n", "f"}
+MAX_ID_LENGTH = 200
+
+LOG_COLUMNS = ("record_id", "patient_id", "source", "status", "reason", "fs", "seconds",
+               "units", "n_windows", "derived_leads", "ignored_leads", "padded_samples",
+               "identity_residual", "lead_II_range_mv", "measure_note")
+#: Log statuses. ``imported``: in covariate_df and 10_sec_ecgs; ``refused``: the record's
+#: signal or label row cannot be used; ``not_chosen``: another ECG of the patient was kept;
+#: ``no_label``: a record without a label row; ``no_record``: a label row without a record.
+STATUSES = ("imported", "refused", "not_chosen", "no_label", "no_record")
+
+
+class RecordRefused(Exception):
+    """A record that cannot be imported; the message is the logged reason."""
+
+
+class _NothingImported(Exception):
+    """No record could be imported: the output folder is not replaced."""
+
+
+# --------------------------------------------------------------------------------------
+# Names: leads, units, ids
+# --------------------------------------------------------------------------------------
+def _lead_table() -> dict[str, str]:
+    table = {name.lower(): name for name in LEADS}
+    table.update(LEAD_ALIASES)
+    return table
+
+
+_LEADS_BY_KEY = _lead_table()
+
+
+def canonical_lead(name: object) -> str | None:
+    """The pipeline's name of lead ``name`` ("AVL", "avl", "Lead aVL" -> "aVL"), else None."""
+    key = re.sub(r"[\s_]", "", str(name)).lower()  # "-aVR" (inverted aVR) stays unknown
+    key = key.removeprefix("lead")
+    return _LEADS_BY_KEY.get(key)
+
+
+def uv_per_unit(unit: object) -> float | None:
+    """Microvolts per ``unit`` ("mV" -> 1000, "uV"/"µV"/"μV" -> 1, "V" -> 1e6), else None."""
+    key = str(unit).strip().replace("\u00b5", "u").replace("\u03bc", "u").lower()
+    return UNIT_TO_UV.get(key)
+
+
+def id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a record id (it becomes a file name), or None."""
+    text = "" if value is None or (np.ndim(value) == 0 and pd.isna(value)) else str(value)
+    if text.strip() == "":
+        return "empty id"
+    if text != text.strip():
+        return "id with leading or trailing spaces"
+    if "/" in text or "\\" in text:
+        return "id with a path separator"
+    if text.startswith("."):
+        return "id starting with '.' ('.', '..' and hidden names are not file names)"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return "id with a control character"
+    if len(text) > MAX_ID_LENGTH:
+        return f"id longer than {MAX_ID_LENGTH} characters"
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Reading one record
+# --------------------------------------------------------------------------------------
+@dataclass
+class RawRecord:
+    """A record as stored: ``signal`` is (channels, samples) in the channels' ``units``."""
+
+    signal: np.ndarray
+    names: list[str]
+    units: list[str]
+    fs: float
+    total_samples: int = -1   # length of the whole record (``signal`` may hold its start only)
+
+    def __post_init__(self) -> None:
+        if self.total_samples < 0:
+            self.total_samples = self.signal.shape[-1]
+
+
+def _samples_to_read(total: int, fs: float, seconds: float | None) -> int:
+    return total if seconds is None else min(total, int(math.ceil(seconds * fs)))
+
+
+def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
+    """Physical signals, channel names, units and rate of the WFDB record ``path`` (.hea).
+
+    Only the first ``seconds`` are read (all when None); ``total_samples`` is the record's
+    length from its header.
+    """
+    import wfdb
+
+    name = str(Path(path).with_suffix(""))
+    try:
+        header = wfdb.rdheader(name)
+        total = int(header.sig_len or 0)
+        fs = float(header.fs)
+        sampto = _samples_to_read(total, fs, seconds) if total else "end"
+        record = wfdb.rdrecord(name, sampto=sampto)
+    except Exception as exc:  # wfdb raises many types for broken headers and signal files
+        raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
+    if record.p_signal is None or record.sig_name is None:
+        raise RecordRefused("unreadable WFDB record: no physical signal")
+    signal = np.asarray(record.p_signal, dtype=np.float64).T
+    return RawRecord(signal=signal, names=list(record.sig_name), units=list(record.units or []),
+                     fs=fs, total_samples=total or signal.shape[1])
+
+
+def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
+    if array.ndim != 2:
+        raise RecordRefused(f"wrong shape: {array.shape}, expected (leads, samples) 2-D")
+    if array.shape[0] == n_leads:
+        return array
+    if array.shape[1] == n_leads:
+        return array.T
+    raise RecordRefused(f"wrong shape: {array.shape} does not match {n_leads} leads in --leads")
+
+
+def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str,
+             seconds: float | None = None) -> RawRecord:
+    """A ``.npy`` array (leads, samples) or (samples, leads), leads in ``leads`` order.
+
+    Memory-mapped; only the first ``seconds`` are read (all when None).
+    """
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RecordRefused(f"unreadable .npy file: {exc}") from exc
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise RecordRefused(f"wrong dtype: {array.dtype}, expected integer or float samples")
+    view = _as_leads_by_samples(array, len(leads))
+    total = view.shape[1]
+    signal = np.asarray(view[:, :_samples_to_read(total, fs, seconds)], dtype=np.float64)
+    return RawRecord(signal=signal, names=list(leads), units=[unit] * len(leads), fs=fs,
+                     total_samples=total)
+
+
+def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str,
+                    seconds: float | None = None) -> RawRecord:
+    """A CSV, one row per sample, one column per lead.
+
+    A first row that is not numeric is a header of lead names; it is used when ``leads`` is
+    empty and must name the same leads as ``leads`` otherwise.
+    """
+    try:
+        table = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise RecordRefused(f"unreadable CSV: {type(exc).__name__}: {exc}") from exc
+    first = pd.to_numeric(table.iloc[0], errors="coerce") if len(table) else None
+    header = None
+    if first is not None and first.isna().all():
+        header = [str(v).strip() for v in table.iloc[0]]
+        table = table.iloc[1:]
+    names = list(leads) or header
+    if not names:
+        raise RecordRefused("no lead names: give --leads or a header row")
+    if header is not None and leads and [canonical_lead(h) or h for h in header] != \
+            [canonical_lead(n) or n for n in leads]:
+        raise RecordRefused(f"header leads {header} differ from --leads {list(leads)}")
+    if table.shape[1] != len(names):
+        raise RecordRefused(f"wrong shape: {table.shape[1]} columns for {len(names)} leads")
+    values = table.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
+    text = table.notna() & values.isna()
+    if text.to_numpy().any():
+        row, col = np.argwhere(text.to_numpy())[0]
+        raise RecordRefused(f"non-numeric value {table.iat[row, col]!r} in column {names[col]} "
+                            f"(data row {row + 1})")
+    signal = values.to_numpy(dtype=np.float64).T
+    total = signal.shape[1]
+    return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)], names=names,
+                     units=[unit] * len(names), fs=fs, total_samples=total)
+
+
+# --------------------------------------------------------------------------------------
+# Leads, units, resampling, windows
+# --------------------------------------------------------------------------------------
+@dataclass
+class LeadMapping:
+    ecg_uv: np.ndarray           # (12, samples) float64 µV in LEADS order
+    derived: list[str]           # limb leads computed from I and II
+    ignored: list[str]           # source channels not used
+    units: list[str]             # distinct units of the used channels
+
+
+def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
+    """Pick the 12 leads by name, convert them to µV and derive missing limb leads.
+
+    Refuses (by name) a record without I, II or a chest lead, a lead present twice, a used
+    lead in an unknown unit, NaN or infinite samples in a used lead, and a flat used lead.
+    """
+    if raw.signal.ndim != 2 or raw.signal.shape[0] != len(raw.names):
+        raise RecordRefused(f"wrong shape: {raw.signal.shape} for {len(raw.names)} channel names")
+    where: dict[str, int] = {}
+    ignored: list[str] = []
+    for i, name in enumerate(raw.names):
+        lead = canonical_lead(name)
+        if lead is None:
+            ignored.append(str(name))
+        elif lead in where:
+            raise RecordRefused(f"lead {lead} appears twice (channels "
+                                f"{raw.names[where[lead]]!r} and {name!r})")
+        else:
+            where[lead] = i
+    missing = [lead for lead in REQUIRED_LEADS if lead not in where]
+    if missing:
+        raise RecordRefused(f"missing lead(s) {', '.join(missing)} (found: "
+                            f"{', '.join(map(str, raw.names)) or 'none'})")
+    n = raw.signal.shape[1]
+    ecg = np.empty((N_LEADS, n), dtype=np.float64)
+    units = []
+    for lead, i in where.items():
+        unit = raw.units[i] if i < len(raw.units) else ""
+        factor = uv_per_unit(unit)
+        if factor is None:
+            raise RecordRefused(f"unknown unit {unit!r} of lead {lead} (known: mV, uV, µV, V)")
+        bad = ~np.isfinite(raw.signal[i])
+        if bad.any():
+            raise RecordRefused(f"NaN or infinite samples in lead {lead}: {int(bad.sum())} of "
+                                f"the {n} read")
+        if n and np.ptp(raw.signal[i]) == 0:
+            raise RecordRefused(f"flat lead {lead}: one constant value in the {n} samples read")
+        ecg[LEAD_INDEX[lead]] = raw.signal[i] * factor
+        units.append(str(unit))
+    derived = [lead for lead in DERIVABLE_LEADS if lead not in where]
+    lead1, lead2 = ecg[LEAD_INDEX["I"]], ecg[LEAD_INDEX["II"]]
+    for lead in derived:
+        a, b = IDENTITIES[lead]
+        ecg[LEAD_INDEX[lead]] = a * lead1 + b * lead2
+    return LeadMapping(ecg, derived, ignored, sorted(set(units)))
+
+
+def resample_to_pipeline(ecg: np.ndarray, fs: float) -> np.ndarray:
+    """``ecg`` (leads, samples) at ``fs`` Hz resampled to 500 Hz (whole record at once).
+
+    Output sample ``j`` lies at time ``j / 500`` s, so 10-s windows of the output start at
+    multiples of 5000. Rates are turned into an exact ratio ``500/fs``; a rate whose ratio
+    needs a denominator above 1000 is refused.
+    """
+    if not (np.isfinite(fs) and fs > 0):
+        raise RecordRefused(f"invalid sampling rate: {fs}")
+    ratio = Fraction(FS) / Fraction(fs).limit_denominator(1000)
+    if abs(float(ratio) - FS / fs) > 1e-9 * FS / fs:
+        raise RecordRefused(f"sampling rate {fs} Hz has no exact ratio to {FS} Hz")
+    if ratio == 1:
+        return np.asarray(ecg, dtype=np.float64)
+    return resample_poly(ecg, ratio.numerator, ratio.denominator, axis=-1, padtype=PAD_TYPE)
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    all_windows: bool = False   # False: first 10 s only
+    max_windows: int = 0        # with all_windows: at most this many (0: no limit)
+    pad_short: bool = False     # pad a record shorter than 10 s instead of refusing it
+
+    def seconds_to_read(self) -> float | None:
+        """How much of a record to read: the windows plus a margin that keeps the
+        resampling filter's edge away from the last window (None: the whole record)."""
+        if self.all_windows and self.max_windows <= 0:
+            return None
+        n_windows = self.max_windows if self.all_windows else 1
+        return n_windows * SECONDS + READ_MARGIN_S
+
+
+def cut_windows(ecg500: np.ndarray, options: WindowOptions) -> tuple[list[np.ndarray], int]:
+    """10-s windows of a 500 Hz record and the number of samples padded (0 unless short).
+
+    A short record is refused unless ``pad_short``; then its last sample is repeated (no
+    step) up to 5000 samples.
+    """
+    n = ecg500.shape[1]
+    if n < N_SAMPLES:
+        if not options.pad_short:
+            raise RecordRefused(f"too short: {n / FS:.2f} s < {SECONDS:g} s "
+                                "(--pad-short pads it)")
+        if n == 0:
+            raise RecordRefused("empty record: no samples")
+        pad = N_SAMPLES - n
+        return [np.pad(ecg500, ((0, 0), (0, pad)), mode="edge")], pad
+    count = n // N_SAMPLES if options.all_windows else 1
+    if options.all_windows and options.max_windows > 0:
+        count = min(count, options.max_windows)
+    return [ecg500[:, k * N_SAMPLES:(k + 1) * N_SAMPLES] for k in range(count)], 0
+
+
+def window_ids(record_id: str, n_windows: int, all_windows: bool) -> list[str]:
+    """The record id for the first-10-s import; ``<id>_w<k>`` per window with --windows."""
+    return [f"{record_id}_w{k}" for k in range(n_windows)] if all_windows else [record_id]
+
+
+# --------------------------------------------------------------------------------------
+# ECG measurements the labels table does not give
+# --------------------------------------------------------------------------------------
+#: Plausible RR range (ms); a median RR outside is left missing, with the reason logged.
+RR_RANGE_MS = (250.0, 2500.0)
+
+
+def measure_ecg(ecg_uv: np.ndarray) -> tuple[dict[str, float], str]:
+    """Median RR (ms) and ventricular rate (/min) of a (12, 5000) µV ECG, and a reason when
+    they are left missing.
+
+    R-peaks come from x04's detector on x04's detection lead (lead I). QRS and QT durations
+    are not measured: a DWT delineation of the median beat (neurokit2) was tried on the
+    synthetic ECGs and its QRS and QT correlated poorly with the planted ones, so these come
+    from the labels table or stay missing.
+    """
+    from .beats import DETECTION_LEAD, MIN_RPEAKS, detect_rpeaks
+
+    out = {"avg_rr": np.nan, "ventricular_rate": np.nan}
+    try:
+        rpeaks = detect_rpeaks(np.asarray(ecg_uv, dtype=np.float64)[DETECTION_LEAD] / 1000.0)
+    except Exception as exc:  # neurokit2 raises assorted errors on pathological input
+        return out, f"RR not measured: R-peak detection failed ({type(exc).__name__})"
+    if len(rpeaks) < MIN_RPEAKS:
+        return out, f"RR not measured: {len(rpeaks)} R-peaks"
+    rr = float(np.median(np.diff(rpeaks))) * 1000.0 / FS
+    low, high = RR_RANGE_MS
+    if not low <= rr <= high:
+        return out, f"RR not measured: median RR {rr:.0f} ms outside {low:.0f}-{high:.0f}"
+    return {"avg_rr": rr, "ventricular_rate": 60000.0 / rr}, ""
+
+
+def corrected_qt(qt_ms: float, rr_ms: float) -> dict[str, float]:
+    """Bazett's and Fridericia's QTc (ms) from QT and RR (ms); NaN when either is missing."""
+    if not (np.isfinite(qt_ms) and np.isfinite(rr_ms) and rr_ms > 0):
+        return {"qtc": np.nan, "qtc_frederica": np.nan}
+    rr_s = rr_ms / 1000.0
+    return {"qtc": qt_ms / np.sqrt(rr_s), "qtc_frederica": qt_ms / np.cbrt(rr_s)}
+
+
+# --------------------------------------------------------------------------------------
+# One record, end to end (runs in worker processes)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignalOptions:
+    format: str = "wfdb"
+    fs: float = 0.0                 # npy/csv only
+    leads: tuple[str, ...] = ()     # npy/csv only
+    unit: str = ""                  # npy/csv only ("" = mV)
+    windows: WindowOptions = WindowOptions()
+    measure: bool = True            # measure RR and rate of each imported window
+
+
+def read_record(path: Path, options: SignalOptions) -> RawRecord:
+    seconds = options.windows.seconds_to_read()
+    if options.format == "wfdb":
+        return read_wfdb(path, seconds)
+    unit = options.unit or DEFAULT_UNIT
+    if options.format == "npy":
+        return read_npy(path, options.fs, options.leads, unit, seconds)
+    return read_csv_record(path, options.fs, options.leads, unit, seconds)
+
+
+def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
+    """Read, map, convert, resample and save one record into ``out_dir``; one log row.
+
+    ``task`` is ``(record_id, source path, out_dir)``. Files are written atomically; nothing
+    is written for a refused record.
+    """
+    from .io import save_npy
+
+    record_id, source, out_dir = task
+    row = {"record_id": record_id, "status": "imported", "reason": "", "n_windows": 0,
+           "padded_samples": 0}
+    try:
+        raw = read_record(Path(source), options)
+        row.update(fs=raw.fs, seconds=raw.total_samples / raw.fs if raw.fs > 0 else np.nan)
+        mapped = to_pipeline_leads(raw)
+        row.update(units=";".join(mapped.units), derived_leads=";".join(mapped.derived),
+                   ignored_leads=";".join(mapped.ignored))
+        windows, padded = cut_windows(resample_to_pipeline(mapped.ecg_uv, raw.fs),
+                                      options.windows)
+    except RecordRefused as exc:
+        row.update(status="refused", reason=str(exc))
+        return row
+    ids = window_ids(record_id, len(windows), options.windows.all_windows)
+    measurements, reasons = [], []
+    for window_id, window in zip(ids, windows):
+        window = window.astype(np.float32)
+        save_npy(window, Path(out_dir) / f"{window_id}.npy")
+        if options.measure:
+            values, reason = measure_ecg(window)
+            measurements.append(values)
+            reasons.append(f"{window_id}: {reason}" if reason and len(ids) > 1 else reason)
+    row.update(n_windows=len(windows), padded_samples=padded, window_ids=ids,
+               identity_residual=relative_residual(windows[0]),
+               lead_II_range_mv=float(np.ptp(windows[0][LEAD_INDEX["II"]])) / 1000.0,
+               measurements=measurements,
+               measure_note="; ".join(r for r in reasons if r))
+    return row
+
+
+# --------------------------------------------------------------------------------------
+# Finding records
+# --------------------------------------------------------------------------------------
+SUFFIXES = {"wfdb": ".hea", "npy": ".npy", "csv": ".csv"}
+
+
+def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) -> dict[str, Path]:
+    """``{record_id: path}`` for every record file under ``input_dir`` (recursively).
+
+    The id is the file stem. Two files with the same stem, or a stem that cannot be a file
+    name, are errors naming both paths or the stem.
+    """
+    input_dir = Path(input_dir)
+    if fmt not in FORMATS:
+        raise PipelineError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if not input_dir.is_dir():
+        raise PipelineError(f"{input_dir}: input folder not found (pass --input DIR)")
+    skip = {Path(p).resolve() for p in exclude}
+    found: dict[str, Path] = {}
+    for path in sorted(input_dir.rglob(f"*{SUFFIXES[fmt]}")):
+        if not path.is_file() or path.resolve() in skip or path.name.startswith("."):
+            continue
+        record_id = path.stem
+        problem = id_problem(record_id)
+        if problem:
+            raise PipelineError(f"{path}: record id {record_id!r} unusable: {problem}")
+        if record_id in found:
+            raise PipelineError(f"record id {record_id!r} found twice: {found[record_id]} and "
+                                f"{path} (record ids are file stems and must be unique)")
+        found[record_id] = path
+    if not found:
+        raise PipelineError(f"{input_dir}: no {SUFFIXES[fmt]} files found (--format {fmt})")
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# The labels table
+# --------------------------------------------------------------------------------------
+def read_labels(path: Path) -> pd.DataFrame:
+    """The labels table (CSV or Feather) as strings, checked for columns, ids and mode.
+
+    Returns the table with a ``_row`` column (1-based data row in the file) and the mode in
+    ``df.attrs["mode"]``: ``"events"`` (days_to_event + cardiac_cause) or ``"labels"``
+    (ready-made 0/1 columns).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: labels table not found (pass --labels FILE)")
+    try:
+        if path.suffix.lower() in (".feather", ".ftr", ".arrow"):
+            df = pd.read_feather(path)
+            df = df.astype({c: "string" for c in df.columns}).astype(object)
+            df = df.where(df.notna(), None)
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=True)
+    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        raise PipelineError(f"{path}: cannot read the labels table ({type(exc).__name__}: "
+                            f"{exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
+    if missing:
+        raise PipelineError(f"{path}: missing column(s) {', '.join(missing)}")
+    given_labels = [c for c in LABELS if c in df.columns]
+    has_events = [c for c in EVENT_COLUMNS if c in df.columns]
+    if given_labels and "cardiac_cause" in df.columns:
+        raise PipelineError(f"{path}: give either days_to_event + cardiac_cause or ready-made "
+                            f"label columns ({', '.join(given_labels)}), not both")
+    if not given_labels and len(has_events) < len(EVENT_COLUMNS):
+        absent = [c for c in EVENT_COLUMNS if c not in df.columns]
+        raise PipelineError(f"{path}: missing column(s) {', '.join(absent)} (or give "
+                            f"ready-made label columns such as {', '.join(LABELS[:4])})")
+    df = df.assign(_row=np.arange(1, len(df) + 1))
+    for row, value in zip(df["_row"], df["record_id"]):
+        problem = id_problem(value)
+        if problem:
+            raise PipelineError(f"{path}: row {row}, column record_id: {value!r}: {problem}")
+    df["record_id"] = df["record_id"].astype(str)
+    dup = df["record_id"].duplicated(keep=False)
+    if dup.any():
+        first = df.loc[dup, "record_id"].iloc[0]
+        rows = df.loc[df["record_id"] == first, "_row"].tolist()
+        raise PipelineError(f"{path}: record_id {first!r} appears in rows {rows} "
+                            f"({int(df['record_id'].duplicated().sum())} repeated id(s) in all)")
+    empty_patient = df["patient_id"].isna() | (df["patient_id"].astype(str).str.strip() == "")
+    if empty_patient.any():
+        row = df.loc[empty_patient].iloc[0]
+        raise PipelineError(f"{path}: row {row['_row']} (record_id {row['record_id']!r}): "
+                            "patient_id is empty")
+    df["patient_id"] = df["patient_id"].astype(str).str.strip()
+    df.attrs["mode"] = "labels" if given_labels else "events"
+    df.attrs["source"] = str(path)
+    return df
+
+
+def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
+    text = df[column].astype("string").str.strip()
+    text = text.where(text != "")
+    number = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = text.notna() & number.isna()
+    if bad.any():
+        row = df.loc[bad].iloc[0]
+        raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
+                            f"column {column}: {row[column]!r} is not a number")
+    return number
+
+
+def _bool_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
+    """True/False per row; missing stays <NA>; anything else is an error naming the row."""
+    text = df[column].astype("string").str.strip().str.lower()
+    text = text.where(text != "")
+    out = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    out[text.isin(TRUE_WORDS).fillna(False).astype(bool)] = True
+    out[text.isin(FALSE_WORDS).fillna(False).astype(bool)] = False
+    bad = text.notna() & out.isna()
+    if bad.any():
+        row = df.loc[bad].iloc[0]
+        raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
+                            f"column {column}: {row[column]!r} is not true/false (or 1/0)")
+    return out
+
+
+def cohort_rows(labels: pd.DataFrame, report: CohortReport) -> tuple[pd.DataFrame, dict[str, str]]:
+    """x01-shaped rows (columns :data:`COHORT_COLUMNS` + labels) for every label row.
+
+    Returns the rows whose labels are usable and ``{record_id: reason}`` for those refused
+    (an event without ``days_to_event``, or any row without it in "events" mode, as x01
+    excludes ECGs without days to the event or to the control ECG).
+    """
+    source = labels.attrs.get("source", "labels table")
+    mode = labels.attrs.get("mode", "events")
+    group_name = "import"
+    out = pd.DataFrame({"ecg_id": labels["record_id"].astype(str).to_numpy(),
+                        "patient_ngsci_id": labels["patient_id"].astype(str).to_numpy()},
+                       index=labels.index)
+    out["age"] = parse_age(labels["age"], group_name, report)
+    out["female"] = parse_female(labels["sex"], group_name, report)
+    days = (np.floor(_number_column(labels, "days_to_event", source))
+            if "days_to_event" in labels.columns else pd.Series(np.nan, index=labels.index))
+    out["days_to_event"] = days
+    out["days_to_event_og"] = days
+    refused: dict[str, str] = {}
+    if mode == "events":
+        cardiac = _bool_column(labels, "cardiac_cause", source)
+        event = cardiac.notna()
+        out["group"] = np.where(event, STUDY_GROUP, GROUP_CONTROL)
+        cause = pd.Series(pd.NA, index=labels.index, dtype="string")
+        cause[event & cardiac.fillna(False)] = CARDIAC_CAUSE
+        cause[event & ~cardiac.fillna(True)] = NON_CARDIAC_CAUSE
+        out["cause_of_cardiac_arrest"] = cause
+        for record_id, is_event in zip(out.loc[days.isna(), "ecg_id"], event[days.isna()]):
+            refused[record_id] = ("label row: event without days_to_event" if is_event else
+                                  "label row: no days_to_event (days from the ECG to the last "
+                                  "follow-up without an event)")
+    else:
+        out["group"] = GROUP_CONTROL
+        out["cause_of_cardiac_arrest"] = pd.Series(pd.NA, index=labels.index, dtype="string")
+    vtvf = (_bool_column(labels, "VTVF", source).astype(float)
+            if "VTVF" in labels.columns else np.nan)
+    out["VTVF"] = vtvf
+    for column in MEASUREMENT_COLUMNS:
+        out[column] = (_number_column(labels, column, source) if column in labels.columns
+                       else np.nan)
+    out["qtc500"] = out["qtc"] > QTC_LONG_MS
+    for column in FLAG_COLUMNS:
+        out[column] = (_bool_column(labels, column, source).fillna(False).astype(bool)
+                       if column in labels.columns else False)
+    # Not known: NaT, in the type x01's parser gives a datetime (it varies with pandas).
+    stamp = parse_datetime(pd.Series(["2000-01-01 00:00:00"], dtype="string"), "", "",
+                           CohortReport())
+    out["acquisition_datetime"] = pd.Series(pd.NaT, index=labels.index, dtype=stamp.dtype)
+    out["file_path"] = ""
+    out["npy_index"] = np.int64(0)
+    out = out.loc[~out["ecg_id"].isin(refused)]
+
+    if mode == "events":
+        out = add_labels(out)
+    else:
+        given = labels.loc[out.index]
+        for name in LABELS:
+            if name in given.columns:
+                value = _number_column(given, name, source)
+                bad = value.notna() & ~value.isin([0.0, 1.0])
+                if bad.any():
+                    row = given.loc[bad].iloc[0]
+                    raise PipelineError(f"{source}: row {row['_row']} (record_id "
+                                        f"{row['record_id']!r}), column {name}: {row[name]!r} "
+                                        "is not 0/1")
+                out[name] = value
+            else:
+                out[name] = np.nan
+            report.note(group_name, f"label {name} not given -> NaN (not trained on)",
+                        int(name not in given.columns) * len(out))
+        out["group"] = np.where(out[[n for n in LABELS]].eq(1).any(axis=1), STUDY_GROUP,
+                                GROUP_CONTROL)
+    return out[list(COHORT_COLUMNS) + list(LABELS)], refused
+
+
+# --------------------------------------------------------------------------------------
+# The whole import
+# --------------------------------------------------------------------------------------
+@dataclass
+class ImportResult:
+    covariates: pd.DataFrame                 # the x02 table written to covariate_df.feather
+    log: pd.DataFrame                        # one row per record / orphan label row
+    notes: CohortReport = field(default_factory=CohortReport)
+
+    def summary(self) -> str:
+        counts = Counter(self.log["status"])
+        lines = ["[import] records and label rows by status: "
+                 + ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES)]
+        reasons = self.log.loc[self.log["status"] != "imported"]
+        for (status, reason), n in sorted(Counter(zip(reasons["status"], reasons["reason"])).items()):
+            lines.append(f"  {n:>7}  {status}: {reason}")
+        ok = self.log[self.log["status"] == "imported"]
+        derived = Counter(lead for text in ok["derived_leads"].fillna("") for lead in
+                          str(text).split(";") if lead)
+        lines.append("[import] limb leads derived from I and II: "
+                     + (", ".join(f"{k} {v}" for k, v in sorted(derived.items())) or "none"))
+        stored = ok[ok["derived_leads"].fillna("") == ""]
+        odd = stored.loc[stored["identity_residual"] > IDENTITY_WARNING, "record_id"].tolist()
+        lines.append(f"[import] records whose stored III/aVR/aVL/aVF disagree with I and II "
+                     f"(relative residual > {IDENTITY_WARNING}; lead mix-up or gain fault?): "
+                     f"{len(odd)}" + (f", e.g. {', '.join(odd[:5])}" if odd else ""))
+        low, high = PLAUSIBLE_RANGE_MV
+        span = ok["lead_II_range_mv"]
+        odd = ok.loc[(span < low) | (span > high), "record_id"].tolist()
+        lines.append(f"[import] records whose lead II spans less than {low:g} or more than "
+                     f"{high:g} mV (wrong units?): {len(odd)}"
+                     + (f", e.g. {', '.join(odd[:5])}" if odd else ""))
+        lines.append(f"[import] records padded to 10 s: {int((ok['padded_samples'] > 0).sum())}; "
+                     f"sampling rates: " + ", ".join(
+                         f"{fs:g} Hz {n}" for fs, n in sorted(Counter(ok["fs"]).items())))
+        if self.notes.notes:
+            lines.append("[import] label values kept as missing:")
+            for (_, message), n in sorted(self.notes.notes.items()):
+                lines.append(f"  {n:>7}  {message}")
+        cov = self.covariates
+        if cov.empty:
+            lines.append("[import] no ECG imported")
+            return "\n".join(lines)
+        lines.append(f"[import] {len(cov)} ECGs of {cov['ptId'].nunique()} patients; "
+                     f"{int(cov['include_modelling'].sum())} eligible for modelling; positives: "
+                     + ", ".join(f"{n} {int((cov[n] == 1).sum())}" for n in LABELS))
+        return "\n".join(lines)
+
+
+def check_window_ids(kept_ids: Sequence[str], by_id: dict[str, dict],
+                     record_ids: set[str]) -> None:
+    """Window ids (``<id>_w<k>``) must not repeat or clash with another record's id."""
+    seen: dict[str, str] = {}
+    for record_id in kept_ids:
+        for window_id in by_id[record_id]["window_ids"]:
+            clash = seen.get(window_id) or (window_id in record_ids and window_id != record_id
+                                            and window_id)
+            if clash:
+                raise PipelineError(f"window id {window_id!r} of record {record_id!r} clashes "
+                                    f"with record {clash!r}; rename one of the records")
+            seen[window_id] = record_id
+
+
+def _log_row(record_id: str, status: str, reason: str, **extra) -> dict:
+    return {"record_id": record_id, "status": status, "reason": reason, **extra}
+
+
+def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path | str,
+                  options: SignalOptions, one_per_patient: bool = True, seed: int = 42,
+                  n_jobs: int = 0, progress: bool = True) -> ImportResult:
+    """Import the records under ``input_dir`` labelled in ``labels_path`` into ``out_dir``.
+
+    ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). The
+    caller writes the returned covariate table and log.
+    """
+    import functools
+
+    from .io import replace_dir
+    from .parallel import imap
+
+    if options.format not in FORMATS:
+        raise PipelineError(f"--format {options.format!r}: expected one of {', '.join(FORMATS)}")
+    if options.format in ("npy", "csv"):
+        if not options.fs or options.fs <= 0:
+            raise PipelineError(f"--format {options.format}: give the sampling rate with --fs HZ")
+        if not options.leads and options.format == "npy":
+            raise PipelineError("--format npy: give the lead order with --leads I,II,...")
+        if uv_per_unit(options.unit or DEFAULT_UNIT) is None:
+            raise PipelineError(f"--units {options.unit!r}: expected mV, uV or V")
+        if any(not lead.strip() for lead in options.leads):
+            raise PipelineError(f"--leads {','.join(options.leads)!r}: empty lead name")
+        named = {canonical_lead(lead) for lead in options.leads}
+        absent = [lead for lead in REQUIRED_LEADS if lead not in named]
+        if options.leads and absent:
+            raise PipelineError(f"--leads {','.join(options.leads)!r}: no {', '.join(absent)} "
+                                "(every record needs I, II and V1-V6)")
+    elif options.fs or options.leads or options.unit:
+        raise PipelineError("--fs, --leads and --units are for --format npy/csv; WFDB headers "
+                            "give the rate, lead names and units")
+
+    labels = read_labels(Path(labels_path))
+    records = discover_records(Path(input_dir), options.format, exclude=[Path(labels_path)])
+    notes = CohortReport()
+    rows, refused_labels = cohort_rows(labels, notes)
+    patient_of = dict(zip(labels["record_id"], labels["patient_id"]))
+    log: list[dict] = []
+    for record_id in records:
+        if record_id not in patient_of:
+            log.append(_log_row(record_id, "no_label", "record has no row in the labels table"))
+    for record_id in labels["record_id"]:
+        if record_id not in records:
+            log.append(_log_row(record_id, "no_record",
+                                "label row has no record file under --input"))
+        elif record_id in refused_labels:
+            log.append(_log_row(record_id, "refused", refused_labels[record_id]))
+    wanted = [r for r in rows["ecg_id"] if r in records]
+
+    state: dict[str, object] = {}
+
+    def fill(tmp: Path) -> None:
+        tasks = [(r, str(records[r]), str(tmp)) for r in wanted]
+        work = functools.partial(import_record, options=options)
+        results = list(imap(work, tasks, n_jobs=n_jobs, desc="import records", chunksize=4,
+                            progress=progress, unit="record"))
+        by_id = {res["record_id"]: res for res in results}
+        usable = rows[rows["ecg_id"].map(lambda r: by_id.get(r, {}).get("status") == "imported")]
+        kept = one_ecg_per_patient(usable) if one_per_patient else usable
+        kept_ids = set(kept["ecg_id"])
+        for res in results:
+            if res["status"] == "imported" and res["record_id"] not in kept_ids:
+                res.update(status="not_chosen",
+                           reason="another ECG of the patient kept (one per patient, as x01)")
+                for window_id in res["window_ids"]:
+                    (tmp / f"{window_id}.npy").unlink(missing_ok=True)
+            log.append(res)
+        check_window_ids(kept["ecg_id"], by_id, set(records))
+        state.update(kept=kept, by_id=by_id)
+        if kept.empty:
+            raise _NothingImported  # leave the existing folder as it is
+
+    try:
+        replace_dir(Path(out_dir), fill)
+    except _NothingImported:
+        pass
+    kept, by_id = state["kept"], state["by_id"]
+
+    # x01's order: the study group first, then the controls; by id within each.
+    kept = (kept.assign(_rank=(kept["group"] != STUDY_GROUP).astype(int))
+            .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
+    expanded = []
+    for row in kept.itertuples(index=False):
+        result = by_id[row.ecg_id]
+        for k, window_id in enumerate(result["window_ids"]):
+            values = row._asdict()
+            if result["measurements"]:  # fill what the labels table left missing
+                for name, value in result["measurements"][k].items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
+            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
+                             "file_path": str(records[row.ecg_id])})
+    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
+    covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
+    if "days_to_event" not in labels.columns and len(covariates):
+        # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
+        covariates["include_modelling"] = (covariates["age"].notna()
+                                           & covariates["female"].notna()
+                                           & (covariates["age"] < MAX_MODELLING_AGE))
+
+    frame = pd.DataFrame(log)
+    frame["patient_id"] = frame["record_id"].map(patient_of)
+    frame["source"] = frame["record_id"].map(
+        lambda r: str(records[r].relative_to(Path(input_dir))) if r in records else "")
+    for column in LOG_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    frame = frame[list(LOG_COLUMNS)].sort_values("record_id", kind="mergesort")
+    frame["n_windows"] = frame["n_windows"].fillna(0).astype(int)
+    frame["padded_samples"] = frame["padded_samples"].fillna(0).astype(int)
+    return ImportResult(covariates=covariates, log=frame.reset_index(drop=True), notes=notes)
+

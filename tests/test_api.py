@@ -1,0 +1,88 @@
+"""scdecg's Python API: the README example runs, and predictions match x03_predict's."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scdecg
+from scdecg.errors import PipelineError
+from training_fixtures import TINY, make_workspace, run_main
+from conftest import ROOT
+
+TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+PREDICT = "01_Predictive_Model/x03_predict.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("api")
+    df = make_workspace(ws, n_patients=30, n_samples=5000, beats=1)
+    code, _, err = run_main(TRAIN, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    assert code == 0, err
+    return ws, df
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## From Python"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readme_example_runs(trained, monkeypatch, capsys):
+    ws, _ = trained
+    code = readme_example()
+    assert len(code.strip().splitlines()) == 5
+    monkeypatch.chdir(ws)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "scd1" in out and "aVL_rs_diff" in out
+    assert (ws / "my_ecg.png").stat().st_size > 10_000
+
+
+def test_predict_risk_matches_x03_predict(trained, monkeypatch):
+    ws, df = trained
+    code, _, err = run_main(PREDICT, "--split", "all", cwd=ws)
+    assert code == 0, err
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    model = scdecg.load_model(ws / "modelfits_ecg/ntuh_scd_model_demo")
+    rows = df.set_index("studyId").loc[pred["studyId"]]
+    ecgs = np.stack([np.load(ws / "10_sec_ecgs" / f"{s}.npy") for s in pred["studyId"]]) / 1000
+    risk = scdecg.predict_risk(model, ecgs, {"age": rows["age"], "female": rows["female"]})
+    assert list(risk.columns) == model.outputs and len(risk) == len(pred)
+    for name in ("scd1", "scd2", "dead1"):
+        expected = 1 / (1 + np.exp(-pred[f"{name}_hat"].to_numpy(np.float64)))
+        np.testing.assert_allclose(risk[name], expected, rtol=1e-4, atol=1e-5)
+    assert ((risk["scd1"] > 0) & (risk["scd1"] < 1)).all()
+
+
+def test_predict_risk_names_what_is_wrong(trained):
+    ws, _ = trained
+    model = scdecg.load_model(ws / "modelfits_ecg/ntuh_scd_model_demo")
+    ecg = np.zeros((12, 1000), np.float32)
+    with pytest.raises(PipelineError, match="covariate\\(s\\) female not given"):
+        scdecg.predict_risk(model, ecg, age=[60])
+    with pytest.raises(PipelineError, match="expected \\(n, 12, samples\\)"):
+        scdecg.predict_risk(model, np.zeros((2, 8, 1000)), age=[1, 2], female=[0, 1])
+    with pytest.raises(PipelineError, match="2 values for 1 signals"):
+        scdecg.predict_risk(model, ecg, age=[1, 2], female=[0, 1])
+    with pytest.raises(PipelineError, match="no trained model here"):
+        scdecg.load_model(ws / "nothing")
+
+
+def test_avl_biomarker_is_x06s_measurement():
+    from scdecg.features import avl_features
+    from scdecg.synthetic import sample_ecg_params, simulate_ecg
+
+    rng = np.random.default_rng(5)
+    ecg = simulate_ecg(sample_ecg_params(rng, slur=0.8), rng) / 1000
+    out = scdecg.avl_biomarker(ecg)
+    ref = avl_features(ecg)
+    assert out["status"] == ref.status == "ok" and out["n_beats"] == ref.n_beats > 5
+    assert out["aVL_rs_diff"] == ref.rs_diff and out["aVL_rs_diff_2"] == ref.rs_diff_2
+    assert np.isfinite(out["aVL_rs_diff"])
+    fig = scdecg.plot_ecg(ecg, title="synthetic")
+    labels = {line.get_label() for ax in fig.axes for line in ax.lines}
+    assert {"I", "aVL", "V6", "II (rhythm)"} <= labels

@@ -1,0 +1,550 @@
+"""x00_import_cohort: WFDB / npy / CSV records and a labels table become the pipeline's input.
+
+Records are written with ``wfdb.wrsamp`` from known signals (sums of sines, or simulated
+ECGs), at 250, 500 and 1,000 Hz, with lead names in other orders and cases, 15 leads, only
+I, II and the chest leads, NaNs, a too-short record, a missing lead and an unknown unit; the
+imported arrays are compared sample by sample with the known signal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from scipy.signal import resample_poly
+
+from scdecg.cohort import LABELS, CohortReport
+from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
+from scdecg.errors import PipelineError
+from scdecg.importing import (RawRecord, RecordRefused, WindowOptions, canonical_lead,
+                              cohort_rows, cut_windows, id_problem, read_labels,
+                              resample_to_pipeline, to_pipeline_leads, uv_per_unit)
+from scdecg.synthetic import sample_ecg_params, simulate_ecg
+from training_fixtures import TINY, run_main
+
+X00 = "00_Data_Preprocessing/x00_import_cohort.py"
+X04 = "00_Data_Preprocessing/x04_segment_beats.py"
+X05 = "00_Data_Preprocessing/x05_create_morphing_beats.py"
+X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
+X07 = "00_Data_Preprocessing/x07_run_ntuh_style_regression.py"
+X08 = "00_Data_Preprocessing/x08_plot_ecg.py"
+TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"
+TRAIN_BEATS = "01_Predictive_Model/x02_train_beats.py"
+PREDICT = "01_Predictive_Model/x03_predict.py"
+EVALUATE = "01_Predictive_Model/x05_evaluate.py"
+GENERATOR = "02_Morphing/s08_train_generator.py"
+MORPH = "02_Morphing/s10_morph_ecgs.py"
+RECORDED = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+FRANK = ("vx", "vy", "vz")
+
+
+# --------------------------------------------------------------------------------------
+# Known signals
+# --------------------------------------------------------------------------------------
+def known_ecg(t: np.ndarray) -> np.ndarray:
+    """(12, len(t)) µV in LEADS order: band-limited sines on I, II, V1..V6; the other limb
+    leads by the Einthoven/Goldberger identities. Exact at any time ``t`` (seconds)."""
+    out = np.empty((12, t.size))
+    for k, lead in enumerate(RECORDED):
+        out[LEAD_INDEX[lead]] = (600 * np.sin(2 * np.pi * 1.3 * t + k)
+                                 + 250 * np.sin(2 * np.pi * (7 + k) * t + 2 * k)
+                                 + 80 * np.sin(2 * np.pi * (23 + 2 * k) * t))
+    i, ii = out[LEAD_INDEX["I"]], out[LEAD_INDEX["II"]]
+    out[LEAD_INDEX["III"]] = ii - i
+    out[LEAD_INDEX["aVR"]] = -(i + ii) / 2
+    out[LEAD_INDEX["aVL"]] = i - ii / 2
+    out[LEAD_INDEX["aVF"]] = ii - i / 2
+    return out
+
+
+def write_wfdb(folder, name, fs, leads_uv: dict[str, np.ndarray], unit="mV"):
+    """One WFDB record: ``leads_uv`` {channel name: µV samples}, stored in ``unit``."""
+    per_unit = uv_per_unit(unit) or 1.0
+    signal = np.stack(list(leads_uv.values()), axis=1) / per_unit
+    wfdb.wrsamp(name, fs=fs, units=[unit] * signal.shape[1], sig_name=list(leads_uv),
+                p_signal=signal, fmt=["16"] * signal.shape[1], write_dir=str(folder))
+
+
+def channels(ecg_uv: np.ndarray, names: dict[str, str], order) -> dict[str, np.ndarray]:
+    """Channels ``{stored name: signal}`` in ``order`` (pipeline lead names)."""
+    return {names.get(lead, lead): ecg_uv[LEAD_INDEX[lead]] for lead in order}
+
+
+def labels_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["record_id", "patient_id", "age", "sex", "days_to_event",
+                                       "cardiac_cause"])
+
+
+def quantum(fs_signal: np.ndarray) -> float:
+    """Largest WFDB 16-bit quantisation error (µV) for a signal of this range."""
+    return float(np.ptp(fs_signal)) / 2 ** 15
+
+
+# --------------------------------------------------------------------------------------
+# Names, units, ids
+# --------------------------------------------------------------------------------------
+def test_lead_names_match_case_insensitively_with_aliases():
+    for name, lead in [("AVL", "aVL"), ("avl", "aVL"), ("aVL", "aVL"), ("Lead aVL", "aVL"),
+                       ("v1", "V1"), ("V6", "V6"), ("ii", "II"), ("III", "III"), ("DII", "II"),
+                       (" aVf ", "aVF"), ("avr", "aVR")]:
+        assert canonical_lead(name) == lead, name
+    for name in ("vx", "VZ", "-aVR", "V7", "MLII", ""):
+        assert canonical_lead(name) is None, name
+
+
+def test_units_and_ids():
+    assert uv_per_unit("mV") == 1000 and uv_per_unit("MV") == 1000
+    assert uv_per_unit("uV") == uv_per_unit("\u00b5V") == uv_per_unit("\u03bcV") == 1
+    assert uv_per_unit("V") == 1e6 and uv_per_unit("mmHg") is None and uv_per_unit("") is None
+    for bad in ("", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", None, float("nan")):
+        assert id_problem(bad), bad
+    for good in ("00001_hr", "rec.v2", "A-17", "p 3"):
+        assert id_problem(good) is None, good
+
+
+# --------------------------------------------------------------------------------------
+# Leads, resampling, windows
+# --------------------------------------------------------------------------------------
+def test_missing_limb_leads_follow_einthoven_and_goldberger():
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 1.0, (8, 700))  # mV
+    names = ["v3", "II", "V1", "i", "V2", "v6", "V5", "V4"]
+    mapped = to_pipeline_leads(RawRecord(signal, names, ["mV"] * 8, 500.0))
+    ecg = mapped.ecg_uv
+    i, ii = signal[3] * 1000, signal[1] * 1000
+    np.testing.assert_allclose(ecg[LEAD_INDEX["I"]], i, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["V3"]], signal[0] * 1000, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["III"]], ii - i, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVR"]], -(i + ii) / 2, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVL"]], i - ii / 2, atol=1e-6)
+    np.testing.assert_allclose(ecg[LEAD_INDEX["aVF"]], ii - i / 2, atol=1e-6)
+    assert mapped.derived == ["III", "aVR", "aVL", "aVF"] and mapped.ignored == []
+
+
+@pytest.mark.parametrize("names, units, match", [
+    (["I", "II", "V1", "V2", "V3", "V5", "V6", "V7"], ["mV"] * 8, r"missing lead\(s\) V4"),
+    (["I", "III", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 8, r"missing lead\(s\) II"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "v5"], ["mV"] * 8, "lead V5 appears twice"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 7 + ["mmHg"],
+     "unknown unit 'mmHg' of lead V6"),
+    (["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], ["mV"] * 8,
+     "flat lead V3: one constant value in the 100 samples read"),
+])
+def test_unusable_leads_are_refused_by_name(names, units, match):
+    signal = np.random.default_rng(0).normal(size=(8, 100))
+    if match.startswith("flat"):
+        signal[4] = 0.25
+    raw = RawRecord(signal, names, units, 500.0)
+    with pytest.raises(RecordRefused, match=match):
+        to_pipeline_leads(raw)
+
+
+@pytest.mark.parametrize("fs", [250, 1000, 360])
+def test_resampling_keeps_a_sine_sample_by_sample(fs):
+    t = np.arange(12 * fs) / fs
+    sine = 1000.0 * np.sin(2 * np.pi * 5.0 * t)  # 1 mV, 5 Hz
+    out = resample_to_pipeline(sine[None], fs)
+    assert out.shape == (1, 12 * FS)
+    window = cut_windows(out, WindowOptions())[0][0][0]
+    assert window.shape == (N_SAMPLES,)
+    truth = 1000.0 * np.sin(2 * np.pi * 5.0 * np.arange(N_SAMPLES) / FS)
+    inner = slice(50, N_SAMPLES)  # away from the record's start
+    assert np.max(np.abs(window[inner] - truth[inner])) < 1.0  # µV, of a 1,000 µV sine
+    assert abs(np.max(np.abs(window[inner])) - 1000.0) < 1.0
+
+
+def test_windows_long_and_short_records():
+    x = np.tile(np.arange(25 * FS, dtype=float), (12, 1))
+    first, pad = cut_windows(x, WindowOptions())
+    assert len(first) == 1 and pad == 0 and first[0][0, -1] == N_SAMPLES - 1
+    every, _ = cut_windows(x, WindowOptions(all_windows=True))
+    assert len(every) == 2 and every[1][0, 0] == N_SAMPLES  # the 5-s tail is not a window
+    assert len(cut_windows(x, WindowOptions(all_windows=True, max_windows=1))[0]) == 1
+    short = x[:, :8 * FS]
+    with pytest.raises(RecordRefused, match=r"too short: 8.00 s < 10 s"):
+        cut_windows(short, WindowOptions())
+    padded, pad = cut_windows(short, WindowOptions(pad_short=True))
+    assert pad == 2 * FS and padded[0].shape == (12, N_SAMPLES)
+    np.testing.assert_array_equal(padded[0][:, 8 * FS:], short[:, -1:].repeat(2 * FS, axis=1))
+
+
+# --------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------
+def derived_labels(tmp_path, rows):
+    path = tmp_path / "labels.csv"
+    labels_frame(rows).to_csv(path, index=False)
+    table, refused = cohort_rows(read_labels(path), CohortReport())
+    return table.set_index("ecg_id"), refused
+
+
+def test_labels_are_derived_as_x01_derives_them(tmp_path):
+    rows = [("a", "p1", 60, "male", 30, "true"), ("b", "p2", 60, "female", 150, "TRUE"),
+            ("c", "p3", 60, "male", 500, "1"), ("d", "p4", 60, "male", 1000, "yes"),
+            ("e", "p5", 60, "male", 1, "true"), ("f", "p6", 60, "male", 200, "false"),
+            ("g", "p7", 60, "male", 800, "0"), ("h", "p8", 60, "male", 800, ""),
+            ("i", "p9", 60, "male", 91.7, "true"), ("j", "p10", 60, "male", "", "")]
+    table, refused = derived_labels(tmp_path, rows)
+    expected = {  # scd3mo scd6mo scd1 scd2 scd | noncardiac nc1 nc2 | any any1
+        "a": [1, 1, 1, 1, 1, 0, 0, 0, 1, 1], "b": [0, 1, 1, 1, 1, 0, 0, 0, 1, 1],
+        "c": [0, 0, 0, 1, 1, 0, 0, 0, 1, 0], "d": [0, 0, 0, 0, 1, 0, 0, 0, 1, 0],
+        "e": [0] * 10, "f": [0, 0, 0, 0, 0, 1, 1, 1, 1, 1], "g": [0, 0, 0, 0, 0, 1, 0, 0, 1, 0],
+        "h": [0] * 10, "i": [1, 1, 1, 1, 1, 0, 0, 0, 1, 1],  # 91.7 days -> 91 (whole days)
+    }
+    for record, values in expected.items():
+        assert table.loc[record, list(LABELS)].tolist() == values, record
+    assert table.loc["i", "days_to_event"] == 91.0
+    assert table.loc["h", "group"] == "control" and table.loc["a", "group"] == "study"
+    assert table.loc["f", "cause_of_cardiac_arrest"] != "cardiac event"
+    assert refused == {"j": "label row: no days_to_event (days from the ECG to the last "
+                            "follow-up without an event)"}
+    assert table.loc["b", "female"] == 1.0 and table.loc["a", "female"] == 0.0
+
+
+def test_ready_made_labels_are_taken_as_they_are(tmp_path):
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"record_id": ["a", "b", "c"], "patient_id": ["1", "2", "3"],
+                  "age": [50, 60, 70], "sex": ["male", "female", "male"],
+                  "scd1": ["1", "0", ""], "scd2": [1, 1, 0]}).to_csv(path, index=False)
+    table, refused = cohort_rows(read_labels(path), CohortReport())
+    table = table.set_index("ecg_id")
+    assert refused == {}
+    assert table["scd1"].tolist()[:2] == [1.0, 0.0] and np.isnan(table.loc["c", "scd1"])
+    assert table["scd2"].tolist() == [1.0, 1.0, 0.0]
+    assert table["scd3mo"].isna().all() and table["any_arrest"].isna().all()
+
+
+@pytest.mark.parametrize("frame, match", [
+    (pd.DataFrame({"record_id": ["a", "a"], "patient_id": ["1", "2"], "age": [1, 2],
+                   "sex": ["male"] * 2, "scd1": [0, 1]}), r"record_id 'a' appears in rows \[1, 2\]"),
+    (pd.DataFrame({"record_id": ["../x"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [0]}), r"row 1, column record_id: '../x': id with a path separator"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": [""], "age": [1], "sex": ["male"],
+                   "scd1": [0]}), r"row 1 \(record_id 'a'\): patient_id is empty"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [0], "cardiac_cause": ["true"], "days_to_event": [3]}), "not both"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3]}), r"missing column\(s\) cardiac_cause"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1],
+                   "days_to_event": [3], "cardiac_cause": [""]}), r"missing column\(s\) sex"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3], "cardiac_cause": ["maybe"]}),
+     r"row 1 \(record_id 'a'\), column cardiac_cause: 'maybe' is not true/false"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": ["soon"], "cardiac_cause": ["1"]}),
+     r"column days_to_event: 'soon' is not a number"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "scd1": [2]}), r"column scd1: '2' is not 0/1"),
+])
+def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=match):
+        cohort_rows(read_labels(path), CohortReport())
+
+
+def test_feather_labels_read_like_csv(tmp_path):
+    frame = labels_frame([("a", "p1", 70, "female", 40, True), ("b", "p2", 55.0, "male", None, None)])
+    frame.to_csv(tmp_path / "l.csv", index=False)
+    frame.astype({"days_to_event": float}).to_feather(tmp_path / "l.feather")
+    from_csv, _ = cohort_rows(read_labels(tmp_path / "l.csv"), CohortReport())
+    from_feather, _ = cohort_rows(read_labels(tmp_path / "l.feather"), CohortReport())
+    pd.testing.assert_frame_equal(from_csv, from_feather)
+    assert from_csv["scd3mo"].tolist() == [1.0] and from_csv["age"].tolist() == [70.0]
+
+
+# --------------------------------------------------------------------------------------
+# A real-format WFDB folder, end to end through the import
+# --------------------------------------------------------------------------------------
+def test_wfdb_folder_imports_sample_by_sample(tmp_path):
+    rec = tmp_path / "records"
+    (rec / "sub").mkdir(parents=True)
+    upper = {lead: lead.upper() for lead in LEADS}
+    lower = {lead: lead.lower() for lead in LEADS}
+    t = lambda fs, seconds: np.arange(int(seconds * fs)) / fs  # noqa: E731
+    shuffled = list(np.random.default_rng(1).permutation(LEADS))
+    # 250 Hz, 12 s, all 12 leads shuffled, upper-case names, mV
+    write_wfdb(rec, "a250", 250, channels(known_ecg(t(250, 12)), upper, shuffled))
+    # 1,000 Hz, exactly 10 s, 15 leads (12 + Frank), lower-case names, µV, in a subfolder
+    ecg = known_ecg(t(1000, 10))
+    frank = {name: ecg[0] * (k + 1) for k, name in enumerate(FRANK)}
+    write_wfdb(rec / "sub", "b1000", 1000, {**channels(ecg, lower, LEADS[::-1]), **frank}, "uV")
+    # 500 Hz, 11 s, only I, II and the chest leads: the four limb leads are derived
+    write_wfdb(rec, "c_limb", 500, channels(known_ecg(t(500, 11)), lower, RECORDED[::-1]))
+    nan = known_ecg(t(500, 12))
+    nan[LEAD_INDEX["V2"], 100:110] = np.nan
+    write_wfdb(rec, "d_nan", 500, channels(nan, {}, LEADS))
+    nan = known_ecg(t(500, 14))
+    nan[LEAD_INDEX["V2"], 12 * FS:] = np.nan
+    write_wfdb(rec, "late_nan", 500, channels(nan, {}, LEADS))
+    write_wfdb(rec, "e_short", 500, channels(known_ecg(t(500, 8)), {}, LEADS))
+    write_wfdb(rec, "f_nov4", 500, channels(known_ecg(t(500, 12)), {}, [l for l in LEADS if l != "V4"]))
+    write_wfdb(rec, "g_unit", 500, channels(known_ecg(t(500, 12)), {}, LEADS), unit="mmHg")
+    write_wfdb(rec, "h_nolabel", 500, channels(known_ecg(t(500, 12)), {}, LEADS))
+    gain = known_ecg(t(500, 12))
+    gain[LEAD_INDEX["aVL"]] *= 4.88  # stored aVL off the identities: imported, but reported
+    write_wfdb(rec, "i_gain", 500, channels(gain, {}, LEADS))
+    # values in µV under a header saying mV: imported 1,000 times too large, and reported
+    write_wfdb(rec, "j_units", 500, channels(known_ecg(t(500, 10)) * 1000, {}, LEADS))
+    ids = ["a250", "b1000", "c_limb", "d_nan", "late_nan", "e_short", "f_nov4", "g_unit", "i_gain",
+           "j_units", "z_orphan"]
+    labels_frame([(r, f"p{k}", 60, "female", 30 + k, "true" if k % 2 else "")
+                  for k, r in enumerate(ids)]).to_csv(tmp_path / "labels.csv", index=False)
+
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv",
+                              "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv", dtype={"derived_leads": str}).set_index("record_id")
+    status = log["status"].to_dict()
+    assert status == {"a250": "imported", "b1000": "imported", "c_limb": "imported",
+                      "d_nan": "refused", "e_short": "refused", "f_nov4": "refused",
+                      "g_unit": "refused", "h_nolabel": "no_label", "i_gain": "imported",
+                      "late_nan": "imported", "j_units": "imported", "z_orphan": "no_record"}
+    # 11 s read at 500 Hz: the first 10 s and a 1-s margin for the resampling filter
+    assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of the 5500 read"
+    assert log.loc["a250", "seconds"] == 12.0 and log.loc["b1000", "seconds"] == 10.0
+    assert log.loc["late_nan", "status"] == "imported"  # NaNs after the imported 10 s
+    assert log.loc["e_short", "reason"].startswith("too short: 8.00 s < 10 s")
+    assert log.loc["f_nov4", "reason"].startswith("missing lead(s) V4 (found: I, II, III")
+    assert log.loc["g_unit", "reason"].startswith("unknown unit 'mmHg' of lead")
+    assert log.loc["c_limb", "derived_leads"] == "III;aVR;aVL;aVF"
+    assert log.loc["b1000", "ignored_leads"] == "vx;vy;vz" and log.loc["b1000", "units"] == "uV"
+    assert log.loc["b1000", "source"] == "sub/b1000.hea"
+    assert "no_record 1" in out and "III 1" in out
+    assert log.loc["i_gain", "identity_residual"] > 0.5 > 1e-3 > log.loc["a250", "identity_residual"]
+    assert "lead mix-up or gain fault?): 1, e.g. i_gain" in out
+    assert "(wrong units?): 1, e.g. j_units" in out
+    assert 1.0 < log.loc["a250", "lead_II_range_mv"] < 3.0
+
+    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert sorted(cov["studyId"]) == ["a250", "b1000", "c_limb", "i_gain", "j_units", "late_nan"]
+    assert (cov["scaling_factor"] == 1000.0).all()
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    for record, fs, inner in [("a250", 250, slice(50, N_SAMPLES)),
+                              ("b1000", 1000, slice(50, N_SAMPLES - 50)),
+                              ("c_limb", 500, slice(0, N_SAMPLES))]:
+        got = np.load(tmp_path / "10_sec_ecgs" / f"{record}.npy")
+        assert got.dtype == np.float32 and got.shape == (12, N_SAMPLES)
+        # 16-bit storage error, plus < 1 µV from resampling (~2,000 µV peak-to-peak signals)
+        tol = 4 * quantum(truth) + (1.0 if fs != FS else 0.0) + 1e-3
+        err_uv = np.abs(got[:, inner] - truth[:, inner]).max(axis=1)
+        assert err_uv.max() < tol, (record, dict(zip(LEADS, err_uv.round(3))))
+    assert not (tmp_path / "10_sec_ecgs" / "d_nan.npy").exists()
+
+
+def test_npy_and_csv_folders(tmp_path):
+    t = np.arange(10 * 1000) / 1000
+    ecg = known_ecg(t)
+    order = ["V6", "avl", "I", "ii", "V1", "V2", "V3", "V4", "V5"]  # aVL given, III/aVR/aVF derived
+    stored = np.stack([ecg[LEAD_INDEX[canonical_lead(n)]] for n in order]) / 1000  # mV
+    (tmp_path / "npy").mkdir()
+    np.save(tmp_path / "npy" / "r1.npy", stored.T.astype(np.float64))  # (samples, leads)
+    (tmp_path / "csv").mkdir()
+    pd.DataFrame(stored.T * 1000, columns=order).to_csv(tmp_path / "csv" / "r1.csv", index=False)
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    for fmt, unit, leads in (("npy", "mV", order), ("csv", "uV", order), ("csv", "uV", [])):
+        ws = tmp_path / f"ws_{fmt}_{len(leads)}"
+        ws.mkdir()
+        lead_option = ["--leads", ",".join(leads)] if leads else []  # CSV: names from its header
+        code, _, err = run_main(X00, "--input", str(tmp_path / fmt), "--format", fmt, "--fs", "1000",
+                                *lead_option, "--units", unit,
+                                "--labels", str(tmp_path / "labels.csv"), "--n-jobs", "1", cwd=ws)
+        assert code == 0, err
+        got = np.load(ws / "10_sec_ecgs" / "r1.npy")
+        assert np.abs(got[:, 50:-50] - truth[:, 50:-50]).max() < 1.0, fmt
+        log = pd.read_csv(ws / "x00_import_log.csv")
+        assert log["derived_leads"].tolist() == ["III;aVR;aVF"]
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--format", "npy",
+                            "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "--fs HZ" in err
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--units", "uV",
+                            "--labels", str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "--units are for --format npy/csv" in err
+    code, _, err = run_main(X00, "--input", str(tmp_path / "npy"), "--format", "npy", "--fs", "500",
+                            "--leads", "I,II,V1,V2,V3,V4,V5,V7", "--labels",
+                            str(tmp_path / "labels.csv"), cwd=tmp_path)
+    assert code == 2 and "no V6 (every record needs I, II and V1-V6)" in err
+
+
+def test_windows_stay_with_their_patient(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "long", 500, channels(known_ecg(np.arange(25 * FS) / FS), {}, LEADS))
+    write_wfdb(rec, "short", 500, channels(known_ecg(np.arange(7 * FS) / FS), {}, LEADS))
+    labels_frame([("long", "p1", 50, "male", 10, "true"), ("short", "p2", 50, "male", 10, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--windows",
+                              "--pad-short", "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert list(cov.index) == ["long_w0", "long_w1", "short_w0"]
+    assert cov.loc[["long_w0", "long_w1"], "ptId"].tolist() == ["p1", "p1"]
+    assert cov.loc[["long_w0", "long_w1"], "scd1"].tolist() == [1.0, 1.0]
+    w1 = np.load(tmp_path / "10_sec_ecgs" / "long_w1.npy")
+    truth = known_ecg(np.arange(N_SAMPLES, 2 * N_SAMPLES) / FS)
+    assert np.abs(w1 - truth).max() < 4 * quantum(truth) + 1e-3
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert log.loc["long", "n_windows"] == 2 and log.loc["short", "padded_samples"] == 3 * FS
+    assert "records padded to 10 s: 1" in out
+
+
+def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "r", 500, channels(known_ecg(np.arange(4 * FS) / FS), {}, LEADS))
+    labels_frame([("r", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "no record was imported" in err
+    assert not (tmp_path / "10_sec_ecgs").exists() and not (tmp_path / "covariate_df.feather").exists()
+    assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["refused"]
+
+
+# --------------------------------------------------------------------------------------
+# The imported cohort runs through the pipeline unchanged
+# --------------------------------------------------------------------------------------
+N_PATIENTS = 40
+
+
+def simulated_wfdb_cohort(root, n_patients=N_PATIENTS, seed=3) -> pd.DataFrame:
+    """Simulated ECGs at 250 / 1,000 Hz with lead names in other orders and cases; patient 0
+    has 15 leads, patient 1 only I, II and the chest leads; every third patient an SCD case.
+    The labels table gives the simulated QRS and QT (not RR). Returns the simulated RR, QRS and
+    QT (ms)."""
+    rng = np.random.default_rng(seed)
+    rec = root / "records"
+    rec.mkdir()
+    rows, truth = [], []
+    for k in range(n_patients):
+        params = sample_ecg_params(rng)
+        ecg, rpeaks = simulate_ecg(params, rng, n_samples=6000, return_rpeaks=True)  # 12 s, µV
+        rr = np.median(np.diff(rpeaks[rpeaks < N_SAMPLES])) * 1000.0 / FS  # in the first 10 s
+        truth.append({"studyId": f"rec{k:03d}", "rr": rr, "qrs": round(params.qrs_ms),
+                      "qt": round(params.qt_ms)})
+        fs = (250, 1000)[k % 2]
+        stored = resample_poly(ecg, fs, FS, axis=1)
+        order = list(rng.permutation(RECORDED if k == 1 else LEADS))
+        names = {lead: (lead.lower() if k % 3 else lead.upper()) for lead in LEADS}
+        leads = channels(stored, names, order)
+        if k == 0:
+            leads.update({name: stored[0] * 0.5 for name in FRANK})
+        write_wfdb(rec, f"rec{k:03d}", fs, leads, unit=("mV", "uV")[k % 2])
+        case = k % 3 == 0
+        rows.append((f"rec{k:03d}", f"pt{k:03d}", int(rng.integers(35, 79)),
+                     ("male", "female")[k % 2], int(rng.integers(20, 700)), "true" if case else ""))
+    truth = pd.DataFrame(truth)
+    labels_frame(rows).assign(qrs_duration=truth["qrs"], qt_interval=truth["qt"]).to_csv(
+        root / "labels.csv", index=False)
+    return truth.set_index("studyId")
+
+
+def test_imported_cohort_runs_through_the_whole_pipeline(tmp_path, script_runner):
+    """x04-x08, both models, prediction, evaluation and morphing, unchanged (tiny settings)."""
+    truth = simulated_wfdb_cohort(tmp_path)
+    proc = script_runner(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
+    assert f"imported {N_PATIENTS}," in proc.stdout
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert len(cov) == N_PATIENTS and cov["include_modelling"].all()
+    assert int(cov["scd"].sum()) == len(range(0, N_PATIENTS, 3))
+    # RR measured by the import (x04's R-peak detector), QTc from the table's QT and that RR
+    rr_error = (cov["rrInterval"] - truth.loc[cov.index, "rr"]).abs()
+    assert cov["rrInterval"].notna().sum() >= N_PATIENTS - 2 and rr_error.median() <= 2.0
+    np.testing.assert_allclose(cov["heartRate"], 60000.0 / cov["rrInterval"])
+    np.testing.assert_allclose(cov["qtcb"], cov["qtInterval"] / np.sqrt(cov["rrInterval"] / 1000))
+    np.testing.assert_allclose(cov["qtcf"], cov["qtInterval"] / np.cbrt(cov["rrInterval"] / 1000))
+    assert (cov["qrsDuration"] == truth.loc[cov.index, "qrs"]).all()
+
+    def ok(script, *args):
+        code, out, err = run_main(script, *args, cwd=tmp_path)
+        assert code == 0, f"{script}: {err}"
+        return out
+
+    ok(X04, "--n-jobs", "1")
+    seg = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    # rec000 has 15 leads, rec001 only I, II and the chest leads; a simulated ECG stored at
+    # 250 Hz may lose its last marginal beats to x04's amplitude filter, as at 500 Hz.
+    assert (seg.loc[["rec000", "rec001"], "n_kept"] >= 3).all()
+    assert (seg["status"] == "ok").sum() >= N_PATIENTS - 2
+    assert len(list((tmp_path / "ecg_beats").glob("*/*.npy"))) == seg["n_kept"].sum() > 300
+    ok(X05, "--n-jobs", "1")
+    assert len(list((tmp_path / "ecg_beats_morphing").glob("*/*.npy"))) > 100
+    ok(X06, "--n-jobs", "1")
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert cov["aVL_rs_diff"].notna().sum() >= N_PATIENTS - 2
+    assert cov.loc[["rec000", "rec001"], "aVL_rs_diff"].notna().all()
+    ok(X07)
+    regressions = pd.read_csv(tmp_path / "x07_regression_results.csv")
+    assert (regressions["status"] == "ok").any()
+    ok(X08, "--study-id", "rec001", "--output", "rec001.png")
+    assert (tmp_path / "rec001.png").stat().st_size > 10_000
+
+    ok(TRAIN, *TINY, "--length", "1000", "--max-epochs", "1", "--device", "cpu")
+    ok(TRAIN_BEATS, *TINY, "--max-epochs", "1", "--device", "cpu")
+    ok(PREDICT, "--device", "cpu")
+    pred = pd.read_feather(tmp_path / "predictions" / "ntuh_scd_model_demo_1" / "predictions.feather")
+    assert len(pred) > 0 and pred["scd1_hat"].notna().all()
+    assert set(pred["studyId"]) <= set(cov.index)
+    ok(EVALUATE)
+    assert (tmp_path / "predictions" / "ntuh_scd_model_demo_1" / "metrics.csv").exists()
+    ok(GENERATOR, "--profile", "demo", "--epochs", "1", "--batch-size", "8", "--device", "cpu")
+    out = ok(MORPH, "--n-beats", "4", "--max-steps", "5", "--batch-size", "4", "--max-rec-mse", "1.0",
+             "--device", "cpu")
+    assert "morphed 4 beats (0 failed)" in out
+    assert len(pd.read_feather(tmp_path / "morphing_outputs" / "morphs.feather")) > 0
+
+
+def test_imported_table_has_the_columns_and_types_of_x02(tmp_path, pipeline):
+    from scdecg.features import FEATURE_COLUMNS
+
+    reference = pd.read_feather(pipeline.ensure("x02") / "covariate_df.feather")
+    # the shared study may be further along: x06 adds its feature columns to the table
+    reference = reference.drop(columns=[c for c in FEATURE_COLUMNS if c in reference.columns])
+    rec = tmp_path / "records"
+    rec.mkdir()
+    write_wfdb(rec, "r", 500, channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS))
+    labels_frame([("r", "p1", 50, "male", 10, "true")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    imported = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert list(imported.columns) == list(reference.columns)
+    different = {c: (str(imported[c].dtype), str(reference[c].dtype)) for c in reference.columns
+                 if imported[c].dtype != reference[c].dtype}
+    assert different == {}
+
+
+def test_one_ecg_per_patient_as_x01_among_the_records_that_import(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    for name in ("day1", "day30", "day50", "day70"):
+        write_wfdb(rec, name, 500, ten)
+    write_wfdb(rec, "day20", 500, channels(known_ecg(np.arange(5 * FS) / FS), {}, LEADS))
+    labels_frame([(name, "p1", 50, "male", int(name[3:]), "") for name in
+                  ("day1", "day20", "day30", "day50")] + [("day70", "p2", 50, "male", 70, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    status = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")["status"]
+    # day20 would win (smallest days >= 2) but is too short; day1 is under 2 days
+    assert status.to_dict() == {"day1": "not_chosen", "day20": "refused", "day30": "imported",
+                                "day50": "not_chosen", "day70": "imported"}
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["day30.npy", "day70.npy"]
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            "--no-one-per-patient", cwd=tmp_path)
+    assert code == 0, err
+    assert len(pd.read_feather(tmp_path / "covariate_df.feather")) == 4
+
+
+def test_a_record_id_found_twice_is_named(tmp_path):
+    rec = tmp_path / "records"
+    (rec / "a").mkdir(parents=True)
+    (rec / "b").mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    write_wfdb(rec / "a", "r1", 500, ten)
+    write_wfdb(rec / "b", "r1", 500, ten)
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
+    assert code == 2 and "record id 'r1' found twice" in err and "a/r1.hea" in err
