@@ -245,3 +245,23 @@ def delineate_beats(beats: np.ndarray, r_index: int = BEAT_PRE, fs: int = FS,
                             plan)
             out[i, j] = np.asarray(pts) - offset_fs
     return out
+
+
+def agreement(reference: np.ndarray, points: np.ndarray, tolerance: float = 2) -> dict[str, float]:
+    """How well ``points`` reproduce ``reference`` (same shape, last axis = POINTS).
+
+    ``within``: share of points within ``tolerance`` samples, a point missing (NaN) in both
+    counting as agreeing and one missing in only one as not; ``exact``: share equal (NaN to
+    NaN included); ``missing_agree``: share where both or neither are NaN; plus ``within_<point>``
+    for each point."""
+    reference, points = np.asarray(reference, float), np.asarray(points, float)
+    both_nan = np.isnan(reference) & np.isnan(points)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(reference - points)
+    within = both_nan | (diff <= tolerance)
+    out = {"n": int(reference.size), "within": float(within.mean()),
+           "exact": float((both_nan | (diff == 0)).mean()),
+           "missing_agree": float((np.isnan(reference) == np.isnan(points)).mean())}
+    for k, name in enumerate(POINTS):
+        out[f"within_{name}"] = float(within[..., k].mean())
+    return out
