@@ -47,6 +47,46 @@ def test_stage_features_delineate_each_lead():
         [1, "t0", "delineation", "aVR: non-finite samples"]]
 
 
+DATA = Path(__file__).parent / "data"
+
+
+def test_delineation_agrees_with_the_neurokit2_reference_on_demo_beats():
+    """The fast delineator against the old one (neurokit2 DWT on the beat tiled 9 times) on demo
+    morph beats at all three stages, stored with their reference points by
+    tests/data/make_delineation_reference.py: >= 95% of points within 2 samples (4 ms)."""
+    from scdecg.delineation import agreement, delineate_beats
+
+    with np.load(DATA / "delineation_beats.npz", allow_pickle=False) as data:
+        beats = data["beats_uv"].astype(np.float64) / 1000.0
+        stage = data["stage"].astype(str)
+    ref = pd.read_csv(DATA / "delineation_reference.csv")
+    assert set(stage) == {"raw", "t0", "final"} and len(ref) == len(beats) * len(LEADS)
+    reference = np.full((len(beats), len(LEADS), len(POINTS)), np.nan)
+    for row in ref.itertuples():
+        reference[row.row, LEADS.index(row.lead)] = [getattr(row, p) for p in POINTS]
+    points = delineate_beats(beats)
+    overall = agreement(reference, points)
+    assert overall["within"] >= 0.95
+    assert overall["exact"] >= 0.9
+    for name in ("raw", "t0", "final"):
+        assert agreement(reference[stage == name], points[stage == name])["within"] >= 0.95, name
+    assert np.isfinite(points).mean() > 0.8
+
+
+def test_agreement_counts_missing_points():
+    from scdecg.delineation import agreement
+
+    ref = np.full((1, 1, len(POINTS)), 10.0)
+    new = ref.copy()
+    new[..., 0] = 13.0                        # 3 samples off
+    new[..., 1] = np.nan                      # missing in one only
+    ref[..., 2] = new[..., 2] = np.nan        # missing in both: agrees
+    new[..., 3] = 12.0                        # within 2
+    a = agreement(ref, new)
+    assert a["within"] == pytest.approx(8 / 10) and a["exact"] == pytest.approx(7 / 10)
+    assert a["missing_agree"] == pytest.approx(9 / 10) and a["within_P_onset"] == 0.0
+
+
 def test_lead_extrema_and_avl_slopes_follow_the_slur():
     sharp, slurred = toy_beat(0.0), toy_beat(12.0)
     ext = lead_extrema(np.stack([sharp, slurred]))

@@ -37,6 +37,11 @@ P_BOUNDS = dict(onset_s=0.3, offset_s=0.3, onset_fraction=0.4, offset_fraction=0
 T_BOUNDS = dict(onset_s=0.6, offset_s=0.3, onset_fraction=0.6, offset_fraction=0.4)
 QS_PROMINENCE = 0.05    # Q and S: extrema at least this fraction of the search window's range
 QS_PRE = 0.35           # Q/S search window: this fraction of the RR interval before R, rest after
+#: Where the 2 kHz grid samples the beat, in input samples. neurokit2 upsamples the nine-copy
+#: signal (length L) with an endpoint-aligned spline zoom: output sample j lies at input
+#: j (L - 1) / (4 L - 1), which around the middle copy's R is 0.36 samples before j / 4.
+#: Sampling there too makes 98% of points equal to neurokit2's, against 69% at 0.
+GRID_SHIFT = -0.36
 
 # Cubic B-spline weights of the four coefficients around a point at fractional offset f.
 def _bspline_weights(f: np.ndarray) -> np.ndarray:
@@ -217,12 +222,12 @@ def _one_lead(x: np.ndarray, ecg: np.ndarray, t_row: np.ndarray, p_row: np.ndarr
 
 
 def delineate_beats(beats: np.ndarray, r_index: int = BEAT_PRE, fs: int = FS,
-                    shift: float = 0.0) -> np.ndarray:
+                    shift: float = GRID_SHIFT) -> np.ndarray:
     """Delineate every lead of every beat: (N, leads, len) -> (N, leads, len(POINTS)).
 
     Values are sample indices relative to each beat's first sample (NaN where a wave is not
-    found). ``shift`` moves the 2 kHz sampling grid by that many input samples (see
-    :func:`upsample_periodic`). Leads with non-finite values give NaN throughout.
+    found). ``shift`` moves the 2 kHz sampling grid by that many input samples
+    (:data:`GRID_SHIFT`; 0 samples at exact multiples of 1/4). Leads with non-finite values give NaN throughout.
     """
     beats = np.asarray(beats, dtype=np.float64)
     if beats.ndim != 3:

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("morph_dir", help="a morph run's folder (morphing_outputs)")
-    p.add_argument("--n-beats", type=int, default=6, help="morphed beats (x 3 stages)")
+    p.add_argument("--n-beats", type=int, default=4, help="morphed beats (x 3 stages)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -55,6 +55,7 @@ def main() -> None:
             points = delineate_lead_neurokit(beat[i])
             rows.append({"row": k, "stage": stage_of[k], "lead": lead,
                          **{pt: points[pt] for pt in POINTS}, "neurokit2": neurokit2.__version__})
+        print(f"beat {k + 1} of {len(beats_uv)} done", flush=True)
     pd.DataFrame(rows).to_csv(HERE / "delineation_reference.csv", index=False)
     print(f"wrote {len(beats_uv)} beats and {len(rows)} reference rows to {HERE}")
 
