@@ -593,7 +593,7 @@ def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
     ax.barh([f"{r}. {lead}" for r, lead in zip(ranked["rank_relative"], ranked["lead"])], pct,
             color=colors)
     for y, (p, mv) in enumerate(zip(pct, ranked["mean_abs_change_mv"])):
-        ax.text(p, y, f" {mv:.3f} mV", va="center", fontsize=7)
+        ax.text(p, y, f" {mv:.3g} mV", va="center", fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("mean |morph - reconstruction| / mean peak-to-peak amplitude (%)")
     ax.set_title("change per lead relative to its amplitude (rank)", fontsize=10)
