@@ -43,7 +43,7 @@ QS_PRE = 0.35           # Q/S search window: this fraction of the RR interval be
 #: Sampling there too makes 98% of points equal to neurokit2's, against 69% at 0.
 GRID_SHIFT = -0.36
 
-# Cubic B-spline weights of the four coefficients around a point at fractional offset f.
+
 def _bspline_weights(f: np.ndarray) -> np.ndarray:
     """(len(f), 4) weights of coefficients i-1, i, i+1, i+2 for points at i + f, 0 <= f < 1."""
     d = np.stack([1 + f, f, 1 - f, 2 - f], axis=-1)
@@ -90,7 +90,7 @@ class _Plan:
     def __init__(self, length: int, r_index: int, fs: int):
         from math import log2
 
-        self.length, self.fs, self.factor = length, fs, ANALYSIS_FS // fs
+        self.length, self.factor = length, ANALYSIS_FS // fs
         if self.factor * fs != ANALYSIS_FS:
             raise ValueError(f"sampling rate {fs} Hz does not divide {ANALYSIS_FS} Hz")
         period_s = length / fs                             # the RR interval of the repeated beat
