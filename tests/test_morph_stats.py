@@ -412,3 +412,18 @@ def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, 
     n_left = int(moved.sum()) - bool(moved[0])
     assert outputs.at["yhat_scd1", "n_beats"] == n_left
     assert f"{n_left} morphed beats of " in capsys.readouterr().out
+
+
+def test_run_report_shows_waveform_features_and_model_outputs_apart(morphed, tmp_path):
+    import shutil
+
+    from scdecg.report import build_report
+
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed / "morphing_outputs", ws / "morphing_outputs")
+    text = build_report(ws).read_text()
+    section = text[text.index("Most changed waveform features"):]
+    waveform, outputs = section.split("The beat model's outputs")[:2]
+    assert "| max_aVL |" in waveform or "| min_aVL |" in waveform
+    assert "yhat_scd1" not in waveform and "| yhat_scd1 |" in outputs
+    assert "n_patients" in waveform and "wilcoxon_p" in waveform
