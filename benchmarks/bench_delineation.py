@@ -78,12 +78,14 @@ def main() -> None:
         start = time.perf_counter()
         ref = np.array([[[delineate_lead_neurokit(b[i])[pt] for pt in POINTS]
                          for i in range(len(LEADS))] for b in some])
-        old_s += time.perf_counter() - start
+        stage_old = time.perf_counter() - start
+        old_s += stage_old
         n_old += len(some)
         refs.append(ref)
         news.append(new[:len(some)])
         a = agreement(ref, new[:len(some)])
-        print(f"{name:>6}: {len(beats)} beats; agreement on {len(some)}: within 4 ms "
+        print(f"{name:>6}: {len(beats)} beats; old {stage_old / len(some):.2f} s per beat; "
+              f"agreement on {len(some)}: within 4 ms "
               f"{a['within']:.1%}, exact {a['exact']:.1%}, missing in both or neither "
               f"{a['missing_agree']:.1%}")
     a = agreement(np.concatenate(refs), np.concatenate(news))
