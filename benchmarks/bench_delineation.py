@@ -76,8 +76,8 @@ def main() -> None:
         n_new += len(beats)
         some = beats[:args.n_old]
         start = time.perf_counter()
-        ref = np.array([[[delineate_lead_neurokit(b[i])[pt] for pt in POINTS]
-                         for i in range(len(LEADS))] for b in some])
+        ref = np.array([[[d[pt] for pt in POINTS] for d in map(delineate_lead_neurokit, b)]
+                        for b in some])
         stage_old = time.perf_counter() - start
         old_s += stage_old
         n_old += len(some)
