@@ -47,8 +47,7 @@ DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     ("DR-VAE generator", "02_Morphing/s08_train_generator.py", ["--profile", "demo"]),
     ("reconstruction report", "02_Morphing/s09_reconstruction_report.py", []),
     ("morphing", "02_Morphing/s10_morph_ecgs.py", ["--profile", "demo"]),
-    ("morph measurements", "02_Morphing/s11_prepare_morph_stats.py", ["--profile", "demo"]),
-    ("morph summary", "02_Morphing/s12_morph_stats.py", []),
+    ("morph measurements and summary", "02_Morphing/s12_morph_stats.py", []),
     ("run report", "-m scdecg.report", []),
 ]
 

@@ -1,11 +1,15 @@
 """Summarise what the morphs changed, from t0 (reconstruction) to final (morph).
 
-Reads ``morphing_outputs/morph-stats.feather`` (s11) and the morph arrays (s10). Writes
-``morph-summary.csv`` / ``.md`` (every feature's paired change, ranked by standardized change:
-mean change / SD of change; paired t and Wilcoxon p; share of beats where it fell or rose),
-``morph-lead-change.csv`` (mean |final - t0| per lead, ranked), and figures: example beats
-(12-lead t0 vs final), change per lead with the signed mean difference waveform, and the
-predicted risk along the trajectories.
+Runs directly after ``s10_morph_ecgs.py``: when ``morphing_outputs/morph-stats.feather`` is
+missing or stale (older than the morph run, measured on other morph files, with another beat
+model or by an older version), it first measures the morphs as ``s11_prepare_morph_stats.py``
+does. Then writes ``morph-summary.csv`` (waveform features -- each lead's min and max in mV,
+the aVL slope features, the delineation points in ms from R -- ranked by the standardized
+change of the patients' mean changes, with a Wilcoxon signed-rank test over patients),
+``morph-outputs.csv`` (the beat model's outputs, apart), ``morph-summary.md`` (both, with n
+beats and patients), ``morph-lead-change.csv`` (change per lead, in mV and relative to the
+lead's amplitude) and figures: example beats (12-lead reconstruction vs morph, mV), change per
+lead with the signed mean difference waveform, and the predicted risk along the trajectories.
 
 Only beats that were morphed enter: those whose morph succeeded and took at least one step.
 A beat whose reconstruction already reached the stop threshold took none; it is counted, not
@@ -15,67 +19,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from scdecg.cli import build_parser
-from scdecg.errors import PipelineError, script_main
-from scdecg.io import load_npy, read_feather, read_json, write_csv, write_text
-from scdecg.morph_stats import (feature_columns, lead_change, paired_summary,
-                                plot_lead_change, plot_risk_trajectories,
-                                plot_twelve_lead_overlays, short_beat_name)
-from scdecg.morphing import read_morph_outputs, took_a_step
-from scdecg.tables import markdown_table
+from scdecg.cli import add_runtime_options, build_parser, resolve_device
+from scdecg.errors import script_main
+from scdecg.morph_stats import (describe_failures, measure_morphs, stats_out_of_date,
+                                summarise_morphs)
 
 OUTPUT_DIR = "morphing_outputs"
+BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
+DELINEATE = True    # when measuring (s11): delineate every lead of every beat
+N_JOBS = 1          # when measuring (s11): processes for the delineation; 0 = every core
 N_EXAMPLES = 4      # example beats in morph-examples.png
 SEED = 0
 
 
 @script_main
 def main(argv=None):
-    args = build_parser(__doc__, output_dir=OUTPUT_DIR, n_examples=N_EXAMPLES,
-                        seed=SEED).parse_args(argv)
+    parser = build_parser(__doc__, output_dir=OUTPUT_DIR, beat_model=BEAT_MODEL,
+                          delineate=DELINEATE, n_jobs=N_JOBS, n_examples=N_EXAMPLES, seed=SEED)
+    add_runtime_options(parser, profile=None)
+    args = parser.parse_args(argv)
     out = Path(args.output_dir)
-    long = read_feather(out / "morph-stats.feather", ["beat_id", "stage", "yhat_scd1",
-                                                       "aVL_rs_diff"])
-    table, stages = read_morph_outputs(out)
-    ok = took_a_step(table).to_numpy()
-    n_unmoved = int((table["status"].eq("ok") & ~ok).sum())
-    if not ok.any():
-        raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise"
-                            f" ({n_unmoved} started at the stop threshold and took no step)")
-    long = long[long["beat_id"].isin(table.loc[ok, "beat_id"])]
-    skip = {"steps", "stopped"}
-    summary = paired_summary(long, [c for c in feature_columns(long) if c not in skip])
-    write_csv(summary, out / "morph-summary.csv")
-    write_text(f"# What the morphs changed (t0 -> final, {int(ok.sum())} beats)\n\n"
-               + markdown_table(summary) + "\n", out / "morph-summary.md")
-    leads, mean_diff = lead_change(stages["t0"][ok], stages["final"][ok])
-    write_csv(leads, out / "morph-lead-change.csv")
+    stale = stats_out_of_date(out, args.beat_model, args.delineate)  # no morph run: names s10
+    if stale:
+        print(f"[s12] {stale}: measuring the morphs first (s11)")
+        long, failures = measure_morphs(out, args.beat_model, resolve_device(args.device),
+                                        args.delineate, args.n_jobs)
+        print(f"[s11] {long['beat_id'].nunique()} beats x {long['stage'].nunique()} stages; "
+              f"{len(failures)} failed measurement(s)" + describe_failures(failures))
+    result = summarise_morphs(out, args.beat_model, args.n_examples, args.seed)
+    outputs = result["outputs"].set_index("feature")
+    waveform = result["summary"].set_index("feature")
+    leads = result["leads"]
 
-    rng = np.random.default_rng(args.seed)
-    ids = np.sort(rng.choice(np.flatnonzero(ok), min(args.n_examples, int(ok.sum())), replace=False))
-    risk_row = table.set_index("beat_id")
-    titles = [f"{short_beat_name(risk_row.at[i, 'source_file'])}\nrisk "
-              f"{1 / (1 + np.exp(-risk_row.at[i, 'logit_t0'])):.2f} -> "
-              f"{1 / (1 + np.exp(-risk_row.at[i, 'logit_final'])):.2f}" for i in ids]
-    plot_twelve_lead_overlays(stages["t0"][ids], stages["final"][ids], ("t0", "final"), titles,
-                              out / "morph-examples.png", "reconstruction (t0) vs morph (final)")
-    plot_lead_change(leads, mean_diff, out / "morph-lead-change.png")
-    run = read_json(out / "morph_run.json")
-    plot_risk_trajectories(load_npy(out / "trajectory_risk_steps.npy"),
-                           load_npy(out / "trajectory_logits.npy")[:, ok], run.get("stop_logit"),
-                           out / "morph-risk-trajectory.png")
+    def shares(r):
+        return f"rose in {r['share_rose']:.1%}, fell in {r['share_fell']:.1%} of beats"
 
-    def row(feature):
-        r = summary.set_index("feature").loc[feature]
-        return f"rose {r['share_rose']:.1%}, fell {r['share_fell']:.1%}, rank {r['rank']}"
-
-    print(f"[s12] {int(ok.sum())} morphed beats ({n_unmoved} took no step, left out): "
-          f"yhat_scd1 {row('yhat_scd1')}; aVL_rs_diff "
-          f"{row('aVL_rs_diff')}; most changed leads (mV): {', '.join(leads['lead'].head(4))}; "
-          f"(relative to amplitude): "
-          f"{', '.join(leads.sort_values('rank_relative')['lead'].head(4))}; wrote {out}")
+    print(f"[s12] {result['who']} ({result['n_unmoved']} took no step, left out): "
+          f"yhat_scd1 {shares(outputs.loc['yhat_scd1'])}; aVL_rs_diff "
+          f"{shares(waveform.loc['aVL_rs_diff'])} (rank {waveform.at['aVL_rs_diff', 'rank']} "
+          f"of {len(waveform)} waveform features, patient-level Wilcoxon p "
+          f"{waveform.at['aVL_rs_diff', 'wilcoxon_p']:.2g}); most changed leads relative to "
+          f"amplitude: {', '.join(leads.sort_values('rank_relative')['lead'].head(4))}; "
+          f"(mV): {', '.join(leads['lead'].head(4))}; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from conftest import run_script
 from scdecg.constants import AVL, LEADS
-from scdecg.morph_stats import (WAVES, avl_slopes, delineate_lead, lead_change, lead_extrema,
+from scdecg.delineation import POINTS
+from scdecg.morph_stats import (avl_slopes, delineate_lead_neurokit, lead_change, lead_extrema,
                                 paired_summary, stage_features)
 
 LEAD_GAIN = np.array([1.0, 1.3, 0.4, -1.1, 0.7, 0.8, -0.6, 0.3, 0.9, 1.4, 1.2, 0.9])
@@ -35,14 +37,55 @@ def toy_beat(slur: float = 0.0, rng: np.random.Generator | None = None) -> np.nd
 
 def test_stage_features_delineate_each_lead():
     beats = np.stack([toy_beat(), toy_beat(5.0)])
+    beats[1, 3] = np.nan                                    # one lead of one beat unusable
     long, failures = stage_features({"t0": beats}, {"t0": np.zeros((2, 1))}, ["scd1"],
-                                    ["classification"], delineate=True, max_delineate=1,
-                                    n_jobs=1, progress=False)
+                                    ["classification"], delineate=True, progress=False)
     assert {f"{w}_{lead}" for w in ("R_onset", "T_peak") for lead in LEADS} <= set(long.columns)
     assert 20 < long.loc[0, "T_peak_II"] - long.loc[0, "R_onset_II"] < 200
-    assert long.loc[1, [f"{w}_II" for w in WAVES.values()]].isna().all()  # beyond max_delineate
-    assert np.isfinite(long.loc[1, "max_II"])
-    assert failures.empty
+    assert long.loc[1, [f"{w}_aVR" for w in POINTS]].isna().all()
+    assert long.loc[1, [f"{w}_II" for w in ("Q_peak", "S_peak", "T_peak")]].notna().all()
+    assert failures[["beat_id", "stage", "step", "reason"]].values.tolist() == [
+        [1, "t0", "delineation", "aVR: non-finite samples"]]
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_delineation_agrees_with_the_neurokit2_reference_on_demo_beats():
+    """The fast delineator against the old one (neurokit2 DWT on the beat tiled 9 times) on demo
+    morph beats at all three stages, stored with their reference points by
+    tests/data/make_delineation_reference.py: >= 95% of points within 2 samples (4 ms)."""
+    from scdecg.delineation import agreement, delineate_beats
+
+    with np.load(DATA / "delineation_beats.npz", allow_pickle=False) as data:
+        beats = data["beats_uv"].astype(np.float64) / 1000.0
+        stage = data["stage"].astype(str)
+    ref = pd.read_csv(DATA / "delineation_reference.csv")
+    assert set(stage) == {"raw", "t0", "final"} and len(ref) == len(beats) * len(LEADS)
+    reference = np.full((len(beats), len(LEADS), len(POINTS)), np.nan)
+    for row in ref.itertuples():
+        reference[row.row, LEADS.index(row.lead)] = [getattr(row, p) for p in POINTS]
+    points = delineate_beats(beats)
+    overall = agreement(reference, points)
+    assert overall["within"] >= 0.95
+    assert overall["exact"] >= 0.9
+    for name in ("raw", "t0", "final"):
+        assert agreement(reference[stage == name], points[stage == name])["within"] >= 0.95, name
+    assert np.isfinite(points).mean() > 0.8
+
+
+def test_agreement_counts_missing_points():
+    from scdecg.delineation import agreement
+
+    ref = np.full((1, 1, len(POINTS)), 10.0)
+    new = ref.copy()
+    new[..., 0] = 13.0                        # 3 samples off
+    new[..., 1] = np.nan                      # missing in one only
+    ref[..., 2] = new[..., 2] = np.nan        # missing in both: agrees
+    new[..., 3] = 12.0                        # within 2
+    a = agreement(ref, new)
+    assert a["within"] == pytest.approx(8 / 10) and a["exact"] == pytest.approx(7 / 10)
+    assert a["missing_agree"] == pytest.approx(9 / 10) and a["within_P_onset"] == 0.0
 
 
 def test_lead_extrema_and_avl_slopes_follow_the_slur():
@@ -56,8 +99,8 @@ def test_lead_extrema_and_avl_slopes_follow_the_slur():
     assert np.isnan(avl_slopes(np.zeros((12, 300)))[0])
 
 
-def test_delineation_of_a_tiled_beat_finds_the_waves():
-    points = delineate_lead(toy_beat()[1])
+def test_reference_delineation_of_a_tiled_beat_finds_the_waves():
+    points = delineate_lead_neurokit(toy_beat()[1])
     assert points["R_onset"] < 100 < points["R_offset"] or np.isnan(points["R_offset"])
     assert 15 <= points["P_peak"] <= 65
     assert 200 <= points["T_peak"] <= 260
@@ -67,12 +110,14 @@ def test_paired_summary_and_lead_change_values():
     long = pd.DataFrame({"beat_id": [0, 1, 2, 3] * 2, "stage": ["t0"] * 4 + ["final"] * 4,
                          "x": [1.0, 2.0, 3.0, 4.0, 0.0, 1.5, 2.0, 3.5],     # falls
                          "y": [1.0, 1.0, 1.0, np.nan, 1.1, 1.3, 1.0, 9.0]})  # rises, one pair NaN
-    s = paired_summary(long, ["x", "y"]).set_index("feature")
-    assert s.loc["x", "n"] == 4 and s.loc["y", "n"] == 3
+    s = paired_summary(long, ["x", "y"]).set_index("feature")   # no ptId: a beat is a patient
+    assert s.loc["x", "n_beats"] == 4 and s.loc["y", "n_beats"] == 3
+    assert s.loc["x", "n_patients"] == 4
     assert s.loc["x", "mean_change"] == pytest.approx(-0.75)
-    assert s.loc["x", "sd_change"] == pytest.approx(np.std([-1, -0.5, -1, -0.5], ddof=1))
+    assert s.loc["x", "sd_patient_change"] == pytest.approx(np.std([-1, -0.5, -1, -0.5], ddof=1))
     assert s.loc["x", "share_fell"] == 1.0 and s.loc["y", "share_rose"] == pytest.approx(2 / 3)
-    assert s.loc["x", "rank"] == 1 and s.loc["x", "t_p"] == pytest.approx(0.013846, rel=1e-3)
+    assert s.loc["x", "rank"] == 1
+    assert s.loc["x", "wilcoxon_p"] == pytest.approx(stats.wilcoxon([-1, -0.5, -1, -0.5]).pvalue)
     before = np.zeros((2, 12, 300))
     after = before.copy()
     after[:, AVL] += 0.2
@@ -90,6 +135,35 @@ def test_paired_summary_and_lead_change_values():
     np.testing.assert_allclose(diff[AVL], 0.2)
 
 
+def test_paired_summary_tests_patient_means_not_beats():
+    """Beats of one patient are averaged before the test: the p-value is scipy's Wilcoxon
+    signed-rank test of the per-patient mean changes, whatever the beats per patient."""
+    rng = np.random.default_rng(3)
+    n_beats = np.array([1, 5, 2, 8, 3, 1, 4, 6])            # unequal beats per patient
+    pt = np.repeat([f"p{i}" for i in range(len(n_beats))], n_beats)
+    before = rng.normal(0.5, 0.2, len(pt))
+    change = rng.normal(-0.05, 0.1, len(pt)) + np.repeat(rng.normal(0, 0.1, len(n_beats)), n_beats)
+    ids = np.arange(len(pt))
+    long = pd.DataFrame({"beat_id": np.r_[ids, ids], "stage": ["t0"] * len(pt) + ["final"] * len(pt),
+                         "ptId": np.r_[pt, pt], "max_aVL": np.r_[before, before + change],
+                         "T_peak_aVL": np.r_[np.full(len(pt), 210.0), np.full(len(pt), 215.0)]})
+    s = paired_summary(long, ["max_aVL", "T_peak_aVL"]).set_index("feature")
+    means = pd.Series(change).groupby(pt).mean().to_numpy()
+    assert s.loc["max_aVL", "n_beats"] == len(pt) and s.loc["max_aVL", "n_patients"] == len(n_beats)
+    assert s.loc["max_aVL", "wilcoxon_p"] == pytest.approx(stats.wilcoxon(means).pvalue, rel=1e-12)
+    assert s.loc["max_aVL", "wilcoxon_p"] != pytest.approx(stats.wilcoxon(change).pvalue)
+    assert s.loc["max_aVL", "mean_patient_change"] == pytest.approx(means.mean())
+    assert s.loc["max_aVL", "standardized_change"] == pytest.approx(means.mean() / means.std(ddof=1))
+    assert s.loc["max_aVL", "mean_change"] == pytest.approx(change.mean())
+    assert s.loc["max_aVL", "unit"] == "mV"
+    assert s.loc["T_peak_aVL", "unit"] == "ms from R"                # 500 Hz samples -> ms
+    assert s.loc["T_peak_aVL", "mean_before"] == pytest.approx(220.0)  # (210 - 100) x 2 ms
+    assert s.loc["T_peak_aVL", "mean_change"] == pytest.approx(10.0)
+    assert np.isnan(s.loc["T_peak_aVL", "standardized_change"])         # no spread: no SD
+    assert s.loc["T_peak_aVL", "wilcoxon_p"] == pytest.approx(stats.wilcoxon(np.full(8, 10.0)).pvalue)
+    assert s.loc["T_peak_aVL", "share_rose"] == 1.0
+
+
 def test_stage_features_long_format():
     beats = np.stack([toy_beat(0.0), toy_beat(8.0)])
     stages = {"raw": beats, "t0": beats, "final": beats[::-1].copy()}
@@ -99,11 +173,13 @@ def test_stage_features_long_format():
                                     ["classification", "regression"],
                                     {"age": {"mean": 50.0, "sd": 10.0}}, delineate=False)
     assert len(long) == 6 and list(long["stage"].unique()) == ["raw", "t0", "final"]
-    for col in ("beat_id", "yhat_scd1", "logit_scd1", "yhat_age", "aVL_rs_diff", "min_aVL",
+    for col in ("beat_id", "yhat_scd1", "p_scd1", "yhat_age", "aVL_rs_diff", "min_aVL",
                 "max_V6"):
         assert col in long.columns
+    assert "p_age" not in long.columns
     final = long[long["stage"] == "final"].set_index("beat_id")
-    assert final.loc[0, "yhat_scd1"] == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert final.loc[0, "yhat_scd1"] == 2.0                      # the logit, as published
+    assert final.loc[0, "p_scd1"] == pytest.approx(1 / (1 + np.exp(-2.0)))
     assert final.loc[1, "yhat_age"] == 50.0 + 10.0 * 65.0
     t0 = long[long["stage"] == "t0"].set_index("beat_id")
     assert final.loc[0, "aVL_rs_diff"] == pytest.approx(t0.loc[1, "aVL_rs_diff"])
@@ -172,8 +248,7 @@ def morphed(tmp_path_factory):
             ("s09_reconstruction_report.py", "--n-samples", "2"),
             ("s10_morph_ecgs.py", "--n-beats", "6", "--max-steps", "15", "--lr", "0.5",
              "--max-rec-mse", "1.0", "--beat-stride", "5", "--batch-size", "4"),
-            ("s11_prepare_morph_stats.py", "--no-delineate"),
-            ("s12_morph_stats.py", "--n-examples", "2")):
+            ("s12_morph_stats.py", "--n-examples", "2")):    # the authors' order: s11 inside
         assert run_main(f"02_Morphing/{script}", *args, cwd=ws) == 0, script
     return ws
 
@@ -241,21 +316,33 @@ def test_morph_outputs(morphed, monkeypatch):
 
 def test_morph_stats_and_summary(morphed):
     out = morphed / "morphing_outputs"
-    stats = pd.read_feather(out / "morph-stats.feather")
+    stats_table = pd.read_feather(out / "morph-stats.feather")
     table = pd.read_feather(out / "morphs.feather")
-    assert len(stats) == 3 * len(table)
-    for col in ("beat_id", "stage", "yhat_scd1", "aVL_rs_diff", "yhat_age", "min_aVL",
-                "source_file"):
-        assert col in stats.columns
-    final = stats[stats["stage"] == "final"].set_index("beat_id")
-    np.testing.assert_allclose(final["yhat_scd1"], 1 / (1 + np.exp(-table["logit_final"])),
+    assert len(stats_table) == 3 * len(table)
+    for col in ("beat_id", "stage", "yhat_scd1", "p_scd1", "aVL_rs_diff", "yhat_age", "min_aVL",
+                "T_peak_aVL", "source_file", "ptId"):
+        assert col in stats_table.columns
+    assert list(stats_table["stage"].unique()) == ["raw", "t0", "final"]
+    points = stats_table[[f"{w}_{lead}" for lead in LEADS for w in POINTS]]
+    assert points.notna().mean().mean() > 0.8 and points.notna().any(axis=1).all()  # every beat
+    final = stats_table[stats_table["stage"] == "final"].set_index("beat_id")
+    np.testing.assert_allclose(final["yhat_scd1"], table["logit_final"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(final["p_scd1"], 1 / (1 + np.exp(-table["logit_final"])),
                                rtol=1e-4)
+    record = json.loads((out / "morph-stats.json").read_text())
+    assert record["version"] == 2 and record["delineate"] and record["n_beats"] == len(table)
+
     summary = pd.read_csv(out / "morph-summary.csv")
-    assert {"yhat_scd1", "aVL_rs_diff", "max_aVL"} <= set(summary["feature"])
+    assert {"aVL_rs_diff", "max_aVL", "T_peak_aVL"} <= set(summary["feature"])
+    assert not summary["feature"].str.startswith(("yhat_", "p_")).any()   # waveform only
     assert summary["rank"].is_monotonic_increasing
-    s = summary.set_index("feature").loc["yhat_scd1"]
+    assert summary.set_index("feature").at["max_aVL", "unit"] == "mV"
+    outputs = pd.read_csv(out / "morph-outputs.csv").set_index("feature")
+    assert {"yhat_scd1", "p_scd1", "yhat_age"} <= set(outputs.index)
+    s = outputs.loc["yhat_scd1"]
     moved = (table["steps"] > 0).to_numpy()  # beats already at the stop level are left out
-    assert s["n"] == moved.sum() and moved.any()
+    assert s["n_beats"] == moved.sum() and moved.any()
+    assert s["n_patients"] == table.loc[moved, "ptId"].nunique()
     assert s["share_rose"] == pytest.approx(
         np.mean(table["logit_final"][moved] > table["logit_t0"][moved]), abs=1e-9)
     run = json.loads((out / "morph_run.json").read_text())
@@ -263,9 +350,55 @@ def test_morph_stats_and_summary(morphed):
     assert run["share_risk_raised"] == pytest.approx(s["share_rose"])
     leads = pd.read_csv(out / "morph-lead-change.csv")
     assert sorted(leads["lead"]) == sorted(LEADS) and leads["rank"].min() == 1
-    assert (out / "morph-summary.md").read_text().startswith("# What the morphs changed")
+    md = (out / "morph-summary.md").read_text()
+    assert md.startswith(f"# What the morphs changed (reconstruction -> morph, {moved.sum()} "
+                         f"morphed beats of {table.loc[moved, 'ptId'].nunique()} patients (val split))")
+    assert "Wilcoxon signed-rank test of the patient means" in md
     for name in ("morph-examples.png", "morph-lead-change.png", "morph-risk-trajectory.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_s12_before_s10_exits_2_naming_s10(morphed, tmp_path, capsys):
+    (tmp_path / "morphing_outputs").mkdir()
+    assert run_main("02_Morphing/s12_morph_stats.py", cwd=tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "run 02_Morphing/s10_morph_ecgs.py first" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_s12_remeasures_stale_morph_stats_only(morphed, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "morphing_outputs"
+    shutil.copytree(morphed / "morphing_outputs", out)
+    args = ("--output-dir", str(out), "--n-examples", "1")
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
+    assert "measuring the morphs" not in capsys.readouterr().out          # up to date: kept
+    import os
+
+    os.utime(out / "morphs.feather")                                    # touched: newer
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
+    assert "is older than the morph run: measuring the morphs first" in capsys.readouterr().out
+    final = np.load(out / "beats_final.npy")
+    final[:, :, :] *= 0.5                                               # another morph run ...
+    np.save(out / "beats_final.npy", final)
+    old = (out / "morph-stats.feather").stat().st_mtime - 10           # ... with an old date
+    os.utime(out / "beats_final.npy", (old, old))
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
+    assert "was measured on other morph files: measuring the morphs first" in capsys.readouterr().out
+    stats_table = pd.read_feather(out / "morph-stats.feather")
+    now = stats_table[stats_table["stage"] == "final"].sort_values("beat_id")
+    np.testing.assert_allclose(now["max_aVL"], final[:, 4].max(-1), rtol=1e-6)
+    record_path = out / "morph-stats.json"                               # an older version
+    record_path.write_text(record_path.read_text().replace('"version": 2', '"version": 1'))
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
+    assert "measured with version = 1, not 2" in capsys.readouterr().out
+    (out / "morph-stats.feather").unlink()
+    assert run_main("02_Morphing/s11_prepare_morph_stats.py", "--output-dir", str(out),
+                    "--no-delineate", cwd=morphed) == 0                 # s11 on its own
+    assert "T_peak_II" not in pd.read_feather(out / "morph-stats.feather").columns
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
+    assert "measured with delineate = False, not True" in capsys.readouterr().out
 
 
 def test_bad_inputs_give_one_clear_line(morphed, tmp_path, capsys):
@@ -292,8 +425,23 @@ def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, 
     moved = table["steps"] > 0
     table.loc[0, ["steps", "logit_final"]] = [0, table.at[0, "logit_t0"]]  # as if at the stop
     table.to_feather(out / "morphs.feather")
-    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out), cwd=tmp_path) == 0
-    summary = pd.read_csv(out / "morph-summary.csv").set_index("feature")
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out), cwd=morphed) == 0
+    outputs = pd.read_csv(out / "morph-outputs.csv").set_index("feature")
     n_left = int(moved.sum()) - bool(moved[0])
-    assert summary.at["yhat_scd1", "n"] == n_left
-    assert f"{n_left} morphed beats ({len(table) - n_left} took no step" in capsys.readouterr().out
+    assert outputs.at["yhat_scd1", "n_beats"] == n_left
+    assert f"{n_left} morphed beats of " in capsys.readouterr().out
+
+
+def test_run_report_shows_waveform_features_and_model_outputs_apart(morphed, tmp_path):
+    import shutil
+
+    from scdecg.report import build_report
+
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed / "morphing_outputs", ws / "morphing_outputs")
+    text = build_report(ws).read_text()
+    section = text[text.index("Most changed waveform features"):]
+    waveform, outputs = section.split("The beat model's outputs")[:2]
+    assert "| max_aVL |" in waveform or "| min_aVL |" in waveform
+    assert "yhat_scd1" not in waveform and "| yhat_scd1 |" in outputs
+    assert "n_patients" in waveform and "wilcoxon_p" in waveform

@@ -2,8 +2,8 @@
 
 For every morphed beat and each stage -- ``raw`` (the real beat), ``t0`` (its reconstruction)
 and ``final`` (the morph) -- :func:`stage_features` measures every beat-model output, each
-lead's minimum and maximum, a neurokit2 delineation of each lead (P/Q/R/S/T onsets, peaks and
-offsets as sample indices relative to the beat) and the aVL R->S slope features. The paired
+lead's minimum and maximum, a delineation of each lead (P/Q/R/S/T onsets, peaks and offsets as
+sample indices relative to the beat; :mod:`scdecg.delineation`) and the aVL R->S slope features. The paired
 change from t0 to final is then summarised per feature (:func:`paired_summary`) and per lead
 (:func:`lead_change`).
 """
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .constants import AVL, BEAT_PRE, FS, LEADS
+from .delineation import POINTS, delineate_beats
+from .errors import PipelineError
 from .features import FEATURE_COLUMNS, MIN_AVL_RANGE_MV, AvlFeatures, rs_slopes
 from .parallel import imap
 
@@ -56,10 +58,14 @@ def avl_slopes(beat: np.ndarray) -> tuple[float, float, str]:
     return out.rs_diff, out.rs_diff_2, out.reason
 
 
-def delineate_lead(signal: np.ndarray, fs: int = FS, n_tiles: int = N_TILES) -> dict[str, float]:
-    """Delineate one lead of one beat: tile it ``n_tiles`` times, run neurokit2's DWT
-    delineator with the known R-peaks, and read the middle copy (indices relative to the
-    beat's first sample; a point may fall slightly outside 0..299). Raises on failure."""
+def delineate_lead_neurokit(signal: np.ndarray, fs: int = FS,
+                            n_tiles: int = N_TILES) -> dict[str, float]:
+    """The reference delineation of one lead of one beat (slow: about 0.25 s a lead): tile it
+    ``n_tiles`` times, run neurokit2's DWT delineator with the known R-peaks, and read the
+    middle copy (indices relative to the beat's first sample). Raises on failure.
+
+    :func:`delineate_stages` measures the same points a hundred times faster; this stays as
+    the reference that it is tested and benchmarked against."""
     import neurokit2 as nk
 
     length = len(signal)
@@ -77,46 +83,75 @@ def delineate_lead(signal: np.ndarray, fs: int = FS, n_tiles: int = N_TILES) -> 
     return out
 
 
-def delineate_beat(beat: np.ndarray) -> tuple[dict[str, float], list[str]]:
-    """All 12 leads of one beat: ``({"<wave>_<lead>": index}, [failure reasons])``."""
-    row: dict[str, float] = {}
-    failures = []
-    for i, lead in enumerate(LEADS):
-        try:
-            points = delineate_lead(beat[i])
-        except Exception as exc:  # neurokit2 raises many types on odd beats
-            points = {stem: np.nan for stem in WAVES.values()}
-            failures.append(f"{lead}: {type(exc).__name__}")
-        row.update({f"{stem}_{lead}": v for stem, v in points.items()})
-    return row, failures
+def delineation_columns() -> list[str]:
+    """``<point>_<lead>`` columns of the delineation, lead by lead."""
+    return [f"{p}_{lead}" for lead in LEADS for p in POINTS]
 
 
-def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str, np.ndarray],
+def _delineate_chunk(beats: np.ndarray) -> np.ndarray:
+    return delineate_beats(beats).reshape(len(beats), -1)
+
+
+def delineate_stages(stages: dict[str, np.ndarray], n_jobs: int = 1, chunk: int = 64,
+                     progress: bool = True) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """Every lead of every beat of every stage delineated
+    (:func:`scdecg.delineation.delineate_beats`, in chunks of ``chunk`` beats over ``n_jobs``
+    processes): ``({stage: table with delineation_columns()}, failures)``. A lead with
+    non-finite samples has NaN points and is logged."""
+    names = list(stages)
+    beats = np.concatenate([np.asarray(stages[s]) for s in names]) if names else np.empty((0,))
+    chunks = [beats[i:i + chunk] for i in range(0, len(beats), chunk)]
+    parts = list(imap(_delineate_chunk, chunks, n_jobs=n_jobs, chunksize=1,
+                      desc="delineate", progress=progress, unit="chunk"))
+    values = np.concatenate(parts) if parts else np.empty((0, len(LEADS) * len(POINTS)))
+    tables, failures, start = {}, [], 0
+    for stage in names:
+        n = len(stages[stage])
+        tables[stage] = pd.DataFrame(values[start:start + n], columns=delineation_columns())
+        bad = ~np.isfinite(stages[stage]).all(-1)
+        failures += [{"beat_id": int(i), "stage": stage, "step": "delineation",
+                      "reason": f"{LEADS[j]}: non-finite samples"} for i, j in zip(*np.nonzero(bad))]
+        start += n
+    return tables, failures
+
+
+def output_columns(raw: np.ndarray, output_names: Sequence[str], output_types: Sequence[str],
+                   target_stats: dict[str, dict[str, float]] | None = None) -> dict[str, np.ndarray]:
+    """The beat model's outputs (N, n_outputs) as columns, as the published morph statistics
+    have them: ``yhat_<name>`` is the logit of a classification output (``p_<name>`` its
+    probability); a regression output is ``yhat_<name>`` back on its own scale with the
+    training ``target_stats`` (``{name: {"mean", "sd"}}``, the beat model's z-scoring)."""
+    target_stats = target_stats or {}
+    raw = np.asarray(raw, dtype=np.float64)
+    cols = {}
+    for j, (name, kind) in enumerate(zip(output_names, output_types)):
+        if kind == "classification":
+            cols[f"yhat_{name}"] = raw[:, j]
+            cols[f"p_{name}"] = 1 / (1 + np.exp(-raw[:, j]))
+        else:
+            st = target_stats.get(name, {"mean": 0.0, "sd": 1.0})
+            cols[f"yhat_{name}"] = raw[:, j] * st["sd"] + st["mean"]
+    return cols
+
+
+def stage_features(stages: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
                    output_names: Sequence[str], output_types: Sequence[str],
                    target_stats: dict[str, dict[str, float]] | None = None,
-                   delineate: bool = True, max_delineate: int = 0, n_jobs: int = 0,
+                   delineate: bool = True, n_jobs: int = 1,
                    progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long table (one row per beat x stage) of every measurement, plus a failure log.
 
     ``stages`` maps stage name -> beats (N, 12, 300); ``outputs`` maps stage name -> the beat
-    model's raw outputs (N, n_outputs) in ``output_names`` order. Classification outputs
-    become probabilities ``yhat_<name>`` (and ``logit_<name>``); regression outputs are put
-    back on their own scale with the training ``target_stats`` (``{name: {"mean", "sd"}}``,
-    the beat model's z-scoring) when given. ``max_delineate`` > 0 delineates only the first
-    that many beats (the delineator is the slow part); the others' delineation columns are NaN.
+    model's raw outputs (N, n_outputs) in ``output_names`` order (columns: see
+    :func:`output_columns`). Then each lead's min and max, the aVL slope features and, with
+    ``delineate``, every lead's P/QRS/T points (:func:`delineate_stages`).
     """
-    target_stats = target_stats or {}
-    frames, failures = [], []
+    points, failures = (delineate_stages(stages, n_jobs=n_jobs, progress=progress)
+                        if delineate else ({}, []))
+    frames = []
     for stage, beats in stages.items():
-        raw = np.asarray(outputs[stage], dtype=np.float64)
-        cols = {"beat_id": np.arange(len(beats)), "stage": stage}
-        for j, (name, kind) in enumerate(zip(output_names, output_types)):
-            if kind == "classification":
-                cols[f"logit_{name}"] = raw[:, j]
-                cols[f"yhat_{name}"] = 1 / (1 + np.exp(-raw[:, j]))
-            else:
-                st = target_stats.get(name, {"mean": 0.0, "sd": 1.0})
-                cols[f"yhat_{name}"] = raw[:, j] * st["sd"] + st["mean"]
+        cols = {"beat_id": np.arange(len(beats)), "stage": stage,
+                **output_columns(outputs[stage], output_names, output_types, target_stats)}
         frame = pd.concat([pd.DataFrame(cols), lead_extrema(beats)], axis=1)
         slopes = [avl_slopes(b) for b in beats]
         for k, name in enumerate(FEATURE_COLUMNS):
@@ -124,51 +159,212 @@ def stage_features(stages: dict[str, np.ndarray], outputs: np.ndarray | dict[str
         failures += [{"beat_id": i, "stage": stage, "step": "aVL slopes", "reason": s[2]}
                      for i, s in enumerate(slopes) if s[2]]
         if delineate:
-            todo = list(beats[:max_delineate] if max_delineate > 0 else beats)
-            results = list(imap(delineate_beat, todo, n_jobs=n_jobs, chunksize=4,
-                                desc=f"delineate {stage}", progress=progress))
-            points = pd.DataFrame([r for r, _ in results], index=range(len(todo)),
-                                  columns=[f"{w}_{lead}" for lead in LEADS for w in WAVES.values()])
-            frame = pd.concat([frame, points.reindex(range(len(beats)))], axis=1)
-            failures += [{"beat_id": i, "stage": stage, "step": "delineation", "reason": f}
-                         for i, (_, fs) in enumerate(results) for f in fs]
+            frame = pd.concat([frame, points[stage]], axis=1)
         frames.append(frame)
     log = pd.DataFrame(failures, columns=["beat_id", "stage", "step", "reason"])
     return pd.concat(frames, ignore_index=True), log
 
 
 # --------------------------------------------------------------------------------------
+# The measurement step (s11, run by s12 when its output is missing or stale)
+# --------------------------------------------------------------------------------------
+STATS_TABLE = "morph-stats.feather"
+STATS_FAILURES = "morph-stats-failures.csv"
+STATS_RECORD = "morph-stats.json"
+#: Bump when the measurements change: morph statistics of an older version are remeasured.
+MEASUREMENT_VERSION = 2   # 2: own delineation of every beat; yhat_* are logits, p_* probabilities
+S10 = "02_Morphing/s10_morph_ecgs.py"
+
+
+def morph_run_files(out: Path) -> list[Path]:
+    """The s10 outputs the measurements rest on; a PipelineError naming s10 if one is missing."""
+    from .morphing import MORPH_TABLE, STAGE_ARRAYS
+
+    out = Path(out)
+    files = [out / MORPH_TABLE, *(out / n for n in STAGE_ARRAYS.values()), out / "morph_run.json"]
+    missing = [f.name for f in files if not f.exists()]
+    if missing:
+        raise PipelineError(f"{out}: no morph run ({', '.join(missing)} missing): run {S10} first")
+    return files
+
+
+def fingerprint(files: Sequence[Path]) -> dict[str, str]:
+    """SHA-256 of each file, by name."""
+    import hashlib
+
+    out = {}
+    for f in files:
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[Path(f).name] = h.hexdigest()
+    return out
+
+
+def measurement_settings(beat_model: str, delineate: bool) -> dict:
+    return {"version": MEASUREMENT_VERSION, "beat_model": str(beat_model),
+            "delineate": bool(delineate)}
+
+
+def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -> str:
+    """Why ``morph-stats.feather`` in ``out`` cannot be used as it is ("" when it can): missing,
+    older than the morph run, measured on other morph files (by content), with another beat
+    model or delineation setting, or by an older version of the measurements."""
+    from .io import read_json
+
+    out = Path(out)
+    files = morph_run_files(out)
+    table, record = out / STATS_TABLE, out / STATS_RECORD
+    if not table.exists():
+        return f"{table.name} not found"
+    if not record.exists():
+        return f"{record.name} not found (measured by an older version)"
+    if table.stat().st_mtime < max(f.stat().st_mtime for f in files):
+        return f"{table.name} is older than the morph run"
+    rec = read_json(record)
+    beat_model = beat_model or read_json(out / "morph_run.json")["beat_model"]
+    wanted = measurement_settings(beat_model, delineate)
+    for key, value in wanted.items():
+        if rec.get(key) != value:
+            return f"measured with {key} = {rec.get(key)!r}, not {value!r}"
+    if rec.get("inputs") != fingerprint(files):
+        return f"{table.name} was measured on other morph files"
+    return ""
+
+
+def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: bool = True,
+                   n_jobs: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Measure every morphed beat at each stage and write ``morph-stats.feather`` (one row per
+    beat x stage, with the morph table's ids), ``morph-stats-failures.csv`` and
+    ``morph-stats.json`` (settings and the SHA-256 of the morph files measured)."""
+    from .io import read_json, write_csv, write_feather, write_json
+    from .morphing import load_beat_model, read_morph_outputs
+
+    out = Path(out)
+    files = morph_run_files(out)
+    inputs = fingerprint(files)
+    table, stages = read_morph_outputs(out)
+    beat_folder = beat_model or read_json(out / "morph_run.json")["beat_model"]
+    risk, beat_config = load_beat_model(Path(beat_folder), device)
+    outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
+    long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
+                                    beat_config.get("target_stats"), delineate=delineate,
+                                    n_jobs=n_jobs, progress=progress)
+    meta = table[[c for c in ("beat_id", "status", "source_file", "studyId", "ptId", "steps",
+                              "stopped") if c in table.columns]]
+    long = meta.merge(long, on="beat_id", how="right", validate="one_to_many")
+    write_feather(long, out / STATS_TABLE)
+    write_csv(failures, out / STATS_FAILURES)
+    write_json({**measurement_settings(beat_folder, delineate), "inputs": inputs,
+                "n_beats": len(table), "stages": list(stages), "n_failures": len(failures)},
+               out / STATS_RECORD)
+    return long, failures
+
+
+def describe_failures(failures: pd.DataFrame) -> str:
+    """Failed measurements counted by step and stage, one per line."""
+    if failures.empty:
+        return ""
+    counts = failures.groupby(["step", "stage"], sort=True).size()
+    return "".join(f"\n  {n:>6}  {step} ({stage})" for (step, stage), n in counts.items())
+
+
+# --------------------------------------------------------------------------------------
 # Paired summaries
 # --------------------------------------------------------------------------------------
-def paired_summary(long: pd.DataFrame, features: Sequence[str], before: str = "t0",
-                   after: str = "final") -> pd.DataFrame:
-    """Per feature, the paired change ``after - before`` over beats with both values.
+def feature_unit(name: str) -> str:
+    """Unit of a morph-stats column as the summary reports it."""
+    if name.startswith(("min_", "max_")):
+        return "mV"
+    if name in FEATURE_COLUMNS:
+        return "1/sample (min-max normalised aVL)"
+    if name.rpartition("_")[0] in POINTS:
+        return "ms from R"
+    if name.startswith("p_"):
+        return "probability"
+    if name.startswith("yhat_"):
+        return "logit or output's own unit"
+    return ""
 
-    Columns: feature, n, mean_before, mean_after, mean_change, sd_change, standardized_change
-    (mean / SD of the change), share_fell, share_rose, t_p (paired t), wilcoxon_p, rank
-    (1 = largest |standardized_change|).
+
+def waveform_features(long: pd.DataFrame) -> list[str]:
+    """The columns that describe the beat's waveform: each lead's min and max, the aVL slope
+    features and the delineation points (not model outputs, ids or morph bookkeeping)."""
+    points = set(POINTS)
+    return [c for c in long.columns if pd.api.types.is_numeric_dtype(long[c])
+            and (c.startswith(("min_", "max_")) or c in FEATURE_COLUMNS
+                 or c.rpartition("_")[0] in points)]
+
+
+def output_features(long: pd.DataFrame, drop: Sequence[str] = ()) -> list[str]:
+    """The beat model's output columns (``yhat_*``, ``p_*``), less those of outputs in ``drop``."""
+    skip = {f"{prefix}_{name}" for name in drop for prefix in ("yhat", "p")}
+    return [c for c in long.columns if c.startswith(("yhat_", "p_")) and c not in skip]
+
+
+def outputs_without_positives(config: dict) -> list[str]:
+    """Classification outputs of a beat model whose validation AUC could not be computed (no
+    positive label among the validation beats): their predictions carry no information."""
+    metrics = config.get("best_metrics") or {}
+    return [name for name, kind in zip(config.get("outputs") or [], config.get("output_types") or [])
+            if kind == "classification" and f"auc_{name}" in metrics
+            and metrics[f"auc_{name}"] is None]
+
+
+def summary_values(long: pd.DataFrame, feature: str) -> pd.Series:
+    """A column in the summary's unit: delineation points as ms from R, others unchanged."""
+    values = long[feature].astype(np.float64)
+    if feature.rpartition("_")[0] in POINTS:
+        return (values - BEAT_PRE) * 1000.0 / FS
+    return values
+
+
+def paired_summary(long: pd.DataFrame, features: Sequence[str], before: str = "t0",
+                   after: str = "final", cluster: str = "ptId") -> pd.DataFrame:
+    """Per feature, the paired change ``after - before``, with patients as the unit of analysis.
+
+    Beats of one patient are not independent, so each patient's beats are averaged first:
+    ``patient_change`` is a patient's mean change, and the test is a Wilcoxon signed-rank test
+    of those patient means against zero (``wilcoxon_p``; NaN with fewer than two patients or
+    no non-zero mean). Without a ``cluster`` column every beat counts as its own patient.
+
+    Columns: feature, rank (1 = largest |standardized_change|), unit, n_beats, n_patients,
+    mean_before, mean_after, mean_change (over beats), share_fell, share_rose (of beats),
+    mean_patient_change, sd_patient_change, standardized_change (mean / SD of the patient
+    means), share_patients_fell, wilcoxon_p. Delineation points are in ms from R.
     """
     from scipy import stats
 
-    wide_b = long[long["stage"] == before].set_index("beat_id")
-    wide_a = long[long["stage"] == after].set_index("beat_id")
+    key = ["beat_id"]
+    b = long[long["stage"] == before].set_index(key)
+    a = long[long["stage"] == after].set_index(key)
+    groups = (b[cluster] if cluster in b.columns else pd.Series(b.index.astype(str), index=b.index))
     rows = []
     for f in features:
-        pair = pd.concat([wide_b[f].rename("b"), wide_a[f].rename("a")], axis=1).dropna()
-        d = (pair["a"] - pair["b"]).to_numpy(dtype=np.float64)
-        n = len(d)
-        sd = d.std(ddof=1) if n > 1 else np.nan
-        row = {"feature": f, "n": n, "mean_before": pair["b"].mean(), "mean_after": pair["a"].mean(),
-               "mean_change": d.mean() if n else np.nan, "sd_change": sd,
-               "standardized_change": d.mean() / sd if n > 1 and sd > 0 else np.nan,
-               "share_fell": (d < 0).mean() if n else np.nan,
-               "share_rose": (d > 0).mean() if n else np.nan, "t_p": np.nan, "wilcoxon_p": np.nan}
-        if n > 1 and sd > 0:
-            row["t_p"] = stats.ttest_rel(pair["a"], pair["b"]).pvalue
-            if np.any(d != 0):
-                row["wilcoxon_p"] = stats.wilcoxon(d).pvalue
+        pair = pd.concat([summary_values(b, f).rename("b"), summary_values(a, f).rename("a"),
+                          groups.rename("g")], axis=1).dropna(subset=["a", "b"])
+        d = pair["a"] - pair["b"]
+        per_patient = d.groupby(pair["g"]).mean().to_numpy(dtype=np.float64)
+        m = len(per_patient)
+        sd = per_patient.std(ddof=1) if m > 1 else np.nan
+        row = {"feature": f, "unit": feature_unit(f), "n_beats": len(d), "n_patients": m,
+               "mean_before": pair["b"].mean(), "mean_after": pair["a"].mean(),
+               "mean_change": d.mean() if len(d) else np.nan,
+               "share_fell": (d < 0).mean() if len(d) else np.nan,
+               "share_rose": (d > 0).mean() if len(d) else np.nan,
+               "mean_patient_change": per_patient.mean() if m else np.nan,
+               "sd_patient_change": sd,
+               "standardized_change": per_patient.mean() / sd if m > 1 and sd > 0 else np.nan,
+               "share_patients_fell": (per_patient < 0).mean() if m else np.nan,
+               "wilcoxon_p": np.nan}
+        if m > 1 and np.any(per_patient != 0):
+            row["wilcoxon_p"] = float(stats.wilcoxon(per_patient).pvalue)
         rows.append(row)
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["feature", "unit", "n_beats", "n_patients", "mean_before",
+                                      "mean_after", "mean_change", "share_fell", "share_rose",
+                                      "mean_patient_change", "sd_patient_change",
+                                      "standardized_change", "share_patients_fell", "wilcoxon_p"])
     order = out["standardized_change"].abs().rank(ascending=False, method="min", na_option="bottom")
     out.insert(1, "rank", order.astype(int))
     return out.sort_values(["rank", "feature"]).reset_index(drop=True)
@@ -193,11 +389,98 @@ def lead_change(before: np.ndarray, after: np.ndarray) -> tuple[pd.DataFrame, np
     return table.sort_values("rank").reset_index(drop=True), diff.mean(0)
 
 
-def feature_columns(long: pd.DataFrame) -> list[str]:
-    """The numeric measurement columns of a morph-stats table (not ids or logits)."""
-    skip = {"beat_id"}
-    return [c for c in long.columns if c not in skip and not c.startswith("logit_")
-            and pd.api.types.is_numeric_dtype(long[c])]
+# --------------------------------------------------------------------------------------
+# The summary (s12)
+# --------------------------------------------------------------------------------------
+SUMMARY_COLUMNS = ["feature", "rank", "unit", "n_beats", "n_patients", "mean_before",
+                   "mean_after", "mean_change", "share_fell", "share_rose",
+                   "mean_patient_change", "standardized_change", "wilcoxon_p"]
+
+
+def morphed_split(patients: Sequence[str], beat_folder: Path, config: dict) -> str:
+    """Name of the beat model's split(s) the morphed patients belong to ("" if unknown)."""
+    from .morphing import split_patients
+
+    try:
+        splits = split_patients(beat_folder, config)
+    except PipelineError:
+        return ""
+    found = {name for name, members in splits.items() if set(map(str, patients)) & members}
+    return " + ".join(sorted(found))
+
+
+def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
+                     seed: int = 0) -> dict:
+    """What the morphs changed from t0 (reconstruction) to final (morph), over the beats that
+    were morphed (:func:`scdecg.morphing.took_a_step`). Writes ``morph-summary.csv`` (waveform
+    features, ranked), ``morph-outputs.csv`` (the beat model's outputs, apart; outputs without
+    a positive validation label left out), ``morph-summary.md`` (both, with n and units),
+    ``morph-lead-change.csv`` and the figures. Returns the figures the scripts print."""
+    from .io import load_npy, read_feather, read_json, write_csv, write_text
+    from .morphing import read_morph_outputs, took_a_step
+    from .tables import markdown_table
+
+    out = Path(out)
+    long = read_feather(out / STATS_TABLE, ["beat_id", "stage", "yhat_scd1", "aVL_rs_diff"])
+    table, stages = read_morph_outputs(out)
+    ok = took_a_step(table).to_numpy()
+    n_unmoved = int((table["status"].eq("ok") & ~ok).sum())
+    if not ok.any():
+        raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise"
+                            f" ({n_unmoved} started at the stop threshold and took no step)")
+    moved_ids = table.loc[ok, "beat_id"]
+    long = long[long["beat_id"].isin(moved_ids)]
+    run = read_json(out / "morph_run.json")
+    beat_folder = Path(beat_model or run["beat_model"])
+    config_path = beat_folder / "config.json"
+    config = read_json(config_path) if config_path.exists() else {}
+    patients = table.loc[ok, "ptId"].astype(str) if "ptId" in table else pd.Series(dtype=str)
+    split = morphed_split(patients.unique(), beat_folder, config) if len(patients) else ""
+    n_beats, n_patients = int(ok.sum()), int(patients.nunique()) or int(ok.sum())
+    who = f"{n_beats} morphed beats of {n_patients} patients" + (f" ({split} split)" if split else "")
+
+    waveform = paired_summary(long, waveform_features(long))
+    dropped = outputs_without_positives(config)
+    model_outputs = paired_summary(long, output_features(long, dropped))
+    write_csv(waveform, out / "morph-summary.csv")
+    write_csv(model_outputs, out / "morph-outputs.csv")
+    leads, mean_diff = lead_change(stages["t0"][ok], stages["final"][ok])
+    write_csv(leads, out / "morph-lead-change.csv")
+    text = [f"# What the morphs changed (reconstruction -> morph, {who})", "",
+            f"{n_unmoved} more beats started at the stop level and took no step: left out. "
+            "Changes are morph minus reconstruction. Beats of one patient are not independent: "
+            "each patient's beats are averaged, `standardized_change` is the mean of the "
+            "patient means over their SD, and `wilcoxon_p` is a Wilcoxon signed-rank test of "
+            "the patient means against zero. `share_fell` / `share_rose` count beats. "
+            "Delineation points are in ms from R (500 Hz samples x 2).", "",
+            "## Waveform features, ranked by |standardized change|", "",
+            markdown_table(waveform[SUMMARY_COLUMNS]), "",
+            "## Change per lead (relative to its amplitude)", "",
+            markdown_table(leads.sort_values("rank_relative")), "",
+            "## Beat-model outputs (yhat_*: logits of classification outputs, as published; "
+            "p_*: probabilities; regression outputs in their own units)", ""]
+    if dropped:
+        text += [f"Left out, no positive validation label: {', '.join(dropped)}.", ""]
+    text += [markdown_table(model_outputs[SUMMARY_COLUMNS]), ""]
+    write_text("\n".join(text), out / "morph-summary.md")
+
+    rng = np.random.default_rng(seed)
+    ids = np.sort(rng.choice(np.flatnonzero(ok), min(n_examples, n_beats), replace=False))
+    row = table.set_index("beat_id")
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    titles = [f"{short_beat_name(row.at[i, 'source_file'])}\npredicted risk "
+              f"{sig(row.at[i, 'logit_t0']):.2f} -> {sig(row.at[i, 'logit_final']):.2f}"
+              for i in ids]
+    plot_twelve_lead_overlays(stages["t0"][ids], stages["final"][ids],
+                              ("reconstruction", "morph"), titles, out / "morph-examples.png",
+                              f"reconstruction vs morph: {len(ids)} examples of {who}")
+    plot_lead_change(leads, mean_diff, out / "morph-lead-change.png", who)
+    plot_risk_trajectories(load_npy(out / "trajectory_risk_steps.npy"),
+                           load_npy(out / "trajectory_logits.npy")[:, ok], run.get("stop_logit"),
+                           out / "morph-risk-trajectory.png",
+                           subtitle=f"predicted scd1 risk along the morph, {who}")
+    return {"who": who, "n_unmoved": n_unmoved, "summary": waveform, "outputs": model_outputs,
+            "leads": leads}
 
 
 # --------------------------------------------------------------------------------------
@@ -229,24 +512,28 @@ def _save(fig, path: Path) -> None:
 
 def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tuple[str, str],
                               titles: Sequence[str], path: Path, suptitle: str = "") -> None:
-    """One column per example beat, one row per lead: ``first`` and ``second`` overlaid."""
+    """One column per example beat, one row per lead: ``first`` and ``second`` overlaid, in mV
+    (each lead's scale shared across the examples, ticks on the left column)."""
     plt = _pyplot()
     n = len(first)
-    fig, axes = plt.subplots(12, n, figsize=(3.2 * n, 14), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
+                             squeeze=False)
     t = (np.arange(first.shape[-1]) - BEAT_PRE) / FS * 1000
     for j in range(n):
         for i, lead in enumerate(LEADS):
             ax = axes[i, j]
             ax.plot(t, first[j, i], color="0.4", lw=1, label=labels[0])
             ax.plot(t, second[j, i], color="tab:red", lw=1, label=labels[1])
-            ax.set_yticks([])
+            ax.tick_params(labelsize=6)
+            ax.grid(alpha=0.3, lw=0.5)
             if j == 0:
-                ax.set_ylabel(lead, rotation=0, ha="right", va="center")
+                ax.set_ylabel(f"{lead}\n(mV)", rotation=0, ha="right", va="center", fontsize=8)
         axes[0, j].set_title(titles[j], fontsize=8)
         axes[-1, j].set_xlabel("ms from R")
-    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
     _save(fig, path)
 
 
@@ -293,40 +580,60 @@ def plot_beats(beats: np.ndarray, path: Path, title: str = "") -> None:
     _save(fig, path)
 
 
-def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path) -> None:
-    """Mean |final - t0| per lead (bars) and the signed mean difference waveform per lead."""
+def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
+                     subtitle: str = "") -> None:
+    """Change per lead relative to its amplitude (bars, ranked: the ranking the README quotes,
+    the mV value written beside each bar) and the signed mean difference waveform per lead."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 2]})
-    ordered = table.set_index("lead").loc[list(LEADS)]
-    colors = ["tab:red" if lead == "aVL" else "tab:blue" for lead in LEADS]
-    axes[0].barh(list(LEADS), ordered["mean_abs_change_mv"], color=colors)
-    axes[0].invert_yaxis()
-    axes[0].set_xlabel("mean |final - t0| (mV)")
-    axes[0].set_title("change per lead")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    ranked = table.sort_values(["rank_relative", "lead"])
+    colors = ["tab:red" if lead == "aVL" else "tab:blue" for lead in ranked["lead"]]
+    pct = 100 * ranked["relative_change"].to_numpy(dtype=np.float64)
+    ax = axes[0]
+    ax.barh([f"{r}. {lead}" for r, lead in zip(ranked["rank_relative"], ranked["lead"])], pct,
+            color=colors)
+    for y, (p, mv) in enumerate(zip(pct, ranked["mean_abs_change_mv"])):
+        ax.text(p, y, f" {mv:.3g} mV", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("mean |morph - reconstruction| / mean peak-to-peak amplitude (%)")
+    ax.set_title("change per lead relative to its amplitude (rank)", fontsize=10)
+    ax.margins(x=0.25)
     t = (np.arange(mean_diff.shape[-1]) - BEAT_PRE) / FS * 1000
     step = 2 * np.abs(mean_diff).max() or 1.0
-    for i in range(len(LEADS)):
-        axes[1].plot(t, mean_diff[i] - step * i, lw=1.5 if i == AVL else 0.8,
-                     color="tab:red" if i == AVL else "k")
-    axes[1].set_yticks([-step * i for i in range(12)], LEADS)
-    axes[1].set_xlabel("ms from R")
-    axes[1].set_title("mean signed difference final - t0 (offset per lead)")
+    ax = axes[1]
+    for i, lead in enumerate(LEADS):
+        ax.axhline(-step * i, color="0.85", lw=0.5)
+        ax.plot(t, mean_diff[i] - step * i, lw=1.5 if i == AVL else 0.8,
+                color="tab:red" if i == AVL else "k", label="aVL" if i == AVL else None)
+    bar = step / 2
+    ax.plot([t[-1] + 8] * 2, [0, bar], color="k", lw=2, clip_on=False)
+    ax.text(t[-1] + 12, bar / 2, f"{bar:.2g} mV", va="center", fontsize=7)
+    ax.set_yticks([-step * i for i in range(12)], LEADS)
+    ax.set_xlabel("ms from R")
+    ax.set_title("mean signed difference, morph - reconstruction (mV, one row per lead)",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    if subtitle:
+        fig.suptitle(subtitle)
     fig.tight_layout()
     _save(fig, path)
 
 
 def plot_risk_trajectories(steps: np.ndarray, logits: np.ndarray, stop_logit: float | None,
-                           path: Path, n_lines: int = 50) -> None:
+                           path: Path, n_lines: int = 50, subtitle: str = "") -> None:
     """Predicted scd1 risk along the morph: a sample of beats, the median and the stop level."""
     plt = _pyplot()
     risk = 1 / (1 + np.exp(-logits.astype(np.float64)))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for j in np.linspace(0, risk.shape[1] - 1, min(n_lines, risk.shape[1])).astype(int):
-        ax.plot(steps, risk[:, j], color="tab:blue", alpha=0.25, lw=0.8)
-    ax.plot(steps, np.nanmedian(risk, axis=1), color="k", lw=2, label="median")
+    shown = np.linspace(0, risk.shape[1] - 1, min(n_lines, risk.shape[1])).astype(int)
+    for k, j in enumerate(shown):
+        ax.plot(steps, risk[:, j], color="tab:blue", alpha=0.25, lw=0.8,
+                label=f"one beat ({len(shown)} of {risk.shape[1]} shown)" if k == 0 else None)
+    ax.plot(steps, np.nanmedian(risk, axis=1), color="k", lw=2, label="median of all beats")
     if stop_logit is not None:
         ax.axhline(1 / (1 + np.exp(-stop_logit)), color="tab:red", ls="--", label="stop level")
-    ax.set_xlabel("step")
-    ax.set_ylabel("predicted scd1 risk")
-    ax.legend()
+    ax.set_xlabel("morph step")
+    ax.set_ylabel("predicted scd1 risk (probability)")
+    ax.set_title(subtitle or "predicted risk along the morph", fontsize=10)
+    ax.legend(fontsize=8)
     _save(fig, path)

@@ -20,6 +20,7 @@ from scipy import stats
 from . import constants as C
 from .evaluation import roc_auc
 from .report_html import markdown_to_html
+from .morph_stats import SUMMARY_COLUMNS
 from .morphing import took_a_step
 from .io import write_text
 from .tables import markdown_table
@@ -285,8 +286,17 @@ def section_morphing(r: Report) -> None:
         r.table(pd.read_csv(recon))
     summary = out / "morph-summary.csv"
     if summary.exists():
-        r.p("Most changed features (ranked by standardised paired change):")
-        r.table(pd.read_csv(summary).head(15))
+        table = pd.read_csv(summary)
+        r.p("Most changed waveform features, reconstruction -> morph (each patient's beats "
+            "averaged; ranked by the mean of the patient means over their SD; Wilcoxon "
+            "signed-rank p over patients; delineation points in ms from R):")
+        r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(15))
+    outputs = out / "morph-outputs.csv"
+    if outputs.exists():
+        table = pd.read_csv(outputs)
+        r.p("The beat model's outputs, reconstruction -> morph (yhat_*: logits; p_*: "
+            "probabilities):")
+        r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(10))
     for png in sorted(out.glob("*.png")):
         r.figure(png, png.stem.replace("_", " ").replace("-", " "))
 
