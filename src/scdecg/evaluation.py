@@ -331,13 +331,23 @@ def declared_output_kinds(config: Mapping) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _classification_row(y: np.ndarray, logit: np.ndarray, patients: np.ndarray, n_boot: int,
-                        seed: int, level: float) -> dict:
-    replicates = cluster_bootstrap(lambda w: weighted_auc(y, logit, w), patients, n_boot, seed)
+def auc_with_interval(y: np.ndarray, score: np.ndarray, patients: Sequence, n_boot: int,
+                      seed: int, level: float = 0.95) -> dict:
+    """AUC of ``score`` for 0/1 ``y`` with a patient-cluster bootstrap percentile interval:
+    n, n_pos, n_patients, prevalence, auc, auc_lo, auc_hi, n_boot (finite replicates)."""
+    y = np.asarray(y, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    patients = np.asarray(patients)
+    replicates = cluster_bootstrap(lambda w: weighted_auc(y, score, w), patients, n_boot, seed)
     lo, hi = percentile_interval(replicates, level)
     return {"n": y.size, "n_pos": int(y.sum()), "n_patients": len(np.unique(patients)),
-            "prevalence": y.mean(), "auc": roc_auc(y, logit), "auc_lo": lo, "auc_hi": hi,
-            "n_boot": int(np.isfinite(replicates).sum()),
+            "prevalence": y.mean(), "auc": roc_auc(y, score), "auc_lo": lo, "auc_hi": hi,
+            "n_boot": int(np.isfinite(replicates).sum())}
+
+
+def _classification_row(y: np.ndarray, logit: np.ndarray, patients: np.ndarray, n_boot: int,
+                        seed: int, level: float) -> dict:
+    return {**auc_with_interval(y, logit, patients, n_boot, seed, level),
             "brier": brier_score(y, sigmoid(logit))}
 
 
