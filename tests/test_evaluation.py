@@ -272,32 +272,61 @@ def test_script_end_to_end(tmp_path, script_runner):
     assert "dead2: only one class" in proc.stdout
     metrics = pd.read_csv(out / "metrics.csv").set_index("output")
     assert list(metrics.index) == ["scd3mo", "scd6mo", "scd1", "scd2"]
-    frame = covariates.merge(predictions, on="studyId")
+    assert (metrics["split"] == "val").all()
+    joined = covariates.merge(predictions, on="studyId")
+    frame = joined[joined["split"] == "val"]         # each split is evaluated on its own
     for output, row in metrics.iterrows():
         assert row.n == len(frame) and row.n_pos == frame[output].sum()
         assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
         assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
         assert row.auc_lo < row.auc < row.auc_hi
+    train = joined[joined["split"] == "train"]
+    in_sample = pd.read_csv(out / "metrics_train.csv").set_index("output")
+    assert in_sample.loc["scd1", "n"] == len(train)
+    assert in_sample.loc["scd1", "auc"] == pytest.approx(ev.roc_auc(train["scd1"], train["scd1_hat"]))
     expected = ev.high_risk_table(frame["scd1"], frame["scd1_hat"], frame["ptId"], [0.05, 0.2])
     high_risk = pd.read_csv(out / "high_risk.csv")
     assert high_risk["output"].tolist() == ["scd1", "scd1", "scd2", "scd2"]
-    pd.testing.assert_frame_equal(high_risk.iloc[:2, 1:].reset_index(drop=True), expected,
+    pd.testing.assert_frame_equal(high_risk.iloc[:2, 2:].reset_index(drop=True), expected,
                                   check_dtype=False)
     regression = pd.read_csv(out / "metrics_regression.csv").set_index("output")
     assert regression.loc["age", "r2"] == pytest.approx(
         ev.weighted_r2(frame["age"], frame["age_hat"]))
     assert set(pd.read_csv(out / "calibration.csv")["output"]) == {"scd3mo", "scd6mo", "scd1",
                                                                    "scd2"}
-    for png in ("roc_scd.png", "calibration.png"):
+    for png in ("roc_scd.png", "calibration.png", "roc_scd_train.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "metrics.md").read_text()
     assert "| scd1 |" in summary and "- dead2: only one class" in summary
-    assert "in-sample (training) ECGs" not in summary
-    assert f"- in-sample ECGs: {int(predictions['in_sample'].sum())}" in summary
+    assert "on the validation patients" in summary and "- in-sample ECGs: 0" in summary
+    train_summary = (out / "metrics_train.md").read_text()
+    assert "on the training (in-sample) patients" in train_summary
+    assert f"- in-sample ECGs: {int(predictions['in_sample'].sum())}" in train_summary
     assert "are training (in-sample) predictions" in proc.stdout
+    assert "validation AUC scd1" in proc.stdout and "training (in-sample) AUC scd1" in proc.stdout
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     script_runner(SCRIPT, *args, cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # reruns are identical
+
+
+def test_lockbox_results_are_named_and_never_overwrite_validation(tmp_path, monkeypatch, capsys):
+    covariates, predictions = write_study(tmp_path, n_patients=120)
+    monkeypatch.chdir(tmp_path)
+    main = load_script().main
+    folder = tmp_path / "predictions" / "demo_1"
+    assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val"]) == 0
+    validation = (folder / "metrics.csv").read_bytes()
+    # the same file re-predicted for the lockbox patients (as x03_predict --split lockbox does)
+    predictions.assign(split="lockbox", in_sample=False).to_feather(folder / "predictions.feather")
+    capsys.readouterr()
+    assert main(["--model-name", "demo", "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert (folder / "metrics.csv").read_bytes() == validation
+    lockbox = pd.read_csv(folder / "metrics_lockbox.csv").set_index("output")
+    assert (lockbox["split"] == "lockbox").all() and lockbox.loc["scd1", "n"] == len(predictions)
+    assert "lockbox AUC scd1" in out and "validation AUC" not in out
+    assert "on the lockbox patients" in (folder / "metrics_lockbox.md").read_text()
+    assert (folder / "roc_scd_lockbox.png").exists()
 
 
 def load_script():

@@ -252,6 +252,35 @@ def high_risk_table(y: np.ndarray, logit: np.ndarray, patients: Sequence,
     return pd.DataFrame(rows, columns=HIGH_RISK_COLUMNS[1:])
 
 
+# ----------------------------------------------------------------------------- splits
+#: How each part of a model's patient split is named in titles, tables and printed lines.
+SPLIT_LABELS = {"val": "validation", "lockbox": "lockbox", "train": "training (in-sample)",
+                "all": "all rows", "": "split not recorded"}
+#: Order in which the parts of a predictions file are evaluated and reported.
+SPLIT_ORDER = ("val", "lockbox", "train")
+
+
+def split_label(split: str) -> str:
+    """``val`` -> ``validation``, ``lockbox`` -> ``lockbox``, ... (unknown names unchanged)."""
+    return SPLIT_LABELS.get(split, split)
+
+
+def split_suffix(split: str) -> str:
+    """File-name suffix of one split's results: validation (and files without a split
+    column) keep the plain names (``metrics.csv``); others get ``_<split>``
+    (``metrics_lockbox.csv``), so evaluating one split never overwrites another's."""
+    return "" if split in ("val", "") else f"_{split}"
+
+
+def present_splits(predictions: pd.DataFrame) -> list[str]:
+    """The splits in a predictions file (val, lockbox, train first), or ``[""]`` without a
+    ``split`` column."""
+    if "split" not in predictions.columns:
+        return [""]
+    found = set(predictions["split"].astype(str))
+    return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
+
+
 # ----------------------------------------------------------------------------- inputs
 def prediction_outputs(predictions: pd.DataFrame) -> list[str]:
     """Output names of the ``<output>_hat`` columns, in file order."""
