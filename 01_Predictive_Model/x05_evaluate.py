@@ -16,7 +16,10 @@ the predictions:
 * ``metrics_regression.csv``: regression outputs: R^2 with the same kind of interval;
 * ``high_risk.csv``: event rate among the top shares of predicted risk versus the rest;
 * ``calibration.csv`` and ``calibration.png``: deciles of predicted probability;
-* ``roc_scd.png``: ROC curves of the SCD horizons; ``metrics.md``: a readable summary.
+* ``roc_scd.png``: ROC curves of the SCD horizons; ``metrics.md``: a readable summary;
+* ``baselines.csv`` (10-s models, validation and lockbox): scd1 AUC of the model beside two
+  linear baselines fitted on its training patients and scored on the same ECGs: logistic
+  regression on age, sex and the x06 aVL features, and an L2 logistic probe on median beats.
 
 Outputs with one class only (or no labelled rows) are skipped and listed with the reason.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scdecg import baselines as bl
 from scdecg import evaluation as ev
 from scdecg.cli import add_runtime_options, build_parser
 from scdecg.constants import COVARIATE_DF, DEFAULT_MODEL_NAMES, MODEL_DIRS, SCD_HORIZONS
@@ -45,6 +49,8 @@ HIGH_RISK_OUTPUTS = ["scd1", "scd2"]
 ROC_OUTPUTS = list(SCD_HORIZONS)
 CALIBRATION_OUTPUTS = list(SCD_HORIZONS)
 CALIBRATION_BINS = 10
+BASELINES = True                      # 10-s models: linear baselines on the same patients
+BASELINE_OUTCOME = "scd1"
 
 HELP = {
     "model_name": f"model to evaluate (default {DEFAULT_MODEL_NAMES['ecg']}, or "
@@ -56,6 +62,9 @@ HELP = {
     "n_boot": "patient-cluster bootstrap replicates",
     "ci_level": "confidence level of the percentile intervals",
     "high_risk_shares": "top shares of predicted risk summarised in high_risk.csv",
+    "baselines": "also fit the linear baselines (age+sex+aVL features; median-beat probe) on "
+                 "the model's training patients and evaluate them on the same ECGs "
+                 "(baselines.csv, baselines_lockbox.csv)",
 }
 
 
@@ -124,8 +133,29 @@ def count_by(frame: pd.DataFrame, column: str) -> str:
     return ", ".join(f"{value}: {n}" for value, n in counts.items())
 
 
+def fit_baselines(name: str, covariates: pd.DataFrame, args) -> bl.BaselineScores | None:
+    """The baselines on the model's own split, or None (with the reason printed)."""
+    from scdecg.training.runs import SPLIT_FILE  # (imports torch: only when needed)
+
+    split_file = Path(MODEL_DIRS["ecg"]) / name / SPLIT_FILE
+    if not split_file.exists():
+        print(f"[x05] baselines skipped: {split_file} not found (the model's split is needed)")
+        return None
+    split_table = pd.read_csv(split_file, dtype={"studyId": str, "ptId": str})
+    try:
+        fitted = bl.fit_baselines(covariates, split_table, args.baseline_outcome, seed=args.seed)
+    except PipelineError as exc:
+        print(f"[x05] baselines skipped: {exc}")
+        return None
+    if len(fitted.failures):
+        print(fitted.failures.summary(total=len(split_table)))
+    for model, note in fitted.notes.items():
+        print(f"[x05] baseline {model}: {note}")
+    return fitted
+
+
 def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name: str,
-                   source: Path, args) -> None:
+                   source: Path, args, baselines: bl.BaselineScores | None = None) -> None:
     """Evaluate the rows of one split and write its files (named by the split)."""
     label, suffix = ev.split_label(split), ev.split_suffix(split)
     folder = source.parent
@@ -177,6 +207,14 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
     for row in regression.itertuples():
         print(f"  {label} R2 {row.output:<12} n={row.n:<6} {row.r2:.3f} "
               f"({row.r2_lo:.3f}-{row.r2_hi:.3f})")
+    if baselines is not None and split in ("val", "lockbox") and args.baseline_outcome in evaluated:
+        table = bl.baseline_table(frame, baselines, args.baseline_outcome, name, split,
+                                  args.n_boot, args.seed, args.ci_level)
+        write_csv(table, folder / f"baselines{suffix}.csv")
+        written.append(f"baselines{suffix}.csv")
+        for row in table.itertuples():
+            print(f"  {label} AUC {args.baseline_outcome} {row.model:<24} {row.auc:.3f} "
+                  f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
     if len(skipped):
         print(skipped.summary(total=len(kinds)))
         for row in skipped.rows:
@@ -190,7 +228,8 @@ def main(argv=None):
         __doc__, help=HELP, model_name=MODEL_NAME, beat=BEAT, predictions_dir=PREDICTIONS_DIR,
         split=SPLIT, outputs=OUTPUTS, n_boot=N_BOOT, ci_level=CI_LEVEL, high_risk_shares=HIGH_RISK_SHARES,
         high_risk_outputs=HIGH_RISK_OUTPUTS, roc_outputs=ROC_OUTPUTS,
-        calibration_outputs=CALIBRATION_OUTPUTS, calibration_bins=CALIBRATION_BINS)
+        calibration_outputs=CALIBRATION_OUTPUTS, calibration_bins=CALIBRATION_BINS,
+        baselines=BASELINES, baseline_outcome=BASELINE_OUTCOME)
     add_runtime_options(parser, profile=None, device=None, seed=SEED)
     args = parser.parse_args(argv)
     if args.n_boot < 1 or not 0.0 < args.ci_level < 1.0:
@@ -204,9 +243,12 @@ def main(argv=None):
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))
     splits = [args.split] if args.split else ev.present_splits(frame)
+    baselines = None
+    if args.baselines and not args.beat and set(splits) & {"val", "lockbox"}:
+        baselines = fit_baselines(name, covariates, args)
     for split in splits:
         rows = frame if split == "" else frame[frame["split"].astype(str) == split]
-        evaluate_split(rows.reset_index(drop=True), split, kinds, name, source, args)
+        evaluate_split(rows.reset_index(drop=True), split, kinds, name, source, args, baselines)
 
 
 if __name__ == "__main__":

@@ -406,3 +406,54 @@ def test_script_clear_errors(tmp_path, script_runner, monkeypatch, capsys):
     assert "3 of" in message and "not found in covariate_df.feather" in message
     Path("covariate_df.feather").unlink()
     assert "covariate_df.feather: file not found" in error()
+
+
+# ----------------------------------------------------------------------------- baselines
+def baseline_study(root, n_patients=120, seed=0):
+    """Covariates, a model split and x04-style beat files whose aVL R amplitude carries scd1."""
+    from scdecg import baselines as bl
+
+    rng = np.random.default_rng(seed)
+    ids = [f"ecg{i:03d}" for i in range(n_patients)]
+    y = (rng.random(n_patients) < 0.3).astype(float)
+    covariates = pd.DataFrame({"studyId": ids, "ptId": [f"pt{i:03d}" for i in range(n_patients)],
+                               "age": rng.normal(60, 10, n_patients),
+                               "female": rng.integers(0, 2, n_patients).astype(float),
+                               "aVL_rs_diff": rng.normal(0, 1, n_patients) - y,
+                               "aVL_rs_diff_2": rng.normal(0, 1, n_patients), "scd1": y})
+    covariates.loc[3, "aVL_rs_diff_2"] = np.nan
+    split = pd.DataFrame({"studyId": ids, "ptId": covariates["ptId"],
+                          "split": np.array(["train", "val", "lockbox"])[np.arange(n_patients) % 3]})
+    for i, sid in enumerate(ids):
+        if i == 5:
+            continue  # an ECG without beats
+        folder = root / "ecg_beats" / sid
+        folder.mkdir(parents=True)
+        for k in range(3):
+            beat = rng.normal(0, 0.05, (12, 300)).astype(np.float32)
+            beat[4, 80:130] += 1.0 + 0.8 * y[i]
+            np.save(folder / f"{sid}_{k}.npy", beat, allow_pickle=False)
+    return bl, covariates, split
+
+
+def test_baselines_fit_on_training_patients_only_and_score_the_same_ecgs(tmp_path):
+    bl, covariates, split = baseline_study(tmp_path)
+    fitted = bl.fit_baselines(covariates, split, "scd1", beats_dir=tmp_path / "ecg_beats")
+    assert fitted.scores["studyId"].tolist() == split["studyId"].tolist()
+    assert np.isnan(fitted.scores.loc[5, bl.PROBE]) and np.isfinite(fitted.scores.loc[5, bl.CLINICAL])
+    reasons = " ".join(r["reason"] for r in fitted.failures.rows)
+    assert "no x04 beat files" in reasons and "aVL_rs_diff_2 missing" in reasons
+    # held-out labels never reach the fit: flipping them leaves every score unchanged
+    held_out = split["split"] != "train"
+    flipped = covariates.assign(scd1=np.where(held_out, 1 - covariates["scd1"], covariates["scd1"]))
+    again = bl.fit_baselines(flipped, split, "scd1", beats_dir=tmp_path / "ecg_beats")
+    pd.testing.assert_frame_equal(again.scores, fitted.scores)
+    # the planted aVL amplitude is found by the probe on the lockbox ECGs
+    lockbox = covariates[split["split"] == "lockbox"].assign(scd1_hat=0.0)
+    lockbox["scd1_hat"] = np.arange(len(lockbox), dtype=float)   # an uninformative model
+    table = bl.baseline_table(lockbox, fitted, "scd1", "model", "lockbox", 50, 0, 0.95)
+    auc = table.set_index("model")["auc"]
+    assert auc[bl.PROBE] > 0.9 and auc[bl.CLINICAL] > 0.65
+    scored = lockbox.merge(fitted.scores, on="studyId").dropna(subset=[bl.PROBE])
+    assert auc[bl.PROBE] == pytest.approx(ev.roc_auc(scored["scd1"], scored[bl.PROBE]))
+    assert (table["split"] == "lockbox").all()
