@@ -169,3 +169,20 @@ def test_member_trained_on_an_ensemble_patient_is_refused(tmp_path):
     write_workspace(tmp_path, frame, death_only_split="train")
     code, _, err = run_main(X04, "--n-boot", "10", cwd=tmp_path)
     assert code == 2 and "ntuh_scd_model_demo_death_only" in err and "'train'" in err
+
+
+def test_low_ef_run_is_the_published_one_and_trains_on_an_all_false_label(tmp_path):
+    from training_fixtures import TINY, make_workspace
+
+    df = make_workspace(tmp_path, n_patients=30, n_samples=300, beats=1)
+    df["low_ef"] = False                          # the x02 placeholder: no positives
+    df.to_feather(tmp_path / "covariate_df.feather")
+    code, out, err = run_main("01_Predictive_Model/x01_train_10s_ecg.py", *TINY, "--length",
+                              "300", "--run", "low-ef", cwd=tmp_path)
+    assert code == 0, err
+    config = json.loads((tmp_path / "modelfits_ecg/ntuh_scd_model_demo_low_ef/config.json")
+                        .read_text())
+    assert config["outputs"] == ["low_ef"] and config["covariates"] == []
+    assert config["training"]["lr_reduce_interval"] == 20     # TINY sets lr, blocks, epochs
+    assert config["architecture"]["covariates"] == []         # plain linear head
+    assert config["best_val_loss"] is not None and config["best_val_loss"] < 1.0
