@@ -151,7 +151,7 @@ def test_script_writes_cross_fitted_predictions_coefficients_and_aucs(tmp_path):
     assert len(table) == 2 * (len(INPUTS) + 1) and table["se_cluster"].gt(0).all()
     assert (folder / "risk_histogram.png").stat().st_size > 1000
     assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.pickle"))
-    assert "val AUC scd1 scd1_hat_ensemble" in " ".join(out.split())
+    assert "validation AUC scd1 scd1_hat_ensemble" in " ".join(out.split())
 
 
 def test_missing_member_names_the_command_to_run(tmp_path):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
-from .evaluation import auc_with_interval, sigmoid
+from .evaluation import auc_with_interval, sigmoid, split_label
 from .failures import FailureLog
 
 #: Member models: role -> {prediction column: ensemble input column}.
@@ -310,8 +310,8 @@ def risk_histogram(predictions: pd.DataFrame, outcome: str, path: Path, split: s
             label=f"{outcome} = 1 ({int(y.sum())} ECGs)")
     ax.set(xlabel=f"Cross-fitted ensemble probability of {outcome} (0-1)",
            ylabel="Density (per unit probability)",
-           title=f"Ensemble risk, {split} patients ({predictions['ptId'].nunique()} patients), "
-                 f"AUC {auc:.3f}")
+           title=f"Ensemble risk (cross-fitted), {split_label(split)} patients "
+                 f"(n = {predictions['ptId'].nunique()}), AUC {auc:.3f}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
@@ -351,7 +351,8 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
                 "n_excluded": len(failures)}, out / "coefficients.json")
     ensemble = metrics.iloc[0]
     risk_histogram(preds, outcome, out / "risk_histogram.png", split, float(ensemble["auc"]))
-    print(f"[x04] {split}: {len(preds)} ECGs of {preds['ptId'].nunique()} patients "
+    label = split_label(split)
+    print(f"[x04] {label}: {len(preds)} ECGs of {preds['ptId'].nunique()} patients "
           f"({int(preds[outcome].sum())} with {outcome}); halves of "
           f"{(preds['half'] == 0).sum()} / {(preds['half'] == 1).sum()} ECGs (seed {half_seed})")
     for h, fit in result.fits.items():
@@ -360,7 +361,7 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
         for note in fit.notes:
             print(f"[x04] half {h}: {note}")
     for row in metrics.itertuples():
-        print(f"  {split} AUC {outcome} {row.score:<18} {row.auc:.3f} "
+        print(f"  {label} AUC {outcome} {row.score:<18} {row.auc:.3f} "
               f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
     print(f"[x04] wrote predictions.feather, coefficients.csv, coefficients.json, metrics.csv, "
           f"risk_histogram.png to {out}")
