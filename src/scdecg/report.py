@@ -8,6 +8,7 @@ report also checks at each stage whether the planted aVL biomarker was recovered
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +210,8 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
                 found[split] = pd.read_csv(path)
         if not found:
             r.missing(str(_metrics_file(folder, "metrics", "val").relative_to(r.workspace)),
-                      "x03_predict and x05_evaluate")
+                      f"x05_evaluate.py --model-name {folder.name.removesuffix('_1')}"
+                      + (" --beat" if beat_model else ""))
             continue
         for split, m in found.items():
             trust = " (the figure to trust)" if split == "lockbox" else " (chose the epoch: optimistic)"
@@ -221,10 +223,14 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
                 r.p(f"scd1 AUC beside linear baselines on the same {split_label(split)} ECGs "
                     "(fitted on the model's training patients):")
                 r.table(b[["model", "n", "n_pos", "auc", "auc_lo", "auc_hi", "note"]])
-        for png in sorted(folder.glob("*.png")):
-            stem = png.stem
-            split = next((s for s in ("lockbox", "train") if stem.endswith("_" + s)), "val")
-            r.figure(png, f"{folder.name}: {stem.replace('_', ' ')} ({split_label(split)} patients)")
+        for split in found:  # lockbox first; in-sample (training) figures are not shown
+            suffix = split_suffix(split)
+            for png in sorted(folder.glob(f"*{suffix}.png")):
+                stem = png.stem.removesuffix(suffix)
+                if suffix == "" and any(stem.endswith("_" + s) for s in ("lockbox", "train")):
+                    continue
+                r.figure(png, f"{folder.name}: {stem.replace('_', ' ')}, "
+                              f"{split_label(split)} patients")
         if beat_model:
             continue
         aucs = {split: dict(zip(m["output"], m["auc"])).get("scd1") for split, m in found.items()}
@@ -232,6 +238,8 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
         if not aucs:
             continue
         scd1[folder.name.removesuffix("_1")] = aucs
+        if member_run(r.workspace, folder.name.removesuffix("_1")) in ("death-only", "low-ef"):
+            continue  # ensemble members: a conditional or another outcome's model, not checked
         split = next(s for s in REPORT_SPLITS if s in aucs)
         r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ {MODEL_AUC_TARGET}",
                               f"{aucs[split]:.3f}", bool(aucs[split] >= MODEL_AUC_TARGET)))
@@ -254,6 +262,17 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
                                   f"{aucs[split]:.3f} vs {contrast:.3f}",
                                   bool(aucs[split] > contrast + 0.05)))
     return scd1
+
+
+def member_run(workspace: Path, model_name: str) -> str | None:
+    """The ``--run`` a 10-s model was trained with (from its config.json), if recorded."""
+    config = workspace / C.MODEL_DIRS["ecg"] / model_name / "config.json"
+    if not config.exists():
+        return None
+    try:
+        return json.loads(config.read_text()).get("run")
+    except json.JSONDecodeError:
+        return None
 
 
 def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
