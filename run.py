@@ -47,9 +47,9 @@ DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     # validation, lockbox and (in-sample) training rows; x05 evaluates each into its own files
     ("10-s predictions", "01_Predictive_Model/x03_predict.py", ["--split", "all"]),
     ("death-only predictions", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "ntuh_scd_model_demo_death_only"]),
+     ["--model-name", "ntuh_scd_model_demo_death_only", "--split", "all"]),
     ("low-EF predictions", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "ntuh_scd_model_demo_low_ef"]),
+     ["--model-name", "ntuh_scd_model_demo_low_ef", "--split", "all"]),
     ("beat predictions", "01_Predictive_Model/x03_predict.py", ["--beat", "--split", "all"]),
     ("10-s evaluation and baselines", "01_Predictive_Model/x05_evaluate.py", []),
     ("beat evaluation", "01_Predictive_Model/x05_evaluate.py", ["--beat"]),

@@ -9,7 +9,10 @@ inputs with standard errors clustered by patient, and predicts each half with th
 half's fit. Writes ``predictions/scd1_ensemble_model/``: predictions.feather (scd1_hat_ensemble
 is the cross-fitted probability), coefficients.csv and coefficients.json (clustered SEs;
 terms that cannot be estimated are listed with the reason), metrics.csv (AUC of the ensemble
-and of each input on the same ECGs) and risk_histogram.png.
+and of each input on the same ECGs) and risk_histogram.png. When the members also predicted the lockbox patients
+(``x03_predict.py --split all``), the regression is fitted once on all validation patients and
+scores the lockbox: the same files with ``_lockbox`` (an addition: the published step stopped
+at the validation AUC).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ OUTPUT_NAME = "scd1_ensemble_model"
 OUTCOME = en.OUTCOME
 COVARIATES = list(en.COVARIATES)
 SPLIT = "val"                 # the members' split the ensemble is fitted and cross-fitted on
+HOLDOUT = "lockbox"           # also: fit on all of SPLIT, score this split ("" = skip)
 HALF_SEED = 42                # patient halves for cross-fitting
 N_BOOT = 1000
 CI_LEVEL = 0.95
@@ -37,6 +41,8 @@ HELP = {
     "output_name": "folder under --predictions-dir for the ensemble's outputs",
     "split": "member prediction rows to stack (the published step uses the validation patients)",
     "half_seed": "seed of the patient halves used for cross-fitting",
+    "holdout": "also fit once on all --split patients and score this split of the members' "
+               "predictions (needs x03_predict.py --split all); empty: skip",
     "n_boot": "patient-cluster bootstrap replicates for the AUC intervals",
 }
 
@@ -46,14 +52,14 @@ def main(argv=None):
     parser = build_parser(__doc__, help=HELP, scd_model=SCD_MODEL,
                           death_only_model=DEATH_ONLY_MODEL, low_ef_model=LOW_EF_MODEL,
                           predictions_dir=PREDICTIONS_DIR, output_name=OUTPUT_NAME,
-                          outcome=OUTCOME, covariates=COVARIATES, split=SPLIT,
+                          outcome=OUTCOME, covariates=COVARIATES, split=SPLIT, holdout=HOLDOUT,
                           half_seed=HALF_SEED, n_boot=N_BOOT, ci_level=CI_LEVEL)
     add_runtime_options(parser, profile=None, device=None, seed=SEED)
     args = parser.parse_args(argv)
     en.run_ensemble(Path(args.predictions_dir), args.output_name,
                     en.members(args.scd_model, args.death_only_model, args.low_ef_model),
                     COVARIATE_DF, args.outcome, args.covariates, args.split, args.half_seed,
-                    args.n_boot, args.seed, args.ci_level)
+                    args.n_boot, args.seed, args.ci_level, args.holdout)
 
 
 if __name__ == "__main__":

@@ -113,8 +113,11 @@ def test_separation_is_noted_and_one_class_half_is_an_error():
 
 
 # ----------------------------------------------------------------------------- the script
-def write_workspace(root, frame: pd.DataFrame, death_only_split: str = "val") -> None:
-    cov = frame[["studyId", "ptId", "scd1", "age", "female"]].copy()
+def write_workspace(root, frame: pd.DataFrame, death_only_split: str = "val",
+                    lockbox: pd.DataFrame | None = None) -> None:
+    """Member prediction files for ``frame`` (validation) and optionally ``lockbox`` rows."""
+    everything = frame if lockbox is None else pd.concat([frame, lockbox], ignore_index=True)
+    cov = everything[["studyId", "ptId", "scd1", "age", "female"]].copy()
     cov.to_feather(root / "covariate_df.feather")
     members = {"ntuh_scd_model_demo": {c: c for c in ["scd2_hat", "scd3mo_hat", "scd6mo_hat",
                                                          "TROPT1_hat", "Acute_MI1_hat"]}
@@ -124,6 +127,9 @@ def write_workspace(root, frame: pd.DataFrame, death_only_split: str = "val") ->
     for name, columns in members.items():
         table = frame[["studyId", *columns]].rename(columns=columns)
         table["split"] = death_only_split if name.endswith("death_only") else "val"
+        if lockbox is not None:
+            table = pd.concat([table, lockbox[["studyId", *columns]].rename(columns=columns)
+                               .assign(split="lockbox")], ignore_index=True)
         extra = pd.DataFrame({"studyId": ["t1", "t2"], "split": "train"})  # ignored rows
         table = pd.concat([table, extra], ignore_index=True)
         folder = root / "predictions" / f"{name}_1"
@@ -152,6 +158,30 @@ def test_script_writes_cross_fitted_predictions_coefficients_and_aucs(tmp_path):
     assert (folder / "risk_histogram.png").stat().st_size > 1000
     assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.pickle"))
     assert "validation AUC scd1 scd1_hat_ensemble" in " ".join(out.split())
+    assert "lockbox not evaluated" in out and "--split all" in out
+    assert not (folder / "metrics_lockbox.csv").exists()
+
+
+def test_lockbox_is_scored_by_one_fit_on_all_validation_patients(tmp_path):
+    frame = stacked_frame(n_patients=120, seed=7)
+    lockbox = stacked_frame(n_patients=80, seed=8)
+    lockbox = lockbox.assign(studyId="L" + lockbox["studyId"], ptId="L" + lockbox["ptId"])
+    write_workspace(tmp_path, frame, lockbox=lockbox)
+    code, out, err = run_main(X04, "--n-boot", "20", cwd=tmp_path)
+    assert code == 0, err
+    folder = tmp_path / "predictions/scd1_ensemble_model"
+    x = sm.add_constant(frame[INPUTS].to_numpy(float), has_constant="add")
+    direct = sm.GLM(frame["scd1"].to_numpy(float), x, family=sm.families.Binomial()).fit()
+    scored = pd.read_feather(folder / "predictions_lockbox.feather").set_index("studyId")
+    expected = direct.predict(sm.add_constant(lockbox[INPUTS].to_numpy(float), has_constant="add"))
+    np.testing.assert_allclose(scored.loc[lockbox["studyId"], en.ENSEMBLE_COLUMN], expected,
+                               rtol=1e-8)
+    metrics = pd.read_csv(folder / "metrics_lockbox.csv").set_index("score")
+    assert metrics.loc[en.ENSEMBLE_COLUMN, "n"] == len(lockbox)
+    assert metrics.loc[en.ENSEMBLE_COLUMN, "auc"] == pytest.approx(roc_auc(lockbox["scd1"], expected))
+    assert (metrics["split"] == "lockbox").all() and "lockbox AUC scd1 scd1_hat_ensemble" in out
+    # the cross-fitted validation results are unchanged by the lockbox
+    assert len(pd.read_feather(folder / "predictions.feather")) == len(frame)
 
 
 def test_missing_member_names_the_command_to_run(tmp_path):

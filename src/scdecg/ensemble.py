@@ -196,7 +196,7 @@ def estimable_columns(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list
     return kept, dropped
 
 
-def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: int) -> Fit:
+def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: int | str) -> Fit:
     """Logistic regression (binomial GLM, logit link) of ``outcome`` on the estimable
     ``columns`` with an intercept; standard errors clustered by ``ptId``."""
     import statsmodels.api as sm
@@ -205,7 +205,7 @@ def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: in
     y = frame[outcome].to_numpy(dtype=np.float64)
     n_pos = int(y.sum())
     if n_pos in (0, y.size):
-        raise PipelineError(f"ensemble half {half}: {outcome} has only one class ({n_pos} "
+        raise PipelineError(f"ensemble fit on {_rows(half)}: {outcome} has only one class ({n_pos} "
                             f"positives of {y.size} ECGs); the regression cannot be fitted "
                             "(too few validation patients with events)")
     kept, dropped = estimable_columns(frame, columns)
@@ -223,13 +223,18 @@ def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: in
             notes.append("the fit did not converge")
     params = np.asarray(result.params, dtype=np.float64)
     if not np.all(np.isfinite(params)):
-        raise PipelineError(f"ensemble half {half}: the fit gave non-finite coefficients")
+        raise PipelineError(f"ensemble fit on {_rows(half)}: the fit gave non-finite "
+                            "coefficients")
     return Fit(terms=[INTERCEPT, *kept], params=params,
                bse=np.asarray(result.bse, dtype=np.float64),
                pvalues=np.asarray(result.pvalues, dtype=np.float64),
                conf_int=np.asarray(result.conf_int(), dtype=np.float64), dropped=dropped,
                notes=sorted(set(notes)), n=y.size, n_pos=n_pos,
                n_patients=int(frame["ptId"].nunique()))
+
+
+def _rows(half: int | str) -> str:
+    return f"half {half}" if isinstance(half, (int, np.integer)) else str(half)
 
 
 def coefficient_table(fits: Mapping[int, Fit], columns: Sequence[str]) -> pd.DataFrame:
@@ -293,8 +298,8 @@ def member_aucs(frame: pd.DataFrame, scores: Sequence[str], outcome: str, n_boot
 
 
 def risk_histogram(predictions: pd.DataFrame, outcome: str, path: Path, split: str,
-                   auc: float) -> None:
-    """Histogram of the cross-fitted ensemble risk, cases and controls overlaid (densities)."""
+                   auc: float, cross_fitted: bool = True) -> None:
+    """Histogram of the ensemble risk, cases and controls overlaid (densities)."""
     from matplotlib.figure import Figure
 
     from .plotting import save_figure
@@ -308,9 +313,10 @@ def risk_histogram(predictions: pd.DataFrame, outcome: str, path: Path, split: s
             label=f"{outcome} = 0 ({int((~y).sum())} ECGs)")
     ax.hist(p[y], bins=bins, density=True, alpha=0.6, color="tab:red",
             label=f"{outcome} = 1 ({int(y.sum())} ECGs)")
-    ax.set(xlabel=f"Cross-fitted ensemble probability of {outcome} (0-1)",
+    how = "cross-fitted" if cross_fitted else "fitted on the validation patients"
+    ax.set(xlabel=f"Ensemble probability of {outcome} (0-1), {how}",
            ylabel="Density (per unit probability)",
-           title=f"Ensemble risk (cross-fitted), {split_label(split)} patients "
+           title=f"Ensemble risk, {split_label(split)} patients "
                  f"(n = {predictions['ptId'].nunique()}), AUC {auc:.3f}")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
@@ -320,8 +326,14 @@ def risk_histogram(predictions: pd.DataFrame, outcome: str, path: Path, split: s
 # ----------------------------------------------------------------------------- the step
 def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Member],
                  covariate_path: str | Path, outcome: str, covariates: Sequence[str],
-                 split: str, half_seed: int, n_boot: int, seed: int, level: float) -> Path:
-    """Read the members' predictions, cross-fit, write the outputs; returns their folder."""
+                 split: str, half_seed: int, n_boot: int, seed: int, level: float,
+                 holdout: str = "") -> Path:
+    """Read the members' predictions, cross-fit, write the outputs; returns their folder.
+
+    With ``holdout`` (e.g. ``lockbox``), also fit once on all ``split`` rows and score the
+    members' ``holdout`` rows: a figure for patients that chose neither an epoch nor a
+    coefficient (skipped, with the command to run, when the members did not predict them).
+    """
     from .io import read_feather, write_csv, write_feather, write_json
 
     predictions_dir = Path(predictions_dir)
@@ -351,6 +363,11 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
                 "n_excluded": len(failures)}, out / "coefficients.json")
     ensemble = metrics.iloc[0]
     risk_histogram(preds, outcome, out / "risk_histogram.png", split, float(ensemble["auc"]))
+    holdout_metrics = None
+    if holdout:
+        holdout_metrics = evaluate_holdout(tables, cov_table, frame, columns, covariates, outcome,
+                                           split, holdout, n_boot, seed, level, out,
+                                           predictions_dir)
     label = split_label(split)
     print(f"[x04] {label}: {len(preds)} ECGs of {preds['ptId'].nunique()} patients "
           f"({int(preds[outcome].sum())} with {outcome}); halves of "
@@ -363,6 +380,47 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     for row in metrics.itertuples():
         print(f"  {label} AUC {outcome} {row.score:<18} {row.auc:.3f} "
               f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
+    if holdout_metrics is not None:
+        for row in holdout_metrics.itertuples():
+            print(f"  {split_label(holdout)} AUC {outcome} {row.score:<18} {row.auc:.3f} "
+                  f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
     print(f"[x04] wrote predictions.feather, coefficients.csv, coefficients.json, metrics.csv, "
-          f"risk_histogram.png to {out}")
+          f"risk_histogram.png{'' if holdout_metrics is None else ' and the ' + holdout + ' files'}"
+          f" to {out}")
     return out
+
+
+def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
+                     columns: Sequence[str], covariates: Sequence[str], outcome: str,
+                     split: str, holdout: str, n_boot: int, seed: int, level: float, out: Path,
+                     predictions_dir: Path) -> pd.DataFrame | None:
+    """Fit on every ``split`` row, score the ``holdout`` rows; write ``*_<holdout>`` files."""
+    from .io import write_csv, write_feather, write_json
+
+    failures = FailureLog(f"ensemble {holdout} inputs")
+    try:
+        frame = assemble(tables, cov_table, covariates, outcome, holdout, failures,
+                         predictions_dir)
+    except PipelineError as exc:
+        print(f"[x04] {split_label(holdout)} not evaluated: {exc} (to score the {holdout}, "
+              "predict every member with x03_predict.py --split all)")
+        return None
+    if len(failures):
+        print(failures.summary())
+    fit = fit_half(fit_frame, columns, outcome, f"all {split_label(split)} patients")
+    logit = fit.logit(frame)
+    frame = frame.assign(**{ENSEMBLE_LOGIT: logit, ENSEMBLE_COLUMN: sigmoid(logit)})
+    metrics = member_aucs(frame, [ENSEMBLE_COLUMN, *columns], outcome, n_boot, seed,
+                          level).assign(split=holdout)
+    suffix = f"_{holdout}"
+    write_feather(frame, out / f"predictions{suffix}.feather")
+    write_csv(metrics, out / f"metrics{suffix}.csv")
+    write_csv(coefficient_table({"all": fit}, columns).rename(
+        columns={"fitted_on_half": "fitted_on"}), out / f"coefficients{suffix}.csv")
+    write_json({"fitted_on": f"all {split} rows", "scored": holdout, "terms": fit.terms,
+                "coef": fit.params, "se_cluster": fit.bse, "p": fit.pvalues,
+                "dropped": fit.dropped, "notes": fit.notes, "n": fit.n, "n_pos": fit.n_pos,
+                "n_patients": fit.n_patients}, out / f"coefficients{suffix}.json")
+    risk_histogram(frame, outcome, out / f"risk_histogram{suffix}.png", holdout,
+                   float(metrics.iloc[0]["auc"]), cross_fitted=False)
+    return metrics

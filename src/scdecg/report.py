@@ -303,12 +303,21 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
         return r.missing(f"{C.PREDICTIONS_DIR}/{ENSEMBLE_DIR}/metrics.csv", "x04_train_ensemble")
     m = pd.read_csv(metrics)
     split = str(m["split"].iloc[0]) if "split" in m else "val"
-    r.p(f"A logistic regression of scd1 on the members' {split_label(split)} logits, age and "
-        f"sex, cross-fitted on two halves of the {split_label(split)} patients (each half scored "
-        "by the fit on the other). Its AUC is out-of-sample for the regression, but the members "
-        "chose their epochs on these patients; there is no lockbox figure for it. AUCs of the "
-        "ensemble and of each input, on the same ECGs:")
-    r.table(m[["score", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi"]])
+    columns = ["score", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi"]
+    lockbox = folder / "metrics_lockbox.csv"
+    if lockbox.exists():
+        r.p(f"**Lockbox patients** (the figure to trust): the regression fitted once on all "
+            f"{split_label(split)} patients scores the lockbox ECGs. AUCs of the ensemble and "
+            "of each input, on the same ECGs:")
+        r.table(pd.read_csv(lockbox)[columns])
+    else:
+        r.p("_No lockbox figure: predict every member with `x03_predict.py --split all` and "
+            "rerun x04_train_ensemble.py._")
+    r.p(f"**{split_label(split).capitalize()} patients**, cross-fitted: a logistic regression "
+        f"of scd1 on the members' logits, age and sex, fitted on each half of the "
+        f"{split_label(split)} patients and scoring the other half. Out-of-sample for the "
+        "regression, but the members chose their epochs on these patients:")
+    r.table(m[columns])
     coefficients = folder / "coefficients.csv"
     if coefficients.exists():
         c = pd.read_csv(coefficients)
@@ -320,9 +329,11 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
                 for name, aucs in members.items()]
         r.p("The 10-s models on their own (from their evaluations above):")
         r.table(pd.DataFrame(rows))
-    for png in sorted(folder.glob("*.png")):
-        r.figure(png, f"ensemble: {png.stem.replace('_', ' ')} ({split_label(split)} patients, "
-                      "cross-fitted)")
+    for png, caption in ((folder / "risk_histogram_lockbox.png", "lockbox patients"),
+                         (folder / "risk_histogram.png",
+                          f"{split_label(split)} patients, cross-fitted")):
+        if png.exists():
+            r.figure(png, f"ensemble: predicted risk, {caption}")
 
 
 def section_morphing(r: Report) -> None:
