@@ -1,4 +1,4 @@
-"""Stack three 10-s models into the published scd1 ensemble, cross-fitted on the validation patients.
+"""Stack three 10-s models into the published scd1 ensemble, cross-fitted on validation patients.
 
 Reads the validation predictions (``predictions/<model>_1/predictions.feather``, written by
 ``x03_predict.py``) of the SCD model (scd1_hat as scd1_hat0, scd2_hat, scd3mo_hat, scd6mo_hat,
@@ -9,10 +9,10 @@ inputs with standard errors clustered by patient, and predicts each half with th
 half's fit. Writes ``predictions/scd1_ensemble_model/``: predictions.feather (scd1_hat_ensemble
 is the cross-fitted probability), coefficients.csv and coefficients.json (clustered SEs;
 terms that cannot be estimated are listed with the reason), metrics.csv (AUC of the ensemble
-and of each input on the same ECGs) and risk_histogram.png. When the members also predicted the lockbox patients
-(``x03_predict.py --split all``), the regression is fitted once on all validation patients and
-scores the lockbox: the same files with ``_lockbox`` (an addition: the published step stopped
-at the validation AUC).
+and of each input on the same ECGs) and risk_histogram.png. When the members also predicted
+the lockbox patients (``x03_predict.py --split all``), the regression is fitted once on all
+validation patients and scores the lockbox: the same files with ``_lockbox`` (an addition:
+the published step stopped at the validation AUC).
 """
 from __future__ import annotations
 

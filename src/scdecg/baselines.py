@@ -89,7 +89,8 @@ def fit_clinical(table: pd.DataFrame, outcome: str, failures: FailureLog) -> tup
     model = LogisticRegression(C=1e4, max_iter=5000)
     model.fit(_standardise(x[labelled], x[labelled]), y)
     score = model.decision_function(_standardise(x[labelled], x))
-    return pd.Series(score, index=table["studyId"]), f"fitted on {int(labelled.sum())} training ECGs"
+    note = f"fitted on {int(labelled.sum())} training ECGs"
+    return pd.Series(score, index=table["studyId"]), note
 
 
 def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: int,

@@ -80,7 +80,12 @@ def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFra
         raise PipelineError(f"{path}: no column {absent[0]!r} (the ensemble needs "
                             f"{', '.join(member.columns)} of the {member.role} model)")
     table = table[["studyId", "split", *member.columns]].rename(columns=dict(member.columns))
-    return table.astype({"studyId": str, "split": str})
+    table = table.astype({"studyId": str, "split": str})
+    repeated = table["studyId"][table["studyId"].duplicated()]
+    if len(repeated):
+        raise PipelineError(f"{path}: studyId {repeated.iloc[0]} appears more than once (one "
+                            "row per ECG expected: is this a beat model's file?)")
+    return table
 
 
 def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: pd.DataFrame,
@@ -106,9 +111,10 @@ def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: p
         joined = frame[["studyId"]].merge(table, on="studyId", how="left")
         missing = joined["split"].isna()
         if missing.any():
+            example = joined.loc[missing, "studyId"].iloc[0]
             raise PipelineError(
                 f"{path}: {int(missing.sum())} of {len(frame)} {split} ECGs of "
-                f"{first.model_name} not predicted (e.g. studyId {joined.loc[missing, 'studyId'].iloc[0]}); "
+                f"{first.model_name} not predicted (e.g. studyId {example}); "
                 f"run {member.command()}")
         other = joined["split"] != split
         if other.any():
@@ -129,7 +135,8 @@ def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: p
     frame = frame.merge(cov, on="studyId", validate="one_to_one")
     inputs = [c for c in frame.columns if c not in ("studyId", "ptId", outcome)]
     for column in [outcome, *inputs]:
-        frame[column] = pd.to_numeric(frame[column].astype("Float64"), errors="coerce").astype(float)
+        values = frame[column].astype("Float64")
+        frame[column] = pd.to_numeric(values, errors="coerce").astype(float)
     for column in [outcome, *inputs]:
         for study_id in frame.loc[frame[column].isna(), "studyId"]:
             failures.add(study_id, f"missing {column}")
@@ -179,7 +186,8 @@ def design(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return np.column_stack([np.ones(len(frame)), x])
 
 
-def estimable_columns(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def estimable_columns(frame: pd.DataFrame,
+                      columns: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Columns kept in order, and those left out: constant ones, then any that is a linear
     combination of the intercept and the columns kept before it."""
     kept, dropped = [], {}
