@@ -41,8 +41,9 @@ DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     ("10-s risk model", "01_Predictive_Model/x01_train_10s_ecg.py", ["--profile", "demo"]),
     ("death-only model (ensemble member)", "01_Predictive_Model/x01_train_10s_ecg.py",
      ["--profile", "demo", "--run", "death-only"]),
+    # low_ef is the all-False placeholder here: nothing to learn, so two epochs suffice
     ("low-EF model (ensemble member)", "01_Predictive_Model/x01_train_10s_ecg.py",
-     ["--profile", "demo", "--run", "low-ef"]),
+     ["--profile", "demo", "--run", "low-ef", "--min-epochs", "2", "--max-epochs", "2"]),
     ("beat model", "01_Predictive_Model/x02_train_beats.py", ["--profile", "demo"]),
     # validation, lockbox and (in-sample) training rows; x05 evaluates each into its own files
     ("10-s predictions", "01_Predictive_Model/x03_predict.py", ["--split", "all"]),
