@@ -1,8 +1,11 @@
 """Train the 10-s ECG risk model (ResNet + age/sex head) on 10_sec_ecgs/.
 
 Runs (``--run``): ``scd`` (default; the paper's SCD model), ``death-only`` (the conditional
-model, trained only on patients with dead1 == 1; its split and covariate statistics come from
-its own training set) and ``low-ef`` (12 blocks, lr 1e-4, at least 80 epochs).
+model, trained only on patients with dead1 == 1: the cohort's split restricted to them, so it can
+score every modelling ECG without having seen a validation or lockbox patient; its covariate
+statistics come from its own training set) and ``low-ef`` (the published low-EF model: output
+``low_ef`` only, no covariates, 12 blocks, lr 1e-4 halved every 20 epochs, at least 80 epochs).
+The three are the members of the stacking ensemble (x04_train_ensemble.py).
 
 Rows: ``include_modelling`` ECGs of covariate_df.feather, split by patient into 30% train,
 30% validation and 40% untouched lockbox (seed 42). Writes ``modelfits_ecg/<model-name>/``:
@@ -53,7 +56,8 @@ RUNS = {
     "death-only": {"model_name": "ntuh_scd_model_demo_death_only", "subset": "dead1",
                    "outputs": ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
                                "scd3mo_6mo", "scd6mo_1", "scd1_2"]},
-    "low-ef": {"model_name": "ntuh_scd_model_demo_low_ef", "n_blocks": 12, "lr": 1e-4, "min_epochs": 80},
+    "low-ef": {"model_name": "ntuh_scd_model_demo_low_ef", "outputs": ["low_ef"], "covariates": [],
+               "n_blocks": 12, "lr": 1e-4, "min_epochs": 80, "lr_reduce_interval": 20},
 }
 # Small enough for a 2-core CPU in a few minutes on the demo cohort; keeps every output.
 PROFILES = {

@@ -272,32 +272,61 @@ def test_script_end_to_end(tmp_path, script_runner):
     assert "dead2: only one class" in proc.stdout
     metrics = pd.read_csv(out / "metrics.csv").set_index("output")
     assert list(metrics.index) == ["scd3mo", "scd6mo", "scd1", "scd2"]
-    frame = covariates.merge(predictions, on="studyId")
+    assert (metrics["split"] == "val").all()
+    joined = covariates.merge(predictions, on="studyId")
+    frame = joined[joined["split"] == "val"]         # each split is evaluated on its own
     for output, row in metrics.iterrows():
         assert row.n == len(frame) and row.n_pos == frame[output].sum()
         assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
         assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
         assert row.auc_lo < row.auc < row.auc_hi
+    train = joined[joined["split"] == "train"]
+    in_sample = pd.read_csv(out / "metrics_train.csv").set_index("output")
+    assert in_sample.loc["scd1", "n"] == len(train)
+    assert in_sample.loc["scd1", "auc"] == pytest.approx(ev.roc_auc(train["scd1"], train["scd1_hat"]))
     expected = ev.high_risk_table(frame["scd1"], frame["scd1_hat"], frame["ptId"], [0.05, 0.2])
     high_risk = pd.read_csv(out / "high_risk.csv")
     assert high_risk["output"].tolist() == ["scd1", "scd1", "scd2", "scd2"]
-    pd.testing.assert_frame_equal(high_risk.iloc[:2, 1:].reset_index(drop=True), expected,
+    pd.testing.assert_frame_equal(high_risk.iloc[:2, 2:].reset_index(drop=True), expected,
                                   check_dtype=False)
     regression = pd.read_csv(out / "metrics_regression.csv").set_index("output")
     assert regression.loc["age", "r2"] == pytest.approx(
         ev.weighted_r2(frame["age"], frame["age_hat"]))
     assert set(pd.read_csv(out / "calibration.csv")["output"]) == {"scd3mo", "scd6mo", "scd1",
                                                                    "scd2"}
-    for png in ("roc_scd.png", "calibration.png"):
+    for png in ("roc_scd.png", "calibration.png", "roc_scd_train.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = (out / "metrics.md").read_text()
     assert "| scd1 |" in summary and "- dead2: only one class" in summary
-    assert "in-sample (training) ECGs" not in summary
-    assert f"- in-sample ECGs: {int(predictions['in_sample'].sum())}" in summary
+    assert "on the validation patients" in summary and "- in-sample ECGs: 0" in summary
+    train_summary = (out / "metrics_train.md").read_text()
+    assert "on the training (in-sample) patients" in train_summary
+    assert f"- in-sample ECGs: {int(predictions['in_sample'].sum())}" in train_summary
     assert "are training (in-sample) predictions" in proc.stdout
+    assert "validation AUC scd1" in proc.stdout and "training (in-sample) AUC scd1" in proc.stdout
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     script_runner(SCRIPT, *args, cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # reruns are identical
+
+
+def test_lockbox_results_are_named_and_never_overwrite_validation(tmp_path, monkeypatch, capsys):
+    covariates, predictions = write_study(tmp_path, n_patients=120)
+    monkeypatch.chdir(tmp_path)
+    main = load_script().main
+    folder = tmp_path / "predictions" / "demo_1"
+    assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val"]) == 0
+    validation = (folder / "metrics.csv").read_bytes()
+    # the same file re-predicted for the lockbox patients (as x03_predict --split lockbox does)
+    predictions.assign(split="lockbox", in_sample=False).to_feather(folder / "predictions.feather")
+    capsys.readouterr()
+    assert main(["--model-name", "demo", "--n-boot", "20"]) == 0
+    out = capsys.readouterr().out
+    assert (folder / "metrics.csv").read_bytes() == validation
+    lockbox = pd.read_csv(folder / "metrics_lockbox.csv").set_index("output")
+    assert (lockbox["split"] == "lockbox").all() and lockbox.loc["scd1", "n"] == len(predictions)
+    assert "lockbox AUC scd1" in out and "validation AUC" not in out
+    assert "on the lockbox patients" in (folder / "metrics_lockbox.md").read_text()
+    assert (folder / "roc_scd_lockbox.png").exists()
 
 
 def load_script():
@@ -377,3 +406,54 @@ def test_script_clear_errors(tmp_path, script_runner, monkeypatch, capsys):
     assert "3 of" in message and "not found in covariate_df.feather" in message
     Path("covariate_df.feather").unlink()
     assert "covariate_df.feather: file not found" in error()
+
+
+# ----------------------------------------------------------------------------- baselines
+def baseline_study(root, n_patients=120, seed=0):
+    """Covariates, a model split and x04-style beat files whose aVL R amplitude carries scd1."""
+    from scdecg import baselines as bl
+
+    rng = np.random.default_rng(seed)
+    ids = [f"ecg{i:03d}" for i in range(n_patients)]
+    y = (rng.random(n_patients) < 0.3).astype(float)
+    covariates = pd.DataFrame({"studyId": ids, "ptId": [f"pt{i:03d}" for i in range(n_patients)],
+                               "age": rng.normal(60, 10, n_patients),
+                               "female": rng.integers(0, 2, n_patients).astype(float),
+                               "aVL_rs_diff": rng.normal(0, 1, n_patients) - y,
+                               "aVL_rs_diff_2": rng.normal(0, 1, n_patients), "scd1": y})
+    covariates.loc[3, "aVL_rs_diff_2"] = np.nan
+    split = pd.DataFrame({"studyId": ids, "ptId": covariates["ptId"],
+                          "split": np.array(["train", "val", "lockbox"])[np.arange(n_patients) % 3]})
+    for i, sid in enumerate(ids):
+        if i == 5:
+            continue  # an ECG without beats
+        folder = root / "ecg_beats" / sid
+        folder.mkdir(parents=True)
+        for k in range(3):
+            beat = rng.normal(0, 0.05, (12, 300)).astype(np.float32)
+            beat[4, 80:130] += 1.0 + 0.8 * y[i]
+            np.save(folder / f"{sid}_{k}.npy", beat, allow_pickle=False)
+    return bl, covariates, split
+
+
+def test_baselines_fit_on_training_patients_only_and_score_the_same_ecgs(tmp_path):
+    bl, covariates, split = baseline_study(tmp_path)
+    fitted = bl.fit_baselines(covariates, split, "scd1", beats_dir=tmp_path / "ecg_beats")
+    assert fitted.scores["studyId"].tolist() == split["studyId"].tolist()
+    assert np.isnan(fitted.scores.loc[5, bl.PROBE]) and np.isfinite(fitted.scores.loc[5, bl.CLINICAL])
+    reasons = " ".join(r["reason"] for r in fitted.failures.rows)
+    assert "no x04 beat files" in reasons and "aVL_rs_diff_2 missing" in reasons
+    # held-out labels never reach the fit: flipping them leaves every score unchanged
+    held_out = split["split"] != "train"
+    flipped = covariates.assign(scd1=np.where(held_out, 1 - covariates["scd1"], covariates["scd1"]))
+    again = bl.fit_baselines(flipped, split, "scd1", beats_dir=tmp_path / "ecg_beats")
+    pd.testing.assert_frame_equal(again.scores, fitted.scores)
+    # the planted aVL amplitude is found by the probe on the lockbox ECGs
+    lockbox = covariates[split["split"] == "lockbox"].assign(scd1_hat=0.0)
+    lockbox["scd1_hat"] = np.arange(len(lockbox), dtype=float)   # an uninformative model
+    table = bl.baseline_table(lockbox, fitted, "scd1", "model", "lockbox", 50, 0, 0.95)
+    auc = table.set_index("model")["auc"]
+    assert auc[bl.PROBE] > 0.9 and auc[bl.CLINICAL] > 0.65
+    scored = lockbox.merge(fitted.scores, on="studyId").dropna(subset=[bl.PROBE])
+    assert auc[bl.PROBE] == pytest.approx(ev.roc_auc(scored["scd1"], scored[bl.PROBE]))
+    assert (table["split"] == "lockbox").all()

@@ -256,7 +256,14 @@ def test_death_only_run_selects_dead1_patients_and_its_own_statistics(tmp_path):
     config = json.loads((folder / "config.json").read_text())
     split = pd.read_csv(folder / "split.csv", dtype=str)
     dead = set(df.loc[df["dead1"] == 1, "studyId"])
-    assert set(split["studyId"]) == dead
+    # split.csv lists every modelling ECG with the cohort's split (so the model can score them
+    # all, as the ensemble needs); in_subset marks the dead1 rows it trained on
+    modelling = df[df["include_modelling"].astype(bool)]
+    assert set(split["studyId"]) == set(modelling["studyId"])
+    assert set(split.loc[split["in_subset"] == "True", "studyId"]) == dead & set(modelling["studyId"])
+    cohort = patient_split(modelling["ptId"].astype(str), 0.3, 0.3, 42)
+    assert dict(zip(split["studyId"], split["split"])) == dict(zip(modelling["studyId"], cohort))
+    split = split[split["in_subset"] == "True"]
     assert config["outputs"] == ["scd3mo", "scd6mo", "scd1", "scd2", "TROPT1", "Acute_MI1",
                                  "scd3mo_6mo", "scd6mo_1", "scd1_2"]
     train_ids = split.loc[split["split"] == "train", "studyId"]

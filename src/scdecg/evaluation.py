@@ -252,6 +252,35 @@ def high_risk_table(y: np.ndarray, logit: np.ndarray, patients: Sequence,
     return pd.DataFrame(rows, columns=HIGH_RISK_COLUMNS[1:])
 
 
+# ----------------------------------------------------------------------------- splits
+#: How each part of a model's patient split is named in titles, tables and printed lines.
+SPLIT_LABELS = {"val": "validation", "lockbox": "lockbox", "train": "training (in-sample)",
+                "all": "all rows", "": "split not recorded"}
+#: Order in which the parts of a predictions file are evaluated and reported.
+SPLIT_ORDER = ("val", "lockbox", "train")
+
+
+def split_label(split: str) -> str:
+    """``val`` -> ``validation``, ``lockbox`` -> ``lockbox``, ... (unknown names unchanged)."""
+    return SPLIT_LABELS.get(split, split)
+
+
+def split_suffix(split: str) -> str:
+    """File-name suffix of one split's results: validation (and files without a split
+    column) keep the plain names (``metrics.csv``); others get ``_<split>``
+    (``metrics_lockbox.csv``), so evaluating one split never overwrites another's."""
+    return "" if split in ("val", "") else f"_{split}"
+
+
+def present_splits(predictions: pd.DataFrame) -> list[str]:
+    """The splits in a predictions file (val, lockbox, train first), or ``[""]`` without a
+    ``split`` column."""
+    if "split" not in predictions.columns:
+        return [""]
+    found = set(predictions["split"].astype(str))
+    return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
+
+
 # ----------------------------------------------------------------------------- inputs
 def prediction_outputs(predictions: pd.DataFrame) -> list[str]:
     """Output names of the ``<output>_hat`` columns, in file order."""
@@ -331,13 +360,23 @@ def declared_output_kinds(config: Mapping) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _classification_row(y: np.ndarray, logit: np.ndarray, patients: np.ndarray, n_boot: int,
-                        seed: int, level: float) -> dict:
-    replicates = cluster_bootstrap(lambda w: weighted_auc(y, logit, w), patients, n_boot, seed)
+def auc_with_interval(y: np.ndarray, score: np.ndarray, patients: Sequence, n_boot: int,
+                      seed: int, level: float = 0.95) -> dict:
+    """AUC of ``score`` for 0/1 ``y`` with a patient-cluster bootstrap percentile interval:
+    n, n_pos, n_patients, prevalence, auc, auc_lo, auc_hi, n_boot (finite replicates)."""
+    y = np.asarray(y, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    patients = np.asarray(patients)
+    replicates = cluster_bootstrap(lambda w: weighted_auc(y, score, w), patients, n_boot, seed)
     lo, hi = percentile_interval(replicates, level)
     return {"n": y.size, "n_pos": int(y.sum()), "n_patients": len(np.unique(patients)),
-            "prevalence": y.mean(), "auc": roc_auc(y, logit), "auc_lo": lo, "auc_hi": hi,
-            "n_boot": int(np.isfinite(replicates).sum()),
+            "prevalence": y.mean(), "auc": roc_auc(y, score), "auc_lo": lo, "auc_hi": hi,
+            "n_boot": int(np.isfinite(replicates).sum())}
+
+
+def _classification_row(y: np.ndarray, logit: np.ndarray, patients: np.ndarray, n_boot: int,
+                        seed: int, level: float) -> dict:
+    return {**auc_with_interval(y, logit, patients, n_boot, seed, level),
             "brier": brier_score(y, sigmoid(logit))}
 
 

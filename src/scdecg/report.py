@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from . import constants as C
-from .evaluation import roc_auc
+from .baselines import PROBE
+from .evaluation import roc_auc, split_label, split_suffix
 from .report_html import markdown_to_html
 from .morph_stats import SUMMARY_COLUMNS
 from .morphing import took_a_step
@@ -179,35 +180,91 @@ def section_biomarker(r: Report, df: pd.DataFrame | None, truth: pd.DataFrame | 
                               bool(row["coef"] < 0 and row["p"] < 0.01)))
 
 
-def section_models(r: Report, labels: pd.DataFrame | None) -> None:
+#: Splits shown per model, the trusted one first: the validation patients chose the epoch.
+REPORT_SPLITS = ("lockbox", "val")
+MODEL_AUC_TARGET = 0.75
+ENSEMBLE_DIR = "scd1_ensemble_model"
+
+
+def _metrics_file(folder: Path, stem: str, split: str) -> Path:
+    return folder / f"{stem}{split_suffix(split)}.csv"
+
+
+def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str, float]]:
+    """Per model folder: lockbox and validation metrics (lockbox first, the figure to trust),
+    the baselines on the same ECGs, figures. Returns {model: {split: scd1 AUC}}."""
     r.h("Risk models (01_Predictive_Model)")
     root = r.workspace / C.PREDICTIONS_DIR
     folders = sorted(root.glob("*_1")) if root.exists() else []
     if not folders:
-        return r.missing(f"{C.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x05")
+        r.missing(f"{C.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x05")
+        return {}
+    r.p("Each model is evaluated per split of its patients. The **lockbox** patients took no "
+        "part in training or in choosing the epoch: their AUC is the figure to trust. The "
+        "validation patients chose the epoch (and fit the ensemble), so their AUC is optimistic.")
+    scd1 = {}
     for folder in folders:
         beat_model = (folder / "predictions_by_ecg.feather").exists()
         r.h(f"{folder.name} ({'beat model, per ECG' if beat_model else '10-s model'})", 3)
-        metrics = folder / "metrics.csv"
-        if not metrics.exists():
-            r.missing(str(metrics.relative_to(r.workspace)), "x05_evaluate")
+        found = {}
+        for split in REPORT_SPLITS:
+            path = _metrics_file(folder, "metrics", split)
+            if path.exists():
+                found[split] = pd.read_csv(path)
+        if not found:
+            r.missing(str(_metrics_file(folder, "metrics", "val").relative_to(r.workspace)),
+                      f"x05_evaluate.py --model-name {folder.name.removesuffix('_1')}"
+                      + (" --beat" if beat_model else ""))
             continue
-        m = pd.read_csv(metrics)
-        r.table(m[[c for c in ("output", "n", "n_pos", "auc", "auc_lo", "auc_hi") if c in m]])
-        for png in sorted(folder.glob("*.png")):
-            r.figure(png, f"{folder.name}: {png.stem.replace('_', ' ')}")
-        aucs = dict(zip(m["output"], m["auc"]))
-        if beat_model or "scd1" not in aucs:
+        for split, m in found.items():
+            trust = " (the figure to trust)" if split == "lockbox" else " (chose the epoch: optimistic)"
+            r.p(f"**{split_label(split).capitalize()} patients**{trust}:")
+            r.table(m[[c for c in ("output", "n", "n_pos", "auc", "auc_lo", "auc_hi") if c in m]])
+            baselines = _metrics_file(folder, "baselines", split)
+            if baselines.exists():
+                b = pd.read_csv(baselines)
+                r.p(f"scd1 AUC beside linear baselines on the same {split_label(split)} ECGs "
+                    "(fitted on the model's training patients):")
+                r.table(b[["model", "n", "n_pos", "auc", "auc_lo", "auc_hi", "note"]])
+        for split in found:  # lockbox first; in-sample (training) figures are not shown
+            suffix = split_suffix(split)
+            for png in sorted(folder.glob(f"*{suffix}.png")):
+                stem = png.stem.removesuffix(suffix)
+                if suffix == "" and any(stem.endswith("_" + s) for s in ("lockbox", "train")):
+                    continue
+                r.figure(png, f"{folder.name}: {stem.replace('_', ' ')}, "
+                              f"{split_label(split)} patients")
+        if beat_model:
             continue
-        r.checks.append(Check(folder.name, "validation AUC scd1 ≥ 0.75", f"{aucs['scd1']:.3f}",
-                              bool(aucs["scd1"] >= 0.75)))
-        contrast = scd1_score_auc_for(folder / "predictions.feather", labels, "arrest_noncardiac")
+        aucs = {split: dict(zip(m["output"], m["auc"])).get("scd1") for split, m in found.items()}
+        aucs = {k: v for k, v in aucs.items() if v is not None}
+        if not aucs:
+            continue
+        scd1[folder.name.removesuffix("_1")] = aucs
+        if member_run(r.workspace, folder.name.removesuffix("_1")) in ("death-only", "low-ef"):
+            continue  # ensemble members: a conditional or another outcome's model, not checked
+        split = next(s for s in REPORT_SPLITS if s in aucs)
+        r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ {MODEL_AUC_TARGET}",
+                              f"{aucs[split]:.3f}", bool(aucs[split] >= MODEL_AUC_TARGET)))
+        baselines = _metrics_file(folder, "baselines", split)
+        if baselines.exists():
+            b = pd.read_csv(baselines).set_index("model")
+            probe = b["auc"].get(PROBE)
+            if probe is not None and np.isfinite(probe):
+                r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ the "
+                                      f"{PROBE}'s", f"{aucs[split]:.3f} vs {probe:.3f}",
+                                      bool(aucs[split] >= probe)))
+        contrast = scd1_score_auc_for(folder / "predictions.feather", labels, "arrest_noncardiac",
+                                      split)
         if contrast is not None:
-            r.p(f"The scd1 score's AUC for non-cardiac arrest (a contrast: the planted signal is "
-                f"cardiac) is {contrast:.3f}, against {aucs['scd1']:.3f} for scd1.")
-            r.checks.append(Check(folder.name, "scd1 score separates scd1 better than "
-                                  "non-cardiac arrest", f"{aucs['scd1']:.3f} vs {contrast:.3f}",
-                                  bool(aucs["scd1"] > contrast + 0.05)))
+            r.p(f"On the {split_label(split)} patients, the scd1 score's AUC for non-cardiac "
+                f"arrest (a contrast: the planted signal is cardiac) is {contrast:.3f}, against "
+                f"{aucs[split]:.3f} for scd1.")
+            r.checks.append(Check(folder.name, f"{split_label(split)}: scd1 score separates scd1 "
+                                  "better than non-cardiac arrest",
+                                  f"{aucs[split]:.3f} vs {contrast:.3f}",
+                                  bool(aucs[split] > contrast + 0.05)))
+    return scd1
 
 
 def section_learning_curves(r: Report) -> None:
@@ -243,19 +300,76 @@ def section_learning_curves(r: Report) -> None:
         r.missing(f"modelfits_*/<name>/{HISTORY_FILE}", "01_Predictive_Model/x01 and x02")
 
 
-def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str) -> float | None:
-    """AUC of a model's ``scd1_hat`` for another label, on the predicted rows."""
+def member_run(workspace: Path, model_name: str) -> str | None:
+    """The ``--run`` a 10-s model was trained with (from its config.json), if recorded."""
+    config = workspace / C.MODEL_DIRS["ecg"] / model_name / "config.json"
+    if not config.exists():
+        return None
+    try:
+        return json.loads(config.read_text()).get("run")
+    except json.JSONDecodeError:
+        return None
+
+
+def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
+                       split: str = "") -> float | None:
+    """AUC of a model's ``scd1_hat`` for another label, on the predicted rows (of ``split``)."""
     if labels is None or label not in labels or not path.exists():
         return None
     pred = pd.read_feather(path)
     if "scd1_hat" not in pred:
         return None
+    if split and "split" in pred:
+        pred = pred[pred["split"].astype(str) == split]
     joined = pred[["studyId", "scd1_hat"]].merge(labels[["studyId", label]], on="studyId")
     joined = joined.dropna()
+    if joined.empty:
+        return None
     y = joined[label].to_numpy(float)
     if y.min() == y.max():
         return None
     return roc_auc(y, joined["scd1_hat"].to_numpy(float))
+
+
+def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
+    r.h("Stacking ensemble (01_Predictive_Model/x04_train_ensemble.py)")
+    folder = r.workspace / C.PREDICTIONS_DIR / ENSEMBLE_DIR
+    metrics = folder / "metrics.csv"
+    if not metrics.exists():
+        return r.missing(f"{C.PREDICTIONS_DIR}/{ENSEMBLE_DIR}/metrics.csv", "x04_train_ensemble")
+    m = pd.read_csv(metrics)
+    split = str(m["split"].iloc[0]) if "split" in m else "val"
+    columns = ["score", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi"]
+    lockbox = folder / "metrics_lockbox.csv"
+    if lockbox.exists():
+        r.p(f"**Lockbox patients** (the figure to trust): the regression fitted once on all "
+            f"{split_label(split)} patients scores the lockbox ECGs. AUCs of the ensemble and "
+            "of each input, on the same ECGs:")
+        r.table(pd.read_csv(lockbox)[columns])
+    else:
+        r.p("_No lockbox figure: predict every member with `x03_predict.py --split all` and "
+            "rerun x04_train_ensemble.py._")
+    r.p(f"**{split_label(split).capitalize()} patients**, cross-fitted: a logistic regression "
+        f"of scd1 on the members' logits, age and sex, fitted on each half of the "
+        f"{split_label(split)} patients and scoring the other half. Out-of-sample for the "
+        "regression, but the members chose their epochs on these patients:")
+    r.table(m[columns])
+    coefficients = folder / "coefficients.csv"
+    if coefficients.exists():
+        c = pd.read_csv(coefficients)
+        r.p("Coefficients per fitted half (log-odds per unit; SEs clustered by patient; a term "
+            "that could not be estimated says why):")
+        r.table(c[["fitted_on_half", "term", "coef", "se_cluster", "p", "estimable", "note"]])
+    if members:
+        rows = [{"model": name, **{f"{split_label(s)} AUC scd1": a for s, a in aucs.items()}}
+                for name, aucs in members.items()]
+        r.p("The 10-s models on their own (from their evaluations above):")
+        r.table(pd.DataFrame(rows))
+    for png, caption in ((folder / "risk_histogram_lockbox.png", "lockbox patients"),
+                         (folder / "risk_histogram.png",
+                          f"{split_label(split)} patients, cross-fitted")):
+        if png.exists():
+            r.figure(png, f"ensemble: predicted risk, {caption}")
 
 
 def section_morphing(r: Report) -> None:
@@ -335,8 +449,9 @@ def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
     section_gain(r)
     section_waterfall(r)
     section_biomarker(r, df, truth)
-    section_models(r, df)
+    members = section_models(r, df)
     section_learning_curves(r)
+    section_ensemble(r, members)
     section_morphing(r)
     section_truth(r, truth, df)
     section_timings(r)

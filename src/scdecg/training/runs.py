@@ -59,15 +59,23 @@ def parse_layered(doc: str, constants: dict[str, Any], runs: dict[str, dict[str,
 # ----------------------------------------------------------------------------- training
 def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_frac: float,
                 split_seed: int) -> pd.DataFrame:
-    """include_modelling rows (and ``subset == 1`` rows), with their patient split."""
+    """include_modelling rows with their patient split (and, with ``subset``, an ``in_subset``
+    column marking the rows where that 0/1 column is 1).
+
+    The split is always the whole modelling cohort's, so a subset model (the death-only
+    model) trains on training patients of the full split only: it can score every
+    validation or lockbox ECG of the cohort (as the stacking ensemble needs) without having
+    seen that patient.
+    """
     rows = df[df["include_modelling"].fillna(False).astype(bool)]
-    if subset:
-        rows = rows[rows[subset].astype("Float64").fillna(0).to_numpy(dtype=float) == 1]
     if rows.empty:
-        raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows"
-                            + (f" with {subset} == 1" if subset else ""))
+        raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows")
     rows = rows.astype({"studyId": str, "ptId": str}).reset_index(drop=True)
     rows["split"] = patient_split(rows["ptId"], train_frac, val_frac, split_seed).to_numpy()
+    if subset:
+        rows["in_subset"] = rows[subset].astype("Float64").fillna(0).to_numpy(dtype=float) == 1
+        if not rows["in_subset"].any():
+            raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows with {subset} == 1")
     return rows
 
 
@@ -103,7 +111,8 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
     if subset:
         needed.append(subset)
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed))
-    rows = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
+    cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
+    rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
     folder = Path(MODEL_DIRS[kind]) / args.model_name
     beats_dir = getattr(args, "beats_dir", BEATS_DIR)
     failures = FailureLog(f"{kind} inputs")
@@ -165,7 +174,10 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
               f"samples ({config['split']['n_patients_train']} / "
               f"{config['split']['n_patients_val']} patients); device {ctx.device} x "
               f"{ctx.world_size}")
-        write_csv(rows[["studyId", "ptId", "split"]], folder / SPLIT_FILE)
+        folder.mkdir(parents=True, exist_ok=True)
+        # every modelling ECG (a subset model predicts them all; in_subset marks its own rows)
+        write_csv(cohort[["studyId", "ptId", "split", *(["in_subset"] if subset else [])]],
+                  folder / SPLIT_FILE)
         write_csv(failures.frame(), folder / EXCLUDED_FILE)
 
     def save(state, result: FitResult) -> None:

@@ -1,0 +1,176 @@
+"""Baselines beside the deep models: what simple linear models get on the same patients.
+
+Two baselines, both fitted on the training patients of a 10-s model's own split
+(``modelfits_ecg/<name>/split.csv``) and scored on every ECG of that split, so their AUCs can
+be read beside the model's on exactly its validation or lockbox ECGs:
+
+* ``age+sex+aVL``: logistic regression of the outcome on age, female and the x06 aVL
+  features (``aVL_rs_diff``, ``aVL_rs_diff_2``), z-scored with training statistics; a missing
+  aVL feature is replaced by its training median (counted).
+* ``median-beat probe``: L2-penalised logistic regression on each ECG's median beat (the
+  sample-wise median of its x04 beats, 12 leads, every ``step``-th sample), z-scored per
+  feature with training statistics. The penalty is chosen among ``PROBE_CS`` by 5-fold
+  cross-validated AUC with folds by patient, within the training patients only.
+
+Both take seconds on a demo-sized cohort.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .beats import beat_files
+from .constants import BEATS_DIR
+from .errors import PipelineError
+from .evaluation import auc_with_interval
+from .failures import FailureLog
+
+CLINICAL = "age+sex+aVL"
+PROBE = "median-beat probe"
+CLINICAL_FEATURES = ("age", "female", "aVL_rs_diff", "aVL_rs_diff_2")
+PROBE_STEP = 5                                   # 300 samples -> 60 per lead
+PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)          # inverse L2 penalties tried
+PROBE_FOLDS = 5
+BASELINE_COLUMNS = ["split", "model", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi",
+                    "note"]
+
+
+@dataclass
+class BaselineScores:
+    """Per-ECG scores (logits) of each baseline, with what was fitted."""
+    scores: pd.DataFrame                          # studyId + one column per baseline
+    notes: dict[str, str] = field(default_factory=dict)
+    failures: FailureLog = field(default_factory=lambda: FailureLog("baselines"))
+
+
+def median_beat_matrix(study_ids: Sequence[str], beats_dir: str | Path, step: int,
+                       failures: FailureLog) -> tuple[list[str], np.ndarray]:
+    """(ids with beats, (n, 12 * ceil(300 / step)) matrix of downsampled median beats)."""
+    kept, rows = [], []
+    for study_id in study_ids:
+        files = beat_files(Path(beats_dir) / str(study_id))
+        if not files:
+            failures.add(study_id, "median-beat probe: no x04 beat files")
+            continue
+        beats = np.stack([np.load(path, allow_pickle=False) for _, path in files])
+        rows.append(np.median(beats, axis=0)[:, ::step].ravel())
+        kept.append(str(study_id))
+    if not rows:
+        raise PipelineError(f"{beats_dir}: no beat files for any ECG of the split")
+    return kept, np.asarray(rows, dtype=np.float64)
+
+
+def _standardise(x_train: np.ndarray, x: np.ndarray) -> np.ndarray:
+    mean, sd = x_train.mean(axis=0), x_train.std(axis=0)
+    return (x - mean) / np.where(sd > 0, sd, 1.0)
+
+
+def fit_clinical(table: pd.DataFrame, outcome: str, failures: FailureLog) -> tuple[pd.Series, str]:
+    """Logistic regression on the clinical+aVL features (training rows: split == train)."""
+    from sklearn.linear_model import LogisticRegression
+
+    absent = [c for c in CLINICAL_FEATURES if c not in table.columns]
+    if absent:
+        raise PipelineError(f"covariate table: no column {absent[0]!r} for the {CLINICAL} "
+                            "baseline (x06 writes the aVL features)")
+    x = table[list(CLINICAL_FEATURES)].astype(float)
+    train = (table["split"] == "train").to_numpy()
+    medians = x[train].median()
+    for column in CLINICAL_FEATURES:
+        for study_id in table.loc[x[column].isna(), "studyId"]:
+            failures.add(study_id, f"{CLINICAL}: {column} missing, training median used")
+    x = x.fillna(medians).to_numpy()
+    labelled = train & table[outcome].notna().to_numpy()
+    y = table.loc[labelled, outcome].to_numpy(dtype=float)
+    model = LogisticRegression(C=1e4, max_iter=5000)
+    model.fit(_standardise(x[labelled], x[labelled]), y)
+    score = model.decision_function(_standardise(x[labelled], x))
+    note = f"fitted on {int(labelled.sum())} training ECGs"
+    return pd.Series(score, index=table["studyId"]), note
+
+
+def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: int,
+              cs: Sequence[float], folds: int, seed: int,
+              failures: FailureLog) -> tuple[pd.Series, str]:
+    """L2 logistic regression on downsampled median beats; C by patient-grouped CV AUC."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    from .evaluation import roc_auc
+
+    ids, x = median_beat_matrix(table["studyId"], beats_dir, step, failures)
+    rows = table.set_index("studyId").loc[ids]
+    train = (rows["split"] == "train").to_numpy() & rows[outcome].notna().to_numpy()
+    x_train, y = x[train], rows.loc[train, outcome].to_numpy(dtype=float)
+    groups = rows.loc[train, "ptId"].to_numpy()
+    n_folds = min(folds, len(np.unique(groups)))
+    order = np.random.default_rng(seed).permutation(len(y))   # GroupKFold is deterministic
+    cv_auc = {}
+    for c in cs:
+        pooled = np.empty(len(y))
+        for fit_idx, test_idx in GroupKFold(n_folds).split(x_train[order], y[order], groups[order]):
+            fit_idx, test_idx = order[fit_idx], order[test_idx]
+            model = LogisticRegression(C=c, max_iter=5000)
+            model.fit(_standardise(x_train[fit_idx], x_train[fit_idx]), y[fit_idx])
+            pooled[test_idx] = model.decision_function(_standardise(x_train[fit_idx],
+                                                                    x_train[test_idx]))
+        cv_auc[c] = roc_auc(y, pooled)
+    best = max(cs, key=lambda c: (cv_auc[c], -c))  # ties: the stronger penalty
+    model = LogisticRegression(C=best, max_iter=5000)
+    model.fit(_standardise(x_train, x_train), y)
+    score = model.decision_function(_standardise(x_train, x))
+    return (pd.Series(score, index=ids),
+            f"fitted on {int(train.sum())} training ECGs, {x.shape[1]} features "
+            f"(12 leads x every {step}th sample); C = {best:g} by {n_folds}-fold patient CV "
+            f"(CV AUC {cv_auc[best]:.3f})")
+
+
+def fit_baselines(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: str,
+                  beats_dir: str | Path = BEATS_DIR, step: int = PROBE_STEP,
+                  cs: Sequence[float] = PROBE_CS, folds: int = PROBE_FOLDS,
+                  seed: int = 0) -> BaselineScores:
+    """Fit both baselines on the ``train`` rows of ``split_table`` and score all its rows."""
+    if outcome not in covariates.columns:
+        raise PipelineError(f"covariate table: no label column {outcome!r}")
+    table = split_table[["studyId", "ptId", "split"]].astype(str).merge(
+        covariates.drop(columns=["ptId", "split"], errors="ignore").astype({"studyId": str}),
+        on="studyId", how="left", validate="one_to_one")
+    table[outcome] = table[outcome].astype("Float64").astype(float)
+    train_y = table.loc[table["split"] == "train", outcome].dropna()
+    if train_y.nunique() < 2:
+        raise PipelineError(f"baselines: {outcome} has one class among the training ECGs")
+    out = BaselineScores(pd.DataFrame({"studyId": table["studyId"]}))
+    clinical, out.notes[CLINICAL] = fit_clinical(table, outcome, out.failures)
+    probe, out.notes[PROBE] = fit_probe(table, outcome, beats_dir, step, cs, folds, seed,
+                                        out.failures)
+    out.scores[CLINICAL] = out.scores["studyId"].map(clinical)
+    out.scores[PROBE] = out.scores["studyId"].map(probe)
+    return out
+
+
+def baseline_table(frame: pd.DataFrame, fitted: BaselineScores, outcome: str, model_name: str,
+                   split: str, n_boot: int, seed: int, level: float) -> pd.DataFrame:
+    """AUCs of the model (``<outcome>_hat`` in ``frame``) and of each baseline, each on the
+    rows of ``frame`` (the model's evaluated ECGs of one split) where it has a score."""
+    joined = frame[["studyId", "ptId", outcome, f"{outcome}_hat"]].astype(
+        {"studyId": str}).merge(fitted.scores, on="studyId", how="left")
+    joined = joined[joined[outcome].notna()]
+    rows = []
+    for name, column, note in [(model_name, f"{outcome}_hat", "the deep model"),
+                               *[(b, b, fitted.notes[b]) for b in (CLINICAL, PROBE)]]:
+        part = joined[joined[column].notna()]
+        y = part[outcome].to_numpy(dtype=float)
+        if y.size == 0 or y.min() == y.max():
+            rows.append({"split": split, "model": name, "n": int(y.size), "note":
+                         f"{note}; not evaluated (one class among {y.size} ECGs)"})
+            continue
+        missing = len(joined) - len(part)
+        rows.append({"split": split, "model": name,
+                     **auc_with_interval(y, part[column].to_numpy(float), part["ptId"].to_numpy(),
+                                         n_boot, seed, level),
+                     "note": note + (f"; {missing} ECGs without a score" if missing else "")})
+    return pd.DataFrame(rows).reindex(columns=BASELINE_COLUMNS)
