@@ -27,7 +27,7 @@ from scdecg.beats import (beat_files, morphing_exclusions, reference_beats, remo
 from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import read_feather, save_npy, write_csv
+from scdecg.io import read_feather, run_first, save_npy, write_csv
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -65,11 +65,12 @@ def main(argv=None):
                         max_reference_beats=MAX_REFERENCE_BEATS, max_z_distance=MAX_Z_DISTANCE,
                         real_flags=REAL_FLAGS, seed=SEED, n_jobs=N_JOBS).parse_args(argv)
     steps = morphing_exclusions(real_flags=args.real_flags)
-    cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)])
+    cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
+                          step="x02")
     cohort["studyId"] = cohort["studyId"].astype(str)
     log_path = Path(args.beats) / args.segmentation_log
     if not log_path.exists():
-        raise PipelineError(f"{log_path}: file not found (run x04_segment_beats.py first)")
+        raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")
     log = pd.read_csv(log_path, dtype={"studyId": str}).set_index("studyId")
     missing = cohort.loc[~cohort["studyId"].isin(log.index), "studyId"]
     if len(missing):

@@ -19,7 +19,7 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              TABLE_COLUMNS, EcgTask, add_feature_columns, features_for_file)
-from scdecg.io import read_feather, write_csv, write_feather
+from scdecg.io import read_feather, require_dir, write_csv, write_feather
 from scdecg.parallel import imap
 
 COVARIATE_DF = _COVARIATE_DF
@@ -45,12 +45,11 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
                         output_table=OUTPUT_TABLE, refine_rpeaks=REFINE_RPEAKS,
                         lowpass_hz=LOWPASS_HZ, min_beats=MIN_BEATS, n_jobs=N_JOBS).parse_args(argv)
-    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
+    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"], step="x02")
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
-    if not Path(args.ecg_dir).is_dir():
-        raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
+    require_dir(args.ecg_dir, "x03")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
                      args.refine_rpeaks, args.lowpass_hz, args.min_beats)

@@ -62,7 +62,7 @@ def main(argv=None):
     covariates = max(model_covariates(args.qtc_column).values(), key=len)
     needed = ["studyId", CLUSTER, "group", "days_to_event", *args.outcomes, *args.exposures,
               *covariates]
-    df = read_feather(args.covariate_df, needed)
+    df = read_feather(args.covariate_df, needed, step="x06")
 
     results = association_table(df, args.outcomes, args.exposures, args.filter_mode,
                                 args.qtc_column, args.estimators, args.min_events, args.min_days)

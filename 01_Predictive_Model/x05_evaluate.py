@@ -133,7 +133,7 @@ def main(argv=None):
 
     name, source = prediction_file(args)
     predictions = ev.select_split(read_feather(source, columns=["studyId"]), args.split, source)
-    covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"])
+    covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"], step="x02")
     outputs = choose_outputs(args.outputs, predictions, covariates.columns, source)
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))

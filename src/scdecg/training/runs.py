@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
-from ..constants import BEATS_DIR, COVARIATE_DF, MODEL_DIRS, PREDICTIONS_DIR, TEN_SEC_DIR
+from ..constants import (BEATS_DIR, COVARIATE_DF, MODEL_DIRS, MORPH_BEATS_DIR, PREDICTIONS_DIR,
+                         TEN_SEC_DIR)
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import read_feather, write_csv, write_feather
+from ..io import read_feather, require_dir, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
@@ -69,9 +70,12 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     return rows
 
 
-def _sample_items(kind: str, rows: pd.DataFrame, beats_dir: str, failures: FailureLog):
-    return ten_second_items(rows) if kind == "ecg" else beat_items(rows, Path("."), beats_dir,
-                                                                   failures)
+def _sample_items(kind: str, rows: pd.DataFrame, folder: str, failures: FailureLog):
+    """The samples of ``rows``: 10-s ECGs in ``folder`` (x03's) or beats in ``folder`` (x04's
+    or x05's); a missing folder names the step that writes it."""
+    require_dir(folder, "x03" if kind == "ecg" else "x05" if folder == MORPH_BEATS_DIR else "x04")
+    return (ten_second_items(rows, ecg_dir=folder) if kind == "ecg"
+            else beat_items(rows, Path("."), folder, failures))
 
 
 def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
@@ -95,12 +99,12 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
         needed.append("scaling_factor")
     if subset:
         needed.append(subset)
-    df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed))
+    df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     rows = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     folder = Path(MODEL_DIRS[kind]) / args.model_name
     beats_dir = getattr(args, "beats_dir", BEATS_DIR)
     failures = FailureLog(f"{kind} inputs")
-    items = _sample_items(kind, rows, beats_dir, failures)
+    items = _sample_items(kind, rows, beats_dir if kind == "beat" else TEN_SEC_DIR, failures)
     train_rows = rows[rows["split"] == "train"]
     cov_stats = fit_stats(train_rows, covariates)
     target_stats = fit_stats(items[items["split"] == "train"],
@@ -242,7 +246,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     covariates = config["covariates"]
     split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
     df = read_feather(covariate_df, columns=["studyId", *covariates] +
-                      (["scaling_factor"] if kind == "ecg" else []))
+                      (["scaling_factor"] if kind == "ecg" else []), step="x02")
     df = df.astype({"studyId": str})
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
@@ -253,11 +257,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
         if col not in rows.columns:
             rows[col] = np.nan
     failures = FailureLog("predict inputs")
-    if kind == "ecg":
-        items = ten_second_items(rows, ecg_dir=ecg_dir or TEN_SEC_DIR)
-    else:
-        items = beat_items(rows, Path("."), ecg_dir or config.get("beats_dir") or BEATS_DIR,
-                           failures)
+    items = _sample_items(kind, rows, ecg_dir or (TEN_SEC_DIR if kind == "ecg" else
+                                                  config.get("beats_dir") or BEATS_DIR), failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
                          config["preprocessing"], memory_limit_gb, name=f"predict {part}")
