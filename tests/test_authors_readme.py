@@ -47,13 +47,15 @@ python 02_Morphing/s12_morph_stats.py
 SHORTEN = {
     "01_Predictive_Model/x01_train_10s_ecg.py": ["--profile", "demo", "--min-epochs", "1",
                                                  "--max-epochs", "1"],
-    "01_Predictive_Model/x02_train_beats.py": ["--profile", "demo", "--min-epochs", "1",
-                                               "--max-epochs", "1"],
+    # the demo's own 10 epochs: with a few batches per epoch, fewer leave the batch-norm
+    # statistics so far from the data that every beat gets the same risk, and then no beat
+    # can be morphed
+    "01_Predictive_Model/x02_train_beats.py": ["--profile", "demo"],
     "02_Morphing/s08_train_generator.py": ["--profile", "demo", "--epochs", "1",
                                            "--max-beats", "64"],
     "02_Morphing/s10_morph_ecgs.py": ["--profile", "demo", "--n-beats", "8", "--max-steps", "20"],
 }
-N_PATIENTS = "80"
+N_PATIENTS = "120"
 SCRIPT_FOLDERS = ("00_Data_Preprocessing", "01_Predictive_Model", "02_Morphing")
 
 
