@@ -327,7 +327,7 @@ def test_script_beat_model_uses_per_ecg_file_and_declared_types(tmp_path, monkey
     covariates["female"] = (np.arange(len(covariates)) % 2).astype(float)
     covariates.to_feather(tmp_path / "covariate_df.feather")
     ids = covariates["studyId"]
-    beats = pd.DataFrame({"studyId": np.repeat(ids, 3), "beat_file": "x.npy",
+    beats = pd.DataFrame({"studyId": np.repeat(ids, 3), "filename": "x.npy",
                           "scd1_hat": np.arange(3 * len(ids), dtype=float),
                           "female_hat": 0.0})
     by_ecg = beats.groupby("studyId", sort=False)[["scd1_hat", "female_hat"]].mean()
