@@ -26,7 +26,7 @@ HELP = {
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, seed=SEED).parse_args(argv)
-    cohort = read_feather(args.cohort)
+    cohort = read_feather(args.cohort, step="x01")
     if is_processed(cohort):
         print(f"[x02] {args.cohort} already has the pipeline columns; left unchanged")
         return

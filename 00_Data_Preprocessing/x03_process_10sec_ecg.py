@@ -61,7 +61,7 @@ def chunks(cohort: pd.DataFrame, size: int) -> list[tuple[str, list[tuple[str, i
 
 
 def load_cohort(path: str) -> pd.DataFrame:
-    cohort = read_feather(path, ["studyId", "file_path", "npy_index"])[["studyId", "file_path", "npy_index"]]
+    cohort = read_feather(path, ["studyId", "file_path", "npy_index"], step="x02")[["studyId", "file_path", "npy_index"]]
     cohort["studyId"] = cohort["studyId"].astype(str)
     duplicated = cohort["studyId"][cohort["studyId"].duplicated()]
     if len(duplicated):

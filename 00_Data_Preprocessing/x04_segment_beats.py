@@ -23,7 +23,7 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
 from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
-                       write_csv)
+                       require_dir, write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -61,7 +61,8 @@ HELP = {
 
 def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
-    cohort = read_feather(cohort_path, ["studyId"])
+    cohort = read_feather(cohort_path, ["studyId"], step="x02")
+    require_dir(ecg_dir, "x03")
     ids = cohort["studyId"].astype(str)
     if ids.duplicated().any():
         raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
@@ -116,7 +117,11 @@ def main(argv=None):
         print(failures.summary(total=len(log)))
     if stale:
         print(f"[x04] removed {stale} stale folder(s) from {out}/")
-    print(f"[x04] {int((log['status'] == 'ok').sum())} ECGs with beats; log: {out / args.log_name}")
+    n_ok = int((log["status"] == "ok").sum())
+    print(f"[x04] {n_ok} ECGs with beats; log: {out / args.log_name}")
+    if len(log) and not n_ok:
+        raise PipelineError(f"{args.ecg_dir}: no ECG gave a beat ({len(log)} failed; reasons in "
+                            f"{out / args.log_name})")
 
 
 if __name__ == "__main__":

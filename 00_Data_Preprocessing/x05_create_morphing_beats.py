@@ -27,8 +27,8 @@ from scdecg.beats import (beat_files, morphing_exclusions, reference_beats, remo
 from scdecg.cli import build_parser
 from scdecg.constants import BEATS_DIR, COVARIATE_DF, MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import (check_names, output_dir, read_feather, remove_leftovers, save_npy,
-                       write_csv)
+from scdecg.io import (check_names, output_dir, read_feather, remove_leftovers, run_first,
+                       save_npy, write_csv)
 from scdecg.parallel import imap
 
 COHORT = COVARIATE_DF
@@ -71,12 +71,13 @@ def main(argv=None):
                         seed=SEED, n_jobs=N_JOBS).parse_args(argv)
     steps = morphing_exclusions(real_flags=args.real_flags,
                                 exclude_missing_intervals=args.exclude_missing_intervals)
-    cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)])
+    cohort = read_feather(args.cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
+                          step="x02")
     cohort["studyId"] = cohort["studyId"].astype(str)
     check_names(cohort["studyId"], "studyId", args.cohort)
     log_path = Path(args.beats) / args.segmentation_log
     if not log_path.exists():
-        raise PipelineError(f"{log_path}: file not found (run x04_segment_beats.py first)")
+        raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")
     log = pd.read_csv(log_path, dtype={"studyId": str}).set_index("studyId")
     missing = cohort.loc[~cohort["studyId"].isin(log.index), "studyId"]
     if len(missing):

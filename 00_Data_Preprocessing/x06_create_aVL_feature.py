@@ -23,7 +23,7 @@ from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEA
                              RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
                              TABLE_COLUMNS, EcgTask, add_feature_columns, failed_row,
                              features_for_file)
-from scdecg.io import check_names, read_feather, write_csv, write_feather
+from scdecg.io import check_names, read_feather, require_dir, write_csv, write_feather
 from scdecg.parallel import imap
 
 COVARIATE_DF = _COVARIATE_DF
@@ -60,13 +60,12 @@ def main(argv=None):
     if args.rpeak_refinement not in RPEAK_REFINEMENTS:
         raise PipelineError(f"--rpeak-refinement {args.rpeak_refinement}: "
                             f"choose one of {', '.join(RPEAK_REFINEMENTS)}")
-    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
+    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"], step="x02")
     duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
     if len(duplicated):
         raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
     check_names(covariates["studyId"].astype(str), "studyId", args.covariate_df)
-    if not Path(args.ecg_dir).is_dir():
-        raise PipelineError(f"{args.ecg_dir}: folder not found (run x03 first)")
+    require_dir(args.ecg_dir, "x03")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
                      args.rpeak_refinement, args.lowpass_hz, args.min_beats, args.min_avl_range)

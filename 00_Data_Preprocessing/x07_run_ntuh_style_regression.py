@@ -1,24 +1,28 @@
 """x07: association of arrest outcomes with the aVL biomarker (logit and LPM, patient-clustered SEs).
 
 Reads covariate_df.feather (after x06); for every outcome × exposure × model × estimator fits one
-regression and writes x07_regression_results.csv plus a readable x07_regression_results.md.
+regression and writes x07_regression_results.csv plus a readable x07_regression_results.md
+(``--filter-mode all``: x07_regression_results_all.csv and .md, so neither overwrites the other).
 Outcomes scd1 and scd (cardiac-cause arrest) and any_arrest (any cause, the contrast); exposures
 z-scored within the analysed sample; models unadjusted, + age + sex, + age + sex + heart rate,
 QRS duration, QTc. Only ECGs with days_to_event >= --min-days enter. See scdecg.association.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from scdecg.association import (CLUSTER, DEFAULT_QTC, ESTIMATORS as _ESTIMATORS, EXPOSURES as
                                 _EXPOSURES, FILTER_MODES, MIN_EVENTS as _MIN_EVENTS, OUTCOMES as
-                                _OUTCOMES, association_table, markdown_table, model_covariates)
+                                _OUTCOMES, association_table, markdown_table, model_covariates,
+                                results_file)
 from scdecg.cli import build_parser
 from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, MIN_DAYS_TO_EVENT
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_feather, write_csv, write_text
 
 COVARIATE_DF = _COVARIATE_DF
-OUTPUT_CSV = "x07_regression_results.csv"
-OUTPUT_MD = "x07_regression_results.md"
+OUTPUT_CSV = ""     # empty: x07_regression_results.csv (casecontrol), x07_regression_results_all.csv (all)
+OUTPUT_MD = ""      # empty: the same name as the CSV, ending .md
 FILTER_MODE = "casecontrol"
 OUTCOMES = list(_OUTCOMES)
 EXPOSURES = list(_EXPOSURES)
@@ -28,8 +32,10 @@ MIN_DAYS = float(MIN_DAYS_TO_EVENT)
 MIN_EVENTS = _MIN_EVENTS
 HELP = {
     "covariate_df": "cohort table with the x06 features",
-    "output_csv": "one row per outcome x exposure x model x estimator",
-    "output_md": "the same results as a readable Markdown report",
+    "output_csv": ("one row per outcome x exposure x model x estimator (default "
+                   "x07_regression_results.csv, or x07_regression_results_<mode>.csv for "
+                   "another --filter-mode)"),
+    "output_md": "the same results as a readable Markdown report (default: the CSV's name, .md)",
     "outcomes": "0/1 outcome columns",
     "exposures": "biomarker columns (z-scored within each analysed sample)",
     "filter_mode": "casecontrol: each outcome's cases vs the control group; all: every row",
@@ -51,10 +57,12 @@ def main(argv=None):
     unknown = sorted(set(args.estimators) - set(_ESTIMATORS))
     if unknown:
         raise PipelineError(f"--estimators {unknown[0]!r}: expected some of {_ESTIMATORS}")
+    args.output_csv = args.output_csv or results_file(args.filter_mode, ".csv")
+    args.output_md = args.output_md or str(Path(args.output_csv).with_suffix(".md"))
     covariates = max(model_covariates(args.qtc_column).values(), key=len)
     needed = ["studyId", CLUSTER, "group", "days_to_event", *args.outcomes, *args.exposures,
               *covariates]
-    df = read_feather(args.covariate_df, needed)
+    df = read_feather(args.covariate_df, needed, step="x06")
 
     results = association_table(df, args.outcomes, args.exposures, args.filter_mode,
                                 args.qtc_column, args.estimators, args.min_events, args.min_days)

@@ -15,7 +15,7 @@ from scdecg.constants import (COVARIATE_DF as _COVARIATE_DF, FS, N_LEADS,
                               TEN_SEC_DIR as _TEN_SEC_DIR)
 from scdecg.errors import PipelineError, script_main
 from scdecg.features import HALF_WINDOW, avl_features
-from scdecg.io import load_npy, read_feather, record_path
+from scdecg.io import load_npy, read_feather, record_path, run_first
 from scdecg.plotting import plot_ecg, save_figure
 from scdecg.signals import to_millivolts
 
@@ -41,7 +41,7 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
                         study_id=STUDY_ID, output=OUTPUT, markers=MARKERS,
                         dpi=DPI).parse_args(argv)
-    cohort = read_feather(args.covariate_df, ["studyId", "scaling_factor"])
+    cohort = read_feather(args.covariate_df, ["studyId", "scaling_factor"], step="x02")
     if not len(cohort):
         raise PipelineError(f"{args.covariate_df}: no rows")
     study_id = args.study_id if args.study_id is not None else str(cohort["studyId"].iloc[0])
@@ -51,7 +51,7 @@ def main(argv=None):
     row = match.iloc[0]
     path = record_path(args.ecg_dir, study_id)
     if not path.exists():
-        raise PipelineError(f"{path}: file not found (run x03 first)")
+        raise PipelineError(f"{path}: file not found ({run_first('x03')})")
     try:
         stored = load_npy(path)
     except (OSError, ValueError) as exc:

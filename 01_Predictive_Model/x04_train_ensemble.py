@@ -10,7 +10,7 @@ half's fit. Writes ``predictions/scd1_ensemble_model/``: predictions.feather (sc
 is the cross-fitted probability), coefficients.csv and coefficients.json (clustered SEs;
 terms that cannot be estimated are listed with the reason), metrics.csv (AUC of the ensemble
 and of each input on the same ECGs) and risk_histogram.png. When the members also predicted
-the lockbox patients (``x03_predict.py --split all``), the regression is fitted once on all
+the lockbox patients (``x03_predict.py --part all``), the regression is fitted once on all
 validation patients and scores the lockbox: the same files with ``_lockbox`` (an addition:
 the published step stopped at the validation AUC).
 """
@@ -41,8 +41,8 @@ HELP = {
     "output_name": "folder under --predictions-dir for the ensemble's outputs",
     "split": "member prediction rows to stack (the published step uses the validation patients)",
     "half_seed": "seed of the patient halves used for cross-fitting",
-    "holdout": "also fit once on all --split patients and score this split of the members' "
-               "predictions (needs x03_predict.py --split all); empty: skip",
+    "holdout": "also fit once on all validation patients and score this split of the members' "
+               "predictions (needs x03_predict.py --part all); empty: skip",
     "n_boot": "patient-cluster bootstrap replicates for the AUC intervals",
 }
 

@@ -167,7 +167,7 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
               "predictions, so their metrics are optimistic; use --split val for held-out ones")
     if split == "val":
         print("[x05] the validation patients chose the training epoch: their AUC is optimistic; "
-              "the lockbox (x03_predict.py --split lockbox) is the figure to trust")
+              "the lockbox (x03_predict.py --part lockbox) is the figure to trust")
 
     metrics, regression, skipped = ev.evaluate_outputs(frame, kinds, args.n_boot, args.seed,
                                                        args.ci_level)
@@ -238,7 +238,7 @@ def main(argv=None):
 
     name, source = prediction_file(args)
     predictions = ev.select_split(read_feather(source, columns=["studyId"]), args.split, source)
-    covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"])
+    covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"], step="x02")
     outputs = choose_outputs(args.outputs, predictions, covariates.columns, source)
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))

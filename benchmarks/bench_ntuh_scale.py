@@ -29,7 +29,7 @@ STEPS = [
     ("(train 1 epoch, demo)", "01_Predictive_Model/x01_train_10s_ecg.py",
      ["--profile", "demo", "--max-epochs", "1", "--min-epochs", "1", "--model-name", "bench_scale"]),
     ("predict all ECGs", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "bench_scale", "--split", "all"]),
+     ["--model-name", "bench_scale", "--part", "all"]),
 ]
 
 

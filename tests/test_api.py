@@ -44,7 +44,7 @@ def test_the_readme_example_runs(trained, monkeypatch, capsys):
 
 def test_predict_risk_matches_x03_predict(trained, monkeypatch):
     ws, df = trained
-    code, _, err = run_main(PREDICT, "--split", "all", cwd=ws)
+    code, _, err = run_main(PREDICT, "--part", "all", cwd=ws)
     assert code == 0, err
     pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
     model = scdecg.load_model(ws / "modelfits_ecg/ntuh_scd_model_demo")

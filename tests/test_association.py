@@ -153,6 +153,23 @@ def test_x07_script_writes_tables_and_rejects_bad_options(tmp_path, capsys):
     assert "missing column(s) qtc_nope" in capsys.readouterr().err
 
 
+def test_x07_modes_write_their_own_files(tmp_path):
+    """--filter-mode all does not overwrite the case-control results the report reads."""
+    cohort(n=1200, seed=4).to_feather(tmp_path / "covariate_df.feather")
+    run_script(X07, cwd=tmp_path)
+    casecontrol = (tmp_path / "x07_regression_results.csv").read_text()
+    run_script(X07, "--filter-mode", "all", cwd=tmp_path)
+    assert (tmp_path / "x07_regression_results.csv").read_text() == casecontrol
+    every = pd.read_csv(tmp_path / "x07_regression_results_all.csv")
+    assert (every.filter_mode == "all").all() and len(every) == 3 * 2 * 3 * 2
+    assert "(all;" in (tmp_path / "x07_regression_results_all.md").read_text()
+    assert "(casecontrol;" in (tmp_path / "x07_regression_results.md").read_text()
+    assert (pd.read_csv(tmp_path / "x07_regression_results.csv").filter_mode == "casecontrol").all()
+    # an explicit --output-csv takes the Markdown report along
+    run_script(X07, "--filter-mode", "all", "--output-csv", "mine.csv", cwd=tmp_path)
+    assert (tmp_path / "mine.csv").exists() and (tmp_path / "mine.md").exists()
+
+
 @pytest.fixture(scope="module")
 def x06_workspace(pipeline):
     return pipeline.ensure("x06")

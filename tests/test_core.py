@@ -73,6 +73,17 @@ def test_build_parser_turns_constants_into_typed_options():
     assert (defaults.n_jobs, defaults.plot, defaults.outputs) == (2, True, ["scd1", "scd2"])
 
 
+def test_a_second_spelling_sets_the_same_option():
+    parser = cli.build_parser("Doc.", spellings={"model_name": "--model_name", "beat": "--in_beat"},
+                              model_name="m", beat=False)
+    assert parser.parse_args(["--model_name", "a"]).model_name == "a"
+    assert parser.parse_args(["--model-name", "b"]).model_name == "b"
+    assert parser.parse_args(["--in_beat"]).beat is True
+    assert parser.parse_args(["--model_name", "a", "--model-name", "c"]).model_name == "c"
+    with pytest.raises(ValueError, match="do not exist"):
+        cli.build_parser("Doc.", spellings={"absent": "--absent"}, model_name="m")
+
+
 def test_script_main_turns_pipeline_error_into_exit_2(capsys):
     @script_main
     def main():

@@ -158,7 +158,7 @@ def test_script_writes_cross_fitted_predictions_coefficients_and_aucs(tmp_path):
     assert (folder / "risk_histogram.png").stat().st_size > 1000
     assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.pickle"))
     assert "validation AUC scd1 scd1_hat_ensemble" in " ".join(out.split())
-    assert "lockbox not evaluated" in out and "--split all" in out
+    assert "lockbox not evaluated" in out and "--part all" in out
     assert not (folder / "metrics_lockbox.csv").exists()
 
 

@@ -316,7 +316,7 @@ def test_lockbox_results_are_named_and_never_overwrite_validation(tmp_path, monk
     folder = tmp_path / "predictions" / "demo_1"
     assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val"]) == 0
     validation = (folder / "metrics.csv").read_bytes()
-    # the same file re-predicted for the lockbox patients (as x03_predict --split lockbox does)
+    # the same file re-predicted for the lockbox patients (as x03_predict --part lockbox does)
     predictions.assign(split="lockbox", in_sample=False).to_feather(folder / "predictions.feather")
     capsys.readouterr()
     assert main(["--model-name", "demo", "--n-boot", "20"]) == 0
@@ -356,7 +356,7 @@ def test_script_beat_model_uses_per_ecg_file_and_declared_types(tmp_path, monkey
     covariates["female"] = (np.arange(len(covariates)) % 2).astype(float)
     covariates.to_feather(tmp_path / "covariate_df.feather")
     ids = covariates["studyId"]
-    beats = pd.DataFrame({"studyId": np.repeat(ids, 3), "beat_file": "x.npy",
+    beats = pd.DataFrame({"studyId": np.repeat(ids, 3), "filename": "x.npy",
                           "scd1_hat": np.arange(3 * len(ids), dtype=float),
                           "female_hat": 0.0})
     by_ecg = beats.groupby("studyId", sort=False)[["scd1_hat", "female_hat"]].mean()

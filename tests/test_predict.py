@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,11 +55,79 @@ def test_predictions_are_the_validation_ecgs_labelled_by_studyid(trained):
                                logits[0].numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_training_split_is_flagged_in_sample(trained):
+def test_in_sample_predictions_go_to_their_own_file(trained):
     ws, _ = trained
-    ok(X03, "--split", "train", "--model-name", "ntuh_scd_model_demo", cwd=ws)
-    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    folder = ws / "predictions/ntuh_scd_model_demo_1"
+    ok(X03, cwd=ws)
+    held_out = pd.read_feather(folder / "predictions.feather")
+    ok(X03, "--in_sample", "--model_name", "ntuh_scd_model_demo", cwd=ws)
+    pred = pd.read_feather(folder / "predictions_in_sample.feather")
+    split = pd.read_csv(ws / "modelfits_ecg/ntuh_scd_model_demo/split.csv", dtype=str)
+    assert list(pred["studyId"]) == list(split.loc[split["split"] == "train", "studyId"])
     assert pred["in_sample"].all() and (pred["split"] == "train").all()
+    # the held-out predictions are not overwritten
+    pd.testing.assert_frame_equal(pd.read_feather(folder / "predictions.feather"), held_out)
+    # --part train is the project's spelling of the same thing; it conflicts with other parts
+    ok(X03, "--part", "train", cwd=ws)
+    pd.testing.assert_frame_equal(pd.read_feather(folder / "predictions_in_sample.feather"), pred)
+    with pytest.raises(SystemExit) as exc:
+        run_main(X03, "--in_sample", "--part", "lockbox", cwd=ws)
+    assert exc.value.code == 2
+
+
+def test_the_published_command_lines_run_as_written(trained):
+    """The authors' README commands, with --split 0.3 0.3 checked against the stored split."""
+    ws, _ = trained
+    ok(X03, "--model_name", "ntuh_scd_model_demo", "--covariate_df_path", "covariate_df.feather",
+       "--ecg_dir", "10_sec_ecgs", cwd=ws)
+    ecg = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    ok(X03, "--model_name", "ntuh_scd_beat_model_demo", "--covariate_df_path",
+       "covariate_df.feather", "--ecg_dir", "ecg_beats", "--beat", cwd=ws)
+    beats = pd.read_feather(ws / "predictions/ntuh_scd_beat_model_demo_1/predictions.feather")
+    assert "filename" in beats.columns and "beat_file" not in beats.columns
+    assert (~ecg["in_sample"]).all() and (ecg["split"] == "val").all()
+    ok(X03, "--model_name", "ntuh_scd_model_demo", "--split", "0.3", "0.3", cwd=ws)
+    pd.testing.assert_frame_equal(
+        pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather"), ecg)
+
+
+def test_split_fractions_that_differ_from_the_stored_split_are_refused(trained):
+    ws, _ = trained
+    code, _, err = run_main(X03, "--model_name", "ntuh_scd_model_demo", "--split", "0.5", "0.3",
+                            cwd=ws)
+    assert code == 2
+    line = err.strip()
+    assert "\n" not in line
+    assert "--split 0.5 0.3" in line and "(train 0.3, val 0.3" in line
+    assert "modelfits_ecg/ntuh_scd_model_demo" in line
+    # the beat model was trained with 0.3 / 0.2 (x02's published fractions)
+    code, _, err = run_main(X03, "--beat", "--split", "0.3", "0.3", cwd=ws)
+    assert code == 2 and "(train 0.3, val 0.2" in err
+    # the project's former `--split train` gets a pointer to --part
+    with pytest.raises(SystemExit) as exc:
+        run_main(X03, "--split", "train", cwd=ws)
+    assert exc.value.code == 2
+
+
+def test_ecg_dir_and_covariate_table_are_read_from_the_given_paths(trained, tmp_path):
+    ws, df = trained
+    ok(X03, cwd=ws)
+    reference = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    # the same files under other names give the same predictions
+    other = tmp_path / "elsewhere"
+    shutil.copytree(ws / "10_sec_ecgs", other / "signals")
+    df.to_feather(other / "table.feather")
+    for name in ("modelfits_ecg",):
+        (tmp_path / name).symlink_to(ws / name)
+    ok(X03, "--ecg_dir", str(other / "signals"), "--covariate_df_path",
+       str(other / "table.feather"), cwd=tmp_path)
+    pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    pd.testing.assert_frame_equal(pred, reference)
+    # and an empty ECG folder means every ECG fails to load: nothing is predicted
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_main(X03, "--ecg_dir", str(tmp_path / "empty"), "--covariate_df_path",
+                            str(other / "table.feather"), cwd=tmp_path)
+    assert code == 2 and "no usable signal files" in err and str(tmp_path / "empty") in err
 
 
 def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
@@ -67,8 +137,8 @@ def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
     beats = pd.read_feather(folder / "predictions.feather")
     by_ecg = pd.read_feather(folder / "predictions_by_ecg.feather")
     config = json.loads((ws / "modelfits_beat/ntuh_scd_beat_model_demo/config.json").read_text())
-    assert {"studyId", "beat_file", "scd1_hat", "age_hat"} <= set(beats.columns)
-    assert all(b.startswith(s + "_") for s, b in zip(beats["studyId"], beats["beat_file"]))
+    assert {"studyId", "filename", "scd1_hat", "age_hat"} <= set(beats.columns)
+    assert all(b.startswith(s + "_") for s, b in zip(beats["studyId"], beats["filename"]))
     mean = beats.groupby("studyId")["scd1_hat"].mean()
     np.testing.assert_allclose(by_ecg.set_index("studyId").loc[mean.index, "scd1_hat"], mean, rtol=1e-6)
     assert (by_ecg["n_beats"] == 2).all()
@@ -90,9 +160,23 @@ def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
     ok(X01, *TINY, "--length", "5000", "--max-epochs", "1", cwd=tmp_path)
     ok(X02, *TINY, "--max-epochs", "1", cwd=tmp_path)
     ok(X03, cwd=tmp_path)
-    ok(X03, "--beat", "--split", "all", cwd=tmp_path)
+    ok(X03, "--beat", "--part", "all", cwd=tmp_path)
     pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
     by_ecg = pd.read_feather(tmp_path / "predictions/ntuh_scd_beat_model_demo_1/predictions_by_ecg.feather")
     assert len(pred) > 20 and np.isfinite(pred["scd1_hat"]).all()
     cov = pd.read_feather(study / "covariate_df.feather")
     assert set(by_ecg["studyId"]) <= set(cov.loc[cov["include_modelling"].astype(bool), "studyId"])
+
+
+def test_every_prediction_command_in_prediction_commands_md_runs(trained):
+    """Each x03 line of prediction_commands.md parses and runs; only a model this workspace
+    never trained (death-only) may be missing, and then the error names it."""
+    ws, _ = trained
+    text = (Path(__file__).resolve().parents[1] / "01_Predictive_Model" /
+            "prediction_commands.md").read_text()
+    lines = [line.split("#")[0].split() for line in text.splitlines()
+             if line.startswith(f"python {X03}")]
+    assert len(lines) >= 8
+    for words in lines:
+        code, _, err = run_main(X03, *words[2:], cwd=ws)
+        assert code == 0 or (code == 2 and "death_only: no trained model here" in err), (words, err)

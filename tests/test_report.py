@@ -60,5 +60,5 @@ def test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble
     assert "validation AUC" not in checks
     section = text[text.index("## Stacking ensemble"):]
     assert "| scd1_hat_ensemble |" in section and "cross-fitted" in section
-    assert "No lockbox figure" in section and "--split all" in section
+    assert "No lockbox figure" in section and "--part all" in section
     assert "| ntuh_scd_model_demo | 0.700 | 0.810 |" in section

@@ -38,6 +38,17 @@ from .constants import MIN_DAYS_TO_EVENT
 OUTCOMES = ("scd1", "scd", "any_arrest")
 EXPOSURES = ("aVL_rs_diff", "aVL_rs_diff_2")
 FILTER_MODES = ("casecontrol", "all")
+RESULTS_STEM = "x07_regression_results"
+
+
+def results_file(filter_mode: str, suffix: str) -> str:
+    """Where x07 writes a mode's results: ``x07_regression_results<suffix>`` for the default
+    case-control analysis, ``x07_regression_results_<mode><suffix>`` for the others, so one
+    mode never overwrites another."""
+    if filter_mode not in FILTER_MODES:
+        raise ValueError(f"filter_mode {filter_mode!r}; expected one of {FILTER_MODES}")
+    mode = "" if filter_mode == FILTER_MODES[0] else f"_{filter_mode}"
+    return f"{RESULTS_STEM}{mode}{suffix}"
 ESTIMATORS = ("logit", "lpm")
 DEFAULT_QTC = "qtcf"
 MIN_EVENTS = 5           # fewer cases (or non-cases) than this: the regression is not attempted

@@ -15,6 +15,9 @@ takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, ch
 ...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
 :data:`FRACTIONS` lie in [0, 1]; seeds are whole numbers in [0, 2**32). A refused value
 stops the script with argparse's one ``error:`` line (exit 2) naming the option.
+
+``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
+meaning (the published scripts' underscore spellings).
 """
 from __future__ import annotations
 
@@ -69,36 +72,43 @@ def number_type(name: str, default: int | float):
 
 
 def build_parser(description: str | None, help: dict[str, str] | None = None,
+                 spellings: dict[str, str] | None = None,
                  **defaults: Any) -> argparse.ArgumentParser:
     """A parser with one ``--option`` per keyword default (see module docstring)."""
     parser = argparse.ArgumentParser(
         description=(description or "").strip().splitlines()[0] if description else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_options(parser, help=help, **defaults)
+    add_options(parser, help=help, spellings=spellings, **defaults)
     return parser
 
 
 def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = None,
-                **defaults: Any) -> None:
-    help = help or {}
+                spellings: dict[str, str] | None = None, **defaults: Any) -> None:
+    help, spellings = help or {}, spellings or {}
+    unknown = sorted(set(spellings) - set(defaults))
+    if unknown:
+        raise ValueError(f"spellings for options that do not exist: {unknown}")
     for name, default in defaults.items():
-        flag = "--" + name.replace("_", "-")
+        flags = ["--" + name.replace("_", "-")]
+        if name in spellings and spellings[name] not in flags:
+            flags.append(spellings[name])
         text = help.get(name) or "(default: %(default)s)"
         if isinstance(default, bool):
-            parser.add_argument(flag, dest=name, default=default, help=text,
+            parser.add_argument(*flags, dest=name, default=default, help=text,
                                 action=argparse.BooleanOptionalAction)
         elif isinstance(default, (list, tuple)):
             item_type = type(default[0]) if default else str
-            parser.add_argument(flag, dest=name, default=list(default), nargs="*",
+            parser.add_argument(*flags, dest=name, default=list(default), nargs="*",
                                 type=item_type, help=text)
         elif default is None:
-            parser.add_argument(flag, dest=name, default=None, help=text)
+            parser.add_argument(*flags, dest=name, default=None, help=text)
         elif isinstance(default, (int, float)):
-            parser.add_argument(flag, dest=name, default=default, help=text,
+            parser.add_argument(*flags, dest=name, default=default, help=text,
                                 type=number_type(name, default))
         else:
-            parser.add_argument(flag, dest=name, default=default, type=type(default), help=text)
+            parser.add_argument(*flags, dest=name, default=default, type=type(default),
+                                help=text)
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, *, profile: str | None = "paper",

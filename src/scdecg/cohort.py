@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
+from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS, STEP_SCRIPTS
 from .errors import PipelineError
 from .failures import FailureLog
 from .io import unsafe_name_reason
@@ -229,7 +229,8 @@ def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
     """Raise one :class:`PipelineError` naming every missing folder, file or column."""
     data_root = Path(data_root)
     if not data_root.is_dir():
-        raise PipelineError(f"{data_root}: data root not found (pass --data-root)")
+        raise PipelineError(f"{data_root}: data root not found (pass --data-root, or make the "
+                            f"synthetic stand-in with {STEP_SCRIPTS['x00']})")
     problems: list[str] = []
     present = [y for y in control_years if (data_root / CONTROL_DIR / str(y)).is_dir()]
     absent_years = [str(y) for y in control_years if y not in present]

@@ -37,3 +37,18 @@ MODEL_DIRS: dict[str, str] = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
 PREDICTIONS_DIR = "predictions"
 #: Default model names of the 10-s SCD model and the beat model.
 DEFAULT_MODEL_NAMES: dict[str, str] = {"ecg": "ntuh_scd_model_demo", "beat": "ntuh_scd_beat_model_demo"}
+
+#: The script of each pipeline step, so that a step whose input is missing names the step to run.
+STEP_SCRIPTS: dict[str, str] = {
+    "x00": "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
+    "x01": "00_Data_Preprocessing/x01_build_ntuh_df.py",
+    "x02": "00_Data_Preprocessing/x02_generate_dummy_columns.py",
+    "x03": "00_Data_Preprocessing/x03_process_10sec_ecg.py",
+    "x04": "00_Data_Preprocessing/x04_segment_beats.py",
+    "x05": "00_Data_Preprocessing/x05_create_morphing_beats.py",
+    "x06": "00_Data_Preprocessing/x06_create_aVL_feature.py",
+    "x07": "00_Data_Preprocessing/x07_run_ntuh_style_regression.py",
+    "train_ecg": "01_Predictive_Model/x01_train_10s_ecg.py",
+    "train_beat": "01_Predictive_Model/x02_train_beats.py",
+    "predict": "01_Predictive_Model/x03_predict.py",
+}

@@ -411,7 +411,7 @@ def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
                          predictions_dir)
     except PipelineError as exc:
         print(f"[x04] {split_label(holdout)} not evaluated: {exc} (to score the {holdout}, "
-              "predict every member with x03_predict.py --split all)")
+              "predict every member with x03_predict.py --part all)")
         return None
     if len(failures):
         print(failures.summary())

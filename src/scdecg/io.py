@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from .constants import STEP_SCRIPTS
 from .errors import PipelineError
 
 PathLike = str | os.PathLike
@@ -253,18 +254,30 @@ def load_npy(path: PathLike) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def require_columns(df: pd.DataFrame, columns: Iterable[str], source: PathLike) -> None:
-    """Raise a :class:`PipelineError` naming ``source`` and every missing column."""
+def run_first(step: str | None) -> str:
+    """``"run <script of step> first"`` (see ``constants.STEP_SCRIPTS``), or a generic hint."""
+    if step is None:
+        return "run the earlier pipeline step first"
+    return f"run {STEP_SCRIPTS.get(step, step)} first"
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], source: PathLike,
+                    step: str | None = None) -> None:
+    """Raise a :class:`PipelineError` naming ``source`` and every missing column (and the
+    pipeline step that adds them, when given)."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise PipelineError(f"{source}: missing column(s) {', '.join(missing)}")
+        hint = f" ({run_first(step)})" if step else ""
+        raise PipelineError(f"{source}: missing column(s) {', '.join(missing)}{hint}")
 
 
-def read_feather(path: PathLike, columns: Iterable[str] = ()) -> pd.DataFrame:
-    """Read a Feather table, checking that it exists and holds ``columns``."""
+def read_feather(path: PathLike, columns: Iterable[str] = (), step: str | None = None
+                 ) -> pd.DataFrame:
+    """Read a Feather table, checking that it exists and holds ``columns``; ``step`` is the
+    pipeline step (a key of ``constants.STEP_SCRIPTS``) that must have run for both."""
     path = Path(path)
     if not path.exists():
-        raise PipelineError(f"{path}: file not found (run the earlier pipeline step first)")
+        raise PipelineError(f"{path}: file not found ({run_first(step)})")
     if not path.is_file():
         raise PipelineError(f"{path}: not a file (a folder is in its place)")
     try:
@@ -273,8 +286,17 @@ def read_feather(path: PathLike, columns: Iterable[str] = ()) -> pd.DataFrame:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PipelineError(f"{path}: not a readable Feather table ({first}); rerun the step "
                             "that writes it") from exc
-    require_columns(df, columns, path)
+    require_columns(df, columns, path, step)
     return df
+
+
+def require_dir(path: PathLike, step: str) -> Path:
+    """The folder ``path`` that pipeline ``step`` writes; a :class:`PipelineError` naming the
+    step when it is absent."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PipelineError(f"{path}: folder not found ({run_first(step)})")
+    return path
 
 
 def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, Any]) -> None:

@@ -347,7 +347,7 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
             "of each input, on the same ECGs:")
         r.table(pd.read_csv(lockbox)[columns])
     else:
-        r.p("_No lockbox figure: predict every member with `x03_predict.py --split all` and "
+        r.p("_No lockbox figure: predict every member with `x03_predict.py --part all` and "
             "rerun x04_train_ensemble.py._")
     r.p(f"**{split_label(split).capitalize()} patients**, cross-fitted: a logistic regression "
         f"of scd1 on the members' logits, age and sex, fitted on each half of the "

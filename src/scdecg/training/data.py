@@ -109,7 +109,7 @@ def fit_to(x: np.ndarray, length: int, rng: np.random.Generator | None) -> np.nd
 class SignalDataset:
     """Samples with signals (held in memory, or read per batch), targets and covariates."""
 
-    index: pd.DataFrame          # one row per sample: studyId (+ beat_file), path, scale
+    index: pd.DataFrame          # one row per sample: studyId (+ filename), path, scale
     targets: np.ndarray          # (n, n_outputs) float32, NaN = missing
     covariates: np.ndarray       # (n, n_covariates) float32, z-scored
     length: int                  # model input length
@@ -208,10 +208,11 @@ def _check_header(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- items
-def ten_second_items(rows: pd.DataFrame, workspace: Path = Path(".")) -> pd.DataFrame:
-    """One sample per ECG: ``10_sec_ecgs/<studyId>.npy`` scaled by ``scaling_factor``."""
+def ten_second_items(rows: pd.DataFrame, workspace: Path = Path("."),
+                     ecg_dir: str = TEN_SEC_DIR) -> pd.DataFrame:
+    """One sample per ECG: ``<ecg_dir>/<studyId>.npy`` scaled by ``scaling_factor``."""
     items = rows.copy()
-    items["path"] = [str(workspace / TEN_SEC_DIR / f"{sid}.npy") for sid in items["studyId"]]
+    items["path"] = [str(workspace / ecg_dir / f"{sid}.npy") for sid in items["studyId"]]
     items["scale"] = items["scaling_factor"].astype(float)
     return items.reset_index(drop=True)
 
@@ -221,7 +222,8 @@ _BEAT_NUMBER = re.compile(r"_(\d+)\.npy$")
 
 def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str = BEATS_DIR,
                failures: FailureLog | None = None) -> pd.DataFrame:
-    """One sample per beat file ``<beats_dir>/<studyId>/<studyId>_<k>.npy`` (mV, scale 1).
+    """One sample per beat file ``<beats_dir>/<studyId>/<studyId>_<k>.npy`` (mV, scale 1);
+    the file's name is in column ``filename`` (the published name of the beat column).
 
     ECGs without any beat file are left out and counted in ``failures``.
     """
@@ -234,7 +236,7 @@ def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str =
             if failures is not None:
                 failures.add(str(folder), "no beat files", studyId=row.studyId)
             continue
-        parts.append(pd.DataFrame({"studyId": row.studyId, "beat_file": [f.name for f in files],
+        parts.append(pd.DataFrame({"studyId": row.studyId, "filename": [f.name for f in files],
                                    "path": [str(f) for f in files]}))
     if not parts:
         raise PipelineError(f"{workspace / beats_dir}: no beat files for any selected ECG")

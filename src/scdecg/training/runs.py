@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
-from ..constants import BEATS_DIR, COVARIATE_DF, MODEL_DIRS, PREDICTIONS_DIR
+from ..constants import (BEATS_DIR, COVARIATE_DF, MODEL_DIRS, MORPH_BEATS_DIR, PREDICTIONS_DIR,
+                         TEN_SEC_DIR)
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..gain import GAIN_REPORT, unusable_ecgs
-from ..io import output_dir, read_feather, require_columns, write_csv, write_feather
+from ..io import output_dir, read_feather, require_columns, require_dir, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import CONFIG_FILE, WEIGHTS_FILE, require_entries
@@ -79,14 +80,18 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     return rows
 
 
-def _sample_items(kind: str, rows: pd.DataFrame, beats_dir: str, failures: FailureLog):
-    if kind == "beat":  # x04 already left out the ECGs x03 could not resolve
-        return beat_items(rows, Path("."), beats_dir, failures)
+def _sample_items(kind: str, rows: pd.DataFrame, folder: str, failures: FailureLog):
+    """The samples of ``rows``: 10-s ECGs in ``folder`` (x03's; ECGs x03 could not resolve are
+    left out and counted) or beats in ``folder`` (x04's or x05's, which already left those out);
+    a missing folder names the step that writes it."""
+    require_dir(folder, "x03" if kind == "ecg" else "x05" if folder == MORPH_BEATS_DIR else "x04")
+    if kind == "beat":
+        return beat_items(rows, Path("."), folder, failures)
     flagged = unusable_ecgs(GAIN_REPORT) or {}
     refused = rows["studyId"].isin(list(flagged))
     for sid in rows.loc[refused, "studyId"]:
         failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
-    return ten_second_items(rows[~refused])
+    return ten_second_items(rows[~refused], ecg_dir=folder)
 
 
 def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
@@ -110,13 +115,13 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
         needed.append("scaling_factor")
     if subset:
         needed.append(subset)
-    df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed))
+    df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
     folder = Path(MODEL_DIRS[kind]) / args.model_name
     beats_dir = getattr(args, "beats_dir", BEATS_DIR)
     failures = FailureLog(f"{kind} inputs")
-    items = _sample_items(kind, rows, beats_dir, failures)
+    items = _sample_items(kind, rows, beats_dir if kind == "beat" else TEN_SEC_DIR, failures)
     train_rows = rows[rows["split"] == "train"]
     cov_stats = fit_stats(train_rows, covariates)
     target_stats = fit_stats(items[items["split"] == "train"],
@@ -220,10 +225,46 @@ def _finite(obj: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- prediction
-def predict_model(kind: str, model_name: str, split: str, device_name: str,
-                  batch_size: int, memory_limit_gb: float) -> Path:
-    """Write ``predictions/<model_name>_1/predictions.feather`` (and, for beats,
-    ``predictions_by_ecg.feather``); returns the predictions folder."""
+#: The parts of a model's split that can be predicted; ``train`` (and ``all``) are in-sample.
+PARTS = (*SPLITS, "all")
+
+
+def prediction_file(part: str) -> str:
+    """``predictions.feather`` for held-out parts, ``predictions_in_sample.feather`` for the
+    training patients (the published names)."""
+    return "predictions_in_sample.feather" if part == "train" else "predictions.feather"
+
+
+def check_split_fractions(config: dict[str, Any], folder: Path,
+                          fractions: Sequence[float] | None) -> None:
+    """Refuse ``--split TRAIN VAL`` fractions that differ from the model's stored split."""
+    if fractions is None:
+        return
+    stored = config.get("split") or {}
+    if "train_frac" not in stored or "val_frac" not in stored:
+        raise PipelineError(f"{folder / 'config.json'}: no stored split fractions to check "
+                            f"--split {fractions[0]:g} {fractions[1]:g} against")
+    train, val = float(stored["train_frac"]), float(stored["val_frac"])
+    if not (math.isclose(fractions[0], train, abs_tol=1e-9)
+            and math.isclose(fractions[1], val, abs_tol=1e-9)):
+        raise PipelineError(f"--split {fractions[0]:g} {fractions[1]:g} does not match the split "
+                            f"{folder} was trained with (train {train:g}, val {val:g}; "
+                            f"{folder / SPLIT_FILE}): predictions always use the stored split")
+
+
+def predict_model(kind: str, model_name: str, part: str, device_name: str,
+                  batch_size: int, memory_limit_gb: float, covariate_df: str = COVARIATE_DF,
+                  ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
+    """Predict the ``part`` rows of the model's stored split; write
+    ``predictions/<model_name>_1/`` :func:`prediction_file` (and, for beats, the per-ECG
+    ``<stem>_by_ecg.feather``); returns the predictions folder.
+
+    ``ecg_dir`` is the folder of ``<studyId>.npy`` files (10-s models, default
+    ``10_sec_ecgs``) or of ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the
+    beat model was trained on).
+    """
+    if part not in PARTS:
+        raise PipelineError(f"part {part!r}: choose one of {', '.join(PARTS)}")
     folder = Path(MODEL_DIRS[kind]) / model_name
     if not (folder / "config.json").exists():
         script = "x01_train_10s_ecg.py" if kind == "ecg" else "x02_train_beats.py"
@@ -234,6 +275,7 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
     model, config = load_trained(folder, device)
     require_entries(config, ("covariates", "covariate_stats", "target_stats", "preprocessing"),
                     folder / CONFIG_FILE)
+    check_split_fractions(config, folder, split_fractions)
     outputs = config["outputs"]
     covariates = config["covariates"]
     if not (folder / SPLIT_FILE).is_file():
@@ -241,22 +283,23 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
                             "incomplete; retrain or restore it)")
     split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
     require_columns(split_table, ["studyId", "ptId", "split"], folder / SPLIT_FILE)
-    df = read_feather(COVARIATE_DF, columns=["studyId", *covariates] +
-                      (["scaling_factor"] if kind == "ecg" else []))
+    df = read_feather(covariate_df, columns=["studyId", *covariates] +
+                      (["scaling_factor"] if kind == "ecg" else []), step="x02")
     df = df.astype({"studyId": str})
-    rows = split_table if split == "all" else split_table[split_table["split"] == split]
+    rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
-        raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {split!r}")
+        raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
     keep = [c for c in df.columns if c not in rows.columns]
     rows = rows.merge(df[["studyId", *keep]], on="studyId", how="left", validate="one_to_one")
     for col in outputs:  # labels are not needed to predict
         if col not in rows.columns:
             rows[col] = np.nan
     failures = FailureLog("predict inputs")
-    items = _sample_items(kind, rows, config.get("beats_dir") or BEATS_DIR, failures)
+    items = _sample_items(kind, rows, ecg_dir or (TEN_SEC_DIR if kind == "ecg" else
+                                                  config.get("beats_dir") or BEATS_DIR), failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
-                         config["preprocessing"], memory_limit_gb, name=f"predict {split}")
+                         config["preprocessing"], memory_limit_gb, name=f"predict {part}")
     for row in data.failures.rows:
         failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
     if len(failures):
@@ -264,19 +307,23 @@ def predict_model(kind: str, model_name: str, split: str, device_name: str,
     logits = predict_logits(fuse_for_inference(model), data, Context(device=device), batch_size,
                             progress=True)
     values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
-    frame = data.index[["studyId"] + (["beat_file"] if kind == "beat" else [])].copy()
+    frame = data.index[["studyId"] + (["filename"] if kind == "beat" else [])].copy()
     for j, name in enumerate(outputs):
         frame[f"{name}_hat"] = values[:, j].astype(np.float32)
     frame["split"] = data.index["split"].to_numpy()
     frame["in_sample"] = frame["split"] == "train"
     out = Path(PREDICTIONS_DIR) / f"{model_name}_1"
-    write_feather(frame, out / "predictions.feather")
+    target = out / prediction_file(part)
+    write_feather(frame, target)
+    written = [target]
     if kind == "beat":
         hats = [f"{o}_hat" for o in outputs]
         by_ecg = frame.groupby("studyId", sort=False).agg(
-            **{h: (h, "mean") for h in hats}, n_beats=("beat_file", "size"),
+            **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
             split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
-        write_feather(by_ecg, out / "predictions_by_ecg.feather")
+        written.append(target.with_name(f"{target.stem}_by_ecg.feather"))
+        write_feather(by_ecg, written[-1])
     print(f"[{model_name}] {len(frame)} {'beats' if kind == 'beat' else 'ECGs'} "
-          f"({split}, in-sample: {split in ('train', 'all')}) -> {out}")
+          f"({part}, in-sample: {part in ('train', 'all')}) -> "
+          + ", ".join(str(p) for p in written))
     return out
