@@ -16,6 +16,7 @@ setup(
         "pandas>=2.1",
         "pyarrow>=14",
         "scipy>=1.11",
+        "scikit-learn>=1.3",
         "torch>=2.2",
         "neurokit2>=0.2.7",
         "statsmodels>=0.14",

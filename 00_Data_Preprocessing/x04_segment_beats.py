@@ -62,12 +62,12 @@ HELP = {
 def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
     cohort = read_feather(cohort_path, ["studyId"], step="x02")
-    require_dir(ecg_dir, "x03")
     ids = cohort["studyId"].astype(str)
     if ids.duplicated().any():
         raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
                             f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
     check_names(ids, "studyId", cohort_path)
+    require_dir(ecg_dir, "x03")
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
     return [beats.SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))

@@ -458,6 +458,7 @@ def test_a_second_run_over_a_locked_folder_stops_in_one_line(tmp_path):
     pd.DataFrame({"studyId": ["a"], "scaling_factor": [1000.0]}).to_feather(
         tmp_path / "covariate_df.feather")
     (tmp_path / "10_sec_ecgs").mkdir()
+    np.save(tmp_path / "10_sec_ecgs" / "a.npy", stored(clean_ecg(1)).astype(np.float32))
     with folder_lock(tmp_path / "ecg_beats", "test"):
         line = one_error_line(run_script(X04, "--n-jobs", "1", cwd=tmp_path, check=False))
     assert "ecg_beats: another run is writing this folder" in line

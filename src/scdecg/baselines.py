@@ -107,26 +107,38 @@ def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: in
     train = (rows["split"] == "train").to_numpy() & rows[outcome].notna().to_numpy()
     x_train, y = x[train], rows.loc[train, outcome].to_numpy(dtype=float)
     groups = rows.loc[train, "ptId"].to_numpy()
+    if len(np.unique(y)) < 2:
+        return (pd.Series(np.nan, index=ids),
+                f"not fitted: {outcome} has one class among the {len(y)} training ECGs with beats")
     n_folds = min(folds, len(np.unique(groups)))
     order = np.random.default_rng(seed).permutation(len(y))   # GroupKFold is deterministic
+    splits = [(order[a], order[b]) for a, b in
+              GroupKFold(n_folds).split(x_train[order], y[order], groups[order])] if n_folds > 1 else []
+    # a fold whose fitting part holds one class cannot be fitted: it scores nothing
+    splits = [(a, b) for a, b in splits if len(np.unique(y[a])) == 2]
     cv_auc = {}
-    for c in cs:
-        pooled = np.empty(len(y))
-        for fit_idx, test_idx in GroupKFold(n_folds).split(x_train[order], y[order], groups[order]):
-            fit_idx, test_idx = order[fit_idx], order[test_idx]
+    for c in cs if splits else ():
+        pooled = np.full(len(y), np.nan)
+        for fit_idx, test_idx in splits:
             model = LogisticRegression(C=c, max_iter=5000)
             model.fit(_standardise(x_train[fit_idx], x_train[fit_idx]), y[fit_idx])
             pooled[test_idx] = model.decision_function(_standardise(x_train[fit_idx],
                                                                     x_train[test_idx]))
-        cv_auc[c] = roc_auc(y, pooled)
-    best = max(cs, key=lambda c: (cv_auc[c], -c))  # ties: the stronger penalty
+        scored = np.isfinite(pooled)
+        cv_auc[c] = roc_auc(y[scored], pooled[scored])
+    usable = {c: a for c, a in cv_auc.items() if np.isfinite(a)}
+    if usable:
+        best = max(usable, key=lambda c: (usable[c], -c))  # ties: the stronger penalty
+        chosen = f"C = {best:g} by {len(splits)}-fold patient CV (CV AUC {usable[best]:.3f})"
+    else:   # too few patients or events for a cross-validated choice
+        best = sorted(cs)[len(cs) // 2]
+        chosen = f"C = {best:g} (middle of the grid: too few patients or events for patient CV)"
     model = LogisticRegression(C=best, max_iter=5000)
     model.fit(_standardise(x_train, x_train), y)
     score = model.decision_function(_standardise(x_train, x))
     return (pd.Series(score, index=ids),
             f"fitted on {int(train.sum())} training ECGs, {x.shape[1]} features "
-            f"(12 leads x every {step}th sample); C = {best:g} by {n_folds}-fold patient CV "
-            f"(CV AUC {cv_auc[best]:.3f})")
+            f"(12 leads x every {step}th sample); {chosen}")
 
 
 def fit_baselines(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: str,
