@@ -1,6 +1,8 @@
 """Train the DR-VAE beat generator on the morphing beats of the beat model's training patients.
 
-Reads the beat model folder (weights, config.json and its patient split), the morphing beats
+Reads the beat model folder(s) (weights, config.json and their shared patient split; with
+several ``--beat-model`` folders the discriminative regulariser uses the sigmoid of their mean
+scd1 logit), the morphing beats
 ``ecg_beats_morphing/<studyId>/*.npy`` of TRAINING patients (per-lead zero_mode), and writes
 ``modelfits_vae/<name>/``: ``vae.pt`` (tensors only), ``config.json``, the latent statistics
 (``latent_mu_mean.npy``, ...), ``history.csv`` and a per-epoch ``last_epoch.pt`` for ``--resume``.
@@ -15,11 +17,11 @@ import pandas as pd
 from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import write_csv
-from scdecg.morphing import load_beat_model, load_beats, morph_beat_index, split_patients
+from scdecg.morphing import load_beat_models, load_beats, morph_beat_index
 from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, latent_statistics,
                         save_vae)
 
-BEAT_MODEL = "modelfits_beat/ntuh_scd_beat_model_demo"
+BEAT_MODEL = ["modelfits_beat/ntuh_scd_beat_model_demo"]  # several: their mean scd1 logit
 OUTPUT_DIR = "modelfits_vae"
 NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)
@@ -29,7 +31,8 @@ MAX_BEATS = 0       # 0: every training beat; otherwise a seeded subset of this 
 RESUME = False
 SEED = 0
 
-HELP = {"beat_model": "frozen beat model folder (weights, config.json, patient split)",
+HELP = {"beat_model": "frozen beat model folder(s) (weights, config.json, patient split); "
+                      "several: the regulariser uses their mean scd1 logit",
         "resume": "continue from modelfits_vae/<name>/last_epoch.pt"}
 
 
@@ -46,12 +49,11 @@ def main(argv=None):
                   **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                        ("lr_max", args.lr_max)) if v})
 
-    risk, beat_config = load_beat_model(Path(args.beat_model), device)
-    splits = split_patients(Path(args.beat_model), beat_config)
+    risk, _, splits = load_beat_models(args.beat_model, device)
     index = morph_beat_index(sorted(splits["train"]))
     if index.empty:
         raise PipelineError(f"ecg_beats_morphing: no morphing beats of the "
-                            f"{len(splits['train'])} training patients of {args.beat_model}")
+                            f"{len(splits['train'])} training patients of {args.beat_model[0]}")
     if args.max_beats and len(index) > args.max_beats:
         index = index.sample(n=args.max_beats, random_state=args.seed).sort_index()
     print(f"[s08] {len(index)} training beats of {index['ptId'].nunique()} patients; "
@@ -64,7 +66,8 @@ def main(argv=None):
                       checkpoint_path=folder / EPOCH_CHECKPOINT, resume=args.resume)
     mu, var = encode(vae, beats, device)
     config = {"name": args.name, "profile": args.profile, "train": asdict(cfg),
-              "beat_model": str(args.beat_model), "target_output": risk.target,
+              "beat_model": str(args.beat_model[0]),
+              "beat_models": [str(f) for f in args.beat_model], "target_output": risk.target,
               "preprocessing": ["zero_mode"], "n_beats": len(index),
               "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
     save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
