@@ -27,6 +27,8 @@ NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)
 BATCH_SIZE = 0      # 0: the profile's value (paper 512)
 LR_MAX = 0.0        # 0: the profile's value (paper 1e-4)
+KL_ALPHA = 0.0      # 0: the profile's value (paper 0.01): final weight of the KL term
+BETA = 0.0          # 0: the profile's value (paper 0.01): weight of the discriminative term
 MAX_BEATS = 0       # 0: every training beat; otherwise a seeded subset of this size
 RESUME = False
 SEED = 0
@@ -40,6 +42,7 @@ HELP = {"beat_model": "frozen beat model folder(s) (weights, config.json, patien
 def main(argv=None):
     parser = build_parser(__doc__, help=HELP, beat_model=BEAT_MODEL, output_dir=OUTPUT_DIR,
                           name=NAME, epochs=EPOCHS, batch_size=BATCH_SIZE, lr_max=LR_MAX,
+                          kl_alpha=KL_ALPHA, beta=BETA,
                           max_beats=MAX_BEATS, resume=RESUME)
     add_runtime_options(parser, seed=SEED)
     args = parser.parse_args(argv)
@@ -47,7 +50,8 @@ def main(argv=None):
     device = resolve_device(args.device)
     cfg = replace(PROFILES[args.profile], seed=args.seed,
                   **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                       ("lr_max", args.lr_max)) if v})
+                                       ("lr_max", args.lr_max), ("kl_alpha", args.kl_alpha),
+                                       ("beta", args.beta)) if v})
 
     risk, _, splits = load_beat_models(args.beat_model, device)
     index = morph_beat_index(sorted(splits["train"]))

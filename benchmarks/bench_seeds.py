@@ -1,0 +1,152 @@
+"""Does morphing find the planted slur on every training seed? The morph targets, seed by seed.
+
+On a demo workspace (``python3 run.py demo``, or x00-x05 of its DEMO_STEPS; ``--build`` runs
+them first), for each ``--seeds`` value ``s`` this runs the training and morph steps of the
+demo with seed ``s``: x02 (the beat model(s), ``--seed s``), s08 (the DR-VAE, ``--seed s``) and
+s10 (morphing, ``--seed s``), each with the demo's arguments from run.py, into their own
+folders. An extra x02 run with seed ``s + 100`` is the independent model: it never steers a
+morph, it only scores them. Then it prints one row per seed:
+
+* ``risk_rose``: share of morphed beats (those that took a step) whose steering logit rose;
+* ``avl_rs_diff_fell``: share whose aVL R->S slope (``aVL_rs_diff``, the x06 definition on the
+  beat) fell from the reconstruction (t0) to the morph;
+* ``avl_rank``: aVL's rank among the 12 leads by mean |change| over its amplitude (1 = most);
+* ``indep_rose`` / ``indep_dlogit``: share of morphed beats whose independent model's risk rose,
+  and its mean logit change;
+
+and the targets (risk rose >= 90 %, aVL_rs_diff fell >= 75 %, aVL rank <= 3).
+
+    python benchmarks/bench_seeds.py --workspace /tmp/ws --build
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from measure import machine_line, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
+MORPH_SCRIPTS = ("01_Predictive_Model/x02_train_beats.py", "02_Morphing/s08_train_generator.py",
+                 "02_Morphing/s10_morph_ecgs.py")
+BUILD_UNTIL = "00_Data_Preprocessing/x05_create_morphing_beats.py"
+INDEPENDENT_SEED_OFFSET = 100
+
+
+def demo_steps() -> list[tuple[str, str, list[str]]]:
+    spec = importlib.util.spec_from_file_location("scdecg_run", ROOT / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run.DEMO_STEPS
+
+
+def option(args: list[str], name: str, value: str) -> list[str]:
+    """``args`` with ``name value`` set (replaced when present, appended otherwise)."""
+    out = list(args)
+    if name in out:
+        i = out.index(name)
+        j = i + 1
+        while j < len(out) and not out[j].startswith("--"):
+            j += 1
+        out[i + 1:j] = [value]
+        return out
+    return out + [name, value]
+
+
+def run_step(python: str, script: str, args: list[str], workspace: Path, log: Path) -> float:
+    m = measure([python, str(ROOT / script), *args], workspace, log_path=log)
+    if m.returncode:
+        sys.exit(f"{script} {' '.join(args)} failed (exit {m.returncode}); see {log}")
+    return m.wall_s
+
+
+def morph_checks(folder: Path) -> dict:
+    """The targets measured on one s10 output folder."""
+    from scdecg.morph_stats import avl_slopes, lead_change
+    from scdecg.morphing import read_morph_outputs, took_a_step
+
+    _, stages = read_morph_outputs(folder)
+    table = pd.read_feather(folder / "morphs.feather")
+    moved = took_a_step(table).to_numpy()
+    t0, final = stages["t0"][moved], stages["final"][moved]
+    before = np.array([avl_slopes(b)[0] for b in t0])
+    after = np.array([avl_slopes(b)[0] for b in final])
+    both = np.isfinite(before) & np.isfinite(after)
+    leads, _ = lead_change(t0, final)
+    indep = pd.read_csv(folder / "morph_independent.csv")
+    return {"n_morphed": int(moved.sum()),
+            "risk_rose": float(np.mean(table["logit_final"][moved] > table["logit_t0"][moved])),
+            "avl_rs_diff_fell": float(np.mean(after[both] < before[both])),
+            "avl_rank": int(leads.loc[leads["lead"] == "aVL", "rank_relative"].iloc[0]),
+            "indep_rose": float(indep["share_raised"].mean()) if len(indep) else np.nan,
+            "indep_dlogit": float(indep["mean_logit_change"].mean()) if len(indep) else np.nan}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("--build", action="store_true", help="run the demo's x00-x05 there first")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--extra-s10", nargs=argparse.REMAINDER, default=[],
+                   help="extra s10 arguments (last on the command line)")
+    args = p.parse_args()
+    ws = args.workspace.resolve()
+    ws.mkdir(parents=True, exist_ok=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    steps = demo_steps()
+    logs = ws / "bench_seeds_logs"
+    logs.mkdir(exist_ok=True)
+    if args.build:
+        for title, script, step_args in steps:
+            run_step(args.python, script, step_args, ws, logs / f"{Path(script).stem}.log")
+            if script == BUILD_UNTIL:
+                break
+    morph = {s: [a for t, sc, a in steps if sc == s] for s in MORPH_SCRIPTS}
+    rows = []
+    for seed in args.seeds:
+        beat_args = morph[MORPH_SCRIPTS[0]]        # every x02 run of the demo (steering models)
+        seconds = {"x02": 0.0}
+        steering = []
+        for k, a in enumerate(beat_args):
+            name = f"bench_beat_s{seed}_{k}"
+            a = option(option(a, "--seed", str(seed + k)), "--model-name", name)
+            seconds["x02"] += run_step(args.python, MORPH_SCRIPTS[0], a, ws, logs / f"{name}.log")
+            steering.append(f"modelfits_beat/{name}")
+        indep_name = f"bench_beat_s{seed}_independent"
+        a = option(option(beat_args[0], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
+                   "--model-name", indep_name)
+        run_step(args.python, MORPH_SCRIPTS[0], a, ws, logs / f"{indep_name}.log")
+        vae = f"bench_vae_s{seed}"
+        s08 = [x for x in morph[MORPH_SCRIPTS[1]][0] if True]
+        s08 = option(option(option(s08, "--seed", str(seed)), "--name", vae),
+                     "--beat-model", steering[0])
+        s08[s08.index("--beat-model") + 1:s08.index("--beat-model") + 2] = steering
+        seconds["s08"] = run_step(args.python, MORPH_SCRIPTS[1], s08, ws, logs / f"{vae}.log")
+        out = f"bench_morph_s{seed}"
+        s10 = option(option(option(morph[MORPH_SCRIPTS[2]][0], "--seed", str(seed)), "--vae",
+                            f"modelfits_vae/{vae}"), "--output-dir", out)
+        s10 = option(s10, "--independent-models", f"modelfits_beat/{indep_name}") + args.extra_s10
+        seconds["s10"] = run_step(args.python, MORPH_SCRIPTS[2], s10, ws, logs / f"{out}.log")
+        rows.append({"seed": seed, **morph_checks(ws / out),
+                     **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    met = ((table["risk_rose"] >= TARGETS["risk_rose"])
+           & (table["avl_rs_diff_fell"] >= TARGETS["avl_rs_diff_fell"])
+           & (table["avl_rank"] <= TARGETS["avl_rank"]))
+    table["targets_met"] = np.where(met, "yes", "NO")
+    print(f"\n{machine_line()}")
+    print(f"targets: risk rose >= {TARGETS['risk_rose']:.0%}, aVL_rs_diff fell >= "
+          f"{TARGETS['avl_rs_diff_fell']:.0%}, aVL rank (relative change) <= {TARGETS['avl_rank']}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
