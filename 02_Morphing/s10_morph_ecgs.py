@@ -1,8 +1,8 @@
 """Morph beats of VALIDATION patients towards higher predicted scd1 risk.
 
 Draws ``--n-beats`` morphing beats of the beat model's validation patients (never a training
-patient), encodes each to its start latent (``--start sampled``: mu + sigma * eps with the
-noise of seed 0, as published; ``--start mean``: mu), skips beats whose reconstruction MSE over
+patient), encodes each to its start latent (``--start mean``: the posterior mean mu;
+``--start sampled``: mu + sigma * eps with the noise of ``--start-seed`` 0, as published), skips beats whose reconstruction MSE over
 the 12 x 300 samples exceeds ``--max-rec-mse`` (logged and counted), then moves every latent
 at once along the gradient of the frozen beat model's pre-sigmoid scd1 output,
 ``z <- z + lr * grad_z logit(Dec(z))``, for up to ``--max-steps`` steps. With several
@@ -39,7 +39,7 @@ from scdecg.vae import encode, load_vae, reconstruct
 VAE = "modelfits_vae/drvae"
 BEAT_MODEL: list[str] = []   # none given: the beat model(s) the VAE was trained with
 INDEPENDENT_MODELS: list[str] = []  # beat models that only score the morphs
-START = "sampled"        # start latent: "sampled" mu + sigma*eps (published) or the "mean" mu
+START = "mean"           # start latent: the posterior "mean" mu, or "sampled" mu + sigma*eps (published)
 START_SEED = 0           # the noise of the sampled start (the published code used key 0)
 OUTPUT_DIR = "morphing_outputs"
 N_BEATS = 1000

@@ -33,10 +33,12 @@ from measure import machine_line, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
-MORPH_SCRIPTS = ("01_Predictive_Model/x02_train_beats.py", "02_Morphing/s08_train_generator.py",
+X02, S08, S10 = ("01_Predictive_Model/x02_train_beats.py", "02_Morphing/s08_train_generator.py",
                  "02_Morphing/s10_morph_ecgs.py")
+BEAT_STEP, VAE_STEP, MORPH_STEP = "beat model", "DR-VAE generator", "morphing"  # DEMO_STEPS titles
 BUILD_UNTIL = "00_Data_Preprocessing/x05_create_morphing_beats.py"
-INDEPENDENT_SEED_OFFSET = 100
+INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
+STEERING_SEED_STEP = 10         # steering models of seed s: seeds s, s + 10, s + 20, ...
 
 
 def demo_steps() -> list[tuple[str, str, list[str]]]:
@@ -94,6 +96,8 @@ def main() -> None:
     p.add_argument("--build", action="store_true", help="run the demo's x00-x05 there first")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--python", default=sys.executable)
+    p.add_argument("--n-models", type=int, default=1,
+                   help="beat models steering each morph (their mean scd1 logit)")
     p.add_argument("--extra-s10", nargs=argparse.REMAINDER, default=[],
                    help="extra s10 arguments (last on the command line)")
     args = p.parse_args()
@@ -108,32 +112,31 @@ def main() -> None:
             run_step(args.python, script, step_args, ws, logs / f"{Path(script).stem}.log")
             if script == BUILD_UNTIL:
                 break
-    morph = {s: [a for t, sc, a in steps if sc == s] for s in MORPH_SCRIPTS}
+    args_of = {title: a for title, _, a in steps}
     rows = []
     for seed in args.seeds:
-        beat_args = morph[MORPH_SCRIPTS[0]]        # every x02 run of the demo (steering models)
         seconds = {"x02": 0.0}
         steering = []
-        for k, a in enumerate(beat_args):
+        for k in range(args.n_models):          # the steering beat model(s)
             name = f"bench_beat_s{seed}_{k}"
-            a = option(option(a, "--seed", str(seed + k)), "--model-name", name)
-            seconds["x02"] += run_step(args.python, MORPH_SCRIPTS[0], a, ws, logs / f"{name}.log")
+            a = option(option(args_of[BEAT_STEP], "--seed", str(seed + STEERING_SEED_STEP * k)),
+                       "--model-name", name)
+            seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log")
             steering.append(f"modelfits_beat/{name}")
-        indep_name = f"bench_beat_s{seed}_independent"
-        a = option(option(beat_args[0], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
-                   "--model-name", indep_name)
-        run_step(args.python, MORPH_SCRIPTS[0], a, ws, logs / f"{indep_name}.log")
+        indep = f"bench_beat_s{seed}_independent"
+        a = option(option(args_of[BEAT_STEP], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
+                   "--model-name", indep)
+        run_step(args.python, X02, a, ws, logs / f"{indep}.log")
         vae = f"bench_vae_s{seed}"
-        s08 = [x for x in morph[MORPH_SCRIPTS[1]][0] if True]
-        s08 = option(option(option(s08, "--seed", str(seed)), "--name", vae),
-                     "--beat-model", steering[0])
-        s08[s08.index("--beat-model") + 1:s08.index("--beat-model") + 2] = steering
-        seconds["s08"] = run_step(args.python, MORPH_SCRIPTS[1], s08, ws, logs / f"{vae}.log")
+        s08 = option(option(args_of[VAE_STEP], "--seed", str(seed)), "--name", vae)
+        s08 = s08 + ["--beat-model", *steering]
+        seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log")
         out = f"bench_morph_s{seed}"
-        s10 = option(option(option(morph[MORPH_SCRIPTS[2]][0], "--seed", str(seed)), "--vae",
+        s10 = option(option(option(args_of[MORPH_STEP], "--seed", str(seed)), "--vae",
                             f"modelfits_vae/{vae}"), "--output-dir", out)
-        s10 = option(s10, "--independent-models", f"modelfits_beat/{indep_name}") + args.extra_s10
-        seconds["s10"] = run_step(args.python, MORPH_SCRIPTS[2], s10, ws, logs / f"{out}.log")
+        s10 = [x for x in s10 if x != "--independent-models"]
+        s10 = option(s10, "--independent-models", f"modelfits_beat/{indep}") + args.extra_s10
+        seconds["s10"] = run_step(args.python, S10, s10, ws, logs / f"{out}.log")
         rows.append({"seed": seed, **morph_checks(ws / out),
                      **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
