@@ -9,8 +9,9 @@ from torch import nn
 
 from scdecg.errors import PipelineError
 from scdecg.morphing import (INDEPENDENT_COLUMNS, BeatRiskModel, MeanRiskModel, draw_morph_set,
-                             independent_risk_change, morph_beat_index, morph_in_batches,
-                             morph_latents, split_patients, start_latents, stop_threshold)
+                             independent_risk_change, load_beat_models, morph_beat_index,
+                             morph_in_batches, morph_latents, split_patients, start_latents,
+                             stop_threshold)
 
 LATENT = 16
 
@@ -210,3 +211,28 @@ def test_start_latent_is_sampled_with_a_fixed_seed_or_the_mean():
     np.testing.assert_array_equal(start_latents(mu, 0 * var, "sampled"), mu)
     with pytest.raises(PipelineError, match="start latent"):
         start_latents(mu, var, "median")
+
+
+def _save_toy_beat_model(folder, split_rows):
+    from scdecg.models import Architecture, build_model, save_trained
+
+    torch.manual_seed(len(str(folder)))
+    model = build_model(Architecture(outputs=["scd1", "age"], length=300, channels=8, n_blocks=1,
+                                     rep_mp=5, dropout=0.0, cumulative=False))
+    save_trained(folder, model, {"output_types": ["classification", "regression"]})
+    pd.DataFrame(split_rows, columns=["ptId", "split"]).to_csv(folder / "split.csv", index=False)
+
+
+def test_beat_models_loaded_together_share_one_split(tmp_path):
+    split = [("p0", "train"), ("p1", "train"), ("p2", "val")]
+    for name in ("a", "b"):
+        _save_toy_beat_model(tmp_path / name, split)
+    _save_toy_beat_model(tmp_path / "c", [("p0", "train"), ("p2", "train"), ("p1", "val")])
+    mean, configs, splits = load_beat_models([tmp_path / "a", tmp_path / "b"])
+    assert len(mean.members) == 2 and len(configs) == 2
+    assert splits == {"train": {"p0", "p1"}, "val": {"p2"}}
+    x = torch.randn(3, 12, 300)
+    torch.testing.assert_close(mean.target_logit(x),
+                               (mean.members[0].target_logit(x) + mean.members[1].target_logit(x)) / 2)
+    with pytest.raises(PipelineError, match="split differs"):
+        load_beat_models([tmp_path / "a", tmp_path / "c"])
