@@ -61,7 +61,25 @@ def option(args: list[str], name: str, value: str) -> list[str]:
     return out + [name, value]
 
 
-def run_step(python: str, script: str, args: list[str], workspace: Path, log: Path) -> float:
+def drop(args: list[str], name: str) -> list[str]:
+    """``args`` without option ``name`` and its values."""
+    if name not in args:
+        return list(args)
+    i = args.index(name)
+    j = i + 1
+    while j < len(args) and not args[j].startswith("--"):
+        j += 1
+    return args[:i] + args[j:]
+
+
+REUSE = False  # --reuse: keep a model folder that already has its config.json
+
+
+def run_step(python: str, script: str, args: list[str], workspace: Path, log: Path,
+             output: str = "") -> float:
+    if REUSE and output and (workspace / output / "config.json").exists():
+        print(f"[bench] reusing {output}", flush=True)
+        return float("nan")
     m = measure([python, str(ROOT / script), *args], workspace, log_path=log)
     if m.returncode:
         sys.exit(f"{script} {' '.join(args)} failed (exit {m.returncode}); see {log}")
@@ -100,7 +118,11 @@ def main() -> None:
                    help="beat models steering each morph (their mean scd1 logit)")
     p.add_argument("--extra-s10", nargs=argparse.REMAINDER, default=[],
                    help="extra s10 arguments (last on the command line)")
+    p.add_argument("--reuse", action="store_true",
+                   help="skip a training step whose model folder already has a config.json")
     args = p.parse_args()
+    global REUSE
+    REUSE = args.reuse
     ws = args.workspace.resolve()
     ws.mkdir(parents=True, exist_ok=True)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
@@ -121,21 +143,22 @@ def main() -> None:
             name = f"bench_beat_s{seed}_{k}"
             a = option(option(args_of[BEAT_STEP], "--seed", str(seed + STEERING_SEED_STEP * k)),
                        "--model-name", name)
-            seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log")
+            seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log",
+                                       f"modelfits_beat/{name}")
             steering.append(f"modelfits_beat/{name}")
         indep = f"bench_beat_s{seed}_independent"
         a = option(option(args_of[BEAT_STEP], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
                    "--model-name", indep)
-        run_step(args.python, X02, a, ws, logs / f"{indep}.log")
+        run_step(args.python, X02, a, ws, logs / f"{indep}.log", f"modelfits_beat/{indep}")
         vae = f"bench_vae_s{seed}"
         s08 = option(option(args_of[VAE_STEP], "--seed", str(seed)), "--name", vae)
-        s08 = s08 + ["--beat-model", *steering]
-        seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log")
+        s08 = drop(s08, "--beat-model") + ["--beat-model", *steering]
+        seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log",
+                                  f"modelfits_vae/{vae}")
         out = f"bench_morph_s{seed}"
         s10 = option(option(option(args_of[MORPH_STEP], "--seed", str(seed)), "--vae",
                             f"modelfits_vae/{vae}"), "--output-dir", out)
-        s10 = [x for x in s10 if x != "--independent-models"]
-        s10 = option(s10, "--independent-models", f"modelfits_beat/{indep}") + args.extra_s10
+        s10 = option(drop(s10, "--independent-models"), "--independent-models", f"modelfits_beat/{indep}") + args.extra_s10
         seconds["s10"] = run_step(args.python, S10, s10, ws, logs / f"{out}.log")
         rows.append({"seed": seed, **morph_checks(ws / out),
                      **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})
