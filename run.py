@@ -45,6 +45,9 @@ DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     ("low-EF model (ensemble member)", "01_Predictive_Model/x01_train_10s_ecg.py",
      ["--profile", "demo", "--run", "low-ef", "--min-epochs", "2", "--max-epochs", "2"]),
     ("beat model", "01_Predictive_Model/x02_train_beats.py", ["--profile", "demo"]),
+    # a second beat model (another seed) that never steers the morphs, only scores them
+    ("independent beat model", "01_Predictive_Model/x02_train_beats.py",
+     ["--profile", "demo", "--seed", "1", "--model-name", "ntuh_scd_beat_model_demo_seed1"]),
     # validation, lockbox and (in-sample) training rows; x05 evaluates each into its own files
     ("10-s predictions", "01_Predictive_Model/x03_predict.py", ["--part", "all"]),
     ("death-only predictions", "01_Predictive_Model/x03_predict.py",
@@ -61,7 +64,8 @@ DEMO_STEPS: list[tuple[str, str, list[str]]] = [
     ("stacking ensemble", "01_Predictive_Model/x04_train_ensemble.py", []),
     ("DR-VAE generator", "02_Morphing/s08_train_generator.py", ["--profile", "demo"]),
     ("reconstruction report", "02_Morphing/s09_reconstruction_report.py", []),
-    ("morphing", "02_Morphing/s10_morph_ecgs.py", ["--profile", "demo"]),
+    ("morphing", "02_Morphing/s10_morph_ecgs.py",
+     ["--profile", "demo", "--independent-models", "modelfits_beat/ntuh_scd_beat_model_demo_seed1"]),
     ("morph measurements and summary", "02_Morphing/s12_morph_stats.py", []),
     ("run report", "-m scdecg.report", []),
 ]

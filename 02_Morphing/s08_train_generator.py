@@ -1,6 +1,8 @@
 """Train the DR-VAE beat generator on the morphing beats of the beat model's training patients.
 
-Reads the beat model folder (weights, config.json and its patient split), the morphing beats
+Reads the beat model folder(s) (weights, config.json and their shared patient split; with
+several ``--beat-model`` folders the discriminative regulariser uses the sigmoid of their mean
+scd1 logit), the morphing beats
 ``ecg_beats_morphing/<studyId>/*.npy`` of TRAINING patients (per-lead zero_mode), and writes
 ``modelfits_vae/<name>/``: ``vae.pt`` (tensors only), ``config.json``, the latent statistics
 (``latent_mu_mean.npy``, ...), ``history.csv`` and a per-epoch ``last_epoch.pt`` for ``--resume``.
@@ -16,22 +18,25 @@ from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_e
 from scdecg.constants import MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import write_csv
-from scdecg.morphing import load_beat_model, load_beats, morph_beat_index, split_patients
+from scdecg.morphing import load_beat_models, load_beats, morph_beat_index
 from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, latent_statistics,
                         save_vae)
 
-BEAT_MODEL = "modelfits_beat/ntuh_scd_beat_model_demo"
+BEAT_MODEL = ["modelfits_beat/ntuh_scd_beat_model_demo"]  # several: their mean scd1 logit
 BEATS_DIR = MORPH_BEATS_DIR   # the authors' README; the published s08 read ecg_beats (DEVIATIONS.md)
 OUTPUT_DIR = "modelfits_vae"
 NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)
 BATCH_SIZE = 0      # 0: the profile's value (paper 512)
 LR_MAX = 0.0        # 0: the profile's value (paper 1e-4)
+KL_ALPHA = 0.0      # 0: the profile's value (paper 0.01): final weight of the KL term
+BETA = 0.0          # 0: the profile's value (paper 0.01): weight of the discriminative term
 MAX_BEATS = 0       # 0: every training beat; otherwise a seeded subset of this size
 RESUME = False
 SEED = 0
 
-HELP = {"beat_model": "frozen beat model folder (weights, config.json, patient split)",
+HELP = {"beat_model": "frozen beat model folder(s) (weights, config.json, patient split); "
+                       "several: the regulariser uses their mean scd1 logit",
         "beats_dir": "beats to train on: ecg_beats_morphing (x05) or ecg_beats (x04, as the "
                      "published s08)",
         "resume": "continue from modelfits_vae/<name>/last_epoch.pt"}
@@ -42,6 +47,7 @@ def main(argv=None):
     parser = build_parser(__doc__, help=HELP, beat_model=BEAT_MODEL, beats_dir=BEATS_DIR,
                           output_dir=OUTPUT_DIR,
                           name=NAME, epochs=EPOCHS, batch_size=BATCH_SIZE, lr_max=LR_MAX,
+                          kl_alpha=KL_ALPHA, beta=BETA,
                           max_beats=MAX_BEATS, resume=RESUME)
     add_runtime_options(parser, seed=SEED)
     args = parser.parse_args(argv)
@@ -49,14 +55,14 @@ def main(argv=None):
     device = resolve_device(args.device)
     cfg = replace(PROFILES[args.profile], seed=args.seed,
                   **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                       ("lr_max", args.lr_max)) if v})
+                                       ("lr_max", args.lr_max), ("kl_alpha", args.kl_alpha),
+                                       ("beta", args.beta)) if v})
 
-    risk, beat_config = load_beat_model(Path(args.beat_model), device)
-    splits = split_patients(Path(args.beat_model), beat_config)
+    risk, _, splits = load_beat_models(args.beat_model, device)
     index = morph_beat_index(sorted(splits["train"]), beats_dir=Path(args.beats_dir))
     if index.empty:
         raise PipelineError(f"{args.beats_dir}: no beats of the "
-                            f"{len(splits['train'])} training patients of {args.beat_model}")
+                            f"{len(splits['train'])} training patients of {args.beat_model[0]}")
     if args.max_beats and len(index) > args.max_beats:
         index = index.sample(n=args.max_beats, random_state=args.seed).sort_index()
     print(f"[s08] {len(index)} training beats of {index['ptId'].nunique()} patients; "
@@ -69,7 +75,8 @@ def main(argv=None):
                       checkpoint_path=folder / EPOCH_CHECKPOINT, resume=args.resume)
     mu, var = encode(vae, beats, device)
     config = {"name": args.name, "profile": args.profile, "train": asdict(cfg),
-              "beat_model": str(args.beat_model), "beats_dir": str(args.beats_dir),
+              "beat_model": str(args.beat_model[0]),
+              "beat_models": [str(f) for f in args.beat_model], "beats_dir": str(args.beats_dir),
               "target_output": risk.target,
               "preprocessing": ["zero_mode"], "n_beats": len(index),
               "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}

@@ -1,17 +1,22 @@
 """Morph beats of VALIDATION patients towards higher predicted scd1 risk.
 
 Draws ``--n-beats`` morphing beats of the beat model's validation patients (never a training
-patient), reconstructs each from its posterior mean, skips beats whose reconstruction MSE over
+patient), encodes each to its start latent (``--start mean``: the posterior mean mu;
+``--start sampled``: mu + sigma * eps with the noise of ``--start-seed`` 0, as published), skips beats whose reconstruction MSE over
 the 12 x 300 samples exceeds ``--max-rec-mse`` (logged and counted), then moves every latent
 at once along the gradient of the frozen beat model's pre-sigmoid scd1 output,
-``z <- z + lr * grad_z logit(Dec(z))``, for up to ``--max-steps`` steps. A beat stops once its
+``z <- z + lr * grad_z logit(Dec(z))``, for up to ``--max-steps`` steps. With several
+``--beat-model`` folders (default: those the VAE was trained with) the target is their mean
+scd1 logit. Beat models in ``--independent-models`` do not steer the morph; the run reports
+how much the morphs raise their risk (``morph_independent.csv``, ``morph_run.json``). A beat stops once its
 predicted risk reaches the ``--stop-quantile`` of the predicted risk of all real morphing beats
 of the validation patients; ``--no-stop`` reproduces the published code, which never stopped.
 
 Writes to ``morphing_outputs/``: ``morphs.feather`` (one row per morphed beat: source file,
 reconstruction MSE, logits raw / t0 / final, steps, status), the beats (``beats_raw.npy``,
 ``beats_t0.npy`` = the reconstruction, ``beats_final.npy``), latents, trajectories
-(``trajectory_risk.feather``, ``trajectory_*.npy``), ``morph_gate_log.csv`` and ``morph_run.json``.
+(``trajectory_risk.feather``, ``trajectory_*.npy``), ``morph_gate_log.csv``,
+``morph_independent.csv`` and ``morph_run.json``.
 """
 from __future__ import annotations
 
@@ -25,13 +30,17 @@ from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_e
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.io import write_csv, write_json
-from scdecg.morphing import (draw_morph_set, load_beat_model, load_beats, morph_beat_index,
-                             morph_in_batches, reconstruction_mse, split_patients,
-                             stop_threshold, write_morph_outputs)
+from scdecg.morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
+                             independent_risk_change, load_beat_models, load_beats,
+                             morph_beat_index, morph_in_batches, reconstruction_mse,
+                             start_latents, stop_threshold, write_morph_outputs)
 from scdecg.vae import encode, load_vae, reconstruct
 
 VAE = "modelfits_vae/drvae"
-BEAT_MODEL = ""          # "": the beat model the VAE was trained with (its config.json)
+BEAT_MODEL: list[str] = []   # none given: the beat model(s) the VAE was trained with
+INDEPENDENT_MODELS: list[str] = []  # beat models that only score the morphs
+START = "mean"           # start latent: the posterior "mean" mu, or "sampled" mu + sigma*eps (published)
+START_SEED = 0           # the noise of the sampled start (the published code used key 0)
 OUTPUT_DIR = "morphing_outputs"
 N_BEATS = 1000
 MAX_REC_MSE = 0.1        # mV^2, over 12 x 300 samples
@@ -54,13 +63,20 @@ HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no
                           "reconstructed: of their VAE reconstructions, for a VAE that shifts "
                           "predicted risk (see morph_run.json: logit_shift_reconstruction)",
         "max_rec_mse": "skip beats whose reconstruction MSE exceeds this",
+        "beat_model": "beat model folder(s) steering the morph (mean scd1 logit); none: the "
+                      "VAE's (its config.json)",
+        "independent_models": "beat model folder(s) that do not steer the morph; the run "
+                              "reports how much the morphs raise their scd1 risk",
+        "start": "sampled: start (and gate) from mu + sigma*eps, eps from --start-seed (the "
+                 "published code); mean: from the posterior mean mu",
         "batch_size": "beats morphed together (memory vs. speed)"}
 
 
 @script_main
 def main(argv=None):
     parser = build_parser(__doc__, help=HELP, vae=VAE, beat_model=BEAT_MODEL,
-                          output_dir=OUTPUT_DIR, n_beats=N_BEATS, max_rec_mse=MAX_REC_MSE, lr=LR,
+                          independent_models=INDEPENDENT_MODELS, start=START,
+                          start_seed=START_SEED, output_dir=OUTPUT_DIR, n_beats=N_BEATS, max_rec_mse=MAX_REC_MSE, lr=LR,
                           max_steps=MAX_STEPS, stop=STOP, stop_quantile=STOP_QUANTILE,
                           stop_reference=STOP_REFERENCE,
                           batch_size=BATCH_SIZE, risk_stride=RISK_STRIDE, beat_stride=BEAT_STRIDE)
@@ -68,6 +84,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.stop_reference not in ("real", "reconstructed"):
         raise PipelineError(f"--stop-reference {args.stop_reference!r}: use real or reconstructed")
+    if args.start not in START_LATENTS:
+        raise PipelineError(f"--start {args.start!r}: use {' or '.join(START_LATENTS)}")
     if args.profile == "demo":  # demo values unless given on the command line
         parser.set_defaults(**DEMO)
         args = parser.parse_args(argv)
@@ -75,26 +93,28 @@ def main(argv=None):
     device = resolve_device(args.device)
 
     vae, vae_config, _ = load_vae(Path(args.vae), device)
-    beat_folder = Path(args.beat_model or vae_config["beat_model"])
-    risk, beat_config = load_beat_model(beat_folder, device)
-    splits = split_patients(beat_folder, beat_config)
+    beat_folders = args.beat_model or vae_config.get("beat_models") or [vae_config["beat_model"]]
+    risk, _, splits = load_beat_models(beat_folders, device)
+    independent, _, _ = (load_beat_models(args.independent_models, device)
+                         if args.independent_models else (None, None, None))
 
     pool = morph_beat_index(sorted(splits["val"]))
     drawn = draw_morph_set(pool, splits, args.n_beats, args.seed)
     print(f"[s10] morph set: {len(drawn)} of {len(pool)} beats of validation patients "
           f"({drawn['ptId'].nunique()} patients)")
     pool_beats = load_beats(pool["beat_file"].tolist())
-    pool_logits = risk.predict(pool_beats, device)[:, risk.target_index]
-    pool_rec_logits = risk.predict(reconstruct(vae, pool_beats, device), device)[:, risk.target_index]
+    pool_logits = risk.predict_target(pool_beats, device)
+    pool_rec_logits = risk.predict_target(reconstruct(vae, pool_beats, device), device)
     reference = pool_logits if args.stop_reference == "real" else pool_rec_logits
     stop_logit = stop_threshold(reference, args.stop_quantile) if args.stop else None
     row_of = {f: i for i, f in enumerate(pool["beat_file"])}
     raw = pool_beats[[row_of[f] for f in drawn["beat_file"]]]
     logit_raw = pool_logits[[row_of[f] for f in drawn["beat_file"]]]
 
-    mu, _ = encode(vae, raw, device)
+    mu, var = encode(vae, raw, device)
+    z_start = start_latents(mu, var, args.start, args.start_seed)
     with torch.no_grad():
-        recs = vae.decoder(torch.as_tensor(mu, device=device)).cpu().numpy()
+        recs = vae.decoder(torch.as_tensor(z_start, device=device)).cpu().numpy()
     rec_mse = reconstruction_mse(raw, recs)
     gate = FailureLog("s10 reconstruction gate")
     passed = rec_mse <= args.max_rec_mse
@@ -108,7 +128,7 @@ def main(argv=None):
         raise PipelineError(f"{args.vae}: no beat of the morph set passes the reconstruction "
                             f"gate (MSE <= {args.max_rec_mse}; smallest {rec_mse.min():.4g})")
 
-    z0 = torch.as_tensor(mu[passed], device=device)
+    z0 = torch.as_tensor(z_start[passed], device=device)
     result = morph_in_batches(vae.decoder, risk.target_logit, z0, args.batch_size, lr=args.lr,
                               max_steps=args.max_steps, stop_logit=stop_logit,
                               risk_stride=args.risk_stride, beat_stride=args.beat_stride)
@@ -118,12 +138,18 @@ def main(argv=None):
         rec_mse=rec_mse[passed], logit_raw=logit_raw[passed], logit_t0=result.logit_t0,
         logit_final=result.logit_final, steps=result.steps, stopped=result.stopped,
         status=np.where(result.failed, "failed", "ok"), reason=result.reasons)
-    write_morph_outputs(out, table, raw[passed], mu[passed], result)
+    write_morph_outputs(out, table, raw[passed], z_start[passed], result)
 
     moved = ~result.failed & (result.steps > 0)  # the others started at the stop threshold
+    scored = independent.members if independent else []
+    checks = independent_risk_change(scored, result.beats_t0[moved], result.beats_final[moved],
+                                     device)
+    write_csv(pd.DataFrame(checks, columns=INDEPENDENT_COLUMNS), out / "morph_independent.csv")
     raised = (float(np.mean(result.logit_final[moved] > result.logit_t0[moved]))
               if moved.any() else np.nan)
-    summary = {"args": vars(args), "beat_model": str(beat_folder), "n_pool": len(pool),
+    summary = {"args": vars(args), "beat_model": str(beat_folders[0]),
+               "beat_models": [str(f) for f in beat_folders], "start": args.start,
+               "independent_models": checks, "n_pool": len(pool),
                "n_drawn": len(drawn), "n_gate_skipped": int((~passed).sum()),
                "n_morphed": int(passed.sum()), "n_failed": int(result.failed.sum()),
                "stop_logit": stop_logit, "stop_reference": args.stop_reference,
@@ -138,6 +164,10 @@ def main(argv=None):
           f"{summary['n_stopped']} reached the stop threshold, {summary['n_started_above_stop']} "
           f"of them before any step; risk raised for {raised:.1%} of the others; "
           f"median {summary['median_steps']:.0f} steps; wrote {out}")
+    for row in checks:
+        print(f"[s10] independent model {row['model']}: risk raised for "
+              f"{row['share_raised']:.1%} of morphed beats (mean logit change "
+              f"{row['mean_logit_change']:+.3f})")
 
 
 if __name__ == "__main__":

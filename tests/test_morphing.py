@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from scdecg.errors import PipelineError
-from scdecg.morphing import (BeatRiskModel, draw_morph_set, morph_beat_index, morph_in_batches,
-                             morph_latents, split_patients, stop_threshold)
+from scdecg.morphing import (INDEPENDENT_COLUMNS, BeatRiskModel, MeanRiskModel, draw_morph_set,
+                             independent_risk_change, load_beat_models, morph_beat_index,
+                             morph_in_batches, morph_latents, split_patients, start_latents,
+                             stop_threshold)
 
 LATENT = 16
 
@@ -141,3 +143,96 @@ def test_morph_set_holds_only_validation_patients(tmp_path, monkeypatch):
     assert sorted(everything["ptId"].unique()) == ["p3", "p4"] and len(everything) == 6
     with pytest.raises(PipelineError, match="both train and val"):
         draw_morph_set(index, {"train": {"p1", "p3"}, "val": {"p3"}}, 4, 0)
+
+
+def test_mean_risk_model_targets_the_mean_logit_and_its_gradient():
+    torch.manual_seed(3)
+    models = [BeatRiskModel(ToyBeatModel(), ["age", "scd1"]) for _ in range(3)]
+    for k, m in enumerate(models):          # three different models
+        with torch.no_grad():
+            m.module.out.bias += k
+            m.module.conv.weight *= 1 + k
+    mean = MeanRiskModel(models)
+    x = torch.randn(5, 12, 300, requires_grad=True)
+    want = torch.stack([m.target_logit(x) for m in models]).mean(0)
+    got = mean.target_logit(x)
+    torch.testing.assert_close(got, want)
+    g_mean = torch.autograd.grad(got.sum(), x)[0]
+    g_each = [torch.autograd.grad(m.target_logit(x).sum(), x)[0] for m in models]
+    torch.testing.assert_close(g_mean, sum(g_each) / 3)
+    beats = x.detach().numpy()
+    np.testing.assert_allclose(mean.predict_target(beats),
+                               np.mean([m.predict_target(beats) for m in models], 0), rtol=1e-5)
+    assert MeanRiskModel(models[:1]).target_logit(x).equal(models[0].target_logit(x))
+    with pytest.raises(PipelineError, match="no beat model"):
+        MeanRiskModel([])
+
+
+def test_morph_target_is_the_mean_of_the_models():
+    decoder, model, z0 = toy_setup()
+    other = BeatRiskModel(ToyBeatModel(), ["age", "scd1"])
+    with torch.no_grad():                   # another model: other weights, other bias
+        other.module.conv.weight.mul_(0.3)
+        other.module.out.bias.add_(1.0)
+    res = morph_latents(decoder, MeanRiskModel([model, other]).target_logit, z0, lr=0.05,
+                        max_steps=20, progress=False)
+    each = [m.predict_target(res.beats_final) for m in (model, other)]
+    np.testing.assert_allclose(res.logit_final, np.mean(each, 0), rtol=1e-4, atol=1e-5)
+    assert (res.logit_final > res.logit_t0).all()
+
+
+def test_independent_report_scores_models_that_did_not_steer():
+    decoder, model, z0 = toy_setup()
+    res = morph_latents(decoder, model.target_logit, z0, lr=0.05, max_steps=30, progress=False)
+    flipped = BeatRiskModel(ToyBeatModel(), ["age", "scd1"], source="flipped")
+    with torch.no_grad():
+        flipped.module.out.weight.neg_()
+        flipped.module.out.bias.neg_()
+    rows = independent_risk_change([model, flipped], res.beats_t0, res.beats_final)
+    assert [r["model"] for r in rows] == ["beat model", "flipped"]
+    same, opposite = rows
+    assert same["share_raised"] == 1.0 and same["mean_logit_change"] > 0.02
+    assert opposite["share_raised"] == 0.0            # its logit is the negative of the target's
+    np.testing.assert_allclose(opposite["mean_logit_change"], -same["mean_logit_change"], rtol=1e-4)
+    assert same["mean_risk_after"] > same["mean_risk_before"]
+    assert set(same) == set(INDEPENDENT_COLUMNS) and same["n_beats"] == 6
+
+
+def test_start_latent_is_sampled_with_a_fixed_seed_or_the_mean():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(4, 8)).astype(np.float32)
+    var = rng.uniform(0.01, 0.2, size=(4, 8)).astype(np.float32)
+    np.testing.assert_array_equal(start_latents(mu, var, "mean"), mu)
+    a, b = start_latents(mu, var, "sampled", 0), start_latents(mu, var, "sampled", 0)
+    np.testing.assert_array_equal(a, b)                     # fixed seed: same start every run
+    eps = torch.randn((4, 8), generator=torch.Generator().manual_seed(0)).numpy()
+    np.testing.assert_allclose(a, mu + np.sqrt(var) * eps, rtol=1e-6)
+    assert not np.allclose(a, mu) and not np.allclose(a, start_latents(mu, var, "sampled", 1))
+    np.testing.assert_array_equal(start_latents(mu, 0 * var, "sampled"), mu)
+    with pytest.raises(PipelineError, match="start latent"):
+        start_latents(mu, var, "median")
+
+
+def _save_toy_beat_model(folder, split_rows):
+    from scdecg.models import Architecture, build_model, save_trained
+
+    torch.manual_seed(len(str(folder)))
+    model = build_model(Architecture(outputs=["scd1", "age"], length=300, channels=8, n_blocks=1,
+                                     rep_mp=5, dropout=0.0, cumulative=False))
+    save_trained(folder, model, {"output_types": ["classification", "regression"]})
+    pd.DataFrame(split_rows, columns=["ptId", "split"]).to_csv(folder / "split.csv", index=False)
+
+
+def test_beat_models_loaded_together_share_one_split(tmp_path):
+    split = [("p0", "train"), ("p1", "train"), ("p2", "val")]
+    for name in ("a", "b"):
+        _save_toy_beat_model(tmp_path / name, split)
+    _save_toy_beat_model(tmp_path / "c", [("p0", "train"), ("p2", "train"), ("p1", "val")])
+    mean, configs, splits = load_beat_models([tmp_path / "a", tmp_path / "b"])
+    assert len(mean.members) == 2 and len(configs) == 2
+    assert splits == {"train": {"p0", "p1"}, "val": {"p2"}}
+    x = torch.randn(3, 12, 300)
+    torch.testing.assert_close(mean.target_logit(x),
+                               (mean.members[0].target_logit(x) + mean.members[1].target_logit(x)) / 2)
+    with pytest.raises(PipelineError, match="split differs"):
+        load_beat_models([tmp_path / "a", tmp_path / "c"])

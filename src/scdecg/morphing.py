@@ -80,6 +80,10 @@ class BeatRiskModel:
     def target_probability(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.target_logit(x))
 
+    def predict_target(self, beats: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+        """Target (scd1) logits (N,) of NumPy beats."""
+        return self.predict(beats, device)[:, self.target_index]
+
     @torch.no_grad()
     def predict(self, beats: np.ndarray, device: torch.device | str = "cpu",
                 batch_size: int = 512) -> np.ndarray:
@@ -104,6 +108,85 @@ def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[B
     model = BeatRiskModel(module, outputs, types, source=str(folder))
     model.check_input(device)
     return model, config
+
+
+@dataclass
+class MeanRiskModel:
+    """Several beat models seen as one: the target logit is the mean of the members' logits.
+
+    Morphing towards one model's logit can follow a direction only that model responds to (a
+    shortcut, or an adversarial path off the beats' manifold); the mean over independently
+    trained models (e.g. seeds of x02) keeps what they agree on. One member behaves exactly
+    like that :class:`BeatRiskModel`.
+    """
+
+    members: list[BeatRiskModel]
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise PipelineError("no beat model given")
+        targets = {m.target for m in self.members}
+        if len(targets) != 1:
+            raise PipelineError(f"beat models predict different targets: {sorted(targets)}")
+        self.target = self.members[0].target
+        self.source = ", ".join(m.source for m in self.members)
+
+    def target_logit(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean over members of the pre-sigmoid ``target`` output, shape (B,)."""
+        if len(self.members) == 1:
+            return self.members[0].target_logit(x)
+        return torch.stack([m.target_logit(x) for m in self.members]).mean(0)
+
+    def target_probability(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.target_logit(x))
+
+    def predict_target(self, beats: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+        """Mean target logit (N,) of NumPy beats."""
+        return np.mean([m.predict_target(beats, device) for m in self.members], axis=0)
+
+
+def load_beat_models(folders: Sequence[Path | str], device: torch.device | str = "cpu"
+                     ) -> tuple[MeanRiskModel, list[dict], dict[str, set[str]]]:
+    """Load beat-model folders as one :class:`MeanRiskModel`; returns it, the configs and the
+    patient split they share (models split differently would let the morph set include a
+    training patient of one of them: an error naming the two folders)."""
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise PipelineError("no beat-model folder given")
+    loaded = [load_beat_model(f, device) for f in folders]
+    splits = [split_patients(f, c) for f, (_, c) in zip(folders, loaded)]
+    for f, s in zip(folders[1:], splits[1:]):
+        if s.get("train") != splits[0].get("train") or s.get("val") != splits[0].get("val"):
+            raise PipelineError(f"{f}: its patient split differs from {folders[0]}'s; "
+                                f"beat models morphed together must share one split")
+    return MeanRiskModel([m for m, _ in loaded]), [c for _, c in loaded], splits[0]
+
+
+INDEPENDENT_COLUMNS = ("model", "n_beats", "share_raised", "mean_logit_change",
+                       "median_logit_change", "mean_risk_before", "mean_risk_after")
+
+
+def independent_risk_change(models: Sequence[BeatRiskModel], before: np.ndarray,
+                            after: np.ndarray, device: torch.device | str = "cpu") -> list[dict]:
+    """How much morphs raise the risk of beat models that did NOT steer them.
+
+    A change the steering models found in the beats themselves should raise the risk of an
+    independently trained model too; a shortcut of the steering models need not. Per model:
+    ``share_raised`` (its logit rose from ``before`` to ``after``), the mean and median logit
+    change, and the mean probability before and after.
+    """
+    rows = []
+    for m in models:
+        l0, l1 = m.predict_target(before, device), m.predict_target(after, device)
+        d = l1 - l0
+        sig = lambda v: 1.0 / (1.0 + np.exp(-v.astype(np.float64)))  # noqa: E731
+        rows.append({"model": m.source, "n_beats": int(len(d)),
+                     "share_raised": float(np.mean(d > 0)) if len(d) else float("nan"),
+                     "mean_logit_change": float(np.mean(d)) if len(d) else float("nan"),
+                     "median_logit_change": float(np.median(d)) if len(d) else float("nan"),
+                     "mean_risk_before": float(np.mean(sig(l0))) if len(d) else float("nan"),
+                     "mean_risk_after": float(np.mean(sig(l1))) if len(d) else float("nan")})
+    return rows
 
 
 # --------------------------------------------------------------------------------------
@@ -271,6 +354,24 @@ def morph_in_batches(decoder, target_logit, z0: torch.Tensor, batch_size: int,
         stopped=cat("stopped"), failed=cat("failed"),
         reasons=[r for p in parts for r in p.reasons], risk_steps=risk_steps,
         risk_trajectory=risk_traj, beat_steps=beat_steps, beat_trajectory=beat_traj)
+
+
+START_LATENTS = ("sampled", "mean")
+
+
+def start_latents(mu: np.ndarray, var: np.ndarray, how: str, seed: int = 0) -> np.ndarray:
+    """The latent each beat's morph starts from (and whose decoding the gate checks).
+
+    ``sampled``: ``mu + sqrt(var) * eps`` with ``eps`` ~ N(0, 1) drawn from a generator seeded
+    with ``seed`` (the published code sampled with one fixed key); ``mean``: ``mu`` itself.
+    """
+    if how == "mean":
+        return np.asarray(mu, dtype=np.float32)
+    if how != "sampled":
+        raise PipelineError(f"start latent {how!r}: use one of {', '.join(START_LATENTS)}")
+    gen = torch.Generator().manual_seed(seed)
+    eps = torch.randn(tuple(np.shape(mu)), generator=gen).numpy()
+    return (mu + np.sqrt(var) * eps).astype(np.float32)
 
 
 def reconstruction_mse(beats: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:

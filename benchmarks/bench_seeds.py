@@ -1,0 +1,178 @@
+"""Does morphing find the planted slur on every training seed? The morph targets, seed by seed.
+
+On a demo workspace (``python3 run.py demo``, or x00-x05 of its DEMO_STEPS; ``--build`` runs
+them first), for each ``--seeds`` value ``s`` this runs the training and morph steps of the
+demo with seed ``s``: x02 (the beat model(s), ``--seed s``), s08 (the DR-VAE, ``--seed s``) and
+s10 (morphing, ``--seed s``), each with the demo's arguments from run.py, into their own
+folders. An extra x02 run with seed ``s + 100`` is the independent model: it never steers a
+morph, it only scores them. Then it prints one row per seed:
+
+* ``risk_rose``: share of morphed beats (those that took a step) whose steering logit rose;
+* ``avl_rs_diff_fell``: share whose aVL R->S slope (``aVL_rs_diff``, the x06 definition on the
+  beat) fell from the reconstruction (t0) to the morph;
+* ``avl_rank``: aVL's rank among the 12 leads by mean |change| over its amplitude (1 = most);
+* ``indep_rose`` / ``indep_dlogit``: share of morphed beats whose independent model's risk rose,
+  and its mean logit change;
+
+and the targets (risk rose >= 90 %, aVL_rs_diff fell >= 75 %, aVL rank <= 3).
+
+    python benchmarks/bench_seeds.py --workspace /tmp/ws --build
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from measure import machine_line, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
+X02, S08, S10 = ("01_Predictive_Model/x02_train_beats.py", "02_Morphing/s08_train_generator.py",
+                 "02_Morphing/s10_morph_ecgs.py")
+BEAT_STEP, VAE_STEP, MORPH_STEP = "beat model", "DR-VAE generator", "morphing"  # DEMO_STEPS titles
+BUILD_UNTIL = "00_Data_Preprocessing/x05_create_morphing_beats.py"
+INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
+STEERING_SEED_STEP = 10         # steering models of seed s: seeds s, s + 10, s + 20, ...
+
+
+def demo_steps() -> list[tuple[str, str, list[str]]]:
+    spec = importlib.util.spec_from_file_location("scdecg_run", ROOT / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    return run.DEMO_STEPS
+
+
+def option(args: list[str], name: str, value: str) -> list[str]:
+    """``args`` with ``name value`` set (replaced when present, appended otherwise)."""
+    out = list(args)
+    if name in out:
+        i = out.index(name)
+        j = i + 1
+        while j < len(out) and not out[j].startswith("--"):
+            j += 1
+        out[i + 1:j] = [value]
+        return out
+    return out + [name, value]
+
+
+def drop(args: list[str], name: str) -> list[str]:
+    """``args`` without option ``name`` and its values."""
+    if name not in args:
+        return list(args)
+    i = args.index(name)
+    j = i + 1
+    while j < len(args) and not args[j].startswith("--"):
+        j += 1
+    return args[:i] + args[j:]
+
+
+REUSE = False  # --reuse: keep a model folder that already has its config.json
+
+
+def run_step(python: str, script: str, args: list[str], workspace: Path, log: Path,
+             output: str = "") -> float:
+    if REUSE and output and (workspace / output / "config.json").exists():
+        print(f"[bench] reusing {output}", flush=True)
+        return float("nan")
+    m = measure([python, str(ROOT / script), *args], workspace, log_path=log)
+    if m.returncode:
+        sys.exit(f"{script} {' '.join(args)} failed (exit {m.returncode}); see {log}")
+    return m.wall_s
+
+
+def morph_checks(folder: Path) -> dict:
+    """The targets measured on one s10 output folder."""
+    from scdecg.morph_stats import avl_slopes, lead_change
+    from scdecg.morphing import read_morph_outputs, took_a_step
+
+    _, stages = read_morph_outputs(folder)
+    table = pd.read_feather(folder / "morphs.feather")
+    moved = took_a_step(table).to_numpy()
+    t0, final = stages["t0"][moved], stages["final"][moved]
+    before = np.array([avl_slopes(b)[0] for b in t0])
+    after = np.array([avl_slopes(b)[0] for b in final])
+    both = np.isfinite(before) & np.isfinite(after)
+    leads, _ = lead_change(t0, final)
+    indep = pd.read_csv(folder / "morph_independent.csv")
+    return {"n_morphed": int(moved.sum()),
+            "risk_rose": float(np.mean(table["logit_final"][moved] > table["logit_t0"][moved])),
+            "avl_rs_diff_fell": float(np.mean(after[both] < before[both])),
+            "avl_rank": int(leads.loc[leads["lead"] == "aVL", "rank_relative"].iloc[0]),
+            "indep_rose": float(indep["share_raised"].mean()) if len(indep) else np.nan,
+            "indep_dlogit": float(indep["mean_logit_change"].mean()) if len(indep) else np.nan}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("--build", action="store_true", help="run the demo's x00-x05 there first")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--n-models", type=int, default=1,
+                   help="beat models steering each morph (their mean scd1 logit)")
+    p.add_argument("--extra-s10", nargs=argparse.REMAINDER, default=[],
+                   help="extra s10 arguments (last on the command line)")
+    p.add_argument("--reuse", action="store_true",
+                   help="skip a training step whose model folder already has a config.json")
+    args = p.parse_args()
+    global REUSE
+    REUSE = args.reuse
+    ws = args.workspace.resolve()
+    ws.mkdir(parents=True, exist_ok=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    steps = demo_steps()
+    logs = ws / "bench_seeds_logs"
+    logs.mkdir(exist_ok=True)
+    if args.build:
+        for title, script, step_args in steps:
+            run_step(args.python, script, step_args, ws, logs / f"{Path(script).stem}.log")
+            if script == BUILD_UNTIL:
+                break
+    args_of = {title: a for title, _, a in steps}
+    rows = []
+    for seed in args.seeds:
+        seconds = {"x02": 0.0}
+        steering = []
+        for k in range(args.n_models):          # the steering beat model(s)
+            name = f"bench_beat_s{seed}_{k}"
+            a = option(option(args_of[BEAT_STEP], "--seed", str(seed + STEERING_SEED_STEP * k)),
+                       "--model-name", name)
+            seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log",
+                                       f"modelfits_beat/{name}")
+            steering.append(f"modelfits_beat/{name}")
+        indep = f"bench_beat_s{seed}_independent"
+        a = option(option(args_of[BEAT_STEP], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
+                   "--model-name", indep)
+        run_step(args.python, X02, a, ws, logs / f"{indep}.log", f"modelfits_beat/{indep}")
+        vae = f"bench_vae_s{seed}"
+        s08 = option(option(args_of[VAE_STEP], "--seed", str(seed)), "--name", vae)
+        s08 = drop(s08, "--beat-model") + ["--beat-model", *steering]
+        seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log",
+                                  f"modelfits_vae/{vae}")
+        out = f"bench_morph_s{seed}"
+        s10 = option(option(option(args_of[MORPH_STEP], "--seed", str(seed)), "--vae",
+                            f"modelfits_vae/{vae}"), "--output-dir", out)
+        s10 = option(drop(s10, "--independent-models"), "--independent-models", f"modelfits_beat/{indep}") + args.extra_s10
+        seconds["s10"] = run_step(args.python, S10, s10, ws, logs / f"{out}.log")
+        rows.append({"seed": seed, **morph_checks(ws / out),
+                     **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    met = ((table["risk_rose"] >= TARGETS["risk_rose"])
+           & (table["avl_rs_diff_fell"] >= TARGETS["avl_rs_diff_fell"])
+           & (table["avl_rank"] <= TARGETS["avl_rank"]))
+    table["targets_met"] = np.where(met, "yes", "NO")
+    print(f"\n{machine_line()}")
+    print(f"targets: risk rose >= {TARGETS['risk_rose']:.0%}, aVL_rs_diff fell >= "
+          f"{TARGETS['avl_rs_diff_fell']:.0%}, aVL rank (relative change) <= {TARGETS['avl_rank']}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
