@@ -53,7 +53,10 @@ SHORTEN = {
     "01_Predictive_Model/x02_train_beats.py": ["--profile", "demo"],
     "02_Morphing/s08_train_generator.py": ["--profile", "demo", "--epochs", "1",
                                            "--max-beats", "64"],
-    "02_Morphing/s10_morph_ecgs.py": ["--profile", "demo", "--n-beats", "8", "--max-steps", "20"],
+    # a 1-epoch generator draws nearly one beat for all, with a risk above any stop level: no
+    # stop, so each of the 8 beats takes its 20 steps
+    "02_Morphing/s10_morph_ecgs.py": ["--profile", "demo", "--n-beats", "8", "--max-steps", "20",
+                                      "--no-stop"],
 }
 N_PATIENTS = "120"
 SCRIPT_FOLDERS = ("00_Data_Preprocessing", "01_Predictive_Model", "02_Morphing")
