@@ -5,7 +5,7 @@ logits in ``predictions_by_ecg.feather``), written by ``01_Predictive_Model/x03_
 and the labels in ``covariate_df.feather``. Every ``<output>_hat`` column is evaluated per ECG
 against the label column ``<output>`` on the rows where both are present, separately for each
 part of the model's patient split found in the file (validation, lockbox, training; or only
-``--split``). Validation results keep the plain names below; another split's files carry its
+``--part``, as in x03_predict). Validation results keep the plain names below; another split's files carry its
 name (``metrics_lockbox.csv``, ``roc_scd_lockbox.png``, ...), so no split overwrites another.
 Every table has a ``split`` column and every title and printed line names the split. The
 validation patients chose the training epoch; the lockbox is the figure to trust. Writes beside
@@ -39,7 +39,7 @@ from scdecg.io import read_feather, read_json, write_csv, write_text
 MODEL_NAME = ""                       # empty: the default model of the kind (see --beat)
 BEAT = False
 PREDICTIONS_DIR = "predictions"
-SPLIT = ""                            # empty: each split in the predictions file, separately
+PART = ""                             # empty: each split in the predictions file, separately
 OUTPUTS: list[str] = []               # empty: every <output>_hat column of the predictions
 N_BOOT = 1000
 CI_LEVEL = 0.95
@@ -55,7 +55,7 @@ BASELINE_OUTCOME = "scd1"
 HELP = {
     "model_name": f"model to evaluate (default {DEFAULT_MODEL_NAMES['ecg']}, or "
                   f"{DEFAULT_MODEL_NAMES['beat']} with --beat)",
-    "split": "evaluate only the prediction rows of this split (train, val, lockbox); "
+    "part": "evaluate only the prediction rows of this part of the split (train, val, lockbox); "
              "default: each split present, into its own files",
     "beat": "evaluate a beat model from its per-ECG mean logits (predictions_by_ecg.feather)",
     "outputs": "outputs to evaluate (default: every <output>_hat column)",
@@ -164,7 +164,7 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
     in_sample = int(frame["in_sample"].astype(bool).sum()) if "in_sample" in frame else 0
     if in_sample:
         print(f"[x05] warning: {in_sample} of {len(frame)} ECGs are training (in-sample) "
-              "predictions, so their metrics are optimistic; use --split val for held-out ones")
+              "predictions, so their metrics are optimistic; use --part val for held-out ones")
     if split == "val":
         print("[x05] the validation patients chose the training epoch: their AUC is optimistic; "
               "the lockbox (x03_predict.py --part lockbox) is the figure to trust")
@@ -226,7 +226,7 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
 def main(argv=None):
     parser = build_parser(
         __doc__, help=HELP, model_name=MODEL_NAME, beat=BEAT, predictions_dir=PREDICTIONS_DIR,
-        split=SPLIT, outputs=OUTPUTS, n_boot=N_BOOT, ci_level=CI_LEVEL, high_risk_shares=HIGH_RISK_SHARES,
+        part=PART, outputs=OUTPUTS, n_boot=N_BOOT, ci_level=CI_LEVEL, high_risk_shares=HIGH_RISK_SHARES,
         high_risk_outputs=HIGH_RISK_OUTPUTS, roc_outputs=ROC_OUTPUTS,
         calibration_outputs=CALIBRATION_OUTPUTS, calibration_bins=CALIBRATION_BINS,
         baselines=BASELINES, baseline_outcome=BASELINE_OUTCOME)
@@ -237,12 +237,12 @@ def main(argv=None):
                             "n_boot >= 1 and 0 < ci_level < 1")
 
     name, source = prediction_file(args)
-    predictions = ev.select_split(read_feather(source, columns=["studyId"]), args.split, source)
+    predictions = ev.select_split(read_feather(source, columns=["studyId"]), args.part, source)
     covariates = read_feather(COVARIATE_DF, columns=["studyId", "ptId", "group"], step="x02")
     outputs = choose_outputs(args.outputs, predictions, covariates.columns, source)
     frame = ev.join_predictions(predictions, covariates, outputs, source, COVARIATE_DF)
     kinds = ev.output_kinds(frame, outputs, declared_kinds(name, args.beat))
-    splits = [args.split] if args.split else ev.present_splits(frame)
+    splits = [args.part] if args.part else ev.present_splits(frame)
     baselines = None
     if args.baselines and not args.beat and set(splits) & {"val", "lockbox"}:
         baselines = fit_baselines(name, covariates, args)

@@ -314,7 +314,7 @@ def test_lockbox_results_are_named_and_never_overwrite_validation(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     main = load_script().main
     folder = tmp_path / "predictions" / "demo_1"
-    assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val"]) == 0
+    assert main(["--model-name", "demo", "--n-boot", "20", "--part", "val"]) == 0
     validation = (folder / "metrics.csv").read_bytes()
     # the same file re-predicted for the lockbox patients (as x03_predict --part lockbox does)
     predictions.assign(split="lockbox", in_sample=False).to_feather(folder / "predictions.feather")
@@ -340,14 +340,14 @@ def test_script_split_selects_held_out_rows(tmp_path, monkeypatch, capsys):
     covariates, predictions = write_study(tmp_path, n_patients=120)
     monkeypatch.chdir(tmp_path)
     main = load_script().main
-    assert main(["--model-name", "demo", "--n-boot", "20", "--split", "val",
+    assert main(["--model-name", "demo", "--n-boot", "20", "--part", "val",
                  "--outputs", "scd2"]) == 0
     assert "in-sample" not in capsys.readouterr().out
     metrics = pd.read_csv(tmp_path / "predictions" / "demo_1" / "metrics.csv")
     val = covariates.merge(predictions[predictions["split"] == "val"], on="studyId")
     assert metrics["output"].tolist() == ["scd2"] and metrics["n"].tolist() == [len(val)]
     assert metrics["auc"][0] == pytest.approx(ev.roc_auc(val["scd2"], val["scd2_hat"]))
-    assert main(["--model-name", "demo", "--split", "lockbox"]) == 2
+    assert main(["--model-name", "demo", "--part", "lockbox"]) == 2
     assert "no rows with split 'lockbox' (present: train, val)" in capsys.readouterr().err
 
 
