@@ -457,3 +457,23 @@ def test_baselines_fit_on_training_patients_only_and_score_the_same_ecgs(tmp_pat
     scored = lockbox.merge(fitted.scores, on="studyId").dropna(subset=[bl.PROBE])
     assert auc[bl.PROBE] == pytest.approx(ev.roc_auc(scored["scd1"], scored[bl.PROBE]))
     assert (table["split"] == "lockbox").all()
+
+
+def test_evaluation_bootstrap_resamples_patients_not_ecgs():
+    """Three copies of every patient's ECG leave the patient bootstrap's interval unchanged
+    (each patient is drawn as a whole); resampling ECGs would narrow it."""
+    rng = np.random.default_rng(3)
+    n = 60
+    y = (rng.random(n) < 0.3).astype(float)
+    logit = y + rng.normal(0.0, 1.2, n)
+    one = pd.DataFrame({"studyId": [f"e{i}" for i in range(n)], "ptId": [f"p{i}" for i in range(n)],
+                        "scd1": y, "scd1_hat": logit})
+    three = pd.concat([one.assign(studyId=one["studyId"] + f"_{k}") for k in range(3)],
+                      ignore_index=True)
+    kinds = {"scd1": "classification"}
+    single = ev.evaluate_outputs(one, kinds, n_boot=200, seed=0)[0].set_index("output").loc["scd1"]
+    copies = ev.evaluate_outputs(three, kinds, n_boot=200, seed=0)[0].set_index("output").loc["scd1"]
+    assert copies.n == 3 * single.n and copies.n_patients == single.n_patients == n
+    assert copies.auc == pytest.approx(single.auc)
+    assert copies.auc_lo == pytest.approx(single.auc_lo) and copies.auc_hi == pytest.approx(single.auc_hi)
+    assert single.auc_hi - single.auc_lo > 0.1   # a real interval, not a degenerate one
