@@ -183,6 +183,8 @@ def section_biomarker(r: Report, df: pd.DataFrame | None, truth: pd.DataFrame | 
 #: Splits shown per model, the trusted one first: the validation patients chose the epoch.
 REPORT_SPLITS = ("lockbox", "val")
 MODEL_AUC_TARGET = 0.75
+MORPH_RISK_TARGET = 0.90      # share of morphed beats whose predicted risk rose
+MORPH_AVL_TARGET = 0.75       # share whose aVL_rs_diff fell (the planted slur)
 ENSEMBLE_DIR = "scd1_ensemble_model"
 
 
@@ -390,10 +392,11 @@ def section_morphing(r: Report) -> None:
         r.p(f"{len(wide)} beats morphed ({unmoved} more started at the stop threshold and "
             f"took no step). Predicted scd1 risk rose in {risk_up:.1%}; "
             f"aVL_rs_diff fell in {rs_down:.1%}.")
-        r.checks.append(Check("s10 morphing", "risk rises in ≥ 90% of morphs", f"{risk_up:.1%}",
-                              risk_up >= 0.9))
-        r.checks.append(Check("s12 morph stats", "aVL_rs_diff falls in ≥ 70% of morphs",
-                              f"{rs_down:.1%}", bool(rs_down >= 0.7)))
+        r.checks.append(Check("s10 morphing", f"risk rises in ≥ {MORPH_RISK_TARGET:.0%} of morphs",
+                              f"{risk_up:.1%}", risk_up >= MORPH_RISK_TARGET))
+        r.checks.append(Check("s12 morph stats",
+                              f"aVL_rs_diff falls in ≥ {MORPH_AVL_TARGET:.0%} of morphs",
+                              f"{rs_down:.1%}", bool(rs_down >= MORPH_AVL_TARGET)))
     recon = out / "reconstruction_report.csv"
     if recon.exists():
         r.p("Reconstruction error of the generator on held-out patients' beats (s09):")
