@@ -134,11 +134,11 @@ def _tiny_problem(tmp_path, n=32):
 
 
 def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, seed=3,
-         monitor="val_loss", patience=3):
+         monitor="val_loss", patience=3, min_epochs=10, lr=3e-3):
     torch.manual_seed(seed)
     model = build_model(Architecture(outputs=ECG_OUTPUTS, length=200, channels=4, n_blocks=2,
                                      rep_mp=1, dropout=0.2, covariates=["age", "female"]))
-    settings = FitSettings(lr=3e-3, batch_size=8, min_epochs=10, max_epochs=max_epochs,
+    settings = FitSettings(lr=lr, batch_size=8, min_epochs=min_epochs, max_epochs=max_epochs,
                            patience=patience, lr_reduce_interval=2, seed=seed, progress=False,
                            monitor=monitor)
     result = fit(model, train, val, ECG_OUTPUTS, [False] * len(ECG_OUTPUTS), settings,
@@ -353,3 +353,33 @@ def test_beat_model_trains_for_up_to_1000_epochs():
     script = "01_Predictive_Model/x02_train_beats.py"
     assert _script_constant(script, "MAX_EPOCHS") == 1000
     assert _script_constant(script, "MIN_EPOCHS") == 40
+
+
+def test_early_stopping_stops_and_a_finished_run_does_not_resume(tmp_path):
+    """With patience 1 the loop stops at the first epoch allowed to stop (min_epochs counted
+    from 0, as published) after one that did not improve; the checkpoint says finished, and
+    --resume then trains no further. A large learning rate makes improvement stall early."""
+    train, val = _tiny_problem(tmp_path, n=16)
+    _, result = _fit(tmp_path, train, val, "run", max_epochs=40, patience=1, min_epochs=1, lr=0.5)
+    epochs = [row["epoch"] for row in result.history]
+    assert epochs == list(range(1, epochs[-1] + 1)) and epochs[-1] < 40, "never stopped early"
+    settings = FitSettings(lr=0.5, batch_size=8, min_epochs=1, max_epochs=40, patience=1)
+    trace = _best_so_far(result.history)
+    assert trace[-1][1] == result.best_epoch
+    # it stopped at the first epoch where stopping was allowed, not before and not after
+    assert settings.may_stop(*trace[-1])
+    assert not any(settings.may_stop(e, b) for e, b in trace[:-1])
+    _, again = _fit(tmp_path, train, val, "run", max_epochs=40, patience=1, min_epochs=1, lr=0.5,
+                    resume=True)
+    assert [row["epoch"] for row in again.history] == epochs   # nothing trained after the stop
+    assert again.best_epoch == result.best_epoch
+
+
+def _best_so_far(history):
+    """(epoch, best epoch up to it) for each epoch of a history, by validation loss."""
+    out, best, best_loss = [], 0, float("inf")
+    for row in history:
+        if row["val_loss"] < best_loss:
+            best, best_loss = row["epoch"], row["val_loss"]
+        out.append((row["epoch"], best))
+    return out
