@@ -31,6 +31,7 @@ N_BLOCKS = 32
 REP_MP = 4                     # halve the length every REP_MP blocks
 DROPOUT = 0.4
 CUMULATIVE = True              # monotone SCD-horizon layer on the output logits
+HAZARD = "softplus"            # its non-negative hazards; "relu" is the published layer
 LR = 1e-5
 BATCH_SIZE = 256
 WEIGHT_DECAY = 0.0
@@ -68,6 +69,7 @@ PROFILES = {
 }
 
 HELP = {
+    "hazard": "softplus, or relu (published: can die, making every SCD horizon one value)",
     "outputs": "output columns of covariate_df.feather, in head order",
     "subset": "train only on rows where this 0/1 column is 1",
     "lr_reduce_interval": "multiply the learning rate by --gamma every this many epochs",
@@ -83,7 +85,7 @@ HELP = {
 def main(argv=None):
     constants = dict(model_name=MODEL_NAME, outputs=OUTPUTS, covariates=COVARIATES,
                      subset=SUBSET, length=LENGTH, channels=CHANNELS, n_blocks=N_BLOCKS,
-                     rep_mp=REP_MP, dropout=DROPOUT, cumulative=CUMULATIVE, lr=LR,
+                     rep_mp=REP_MP, dropout=DROPOUT, cumulative=CUMULATIVE, hazard=HAZARD, lr=LR,
                      batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY, min_epochs=MIN_EPOCHS,
                      max_epochs=MAX_EPOCHS, patience=PATIENCE, gamma=GAMMA,
                      lr_reduce_interval=LR_REDUCE_INTERVAL, train_frac=TRAIN_FRAC,

@@ -31,6 +31,7 @@ N_BLOCKS = 32
 REP_MP = 5
 DROPOUT = 0.5
 CUMULATIVE = True
+HAZARD = "softplus"            # its non-negative hazards; "relu" is the published layer
 LR = 1e-4
 BATCH_SIZE = 256
 WEIGHT_DECAY = 1e-5
@@ -60,6 +61,7 @@ PROFILES = {
 }
 
 HELP = {
+    "hazard": "softplus, or relu (published: can die, making every SCD horizon one value)",
     "outputs": "output columns of covariate_df.feather, in head order",
     "regression": "outputs trained as z-scored regressions (the rest are 0/1 classification)",
     "beats_dir": "folder of <studyId>/<studyId>_<k>.npy beat files",
@@ -76,7 +78,7 @@ def main(argv=None):
                      regression_weight=REGRESSION_WEIGHT,
                      beats_dir=BEATS_DIR_NAME, length=LENGTH,
                      channels=CHANNELS, n_blocks=N_BLOCKS, rep_mp=REP_MP, dropout=DROPOUT,
-                     cumulative=CUMULATIVE, lr=LR, batch_size=BATCH_SIZE,
+                     cumulative=CUMULATIVE, hazard=HAZARD, lr=LR, batch_size=BATCH_SIZE,
                      weight_decay=WEIGHT_DECAY, min_epochs=MIN_EPOCHS, max_epochs=MAX_EPOCHS,
                      patience=PATIENCE, gamma=GAMMA, lr_reduce_interval=LR_REDUCE_INTERVAL,
                      train_frac=TRAIN_FRAC, val_frac=VAL_FRAC, split_seed=SPLIT_SEED,

@@ -61,6 +61,32 @@ def test_cumulative_layer_is_monotone_for_random_weights(seed):
     assert out.diff(dim=1).max() > 0  # not trivially constant
 
 
+def test_softplus_hazards_keep_horizons_apart_where_relu_ones_die():
+    """A hazard layer pushed negative: ReLU makes every horizon the base value (the defect the
+    demo's 10-s model showed: four identical SCD horizons); softplus keeps them strictly apart."""
+    u = torch.randn(200, 4)
+    out = {}
+    for hazard in ("relu", "softplus"):
+        layer = CumulativeHorizons(hazard=hazard)
+        with torch.no_grad():
+            layer.hazard.weight.zero_()
+            layer.hazard.bias.fill_(-3.0)
+        out[hazard] = layer(u)
+    assert torch.equal(out["relu"][:, 0], out["relu"][:, 3])
+    steps = out["softplus"].diff(dim=1)
+    assert torch.allclose(steps, torch.full_like(steps, float(torch.nn.functional.softplus(
+        torch.tensor(-3.0)))))
+
+
+def test_unknown_hazard_is_refused_and_old_configs_load_the_published_relu():
+    with pytest.raises(PipelineError, match="hazard"):
+        build_model(Architecture(outputs=list(SCD_HORIZONS), length=100, channels=2,
+                                 n_blocks=1, rep_mp=1, hazard="tanh"))
+    assert Architecture(outputs=["scd1"]).hazard == "softplus"
+    assert Architecture.from_dict({"outputs": ["scd1"]}).hazard == "relu"
+    assert Architecture.from_dict({"outputs": ["scd1"], "hazard": "softplus"}).hazard == "softplus"
+
+
 def test_model_horizon_outputs_never_decrease():
     torch.manual_seed(0)
     outputs = ["dead1", "scd2", "scd1", "age", "scd3mo", "scd6mo"]  # horizons out of order

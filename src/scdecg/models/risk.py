@@ -21,20 +21,30 @@ from .resnet import ResNet1d
 HIDDEN = 128  # width of the covariate head
 
 
-class CumulativeHorizons(nn.Module):
-    """h = ReLU(Linear(k->k)(u)); base = Linear(k->1)(u); cum_j = sum_{i<=j} h_i + base.
+#: Non-negative maps for the horizon layer's hazards. "relu" is the published one; it can die
+#: (every hazard 0 for every input), which makes all horizons one value (docs/DEVIATIONS.md).
+HAZARDS = {"softplus": nn.functional.softplus, "relu": torch.relu}
 
-    ``u`` are the k horizon logits, shortest horizon first. Because every h_i >= 0, the
-    output is non-decreasing in j for any input and any weights.
+
+class CumulativeHorizons(nn.Module):
+    """h = g(Linear(k->k)(u)); base = Linear(k->1)(u); cum_j = sum_{i<=j} h_i + base.
+
+    ``u`` are the k horizon logits, shortest horizon first; ``g`` is softplus (default) or the
+    published ReLU. Because every h_i >= 0, the output is non-decreasing in j for any input
+    and any weights; with softplus every h_i > 0, so no horizon collapses onto the previous one.
     """
 
-    def __init__(self, n_horizons: int = len(SCD_HORIZONS)):
+    def __init__(self, n_horizons: int = len(SCD_HORIZONS), hazard: str = "softplus"):
         super().__init__()
+        if hazard not in HAZARDS:
+            raise PipelineError(f"architecture: hazard must be one of {sorted(HAZARDS)}, "
+                                f"got {hazard!r}")
+        self.hazard_fn = HAZARDS[hazard]
         self.hazard = nn.Linear(n_horizons, n_horizons)
         self.base = nn.Linear(n_horizons, 1)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        return torch.cumsum(torch.relu(self.hazard(u)), dim=-1) + self.base(u)
+        return torch.cumsum(self.hazard_fn(self.hazard(u)), dim=-1) + self.base(u)
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Architecture:
     covariates: list[str] = field(default_factory=list)
     hidden: int = HIDDEN
     cumulative: bool = True
+    hazard: str = "softplus"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Architecture":
@@ -58,6 +69,8 @@ class Architecture:
         unknown = sorted(set(d) - known)
         if unknown:
             raise PipelineError(f"architecture: unknown key(s) {', '.join(unknown)}")
+        if "hazard" not in d:  # saved before the choice existed: the published ReLU
+            d = {**d, "hazard": "relu"}
         return cls(**d)
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,7 +95,8 @@ class RiskModel(nn.Module):
         else:
             self.head = nn.Linear(n_feat, n_out)
         has_horizons = all(h in arch.outputs for h in SCD_HORIZONS)
-        self.cumulative = CumulativeHorizons() if arch.cumulative and has_horizons else None
+        self.cumulative = (CumulativeHorizons(hazard=arch.hazard)
+                           if arch.cumulative and has_horizons else None)
         self.register_buffer("horizon_index",
                              torch.tensor([arch.outputs.index(h) for h in SCD_HORIZONS]
                                           if self.cumulative is not None else [], dtype=torch.long),

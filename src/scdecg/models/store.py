@@ -81,6 +81,8 @@ def check_architecture(arch: Any, source: PathLike) -> None:
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif isinstance(default, float):
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
         else:
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         if not ok:

@@ -141,7 +141,8 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
     seed_everything(args.seed)
     arch = Architecture(outputs=outputs, length=args.length, channels=args.channels,
                         n_blocks=args.n_blocks, rep_mp=args.rep_mp, dropout=args.dropout,
-                        covariates=covariates, cumulative=args.cumulative)
+                        covariates=covariates, cumulative=args.cumulative,
+                        hazard=getattr(args, "hazard", "softplus"))
     model = build_model(arch)
     settings = FitSettings(lr=args.lr, batch_size=args.batch_size, min_epochs=args.min_epochs,
                            max_epochs=args.max_epochs, patience=args.patience,
