@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from .beats import beat_files
-from .constants import BEATS_DIR
 from .errors import PipelineError
 from .evaluation import auc_with_interval
 from .failures import FailureLog
+from .workspace import BEATS_DIR
 
 CLINICAL = "age+sex+aVL"
 PROBE = "median-beat probe"

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .errors import PipelineError
 from .failures import FailureLog
 from .tables import markdown_table
+from .workspace import split_suffix  # noqa: F401 (the file-name rule; re-exported)
 
 HAT_SUFFIX = "_hat"
 CLASSIFICATION = "classification"
@@ -263,13 +264,6 @@ SPLIT_ORDER = ("val", "lockbox", "train")
 def split_label(split: str) -> str:
     """``val`` -> ``validation``, ``lockbox`` -> ``lockbox``, ... (unknown names unchanged)."""
     return SPLIT_LABELS.get(split, split)
-
-
-def split_suffix(split: str) -> str:
-    """File-name suffix of one split's results: validation (and files without a split
-    column) keep the plain names (``metrics.csv``); others get ``_<split>``
-    (``metrics_lockbox.csv``), so evaluating one split never overwrites another's."""
-    return "" if split in ("val", "") else f"_{split}"
 
 
 def present_splits(predictions: pd.DataFrame) -> list[str]:
