@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
-from .evaluation import auc_with_interval, sigmoid, split_label
+from .evaluation import split_label
 from .failures import FailureLog
+from .metrics import auc_with_interval, sigmoid
 from .workspace import (COEFFICIENTS, METRICS_STEM, PREDICTIONS, RISK_HISTOGRAM_STEM,
                         predictions_folder)
 

@@ -490,31 +490,26 @@ def short_beat_name(path: str) -> str:
     return f"{study[:8]}_{k}"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(*grid, figsize, **subplots):
+    """A pyplot-free figure (nothing global to close) and, given a grid, its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return (fig, fig.subplots(*grid, **subplots)) if grid or subplots else fig
 
 
 def _save(fig, path: Path) -> None:
-    from .io import atomic_path
+    from .plotting import save_figure
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110,
-                    bbox_inches="tight")
-    _pyplot().close(fig)
+    save_figure(fig, path, dpi=110, tight=True)
 
 
 def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tuple[str, str],
                               titles: Sequence[str], path: Path, suptitle: str = "") -> None:
     """One column per example beat, one row per lead: ``first`` and ``second`` overlaid, in mV
     (each lead's scale shared across the examples, ticks on the left column)."""
-    plt = _pyplot()
     n = len(first)
-    fig, axes = plt.subplots(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
+    fig, axes = _figure(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
                              squeeze=False)
     t = (np.arange(first.shape[-1]) - BEAT_PRE) / FS * 1000
     for j in range(n):
@@ -538,10 +533,9 @@ def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tup
 def plot_reconstruction(report: pd.DataFrame, beats: np.ndarray, recs: np.ndarray,
                         titles: Sequence[str], path: Path) -> None:
     """Per-lead RMSE (bars, error bars = SD over beats) and real vs reconstructed examples."""
-    plt = _pyplot()
     per_lead = report[report["lead"] != "all"]
     n = len(beats)
-    fig = plt.figure(figsize=(4 + 3 * n, 6))
+    fig = _figure(figsize=(4 + 3 * n, 6))
     grid = fig.add_gridspec(3, n + 1, width_ratios=[1.6] + [1] * n)
     ax = fig.add_subplot(grid[:, 0])
     ax.barh(per_lead["lead"], per_lead["rmse"], xerr=per_lead["rmse_beat_sd"], color="tab:blue")
@@ -564,9 +558,8 @@ def plot_reconstruction(report: pd.DataFrame, beats: np.ndarray, recs: np.ndarra
 
 def plot_beats(beats: np.ndarray, path: Path, title: str = "") -> None:
     """Each beat's 12 leads stacked (offset) in its own panel."""
-    plt = _pyplot()
     n = len(beats)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 7), squeeze=False)
+    fig, axes = _figure(1, n, figsize=(2.6 * n, 7), squeeze=False)
     t = (np.arange(beats.shape[-1]) - BEAT_PRE) / FS * 1000
     for j, ax in enumerate(axes[0]):
         for i, lead in enumerate(LEADS):
@@ -582,8 +575,7 @@ def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
                      subtitle: str = "") -> None:
     """Change per lead relative to its amplitude (bars, ranked: the ranking the README quotes,
     the mV value written beside each bar) and the signed mean difference waveform per lead."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, axes = _figure(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
     ranked = table.sort_values(["rank_relative", "lead"])
     colors = ["tab:red" if lead == "aVL" else "tab:blue" for lead in ranked["lead"]]
     pct = 100 * ranked["relative_change"].to_numpy(dtype=np.float64)
@@ -620,9 +612,8 @@ def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
 def plot_risk_trajectories(steps: np.ndarray, logits: np.ndarray, stop_logit: float | None,
                            path: Path, n_lines: int = 50, subtitle: str = "") -> None:
     """Predicted scd1 risk along the morph: a sample of beats, the median and the stop level."""
-    plt = _pyplot()
     risk = 1 / (1 + np.exp(-logits.astype(np.float64)))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _figure(1, 1, figsize=(7, 4.5))
     shown = np.linspace(0, risk.shape[1] - 1, min(n_lines, risk.shape[1])).astype(int)
     for k, j in enumerate(shown):
         ax.plot(steps, risk[:, j], color="tab:blue", alpha=0.25, lw=0.8,

@@ -17,15 +17,16 @@ import pandas as pd
 from scipy import stats
 
 from . import constants as C
-from .baselines import PROBE
 from . import workspace as W
+from .baselines import PROBE
 from .errors import PipelineError
-from .evaluation import roc_auc, split_label, split_suffix
+from .evaluation import split_label
 from .io import write_text
+from .metrics import roc_auc
 from .morph_stats import SUMMARY_COLUMNS
 from .report_html import markdown_to_html
 from .tables import markdown_table
-from .workspace import REPORT_DIR, took_a_step
+from .workspace import REPORT_DIR, split_suffix, took_a_step
 
 HTML_REPORT = W.REPORT_HTML
 
