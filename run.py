@@ -25,50 +25,26 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".scdecg-installed"
 DEMO_WORKSPACE = ROOT / "demo_workspace"
 
-# The demo: the published order on the synthetic default, small enough for a laptop CPU.
-# Each step: (title, script relative to ROOT, arguments). Run with the workspace as cwd.
+
+
+def _load_workspace_contract():
+    """``src/scdecg/workspace.py`` loaded from its file (standard library only), so the step
+    list is available before the environment that holds the package exists."""
+    import importlib.util
+
+    path = ROOT / "src" / "scdecg" / "workspace.py"
+    spec = importlib.util.spec_from_file_location("_scdecg_workspace", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# The demo: the published order on the synthetic default, small enough for a laptop CPU
+# (scdecg.workspace.PIPELINE). Each step: (title, script relative to ROOT, arguments); run
+# with the workspace as cwd.
 DEMO_STEPS: list[tuple[str, str, list[str]]] = [
-    ("synthetic NTUH dataset", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
-     ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", "1500", "--seed", "0"]),
-    ("cohort table and SCD labels", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
-    ("pipeline columns", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
-    ("10-s ECGs and limb-lead gain correction", "00_Data_Preprocessing/x03_process_10sec_ecg.py", []),
-    ("beat segmentation", "00_Data_Preprocessing/x04_segment_beats.py", []),
-    ("morphing beat set and waterfall", "00_Data_Preprocessing/x05_create_morphing_beats.py", []),
-    ("aVL RS-slope biomarker", "00_Data_Preprocessing/x06_create_aVL_feature.py", []),
-    ("association analysis", "00_Data_Preprocessing/x07_run_ntuh_style_regression.py", []),
-    ("ECG plot", "00_Data_Preprocessing/x08_plot_ecg.py", ["--output", "reports/ecg_example.png"]),
-    ("10-s risk model", "01_Predictive_Model/x01_train_10s_ecg.py", ["--profile", "demo"]),
-    ("death-only model (ensemble member)", "01_Predictive_Model/x01_train_10s_ecg.py",
-     ["--profile", "demo", "--run", "death-only"]),
-    # low_ef is the all-False placeholder here: nothing to learn, so two epochs suffice
-    ("low-EF model (ensemble member)", "01_Predictive_Model/x01_train_10s_ecg.py",
-     ["--profile", "demo", "--run", "low-ef", "--min-epochs", "2", "--max-epochs", "2"]),
-    ("beat model", "01_Predictive_Model/x02_train_beats.py", ["--profile", "demo"]),
-    # a second beat model (another seed) that never steers the morphs, only scores them
-    ("independent beat model", "01_Predictive_Model/x02_train_beats.py",
-     ["--profile", "demo", "--seed", "1", "--model-name", "ntuh_scd_beat_model_demo_seed1"]),
-    # validation, lockbox and (in-sample) training rows; x05 evaluates each into its own files
-    ("10-s predictions", "01_Predictive_Model/x03_predict.py", ["--part", "all"]),
-    ("death-only predictions", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "ntuh_scd_model_demo_death_only", "--part", "all"]),
-    ("low-EF predictions", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "ntuh_scd_model_demo_low_ef", "--part", "all"]),
-    ("beat predictions", "01_Predictive_Model/x03_predict.py", ["--beat", "--part", "all"]),
-    ("10-s evaluation and baselines", "01_Predictive_Model/x05_evaluate.py", []),
-    ("beat evaluation", "01_Predictive_Model/x05_evaluate.py", ["--beat"]),
-    ("death-only evaluation", "01_Predictive_Model/x05_evaluate.py",
-     ["--model-name", "ntuh_scd_model_demo_death_only", "--no-baselines"]),
-    ("low-EF evaluation", "01_Predictive_Model/x05_evaluate.py",
-     ["--model-name", "ntuh_scd_model_demo_low_ef", "--no-baselines"]),
-    ("stacking ensemble", "01_Predictive_Model/x04_train_ensemble.py", []),
-    ("DR-VAE generator", "02_Morphing/s08_train_generator.py", ["--profile", "demo"]),
-    ("reconstruction report", "02_Morphing/s09_reconstruction_report.py", []),
-    ("morphing", "02_Morphing/s10_morph_ecgs.py",
-     ["--profile", "demo", "--independent-models", "modelfits_beat/ntuh_scd_beat_model_demo_seed1"]),
-    ("morph measurements and summary", "02_Morphing/s12_morph_stats.py", []),
-    ("run report", "-m scdecg.report", []),
-]
+    (s.title, s.script, list(s.args)) for s in _load_workspace_contract().PIPELINE]
 
 
 def _requirements_hash() -> str:

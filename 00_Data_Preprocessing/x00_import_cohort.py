@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from scdecg.cli import build_parser
-from scdecg.constants import COVARIATE_DF, TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.importing import FORMATS, SignalOptions, WindowOptions, import_cohort
 from scdecg.io import write_csv, write_feather
+from scdecg.workspace import COVARIATE_DF, IMPORT_LOG, TEN_SEC_DIR
 
 INPUT = None
 FORMAT = "wfdb"
@@ -34,7 +34,7 @@ MEASURE = True
 SEED = 42
 OUTPUT = COVARIATE_DF
 OUT_DIR = TEN_SEC_DIR
-LOG = "x00_import_log.csv"
+LOG = IMPORT_LOG
 N_JOBS = 0
 
 HELP = {

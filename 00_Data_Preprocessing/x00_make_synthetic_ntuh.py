@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from scdecg.cli import build_parser
-from scdecg.constants import DEFAULT_DATA_ROOT
 from scdecg.errors import PipelineError, script_main
-from scdecg.synthetic import TRUTH_FILE, CohortDesign, write_synthetic_ntuh
+from scdecg.synthetic import CohortDesign, write_synthetic_ntuh
+from scdecg.workspace import DEFAULT_DATA_ROOT, TRUTH_FILE
 
 DATA_ROOT = DEFAULT_DATA_ROOT
 N_PATIENTS = 1500            # NTUH itself has about 10,950 patients and 18,000 ECGs

@@ -11,14 +11,15 @@ from __future__ import annotations
 from scdecg.cli import build_parser
 from scdecg.cohort import (CARDIAC_CAUSES, NONCARDIAC_CAUSES, OTHER_RHYTHMS, SHOCKABLE_RHYTHMS,
                            Categories, build_cohort)
-from scdecg.constants import CONTROL_YEARS, COVARIATE_DF, DEFAULT_DATA_ROOT
+from scdecg.constants import CONTROL_YEARS
 from scdecg.errors import script_main
 from scdecg.io import write_csv, write_feather
+from scdecg.workspace import COVARIATE_DF, DEFAULT_DATA_ROOT, X01_EXCLUSIONS
 
 DATA_ROOT = DEFAULT_DATA_ROOT
 CONTROL_YEARS_USED = list(CONTROL_YEARS)
 OUTPUT = COVARIATE_DF
-EXCLUSIONS = "x01_exclusions.csv"
+EXCLUSIONS = X01_EXCLUSIONS
 # Category values recognised (case and surrounding whitespace ignored); other values are read
 # as published (non-cardiac, not shockable) and named with their counts in the summary.
 CARDIAC_CAUSES_USED = list(CARDIAC_CAUSES)

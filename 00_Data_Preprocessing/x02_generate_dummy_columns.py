@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from scdecg.cli import build_parser
 from scdecg.cohort import add_pipeline_columns, describe_pipeline_columns, is_processed
-from scdecg.constants import COVARIATE_DF
 from scdecg.errors import script_main
 from scdecg.io import read_feather, write_feather
+from scdecg.workspace import COVARIATE_DF
 
 COHORT = COVARIATE_DF
 SEED = 42

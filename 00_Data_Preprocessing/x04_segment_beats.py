@@ -18,19 +18,21 @@ import pandas as pd
 
 from scdecg import beats
 from scdecg.cli import build_parser
-from scdecg.constants import BEATS_DIR, COVARIATE_DF, SCALING_FACTOR, TEN_SEC_DIR
+from scdecg.constants import SCALING_FACTOR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
+from scdecg.gain import unusable_ecgs
 from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
                        require_dir, write_csv)
 from scdecg.parallel import imap
+from scdecg.workspace import BEATS_DIR, COVARIATE_DF, SEGMENTATION_LOG, TEN_SEC_DIR
+from scdecg.workspace import GAIN_REPORT as _GAIN_REPORT
 
 COHORT = COVARIATE_DF
 ECG_DIR = TEN_SEC_DIR
 OUT_DIR = BEATS_DIR
 GAIN_REPORT = _GAIN_REPORT
-LOG_NAME = "segmentation_log.csv"
+LOG_NAME = SEGMENTATION_LOG
 RPEAK_METHOD = beats.RPEAK_METHOD
 CORRECT_ARTIFACTS = False
 MIN_MEAN_PTP = beats.MIN_MEAN_PTP_MV

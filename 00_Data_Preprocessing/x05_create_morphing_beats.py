@@ -25,15 +25,17 @@ import pandas as pd
 from scdecg.beats import (beat_files, morphing_exclusions, reference_beats, remove_stale_dirs,
                           select_morphing_beats)
 from scdecg.cli import build_parser
-from scdecg.constants import BEATS_DIR, COVARIATE_DF, MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import (check_names, output_dir, read_feather, remove_leftovers, run_first,
                        save_npy, write_csv)
 from scdecg.parallel import imap
+from scdecg.workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
+                              SD_BEAT, WATERFALL)
+from scdecg.workspace import SEGMENTATION_LOG as _SEGMENTATION_LOG
 
 COHORT = COVARIATE_DF
 BEATS = BEATS_DIR
-SEGMENTATION_LOG = "segmentation_log.csv"
+SEGMENTATION_LOG = _SEGMENTATION_LOG
 OUT_DIR = MORPH_BEATS_DIR
 MAX_REFERENCE_BEATS = 10_000
 MAX_Z_DISTANCE = 100.0
@@ -104,8 +106,8 @@ def main(argv=None):
         raise PipelineError(f"{args.cohort}: no ECG passes the morphing exclusions with beats "
                             f"(see the waterfall above)\n" + pd.DataFrame(rows).to_string(index=False))
     median, sd = reference_beats(paths, args.max_reference_beats, args.seed)
-    save_npy(median.astype(np.float32), out / "median_beat.npy")
-    save_npy(sd.astype(np.float32), out / "sd_beat.npy")
+    save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
+    save_npy(sd.astype(np.float32), out / SD_BEAT)
 
     work = functools.partial(select_morphing_beats, source_root=args.beats, target_root=str(out),
                              median=median, sd=sd, max_distance=args.max_z_distance)
@@ -120,8 +122,8 @@ def main(argv=None):
     waterfall["ecgs_removed"] = (-waterfall["ecgs"].diff()).fillna(0).astype(int)
     waterfall["beats_removed"] = (-waterfall["beats"].diff()).fillna(0).astype(int)
     stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
-    write_csv(distances, out / "x05_beat_distances.csv")
-    write_csv(waterfall, out / "x05_waterfall_table_results.csv")
+    write_csv(distances, out / BEAT_DISTANCES)
+    write_csv(waterfall, out / WATERFALL)
 
     print(waterfall.to_string(index=False))
     print(f"[x05] median beat from {min(len(paths), args.max_reference_beats)} of {len(paths)} "

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from scdecg.cli import build_parser
-from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
@@ -25,11 +24,13 @@ from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEA
                              features_for_file)
 from scdecg.io import check_names, read_feather, require_dir, write_csv, write_feather
 from scdecg.parallel import imap
+from scdecg.workspace import AVL_FEATURES
+from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 
 COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
 GAIN_REPORT = _GAIN_REPORT
-OUTPUT_TABLE = "x06_avl_features.csv"
+OUTPUT_TABLE = AVL_FEATURES
 RPEAK_REFINEMENT = _RPEAK_REFINEMENT  # "published": largest |aVL| within ±100 samples of each detection
 LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
 MIN_BEATS = _MIN_BEATS    # 1: a median beat from any number of windows (published)

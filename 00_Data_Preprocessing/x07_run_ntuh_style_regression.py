@@ -16,9 +16,10 @@ from scdecg.association import (CLUSTER, DEFAULT_QTC, ESTIMATORS as _ESTIMATORS,
                                 _OUTCOMES, association_table, markdown_table, model_covariates,
                                 results_file)
 from scdecg.cli import build_parser
-from scdecg.constants import COVARIATE_DF as _COVARIATE_DF, MIN_DAYS_TO_EVENT
+from scdecg.constants import MIN_DAYS_TO_EVENT
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_feather, write_csv, write_text
+from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF
 
 COVARIATE_DF = _COVARIATE_DF
 OUTPUT_CSV = ""     # empty: x07_regression_results.csv (casecontrol), x07_regression_results_all.csv (all)

@@ -11,18 +11,19 @@ import matplotlib
 import numpy as np
 
 from scdecg.cli import build_parser
-from scdecg.constants import (COVARIATE_DF as _COVARIATE_DF, FS, N_LEADS,
-                              TEN_SEC_DIR as _TEN_SEC_DIR)
+from scdecg.constants import FS, N_LEADS
 from scdecg.errors import PipelineError, script_main
 from scdecg.features import HALF_WINDOW, avl_features
 from scdecg.io import load_npy, read_feather, record_path, run_first
 from scdecg.plotting import plot_ecg, save_figure
 from scdecg.signals import to_millivolts
+from scdecg.workspace import X08_FIGURE
+from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 
 COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
 STUDY_ID = None          # default: the first row of covariate_df
-OUTPUT = "x08_ecg.png"
+OUTPUT = X08_FIGURE
 MARKERS = True
 DPI = 200
 matplotlib.use("Agg")    # files only, never a window

@@ -9,9 +9,10 @@ excluded.csv, checkpoint.pt; ``--resume`` continues it). Runs under ``torchrun``
 """
 from __future__ import annotations
 
-from scdecg.constants import BEAT_LEN, BEATS_DIR
+from scdecg.constants import BEAT_LEN
 from scdecg.errors import script_main
 from scdecg.training.runs import parse_layered, train_model
+from scdecg.workspace import BEATS_DIR
 
 # Published (paper profile) values.
 MODEL_NAME = "ntuh_scd_beat_model_demo"

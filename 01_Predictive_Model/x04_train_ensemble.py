@@ -20,14 +20,15 @@ from pathlib import Path
 
 from scdecg import ensemble as en
 from scdecg.cli import add_runtime_options, build_parser
-from scdecg.constants import COVARIATE_DF, DEFAULT_MODEL_NAMES, PREDICTIONS_DIR as PRED_DIR
 from scdecg.errors import script_main
+from scdecg.workspace import COVARIATE_DF, DEFAULT_MODEL_NAMES, ENSEMBLE_DIR
+from scdecg.workspace import PREDICTIONS_DIR as PRED_DIR
 
 SCD_MODEL = DEFAULT_MODEL_NAMES["ecg"]
 DEATH_ONLY_MODEL = f"{SCD_MODEL}_death_only"     # x01 --run death-only
 LOW_EF_MODEL = f"{SCD_MODEL}_low_ef"             # x01 --run low-ef
 PREDICTIONS_DIR = PRED_DIR
-OUTPUT_NAME = "scd1_ensemble_model"
+OUTPUT_NAME = ENSEMBLE_DIR
 OUTCOME = en.OUTCOME
 COVARIATES = list(en.COVARIATES)
 SPLIT = "val"                 # the members' split the ensemble is fitted and cross-fitted on

@@ -32,13 +32,18 @@ import pandas as pd
 from scdecg import baselines as bl
 from scdecg import evaluation as ev
 from scdecg.cli import add_runtime_options, build_parser
-from scdecg.constants import COVARIATE_DF, DEFAULT_MODEL_NAMES, MODEL_DIRS, SCD_HORIZONS
+from scdecg.constants import SCD_HORIZONS
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import read_feather, read_json, write_csv, write_text
+from scdecg.io import read_feather, write_csv, write_text
+from scdecg.workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, DEFAULT_MODEL_NAMES,
+                              METRICS_STEM, PREDICTIONS, PREDICTIONS_BY_ECG, SPLIT_FILE,
+                              STEP_SCRIPTS, model_folder, predictions_folder, read_config,
+                              read_split, split_file)
+from scdecg.workspace import PREDICTIONS_DIR as _PREDICTIONS_DIR
 
 MODEL_NAME = ""                       # empty: the default model of the kind (see --beat)
 BEAT = False
-PREDICTIONS_DIR = "predictions"
+PREDICTIONS_DIR = _PREDICTIONS_DIR
 PART = ""                             # empty: each split in the predictions file, separately
 OUTPUTS: list[str] = []               # empty: every <output>_hat column of the predictions
 N_BOOT = 1000
@@ -70,10 +75,10 @@ HELP = {
 
 def prediction_file(args) -> tuple[str, Path]:
     name = args.model_name or DEFAULT_MODEL_NAMES["beat" if args.beat else "ecg"]
-    folder = Path(args.predictions_dir) / f"{name}_1"
-    path = folder / ("predictions_by_ecg.feather" if args.beat else "predictions.feather")
+    folder = predictions_folder(name, args.predictions_dir)
+    path = folder / (PREDICTIONS_BY_ECG if args.beat else PREDICTIONS)
     if not path.exists():
-        make = f"python 01_Predictive_Model/x03_predict.py --model-name {name}"
+        make = f"python {STEP_SCRIPTS['predict']} --model-name {name}"
         raise PipelineError(f"{path}: file not found; it is written by {make}"
                             + (" --beat" if args.beat else ""))
     return name, path
@@ -99,12 +104,12 @@ def choose_outputs(requested: list[str], predictions: pd.DataFrame, covariate_co
 
 def declared_kinds(name: str, beat: bool) -> dict[str, str]:
     """Output types from the model folder's config.json, when the model folder is here."""
-    config = Path(MODEL_DIRS["beat" if beat else "ecg"]) / name / "config.json"
-    if not config.exists():
-        print(f"[x05] {config} not found: output types inferred from the labels (0/1 -> "
-              "classification)")
+    folder = model_folder("beat" if beat else "ecg", name)
+    if not (folder / CONFIG_FILE).exists():
+        print(f"[x05] {folder / CONFIG_FILE} not found: output types inferred from the labels "
+              "(0/1 -> classification)")
         return {}
-    return ev.declared_output_kinds(read_json(config))
+    return ev.declared_output_kinds(read_config(folder))
 
 
 def per_output_tables(frame: pd.DataFrame, evaluated: list[str], args):
@@ -135,13 +140,12 @@ def count_by(frame: pd.DataFrame, column: str) -> str:
 
 def fit_baselines(name: str, covariates: pd.DataFrame, args) -> bl.BaselineScores | None:
     """The baselines on the model's own split, or None (with the reason printed)."""
-    from scdecg.training.runs import SPLIT_FILE  # (imports torch: only when needed)
-
-    split_file = Path(MODEL_DIRS["ecg"]) / name / SPLIT_FILE
-    if not split_file.exists():
-        print(f"[x05] baselines skipped: {split_file} not found (the model's split is needed)")
+    folder = model_folder("ecg", name)
+    if not (folder / SPLIT_FILE).exists():
+        print(f"[x05] baselines skipped: {folder / SPLIT_FILE} not found (the model's split is "
+              "needed)")
         return None
-    split_table = pd.read_csv(split_file, dtype={"studyId": str, "ptId": str})
+    split_table = read_split(folder, ["studyId", "ptId", "split"])
     try:
         fitted = bl.fit_baselines(covariates, split_table, args.baseline_outcome, seed=args.seed)
     except PipelineError as exc:
@@ -177,10 +181,11 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
               "calibration": calibration}
     for stem, table in tables.items():
         table.insert(0, "split", split)
-        write_csv(table, folder / f"{stem}{suffix}.csv")
+        write_csv(table, split_file(folder, stem, split))
     written = [f"{stem}{suffix}.csv" for stem in tables] + [f"metrics{suffix}.md"]
     roc_outputs = [o for o in args.roc_outputs if o in evaluated]
-    roc, cal = folder / f"roc_scd{suffix}.png", folder / f"calibration{suffix}.png"
+    roc = split_file(folder, "roc_scd", split, ".png")
+    cal = split_file(folder, "calibration", split, ".png")
     patients = f"{label} patients ({frame['ptId'].nunique()})"
     if roc_outputs:
         ev.plot_roc(frame, metrics, roc_outputs, roc, title=f"ROC, {name}\n{patients}")
@@ -199,7 +204,7 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
                           f"{args.ci_level:.0%} percentile intervals"}
     write_text(ev.metrics_markdown(f"Evaluation of {name} on the {label} patients", facts,
                                    metrics, regression, high_risk, skipped),
-               folder / f"metrics{suffix}.md")
+               split_file(folder, METRICS_STEM, split, ".md"))
 
     for row in metrics.itertuples():
         print(f"  {label} AUC {row.output:<12} n={row.n:<6} n_pos={row.n_pos:<5} {row.auc:.3f} "
@@ -210,7 +215,7 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
     if baselines is not None and split in ("val", "lockbox") and args.baseline_outcome in evaluated:
         table = bl.baseline_table(frame, baselines, args.baseline_outcome, name, split,
                                   args.n_boot, args.seed, args.ci_level)
-        write_csv(table, folder / f"baselines{suffix}.csv")
+        write_csv(table, split_file(folder, BASELINES_STEM, split))
         written.append(f"baselines{suffix}.csv")
         for row in table.itertuples():
             print(f"  {label} AUC {args.baseline_outcome} {row.model:<24} {row.auc:.3f} "

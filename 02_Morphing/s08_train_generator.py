@@ -15,16 +15,16 @@ from pathlib import Path
 import pandas as pd
 
 from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
-from scdecg.constants import MORPH_BEATS_DIR
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import write_csv
 from scdecg.morphing import load_beat_models, load_beats, morph_beat_index
+from scdecg.workspace import HISTORY_FILE, MORPH_BEATS_DIR, VAE_DIR
 from scdecg.vae import (EPOCH_CHECKPOINT, PROFILES, BeatVAE, encode, fit_vae, latent_statistics,
                         save_vae)
 
 BEAT_MODEL = ["modelfits_beat/ntuh_scd_beat_model_demo"]  # several: their mean scd1 logit
 BEATS_DIR = MORPH_BEATS_DIR   # the authors' README; the published s08 read ecg_beats (DEVIATIONS.md)
-OUTPUT_DIR = "modelfits_vae"
+OUTPUT_DIR = VAE_DIR
 NAME = "drvae"
 EPOCHS = 0          # 0: the profile's value (paper 100)
 BATCH_SIZE = 0      # 0: the profile's value (paper 512)
@@ -81,7 +81,7 @@ def main(argv=None):
               "preprocessing": ["zero_mode"], "n_beats": len(index),
               "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
     save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
-    write_csv(pd.DataFrame(history), folder / "history.csv")
+    write_csv(pd.DataFrame(history), folder / HISTORY_FILE)
     last = history[-1]
     print(f"[s08] epoch {last['epoch']}: loss {last['loss']:.4f} (rec {last['rec']:.4f}, "
           f"kl {last['kl']:.2f}, dr {last['dr']:.5f}); saved to {folder}")

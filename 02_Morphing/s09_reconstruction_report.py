@@ -14,14 +14,15 @@ import numpy as np
 from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
 from scdecg.constants import LEADS
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import read_json, write_csv
+from scdecg.io import write_csv
 from scdecg.morph_stats import plot_beats, plot_reconstruction, short_beat_name
 from scdecg.morphing import load_beats, morph_beat_index, split_patients
 from scdecg.vae import load_vae, reconstruct, reconstruction_errors, sample_beats
+from scdecg.workspace import MORPH_DIR, RECONSTRUCTION_REPORT
 
 VAE = "modelfits_vae/drvae"
 BEAT_MODEL = ""     # "": the beat model the VAE was trained with (its config.json)
-OUTPUT_DIR = "morphing_outputs"
+OUTPUT_DIR = MORPH_DIR
 MAX_BEATS = 5000    # validation beats evaluated (a seeded subset when there are more)
 N_EXAMPLES = 3      # example overlays in the figure
 N_SAMPLES = 6       # generated beats in generated_beats.png
@@ -38,7 +39,7 @@ def main(argv=None):
     device = resolve_device(args.device)
     vae, vae_config, stats = load_vae(Path(args.vae), device)
     beat_folder = Path(args.beat_model or vae_config["beat_model"])
-    splits = split_patients(beat_folder, read_json(beat_folder / "config.json"))
+    splits = split_patients(beat_folder)
     index = morph_beat_index(sorted(splits["val"]))
     if index.empty:
         raise PipelineError(f"ecg_beats_morphing: no morphing beats of the {len(splits['val'])} "
@@ -49,7 +50,7 @@ def main(argv=None):
     recs = reconstruct(vae, beats, device)
     report = reconstruction_errors(beats, recs, LEADS)
     out = Path(args.output_dir)
-    write_csv(report, out / "reconstruction_report.csv")
+    write_csv(report, out / RECONSTRUCTION_REPORT)
     examples = np.random.default_rng(args.seed).choice(len(beats), min(args.n_examples, len(beats)),
                                                         replace=False)
     plot_reconstruction(report, beats[examples], recs[examples],

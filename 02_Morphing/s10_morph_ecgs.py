@@ -35,13 +35,14 @@ from scdecg.morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                              morph_beat_index, morph_in_batches, reconstruction_mse,
                              start_latents, stop_threshold, write_morph_outputs)
 from scdecg.vae import encode, load_vae, reconstruct
+from scdecg.workspace import MORPH_DIR, MORPH_GATE_LOG, MORPH_INDEPENDENT, MORPH_RUN
 
 VAE = "modelfits_vae/drvae"
 BEAT_MODEL: list[str] = []   # none given: the beat model(s) the VAE was trained with
 INDEPENDENT_MODELS: list[str] = []  # beat models that only score the morphs
 START = "mean"           # start latent: the posterior "mean" mu, or "sampled" mu + sigma*eps (published)
 START_SEED = 0           # the noise of the sampled start (the published code used key 0)
-OUTPUT_DIR = "morphing_outputs"
+OUTPUT_DIR = MORPH_DIR
 N_BEATS = 1000
 MAX_REC_MSE = 0.1        # mV^2, over 12 x 300 samples
 LR = 0.01
@@ -123,7 +124,7 @@ def main(argv=None):
                  rec_mse=float(rec_mse[i]))
     print(gate.summary(total=len(drawn)))
     out = Path(args.output_dir)
-    write_csv(gate.frame(), out / "morph_gate_log.csv")
+    write_csv(gate.frame(), out / MORPH_GATE_LOG)
     if not passed.any():
         raise PipelineError(f"{args.vae}: no beat of the morph set passes the reconstruction "
                             f"gate (MSE <= {args.max_rec_mse}; smallest {rec_mse.min():.4g})")
@@ -144,7 +145,7 @@ def main(argv=None):
     scored = independent.members if independent else []
     checks = independent_risk_change(scored, result.beats_t0[moved], result.beats_final[moved],
                                      device)
-    write_csv(pd.DataFrame(checks, columns=INDEPENDENT_COLUMNS), out / "morph_independent.csv")
+    write_csv(pd.DataFrame(checks, columns=INDEPENDENT_COLUMNS), out / MORPH_INDEPENDENT)
     raised = (float(np.mean(result.logit_final[moved] > result.logit_t0[moved]))
               if moved.any() else np.nan)
     summary = {"args": vars(args), "beat_model": str(beat_folders[0]),
@@ -157,7 +158,7 @@ def main(argv=None):
                "n_stopped": int(result.stopped.sum()),
                "n_started_above_stop": int((~result.failed & (result.steps == 0)).sum()),
                "share_risk_raised": raised, "median_steps": float(np.median(result.steps))}
-    write_json(summary, out / "morph_run.json")
+    write_json(summary, out / MORPH_RUN)
     for reason, n in pd.Series([r for r in result.reasons if r]).value_counts().items():
         print(f"[s10] failed: {n} x {reason}")
     print(f"[s10] morphed {summary['n_morphed']} beats ({summary['n_failed']} failed); "

@@ -18,8 +18,9 @@ from pathlib import Path
 from scdecg.cli import add_runtime_options, build_parser, resolve_device
 from scdecg.errors import script_main
 from scdecg.morph_stats import describe_failures, measure_morphs
+from scdecg.workspace import MORPH_DIR
 
-OUTPUT_DIR = "morphing_outputs"
+OUTPUT_DIR = MORPH_DIR
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # delineate 12 leads x 3 stages of every beat (about 10 ms a beat)
 N_JOBS = 1          # processes for the delineation; 0 = every core

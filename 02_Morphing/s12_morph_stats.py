@@ -23,8 +23,9 @@ from scdecg.cli import add_runtime_options, build_parser, resolve_device
 from scdecg.errors import script_main
 from scdecg.morph_stats import (describe_failures, measure_morphs, stats_out_of_date,
                                 summarise_morphs)
+from scdecg.workspace import MORPH_DIR
 
-OUTPUT_DIR = "morphing_outputs"
+OUTPUT_DIR = MORPH_DIR
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # when measuring (s11): delineate every lead of every beat
 N_JOBS = 1          # when measuring (s11): processes for the delineation; 0 = every core

@@ -16,20 +16,18 @@ import sys
 from pathlib import Path
 
 from measure import fresh_workspace, machine_line, measure
+from scdecg.workspace import COVARIATE_DF, DEFAULT_DATA_ROOT, step, steps_through
 
 ROOT = Path(__file__).resolve().parents[1]
+#: x00-x06 of the pipeline (x00 with this benchmark's size), then a 1-epoch model and its
+#: predictions of every ECG. Titles in brackets are not part of the timed pipeline.
+BENCH_MODEL = "bench_scale"
 STEPS = [
-    ("x00 generate", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py", None),
-    ("x01 cohort", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
-    ("x02 columns", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
-    ("x03 extract + gain", "00_Data_Preprocessing/x03_process_10sec_ecg.py", []),
-    ("x04 beats", "00_Data_Preprocessing/x04_segment_beats.py", []),
-    ("x05 morphing beats", "00_Data_Preprocessing/x05_create_morphing_beats.py", []),
-    ("x06 aVL features", "00_Data_Preprocessing/x06_create_aVL_feature.py", []),
-    ("(train 1 epoch, demo)", "01_Predictive_Model/x01_train_10s_ecg.py",
-     ["--profile", "demo", "--max-epochs", "1", "--min-epochs", "1", "--model-name", "bench_scale"]),
-    ("predict all ECGs", "01_Predictive_Model/x03_predict.py",
-     ["--model-name", "bench_scale", "--part", "all"]),
+    *((f"{s.key} {s.title}", s.script, None if s.key == "x00" else list(s.args))
+      for s in steps_through("x06")),
+    ("(train 1 epoch, demo)", step("train_ecg").script,
+     ["--profile", "demo", "--max-epochs", "1", "--min-epochs", "1", "--model-name", BENCH_MODEL]),
+    ("predict all ECGs", step("predict").script, ["--model-name", BENCH_MODEL, "--part", "all"]),
 ]
 
 
@@ -45,7 +43,7 @@ def main() -> int:
     rows, pipeline_total = [], 0.0
     for title, script, extra in STEPS:
         if extra is None:
-            extra = ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", str(args.n_patients),
+            extra = ["--data-root", DEFAULT_DATA_ROOT, "--n-patients", str(args.n_patients),
                      "--seed", str(args.seed)]
         log = ws / f"log_{Path(script).stem}.txt"
         m = measure([sys.executable, str(ROOT / script), *extra], cwd=ws, log_path=log)
@@ -55,13 +53,13 @@ def main() -> int:
         if not title.startswith("("):
             pipeline_total += m.wall_s
         rows.append((title, m.wall_s, m.peak_rss_mb))
-        print(f"{title:<24} {m.wall_s:8.1f} s  peak {m.peak_rss_mb:8.0f} MiB", flush=True)
+        print(f"{title:<44} {m.wall_s:8.1f} s  peak {m.peak_rss_mb:8.0f} MiB", flush=True)
     import pandas as pd
-    n_ecgs = len(pd.read_feather(ws / "covariate_df.feather"))
+    n_ecgs = len(pd.read_feather(ws / COVARIATE_DF))
     print(f"\n{n_ecgs} ECGs in the cohort table")
-    print(f"{'step':<24} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9}")
+    print(f"{'step':<44} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9}")
     for title, wall, peak in rows:
-        print(f"{title:<24} {wall:8.1f} {n_ecgs / wall:8.1f} {peak:9.0f}")
+        print(f"{title:<44} {wall:8.1f} {n_ecgs / wall:8.1f} {peak:9.0f}")
     x03_x06 = sum(w for t, w, _ in rows if t[:3] in ("x03", "x04", "x05", "x06"))
     print(f"x03–x06 together: {x03_x06:.0f} s; timed pipeline (all but training): {pipeline_total:.0f} s")
     if not args.keep:

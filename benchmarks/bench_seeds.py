@@ -1,9 +1,9 @@
 """Does morphing find the planted slur on every training seed? The morph targets, seed by seed.
 
-On a demo workspace (``python3 run.py demo``, or x00-x05 of its DEMO_STEPS; ``--build`` runs
-them first), for each ``--seeds`` value ``s`` this runs the training and morph steps of the
-demo with seed ``s``: x02 (the beat model(s), ``--seed s``), s08 (the DR-VAE, ``--seed s``) and
-s10 (morphing, ``--seed s``), each with the demo's arguments from run.py, into their own
+On a demo workspace (``python3 run.py demo``, or x00-x05 of ``scdecg.workspace.PIPELINE``;
+``--build`` runs them first), for each ``--seeds`` value ``s`` this runs the training and morph
+steps of the demo with seed ``s``: x02 (the beat model(s), ``--seed s``), s08 (the DR-VAE,
+``--seed s``) and s10 (morphing, ``--seed s``), each with the demo's arguments, into their own
 folders. An extra x02 run with seed ``s + 100`` is the independent model: it never steers a
 morph, it only scores them. Then it prints one row per seed:
 
@@ -21,7 +21,6 @@ and the targets (risk rose >= 90 %, aVL_rs_diff fell >= 75 %, aVL rank <= 3).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -30,22 +29,16 @@ import numpy as np
 import pandas as pd
 
 from measure import machine_line, measure
+from scdecg.workspace import (CONFIG_FILE, MODEL_DIRS, MORPH_INDEPENDENT, MORPH_TABLE,
+                              PIPELINE, VAE_DIR, step, steps_through, took_a_step)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
-X02, S08, S10 = ("01_Predictive_Model/x02_train_beats.py", "02_Morphing/s08_train_generator.py",
-                 "02_Morphing/s10_morph_ecgs.py")
-BEAT_STEP, VAE_STEP, MORPH_STEP = "beat model", "DR-VAE generator", "morphing"  # DEMO_STEPS titles
-BUILD_UNTIL = "00_Data_Preprocessing/x05_create_morphing_beats.py"
+BEAT_STEP, VAE_STEP, MORPH_STEP = "train_beat", "s08", "s10"   # keys of workspace.PIPELINE
+X02, S08, S10 = (step(k).script for k in (BEAT_STEP, VAE_STEP, MORPH_STEP))
+BUILD_UNTIL = "x05"
 INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
 STEERING_SEED_STEP = 10         # steering models of seed s: seeds s, s + 10, s + 20, ...
-
-
-def demo_steps() -> list[tuple[str, str, list[str]]]:
-    spec = importlib.util.spec_from_file_location("scdecg_run", ROOT / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
-    return run.DEMO_STEPS
 
 
 def option(args: list[str], name: str, value: str) -> list[str]:
@@ -77,7 +70,7 @@ REUSE = False  # --reuse: keep a model folder that already has its config.json
 
 def run_step(python: str, script: str, args: list[str], workspace: Path, log: Path,
              output: str = "") -> float:
-    if REUSE and output and (workspace / output / "config.json").exists():
+    if REUSE and output and (workspace / output / CONFIG_FILE).exists():
         print(f"[bench] reusing {output}", flush=True)
         return float("nan")
     m = measure([python, str(ROOT / script), *args], workspace, log_path=log)
@@ -89,17 +82,17 @@ def run_step(python: str, script: str, args: list[str], workspace: Path, log: Pa
 def morph_checks(folder: Path) -> dict:
     """The targets measured on one s10 output folder."""
     from scdecg.morph_stats import avl_slopes, lead_change
-    from scdecg.morphing import read_morph_outputs, took_a_step
+    from scdecg.morphing import read_morph_outputs
 
     _, stages = read_morph_outputs(folder)
-    table = pd.read_feather(folder / "morphs.feather")
+    table = pd.read_feather(folder / MORPH_TABLE)
     moved = took_a_step(table).to_numpy()
     t0, final = stages["t0"][moved], stages["final"][moved]
     before = np.array([avl_slopes(b)[0] for b in t0])
     after = np.array([avl_slopes(b)[0] for b in final])
     both = np.isfinite(before) & np.isfinite(after)
     leads, _ = lead_change(t0, final)
-    indep = pd.read_csv(folder / "morph_independent.csv")
+    indep = pd.read_csv(folder / MORPH_INDEPENDENT)
     return {"n_morphed": int(moved.sum()),
             "risk_rose": float(np.mean(table["logit_final"][moved] > table["logit_t0"][moved])),
             "avl_rs_diff_fell": float(np.mean(after[both] < before[both])),
@@ -126,15 +119,12 @@ def main() -> None:
     ws = args.workspace.resolve()
     ws.mkdir(parents=True, exist_ok=True)
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    steps = demo_steps()
     logs = ws / "bench_seeds_logs"
     logs.mkdir(exist_ok=True)
     if args.build:
-        for title, script, step_args in steps:
-            run_step(args.python, script, step_args, ws, logs / f"{Path(script).stem}.log")
-            if script == BUILD_UNTIL:
-                break
-    args_of = {title: a for title, _, a in steps}
+        for s in steps_through(BUILD_UNTIL):
+            run_step(args.python, s.script, list(s.args), ws, logs / f"{Path(s.script).stem}.log")
+    args_of = {s.key: list(s.args) for s in PIPELINE}
     rows = []
     for seed in args.seeds:
         seconds = {"x02": 0.0}
@@ -144,21 +134,22 @@ def main() -> None:
             a = option(option(args_of[BEAT_STEP], "--seed", str(seed + STEERING_SEED_STEP * k)),
                        "--model-name", name)
             seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log",
-                                       f"modelfits_beat/{name}")
-            steering.append(f"modelfits_beat/{name}")
+                                       f"{MODEL_DIRS['beat']}/{name}")
+            steering.append(f"{MODEL_DIRS['beat']}/{name}")
         indep = f"bench_beat_s{seed}_independent"
         a = option(option(args_of[BEAT_STEP], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
                    "--model-name", indep)
-        run_step(args.python, X02, a, ws, logs / f"{indep}.log", f"modelfits_beat/{indep}")
+        run_step(args.python, X02, a, ws, logs / f"{indep}.log", f"{MODEL_DIRS['beat']}/{indep}")
         vae = f"bench_vae_s{seed}"
         s08 = option(option(args_of[VAE_STEP], "--seed", str(seed)), "--name", vae)
         s08 = drop(s08, "--beat-model") + ["--beat-model", *steering]
         seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log",
-                                  f"modelfits_vae/{vae}")
+                                  f"{VAE_DIR}/{vae}")
         out = f"bench_morph_s{seed}"
         s10 = option(option(option(args_of[MORPH_STEP], "--seed", str(seed)), "--vae",
-                            f"modelfits_vae/{vae}"), "--output-dir", out)
-        s10 = option(drop(s10, "--independent-models"), "--independent-models", f"modelfits_beat/{indep}") + args.extra_s10
+                            f"{VAE_DIR}/{vae}"), "--output-dir", out)
+        s10 = option(drop(s10, "--independent-models"), "--independent-models",
+                     f"{MODEL_DIRS['beat']}/{indep}") + args.extra_s10
         seconds["s10"] = run_step(args.python, S10, s10, ws, logs / f"{out}.log")
         rows.append({"seed": seed, **morph_checks(ws / out),
                      **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})

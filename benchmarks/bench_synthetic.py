@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from measure import fresh_workspace, machine_line
-from scdecg.evaluation import roc_auc
+from scdecg.metrics import roc_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 X00 = ROOT / "00_Data_Preprocessing" / "x00_make_synthetic_ntuh.py"

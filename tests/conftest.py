@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from scdecg.workspace import DEFAULT_DATA_ROOT, PIPELINE, step, steps_through
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,18 +39,12 @@ def script_runner():
 TEST_N_PATIENTS = 240
 TEST_SEED = 7
 
+#: The published order up to x07 (scdecg.workspace.PIPELINE), x00 on a smaller study.
 PIPELINE_STEPS: list[tuple[str, str, list[str]]] = [
-    ("x00", "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
-     ["--data-root", "arrest-ntuh-ecg/v1", "--n-patients", str(TEST_N_PATIENTS),
-      "--seed", str(TEST_SEED)]),
-    ("x01", "00_Data_Preprocessing/x01_build_ntuh_df.py", []),
-    ("x02", "00_Data_Preprocessing/x02_generate_dummy_columns.py", []),
-    ("x03", "00_Data_Preprocessing/x03_process_10sec_ecg.py", []),
-    ("x04", "00_Data_Preprocessing/x04_segment_beats.py", []),
-    ("x05", "00_Data_Preprocessing/x05_create_morphing_beats.py", []),
-    ("x06", "00_Data_Preprocessing/x06_create_aVL_feature.py", []),
-    ("x07", "00_Data_Preprocessing/x07_run_ntuh_style_regression.py", []),
-]
+    (s.key, s.script, list(s.args)) for s in steps_through("x07", [
+        step("x00").with_args("--data-root", DEFAULT_DATA_ROOT, "--n-patients",
+                              str(TEST_N_PATIENTS), "--seed", str(TEST_SEED)),
+        *PIPELINE[1:]])]
 
 
 class PipelineWorkspace:

@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from .constants import MIN_DAYS_TO_EVENT
+from .workspace import X07_RESULTS_STEM
 
 OUTCOMES = ("scd1", "scd", "any_arrest")
 EXPOSURES = ("aVL_rs_diff", "aVL_rs_diff_2")
 FILTER_MODES = ("casecontrol", "all")
-RESULTS_STEM = "x07_regression_results"
+RESULTS_STEM = X07_RESULTS_STEM
 
 
 def results_file(filter_mode: str, suffix: str) -> str:

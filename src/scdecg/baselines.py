@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from .beats import beat_files
-from .constants import BEATS_DIR
 from .errors import PipelineError
-from .evaluation import auc_with_interval
+from .metrics import auc_with_interval
 from .failures import FailureLog
+from .workspace import BEATS_DIR
 
 CLINICAL = "age+sex+aVL"
 PROBE = "median-beat probe"
@@ -100,7 +100,7 @@ def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: in
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
-    from .evaluation import roc_auc
+    from .metrics import roc_auc
 
     ids, x = median_beat_matrix(table["studyId"], beats_dir, step, failures)
     rows = table.set_index("studyId").loc[ids]

@@ -21,7 +21,6 @@ clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG 
 """
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
 from .io import record_path, replace_dir
 from .signals import right_pad, to_millivolts, zero_median
+from .workspace import beat_file_name, beat_files, is_beat_folder  # noqa: F401 (re-exported)
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
 #: it is the most accurate and the fastest of neurokit2's detectors (tests/test_rpeaks_mitbih.py).
@@ -279,10 +279,6 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
 
 
 # -------------------------------------------------------------------- beat files
-def beat_file_name(study_id: str, k: int) -> str:
-    return f"{study_id}_{k}.npy"
-
-
 def write_beats(folder: Path, study_id: str, beats: np.ndarray, numbers: np.ndarray) -> None:
     """Make ``folder`` hold exactly one float32 ``<studyId>_<k>.npy`` per beat (none: no folder).
 
@@ -324,8 +320,7 @@ def remove_stale_dirs(root: Path, keep: set[str]) -> int:
         if not entry.is_dir() or entry.name in keep:
             continue
         leftover = entry.name.startswith(".") and entry.name.endswith((".tmp", ".old"))
-        beat_name = re.compile(re.escape(entry.name) + r"_\d+\.npy")
-        if leftover or all(p.is_file() and beat_name.fullmatch(p.name) for p in entry.iterdir()):
+        if leftover or is_beat_folder(entry):
             shutil.rmtree(entry)
             removed += 1
     return removed
@@ -428,15 +423,6 @@ def morphing_exclusions(real_flags: bool = True,
               Exclusion("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500,
                         exclude_missing_intervals)]
     return steps
-
-
-def beat_files(folder: Path) -> list[tuple[int, Path]]:
-    """``(k, path)`` of the beat files in one ECG's folder, by beat number ``k``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [(int(p.stem.rsplit("_", 1)[1]), p) for p in folder.glob("*.npy")]
-    return sorted(found)
 
 
 def reference_beats(paths: list[Path], n_max: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

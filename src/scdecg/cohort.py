@@ -27,24 +27,17 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS, STEP_SCRIPTS
+from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
 from .io import unsafe_name_reason
+from .workspace import (CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL, PER_LEAD, RESTING,
+                        ROSC_OUTCOMES, STEP_SCRIPTS, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
+                        WAVEFORM_ARRAY, WAVEFORM_INDEX)
 
 # --------------------------------------------------------------------------------------
-# Source layout: every file and column x01 reads (see /docs and ntuh-data.md).
+# Source layout: every column x01 reads (the files: scdecg.workspace; ntuh-data.md).
 # --------------------------------------------------------------------------------------
-STUDY_DIR = "study-group"
-CONTROL_DIR = "control-group"
-CONTROL_COHORT = f"{CONTROL_DIR}/ecg-cohort.csv"
-WAVEFORM_INDEX = "ecg-waveforms/waveform-npy.csv"
-WAVEFORM_ARRAY = "ecg-waveforms/waveform-rhythm.npy"
-
-PER_LEAD = "ecg-metadata/measurement-matrix-per-lead.csv"
-GLOBAL = "ecg-metadata/measurement-matrix-global.csv"
-RESTING = "ecg-metadata/resting-ecg-measurements.csv"
-DIAGNOSIS = "ecg-metadata/diagnosis.csv"
 
 #: Columns needed from each group's metadata tables (paths relative to the group folder).
 METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -57,9 +50,9 @@ METADATA_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Study-group tables (relative to ``study-group/``) besides the metadata.
 STUDY_COLUMNS: dict[str, tuple[str, ...]] = {
     WAVEFORM_INDEX: ("ecg_id", "npy_index", "ecg_timetag"),
-    "ecg.csv": ("ecg_id", "patient_ngsci_id", "acquisition_datetime_offset"),
-    "cohort.csv": ("ecg_id", "age", "sex", "rosc_datetime_offset"),
-    "rosc-outcomes.csv": ("ecg_id", "cause_of_cardiac_arrest",
+    STUDY_ECGS: ("ecg_id", "patient_ngsci_id", "acquisition_datetime_offset"),
+    STUDY_COHORT: ("ecg_id", "age", "sex", "rosc_datetime_offset"),
+    ROSC_OUTCOMES: ("ecg_id", "cause_of_cardiac_arrest",
                           "hospitalization_datetime_offset", "initial_rhythm"),
 }
 CONTROL_COHORT_COLUMNS = ("ecg_id", "patient_ngsci_id", "acquisition_datetime_offset",
@@ -479,13 +472,13 @@ def study_group(data_root: Path, report: CohortReport,
     df = with_valid_npy_index(df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag"),
                               group, report)
     unmatched = {}
-    for name in ("ecg.csv", "cohort.csv", "rosc-outcomes.csv"):
+    for name in (STUDY_ECGS, STUDY_COHORT, ROSC_OUTCOMES):
         path = group.folder / name
         table = first_row_per_ecg(read_table(path, STUDY_COLUMNS[name]), path, group.name, report)
         unmatched[name] = unmatched_reason(df["ecg_id"], table, name).to_numpy()
         df = df.merge(table, on="ecg_id", how="left", validate="one_to_one")
-    no_outcome = unmatched["rosc-outcomes.csv"] != ""
-    report.note(group.name, "no matching row in rosc-outcomes.csv: cause and rhythm missing",
+    no_outcome = unmatched[ROSC_OUTCOMES] != ""
+    report.note(group.name, f"no matching row in {ROSC_OUTCOMES}: cause and rhythm missing",
                 int(no_outcome.sum()))
 
     acquired = parse_datetime(df["acquisition_datetime_offset"], "acquisition datetime",
@@ -496,11 +489,11 @@ def study_group(data_root: Path, report: CohortReport,
     df["days_to_event"] = floor_days(acquired, rosc)
     df["days_to_event_og"] = floor_days(acquired, hospital)
     df["exclude_reason"] = np.select(
-        [unmatched["ecg.csv"] != "", df["patient_ngsci_id"].isna(), acquired.isna(),
-         unmatched["cohort.csv"] != "", rosc.isna()],
-        [unmatched["ecg.csv"], "no patient_ngsci_id (empty in ecg.csv)",
+        [unmatched[STUDY_ECGS] != "", df["patient_ngsci_id"].isna(), acquired.isna(),
+         unmatched[STUDY_COHORT] != "", rosc.isna()],
+        [unmatched[STUDY_ECGS], f"no patient_ngsci_id (empty in {STUDY_ECGS})",
          "no days_to_event: acquisition datetime missing or unparsable",
-         unmatched["cohort.csv"],
+         unmatched[STUDY_COHORT],
          "no days_to_event: ROSC datetime missing or unparsable"], default="")
     df["acquisition_datetime"] = acquired
     df["age"] = parse_age(df["age"], group.name, report)
@@ -559,8 +552,8 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     df["exclude_reason"] = np.select(
         [~listed, not_pre, df["patient_ngsci_id"].isna(), df["acquisition_datetime"].isna(),
          ~df["patient_ngsci_id"].isin(control_at.index), days.isna()],
-        ["not listed in control-group/ecg-cohort.csv",
-         f"not tagged {CONTROL_PRE!r} in control-group/ecg-cohort.csv (a control ECG)",
+        [f"not listed in {CONTROL_COHORT}",
+         f"not tagged {CONTROL_PRE!r} in {CONTROL_COHORT} (a control ECG)",
          "no patient_ngsci_id",
          "no days_to_event: acquisition datetime missing or unparsable",
          "no days_to_event: patient has no control ECG",

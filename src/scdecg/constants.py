@@ -27,28 +27,8 @@ MIN_DAYS_TO_EVENT = 2
 
 CONTROL_YEARS: tuple[int, ...] = (2015, 2016, 2017, 2018, 2019)
 
-# Files passed between scripts (relative to the working directory).
-COVARIATE_DF = "covariate_df.feather"
-TEN_SEC_DIR = "10_sec_ecgs"
-BEATS_DIR = "ecg_beats"
-MORPH_BEATS_DIR = "ecg_beats_morphing"
-DEFAULT_DATA_ROOT = "arrest-ntuh-ecg/v1"
-MODEL_DIRS: dict[str, str] = {"ecg": "modelfits_ecg", "beat": "modelfits_beat"}
-PREDICTIONS_DIR = "predictions"
-#: Default model names of the 10-s SCD model and the beat model.
-DEFAULT_MODEL_NAMES: dict[str, str] = {"ecg": "ntuh_scd_model_demo", "beat": "ntuh_scd_beat_model_demo"}
-
-#: The script of each pipeline step, so that a step whose input is missing names the step to run.
-STEP_SCRIPTS: dict[str, str] = {
-    "x00": "00_Data_Preprocessing/x00_make_synthetic_ntuh.py",
-    "x01": "00_Data_Preprocessing/x01_build_ntuh_df.py",
-    "x02": "00_Data_Preprocessing/x02_generate_dummy_columns.py",
-    "x03": "00_Data_Preprocessing/x03_process_10sec_ecg.py",
-    "x04": "00_Data_Preprocessing/x04_segment_beats.py",
-    "x05": "00_Data_Preprocessing/x05_create_morphing_beats.py",
-    "x06": "00_Data_Preprocessing/x06_create_aVL_feature.py",
-    "x07": "00_Data_Preprocessing/x07_run_ntuh_style_regression.py",
-    "train_ecg": "01_Predictive_Model/x01_train_10s_ecg.py",
-    "train_beat": "01_Predictive_Model/x02_train_beats.py",
-    "predict": "01_Predictive_Model/x03_predict.py",
-}
+# Files passed between scripts and the step scripts: their one home is scdecg.workspace (kept
+# importable from here for older code).
+from .workspace import (BEATS_DIR, COVARIATE_DF, DEFAULT_DATA_ROOT,  # noqa: E402,F401
+                        DEFAULT_MODEL_NAMES, MODEL_DIRS, MORPH_BEATS_DIR, PREDICTIONS_DIR,
+                        STEP_SCRIPTS, TEN_SEC_DIR)

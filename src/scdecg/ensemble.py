@@ -25,8 +25,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
-from .evaluation import auc_with_interval, sigmoid, split_label
+from .evaluation import split_label
 from .failures import FailureLog
+from .metrics import auc_with_interval, sigmoid
+from .workspace import (COEFFICIENTS, METRICS_STEM, PREDICTIONS, RISK_HISTOGRAM_STEM,
+                        predictions_folder)
 
 #: Member models: role -> {prediction column: ensemble input column}.
 SCD_COLUMNS = {"scd1_hat": "scd1_hat0", "scd2_hat": "scd2_hat", "scd3mo_hat": "scd3mo_hat",
@@ -70,7 +73,7 @@ def features(members_: Sequence[Member], covariates: Sequence[str] = COVARIATES)
 # ----------------------------------------------------------------------------- inputs
 def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFrame:
     """``studyId``, ``split`` and the member's renamed columns, for every predicted ECG."""
-    path = Path(predictions_dir) / f"{member.model_name}_1" / "predictions.feather"
+    path = predictions_folder(member.model_name, predictions_dir) / PREDICTIONS
     if not path.exists():
         raise PipelineError(f"{path}: not found (the {member.role} model's {split} predictions); "
                             f"run {member.command()}")
@@ -102,12 +105,12 @@ def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: p
     rows = base[base["split"] == split]
     if rows.empty:
         present = ", ".join(sorted(base["split"].unique())) or "none"
-        path = Path(predictions_dir) / f"{first.model_name}_1" / "predictions.feather"
+        path = predictions_folder(first.model_name, predictions_dir) / PREDICTIONS
         raise PipelineError(f"{path}: no {split!r} rows (present: {present}); run "
                             f"{first.command()} for the {split} patients")
     frame = rows.drop(columns="split")
     for member, table in rest:
-        path = Path(predictions_dir) / f"{member.model_name}_1" / "predictions.feather"
+        path = predictions_folder(member.model_name, predictions_dir) / PREDICTIONS
         joined = frame[["studyId"]].merge(table, on="studyId", how="left")
         missing = joined["split"].isna()
         if missing.any():
@@ -357,9 +360,9 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     scores = [ENSEMBLE_COLUMN, *columns]
     metrics = member_aucs(preds, scores, outcome, n_boot, seed, level).assign(split=split)
     out = predictions_dir / output_name
-    write_feather(preds, out / "predictions.feather")
-    write_csv(result.coefficients, out / "coefficients.csv")
-    write_csv(metrics, out / "metrics.csv")
+    write_feather(preds, out / PREDICTIONS)
+    write_csv(result.coefficients, out / COEFFICIENTS)
+    write_csv(metrics, out / f"{METRICS_STEM}.csv")
     write_json({"outcome": outcome, "inputs": columns, "split": split, "half_seed": half_seed,
                 "members": {m.role: m.model_name for m in members_},
                 "standard_errors": "cluster-robust by ptId (statsmodels GLM Binomial, "
@@ -370,7 +373,7 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
                          for h, f in result.fits.items()},
                 "n_excluded": len(failures)}, out / "coefficients.json")
     ensemble = metrics.iloc[0]
-    risk_histogram(preds, outcome, out / "risk_histogram.png", split, float(ensemble["auc"]))
+    risk_histogram(preds, outcome, out / f"{RISK_HISTOGRAM_STEM}.png", split, float(ensemble["auc"]))
     holdout_metrics = None
     if holdout:
         holdout_metrics = evaluate_holdout(tables, cov_table, frame, columns, covariates, outcome,
@@ -421,14 +424,14 @@ def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
     metrics = member_aucs(frame, [ENSEMBLE_COLUMN, *columns], outcome, n_boot, seed,
                           level).assign(split=holdout)
     suffix = f"_{holdout}"
-    write_feather(frame, out / f"predictions{suffix}.feather")
-    write_csv(metrics, out / f"metrics{suffix}.csv")
+    write_feather(frame, out / f"{Path(PREDICTIONS).stem}{suffix}.feather")
+    write_csv(metrics, out / f"{METRICS_STEM}{suffix}.csv")
     write_csv(coefficient_table({"all": fit}, columns).rename(
         columns={"fitted_on_half": "fitted_on"}), out / f"coefficients{suffix}.csv")
     write_json({"fitted_on": f"all {split} rows", "scored": holdout, "terms": fit.terms,
                 "coef": fit.params, "se_cluster": fit.bse, "p": fit.pvalues,
                 "dropped": fit.dropped, "notes": fit.notes, "n": fit.n, "n_pos": fit.n_pos,
                 "n_patients": fit.n_patients}, out / f"coefficients{suffix}.json")
-    risk_histogram(frame, outcome, out / f"risk_histogram{suffix}.png", holdout,
+    risk_histogram(frame, outcome, out / f"{RISK_HISTOGRAM_STEM}{suffix}.png", holdout,
                    float(metrics.iloc[0]["auc"]), cross_fitted=False)
     return metrics

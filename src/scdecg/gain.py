@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import DERIVED_LIMB_LEADS, LEAD_INDEX, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT
+from .workspace import GAIN_REPORT  # noqa: F401 (re-exported)
 
 #: Coefficients of (I, II) giving each derived lead.
 IDENTITIES: dict[str, tuple[float, float]] = {
@@ -37,7 +38,6 @@ DIVISORS = ("fixed", "estimated")
 #: Largest plausible |sample| of a stored record in µV (100 mV; int16 saturates near 33 mV).
 MAX_ABS_UV = 100_000.0
 #: x03's per-ECG report, and the statuses that later steps must not measure as if fine.
-GAIN_REPORT = "x03_gain_report.csv"
 UNUSABLE_STATUSES = ("failed", "unresolved")
 
 REPORT_COLUMNS = ("studyId", *(f"gain_{name}" for name in DERIVED_LIMB_LEADS),

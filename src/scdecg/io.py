@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .constants import STEP_SCRIPTS
+from .workspace import STEP_SCRIPTS
 from .errors import PipelineError
 
 PathLike = str | os.PathLike
@@ -255,7 +255,7 @@ def load_npy(path: PathLike) -> np.ndarray:
 
 
 def run_first(step: str | None) -> str:
-    """``"run <script of step> first"`` (see ``constants.STEP_SCRIPTS``), or a generic hint."""
+    """``"run <script of step> first"`` (see ``workspace.STEP_SCRIPTS``), or a generic hint."""
     if step is None:
         return "run the earlier pipeline step first"
     return f"run {STEP_SCRIPTS.get(step, step)} first"
@@ -274,7 +274,7 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], source: PathLike,
 def read_feather(path: PathLike, columns: Iterable[str] = (), step: str | None = None
                  ) -> pd.DataFrame:
     """Read a Feather table, checking that it exists and holds ``columns``; ``step`` is the
-    pipeline step (a key of ``constants.STEP_SCRIPTS``) that must have run for both."""
+    pipeline step (a key of ``workspace.STEP_SCRIPTS``) that must have run for both."""
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: file not found ({run_first(step)})")

@@ -21,6 +21,10 @@ from .delineation import POINTS, delineate_beats
 from .errors import PipelineError
 from .features import FEATURE_COLUMNS, MIN_AVL_RANGE_MV, AvlFeatures, rs_slopes
 from .parallel import imap
+from .workspace import (MORPH_LEAD_CHANGE, MORPH_OUTPUTS, MORPH_RUN, MORPH_SUMMARY,
+                        MORPH_SUMMARY_MD, MORPH_TABLE, STAGE_ARRAYS, STATS_FAILURES,
+                        STATS_RECORD, STATS_TABLE, TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS,
+                        parse_beat_file, read_config, took_a_step)
 
 STAGES = ("raw", "t0", "final")
 #: neurokit2 delineation keys -> our column stems (``<stem>_<lead>``).
@@ -168,9 +172,6 @@ def stage_features(stages: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
 # --------------------------------------------------------------------------------------
 # The measurement step (s11, run by s12 when its output is missing or stale)
 # --------------------------------------------------------------------------------------
-STATS_TABLE = "morph-stats.feather"
-STATS_FAILURES = "morph-stats-failures.csv"
-STATS_RECORD = "morph-stats.json"
 #: Bump when the measurements change: morph statistics of an older version are remeasured.
 MEASUREMENT_VERSION = 2   # 2: own delineation of every beat; yhat_* are logits, p_* probabilities
 S10 = "02_Morphing/s10_morph_ecgs.py"
@@ -178,10 +179,8 @@ S10 = "02_Morphing/s10_morph_ecgs.py"
 
 def morph_run_files(out: Path) -> list[Path]:
     """The s10 outputs the measurements rest on; a PipelineError naming s10 if one is missing."""
-    from .morphing import MORPH_TABLE, STAGE_ARRAYS
-
     out = Path(out)
-    files = [out / MORPH_TABLE, *(out / n for n in STAGE_ARRAYS.values()), out / "morph_run.json"]
+    files = [out / MORPH_TABLE, *(out / n for n in STAGE_ARRAYS.values()), out / MORPH_RUN]
     missing = [f.name for f in files if not f.exists()]
     if missing:
         raise PipelineError(f"{out}: no morph run ({', '.join(missing)} missing): run {S10} first")
@@ -223,7 +222,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -
     if table.stat().st_mtime < max(f.stat().st_mtime for f in files):
         return f"{table.name} is older than the morph run"
     rec = read_json(record)
-    beat_model = beat_model or read_json(out / "morph_run.json")["beat_model"]
+    beat_model = beat_model or read_json(out / MORPH_RUN)["beat_model"]
     wanted = measurement_settings(beat_model, delineate)
     for key, value in wanted.items():
         if rec.get(key) != value:
@@ -245,7 +244,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     files = morph_run_files(out)
     inputs = fingerprint(files)
     table, stages = read_morph_outputs(out)
-    beat_folder = beat_model or read_json(out / "morph_run.json")["beat_model"]
+    beat_folder = beat_model or read_json(out / MORPH_RUN)["beat_model"]
     risk, beat_config = load_beat_model(Path(beat_folder), device)
     outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
     long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
@@ -397,12 +396,12 @@ SUMMARY_COLUMNS = ["feature", "rank", "unit", "n_beats", "n_patients", "mean_bef
                    "mean_patient_change", "standardized_change", "wilcoxon_p"]
 
 
-def morphed_split(patients: Sequence[str], beat_folder: Path, config: dict) -> str:
+def morphed_split(patients: Sequence[str], beat_folder: Path) -> str:
     """Name of the beat model's split(s) the morphed patients belong to ("" if unknown)."""
     from .morphing import split_patients
 
     try:
-        splits = split_patients(beat_folder, config)
+        splits = split_patients(beat_folder)
     except PipelineError:
         return ""
     found = {name for name, members in splits.items() if set(map(str, patients)) & members}
@@ -417,7 +416,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     a positive validation label left out), ``morph-summary.md`` (both, with n and units),
     ``morph-lead-change.csv`` and the figures. Returns the figures the scripts print."""
     from .io import load_npy, read_feather, read_json, write_csv, write_text
-    from .morphing import read_morph_outputs, took_a_step
+    from .morphing import read_morph_outputs
     from .tables import markdown_table
 
     out = Path(out)
@@ -426,26 +425,25 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     ok = took_a_step(table).to_numpy()
     n_unmoved = int((table["status"].eq("ok") & ~ok).sum())
     if not ok.any():
-        raise PipelineError(f"{out / 'morphs.feather'}: no successfully morphed beat to summarise"
+        raise PipelineError(f"{out / MORPH_TABLE}: no successfully morphed beat to summarise"
                             f" ({n_unmoved} started at the stop threshold and took no step)")
     moved_ids = table.loc[ok, "beat_id"]
     long = long[long["beat_id"].isin(moved_ids)]
-    run = read_json(out / "morph_run.json")
+    run = read_json(out / MORPH_RUN)
     beat_folder = Path(beat_model or run["beat_model"])
-    config_path = beat_folder / "config.json"
-    config = read_json(config_path) if config_path.exists() else {}
+    config = read_config(beat_folder)
     patients = table.loc[ok, "ptId"].astype(str) if "ptId" in table else pd.Series(dtype=str)
-    split = morphed_split(patients.unique(), beat_folder, config) if len(patients) else ""
+    split = morphed_split(patients.unique(), beat_folder) if len(patients) else ""
     n_beats, n_patients = int(ok.sum()), int(patients.nunique()) or int(ok.sum())
     who = f"{n_beats} morphed beats of {n_patients} patients" + (f" ({split} split)" if split else "")
 
     waveform = paired_summary(long, waveform_features(long))
     dropped = outputs_without_positives(config)
     model_outputs = paired_summary(long, output_features(long, dropped))
-    write_csv(waveform, out / "morph-summary.csv")
-    write_csv(model_outputs, out / "morph-outputs.csv")
+    write_csv(waveform, out / MORPH_SUMMARY)
+    write_csv(model_outputs, out / MORPH_OUTPUTS)
     leads, mean_diff = lead_change(stages["t0"][ok], stages["final"][ok])
-    write_csv(leads, out / "morph-lead-change.csv")
+    write_csv(leads, out / MORPH_LEAD_CHANGE)
     text = [f"# What the morphs changed (reconstruction -> morph, {who})", "",
             f"{n_unmoved} more beats started at the stop level and took no step: left out. "
             "Changes are morph minus reconstruction. Beats of one patient are not independent: "
@@ -462,7 +460,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     if dropped:
         text += [f"Left out, no positive validation label: {', '.join(dropped)}.", ""]
     text += [markdown_table(model_outputs[SUMMARY_COLUMNS]), ""]
-    write_text("\n".join(text), out / "morph-summary.md")
+    write_text("\n".join(text), out / MORPH_SUMMARY_MD)
 
     rng = np.random.default_rng(seed)
     ids = np.sort(rng.choice(np.flatnonzero(ok), min(n_examples, n_beats), replace=False))
@@ -475,8 +473,8 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
                               ("reconstruction", "morph"), titles, out / "morph-examples.png",
                               f"reconstruction vs morph: {len(ids)} examples of {who}")
     plot_lead_change(leads, mean_diff, out / "morph-lead-change.png", who)
-    plot_risk_trajectories(load_npy(out / "trajectory_risk_steps.npy"),
-                           load_npy(out / "trajectory_logits.npy")[:, ok], run.get("stop_logit"),
+    plot_risk_trajectories(load_npy(out / TRAJECTORY_RISK_STEPS),
+                           load_npy(out / TRAJECTORY_LOGITS)[:, ok], run.get("stop_logit"),
                            out / "morph-risk-trajectory.png",
                            subtitle=f"predicted scd1 risk along the morph, {who}")
     return {"who": who, "n_unmoved": n_unmoved, "summary": waveform, "outputs": model_outputs,
@@ -488,35 +486,30 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
 # --------------------------------------------------------------------------------------
 def short_beat_name(path: str) -> str:
     """``ecg_beats_morphing/<studyId>/<studyId>_<k>.npy`` -> ``<first 8 of studyId>_<k>``."""
-    study, _, k = Path(path).stem.rpartition("_")
+    study, k = parse_beat_file(path) or (Path(path).stem, "?")
     return f"{study[:8]}_{k}"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(*grid, figsize, **subplots):
+    """A pyplot-free figure (nothing global to close) and, given a grid, its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return (fig, fig.subplots(*grid, **subplots)) if grid or subplots else fig
 
 
 def _save(fig, path: Path) -> None:
-    from .io import atomic_path
+    from .plotting import save_figure
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110,
-                    bbox_inches="tight")
-    _pyplot().close(fig)
+    save_figure(fig, path, dpi=110, tight=True)
 
 
 def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tuple[str, str],
                               titles: Sequence[str], path: Path, suptitle: str = "") -> None:
     """One column per example beat, one row per lead: ``first`` and ``second`` overlaid, in mV
     (each lead's scale shared across the examples, ticks on the left column)."""
-    plt = _pyplot()
     n = len(first)
-    fig, axes = plt.subplots(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
+    fig, axes = _figure(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
                              squeeze=False)
     t = (np.arange(first.shape[-1]) - BEAT_PRE) / FS * 1000
     for j in range(n):
@@ -540,10 +533,9 @@ def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tup
 def plot_reconstruction(report: pd.DataFrame, beats: np.ndarray, recs: np.ndarray,
                         titles: Sequence[str], path: Path) -> None:
     """Per-lead RMSE (bars, error bars = SD over beats) and real vs reconstructed examples."""
-    plt = _pyplot()
     per_lead = report[report["lead"] != "all"]
     n = len(beats)
-    fig = plt.figure(figsize=(4 + 3 * n, 6))
+    fig = _figure(figsize=(4 + 3 * n, 6))
     grid = fig.add_gridspec(3, n + 1, width_ratios=[1.6] + [1] * n)
     ax = fig.add_subplot(grid[:, 0])
     ax.barh(per_lead["lead"], per_lead["rmse"], xerr=per_lead["rmse_beat_sd"], color="tab:blue")
@@ -566,9 +558,8 @@ def plot_reconstruction(report: pd.DataFrame, beats: np.ndarray, recs: np.ndarra
 
 def plot_beats(beats: np.ndarray, path: Path, title: str = "") -> None:
     """Each beat's 12 leads stacked (offset) in its own panel."""
-    plt = _pyplot()
     n = len(beats)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 7), squeeze=False)
+    fig, axes = _figure(1, n, figsize=(2.6 * n, 7), squeeze=False)
     t = (np.arange(beats.shape[-1]) - BEAT_PRE) / FS * 1000
     for j, ax in enumerate(axes[0]):
         for i, lead in enumerate(LEADS):
@@ -584,8 +575,7 @@ def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
                      subtitle: str = "") -> None:
     """Change per lead relative to its amplitude (bars, ranked: the ranking the README quotes,
     the mV value written beside each bar) and the signed mean difference waveform per lead."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, axes = _figure(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
     ranked = table.sort_values(["rank_relative", "lead"])
     colors = ["tab:red" if lead == "aVL" else "tab:blue" for lead in ranked["lead"]]
     pct = 100 * ranked["relative_change"].to_numpy(dtype=np.float64)
@@ -622,9 +612,8 @@ def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
 def plot_risk_trajectories(steps: np.ndarray, logits: np.ndarray, stop_logit: float | None,
                            path: Path, n_lines: int = 50, subtitle: str = "") -> None:
     """Predicted scd1 risk along the morph: a sample of beats, the median and the stop level."""
-    plt = _pyplot()
     risk = 1 / (1 + np.exp(-logits.astype(np.float64)))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _figure(1, 1, figsize=(7, 4.5))
     shown = np.linspace(0, risk.shape[1] - 1, min(n_lines, risk.shape[1])).astype(int)
     for k, j in enumerate(shown):
         ax.plot(steps, risk[:, j], color="tab:blue", alpha=0.25, lw=0.8,

@@ -22,10 +22,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .constants import BEAT_LEN, COVARIATE_DF, MORPH_BEATS_DIR, N_LEADS
+from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
 from .io import load_npy, read_feather
 from .signals import zero_mode
+from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE,  # noqa: F401 (re-exported)
+                        STAGE_ARRAYS, TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files,
+                        beat_folder, read_split, took_a_step)
 
 TARGET_OUTPUT = "scd1"
 
@@ -154,7 +157,7 @@ def load_beat_models(folders: Sequence[Path | str], device: torch.device | str =
     if not folders:
         raise PipelineError("no beat-model folder given")
     loaded = [load_beat_model(f, device) for f in folders]
-    splits = [split_patients(f, c) for f, (_, c) in zip(folders, loaded)]
+    splits = [split_patients(f) for f in folders]
     for f, s in zip(folders[1:], splits[1:]):
         if s.get("train") != splits[0].get("train") or s.get("val") != splits[0].get("val"):
             raise PipelineError(f"{f}: its patient split differs from {folders[0]}'s; "
@@ -208,9 +211,8 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
         raise PipelineError(f"{beats_dir}: morphing-beat folder not found (run x05 first)")
     rows = []
     for study_id, pt_id in zip(cov["studyId"], cov["ptId"]):
-        folder = beats_dir / study_id
-        if folder.is_dir():
-            rows += [(study_id, pt_id, str(f)) for f in sorted(folder.glob("*.npy"))]
+        rows += [(study_id, pt_id, str(f))
+                 for _, f in beat_files(beat_folder(beats_dir, study_id), study_id)]
     return pd.DataFrame(rows, columns=["studyId", "ptId", "beat_file"]).sort_values(
         "beat_file", kind="stable").reset_index(drop=True)
 
@@ -391,45 +393,11 @@ def stop_threshold(logits: np.ndarray, quantile: float) -> float:
 # --------------------------------------------------------------------------------------
 # The beat model's patient split
 # --------------------------------------------------------------------------------------
-SPLIT_FILES = ("split.feather", "split.csv")
-
-
-def split_patients(folder: Path, config: dict | None = None,
-                   covariates: Path = Path(COVARIATE_DF)) -> dict[str, set[str]]:
-    """Patients per split (``train``, ``val``, ...) of the beat model saved in ``folder``.
-
-    Looked for, in order: ``split.feather`` / ``split.csv`` beside the weights (columns
-    ``ptId``, ``split``); ``config["split"]`` holding ``train`` / ``val`` patient lists (or
-    ``train_patients`` / ``val_patients``); ``config["split"]`` holding ``train_frac``,
-    ``val_frac`` and ``seed``, re-derived with :func:`scdecg.training.splits.patient_split`
-    over the ``include_modelling`` rows of the covariate table, as the beat model did.
-    """
-    folder = Path(folder)
-    for name in SPLIT_FILES:
-        path = folder / name
-        if path.exists():
-            df = pd.read_feather(path) if name.endswith("feather") else pd.read_csv(path, dtype=str)
-            missing = {"ptId", "split"} - set(df.columns)
-            if missing:
-                raise PipelineError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-            df = df.astype({"ptId": str, "split": str})
-            return {s: set(g["ptId"]) for s, g in df.groupby("split")}
-    split = (config or {}).get("split")
-    if isinstance(split, dict):
-        lists = {k.removesuffix("_patients"): set(map(str, v))
-                 for k, v in split.items() if isinstance(v, list)}
-        if "train" in lists and "val" in lists:
-            return lists
-        if {"train_frac", "val_frac", "seed"} <= set(split):
-            from .training.splits import patient_split
-
-            cov = read_feather(covariates, ["ptId", "include_modelling"])
-            pts = cov.loc[cov["include_modelling"].astype(bool), "ptId"].astype(str)
-            parts = patient_split(pts, float(split["train_frac"]), float(split["val_frac"]),
-                                  int(split["seed"]))
-            return {s: set(pts[parts == s]) for s in parts.unique()}
-    raise PipelineError(f"{folder}: no patient split found (expected {' or '.join(SPLIT_FILES)} "
-                        f"with columns ptId, split, or a 'split' entry in config.json)")
+def split_patients(folder: Path) -> dict[str, set[str]]:
+    """Patients per split (``train``, ``val``, ...) of the beat model saved in ``folder``
+    (its ``split.csv``, :func:`scdecg.workspace.read_split`)."""
+    table = read_split(folder)
+    return {s: set(g["ptId"]) for s, g in table.groupby("split")}
 
 
 def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: int,
@@ -454,8 +422,6 @@ def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: in
 # --------------------------------------------------------------------------------------
 # Morph outputs on disk (NumPy + Feather, no pickles)
 # --------------------------------------------------------------------------------------
-MORPH_TABLE = "morphs.feather"
-STAGE_ARRAYS = {"raw": "beats_raw.npy", "t0": "beats_t0.npy", "final": "beats_final.npy"}
 
 
 def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: np.ndarray,
@@ -472,8 +438,8 @@ def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: 
     save_npy(result.z_final.astype(np.float32), folder / "latents_final.npy")
     save_npy(result.beat_trajectory.astype(np.float32), folder / "trajectory_beats.npy")
     save_npy(result.beat_steps, folder / "trajectory_beat_steps.npy")
-    save_npy(result.risk_trajectory.astype(np.float32), folder / "trajectory_logits.npy")
-    save_npy(result.risk_steps, folder / "trajectory_risk_steps.npy")
+    save_npy(result.risk_trajectory.astype(np.float32), folder / TRAJECTORY_LOGITS)
+    save_npy(result.risk_steps, folder / TRAJECTORY_RISK_STEPS)
     n_snap, n = result.risk_trajectory.shape
     logits = result.risk_trajectory.astype(np.float64)
     write_feather(pd.DataFrame({
@@ -481,12 +447,6 @@ def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: 
         "logit": logits.ravel(), "risk": 1 / (1 + np.exp(-logits.ravel()))}),
         folder / "trajectory_risk.feather")
     write_feather(table, folder / MORPH_TABLE)
-
-
-def took_a_step(table: pd.DataFrame) -> pd.Series:
-    """Rows (of ``morphs.feather`` or ``morph-stats.feather``) of beats that were morphed: the
-    morph succeeded and took at least one step (a beat already at the stop level takes none)."""
-    return table["status"].eq("ok") & table["steps"].gt(0)
 
 
 def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:

@@ -125,8 +125,10 @@ def _calibration_pulse(ax, baseline: float) -> None:
             color=TRACE_COLOUR, linewidth=0.8, gid="calibration", zorder=2)
 
 
-def save_figure(fig, path: str | Path, dpi: int = 200) -> None:
-    """Write ``fig`` as PNG or PDF (by extension), atomically."""
+def save_figure(fig, path: str | Path, dpi: int = 200, tight: bool = False) -> None:
+    """Write ``fig`` as PNG or PDF (by extension), atomically and without a time stamp or
+    software version (a rerun writes the same bytes); ``tight`` crops to the drawn area.
+    The one way the package saves a figure."""
     from .io import atomic_path
 
     path = Path(path)
@@ -135,5 +137,6 @@ def save_figure(fig, path: str | Path, dpi: int = 200) -> None:
                             f"(use {' or '.join(FORMATS)})")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lower()[1:], dpi=dpi,
+                    **({"bbox_inches": "tight"} if tight else {}),
                     metadata={"Software": None} if path.suffix.lower() == ".png"
                     else {"Creator": None, "Producer": None, "CreationDate": None})

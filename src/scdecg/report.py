@@ -8,7 +8,6 @@ report also checks at each stage whether the planted aVL biomarker was recovered
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,18 @@ import pandas as pd
 from scipy import stats
 
 from . import constants as C
+from . import workspace as W
 from .baselines import PROBE
-from .evaluation import roc_auc, split_label, split_suffix
-from .report_html import markdown_to_html
-from .morph_stats import SUMMARY_COLUMNS
-from .morphing import took_a_step
+from .errors import PipelineError
+from .evaluation import split_label
 from .io import write_text
+from .metrics import roc_auc
+from .morph_stats import SUMMARY_COLUMNS
+from .report_html import markdown_to_html
 from .tables import markdown_table
+from .workspace import REPORT_DIR, split_suffix, took_a_step
 
-REPORT_DIR = "reports"
-HTML_REPORT = "report.html"
-TRUTH_FILE = "synthetic_truth.csv"
+HTML_REPORT = W.REPORT_HTML
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Report:
 
 
 def find_truth(workspace: Path, data_root: str) -> pd.DataFrame | None:
-    path = workspace / Path(data_root).parent / TRUTH_FILE
+    path = workspace / W.truth_file(data_root)
     if not path.exists():
         return None
     truth = pd.read_csv(path, dtype={"ecg_id": str, "patient_ngsci_id": str})
@@ -76,9 +76,9 @@ def find_truth(workspace: Path, data_root: str) -> pd.DataFrame | None:
 
 def section_cohort(r: Report) -> pd.DataFrame | None:
     r.h("Cohort")
-    path = r.workspace / C.COVARIATE_DF
+    path = r.workspace / W.COVARIATE_DF
     if not path.exists():
-        r.missing(C.COVARIATE_DF, "x01/x02")
+        r.missing(W.COVARIATE_DF, "x01/x02")
         return None
     df = pd.read_feather(path)
     groups = df.assign(group=df["group"].astype(str)).groupby("group").agg(
@@ -95,14 +95,14 @@ def section_cohort(r: Report) -> pd.DataFrame | None:
 
 
 def section_example_ecg(r: Report) -> None:
-    pngs = sorted(r.out_dir.glob("ecg_example*.png"))
+    pngs = sorted(r.out_dir.glob(W.ECG_EXAMPLE_GLOB))
     if pngs:
         r.h("An ECG of the cohort (x08)")
         r.lines += [f"![12-lead ECG]({pngs[0].name})", ""]
 
 
 def section_timings(r: Report) -> None:
-    path = r.out_dir / "demo_timings.csv"
+    path = r.out_dir / W.DEMO_TIMINGS
     if not path.exists():
         return
     r.h("Run time of each step")
@@ -113,7 +113,7 @@ def section_timings(r: Report) -> None:
 
 def section_gain(r: Report) -> None:
     r.h("Limb-lead gain correction (x03)")
-    path = r.workspace / "x03_gain_report.csv"
+    path = r.workspace / W.GAIN_REPORT
     if not path.exists():
         return r.missing(path.name, "x03")
     g = pd.read_csv(path)
@@ -136,11 +136,11 @@ def section_gain(r: Report) -> None:
 
 def section_waterfall(r: Report) -> None:
     r.h("Beat filtering waterfall (x05)")
-    path = r.workspace / C.MORPH_BEATS_DIR / "x05_waterfall_table_results.csv"
+    path = r.workspace / W.MORPH_BEATS_DIR / W.WATERFALL
     if not path.exists():
         return r.missing(str(path.relative_to(r.workspace)), "x05")
     r.table(pd.read_csv(path))
-    log = r.workspace / C.BEATS_DIR / "segmentation_log.csv"
+    log = r.workspace / W.BEATS_DIR / W.SEGMENTATION_LOG
     if log.exists():
         seg = pd.read_csv(log)
         r.p("x04 segmentation status: " + ", ".join(
@@ -160,7 +160,7 @@ def section_biomarker(r: Report, df: pd.DataFrame | None, truth: pd.DataFrame | 
             f"n = {len(ok)}); {int(merged['aVL_rs_diff'].isna().sum())} ECGs without a value.")
         r.checks.append(Check("x06 biomarker", "aVL_rs_diff falls with planted slur (ρ < 0, p < 0.01)",
                               f"ρ = {rho:.3f}, p = {p:.2g}", bool(rho < 0 and p < 0.01)))
-    path = r.workspace / "x07_regression_results.csv"
+    path = r.workspace / f"{W.X07_RESULTS_STEM}.csv"
     if not path.exists():
         return r.missing(path.name, "x07")
     res = pd.read_csv(path)
@@ -168,7 +168,7 @@ def section_biomarker(r: Report, df: pd.DataFrame | None, truth: pd.DataFrame | 
     cols = [c for c in ("outcome", "exposure", "model", "filter_mode", "coef", "se", "odds_ratio",
                         "p", "n", "n_events") if c in shown]
     r.p("Logistic regressions, exposure z-scored (log-odds per SD); linear probability models "
-        "and confidence intervals are in `x07_regression_results.csv`.")
+        f"and confidence intervals are in `{path.name}`.")
     r.table(shown[cols])
     hit = res[(res["outcome"] == "scd1") & (res["exposure"] == "aVL_rs_diff")]
     if "estimator" in hit:
@@ -185,44 +185,43 @@ REPORT_SPLITS = ("lockbox", "val")
 MODEL_AUC_TARGET = 0.75
 MORPH_RISK_TARGET = 0.90      # share of morphed beats whose predicted risk rose
 MORPH_AVL_TARGET = 0.75       # share whose aVL_rs_diff fell (the planted slur)
-ENSEMBLE_DIR = "scd1_ensemble_model"
 
 
 def _metrics_file(folder: Path, stem: str, split: str) -> Path:
-    return folder / f"{stem}{split_suffix(split)}.csv"
+    return W.split_file(folder, stem, split)
 
 
 def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str, float]]:
     """Per model folder: lockbox and validation metrics (lockbox first, the figure to trust),
     the baselines on the same ECGs, figures. Returns {model: {split: scd1 AUC}}."""
     r.h("Risk models (01_Predictive_Model)")
-    root = r.workspace / C.PREDICTIONS_DIR
-    folders = sorted(root.glob("*_1")) if root.exists() else []
+    folders = W.prediction_folders(r.workspace / W.PREDICTIONS_DIR)
     if not folders:
-        r.missing(f"{C.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x05")
+        r.missing(f"{W.PREDICTIONS_DIR}/", "01_Predictive_Model/x03 and x05")
         return {}
     r.p("Each model is evaluated per split of its patients. The **lockbox** patients took no "
         "part in training or in choosing the epoch: their AUC is the figure to trust. The "
         "validation patients chose the epoch (and fit the ensemble), so their AUC is optimistic.")
     scd1 = {}
     for folder in folders:
-        beat_model = (folder / "predictions_by_ecg.feather").exists()
+        beat_model = (folder / W.PREDICTIONS_BY_ECG).exists()
         r.h(f"{folder.name} ({'beat model, per ECG' if beat_model else '10-s model'})", 3)
         found = {}
         for split in REPORT_SPLITS:
-            path = _metrics_file(folder, "metrics", split)
+            path = _metrics_file(folder, W.METRICS_STEM, split)
             if path.exists():
                 found[split] = pd.read_csv(path)
         if not found:
-            r.missing(str(_metrics_file(folder, "metrics", "val").relative_to(r.workspace)),
-                      f"x05_evaluate.py --model-name {folder.name.removesuffix('_1')}"
+            r.missing(str(_metrics_file(folder, W.METRICS_STEM, "val").relative_to(r.workspace)),
+                      f"{Path(W.step('evaluate').script).name} --model-name "
+                      f"{W.model_name_of(folder)}"
                       + (" --beat" if beat_model else ""))
             continue
         for split, m in found.items():
             trust = " (the figure to trust)" if split == "lockbox" else " (chose the epoch: optimistic)"
             r.p(f"**{split_label(split).capitalize()} patients**{trust}:")
             r.table(m[[c for c in ("output", "n", "n_pos", "auc", "auc_lo", "auc_hi") if c in m]])
-            baselines = _metrics_file(folder, "baselines", split)
+            baselines = _metrics_file(folder, W.BASELINES_STEM, split)
             if baselines.exists():
                 b = pd.read_csv(baselines)
                 r.p(f"scd1 AUC beside linear baselines on the same {split_label(split)} ECGs "
@@ -242,13 +241,13 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
         aucs = {k: v for k, v in aucs.items() if v is not None}
         if not aucs:
             continue
-        scd1[folder.name.removesuffix("_1")] = aucs
-        if member_run(r.workspace, folder.name.removesuffix("_1")) in ("death-only", "low-ef"):
+        scd1[W.model_name_of(folder)] = aucs
+        if member_run(r.workspace, W.model_name_of(folder)) in ("death-only", "low-ef"):
             continue  # ensemble members: a conditional or another outcome's model, not checked
         split = next(s for s in REPORT_SPLITS if s in aucs)
         r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ {MODEL_AUC_TARGET}",
                               f"{aucs[split]:.3f}", bool(aucs[split] >= MODEL_AUC_TARGET)))
-        baselines = _metrics_file(folder, "baselines", split)
+        baselines = _metrics_file(folder, W.BASELINES_STEM, split)
         if baselines.exists():
             b = pd.read_csv(baselines).set_index("model")
             probe = b["auc"].get(PROBE)
@@ -256,7 +255,7 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
                 r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ the "
                                       f"{PROBE}'s", f"{aucs[split]:.3f} vs {probe:.3f}",
                                       bool(aucs[split] >= probe)))
-        contrast = scd1_score_auc_for(folder / "predictions.feather", labels, "arrest_noncardiac",
+        contrast = scd1_score_auc_for(folder / W.PREDICTIONS, labels, "arrest_noncardiac",
                                       split)
         if contrast is not None:
             r.p(f"On the {split_label(split)} patients, the scd1 score's AUC for non-cardiac "
@@ -271,45 +270,41 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
 
 def section_learning_curves(r: Report) -> None:
     """Each trained model's history.csv (headline columns) and learning-curve figure."""
-    from .training.history import HISTORY_FILE, LEARNING_CURVE, headline_outputs
+    from .training.history import headline_outputs
 
     r.h("Learning curves")
     found = False
-    for folder_name in C.MODEL_DIRS.values():
+    for folder_name in W.MODEL_DIRS.values():
         root = r.workspace / folder_name
         for folder in sorted(root.glob("*")) if root.exists() else []:
-            path = folder / HISTORY_FILE
+            path = folder / W.HISTORY_FILE
             if not path.exists():
                 continue
             found = True
             history = pd.read_csv(path)
-            config_path = folder / "config.json"
-            config = json.loads(config_path.read_text()) if config_path.exists() else {}
+            config = W.read_config(folder)
             outputs, monitor = config.get("outputs", []), config.get("training", {}).get(
                 "monitor", "val_loss")
             r.h(f"{folder_name}/{folder.name}", 3)
             r.p(f"{len(history)} epochs in {history['seconds'].sum():.0f} s; best epoch "
                 f"{config.get('best_epoch', '?')} by {monitor}. Every output's curve is in "
-                f"`{folder_name}/{folder.name}/{HISTORY_FILE}`.")
+                f"`{folder_name}/{folder.name}/{W.HISTORY_FILE}`.")
             columns = [c for c in ("epoch", "lr", "train_loss", "val_loss") if c in history]
             columns += [f"{kind}_{name}" for name in headline_outputs(outputs, monitor)
                         for kind in ("auc", "r2") if f"{kind}_{name}" in history]
             r.table(history[columns], 4)
-            figure = folder / LEARNING_CURVE
+            figure = folder / W.LEARNING_CURVE
             if figure.exists():
                 r.figure(figure, f"{folder.name}: losses and headline validation AUC per epoch")
     if not found:
-        r.missing(f"modelfits_*/<name>/{HISTORY_FILE}", "01_Predictive_Model/x01 and x02")
+        r.missing(f"modelfits_*/<name>/{W.HISTORY_FILE}", "01_Predictive_Model/x01 and x02")
 
 
 def member_run(workspace: Path, model_name: str) -> str | None:
     """The ``--run`` a 10-s model was trained with (from its config.json), if recorded."""
-    config = workspace / C.MODEL_DIRS["ecg"] / model_name / "config.json"
-    if not config.exists():
-        return None
     try:
-        return json.loads(config.read_text()).get("run")
-    except json.JSONDecodeError:
+        return W.read_config(workspace / W.model_folder("ecg", model_name)).get("run")
+    except PipelineError:
         return None
 
 
@@ -335,14 +330,15 @@ def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
 
 def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
     r.h("Stacking ensemble (01_Predictive_Model/x04_train_ensemble.py)")
-    folder = r.workspace / C.PREDICTIONS_DIR / ENSEMBLE_DIR
-    metrics = folder / "metrics.csv"
+    folder = r.workspace / W.PREDICTIONS_DIR / W.ENSEMBLE_DIR
+    metrics = _metrics_file(folder, W.METRICS_STEM, "")
     if not metrics.exists():
-        return r.missing(f"{C.PREDICTIONS_DIR}/{ENSEMBLE_DIR}/metrics.csv", "x04_train_ensemble")
+        return r.missing(str(metrics.relative_to(r.workspace)),
+                         Path(W.step("ensemble").script).stem)
     m = pd.read_csv(metrics)
     split = str(m["split"].iloc[0]) if "split" in m else "val"
     columns = ["score", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi"]
-    lockbox = folder / "metrics_lockbox.csv"
+    lockbox = _metrics_file(folder, W.METRICS_STEM, "lockbox")
     if lockbox.exists():
         r.p(f"**Lockbox patients** (the figure to trust): the regression fitted once on all "
             f"{split_label(split)} patients scores the lockbox ECGs. AUCs of the ensemble and "
@@ -356,7 +352,7 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
         f"{split_label(split)} patients and scoring the other half. Out-of-sample for the "
         "regression, but the members chose their epochs on these patients:")
     r.table(m[columns])
-    coefficients = folder / "coefficients.csv"
+    coefficients = folder / W.COEFFICIENTS
     if coefficients.exists():
         c = pd.read_csv(coefficients)
         r.p("Coefficients per fitted half (log-odds per unit; SEs clustered by patient; a term "
@@ -367,8 +363,9 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
                 for name, aucs in members.items()]
         r.p("The 10-s models on their own (from their evaluations above):")
         r.table(pd.DataFrame(rows))
-    for png, caption in ((folder / "risk_histogram_lockbox.png", "lockbox patients"),
-                         (folder / "risk_histogram.png",
+    for png, caption in ((W.split_file(folder, W.RISK_HISTOGRAM_STEM, "lockbox", ".png"),
+                          "lockbox patients"),
+                         (W.split_file(folder, W.RISK_HISTOGRAM_STEM, "", ".png"),
                           f"{split_label(split)} patients, cross-fitted")):
         if png.exists():
             r.figure(png, f"ensemble: predicted risk, {caption}")
@@ -376,10 +373,10 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
 
 def section_morphing(r: Report) -> None:
     r.h("Morphing (02_Morphing)")
-    out = r.workspace / "morphing_outputs"
-    stats_path = out / "morph-stats.feather"
+    out = r.workspace / W.MORPH_DIR
+    stats_path = out / W.STATS_TABLE
     if not stats_path.exists():
-        return r.missing("morphing_outputs/morph-stats.feather", "s12")
+        return r.missing(f"{W.MORPH_DIR}/{W.STATS_TABLE}", "s12")
     ms = pd.read_feather(stats_path)
     moved = took_a_step(ms)
     unmoved = ms.loc[ms["status"].eq("ok") & ~moved, "beat_id"].nunique()
@@ -397,18 +394,18 @@ def section_morphing(r: Report) -> None:
         r.checks.append(Check("s12 morph stats",
                               f"aVL_rs_diff falls in ≥ {MORPH_AVL_TARGET:.0%} of morphs",
                               f"{rs_down:.1%}", bool(rs_down >= MORPH_AVL_TARGET)))
-    recon = out / "reconstruction_report.csv"
+    recon = out / W.RECONSTRUCTION_REPORT
     if recon.exists():
         r.p("Reconstruction error of the generator on held-out patients' beats (s09):")
         r.table(pd.read_csv(recon))
-    summary = out / "morph-summary.csv"
+    summary = out / W.MORPH_SUMMARY
     if summary.exists():
         table = pd.read_csv(summary)
         r.p("Most changed waveform features, reconstruction -> morph (each patient's beats "
             "averaged; ranked by the mean of the patient means over their SD; Wilcoxon "
             "signed-rank p over patients; delineation points in ms from R):")
         r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(15))
-    outputs = out / "morph-outputs.csv"
+    outputs = out / W.MORPH_OUTPUTS
     if outputs.exists():
         table = pd.read_csv(outputs)
         r.p("The beat model's outputs, reconstruction -> morph (yhat_*: logits; p_*: "
@@ -421,7 +418,7 @@ def section_morphing(r: Report) -> None:
 def section_truth(r: Report, truth: pd.DataFrame | None, df: pd.DataFrame | None) -> None:
     r.h("Was the planted biomarker recovered?")
     if truth is None:
-        r.p("No `synthetic_truth.csv` beside the data root: this is not the synthetic default, "
+        r.p(f"No `{W.TRUTH_FILE}` beside the data root: this is not the synthetic default, "
             "so there is no ground truth to check against.")
         return
     if df is not None and "scd1" in df:
@@ -438,7 +435,7 @@ def section_truth(r: Report, truth: pd.DataFrame | None, df: pd.DataFrame | None
     r.table(table)
 
 
-def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
+def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
                  out: str = REPORT_DIR) -> Path:
     workspace = Path(workspace)
     r = Report(workspace, workspace / out)
@@ -458,7 +455,7 @@ def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
     section_morphing(r)
     section_truth(r, truth, df)
     section_timings(r)
-    path = r.out_dir / "report.md"
+    path = r.out_dir / W.REPORT_MD
     write_text("\n".join(r.lines) + "\n", path)
     # The same report as one self-contained HTML file (figures embedded) beside it.
     write_text(markdown_to_html(r.lines, r.out_dir), r.out_dir / HTML_REPORT)
@@ -466,10 +463,10 @@ def build_report(workspace: Path, data_root: str = C.DEFAULT_DATA_ROOT,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write reports/report.md and report.html for a "
-                                                 "pipeline workspace.")
+    parser = argparse.ArgumentParser(description=f"Write {REPORT_DIR}/{W.REPORT_MD} and "
+                                                 f"{W.REPORT_HTML} for a pipeline workspace.")
     parser.add_argument("--workspace", type=Path, default=Path("."))
-    parser.add_argument("--data-root", default=C.DEFAULT_DATA_ROOT)
+    parser.add_argument("--data-root", default=W.DEFAULT_DATA_ROOT)
     parser.add_argument("--out", default=REPORT_DIR)
     args = parser.parse_args(argv)
     path = build_report(args.workspace, args.data_root, args.out)

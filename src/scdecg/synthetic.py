@@ -37,6 +37,9 @@ from .constants import (CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX, LEADS
                         N_SAMPLES, NTUH_GAIN_FAULT)
 from .errors import PipelineError
 from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_text
+from .workspace import (COMORBIDITY_TABLE, CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL,
+                        PER_LEAD, RESTING, ROSC_OUTCOMES, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
+                        TRUTH_FILE, WAVEFORM_ARRAY, WAVEFORM_INDEX)
 
 # --------------------------------------------------------------------------------------
 # Geometry
@@ -380,11 +383,6 @@ def diagnosis_statements(p: EcgParams, codes: np.ndarray, qtc: float) -> list[st
 # --------------------------------------------------------------------------------------
 # The cohort: patients, their ECGs, dates and demographics
 # --------------------------------------------------------------------------------------
-STUDY_DIR, CONTROL_DIR = "study-group", "control-group"
-WAVEFORM_INDEX = "ecg-waveforms/waveform-npy.csv"
-WAVEFORM_ARRAY = "ecg-waveforms/waveform-rhythm.npy"
-METADATA_DIR = "ecg-metadata"
-TRUTH_FILE = "synthetic_truth.csv"
 #: Written last into every tree x00 makes: x00 replaces only folders that carry it.
 SYNTHETIC_MARKER = ".synthetic-ntuh"
 STUDY_GROUP = "study"
@@ -584,7 +582,7 @@ def _plant_odd_rows(ecgs: pd.DataFrame, rng: np.random.Generator, design: Cohort
     out_of_range = int(rng.choice(several if several.size else study_pre))
     duplicated = int(rng.choice(study_pre[study_pre != out_of_range]))
     ecgs.loc[out_of_range, "odd"] = "npy_index out of range"
-    ecgs.loc[duplicated, "odd"] = "row duplicated in study-group resting-ecg-measurements.csv"
+    ecgs.loc[duplicated, "odd"] = f"row duplicated in {STUDY_DIR} {RESTING.rsplit('/', 1)[-1]}"
     candidates = np.flatnonzero(clean & (ecgs["odd"] == "").to_numpy()
                                 & ecgs["ecg_timetag"].isin([PRE_TAG, CONTROL_PRE]).to_numpy())
     n_bad = max(1, int(round(design.unparsable_datetime_fraction * len(ecgs))))
@@ -684,21 +682,19 @@ def metadata_tables(ecgs: pd.DataFrame, rng: np.random.Generator) -> dict[str, p
                      for lead, c in zip(LEADS, codes.tolist())]
         diagnosis += [{"ecg_id": ecg_id, "stmt_text": s}
                       for s in diagnosis_statements(p, codes, m["qtc"])]
-    return {"resting-ecg-measurements.csv": pd.DataFrame(resting),
-            "measurement-matrix-global.csv": pd.DataFrame(global_),
-            "measurement-matrix-per-lead.csv": pd.DataFrame(per_lead),
-            "diagnosis.csv": pd.DataFrame(diagnosis)}
+    return {RESTING: pd.DataFrame(resting), GLOBAL: pd.DataFrame(global_),
+            PER_LEAD: pd.DataFrame(per_lead), DIAGNOSIS: pd.DataFrame(diagnosis)}
 
 
 def _write_metadata(folder: Path, ecgs: pd.DataFrame, rng: np.random.Generator) -> None:
     for name, table in metadata_tables(ecgs, rng).items():
-        if name == "resting-ecg-measurements.csv":
+        if name == RESTING:
             noted = ecgs.loc[ecgs["odd"].str.startswith("row duplicated"), "ecg_id"]
             dup = table["ecg_id"].isin(noted)
             if dup.any():
                 at = int(np.flatnonzero(dup)[0])
                 table = pd.concat([table.iloc[:at + 1], table.iloc[at:]], ignore_index=True)
-        write_csv(table, folder / METADATA_DIR / name)
+        write_csv(table, folder / name)
 
 
 def _datetime_strings(ecgs: pd.DataFrame, times: pd.Series, rng: np.random.Generator) -> np.ndarray:
@@ -719,29 +715,29 @@ def write_tables(root: Path, ecgs: pd.DataFrame, seed: int) -> None:
     study = table[table["group"] == STUDY_GROUP]
     s_root = root / STUDY_DIR
     write_csv(study[["patient_ngsci_id", "ecg_id", "acquisition_datetime_offset", "ecg_timetag"]],
-              s_root / "ecg.csv")
+              s_root / STUDY_ECGS)
     rosc = study["rosc"]
     hospital = rosc - _minutes(rng.uniform(10, 180, len(study)) / 1440.0)
     write_csv(pd.DataFrame({"ecg_id": study["ecg_id"], "age": study["age_text"],
                             "sex": study["sex"],
                             "rosc_datetime_offset":
                                 _format_datetimes(rosc.reset_index(drop=True), rng)}),
-              s_root / "cohort.csv")
+              s_root / STUDY_COHORT)
     write_csv(pd.DataFrame({"ecg_id": study["ecg_id"],
                             "cause_of_cardiac_arrest": study["cause"],
                             "hospitalization_datetime_offset":
                                 _format_datetimes(hospital.reset_index(drop=True), rng),
                             "initial_rhythm": study["initial_rhythm"]}),
-              s_root / "rosc-outcomes.csv")
+              s_root / ROSC_OUTCOMES)
     comorbid = pd.DataFrame({"ecg_id": study["ecg_id"].to_numpy()})
     for k, name in enumerate(COMORBIDITIES):
         comorbid[name] = (rng.random(len(study)) < 0.1 + 0.05 * k).astype(int)
-    write_csv(comorbid, s_root / "comorbidities.csv")
+    write_csv(comorbid, s_root / COMORBIDITY_TABLE)
 
     control = table[table["group"] != STUDY_GROUP]
     write_csv(control[["ecg_id", "patient_ngsci_id", "acquisition_datetime_offset", "ecg_timetag"]]
               .assign(age=control["age_text"], sex=control["sex"]),
-              root / CONTROL_DIR / "ecg-cohort.csv")
+              root / CONTROL_COHORT)
 
     for folder, rows in _group_dirs(table):
         rows = rows[rows["npy_index"] >= 0]

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
 from .io import load_checkpoint, read_json, save_checkpoint, save_npy, write_json
+from .workspace import CONFIG_FILE, VAE_WEIGHTS
 
 LATENT_DIM = 512
 CONV_FILTERS = 12
@@ -32,8 +33,7 @@ DECODER_HIDDEN = 100
 DECODER_LAYERS = 4
 VAR_EPS = 1e-8  # floor on the posterior variance inside log()
 
-WEIGHTS_FILE = "vae.pt"
-CONFIG_FILE = "config.json"
+WEIGHTS_FILE = VAE_WEIGHTS
 EPOCH_CHECKPOINT = "last_epoch.pt"
 
 

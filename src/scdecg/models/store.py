@@ -20,9 +20,8 @@ from torch import nn
 from ..errors import PipelineError
 from ..io import PathLike, load_checkpoint, read_json, save_checkpoint, write_json
 from .risk import Architecture, RiskModel, build_model
+from ..workspace import CONFIG_FILE, WEIGHTS_FILE
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "best.pt"
 #: Entries of config.json that best.pt carries too (what the weights were trained for).
 TRAINED_FOR = ("outputs", "output_types", "covariates", "covariate_stats", "target_stats",
                "preprocessing")

@@ -8,7 +8,6 @@ Missing or unreadable signal files are excluded and counted in a :class:`Failure
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..constants import BEATS_DIR, N_LEADS, TEN_SEC_DIR
+from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..io import load_npy
 from ..signals import preprocess
+from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
 
 Stats = dict[str, dict[str, float]]
 
@@ -212,12 +212,9 @@ def ten_second_items(rows: pd.DataFrame, workspace: Path = Path("."),
                      ecg_dir: str = TEN_SEC_DIR) -> pd.DataFrame:
     """One sample per ECG: ``<ecg_dir>/<studyId>.npy`` scaled by ``scaling_factor``."""
     items = rows.copy()
-    items["path"] = [str(workspace / ecg_dir / f"{sid}.npy") for sid in items["studyId"]]
+    items["path"] = [str(ecg_file(workspace / ecg_dir, sid)) for sid in items["studyId"]]
     items["scale"] = items["scaling_factor"].astype(float)
     return items.reset_index(drop=True)
-
-
-_BEAT_NUMBER = re.compile(r"_(\d+)\.npy$")
 
 
 def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str = BEATS_DIR,
@@ -229,9 +226,8 @@ def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str =
     """
     parts = []
     for row in rows.itertuples(index=False):
-        folder = workspace / beats_dir / str(row.studyId)
-        files = sorted(folder.glob(f"{row.studyId}_*.npy"),
-                       key=lambda p: int(m.group(1)) if (m := _BEAT_NUMBER.search(p.name)) else -1)
+        folder = beat_folder(workspace / beats_dir, row.studyId)
+        files = [path for _, path in beat_files(folder, row.studyId)]
         if not files:
             if failures is not None:
                 failures.add(str(folder), "no beat files", studyId=row.studyId)

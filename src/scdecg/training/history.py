@@ -15,9 +15,8 @@ from typing import Sequence
 import pandas as pd
 
 from ..io import write_csv
+from ..workspace import HISTORY_FILE, LEARNING_CURVE
 
-HISTORY_FILE = "history.csv"
-LEARNING_CURVE = "learning_curve.png"
 #: Outputs shown on epoch lines and in the figure when the model has them.
 HEADLINE_OUTPUTS: tuple[str, ...] = ("scd1", "scd2", "age")
 MAX_HEADLINE = 3

@@ -30,8 +30,8 @@ from .distributed import Context, barrier, gather_rows
 from .history import headline_scores, write_history
 from .losses import REGRESSION_WEIGHT, masked_loss
 from .metrics import output_metrics
+from ..workspace import CHECKPOINT_FILE
 
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass

@@ -1,24 +1,22 @@
-"""Validation metrics per output: ROC AUC (classification) and R² (regression)."""
+"""Validation metrics per output: ROC AUC (classification) and R² (regression), over the
+labelled rows (the statistics themselves are :mod:`scdecg.metrics`)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .. import evaluation
+from .. import metrics
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     """AUC over the labelled rows (NaN labels ignored); NaN when one class is absent."""
     keep = ~np.isnan(y)
-    return evaluation.roc_auc(y[keep], score[keep])
+    return metrics.roc_auc(y[keep], score[keep])
 
 
 def r_squared(y: np.ndarray, pred: np.ndarray) -> float:
+    """R² over the labelled rows (NaN labels ignored); NaN with fewer than two or no spread."""
     keep = ~np.isnan(y)
-    y, pred = y[keep], pred[keep]
-    if len(y) < 2:
-        return float("nan")
-    sst = float(((y - y.mean()) ** 2).sum())
-    return float("nan") if sst == 0 else 1.0 - float(((y - pred) ** 2).sum()) / sst
+    return metrics.weighted_r2(y[keep], pred[keep])
 
 
 def output_metrics(targets: np.ndarray, logits: np.ndarray, outputs: list[str],

@@ -16,23 +16,21 @@ import numpy as np
 import pandas as pd
 
 from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
-from ..constants import (BEATS_DIR, COVARIATE_DF, MODEL_DIRS, MORPH_BEATS_DIR, PREDICTIONS_DIR,
-                         TEN_SEC_DIR)
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..gain import GAIN_REPORT, unusable_ecgs
-from ..io import output_dir, read_feather, require_columns, require_dir, write_csv, write_feather
+from ..gain import unusable_ecgs
+from ..io import output_dir, read_feather, require_dir, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
-from ..models.store import CONFIG_FILE, WEIGHTS_FILE, require_entries
+from ..models.store import require_entries
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
 from .distributed import Context, setup, teardown
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, predict_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
-
-SPLIT_FILE = "split.csv"
-EXCLUDED_FILE = "excluded.csv"
+from ..workspace import (BEATS_DIR, BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE,
+                         GAIN_REPORT, MORPH_BEATS_DIR, SPLIT_FILE, TEN_SEC_DIR, WEIGHTS_FILE,
+                         model_folder, prediction_file, predictions_folder, read_split)
 
 
 # ----------------------------------------------------------------------------- options
@@ -118,7 +116,7 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
-    folder = Path(MODEL_DIRS[kind]) / args.model_name
+    folder = model_folder(kind, args.model_name)
     beats_dir = getattr(args, "beats_dir", BEATS_DIR)
     failures = FailureLog(f"{kind} inputs")
     items = _sample_items(kind, rows, beats_dir if kind == "beat" else TEN_SEC_DIR, failures)
@@ -230,12 +228,6 @@ def _finite(obj: Any) -> Any:
 PARTS = (*SPLITS, "all")
 
 
-def prediction_file(part: str) -> str:
-    """``predictions.feather`` for held-out parts, ``predictions_in_sample.feather`` for the
-    training patients (the published names)."""
-    return "predictions_in_sample.feather" if part == "train" else "predictions.feather"
-
-
 def check_split_fractions(config: dict[str, Any], folder: Path,
                           fractions: Sequence[float] | None) -> None:
     """Refuse ``--split TRAIN VAL`` fractions that differ from the model's stored split."""
@@ -243,7 +235,7 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
         return
     stored = config.get("split") or {}
     if "train_frac" not in stored or "val_frac" not in stored:
-        raise PipelineError(f"{folder / 'config.json'}: no stored split fractions to check "
+        raise PipelineError(f"{folder / CONFIG_FILE}: no stored split fractions to check "
                             f"--split {fractions[0]:g} {fractions[1]:g} against")
     train, val = float(stored["train_frac"]), float(stored["val_frac"])
     if not (math.isclose(fractions[0], train, abs_tol=1e-9)
@@ -266,8 +258,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     """
     if part not in PARTS:
         raise PipelineError(f"part {part!r}: choose one of {', '.join(PARTS)}")
-    folder = Path(MODEL_DIRS[kind]) / model_name
-    if not (folder / "config.json").exists():
+    folder = model_folder(kind, model_name)
+    if not (folder / CONFIG_FILE).exists():
         script = "x01_train_10s_ecg.py" if kind == "ecg" else "x02_train_beats.py"
         raise PipelineError(f"{folder}: no trained model here (train it with "
                             f"01_Predictive_Model/{script}"
@@ -279,11 +271,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     check_split_fractions(config, folder, split_fractions)
     outputs = config["outputs"]
     covariates = config["covariates"]
-    if not (folder / SPLIT_FILE).is_file():
-        raise PipelineError(f"{folder / SPLIT_FILE}: file not found (the model folder is "
-                            "incomplete; retrain or restore it)")
-    split_table = pd.read_csv(folder / SPLIT_FILE, dtype={"studyId": str, "ptId": str})
-    require_columns(split_table, ["studyId", "ptId", "split"], folder / SPLIT_FILE)
+    split_table = read_split(folder, ["studyId", "ptId", "split"])
     df = read_feather(covariate_df, columns=["studyId", *covariates] +
                       (["scaling_factor"] if kind == "ecg" else []), step="x02")
     df = df.astype({"studyId": str})
@@ -313,7 +301,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
         frame[f"{name}_hat"] = values[:, j].astype(np.float32)
     frame["split"] = data.index["split"].to_numpy()
     frame["in_sample"] = frame["split"] == "train"
-    out = Path(PREDICTIONS_DIR) / f"{model_name}_1"
+    out = predictions_folder(model_name)
     target = out / prediction_file(part)
     write_feather(frame, target)
     written = [target]
@@ -322,7 +310,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
         by_ecg = frame.groupby("studyId", sort=False).agg(
             **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
             split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
-        written.append(target.with_name(f"{target.stem}_by_ecg.feather"))
+        written.append(target.with_name(f"{target.stem}{BY_ECG_SUFFIX}.feather"))
         write_feather(by_ecg, written[-1])
     print(f"[{model_name}] {len(frame)} {'beats' if kind == 'beat' else 'ECGs'} "
           f"({part}, in-sample: {part in ('train', 'all')}) -> "
