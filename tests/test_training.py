@@ -41,6 +41,14 @@ def test_masked_loss_ignores_nan_targets_and_weights_regression():
         pytest.approx((bce + mse).item(), rel=1e-6)
 
 
+def test_masked_loss_with_a_single_labelled_regression_pair():
+    logits = torch.tensor([[0.0, 3.0], [0.0, 7.0]])
+    targets = torch.tensor([[1.0, 1.0], [0.0, float("nan")]])
+    bce = F.binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([1.0, 0.0]))
+    got = masked_loss(logits, targets, torch.tensor([False, True]), regression_weight=1.0)
+    assert got.item() == pytest.approx(bce.item() + 4.0)      # (3 - 1)^2 over one pair
+
+
 def test_masked_loss_gradient_is_zero_for_unlabelled_pairs():
     logits = torch.zeros(2, 2, requires_grad=True)
     masked_loss(logits, torch.tensor([[1.0, float("nan")], [float("nan"), 0.0]]),
