@@ -526,3 +526,26 @@ def test_synthetic_study_cohort(pipeline):
         elif odd == "acquisition datetime unparsable":
             assert exclusions.loc[ecg_id, "reason"].endswith("acquisition datetime missing "
                                                              "or unparsable")
+
+
+def test_several_control_ecgs_per_patient_the_earliest_is_used(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s", 10)], {YEAR: [control_ecg("c", 100, patient="pc")]})
+    path = root / "control-group" / "ecg-cohort.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    control = table.loc[table["ecg_timetag"] == "control"].iloc[0]
+    at = pd.Timestamp(control["acquisition_datetime_offset"])
+    extra = [dict(control, ecg_id=f"later{i}", acquisition_datetime_offset=str(at + pd.Timedelta(days=d)))
+             for i, d in enumerate((-70, 200))]            # one earlier, one later
+    pd.concat([table, pd.DataFrame(extra)]).to_csv(path, index=False)
+    df, report = build(root)
+    assert df.loc["c", "days_to_event"] == 30               # to the earliest control ECG
+    assert report.notes[("control", "patient with several control ECGs: earliest used")] == 1
+
+
+def test_modelling_age_limit_is_strictly_below_80(tmp_path):
+    df, _ = build_cohort(write_tree(tmp_path, [study_ecg("a", 60), study_ecg("b", 60),
+                                               study_ecg("c", 60)]), [YEAR])
+    df = df.set_index("ecg_id")
+    df.loc[["a", "b", "c"], "age"] = [79.99, 80.0, 80.01]
+    out = add_pipeline_columns(df.reset_index()).set_index("studyId")
+    assert out.loc[["a", "b", "c"], "include_modelling"].tolist() == [True, False, False]

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,3 +175,62 @@ def test_x03_on_synthetic_study(pipeline):
     assert report.loc[damaged, "flagged"].mean() >= 0.5    # most damaged records are caught
     written = {p.stem for p in (ws / "10_sec_ecgs").glob("*.npy")}
     assert written == set(report.index[report["status"] != "failed"])
+
+
+# ------------------------------------------------ edge cases found by mutation testing
+def test_estimates_are_computed_in_float64_whatever_the_stored_type():
+    record = stored(clean_ecg(12), gain=4.9).astype(np.float32)
+    exact = record.astype(np.float64)
+    np.testing.assert_array_equal(implied_leads(record), implied_leads(exact))
+    np.testing.assert_allclose(estimate_gains(record), estimate_gains(exact), rtol=1e-13)
+    assert relative_residual(record) == pytest.approx(relative_residual(exact), rel=1e-13)
+    _, row = correct_gain(record)
+    assert [row[f"gain_{n}"] for n in ("III", "aVR", "aVL", "aVF")] == \
+        pytest.approx(list(estimate_gains(exact)), rel=1e-13)
+
+
+def test_flat_limb_leads_give_nan_without_warnings():
+    import warnings
+
+    flat = np.zeros((12, 5000), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(estimate_gains(flat)).all()
+        assert np.isnan(relative_residual(flat))
+
+
+def test_gain_and_residual_do_not_depend_on_the_scale():
+    record = stored(clean_ecg(13), gain=4.88).astype(np.float64)
+    for scale in (1e-6, 1.0, 1e3):       # at 1e-6 the sums of squares are below 1
+        np.testing.assert_allclose(estimate_gains(record * scale), estimate_gains(record), rtol=1e-9)
+        assert relative_residual(record * scale) == pytest.approx(relative_residual(record), rel=1e-9)
+
+
+def test_gain_tolerance_is_inclusive():
+    """Gains exactly at the tolerance still match: with tolerance 0, exact identities are unity."""
+    rng = np.random.default_rng(0)
+    ecg = np.zeros((12, 5000))
+    ecg[LEAD_INDEX["I"]] = 2 * rng.integers(-300, 300, 5000)     # even integers: every derived
+    ecg[LEAD_INDEX["II"]] = 2 * rng.integers(-300, 300, 5000)    # lead is exact in float32
+    ecg[DERIVED_INDEX] = implied_leads(ecg)
+    assert (estimate_gains(ecg.astype(np.float32)) == 1.0).all()
+    _, row = correct_gain(ecg, GainPolicy(tolerance=0.0))
+    assert row["status"] == "unity" and row["reason"] == ""
+
+
+def test_report_reasons_and_the_high_residual_flag():
+    record = stored(clean_ecg(14))
+    _, row = correct_gain(record)
+    assert row["status"] == "corrected" and row["reason"] == "" and row["flagged"] is False
+    _, row = correct_gain(stored(clean_ecg(7), gain=2.5))
+    assert re.fullmatch(r"unresolved gain: III=[\d.]+, aVR=[\d.]+, aVL=[\d.]+, aVF=[\d.]+ match "
+                        r"neither 4\.88 nor 1; stored values kept", row["reason"]), row["reason"]
+    # derived leads at 4.88x plus noise: corrected, but the identities no longer hold
+    noisy = record.astype(np.float64)
+    noisy[DERIVED_INDEX] += np.random.default_rng(1).normal(0, 60, (4, 5000))
+    _, row = correct_gain(noisy)
+    assert row["status"] == "corrected" and row["corrected"]
+    assert row["residual_after"] > 0.05 and row["flagged"] is True
+    assert row["reason"] == f"high residual after correction: {row['residual_after']:.3g} > 0.05"
+    _, at_limit = correct_gain(noisy, GainPolicy(max_residual=row["residual_after"]))
+    assert at_limit["flagged"] is False and at_limit["reason"] == ""   # the limit itself passes

@@ -175,3 +175,55 @@ def test_fused_inference_model_matches_eval_model(length, rep_mp):
 def test_too_short_input_is_a_clear_error():
     with pytest.raises(PipelineError, match="too short for 12 blocks"):
         build_model(Architecture(outputs=["a"], length=5000, channels=4, n_blocks=12, rep_mp=1))
+
+
+# ------------------------------------------------ edge cases found by mutation testing
+def test_cumulative_layer_is_the_sum_of_hazards_plus_the_base():
+    layer = CumulativeHorizons()
+    with torch.no_grad():
+        layer.hazard.weight.copy_(torch.eye(4))
+        layer.hazard.bias.zero_()
+        layer.base.weight.zero_()
+        layer.base.bias.fill_(-2.0)
+    out = layer(torch.tensor([[1.0, -3.0, 0.5, 2.0]]))
+    # hazards relu(u) = 1, 0, 0.5, 2 -> cumulative 1, 1, 1.5, 3.5; plus the base -2
+    assert out.tolist() == [[-1.0, -1.0, -0.5, 1.5]]
+
+
+def test_outputs_must_be_unique_and_non_empty():
+    for outputs in (["scd1", "scd1"], []):
+        with pytest.raises(PipelineError, match=r"^architecture: outputs must be non-empty and "
+                                                r"unique, got \["):
+            build_model(Architecture(outputs=outputs, length=100, channels=4, n_blocks=1, rep_mp=1))
+
+
+def test_architecture_dropout_reaches_every_dropout_layer():
+    model = build_model(Architecture(outputs=["scd1"], length=100, channels=4, n_blocks=2,
+                                     rep_mp=1, dropout=0.123))
+    rates = {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout1d)}
+    assert rates == {0.123}
+
+
+def test_covariate_head_is_linear_relu_linear_and_accepts_float64_covariates():
+    torch.manual_seed(0)
+    model = build_model(Architecture(outputs=["scd1", "age"], length=100, channels=4, n_blocks=1,
+                                     rep_mp=1, dropout=0.0, covariates=["age", "female"],
+                                     hidden=3)).eval()
+    n_feat = model.backbone.n_features
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.zero_()
+        model.head[0].weight[0, n_feat] = 1.0         # hidden unit 0 = age covariate
+        model.head[2].weight[:, 0] = 1.0
+    x = torch.zeros(3, 12, 100)
+    cov = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.5, 1.0]], dtype=torch.float64)
+    out = model(x, cov)
+    assert out.dtype == torch.float32 and out.shape == (3, 2)
+    assert out[:, 0].tolist() == [2.0, 0.0, 0.5]       # the ReLU clips the negative age
+
+
+def test_horizon_index_is_not_part_of_the_saved_weights():
+    model = build_model(Architecture(outputs=list(SCD_HORIZONS), length=100, channels=4,
+                                     n_blocks=1, rep_mp=1))
+    assert model.cumulative is not None
+    assert "horizon_index" not in model.state_dict()

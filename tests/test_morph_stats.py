@@ -285,6 +285,13 @@ def test_generator_trains_on_the_morphing_beats_or_the_published_ecg_beats(morph
                "--batch-size", "8", "--name", "published", cwd=ws)
     config = json.loads((ws / "modelfits_vae" / "published" / "config.json").read_text())
     assert config["beats_dir"] == "ecg_beats" and config["n_beats"] == len(TRAIN)
+    # --max-beats reaches the code: a seeded subset of that many training beats
+    assert len(TRAIN) > 3
+    run_script("02_Morphing/s08_train_generator.py", "--beat-model", "modelfits_beat/toy",
+               "--beats-dir", "ecg_beats", "--profile", "demo", "--epochs", "1",
+               "--batch-size", "8", "--name", "capped", "--max-beats", "3", cwd=ws)
+    config = json.loads((ws / "modelfits_vae" / "capped" / "config.json").read_text())
+    assert config["n_beats"] == 3 and config["n_patients"] == 3
 
 
 def test_morph_outputs(morphed, monkeypatch):

@@ -236,3 +236,103 @@ def test_beat_models_loaded_together_share_one_split(tmp_path):
                                (mean.members[0].target_logit(x) + mean.members[1].target_logit(x)) / 2)
     with pytest.raises(PipelineError, match="split differs"):
         load_beat_models([tmp_path / "a", tmp_path / "c"])
+
+
+# ------------------------------------------------ edge cases found by mutation testing
+def test_strides_must_be_at_least_one_and_one_is_allowed():
+    decoder, model, z0 = toy_setup(2)
+    for bad in (dict(risk_stride=0), dict(beat_stride=0)):
+        with pytest.raises(ValueError, match="^strides must be >= 1$"):
+            morph_latents(decoder, model.target_logit, z0, max_steps=2, progress=False, **bad)
+    res = morph_latents(decoder, model.target_logit, z0, max_steps=5, beat_stride=1,
+                        risk_stride=2, progress=False)
+    assert list(res.beat_steps) == [0, 1, 2, 3, 4, 5] and list(res.risk_steps) == [0, 2, 4, 5]
+    res = morph_latents(decoder, model.target_logit, z0, max_steps=5, beat_stride=2,
+                        progress=False)
+    assert list(res.beat_steps) == [0, 2, 4, 5]
+    assert res.stopped.dtype == bool and res.failed.dtype == bool and res.steps.dtype == np.int64
+
+
+def test_morph_defaults_are_the_published_settings_of_s10():
+    import inspect
+
+    from test_training import _script_constant
+    params = inspect.signature(morph_latents).parameters
+    assert params["lr"].default == _script_constant("02_Morphing/s10_morph_ecgs.py", "LR") == 0.01
+    assert params["max_steps"].default == _script_constant("02_Morphing/s10_morph_ecgs.py",
+                                                           "MAX_STEPS") == 2000
+
+
+def test_a_beat_exactly_at_the_stop_logit_stops_before_any_step():
+    decoder, model, z0 = toy_setup(3)
+    with torch.no_grad():
+        t0 = model.target_logit(decoder(z0)).numpy()
+    res = morph_latents(decoder, model.target_logit, z0, lr=0.05, max_steps=5,
+                        stop_logit=float(t0[1]), progress=False)
+    assert res.stopped[1] and res.steps[1] == 0
+
+
+def test_non_finite_logit_or_latent_fails_even_when_the_rest_is_finite():
+    decoder, model, z0 = toy_setup(3)
+
+    def nan_logit_for_beat_1(x, calls=[0]):   # noqa: B006 - finite beat and latent, NaN
+        calls[0] += 1                          # logit for beat 1 at step 0
+        logit = model.target_logit(x)
+        if calls[0] == 1:
+            logit = torch.where(torch.arange(len(x)) == 1, torch.full_like(logit, float("nan")), logit)
+        return logit
+
+    res = morph_latents(decoder, nan_logit_for_beat_1, z0, lr=0.05, max_steps=4, progress=False)
+    assert res.failed.tolist() == [False, True, False] and res.steps.tolist() == [4, 0, 4]
+    # a decoder that maps a NaN latent to a finite beat: the latent still fails the beat
+    clean_decoder = lambda z: decoder(torch.nan_to_num(z))  # noqa: E731
+    bad = z0.clone()
+    bad[0, 3] = float("nan")
+    res = morph_latents(clean_decoder, model.target_logit, bad, lr=0.05, max_steps=4,
+                        progress=False)
+    assert res.failed.tolist() == [True, False, False]
+    assert res.reasons[0] == "non-finite latent, beat or logit at step 0"
+
+
+def test_a_beat_failing_later_keeps_the_step_it_failed_at_and_all_failing_ends_the_loop():
+    decoder, model, z0 = toy_setup(2)
+
+    def logit_nan_after_step_2(x, calls=[0]):   # noqa: B006 - counts the calls
+        calls[0] += 1
+        logit = model.target_logit(x)
+        return logit if calls[0] <= 3 else logit * float("nan")
+
+    res = morph_latents(decoder, logit_nan_after_step_2, z0, lr=0.05, max_steps=50,
+                        progress=False)
+    assert res.failed.all() and res.steps.tolist() == [3, 3]
+    assert res.reasons == ["non-finite latent, beat or logit at step 3"] * 2
+    assert res.risk_steps[-1] == 3                    # ended when nothing was left to move
+
+
+def test_morph_in_batches_joins_every_field():
+    import dataclasses
+
+    decoder, model, z0 = toy_setup(4)
+    with torch.no_grad():
+        stop = float(np.median(model.target_logit(decoder(z0)).numpy())) + 0.05
+    kw = dict(lr=0.05, max_steps=12, stop_logit=stop, beat_stride=5, progress=False)
+    whole = morph_latents(decoder, model.target_logit, z0, **kw)
+    for size in (4, 2):                                # one chunk, and exactly two
+        joined = morph_in_batches(decoder, model.target_logit, z0, batch_size=size, **kw)
+        for f in dataclasses.fields(whole):
+            a, b = getattr(whole, f.name), getattr(joined, f.name)
+            if f.name == "reasons":
+                assert a == b
+            else:
+                np.testing.assert_allclose(np.asarray(b, dtype=float), np.asarray(a, dtype=float),
+                                           atol=1e-5, err_msg=f.name)
+
+
+def test_stop_threshold_is_asymmetric_exact_and_finite_at_saturation():
+    logits = np.array([-4.0, -1.0, 0.5, 3.0], np.float32)
+    p = np.quantile(1 / (1 + np.exp(-logits.astype(np.float64))), 0.75)
+    assert stop_threshold(logits, 0.75) == pytest.approx(np.log(p / (1 - p)), rel=1e-12)
+    # every probability rounds to 1 in float64: clipped to 1 - 1e-12, not infinite
+    assert stop_threshold(np.array([50.0, 60.0]), 0.5) == pytest.approx(np.log((1 - 1e-12) / 1e-12))
+    with pytest.raises(PipelineError, match="^no real beats to set the morphing stop threshold from$"):
+        stop_threshold(np.array([]), 0.9)

@@ -41,6 +41,14 @@ def test_masked_loss_ignores_nan_targets_and_weights_regression():
         pytest.approx((bce + mse).item(), rel=1e-6)
 
 
+def test_masked_loss_with_a_single_labelled_regression_pair():
+    logits = torch.tensor([[0.0, 3.0], [0.0, 7.0]])
+    targets = torch.tensor([[1.0, 1.0], [0.0, float("nan")]])
+    bce = F.binary_cross_entropy_with_logits(torch.zeros(2), torch.tensor([1.0, 0.0]))
+    got = masked_loss(logits, targets, torch.tensor([False, True]), regression_weight=1.0)
+    assert got.item() == pytest.approx(bce.item() + 4.0)      # (3 - 1)^2 over one pair
+
+
 def test_masked_loss_gradient_is_zero_for_unlabelled_pairs():
     logits = torch.zeros(2, 2, requires_grad=True)
     masked_loss(logits, torch.tensor([[1.0, float("nan")], [float("nan"), 0.0]]),
@@ -114,13 +122,29 @@ def test_bad_signal_files_are_excluded_and_counted(tmp_path):
         data = build_dataset(ten_second_items(df, tmp_path), ["scd1"], [False], [], {}, {}, 200,
                              ["zero_mode"], in_memory_gb, name="t", progress=False)
         assert list(data.index["studyId"]) == ["e0000", "e0004", "e0005"]
-        assert sorted(data.failures.counts()) == ["file missing", "shape (3, 200), expected (12, samples)",
-                                                  "unreadable (ValueError)"] or len(data.failures) == 3
+        assert {row["studyId"]: row["reason"] for row in data.failures.rows} == {
+            "e0001": "file missing", "e0002": "unreadable (ValueError)",
+            "e0003": "shape (3, 200), expected (12, samples)"}
+        assert len(data.failures) == 3 and set(data.failures.counts().values()) == {1}
         assert (data.signals is None) == (in_memory_gb == 0.0)
         assert data.batch(np.array([1]))[0].shape == (1, 12, 200)
 
 
 # ----------------------------------------------------------------------------- fit loop
+@pytest.fixture(scope="module")
+def tiny_problems(tmp_path_factory):
+    """The train/val datasets of :func:`_tiny_problem`, built once per size for this module.
+
+    Fits never change a dataset in place, except the monitor test, which edits a copy."""
+    cache = {}
+
+    def get(n=32):
+        if n not in cache:
+            cache[n] = _tiny_problem(tmp_path_factory.mktemp(f"tiny{n}"), n)
+        return cache[n]
+    return get
+
+
 def _tiny_problem(tmp_path, n=32):
     df = make_workspace(tmp_path / "ws", n_patients=n, n_samples=256, beats=1)
     items = ten_second_items(df, tmp_path / "ws")
@@ -146,8 +170,8 @@ def _fit(tmp_path, train, val, folder, max_epochs, resume=False, on_best=None, s
     return model, result
 
 
-def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
-    train, val = _tiny_problem(tmp_path)
+def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path, tiny_problems):
+    train, val = tiny_problems()
     straight, res_straight = _fit(tmp_path, train, val, "a", max_epochs=4)
     again, res_again = _fit(tmp_path, train, val, "b", max_epochs=2)
     assert [h["val_loss"] for h in res_again.history] == [h["val_loss"] for h in res_straight.history[:2]]
@@ -172,8 +196,8 @@ def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("monitor, pick", [("val_loss", np.argmin), ("auc_scd1", np.argmax),
                                            ("loss_scd1", np.argmin)])
-def test_monitor_picks_the_best_epoch_and_its_weights(tmp_path, monitor, pick):
-    train, val = _tiny_problem(tmp_path)
+def test_monitor_picks_the_best_epoch_and_its_weights(tmp_path, monitor, pick, tiny_problems):
+    train, val = tiny_problems()
     saved = {}
     model, result = _fit(tmp_path, train, val, "m", max_epochs=6, monitor=monitor, patience=10,
                          on_best=lambda state, res: saved.update(epoch=res.best_epoch))
@@ -193,8 +217,11 @@ def test_per_output_losses_are_each_outputs_masked_bce_or_mse():
     assert got["loss_b"] == pytest.approx((0.5 ** 2 + 1.0 ** 2) / 2)  # MSE, unweighted
 
 
-def test_monitor_names_are_checked_before_training(tmp_path):
-    train, val = _tiny_problem(tmp_path, n=16)
+def test_monitor_names_are_checked_before_training(tmp_path, tiny_problems):
+    import copy
+
+    train, val = tiny_problems(16)
+    val = copy.deepcopy(val)            # its targets are edited below
     for bad in ("auc_nope", "r2_scd1", "accuracy", "loss_"):
         with pytest.raises(PipelineError, match=f"--monitor {bad}: not a validation metric"):
             _fit(tmp_path, train, val, "bad", max_epochs=1, monitor=bad)
@@ -204,8 +231,8 @@ def test_monitor_names_are_checked_before_training(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_different_seed_gives_a_different_run(tmp_path):
-    train, val = _tiny_problem(tmp_path, n=16)
+def test_different_seed_gives_a_different_run(tmp_path, tiny_problems):
+    train, val = tiny_problems(16)
     _, a = _fit(tmp_path, train, val, "a", max_epochs=1, seed=3)
     _, b = _fit(tmp_path, train, val, "b", max_epochs=1, seed=4)
     assert a.history[0]["val_loss"] != b.history[0]["val_loss"]
@@ -355,11 +382,11 @@ def test_beat_model_trains_for_up_to_1000_epochs():
     assert _script_constant(script, "MIN_EPOCHS") == 40
 
 
-def test_early_stopping_stops_and_a_finished_run_does_not_resume(tmp_path):
+def test_early_stopping_stops_and_a_finished_run_does_not_resume(tmp_path, tiny_problems):
     """With patience 1 the loop stops at the first epoch allowed to stop (min_epochs counted
     from 0, as published) after one that did not improve; the checkpoint says finished, and
     --resume then trains no further. A large learning rate makes improvement stall early."""
-    train, val = _tiny_problem(tmp_path, n=16)
+    train, val = tiny_problems(16)
     _, result = _fit(tmp_path, train, val, "run", max_epochs=40, patience=1, min_epochs=1, lr=0.5)
     epochs = [row["epoch"] for row in result.history]
     assert epochs == list(range(1, epochs[-1] + 1)) and epochs[-1] < 40, "never stopped early"
