@@ -178,16 +178,22 @@ def test_too_short_input_is_a_clear_error():
 
 
 # ------------------------------------------------ edge cases found by mutation testing
-def test_cumulative_layer_is_the_sum_of_hazards_plus_the_base():
-    layer = CumulativeHorizons()
+@pytest.mark.parametrize("hazard", ["relu", "softplus"])
+def test_cumulative_layer_is_the_sum_of_hazards_plus_the_base(hazard):
+    layer = CumulativeHorizons(hazard=hazard)
     with torch.no_grad():
         layer.hazard.weight.copy_(torch.eye(4))
         layer.hazard.bias.zero_()
         layer.base.weight.zero_()
         layer.base.bias.fill_(-2.0)
-    out = layer(torch.tensor([[1.0, -3.0, 0.5, 2.0]]))
-    # hazards relu(u) = 1, 0, 0.5, 2 -> cumulative 1, 1, 1.5, 3.5; plus the base -2
-    assert out.tolist() == [[-1.0, -1.0, -0.5, 1.5]]
+    u = torch.tensor([[1.0, -3.0, 0.5, 2.0]])
+    out = layer(u)
+    if hazard == "relu":
+        # hazards relu(u) = 1, 0, 0.5, 2 -> cumulative 1, 1, 1.5, 3.5; plus the base -2
+        assert out.tolist() == [[-1.0, -1.0, -0.5, 1.5]]
+    else:
+        expected = torch.log1p(torch.exp(u)).cumsum(1) - 2.0
+        assert torch.allclose(out, expected, atol=1e-6)
 
 
 def test_outputs_must_be_unique_and_non_empty():
