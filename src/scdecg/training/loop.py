@@ -25,7 +25,7 @@ from ..cli import seed_everything
 from ..errors import PipelineError
 from ..io import load_checkpoint, save_checkpoint
 from ..models.store import load_state_checked
-from .data import SignalDataset
+from .data import SignalDataset, prefetch
 from .distributed import Context, barrier, gather_rows
 from .history import headline_scores, write_history
 from .losses import REGRESSION_WEIGHT, masked_loss
@@ -177,6 +177,33 @@ def predict_logits(model: nn.Module, data: SignalDataset, ctx: Context, batch_si
     n_out = len(data.targets[0]) if len(data) else 0
     local = np.concatenate(parts) if parts else np.zeros((0, n_out), np.float32)
     return gather_rows(ctx, local, len(data))
+
+
+@torch.inference_mode()
+def stream_logits(model: nn.Module, data: SignalDataset, device: torch.device, batch_size: int,
+                  amp: bool = True, workers: int = 2, depth: int = 4, progress: bool = False,
+                  desc: str = "predict") -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+    """Logits of every sample, read from disk batch by batch while the model runs.
+
+    Memory holds at most ``depth`` + 1 batches of signals whatever the number of samples.
+    Returns ``(logits of the readable samples, readable mask over all samples, [(sample,
+    reason)] for the others)``.
+    """
+    model.eval()
+    batches = [np.arange(s, min(s + batch_size, len(data))) for s in range(0, len(data), batch_size)]
+    parts, readable, failed = [], np.zeros(len(data), dtype=bool), []
+    bar = tqdm(total=len(data), desc=desc, mininterval=2.0, disable=not progress)
+    for idx, (x, cov, read, reasons) in zip(batches, prefetch(data.read_batch, batches, workers, depth)):
+        readable[idx[read]] = True
+        failed += list(zip(idx[~read].tolist(), reasons))
+        if len(x):
+            x, cov = to_device((x, cov), device)
+            with autocast(device, amp):
+                parts.append(model(x, cov).float().cpu().numpy())
+        bar.update(len(idx))
+    bar.close()
+    n_out = data.targets.shape[1]
+    return (np.concatenate(parts) if parts else np.zeros((0, n_out), np.float32)), readable, failed
 
 
 def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: list[str],
