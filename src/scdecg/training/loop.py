@@ -32,6 +32,10 @@ from .losses import REGRESSION_WEIGHT, masked_loss
 from .metrics import output_metrics
 
 CHECKPOINT_FILE = "checkpoint.pt"
+#: On CUDA a background thread assembles the next training batches while the GPU computes
+#: (the same batches in the same order: randomness is per sample); on CPU the loop loads in turn.
+LOADER_THREADS = 1
+LOADER_DEPTH = 2
 
 
 @dataclass
@@ -267,13 +271,19 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         order = np.fromiter(iter(sampler), dtype=np.int64)
         net.train()
         losses = []
-        bar = tqdm(range(0, len(order), per_rank), desc=f"epoch {epoch}", mininterval=2.0,
-                   leave=False, disable=not (settings.progress and ctx.is_main))
-        for b in bar:
+        starts = range(0, len(order), per_rank)
+
+        def load(b: int, epoch: int = epoch):
             idx = order[b:b + per_rank]
             rngs = ([np.random.default_rng([settings.seed, epoch, int(i)]) for i in idx]
                     if needs_windows else None)
-            x, cov, y = to_device(train.batch(idx, rngs), device)
+            return train.batch(idx, rngs)
+
+        bar = tqdm(prefetch(load, starts, LOADER_THREADS if device.type == "cuda" else 0,
+                            LOADER_DEPTH), total=len(starts), desc=f"epoch {epoch}",
+                   mininterval=2.0, leave=False, disable=not (settings.progress and ctx.is_main))
+        for batch in bar:
+            x, cov, y = to_device(batch, device)
             with autocast(device, settings.amp):
                 logits = net(x, cov)
             loss = masked_loss(logits, y, is_reg, settings.regression_weight)
