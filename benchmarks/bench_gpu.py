@@ -277,15 +277,15 @@ def main() -> int:
     print(f"device {device} ({where}), torch {torch.__version__}, sizes {name}")
     sizes = sizes_for(name)
     results = []
-    for check in (lambda: check_training(sizes, device),
-                  lambda: check_torchrun(name, device, args.ddp_steps),
-                  lambda: check_inference(sizes, device),
-                  lambda: check_morphing(sizes, device)):
+    checks = (("training (fit loop, AMP)", lambda: check_training(sizes, device)),
+              ("torchrun, 1 process", lambda: check_torchrun(name, device, args.ddp_steps)),
+              ("inference (fused, AMP)", lambda: check_inference(sizes, device)),
+              ("batched morphing", lambda: check_morphing(sizes, device)))
+    for title, check in checks:
         try:
             r = check()
         except Exception as exc:  # report every check, then fail
-            r = {"check": getattr(check, "__name__", "check"), "ok": False,
-                 "detail": f"{type(exc).__name__}: {exc}"}
+            r = {"check": title, "ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         results.append(r)
         numbers = ", ".join(f"{k} {v:,.1f}" for k, v in r.items()
                             if isinstance(v, float) and k != "ok")
