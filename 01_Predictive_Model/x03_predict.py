@@ -13,9 +13,11 @@ averaged per ECG (mean logit) into ``predictions_by_ecg.feather``
 
 The published command lines run as written, e.g.
 ``x03_predict.py --model_name ntuh_scd_beat_model_demo --covariate_df_path covariate_df.feather
---ecg_dir ecg_beats --beat``. ``--split TRAIN VAL`` (published: the split fractions) only
-checks the fractions against the model's stored split and refuses a mismatch: the split itself
-is always the one saved with the model.
+--ecg_dir ecg_beats --beat``. Signals stream from disk (``--read-workers`` threads read
+``--prefetch`` batches ahead of the model), so memory stays fixed whatever the cohort size.
+``--split TRAIN VAL`` (published: the split fractions) only checks the fractions against the
+model's stored split and refuses a mismatch: the split itself is always the one saved with the
+model.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ IN_SAMPLE = False
 PART = ""                      # empty: val (train with --in_sample)
 SPLIT = None                   # published --split TRAIN VAL fractions: checked against the model
 BATCH_SIZE = 256
-MEMORY_LIMIT_GB = 4.0
+READ_WORKERS = 2               # threads reading ECG files ahead of the model (0: none)
+PREFETCH = 4                   # batches read ahead: memory is about (PREFETCH + 2) batches of signals
 
 HELP = {
     "model_name": (f"model folder name (default {DEFAULT_MODEL_NAMES['ecg']}, or "
@@ -44,6 +47,8 @@ HELP = {
                 "folder the model was trained on)"),
     "beat": "predict single beats with a modelfits_beat/ model",
     "in_sample": "predict the training patients, to predictions_in_sample.feather",
+    "read_workers": "threads that read signal files while the model predicts (0: read in turn)",
+    "prefetch": "batches read ahead of the model (bounds memory, whatever the cohort size)",
     "part": (f"part of the model's stored split to predict: {', '.join(PARTS)} (default val; "
              "train is the same as --in_sample; all includes the in-sample training rows)"),
 }
@@ -56,7 +61,7 @@ def main(argv=None):
     parser = build_parser(__doc__, help=HELP, spellings=SPELLINGS, model_name=MODEL_NAME,
                           covariate_df_path=COVARIATE_DF_PATH, ecg_dir=ECG_DIR, beat=BEAT,
                           in_sample=IN_SAMPLE, part=PART, batch_size=BATCH_SIZE,
-                          memory_limit_gb=MEMORY_LIMIT_GB)
+                          read_workers=READ_WORKERS, prefetch=PREFETCH)
     parser.add_argument("--split", nargs=2, type=float, metavar=("TRAIN", "VAL"), default=SPLIT,
                         help="the split fractions the model was trained with (as published, "
                              "e.g. 0.3 0.3); a mismatch with the stored split is refused")
@@ -75,7 +80,7 @@ def main(argv=None):
     part = args.part or ("train" if args.in_sample else "val")
     kind = "beat" if args.beat else "ecg"
     name = args.model_name or DEFAULT_MODEL_NAMES[kind]
-    predict_model(kind, name, part, args.device, args.batch_size, args.memory_limit_gb,
+    predict_model(kind, name, part, args.device, args.batch_size, args.read_workers, args.prefetch,
                   covariate_df=args.covariate_df_path, ecg_dir=args.ecg_dir,
                   split_fractions=args.split)
 

@@ -3,8 +3,9 @@
 Simulates ``--n-ecgs`` 10-s ECGs (scdecg.synthetic), writes them as a minimal workspace
 (covariate_df.feather + 10_sec_ecgs/), then
 
-* times :func:`scdecg.features.avl_features` per ECG in this process, stage by stage
-  (R-peak detection, QRS refinement, everything);
+* times the plain reference (``x06_reference.py``: every lead, neurokit2's Hamilton detector)
+  against :func:`scdecg.features.avl_features` per ECG, alternately in this process, and
+  checks they agree; then the fast path stage by stage;
 * runs ``x06_create_aVL_feature.py`` with each ``--n-jobs`` given, measuring wall time and the peak
   resident memory of its whole process tree (benchmarks/measure.py).
 
@@ -49,27 +50,53 @@ def make_workspace(ws: Path, n_ecgs: int, seed: int) -> list[np.ndarray]:
 
 
 def time_stages(ecgs: list[np.ndarray]) -> dict[str, float]:
-    """Mean milliseconds per ECG of each stage, in this process."""
+    """Mean milliseconds per ECG of each stage of the fast path, in this process."""
     from scdecg import features
     from scdecg.constants import AVL
     from scdecg.signals import zero_mode
 
     features.avl_features(ecgs[0])  # imports and first-call costs out of the timing
-    totals = {"low-pass + zero-mode": 0.0, "Hamilton R-peaks": 0.0, "QRS refinement": 0.0,
-              "whole avl_features": 0.0}
+    totals = {"zero-mode + low-pass (aVL)": 0.0, "Hamilton R-peaks": 0.0,
+              "published refinement": 0.0, "whole avl_features": 0.0}
     for ecg in ecgs:
         t0 = time.perf_counter()
-        x = features.lowpass(zero_mode(ecg.astype(np.float64)))
+        x = features.lowpass(zero_mode(ecg[AVL:AVL + 1].astype(np.float64)))[0]
         t1 = time.perf_counter()
-        peaks = features.detect_rpeaks_hamilton(x[AVL])
+        peaks = features.detect_rpeaks_hamilton(x)
         t2 = time.perf_counter()
-        features.refine_to_qrs(x[AVL], peaks)
+        features.refine_rpeaks(x, peaks)
         t3 = time.perf_counter()
         features.avl_features(ecg)
         t4 = time.perf_counter()
         for key, dt in zip(totals, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             totals[key] += dt
     return {key: 1000 * value / len(ecgs) for key, value in totals.items()}
+
+
+def old_against_new(ecgs: list[np.ndarray]) -> tuple[float, float, float]:
+    """Milliseconds per ECG of the plain reference (x06_reference.py) and the fast path, timed
+    alternately in this process, and the largest feature difference between them."""
+    from scdecg import features
+    import x06_reference
+
+    x06_reference.avl_features(ecgs[0])
+    features.avl_features(ecgs[0])
+    old = new = worst = 0.0
+    for ecg in ecgs:
+        t0 = time.perf_counter()
+        a = x06_reference.avl_features(ecg)
+        t1 = time.perf_counter()
+        b = features.avl_features(ecg)
+        t2 = time.perf_counter()
+        old, new = old + t1 - t0, new + t2 - t1
+        if a.status != b.status or not np.array_equal(a.rpeaks, b.rpeaks):
+            raise SystemExit(f"fast path differs from the reference: {a.row()} vs {b.row()}")
+        for u, v in ((a.rs_diff, b.rs_diff), (a.rs_diff_2, b.rs_diff_2)):
+            if np.isnan(u) != np.isnan(v):
+                raise SystemExit(f"fast path differs from the reference: {a.row()} vs {b.row()}")
+            if not np.isnan(u):
+                worst = max(worst, abs(u - v))
+    return 1000 * old / len(ecgs), 1000 * new / len(ecgs), worst
 
 
 def main() -> int:
@@ -83,9 +110,14 @@ def main() -> int:
     print(machine_line())
     ecgs = make_workspace(ws, args.n_ecgs, args.seed)
 
-    print(f"\nin-process, mean per ECG over {len(ecgs)} ECGs:")
+    ms_old, ms_new, worst = old_against_new(ecgs)
+    print(f"\nold (plain reference) against new, in-process, mean per ECG over {len(ecgs)} ECGs:")
+    print(f"  old {ms_old:.2f} ms, new {ms_new:.2f} ms: {ms_old / ms_new:.1f}x faster; "
+          f"largest feature difference {worst:.1e}")
+
+    print(f"\nnew, stage by stage, mean per ECG over {len(ecgs)} ECGs:")
     for stage, ms in time_stages(ecgs).items():
-        print(f"  {stage:<22} {ms:7.1f} ms")
+        print(f"  {stage:<27} {ms:7.2f} ms")
 
     print(f"\nx06 script on {args.n_ecgs} ECGs (wall time includes start-up and imports):")
     print(f"  {'n_jobs':>6} {'wall s':>8} {'ECGs/s':>8} {'peak MiB':>9}")

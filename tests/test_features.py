@@ -309,3 +309,94 @@ def test_published_median_beat_rules_are_a_switch():
 def test_x06_rejects_an_unknown_refinement(tmp_path):
     proc = run_script(X06, "--rpeak-refinement", "biosppy", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "--rpeak-refinement biosppy" in proc.stderr
+
+
+# ------------------------------------------------------------- the fast path vs the plain one
+def _x06_reference():
+    spec = importlib.util.spec_from_file_location("x06_reference",
+                                                  ROOT / "benchmarks" / "x06_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _varied_ecgs(n: int, seed: int) -> list[np.ndarray]:
+    """Simulated ECGs in mV: every parameter fault, added noise, a missing tail, gaussian ones."""
+    from scdecg import synthetic
+
+    rng = np.random.default_rng(seed)
+    faults = ("",) * 4 + synthetic.PARAM_FAULTS
+    out = []
+    for i in range(n):
+        params = synthetic.sample_ecg_params(rng, slur=float(rng.uniform(0, 1)),
+                                             fault=faults[i % len(faults)])
+        ecg = synthetic.simulate_ecg(params, rng).astype(np.float32) / 1000.0
+        if i % 5 == 1:
+            ecg = ecg + rng.normal(0, 0.08, ecg.shape).astype(np.float32)
+        if i % 7 == 2:
+            ecg[:, -1200:] = 0.0
+        out.append(ecg)
+    out += [gaussian_ecg(rng, hr=hr, slur=s)[0] for hr, s in ((45, 0.0), (120, 1.0), (170, 0.5))]
+    return out
+
+
+def test_fast_x06_equals_the_plain_reference_to_1e6():
+    # the reference: every lead, np.unique modes, a filter designed per call, neurokit2's
+    # Hamilton; the fast path must find the same R-peaks, statuses, R/S and features
+    ref = _x06_reference()
+    ecgs = _varied_ecgs(40, seed=5)
+    statuses = set()
+    for i, ecg in enumerate(ecgs):
+        for refine in ("published", "qrs_centre"):
+            a, b = ref.avl_features(ecg, refine=refine), features.avl_features(ecg, refine=refine)
+            assert np.array_equal(a.rpeaks, b.rpeaks), (i, refine)
+            assert (a.status, a.reason, a.r_index, a.s_index, a.n_beats) == \
+                (b.status, b.reason, b.r_index, b.s_index, b.n_beats), (i, refine)
+            for u, v in ((a.rs_diff, b.rs_diff), (a.rs_diff_2, b.rs_diff_2)):
+                assert (np.isnan(u) and np.isnan(v)) or abs(u - v) <= 1e-6, (i, refine, u, v)
+            statuses.add(a.status)
+        kept, plain = features.avl_features(ecg, keep_median_beat=True), ref.avl_features(ecg)
+        assert (kept.median_beat is None) == (plain.median_beat is None), i
+        if kept.median_beat is not None:     # the 12-lead median beat x08 draws
+            assert np.abs(kept.median_beat - plain.median_beat).max() <= 1e-6, i
+        assert kept.row() == plain.row() or abs(kept.rs_diff - plain.rs_diff) <= 1e-6, i
+    assert "ok" in statuses
+
+
+def test_hamilton_detector_equals_neurokit2_on_noisy_leads():
+    ref = _x06_reference()
+    rng = np.random.default_rng(9)
+    checked = 0
+    for ecg in _varied_ecgs(21, seed=9):
+        lead = ecg[AVL].astype(np.float64) + rng.normal(0, rng.uniform(0, 0.2), ecg.shape[1])
+        expected = ref.detect_rpeaks_hamilton(lead)
+        assert features.detect_rpeaks_hamilton(lead).tolist() == expected.tolist()
+        checked += len(expected)
+    assert checked > 200
+
+
+def test_numpy_mean_of_up_to_eight_values_is_reproduced_bit_for_bit():
+    from collections import deque
+
+    from scdecg.hamilton import _mean
+
+    rng = np.random.default_rng(2)
+    for n in range(1, 9):
+        for _ in range(2000):
+            values = deque((float(v) for v in rng.exponential(1, n) * 10.0 ** rng.uniform(-5, 3)),
+                           maxlen=8)
+            assert _mean(values) == np.mean(values)
+
+
+def test_lead_modes_by_counting_equal_the_sorted_unique_modes():
+    from scdecg.signals import lead_modes
+
+    ref = _x06_reference()
+    rng = np.random.default_rng(4)
+    for i in range(200):
+        x = rng.normal(0, rng.uniform(0.005, 3), (int(rng.integers(1, 13)), int(rng.integers(1, 3000))))
+        if i % 3 == 0:
+            x = np.round(x, 2)       # many ties
+        assert np.array_equal(lead_modes(x), ref.lead_modes(x)), i
+    wide = np.array([[0.0, 0.0, 5e6, -5e6, 1.0]])   # too many levels to count: sorted instead
+    assert lead_modes(wide).ravel().tolist() == [0.0]

@@ -182,3 +182,77 @@ def test_every_prediction_command_in_prediction_commands_md_runs(trained):
         never_trained = any(f"{member}: no trained model here" in err
                             for member in ("death_only", "low_ef"))
         assert code == 0 or (code == 2 and never_trained), (words, err)
+
+
+def _in_memory_predictions(ws: Path, part_rows: pd.DataFrame) -> np.ndarray:
+    """The old way: every signal loaded into memory first, then predicted batch by batch."""
+    from scdecg.models.inference import fuse_for_inference
+    from scdecg.training.data import build_dataset, ten_second_items, unzscore
+    from scdecg.training.distributed import Context
+    from scdecg.training.loop import predict_logits
+
+    model, config = load_trained(ws / "modelfits_ecg/ntuh_scd_model_demo")
+    items = ten_second_items(part_rows, ws)
+    data = build_dataset(items, config["outputs"], [True] * len(config["outputs"]),
+                         config["covariates"], config["covariate_stats"], {},
+                         config["architecture"]["length"], config["preprocessing"], 4.0,
+                         name="in memory", progress=False)
+    assert data.signals is not None
+    logits = predict_logits(fuse_for_inference(model), data, Context(), 7)
+    return unzscore(logits, config["outputs"], config["target_stats"]).astype(np.float32)
+
+
+def test_streamed_predictions_equal_in_memory_ones_and_skip_a_bad_file(trained, tmp_path):
+    ws, df = trained
+    for name in ("modelfits_ecg", "covariate_df.feather"):
+        (tmp_path / name).symlink_to(ws / name)
+    shutil.copytree(ws / "10_sec_ecgs", tmp_path / "10_sec_ecgs")
+    split = pd.read_csv(ws / "modelfits_ecg/ntuh_scd_model_demo/split.csv", dtype=str)
+    rows = split.merge(df.astype({"studyId": str}).drop(columns="ptId"), on="studyId")
+    rows = rows[rows["split"] == "val"].reset_index(drop=True)
+    expected = _in_memory_predictions(tmp_path, rows)
+    hats = [c + "_hat" for c in load_trained(ws / "modelfits_ecg/ntuh_scd_model_demo")[1]["outputs"]]
+    # batches of 7 and 3 over the same rows, 0-3 reader threads, 1-5 batches ahead
+    for extra in (["--batch-size", "7", "--read-workers", "0"],
+                  ["--batch-size", "3", "--read-workers", "3", "--prefetch", "1"],
+                  ["--batch-size", "7", "--read-workers", "1", "--prefetch", "5"]):
+        ok(X03, *extra, cwd=tmp_path)
+        pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+        assert list(pred["studyId"]) == list(rows["studyId"])
+        np.testing.assert_allclose(pred[hats].to_numpy(), expected, rtol=0, atol=1e-6)
+    # a file with a NaN sample (its header is fine) is left out and counted, not fatal
+    bad = rows["studyId"].iloc[4]
+    x = np.load(tmp_path / "10_sec_ecgs" / f"{bad}.npy").astype(np.float32)
+    x[3, 10] = np.nan
+    np.save(tmp_path / "10_sec_ecgs" / f"{bad}.npy", x)
+    code, out, err = run_main(X03, "--batch-size", "3", cwd=tmp_path)
+    assert code == 0, err
+    assert "non-finite samples" in out + err
+    pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    keep = (rows["studyId"] != bad).to_numpy()
+    assert list(pred["studyId"]) == list(rows.loc[keep, "studyId"])
+    np.testing.assert_allclose(pred[hats].to_numpy(), expected[keep], rtol=0, atol=1e-6)
+
+
+def test_prefetch_keeps_order_and_reads_at_most_depth_ahead():
+    import threading
+    import time
+
+    from scdecg.training.data import prefetch
+
+    started, lock = [], threading.Lock()
+
+    def work(i):
+        with lock:
+            started.append(i)
+        time.sleep(0.002 * (i % 3))
+        return i * i
+
+    seen = []
+    for k, value in enumerate(prefetch(work, range(40), workers=3, depth=4)):
+        seen.append(value)
+        time.sleep(0.003)
+        with lock:
+            assert max(started) <= k + 4    # never more than depth items beyond the consumer
+    assert seen == [i * i for i in range(40)]
+    assert list(prefetch(work, range(5), workers=0)) == [0, 1, 4, 9, 16]

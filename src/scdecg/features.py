@@ -4,7 +4,9 @@ Per ECG (12, T) in millivolts:
 
 1. a missing tail (every lead exactly zero to the end) cut off; each lead minus its own mode,
    then a zero-phase 40-Hz low-pass (``lowpass_hz=0``: none);
-2. R-peaks on aVL with Hamilton's method (neurokit2 ``hamilton2002`` cleaning and detection),
+2. R-peaks on aVL with Hamilton's method (neurokit2's ``hamilton2002`` cleaning and detection,
+   computed by :mod:`scdecg.hamilton`; only the aVL lead is processed unless the 12-lead
+   median beat is asked for),
    each moved, as the published segmenter did, to the largest absolute deflection of the lead
    within ±100 samples (:func:`refine_to_deflection`; ``refine="qrs_centre"`` moves it to the
    centre of the aVL QRS complex instead, :func:`refine_to_qrs`; ``refine="none"`` keeps
@@ -30,6 +32,7 @@ median beat is usable (at least 3 windows, an aVL range of 0.05 mV) and in the c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -92,13 +95,15 @@ class AvlFeatures:
 
 
 def detect_rpeaks_hamilton(lead: np.ndarray, fs: int = FS) -> np.ndarray:
-    """R-peak sample indices of one lead with Hamilton's (2002) cleaning and detector."""
-    import neurokit2 as nk
+    """R-peak sample indices of one lead with Hamilton's (2002) cleaning and detector: the
+    numbers of neurokit2's ``hamilton2002`` ``ecg_clean`` + ``ecg_peaks``, computed by
+    :mod:`scdecg.hamilton` without neurokit2's per-call overhead."""
+    from . import hamilton
 
-    cleaned = nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=fs,
-                           method="hamilton2002")
-    _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method="hamilton2002")
-    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+    lead = np.asarray(lead, dtype=np.float64)
+    if not np.isfinite(lead).all():
+        raise ValueError("non-finite samples in the lead")
+    return hamilton.detect(lead, fs)
 
 
 def refine_to_deflection(lead: np.ndarray, rpeaks: np.ndarray,
@@ -166,6 +171,13 @@ def refine_to_qrs(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS,
     return merged[strong]
 
 
+@lru_cache(maxsize=16)
+def _lowpass_sos(cutoff_hz: float, fs: int, order: int) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(order, cutoff_hz, fs=fs, output="sos")
+
+
 def lowpass(ecg: np.ndarray, cutoff_hz: float = LOWPASS_HZ, fs: int = FS,
             order: int = LOWPASS_ORDER) -> np.ndarray:
     """Zero-phase Butterworth low-pass along the last axis (``cutoff_hz`` <= 0: unchanged).
@@ -176,10 +188,10 @@ def lowpass(ecg: np.ndarray, cutoff_hz: float = LOWPASS_HZ, fs: int = FS,
     """
     if cutoff_hz <= 0:
         return np.asarray(ecg)
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import sosfiltfilt
 
-    sos = butter(order, cutoff_hz, fs=fs, output="sos")
-    return sosfiltfilt(sos, np.asarray(ecg, dtype=np.float64), axis=-1)
+    return sosfiltfilt(_lowpass_sos(float(cutoff_hz), int(fs), int(order)),
+                       np.asarray(ecg, dtype=np.float64), axis=-1)
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -268,13 +280,16 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
     ecg = ecg[:, :recorded_length(ecg)]  # a missing (all-zero) tail is no part of the recording
     if ecg.shape[1] < 2 * HALF_WINDOW:
         return _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
+    if not keep_median_beat:  # every step is per lead: the other 11 are not needed
+        ecg = ecg[AVL:AVL + 1]
     ecg = lowpass(zero_mode(ecg), lowpass_hz, fs)
-    avl = ecg[AVL]
+    lead = AVL if keep_median_beat else 0
+    avl = ecg[lead]
     if np.ptp(avl) < min_avl_range or np.ptp(avl) == 0:
         return _fail(out, "flat aVL lead", f"range {np.ptp(avl):.4f} mV < {min_avl_range} mV")
     try:
         out.rpeaks = refine_rpeaks(avl, detect_rpeaks_hamilton(avl, fs), refine, fs)
-    except Exception as exc:  # neurokit2 raises assorted types on degenerate signals
+    except Exception as exc:  # a degenerate lead must fail the ECG, not the run
         return _fail(out, "R-peak detection failed", f"{type(exc).__name__}: {exc}")
     windows, k = extract_windows(ecg, out.rpeaks, HALF_WINDOW, HALF_WINDOW)
     out.used_rpeaks = out.rpeaks[k]
@@ -285,9 +300,10 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
     median_beat = np.median(windows, axis=0)
     if keep_median_beat:
         out.median_beat = median_beat.astype(np.float32)
-    if np.ptp(median_beat[AVL]) < min_avl_range or np.ptp(median_beat[AVL]) == 0:
-        return _fail(out, "flat aVL median beat", f"range {np.ptp(median_beat[AVL]):.4f} mV")
-    return rs_slopes(median_beat[AVL], out)
+    avl_beat = median_beat[lead]
+    if np.ptp(avl_beat) < min_avl_range or np.ptp(avl_beat) == 0:
+        return _fail(out, "flat aVL median beat", f"range {np.ptp(avl_beat):.4f} mV")
+    return rs_slopes(avl_beat, out)
 
 
 # ------------------------------------------------------------------ x06 on a workspace

@@ -4,13 +4,18 @@ A dataset is one row per sample (an ECG, or a beat of an ECG) with the signal fi
 targets (classification 0/1 with NaN for missing, regression z-scored with the training
 statistics) and the z-scored covariates. Signals are preprocessed once and held in memory
 when they fit under ``memory_limit_gb``; otherwise each batch reads its files (lazy mode).
+Prediction streams: :meth:`SignalDataset.read_batch` batches, read ahead by :func:`prefetch`.
 Missing or unreadable signal files are excluded and counted in a :class:`FailureLog`.
 """
 from __future__ import annotations
 
+import re
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +29,8 @@ from ..signals import preprocess
 from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
 
 Stats = dict[str, dict[str, float]]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 # ----------------------------------------------------------------------------- tables
@@ -143,6 +150,27 @@ class SignalDataset:
         x = np.stack([fit_to(r, self.length, g) for r, g in zip(raw, rngs)])
         return x, self.covariates[idx], self.targets[idx]
 
+    def read_batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Inputs of the samples ``idx`` read from their files (first ``length`` samples), for
+        streaming prediction: ``(x, covariates, read, reasons)`` where ``read`` is a boolean
+        mask over ``idx`` and ``reasons`` says why each unread sample's file could not be used
+        (x and covariates hold the read samples only)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        read = np.ones(len(idx), dtype=bool)
+        x = np.zeros((len(idx), N_LEADS, self.length), dtype=np.float32)
+        paths, scales = self.index["path"].to_numpy(), self.index["scale"].to_numpy()
+        reasons = []
+        for j, i in enumerate(idx):
+            try:
+                signal = read_signal(Path(paths[i]), scales[i], self.preprocessing)
+            except SignalFileError as exc:
+                read[j] = False
+                reasons.append(str(exc))
+                continue
+            n = min(signal.shape[-1], self.length)
+            x[j, :, :n] = signal[:, :n]
+        return x[read], self.covariates[idx[read]], read, reasons
+
 
 def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool],
                   covariates: list[str], cov_stats: Stats, target_stats: Stats, length: int,
@@ -151,21 +179,24 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     """Check and (when small enough) load every sample's signal; exclude bad files, counted.
 
     ``items`` has one row per sample with ``path``, ``scale``, ``studyId`` and the output and
-    covariate columns.
+    covariate columns. ``memory_limit_gb=0`` never loads: each batch reads its files (and
+    only the files' headers are checked here).
     """
     failures = FailureLog(name)
     keep = np.ones(len(items), dtype=bool)
-    n_samples = _probe_length(items)
+    lengths = _probe_lengths(items)   # per file, or the reason it cannot be used
+    n_samples = max([n for n in lengths if isinstance(n, int)], default=1)
     in_memory = len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9
     loaded: list[np.ndarray] = []
     for i, row in enumerate(tqdm(items.itertuples(index=False), total=len(items),
-                                 desc=f"load {name}", disable=not progress, mininterval=2.0)):
+                                 desc=f"load {name}", disable=not (progress and in_memory),
+                                 mininterval=2.0)):
         try:
+            if isinstance(lengths[i], SignalFileError):
+                raise lengths[i]
             if in_memory:
                 loaded.append(fit_to(read_signal(Path(row.path), row.scale, preprocessing),
                                      n_samples, None))
-            else:
-                _check_header(Path(row.path))
         except SignalFileError as exc:
             keep[i] = False
             failures.add(row.path, str(exc), studyId=row.studyId)
@@ -184,15 +215,37 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     return SignalDataset(items, targets, cov, length, list(preprocessing), signals, failures)
 
 
-def _probe_length(items: pd.DataFrame) -> int:
-    """Longest signal among the readable files (header only)."""
-    longest = 0
+def prefetch(func: Callable[[T], R], items: Iterable[T], workers: int = 2,
+             depth: int = 4) -> Iterator[R]:
+    """``func(item)`` for every item, in order, computed up to ``depth`` items ahead by
+    ``workers`` background threads (file reads and NumPy release the GIL, so reading overlaps
+    the model). At most ``depth`` results wait in memory; ``workers=0`` runs in this thread."""
+    if workers <= 0:
+        yield from map(func, items)
+        return
+    items = iter(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prefetch") as pool:
+        pending = deque(pool.submit(func, item) for item in islice(items, max(depth, 1)))
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for item in islice(items, 1):
+                    pending.append(pool.submit(func, item))
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _probe_lengths(items: pd.DataFrame) -> list[int | SignalFileError]:
+    """Each file's number of samples (header only), or why it cannot be used."""
+    out: list[int | SignalFileError] = []
     for path in items["path"]:
         try:
-            longest = max(longest, _check_header(Path(path)))
-        except SignalFileError:
-            pass
-    return max(longest, 1)
+            out.append(_check_header(Path(path)))
+        except SignalFileError as exc:
+            out.append(exc)
+    return out
 
 
 def _check_header(path: Path) -> int:

@@ -25,13 +25,17 @@ from ..cli import seed_everything
 from ..errors import PipelineError
 from ..io import load_checkpoint, save_checkpoint
 from ..models.store import load_state_checked
-from .data import SignalDataset
+from .data import SignalDataset, prefetch
 from .distributed import Context, barrier, gather_rows
 from .history import headline_scores, write_history
 from .losses import REGRESSION_WEIGHT, masked_loss
 from .metrics import output_metrics
 from ..workspace import CHECKPOINT_FILE
 
+#: On CUDA a background thread assembles the next training batches while the GPU computes
+#: (the same batches in the same order: randomness is per sample); on CPU the loop loads in turn.
+LOADER_THREADS = 1
+LOADER_DEPTH = 2
 
 
 @dataclass
@@ -179,6 +183,33 @@ def predict_logits(model: nn.Module, data: SignalDataset, ctx: Context, batch_si
     return gather_rows(ctx, local, len(data))
 
 
+@torch.inference_mode()
+def stream_logits(model: nn.Module, data: SignalDataset, device: torch.device, batch_size: int,
+                  amp: bool = True, workers: int = 2, depth: int = 4, progress: bool = False,
+                  desc: str = "predict") -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+    """Logits of every sample, read from disk batch by batch while the model runs.
+
+    Memory holds at most ``depth`` + 1 batches of signals whatever the number of samples.
+    Returns ``(logits of the readable samples, readable mask over all samples, [(sample,
+    reason)] for the others)``.
+    """
+    model.eval()
+    batches = [np.arange(s, min(s + batch_size, len(data))) for s in range(0, len(data), batch_size)]
+    parts, readable, failed = [], np.zeros(len(data), dtype=bool), []
+    bar = tqdm(total=len(data), desc=desc, mininterval=2.0, disable=not progress)
+    for idx, (x, cov, read, reasons) in zip(batches, prefetch(data.read_batch, batches, workers, depth)):
+        readable[idx[read]] = True
+        failed += list(zip(idx[~read].tolist(), reasons))
+        if len(x):
+            x, cov = to_device((x, cov), device)
+            with autocast(device, amp):
+                parts.append(model(x, cov).float().cpu().numpy())
+        bar.update(len(idx))
+    bar.close()
+    n_out = data.targets.shape[1]
+    return (np.concatenate(parts) if parts else np.zeros((0, n_out), np.float32)), readable, failed
+
+
 def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: list[str],
         regression: list[bool], settings: FitSettings, folder: Path, ctx: Context,
         fingerprint: dict[str, Any], resume: bool = False,
@@ -240,13 +271,19 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
         order = np.fromiter(iter(sampler), dtype=np.int64)
         net.train()
         losses = []
-        bar = tqdm(range(0, len(order), per_rank), desc=f"epoch {epoch}", mininterval=2.0,
-                   leave=False, disable=not (settings.progress and ctx.is_main))
-        for b in bar:
+        starts = range(0, len(order), per_rank)
+
+        def load(b: int, epoch: int = epoch):
             idx = order[b:b + per_rank]
             rngs = ([np.random.default_rng([settings.seed, epoch, int(i)]) for i in idx]
                     if needs_windows else None)
-            x, cov, y = to_device(train.batch(idx, rngs), device)
+            return train.batch(idx, rngs)
+
+        bar = tqdm(prefetch(load, starts, LOADER_THREADS if device.type == "cuda" else 0,
+                            LOADER_DEPTH), total=len(starts), desc=f"epoch {epoch}",
+                   mininterval=2.0, leave=False, disable=not (settings.progress and ctx.is_main))
+        for batch in bar:
+            x, cov, y = to_device(batch, device)
             with autocast(device, settings.amp):
                 logits = net(x, cov)
             loss = masked_loss(logits, y, is_reg, settings.regression_weight)

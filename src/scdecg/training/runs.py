@@ -25,12 +25,15 @@ from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
 from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
 from .distributed import Context, setup, teardown
-from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, predict_logits
+from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, stream_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
 from ..workspace import (BEATS_DIR, BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE,
                          GAIN_REPORT, MORPH_BEATS_DIR, SPLIT_FILE, TEN_SEC_DIR, WEIGHTS_FILE,
                          model_folder, prediction_file, predictions_folder, read_split)
+
+READ_WORKERS = 2         # prediction: threads reading signal files ahead of the model ...
+PREFETCH_BATCHES = 4     # ... up to this many batches ahead
 
 
 # ----------------------------------------------------------------------------- options
@@ -246,11 +249,16 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
 
 
 def predict_model(kind: str, model_name: str, part: str, device_name: str,
-                  batch_size: int, memory_limit_gb: float, covariate_df: str = COVARIATE_DF,
+                  batch_size: int, read_workers: int = READ_WORKERS,
+                  prefetch_batches: int = PREFETCH_BATCHES, covariate_df: str = COVARIATE_DF,
                   ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
     """Predict the ``part`` rows of the model's stored split; write
     ``predictions/<model_name>_1/`` :func:`prediction_file` (and, for beats, the per-ECG
     ``<stem>_by_ecg.feather``); returns the predictions folder.
+
+    Signals stream from disk: ``read_workers`` threads read up to ``prefetch_batches`` batches
+    ahead of the model, so memory does not grow with the cohort. Files that cannot be used are
+    left out and counted, as in training.
 
     ``ecg_dir`` is the folder of ``<studyId>.npy`` files (10-s models, default
     ``10_sec_ecgs``) or of ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the
@@ -288,18 +296,25 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
                                                   config.get("beats_dir") or BEATS_DIR), failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
-                         config["preprocessing"], memory_limit_gb, name=f"predict {part}")
+                         config["preprocessing"], 0.0, name=f"predict {part}")  # 0: stream
     for row in data.failures.rows:
         failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
+    logits, readable, unread = stream_logits(
+        fuse_for_inference(model), data, device, batch_size, workers=read_workers,
+        depth=prefetch_batches, progress=True)
+    for i, reason in unread:
+        failures.add(data.index["path"].iloc[i], reason, studyId=data.index["studyId"].iloc[i])
     if len(failures):
         print(failures.summary(total=len(items)))
-    logits = predict_logits(fuse_for_inference(model), data, Context(device=device), batch_size,
-                            progress=True)
+    if not readable.any():
+        raise PipelineError(f"predict {part}: no usable signal files "
+                            f"(first: {failures.rows[0]['record']}: {failures.rows[0]['reason']})")
     values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
-    frame = data.index[["studyId"] + (["filename"] if kind == "beat" else [])].copy()
+    index = data.index[readable].reset_index(drop=True)
+    frame = index[["studyId"] + (["filename"] if kind == "beat" else [])].copy()
     for j, name in enumerate(outputs):
         frame[f"{name}_hat"] = values[:, j].astype(np.float32)
-    frame["split"] = data.index["split"].to_numpy()
+    frame["split"] = index["split"].to_numpy()
     frame["in_sample"] = frame["split"] == "train"
     out = predictions_folder(model_name)
     target = out / prediction_file(part)
