@@ -35,9 +35,9 @@ from scdecg.cli import add_runtime_options, build_parser
 from scdecg.constants import SCD_HORIZONS
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import read_feather, write_csv, write_text
-from scdecg.workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, DEFAULT_MODEL_NAMES,
-                              METRICS_STEM, PREDICTIONS, PREDICTIONS_BY_ECG, SPLIT_FILE,
-                              STEP_SCRIPTS, model_folder, predictions_folder, read_config,
+from scdecg.training.kinds import BEAT_MODEL, ECG_MODEL, model_kind
+from scdecg.workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM,
+                              SPLIT_FILE, STEP_SCRIPTS, predictions_folder, read_config,
                               read_split, split_file)
 from scdecg.workspace import PREDICTIONS_DIR as _PREDICTIONS_DIR
 
@@ -58,8 +58,8 @@ BASELINES = True                      # 10-s models: linear baselines on the sam
 BASELINE_OUTCOME = "scd1"
 
 HELP = {
-    "model_name": f"model to evaluate (default {DEFAULT_MODEL_NAMES['ecg']}, or "
-                  f"{DEFAULT_MODEL_NAMES['beat']} with --beat)",
+    "model_name": f"model to evaluate (default {ECG_MODEL.default_name}, or "
+                  f"{BEAT_MODEL.default_name} with --beat)",
     "part": "evaluate only the prediction rows of this part of the split (train, val, lockbox); "
              "default: each split present, into its own files",
     "beat": "evaluate a beat model from its per-ECG mean logits (predictions_by_ecg.feather)",
@@ -74,9 +74,10 @@ HELP = {
 
 
 def prediction_file(args) -> tuple[str, Path]:
-    name = args.model_name or DEFAULT_MODEL_NAMES["beat" if args.beat else "ecg"]
+    kind = model_kind(args.beat)
+    name = args.model_name or kind.default_name
     folder = predictions_folder(name, args.predictions_dir)
-    path = folder / (PREDICTIONS_BY_ECG if args.beat else PREDICTIONS)
+    path = folder / kind.evaluated_predictions
     if not path.exists():
         make = f"python {STEP_SCRIPTS['predict']} --model-name {name}"
         raise PipelineError(f"{path}: file not found; it is written by {make}"
@@ -104,7 +105,7 @@ def choose_outputs(requested: list[str], predictions: pd.DataFrame, covariate_co
 
 def declared_kinds(name: str, beat: bool) -> dict[str, str]:
     """Output types from the model folder's config.json, when the model folder is here."""
-    folder = model_folder("beat" if beat else "ecg", name)
+    folder = model_kind(beat).folder(name)
     if not (folder / CONFIG_FILE).exists():
         print(f"[x05] {folder / CONFIG_FILE} not found: output types inferred from the labels "
               "(0/1 -> classification)")
@@ -140,7 +141,7 @@ def count_by(frame: pd.DataFrame, column: str) -> str:
 
 def fit_baselines(name: str, covariates: pd.DataFrame, args) -> bl.BaselineScores | None:
     """The baselines on the model's own split, or None (with the reason printed)."""
-    folder = model_folder("ecg", name)
+    folder = ECG_MODEL.folder(name)
     if not (folder / SPLIT_FILE).exists():
         print(f"[x05] baselines skipped: {folder / SPLIT_FILE} not found (the model's split is "
               "needed)")

@@ -18,19 +18,18 @@ import pandas as pd
 from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..gain import unusable_ecgs
-from ..io import output_dir, read_feather, require_dir, write_csv, write_feather
+from ..io import output_dir, read_feather, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
-from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
+from .data import build_dataset, describe, fit_stats, unzscore
 from .distributed import Context, setup, teardown
+from .kinds import ModelKind, model_kind
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, predict_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
-from ..workspace import (BEATS_DIR, BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE,
-                         GAIN_REPORT, MORPH_BEATS_DIR, SPLIT_FILE, TEN_SEC_DIR, WEIGHTS_FILE,
-                         model_folder, prediction_file, predictions_folder, read_split)
+from ..workspace import (BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE, SPLIT_FILE,
+                         WEIGHTS_FILE, prediction_file, predictions_folder, read_split)
 
 
 # ----------------------------------------------------------------------------- options
@@ -78,48 +77,34 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     return rows
 
 
-def _sample_items(kind: str, rows: pd.DataFrame, folder: str, failures: FailureLog):
-    """The samples of ``rows``: 10-s ECGs in ``folder`` (x03's; ECGs x03 could not resolve are
-    left out and counted) or beats in ``folder`` (x04's or x05's, which already left those out);
-    a missing folder names the step that writes it."""
-    require_dir(folder, "x03" if kind == "ecg" else "x05" if folder == MORPH_BEATS_DIR else "x04")
-    if kind == "beat":
-        return beat_items(rows, Path("."), folder, failures)
-    flagged = unusable_ecgs(GAIN_REPORT) or {}
-    refused = rows["studyId"].isin(list(flagged))
-    for sid in rows.loc[refused, "studyId"]:
-        failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
-    return ten_second_items(rows[~refused], ecg_dir=folder)
-
-
-def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
-                subset: str | None = None) -> Path:
+def train_model(args: argparse.Namespace, kind: str | ModelKind,
+                regression_outputs: Sequence[str] = (), subset: str | None = None) -> Path:
     """Train the model the parsed script options describe; returns its model folder."""
     device = resolve_device(args.device)
     ctx = setup(device)
     try:
-        return _train(args, kind, list(regression_outputs), subset, ctx)
+        return _train(args, model_kind(kind), list(regression_outputs), subset, ctx)
     finally:
         teardown(ctx)
 
 
-def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
+def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | None,
            ctx: Context) -> Path:
     outputs = list(args.outputs)
     covariates = list(getattr(args, "covariates", []))  # the beat model has none
     regression = [o in regression_outputs for o in outputs]
-    needed = ["studyId", "ptId", "include_modelling", *outputs, *covariates]
-    if kind == "ecg":
-        needed.append("scaling_factor")
+    needed = ["studyId", "ptId", "include_modelling", *outputs, *covariates,
+              *kind.signal_columns]
     if subset:
         needed.append(subset)
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
-    folder = model_folder(kind, args.model_name)
-    beats_dir = getattr(args, "beats_dir", BEATS_DIR)
-    failures = FailureLog(f"{kind} inputs")
-    items = _sample_items(kind, rows, beats_dir if kind == "beat" else TEN_SEC_DIR, failures)
+    folder = kind.folder(args.model_name)
+    samples_dir = getattr(args, "beats_dir", None) if kind.per_beat else None
+    samples_dir = samples_dir or kind.samples_dir
+    failures = FailureLog(f"{kind.key} inputs")
+    items = kind.build_samples(rows, samples_dir, failures)
     train_rows = rows[rows["split"] == "train"]
     cov_stats = fit_stats(train_rows, covariates)
     target_stats = fit_stats(items[items["split"] == "train"],
@@ -151,12 +136,12 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                            progress=ctx.is_main, monitor=args.monitor,
                            zero_based_epochs=args.zero_based_epochs, val_loss=args.val_loss)
     config = {
-        "kind": kind, "model_name": args.model_name, "run": getattr(args, "run", None),
+        "kind": kind.key, "model_name": args.model_name, "run": getattr(args, "run", None),
         "profile": args.profile, "seed": args.seed,
         "output_types": ["regression" if r else "classification" for r in regression],
         "covariates": covariates, "covariate_stats": cov_stats, "target_stats": target_stats,
         "preprocessing": list(args.preprocessing), "subset": subset,
-        "beats_dir": beats_dir if kind == "beat" else None,
+        "beats_dir": samples_dir if kind.per_beat else None,
         "split": {"train_frac": args.train_frac, "val_frac": args.val_frac,
                   "seed": args.split_seed, "file": SPLIT_FILE,
                   **{f"n_patients_{s}": int(rows.loc[rows["split"] == s, "ptId"].nunique())
@@ -188,7 +173,7 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
         save_trained(folder, model, _finite({**config, **summary(result)}), state)
 
     # everything that changes what is trained; --resume refuses a checkpoint that differs
-    fingerprint = {"architecture": arch.to_dict(), "kind": kind, "subset": subset,
+    fingerprint = {"architecture": arch.to_dict(), "kind": kind.key, "subset": subset,
                    "split": config["split"], "n_train": len(train), "n_val": len(val),
                    **{k: config[k] for k in ("output_types", "covariate_stats", "target_stats",
                                              "preprocessing", "beats_dir")}}
@@ -245,7 +230,7 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
                             f"{folder / SPLIT_FILE}): predictions always use the stored split")
 
 
-def predict_model(kind: str, model_name: str, part: str, device_name: str,
+def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name: str,
                   batch_size: int, memory_limit_gb: float, covariate_df: str = COVARIATE_DF,
                   ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
     """Predict the ``part`` rows of the model's stored split; write
@@ -258,12 +243,10 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     """
     if part not in PARTS:
         raise PipelineError(f"part {part!r}: choose one of {', '.join(PARTS)}")
-    folder = model_folder(kind, model_name)
+    kind = model_kind(kind)
+    folder = kind.folder(model_name)
     if not (folder / CONFIG_FILE).exists():
-        script = "x01_train_10s_ecg.py" if kind == "ecg" else "x02_train_beats.py"
-        raise PipelineError(f"{folder}: no trained model here (train it with "
-                            f"01_Predictive_Model/{script}"
-                            f"{' or pass --beat' if kind == 'ecg' else ''})")
+        raise PipelineError(f"{folder}: no trained model here ({kind.missing_hint()})")
     device = resolve_device(device_name)
     model, config = load_trained(folder, device)
     require_entries(config, ("covariates", "covariate_stats", "target_stats", "preprocessing"),
@@ -272,8 +255,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     outputs = config["outputs"]
     covariates = config["covariates"]
     split_table = read_split(folder, ["studyId", "ptId", "split"])
-    df = read_feather(covariate_df, columns=["studyId", *covariates] +
-                      (["scaling_factor"] if kind == "ecg" else []), step="x02")
+    df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
+                      step="x02")
     df = df.astype({"studyId": str})
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
@@ -284,8 +267,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
         if col not in rows.columns:
             rows[col] = np.nan
     failures = FailureLog("predict inputs")
-    items = _sample_items(kind, rows, ecg_dir or (TEN_SEC_DIR if kind == "ecg" else
-                                                  config.get("beats_dir") or BEATS_DIR), failures)
+    items = kind.build_samples(rows, ecg_dir or config.get("beats_dir") or kind.samples_dir,
+                               failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
                          config["preprocessing"], memory_limit_gb, name=f"predict {part}")
@@ -296,7 +279,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     logits = predict_logits(fuse_for_inference(model), data, Context(device=device), batch_size,
                             progress=True)
     values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
-    frame = data.index[["studyId"] + (["filename"] if kind == "beat" else [])].copy()
+    frame = data.index[kind.sample_columns].copy()
     for j, name in enumerate(outputs):
         frame[f"{name}_hat"] = values[:, j].astype(np.float32)
     frame["split"] = data.index["split"].to_numpy()
@@ -305,14 +288,14 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     target = out / prediction_file(part)
     write_feather(frame, target)
     written = [target]
-    if kind == "beat":
+    if kind.per_beat:
         hats = [f"{o}_hat" for o in outputs]
         by_ecg = frame.groupby("studyId", sort=False).agg(
             **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
             split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
         written.append(target.with_name(f"{target.stem}{BY_ECG_SUFFIX}.feather"))
         write_feather(by_ecg, written[-1])
-    print(f"[{model_name}] {len(frame)} {'beats' if kind == 'beat' else 'ECGs'} "
+    print(f"[{model_name}] {len(frame)} {kind.sample}s "
           f"({part}, in-sample: {part in ('train', 'all')}) -> "
           + ", ".join(str(p) for p in written))
     return out
