@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from scdecg.cli import resolve_device, script_parser, seed_everything
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.io import write_csv, write_json
@@ -53,10 +53,14 @@ STOP_REFERENCE = "real"  # whose risk sets the stop level: "real" beats or their
 BATCH_SIZE = 256         # beats morphed together
 RISK_STRIDE = 1          # keep the risk of every beat every this many steps
 BEAT_STRIDE = 100        # keep the decoded beats every this many steps
-# demo: fewer beats and a larger step (the published 2,000 steps, so slow starters arrive);
-# beat snapshots every 250 steps keep trajectory_beats.npy near 40 MB
-DEMO = {"n_beats": 300, "lr": 0.05, "beat_stride": 250, "stop_reference": "reconstructed"}
 SEED = 0
+
+PROFILES = {
+    "paper": {},
+    # demo: fewer beats and a larger step (the published 2,000 steps, so slow starters arrive);
+    # beat snapshots every 250 steps keep trajectory_beats.npy near 40 MB
+    "demo": {"n_beats": 300, "lr": 0.05, "beat_stride": 250, "stop_reference": "reconstructed"},
+}
 
 HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no-stop: "
                 "the published behaviour, all beats take --max-steps steps)",
@@ -75,21 +79,11 @@ HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no
 
 @script_main
 def main(argv=None):
-    parser = build_parser(__doc__, help=HELP, vae=VAE, beat_model=BEAT_MODEL,
-                          independent_models=INDEPENDENT_MODELS, start=START,
-                          start_seed=START_SEED, output_dir=OUTPUT_DIR, n_beats=N_BEATS, max_rec_mse=MAX_REC_MSE, lr=LR,
-                          max_steps=MAX_STEPS, stop=STOP, stop_quantile=STOP_QUANTILE,
-                          stop_reference=STOP_REFERENCE,
-                          batch_size=BATCH_SIZE, risk_stride=RISK_STRIDE, beat_stride=BEAT_STRIDE)
-    add_runtime_options(parser, seed=SEED)
-    args = parser.parse_args(argv)
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP).parse_args(argv)
     if args.stop_reference not in ("real", "reconstructed"):
         raise PipelineError(f"--stop-reference {args.stop_reference!r}: use real or reconstructed")
     if args.start not in START_LATENTS:
         raise PipelineError(f"--start {args.start!r}: use {' or '.join(START_LATENTS)}")
-    if args.profile == "demo":  # demo values unless given on the command line
-        parser.set_defaults(**DEMO)
-        args = parser.parse_args(argv)
     seed_everything(args.seed)
     device = resolve_device(args.device)
 

@@ -144,6 +144,7 @@ def lr_at(step: int, total_steps: int, lr_max: float, lr_min: float,
 # --------------------------------------------------------------------------------------
 @dataclass
 class VAETrainConfig:
+    """DR-VAE training settings (the published values; s08's ``--profile demo`` sets others)."""
     epochs: int = 100
     batch_size: int = 512
     lr_max: float = 1e-4
@@ -153,15 +154,6 @@ class VAETrainConfig:
     kl_ramp_fraction: float = 0.25
     beta: float = 0.01
     seed: int = 0
-
-
-#: Training settings per ``--profile``: the published run, and a CPU-minutes demo.
-PROFILES: dict[str, VAETrainConfig] = {
-    "paper": VAETrainConfig(),
-    # demo: smaller batches (4x the steps), a larger step and a weaker KL term, or the VAE
-    # keeps only a coarse beat and loses the planted slur (docs/DEVIATIONS.md)
-    "demo": VAETrainConfig(epochs=30, batch_size=32, lr_max=2e-3, kl_alpha=1e-4),
-}
 
 
 RiskProbability = Callable[[torch.Tensor], torch.Tensor]

@@ -1,9 +1,7 @@
 """What the training and prediction scripts do, so the scripts stay thin.
 
-Option layering: a script's constants (the published ``paper`` values), then the chosen
-``--run`` preset, then the ``--profile demo`` overrides, then anything given on the command
-line. :func:`parse_layered` builds the parser with the layered defaults, so ``--help``
-shows the values that will be used.
+The scripts' options (constants < ``--run`` preset < ``--profile`` < command line) come from
+:func:`scdecg.cli.script_parser`.
 """
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..io import output_dir, read_feather, write_csv, write_feather
@@ -30,28 +28,6 @@ from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
 from ..workspace import (BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE, SPLIT_FILE,
                          WEIGHTS_FILE, prediction_file, predictions_folder, read_split)
-
-
-# ----------------------------------------------------------------------------- options
-def parse_layered(doc: str, constants: dict[str, Any], runs: dict[str, dict[str, Any]],
-                  profiles: dict[str, dict[str, Any]], argv: Sequence[str] | None,
-                  help: dict[str, str] | None = None, seed: int = 0) -> argparse.Namespace:
-    """Parse ``argv`` with defaults = constants < run preset < profile overrides."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--profile", default="paper", choices=tuple(profiles))
-    if runs:
-        pre.add_argument("--run", default=next(iter(runs)), choices=tuple(runs))
-    known, _ = pre.parse_known_args(argv)
-    run = getattr(known, "run", None)
-    defaults = {**constants, **(runs.get(run, {}) if run else {}), **profiles[known.profile]}
-    parser = build_parser(doc, help=help, **defaults)
-    add_runtime_options(parser, profile="paper", seed=seed)
-    if runs:
-        parser.add_argument("--run", default=next(iter(runs)), choices=tuple(runs),
-                            help="which published model: " + ", ".join(runs))
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the model folder's checkpoint.pt")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- training
