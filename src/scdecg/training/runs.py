@@ -55,7 +55,35 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
 
 def train_model(args: argparse.Namespace, kind: str | ModelKind,
                 regression_outputs: Sequence[str] = (), subset: str | None = None) -> Path:
-    """Train the model the parsed script options describe; returns its model folder."""
+    """Train a risk model (the x01 and x02 step); runs unchanged under ``torchrun``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``x01_train_10s_ecg.py`` or ``x02_train_beats.py`` (model name,
+        outputs, covariates, architecture, optimiser, split, ``device``, ``resume``, ...).
+    kind : str or ModelKind
+        ``"ecg"`` (10-s ECGs in ``10_sec_ecgs/``) or ``"beat"`` (beat files in
+        ``args.beats_dir``); see :mod:`scdecg.training.kinds`.
+    regression_outputs : sequence of str
+        Outputs trained as z-scored regressions (the rest are 0/1 classifications).
+    subset : str, optional
+        Train only on the rows where this 0/1 column is 1 (the death-only model).
+
+    Returns
+    -------
+    pathlib.Path
+        The model folder ``modelfits_<kind>/<model_name>/`` (``best.pt``, ``config.json``,
+        ``split.csv``, ``excluded.csv``, ``history.csv``, ``checkpoint.pt``).
+
+    Examples
+    --------
+    >>> from scdecg.cli import script_parser
+    >>> args = script_parser("x01", x01_constants, ["--profile", "demo"],  # doctest: +SKIP
+    ...                      profiles=x01_profiles).parse_args(["--profile", "demo"])
+    >>> train_model(args, "ecg")                                           # doctest: +SKIP
+    PosixPath('modelfits_ecg/ntuh_scd_model_demo')
+    """
     device = resolve_device(args.device)
     ctx = setup(device)
     try:
@@ -209,13 +237,45 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
 def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name: str,
                   batch_size: int, memory_limit_gb: float, covariate_df: str = COVARIATE_DF,
                   ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
-    """Predict the ``part`` rows of the model's stored split; write
-    ``predictions/<model_name>_1/`` :func:`prediction_file` (and, for beats, the per-ECG
-    ``<stem>_by_ecg.feather``); returns the predictions folder.
+    """Predict the ``part`` rows of a model's stored split (the x03 step).
 
-    ``ecg_dir`` is the folder of ``<studyId>.npy`` files (10-s models, default
-    ``10_sec_ecgs``) or of ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the
-    beat model was trained on).
+    Writes ``predictions/<model_name>_1/`` :func:`~scdecg.workspace.prediction_file` (and,
+    for beats, the per-ECG mean logits ``<stem>_by_ecg.feather``): studyId (+ filename),
+    one ``<output>_hat`` column per output (logits; regressions in their original units),
+    split and in_sample.
+
+    Parameters
+    ----------
+    kind : str or ModelKind
+        ``"ecg"`` or ``"beat"`` (:mod:`scdecg.training.kinds`).
+    model_name : str
+        The folder name under ``modelfits_<kind>/``.
+    part : str
+        ``"val"``, ``"lockbox"``, ``"train"`` (in-sample) or ``"all"``.
+    device_name : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batch_size : int
+        Samples per forward pass.
+    memory_limit_gb : float
+        Hold the signals in memory up to this size, else read them per batch.
+    covariate_df : str
+        The cohort table with the covariates (and ``scaling_factor``).
+    ecg_dir : str
+        The folder of ``<studyId>.npy`` files (10-s models, default ``10_sec_ecgs``) or of
+        ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the beat model was
+        trained on).
+    split_fractions : (float, float), optional
+        The published ``--split TRAIN VAL``: only checked against the stored split.
+
+    Returns
+    -------
+    pathlib.Path
+        The predictions folder.
+
+    Examples
+    --------
+    >>> predict_model("ecg", "ntuh_scd_model_demo", "lockbox", "auto", 256, 4.0)  # doctest: +SKIP
+    PosixPath('predictions/ntuh_scd_model_demo_1')
     """
     if part not in PARTS:
         raise PipelineError(f"part {part!r}: choose one of {', '.join(PARTS)}")
