@@ -14,8 +14,9 @@ Runs unchanged under ``torchrun --nproc_per_node=N`` (DistributedDataParallel).
 """
 from __future__ import annotations
 
+from scdecg.cli import script_parser
 from scdecg.errors import script_main
-from scdecg.training.runs import parse_layered, train_model
+from scdecg.training.runs import train_model
 
 
 # Published (paper profile) values.
@@ -51,6 +52,7 @@ EVAL_BATCH_SIZE = 256
 MEMORY_LIMIT_GB = 4.0          # hold signals in memory up to this size, else read per batch
 AMP = True                     # mixed precision (CUDA only)
 MONITOR = "val_loss"           # selects the best epoch: val_loss, auc_<output>, loss_<output>
+RESUME = False                 # continue from the model folder's checkpoint.pt
 
 RUNS = {
     "scd": {},
@@ -78,21 +80,14 @@ HELP = {
     "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
                 "mean of per-batch losses (batches of --batch-size)",
     "memory_limit_gb": "load all signals into memory when they fit under this size",
+    "resume": "continue from the model folder's checkpoint.pt",
 }
 
 
 @script_main
 def main(argv=None):
-    constants = dict(model_name=MODEL_NAME, outputs=OUTPUTS, covariates=COVARIATES,
-                     subset=SUBSET, length=LENGTH, channels=CHANNELS, n_blocks=N_BLOCKS,
-                     rep_mp=REP_MP, dropout=DROPOUT, cumulative=CUMULATIVE, hazard=HAZARD, lr=LR,
-                     batch_size=BATCH_SIZE, weight_decay=WEIGHT_DECAY, min_epochs=MIN_EPOCHS,
-                     max_epochs=MAX_EPOCHS, patience=PATIENCE, gamma=GAMMA,
-                     lr_reduce_interval=LR_REDUCE_INTERVAL, train_frac=TRAIN_FRAC,
-                     val_frac=VAL_FRAC, split_seed=SPLIT_SEED, preprocessing=PREPROCESSING,
-                     eval_batch_size=EVAL_BATCH_SIZE, memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
-                     monitor=MONITOR, zero_based_epochs=ZERO_BASED_EPOCHS, val_loss=VAL_LOSS)
-    args = parse_layered(__doc__, constants, RUNS, PROFILES, argv, help=HELP, seed=SEED)
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, runs=RUNS,
+                         help=HELP).parse_args(argv)
     train_model(args, "ecg", subset=args.subset or None)
 
 

@@ -9,10 +9,11 @@ excluded.csv, checkpoint.pt; ``--resume`` continues it). Runs under ``torchrun``
 """
 from __future__ import annotations
 
+from scdecg import workspace
+from scdecg.cli import script_parser
 from scdecg.constants import BEAT_LEN
 from scdecg.errors import script_main
-from scdecg.training.runs import parse_layered, train_model
-from scdecg.workspace import BEATS_DIR
+from scdecg.training.runs import train_model
 
 # Published (paper profile) values.
 MODEL_NAME = "ntuh_scd_beat_model_demo"
@@ -25,7 +26,7 @@ OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "d
 REGRESSION = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
               "rrInterval", "pDuration", "atrialrate", "meanqtc"]
 REGRESSION_WEIGHT = 10.0       # loss = BCE + REGRESSION_WEIGHT x MSE (published)
-BEATS_DIR_NAME = BEATS_DIR
+BEATS_DIR = workspace.BEATS_DIR  # x04's beats
 LENGTH = BEAT_LEN
 CHANNELS = 64                  # explicit (the published code got 64 from a hidden default)
 N_BLOCKS = 32
@@ -52,6 +53,7 @@ EVAL_BATCH_SIZE = 1024
 MEMORY_LIMIT_GB = 4.0
 AMP = True
 MONITOR = "val_loss"           # selects the best epoch: val_loss, auc_<output>, loss_<output>
+RESUME = False                 # continue from the model folder's checkpoint.pt
 
 PROFILES = {
     "paper": {},
@@ -70,23 +72,13 @@ HELP = {
                          "comes after interval + 1 epochs and at least min-epochs + 1 epochs run",
     "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
                 "mean of per-batch losses (batches of --batch-size)",
+    "resume": "continue from the model folder's checkpoint.pt",
 }
 
 
 @script_main
 def main(argv=None):
-    constants = dict(model_name=MODEL_NAME, outputs=OUTPUTS, regression=REGRESSION,
-                     regression_weight=REGRESSION_WEIGHT,
-                     beats_dir=BEATS_DIR_NAME, length=LENGTH,
-                     channels=CHANNELS, n_blocks=N_BLOCKS, rep_mp=REP_MP, dropout=DROPOUT,
-                     cumulative=CUMULATIVE, hazard=HAZARD, lr=LR, batch_size=BATCH_SIZE,
-                     weight_decay=WEIGHT_DECAY, min_epochs=MIN_EPOCHS, max_epochs=MAX_EPOCHS,
-                     patience=PATIENCE, gamma=GAMMA, lr_reduce_interval=LR_REDUCE_INTERVAL,
-                     train_frac=TRAIN_FRAC, val_frac=VAL_FRAC, split_seed=SPLIT_SEED,
-                     preprocessing=PREPROCESSING, eval_batch_size=EVAL_BATCH_SIZE,
-                     memory_limit_gb=MEMORY_LIMIT_GB, amp=AMP,
-                     monitor=MONITOR, zero_based_epochs=ZERO_BASED_EPOCHS, val_loss=VAL_LOSS)
-    args = parse_layered(__doc__, constants, {}, PROFILES, argv, help=HELP, seed=SEED)
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP).parse_args(argv)
     train_model(args, "beat", regression_outputs=args.regression)
 
 

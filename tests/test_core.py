@@ -84,6 +84,44 @@ def test_a_second_spelling_sets_the_same_option():
         cli.build_parser("Doc.", spellings={"absent": "--absent"}, model_name="m")
 
 
+def test_script_parser_layers_constants_runs_profiles_and_the_command_line(capsys):
+    constants = {"model_name": "m", "epochs": 100, "lr": 1e-4, "outputs": ["scd1"], "seed": 0}
+    runs = {"scd": {}, "low-ef": {"model_name": "m_low_ef", "outputs": ["low_ef"], "lr": 1e-3}}
+    profiles = {"paper": {}, "demo": {"epochs": 3, "lr": 2e-3}}
+
+    def parse(argv):
+        return cli.script_parser("Doc.", constants, argv, profiles=profiles,
+                                 runs=runs).parse_args(argv)
+
+    paper = parse([])
+    assert (paper.model_name, paper.epochs, paper.lr, paper.profile, paper.run, paper.device) \
+        == ("m", 100, 1e-4, "paper", "scd", "auto")
+    low_ef_demo = parse(["--run", "low-ef", "--profile", "demo"])
+    # the profile overrides the run, the run the constants
+    assert (low_ef_demo.model_name, low_ef_demo.outputs, low_ef_demo.epochs, low_ef_demo.lr) \
+        == ("m_low_ef", ["low_ef"], 3, 2e-3)
+    # the command line overrides everything, in any order
+    assert parse(["--epochs", "7", "--profile", "demo"]).epochs == 7
+    # --help shows what will run under the chosen profile
+    with pytest.raises(SystemExit):
+        parse(["--profile", "demo", "--help"])
+    text = capsys.readouterr().out
+    assert "--epochs EPOCHS       (default: 3)" in text and "(default: 0.002)" in text
+    with pytest.raises(ValueError, match=r"profile 'demo' sets values that are no constant: \['epoch'\]"):
+        cli.script_parser("Doc.", constants, [], profiles={"paper": {}, "demo": {"epoch": 3}})
+
+
+def test_script_constants_are_the_scripts_own_simple_assignments(tmp_path):
+    script = tmp_path / "x99_example.py"
+    script.write_text("from os import SEEK_END\nfrom pathlib import Path\n"
+                      "N_JOBS = 2\nNAMES: list = ['a', 'b']\nROOT = Path('x')\n"
+                      "HELP = {'n_jobs': 'workers'}\n_PRIVATE = 1\nlower = 3\nEMPTY = None\n")
+    namespace: dict = {"__file__": str(script)}
+    exec(compile(script.read_text(), str(script), "exec"), namespace)
+    # imported, private, lower-case, dict and Path values are no options
+    assert cli.script_constants(namespace) == {"n_jobs": 2, "names": ["a", "b"], "empty": None}
+
+
 def test_script_main_turns_pipeline_error_into_exit_2(capsys):
     @script_main
     def main():

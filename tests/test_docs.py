@@ -30,3 +30,15 @@ def test_readme_shows_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     assert "python3 run.py demo" in readme and "python3 run.py test" in readme
     assert "python3 run.py test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_docstring_examples_run():
+    """The examples in the docstrings of the contract, option and model-kind modules run."""
+    import doctest
+
+    from scdecg import cli, workspace
+    from scdecg.training import kinds
+
+    for module in (cli, workspace, kinds):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

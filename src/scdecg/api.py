@@ -131,10 +131,10 @@ def predict_risk(model: TrainedModel, signals_mv: np.ndarray,
     >>> risk = predict_risk(model, ecgs_mv, age=[63, 71], female=[1, 0])  # doctest: +SKIP
     >>> risk["scd1"]                                                      # doctest: +SKIP
     """
-    import torch
-
     from .signals import preprocess
     from .training.data import fit_to, unzscore, zscore
+    from .training.distributed import Context
+    from .training.loop import predict_logits
 
     x = np.asarray(signals_mv, dtype=np.float32)
     if x.ndim == 2:
@@ -160,13 +160,9 @@ def predict_risk(model: TrainedModel, signals_mv: np.ndarray,
     inputs = np.stack([fit_to(preprocess(s, steps).astype(np.float32), model.length, None)
                        for s in x])
     device = next(model.network.parameters()).device
-    parts = []
-    with torch.no_grad():
-        for start in range(0, len(inputs), batch_size):
-            xb = torch.as_tensor(inputs[start:start + batch_size], device=device)
-            cb = torch.as_tensor(cov[start:start + batch_size], dtype=torch.float32, device=device)
-            parts.append(model.network(xb, cb).float().cpu().numpy())
-    logits = unzscore(np.concatenate(parts), model.outputs, model.config.get("target_stats", {}))
+    logits = predict_logits(model.network, inputs, Context(device=device), batch_size,
+                            amp=False, n_outputs=len(model.outputs), covariates=cov)
+    logits = unzscore(logits, model.outputs, model.config.get("target_stats", {}))
     types = model.config.get("output_types") or [CLASSIFICATION] * len(model.outputs)
     frame = pd.DataFrame(logits, columns=model.outputs)
     for name, kind in zip(model.outputs, types):

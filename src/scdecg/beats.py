@@ -21,15 +21,22 @@ clipped lead), :func:`segment_ecg` applies all of the above and says why an ECG 
 """
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
-from .io import record_path, replace_dir
+from .errors import PipelineError
+from .io import (check_names, output_dir, read_feather, record_path, remove_leftovers,
+                 replace_dir, run_first, save_npy, write_csv)
+from .parallel import imap
 from .signals import right_pad, to_millivolts, zero_median
+from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
+                        SD_BEAT, SEGMENTATION_LOG, WATERFALL)
 from .workspace import beat_file_name, beat_files, is_beat_folder  # noqa: F401 (re-exported)
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
@@ -456,3 +463,122 @@ def select_morphing_beats(study_id: str, source_root: str, target_root: str, med
                 [b for b, ok in zip(beats, keep) if ok], np.asarray(kept, dtype=np.int64))
     return [{"studyId": study_id, "beat_file": p.name, "z_distance": float(d), "kept": bool(ok)}
             for (_, p), d, ok in zip(files, distances, keep)]
+
+
+# --------------------------------------------------------------------------------------
+# The morphing beat set step (00 x05_create_morphing_beats.py)
+# --------------------------------------------------------------------------------------
+def _waterfall_row(step: str, kept, beats) -> dict:
+    return {"step": step, "ecgs": int(kept.sum()), "beats": int(beats[kept].sum())}
+
+
+def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path = BEATS_DIR,
+                          out_dir: str | Path = MORPH_BEATS_DIR, *,
+                          segmentation_log: str = SEGMENTATION_LOG,
+                          max_reference_beats: int = 10_000, max_z_distance: float = 100.0,
+                          real_flags: bool = True, exclude_missing_intervals: bool = False,
+                          seed: int = 42, n_jobs: int = 0):
+    """Build the morphing beat set: the x04 beats of the ECGs that pass the published
+    exclusions and lie within ``max_z_distance`` of the median beat.
+
+    Writes ``<out_dir>/<studyId>/<studyId>_<k>.npy``, the median and SD beats
+    (``median_beat.npy``, ``sd_beat.npy``), every beat's z-distance
+    (``x05_beat_distances.csv``) and the waterfall table (``x05_waterfall_table_results.csv``).
+
+    Parameters
+    ----------
+    cohort : str or pathlib.Path
+        The cohort table after x02 (``covariate_df.feather``).
+    beats : str or pathlib.Path
+        x04's beat folder, holding ``segmentation_log``.
+    out_dir : str or pathlib.Path
+        The folder receiving the morphing beats and the tables.
+    segmentation_log : str
+        x04's log file name inside ``beats``.
+    max_reference_beats : int
+        Beats sampled (seeded) for the median and SD beats.
+    max_z_distance : float
+        Beats farther than this from the median beat (z-distance) are dropped.
+    real_flags : bool
+        Exclude on the real ``lbbb``/``dltwv`` flags (False: the published all-False
+        placeholders).
+    exclude_missing_intervals : bool
+        Also exclude ECGs whose QTcB, QTcF or RR interval is missing (the published code
+        kept them).
+    seed : int
+        Seed of the reference-beat sample.
+    n_jobs : int
+        Worker processes (0: all cores, 1: in-process).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The waterfall table: after each step, the ECGs and beats that remain.
+
+    Examples
+    --------
+    >>> create_morphing_beats(n_jobs=1)["beats"].iloc[-1]  # doctest: +SKIP
+    41873
+    """
+    steps = morphing_exclusions(real_flags=real_flags,
+                                exclude_missing_intervals=exclude_missing_intervals)
+    table = read_feather(cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
+                         step="x02")
+    table["studyId"] = table["studyId"].astype(str)
+    check_names(table["studyId"], "studyId", cohort)
+    log_path = Path(beats) / segmentation_log
+    if not log_path.exists():
+        raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")
+    log = pd.read_csv(log_path, dtype={"studyId": str}).set_index("studyId")
+    missing = table.loc[~table["studyId"].isin(log.index), "studyId"]
+    if len(missing):
+        raise PipelineError(f"{log_path}: no row for studyId {missing.iloc[0]!r} "
+                            f"({len(missing)} cohort ECGs missing; rerun x04)")
+    n_beats = log.loc[table["studyId"], "n_kept"].reset_index(drop=True)
+
+    kept = pd.Series(True, index=table.index)
+    rows = [_waterfall_row("all ECGs (beats from x04)", kept, n_beats)]
+    for step in steps:
+        kept &= ~step.excluded(table[step.column])
+        rows.append(_waterfall_row(f"exclude {step.step}", kept, n_beats))
+    kept &= n_beats > 0
+    rows.append(_waterfall_row("ECGs with at least one beat", kept, n_beats))
+    selected = table.loc[kept, "studyId"].tolist()
+
+    out = output_dir(out_dir)
+    remove_leftovers(out)
+    paths = [p for sid in selected for _, p in beat_files(Path(beats) / sid)]
+    if len(paths) != int(n_beats[kept].sum()):
+        raise PipelineError(f"{beats}/: {len(paths)} beat files for the selected ECGs, but "
+                            f"{log_path} lists {int(n_beats[kept].sum())} (rerun x04)")
+    if not paths:
+        raise PipelineError(f"{cohort}: no ECG passes the morphing exclusions with beats "
+                            f"(see the waterfall above)\n" + pd.DataFrame(rows).to_string(index=False))
+    median, sd = reference_beats(paths, max_reference_beats, seed)
+    save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
+    save_npy(sd.astype(np.float32), out / SD_BEAT)
+
+    work = functools.partial(select_morphing_beats, source_root=str(beats), target_root=str(out),
+                             median=median, sd=sd, max_distance=max_z_distance)
+    distances = pd.DataFrame([row for ecg_rows in imap(work, selected, n_jobs=n_jobs,
+                                                        desc="x05 morphing beats")
+                              for row in ecg_rows],
+                             columns=["studyId", "beat_file", "z_distance", "kept"])
+    per_ecg = distances.groupby("studyId")["kept"].sum()
+    rows.append({"step": f"exclude beats with z-distance > {max_z_distance:g}",
+                 "ecgs": int((per_ecg > 0).sum()), "beats": int(per_ecg.sum())})
+    waterfall = pd.DataFrame(rows)
+    waterfall["ecgs_removed"] = (-waterfall["ecgs"].diff()).fillna(0).astype(int)
+    waterfall["beats_removed"] = (-waterfall["beats"].diff()).fillna(0).astype(int)
+    stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
+    write_csv(distances, out / BEAT_DISTANCES)
+    write_csv(waterfall, out / WATERFALL)
+
+    print(waterfall.to_string(index=False))
+    print(f"[x05] median beat from {min(len(paths), max_reference_beats)} of {len(paths)} "
+          f"beats; z-distance median {distances['z_distance'].median():.1f}, "
+          f"{int((~distances['kept']).sum())} beats above {max_z_distance:g}")
+    if stale:
+        print(f"[x05] removed {stale} stale folder(s) from {out}/")
+    print(f"[x05] wrote {int(per_ecg.sum())} beats of {int((per_ecg > 0).sum())} ECGs to {out}/")
+    return waterfall

@@ -18,13 +18,25 @@ stops the script with argparse's one ``error:`` line (exit 2) naming the option.
 
 ``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
 meaning (the published scripts' underscore spellings).
+
+Scripts with profiles (x01, x02, s08, s10) name each constant once and let
+:func:`script_parser` collect them (:func:`script_constants`) and layer the defaults:
+the script's constants (the published values) < the ``--run`` preset < the ``--profile``
+overrides < the command line. ``--help`` shows the values that will run under the chosen
+profile and run::
+
+    EPOCHS = 100
+    PROFILES = {"paper": {}, "demo": {"epochs": 30}}
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES).parse_args(argv)
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import random
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -109,6 +121,104 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
         else:
             parser.add_argument(*flags, dest=name, default=default, type=type(default),
                                 help=text)
+
+
+def _is_option_value(value: Any) -> bool:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return value is None or all(isinstance(v, (str, int, float, bool)) for v in items)
+
+
+def script_constants(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """A script's option defaults: every UPPER_CASE name its own file assigns at the top level
+    (in file order; imported names and ``_PRIVATE`` ones do not count) whose value is a str,
+    int, float, bool, None or a list of those, keyed by the lower-case name.
+
+    ``namespace`` is the script's ``globals()``.
+    """
+    tree = ast.parse(Path(namespace["__file__"]).read_text())
+    constants: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets = [node.target]
+        else:
+            continue
+        for target in targets:
+            name = getattr(target, "id", "")
+            if name.isupper() and not name.startswith("_") and _is_option_value(namespace[name]):
+                value = namespace[name]
+                constants[name.lower()] = list(value) if isinstance(value, tuple) else value
+    return constants
+
+
+def script_parser(description: str | None, constants: Mapping[str, Any],
+                  argv: Sequence[str] | None = None, *,
+                  profiles: Mapping[str, Mapping[str, Any]] | None = None,
+                  runs: Mapping[str, Mapping[str, Any]] | None = None,
+                  help: dict[str, str] | None = None, spellings: dict[str, str] | None = None,
+                  device: bool = True) -> argparse.ArgumentParser:
+    """The parser of a script with profiles: one ``--option`` per constant, whose default is
+    the constant overridden by the ``--run`` preset, then by the ``--profile`` values chosen
+    in ``argv`` (so ``--help`` shows what will run).
+
+    Parameters
+    ----------
+    description : str
+        The script's ``__doc__`` (its first line describes the script).
+    constants : mapping
+        Option name -> published value, or the script's ``globals()`` (read with
+        :func:`script_constants`).
+    argv : sequence of str, optional
+        The command line (default ``sys.argv[1:]``), read here only for ``--profile`` and
+        ``--run``.
+    profiles : mapping, optional
+        Profile name -> overrides; the first is the default. Adds ``--profile``.
+    runs : mapping, optional
+        Run name -> overrides (applied before the profile); the first is the default. Adds
+        ``--run``.
+    help, spellings : dict, optional
+        As in :func:`build_parser`.
+    device : bool
+        Add ``--device``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> parser = script_parser("Train.", {"epochs": 100, "seed": 0}, ["--profile", "demo"],
+    ...                        profiles={"paper": {}, "demo": {"epochs": 30}})
+    >>> parser.parse_args(["--profile", "demo"]).epochs
+    30
+    """
+    if "__file__" in constants:
+        constants = script_constants(constants)
+    profiles, runs = dict(profiles or {}), dict(runs or {})
+    for label, table in (("profile", profiles), ("run", runs)):
+        for key, values in table.items():
+            unknown = sorted(set(values) - set(constants))
+            if unknown:
+                raise ValueError(f"{label} {key!r} sets values that are no constant: {unknown}")
+    pre = argparse.ArgumentParser(add_help=False)
+    for flag, table in (("--profile", profiles), ("--run", runs)):
+        if table:
+            pre.add_argument(flag, default=next(iter(table)), choices=tuple(table))
+    known, _ = pre.parse_known_args(argv)
+    defaults = {**constants, **runs.get(getattr(known, "run", None), {}),
+                **profiles.get(getattr(known, "profile", None), {})}
+    help = {"seed": "random seed", **(help or {})}
+    parser = build_parser(description, help=help, spellings=spellings, **defaults)
+    if profiles:
+        parser.add_argument("--profile", default=next(iter(profiles)), choices=tuple(profiles),
+                            help="paper: published hyperparameters; demo: small, CPU-friendly")
+    if runs:
+        parser.add_argument("--run", default=next(iter(runs)), choices=tuple(runs),
+                            help="which published model: " + ", ".join(runs))
+    if device:
+        add_runtime_options(parser, profile=None, device="auto")
+    return parser
 
 
 def add_runtime_options(parser: argparse.ArgumentParser, *, profile: str | None = "paper",

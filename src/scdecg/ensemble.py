@@ -339,11 +339,50 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
                  covariate_path: str | Path, outcome: str, covariates: Sequence[str],
                  split: str, half_seed: int, n_boot: int, seed: int, level: float,
                  holdout: str = "") -> Path:
-    """Read the members' predictions, cross-fit, write the outputs; returns their folder.
+    """The stacking ensemble (the x04 step): read the members' predictions, cross-fit the
+    logistic regression on patient halves, write the outputs.
 
     With ``holdout`` (e.g. ``lockbox``), also fit once on all ``split`` rows and score the
     members' ``holdout`` rows: a figure for patients that chose neither an epoch nor a
     coefficient (skipped, with the command to run, when the members did not predict them).
+
+    Parameters
+    ----------
+    predictions_dir : pathlib.Path
+        The folder holding each member's ``<model>_1/predictions.feather``.
+    output_name : str
+        The ensemble's folder under ``predictions_dir``.
+    members_ : sequence of Member
+        The members and the columns taken from each (:func:`members`).
+    covariate_path : str or pathlib.Path
+        The cohort table with the outcome and the covariates.
+    outcome : str
+        The label the ensemble predicts (``scd1``).
+    covariates : sequence of str
+        Covariates entering beside the members' predictions (``age``, ``female``).
+    split : str
+        The members' prediction rows to fit and cross-fit on (``val``).
+    half_seed : int
+        Seed of the patient halves.
+    n_boot, seed, level : int, int, float
+        Patient-cluster bootstrap replicates, their seed and the interval level of the AUCs.
+    holdout : str
+        Also score this split of the members' predictions ("" = skip).
+
+    Returns
+    -------
+    pathlib.Path
+        The ensemble folder (``predictions.feather``, ``coefficients.csv``/``.json``,
+        ``metrics.csv``, ``risk_histogram.png`` and their ``_<holdout>`` files).
+
+    Examples
+    --------
+    >>> run_ensemble(Path("predictions"), "scd1_ensemble_model",           # doctest: +SKIP
+    ...              members("ntuh_scd_model_demo", "ntuh_scd_model_demo_death_only",
+    ...                      "ntuh_scd_model_demo_low_ef"),
+    ...              "covariate_df.feather", "scd1", ["age", "female"], "val", 42, 1000, 42,
+    ...              0.95, "lockbox")
+    PosixPath('predictions/scd1_ensemble_model')
     """
     from .io import read_feather, write_csv, write_feather, write_json
 

@@ -11,11 +11,14 @@ Pieces (the statistics and the bootstrap are in :mod:`scdecg.metrics`, imported 
 
 * tables: :func:`calibration_table`, :func:`high_risk_table`, :func:`evaluate_outputs`;
 * input checks: :func:`select_split`, :func:`join_predictions`, :func:`output_kinds`;
-* report: :func:`plot_roc`, :func:`plot_calibration`, :func:`metrics_markdown`.
+* report: :func:`plot_roc`, :func:`plot_calibration`, :func:`metrics_markdown`;
+* the step (01 x05_evaluate.py): :func:`evaluate_model`, one split at a time
+  (:func:`evaluate_split`).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -28,8 +31,11 @@ from .failures import FailureLog
 from .metrics import (auc_with_interval, brier_score, cluster_bootstrap,  # noqa: F401
                       cluster_bootstrap_weights, percentile_interval, roc_auc, roc_curve,
                       sigmoid, weighted_auc, weighted_r2)
+from .io import read_feather, write_csv, write_text
 from .tables import markdown_table
-from .workspace import split_suffix  # noqa: F401 (the file-name rule; re-exported)
+from .workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM, PREDICTIONS_DIR,
+                        SPLIT_FILE, STEP_SCRIPTS, predictions_folder, read_config, read_split,
+                        split_file, split_suffix)
 
 HAT_SUFFIX = "_hat"
 CLASSIFICATION = "classification"
@@ -359,3 +365,256 @@ def metrics_markdown(title: str, facts: Mapping[str, object], metrics: pd.DataFr
     parts += ["", "## Not evaluated", ""]
     parts += [f"- {row['record']}: {row['reason']}" for row in skipped.rows] or ["_(none)_"]
     return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# The evaluation step (01 x05_evaluate.py)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """What :func:`evaluate_model` computes besides the AUC/R² table (x05's options)."""
+    n_boot: int
+    ci_level: float
+    seed: int
+    high_risk_shares: Sequence[float]
+    high_risk_outputs: Sequence[str]
+    roc_outputs: Sequence[str]
+    calibration_outputs: Sequence[str]
+    calibration_bins: int
+    baselines: bool
+    baseline_outcome: str
+
+
+def _predictions_file(kind, name: str, predictions_dir: str | Path) -> Path:
+    path = predictions_folder(name, predictions_dir) / kind.evaluated_predictions
+    if not path.exists():
+        make = f"python {STEP_SCRIPTS['predict']} --model-name {name}"
+        raise PipelineError(f"{path}: file not found; it is written by {make}"
+                            + (" --beat" if kind.per_beat else ""))
+    return path
+
+
+def choose_outputs(requested: Sequence[str], predictions: pd.DataFrame, covariate_columns,
+                   source: Path, covariate_df: str | Path = COVARIATE_DF) -> list[str]:
+    """The outputs to evaluate: ``requested`` (default every ``<output>_hat`` column), each
+    with a prediction column and a label column (one line naming what is missing)."""
+    available = prediction_outputs(predictions)
+    if not available:
+        raise PipelineError(f"{source}: no <output>{HAT_SUFFIX} prediction columns")
+    outputs = list(requested) or available
+    absent = [o for o in outputs if o not in available]
+    if absent:
+        raise PipelineError(f"{source}: no column {absent[0]}{HAT_SUFFIX} for requested "
+                            f"output {absent[0]} (has {', '.join(available)})")
+    unlabelled = [o for o in outputs if o not in covariate_columns]
+    if unlabelled:
+        raise PipelineError(f"{covariate_df}: no label column {unlabelled[0]!r} for "
+                            f"{unlabelled[0]}{HAT_SUFFIX} in {source} (choose outputs with "
+                            "--outputs)")
+    return outputs
+
+
+def _declared_kinds(folder: Path) -> dict[str, str]:
+    """Output types from the model folder's config.json, when the model folder is here."""
+    if not (folder / CONFIG_FILE).exists():
+        print(f"[x05] {folder / CONFIG_FILE} not found: output types inferred from the labels "
+              "(0/1 -> classification)")
+        return {}
+    return declared_output_kinds(read_config(folder))
+
+
+def _per_output_tables(frame: pd.DataFrame, evaluated: list[str], settings: EvaluationSettings):
+    high_risk, calibration = [], []
+    for output in evaluated:
+        rows = usable_rows(frame, output)
+        y, logit = rows[output].astype(float), rows[output + HAT_SUFFIX].astype(float)
+        if output in settings.high_risk_outputs:
+            table = high_risk_table(y, logit, rows["ptId"], settings.high_risk_shares)
+            high_risk.append(table.assign(output=output))
+        if output in settings.calibration_outputs:
+            table = calibration_table(y, sigmoid(logit), settings.calibration_bins)
+            calibration.append(table.assign(output=output))
+
+    def stack(tables, columns):
+        return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(
+            columns=columns)
+
+    return stack(high_risk, HIGH_RISK_COLUMNS), stack(calibration, CALIBRATION_COLUMNS)
+
+
+def _count_by(frame: pd.DataFrame, column: str) -> str:
+    if column not in frame:
+        return "not recorded"
+    counts = frame[column].astype(str).value_counts().sort_index()
+    return ", ".join(f"{value}: {n}" for value, n in counts.items())
+
+
+def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationSettings):
+    """The linear baselines on the model's own split, or None (with the reason printed)."""
+    from . import baselines as bl
+
+    if not (folder / SPLIT_FILE).exists():
+        print(f"[x05] baselines skipped: {folder / SPLIT_FILE} not found (the model's split is "
+              "needed)")
+        return None
+    split_table = read_split(folder, ["studyId", "ptId", "split"])
+    try:
+        fitted = bl.fit_baselines(covariates, split_table, settings.baseline_outcome,
+                                  seed=settings.seed)
+    except PipelineError as exc:
+        print(f"[x05] baselines skipped: {exc}")
+        return None
+    if len(fitted.failures):
+        print(fitted.failures.summary(total=len(split_table)))
+    for model, note in fitted.notes.items():
+        print(f"[x05] baseline {model}: {note}")
+    return fitted
+
+
+def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name: str,
+                   source: Path, settings: EvaluationSettings, baselines=None,
+                   covariate_df: str | Path = COVARIATE_DF) -> list[str]:
+    """Evaluate the rows of one split and write its files beside ``source`` (named by the
+    split: ``metrics.csv`` for validation, ``metrics_lockbox.csv``, ...); returns their names."""
+    label, suffix = split_label(split), split_suffix(split)
+    folder = source.parent
+    print(f"[x05] {label}: {source}: {len(frame)} ECGs of {frame['ptId'].nunique()} patients, "
+          f"{len(kinds)} outputs; {settings.n_boot} patient-cluster bootstrap replicates")
+    in_sample = int(frame["in_sample"].astype(bool).sum()) if "in_sample" in frame else 0
+    if in_sample:
+        print(f"[x05] warning: {in_sample} of {len(frame)} ECGs are training (in-sample) "
+              "predictions, so their metrics are optimistic; use --part val for held-out ones")
+    if split == "val":
+        print("[x05] the validation patients chose the training epoch: their AUC is optimistic; "
+              "the lockbox (x03_predict.py --part lockbox) is the figure to trust")
+
+    metrics, regression, skipped = evaluate_outputs(frame, kinds, settings.n_boot, settings.seed,
+                                                    settings.ci_level)
+    evaluated = list(metrics["output"])
+    high_risk, calibration = _per_output_tables(frame, evaluated, settings)
+    tables = {"metrics": metrics, "metrics_regression": regression, "high_risk": high_risk,
+              "calibration": calibration}
+    for stem, table in tables.items():
+        table.insert(0, "split", split)
+        write_csv(table, split_file(folder, stem, split))
+    written = [f"{stem}{suffix}.csv" for stem in tables] + [f"metrics{suffix}.md"]
+    roc_outputs = [o for o in settings.roc_outputs if o in evaluated]
+    roc = split_file(folder, "roc_scd", split, ".png")
+    cal = split_file(folder, "calibration", split, ".png")
+    patients = f"{label} patients ({frame['ptId'].nunique()})"
+    if roc_outputs:
+        plot_roc(frame, metrics, roc_outputs, roc, title=f"ROC, {name}\n{patients}")
+        written.append(roc.name)
+    else:  # no stale figure from an earlier run
+        roc.unlink(missing_ok=True)
+    if not calibration.empty:
+        plot_calibration(calibration, cal, title=f"Calibration, {name}, {patients}")
+        written.append(cal.name)
+    else:
+        cal.unlink(missing_ok=True)
+    facts = {"split": label, "predictions": source, "labels": covariate_df, "ECGs": len(frame),
+             "patients": frame["ptId"].nunique(), "ECGs by group": _count_by(frame, "group"),
+             "ECGs by split": _count_by(frame, "split"), "in-sample ECGs": in_sample,
+             "bootstrap": f"{settings.n_boot} patient-cluster replicates, seed {settings.seed}, "
+                          f"{settings.ci_level:.0%} percentile intervals"}
+    write_text(metrics_markdown(f"Evaluation of {name} on the {label} patients", facts,
+                                metrics, regression, high_risk, skipped),
+               split_file(folder, METRICS_STEM, split, ".md"))
+
+    for row in metrics.itertuples():
+        print(f"  {label} AUC {row.output:<12} n={row.n:<6} n_pos={row.n_pos:<5} {row.auc:.3f} "
+              f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
+    for row in regression.itertuples():
+        print(f"  {label} R2 {row.output:<12} n={row.n:<6} {row.r2:.3f} "
+              f"({row.r2_lo:.3f}-{row.r2_hi:.3f})")
+    outcome = settings.baseline_outcome
+    if baselines is not None and split in ("val", "lockbox") and outcome in evaluated:
+        from .baselines import baseline_table
+
+        table = baseline_table(frame, baselines, outcome, name, split, settings.n_boot,
+                               settings.seed, settings.ci_level)
+        write_csv(table, split_file(folder, BASELINES_STEM, split))
+        written.append(f"baselines{suffix}.csv")
+        for row in table.itertuples():
+            print(f"  {label} AUC {outcome} {row.model:<24} {row.auc:.3f} "
+                  f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
+    if len(skipped):
+        print(skipped.summary(total=len(kinds)))
+        for row in skipped.rows:
+            print(f"    {row['record']}: {row['reason']}")
+    print(f"[x05] {label}: wrote {', '.join(written)} to {folder}")
+    return written
+
+
+def evaluate_model(model_name: str = "", beat: bool = False, *,
+                   predictions_dir: str | Path = PREDICTIONS_DIR, part: str = "",
+                   outputs: Sequence[str] = (), settings: EvaluationSettings,
+                   covariate_df: str | Path = COVARIATE_DF) -> Path:
+    """Evaluate a model's predictions against the labels, each split into its own files.
+
+    Reads ``predictions/<model_name>_1/predictions.feather`` (a beat model: the per-ECG mean
+    logits, ``predictions_by_ecg.feather``) and the labels of ``covariate_df``, and writes
+    beside the predictions, per split present (or only ``part``): ``metrics.csv`` (AUC with
+    patient-cluster bootstrap intervals, Brier), ``metrics_regression.csv``,
+    ``high_risk.csv``, ``calibration.csv``, ``metrics.md``, ``roc_scd.png``,
+    ``calibration.png`` and, for a 10-s model with ``settings.baselines``, ``baselines.csv``.
+
+    Parameters
+    ----------
+    model_name : str
+        The model (default: the default model of its kind).
+    beat : bool
+        A beat model (``modelfits_beat/``) rather than a 10-s model.
+    predictions_dir : str or pathlib.Path
+        The folder holding ``<model_name>_1/``.
+    part : str
+        ``"val"``, ``"lockbox"`` or ``"train"``: evaluate only those rows; ``""``: each split
+        of the file separately.
+    outputs : sequence of str
+        Outputs to evaluate (default: every ``<output>_hat`` column).
+    settings : EvaluationSettings
+        Bootstrap, high-risk, calibration, ROC and baseline settings.
+    covariate_df : str or pathlib.Path
+        The cohort table with the labels.
+
+    Returns
+    -------
+    pathlib.Path
+        The predictions folder the files were written to.
+
+    Raises
+    ------
+    scdecg.errors.PipelineError
+        When the predictions or labels are missing or do not fit together.
+
+    Examples
+    --------
+    >>> settings = EvaluationSettings(n_boot=1000, ci_level=0.95, seed=42,
+    ...     high_risk_shares=[0.022], high_risk_outputs=["scd1"], roc_outputs=["scd1"],
+    ...     calibration_outputs=["scd1"], calibration_bins=10, baselines=False,
+    ...     baseline_outcome="scd1")
+    >>> evaluate_model("ntuh_scd_model_demo", part="lockbox", settings=settings)  # doctest: +SKIP
+    PosixPath('predictions/ntuh_scd_model_demo_1')
+    """
+    from .training.kinds import model_kind
+
+    if settings.n_boot < 1 or not 0.0 < settings.ci_level < 1.0:
+        raise PipelineError(f"--n-boot {settings.n_boot} / --ci-level {settings.ci_level}: need "
+                            "n_boot >= 1 and 0 < ci_level < 1")
+    kind = model_kind(beat)
+    name = model_name or kind.default_name
+    source = _predictions_file(kind, name, predictions_dir)
+    predictions = select_split(read_feather(source, columns=["studyId"]), part, source)
+    covariates = read_feather(covariate_df, columns=["studyId", "ptId", "group"], step="x02")
+    chosen = choose_outputs(outputs, predictions, covariates.columns, source, covariate_df)
+    frame = join_predictions(predictions, covariates, chosen, source, covariate_df)
+    kinds = output_kinds(frame, chosen, _declared_kinds(kind.folder(name)))
+    splits = [part] if part else present_splits(frame)
+    baselines = None
+    if settings.baselines and not kind.per_beat and set(splits) & {"val", "lockbox"}:
+        baselines = _fit_baselines(kind.folder(name), covariates, settings)
+    for split in splits:
+        rows = frame if split == "" else frame[frame["split"].astype(str) == split]
+        evaluate_split(rows.reset_index(drop=True), split, kinds, name, source, settings,
+                       baselines, covariate_df)
+    return source.parent

@@ -234,9 +234,36 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -
 
 def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: bool = True,
                    n_jobs: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Measure every morphed beat at each stage and write ``morph-stats.feather`` (one row per
-    beat x stage, with the morph table's ids), ``morph-stats-failures.csv`` and
-    ``morph-stats.json`` (settings and the SHA-256 of the morph files measured)."""
+    """Measure every morphed beat at each stage (the s11 step) and write
+    ``morph-stats.feather`` (one row per beat x stage, with the morph table's ids),
+    ``morph-stats-failures.csv`` and ``morph-stats.json`` (settings and the SHA-256 of the
+    morph files measured).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The morph run's folder (``morphing_outputs``, written by s10).
+    beat_model : str
+        The beat-model folder whose outputs are measured ("" = the one in ``morph_run.json``).
+    device : torch.device or str
+        Where the beat model runs.
+    delineate : bool
+        Delineate every lead of every stage (P/QRS/T points; about 10 ms a beat).
+    n_jobs : int
+        Processes for the delineation (0 = every core).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The measurements (one row per beat x stage) and the failed measurements.
+
+    Examples
+    --------
+    >>> long, failures = measure_morphs(Path("morphing_outputs"), n_jobs=0)  # doctest: +SKIP
+    >>> long.groupby("stage")["p_scd1"].mean()                             # doctest: +SKIP
+    """
     from .io import read_json, write_csv, write_feather, write_json
     from .morphing import load_beat_model, read_morph_outputs
 

@@ -87,14 +87,14 @@ class BeatRiskModel:
         """Target (scd1) logits (N,) of NumPy beats."""
         return self.predict(beats, device)[:, self.target_index]
 
-    @torch.no_grad()
     def predict(self, beats: np.ndarray, device: torch.device | str = "cpu",
                 batch_size: int = 512) -> np.ndarray:
-        """Logits (N, n_outputs) of NumPy beats, in batches."""
-        out = [self.module(torch.as_tensor(beats[s:s + batch_size], dtype=torch.float32,
-                                           device=device)).cpu().numpy()
-               for s in range(0, len(beats), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.outputs)), np.float32)
+        """Logits (N, n_outputs) of NumPy beats, in batches (full precision)."""
+        from .training.distributed import Context
+        from .training.loop import predict_logits
+
+        return predict_logits(self.module, beats, Context(device=torch.device(device)),
+                              batch_size, amp=False, n_outputs=len(self.outputs))
 
 
 def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatRiskModel, dict]:

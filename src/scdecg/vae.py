@@ -22,7 +22,9 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import load_checkpoint, read_json, save_checkpoint, save_npy, write_json
+from .io import load_checkpoint, save_checkpoint
+from .models.store import (load_model_state, read_model_arrays, read_model_config,
+                           save_model_folder)
 from .workspace import CONFIG_FILE, VAE_WEIGHTS
 
 LATENT_DIM = 512
@@ -142,6 +144,7 @@ def lr_at(step: int, total_steps: int, lr_max: float, lr_min: float,
 # --------------------------------------------------------------------------------------
 @dataclass
 class VAETrainConfig:
+    """DR-VAE training settings (the published values; s08's ``--profile demo`` sets others)."""
     epochs: int = 100
     batch_size: int = 512
     lr_max: float = 1e-4
@@ -151,15 +154,6 @@ class VAETrainConfig:
     kl_ramp_fraction: float = 0.25
     beta: float = 0.01
     seed: int = 0
-
-
-#: Training settings per ``--profile``: the published run, and a CPU-minutes demo.
-PROFILES: dict[str, VAETrainConfig] = {
-    "paper": VAETrainConfig(),
-    # demo: smaller batches (4x the steps), a larger step and a weaker KL term, or the VAE
-    # keeps only a coarse beat and loses the planted slur (docs/DEVIATIONS.md)
-    "demo": VAETrainConfig(epochs=30, batch_size=32, lr_max=2e-3, kl_alpha=1e-4),
-}
 
 
 RiskProbability = Callable[[torch.Tensor], torch.Tensor]
@@ -304,36 +298,26 @@ def sample_beats(model: BeatVAE, stats: dict[str, np.ndarray], n: int, seed: int
 # --------------------------------------------------------------------------------------
 # Saving and loading
 # --------------------------------------------------------------------------------------
+LATENT_STATS = ("mu_mean", "mu_sd", "var_mean", "var_sd")
+
+
 def save_vae(folder: Path, model: BeatVAE, config: dict, stats: dict[str, np.ndarray]) -> None:
     """Write weights (tensors only), ``config.json`` and the latent statistics to ``folder``."""
-    folder = Path(folder)
     config = {**config, "architecture": model.arch}
-    save_checkpoint(folder / WEIGHTS_FILE, {"model": model.state_dict()}, config)
-    for key, value in stats.items():
-        save_npy(value.astype(np.float32), folder / f"latent_{key}.npy")
-    write_json(config, folder / CONFIG_FILE)
+    save_model_folder(folder, WEIGHTS_FILE, model.state_dict(), config, config,
+                      arrays={f"latent_{k}": v for k, v in stats.items()})
 
 
 def load_vae(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatVAE, dict, dict]:
     """Rebuild a saved VAE; returns ``(model in eval mode, config, latent statistics)``."""
     folder = Path(folder)
-    config = read_json(folder / CONFIG_FILE)
+    config = read_model_config(folder)
     tensors, _ = load_checkpoint(folder / WEIGHTS_FILE, map_location=device)
     arch = config.get("architecture")
     if not isinstance(arch, dict):
         raise PipelineError(f"{folder / CONFIG_FILE}: no 'architecture' entry; not a VAE folder")
     model = BeatVAE(**arch)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in tensors["model"].items()}
-    if expected != found:
-        diff = sorted(set(expected.items()) ^ set(found.items()))[:3]
-        raise PipelineError(f"{folder / WEIGHTS_FILE}: weights do not match the architecture "
-                            f"{arch} (first differences: {diff})")
-    model.load_state_dict(tensors["model"])
-    stats = {}
-    for key in ("mu_mean", "mu_sd", "var_mean", "var_sd"):
-        path = folder / f"latent_{key}.npy"
-        if not path.exists():
-            raise PipelineError(f"{path}: latent statistics missing (rerun s08)")
-        stats[key] = np.load(path, allow_pickle=False)
+    load_model_state(model, tensors, folder / WEIGHTS_FILE)
+    arrays = read_model_arrays(folder, tuple(f"latent_{k}" for k in LATENT_STATS), "s08")
+    stats = {k: arrays[f"latent_{k}"] for k in LATENT_STATS}
     return model.to(device).eval(), config, stats

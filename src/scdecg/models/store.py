@@ -1,6 +1,14 @@
-"""Model folders: ``config.json`` (architecture, outputs, statistics, ...) + ``best.pt``.
+"""Model folders: the one store of every trained network (risk models and the DR-VAE).
 
-``best.pt`` holds tensors only (``{"model": state_dict}`` plus, as a JSON string, what the
+A model folder holds ``config.json`` (what the model is and how it was trained), a weights
+file of tensors only (``{"model": state_dict}`` plus a JSON copy of what the weights were
+trained for), and optionally named float arrays (``<name>.npy``).
+:func:`save_model_folder`, :func:`read_model_config`, :func:`load_model_state` and
+:func:`read_model_arrays` write and read that layout; :func:`save_trained` /
+:func:`load_trained` (risk models, ``best.pt``) and :func:`scdecg.vae.save_vae` /
+:func:`scdecg.vae.load_vae` (``vae.pt`` and the latent statistics) build on them.
+
+For a risk model, ``best.pt`` holds tensors only (``{"model": state_dict}`` plus, as a JSON string, what the
 weights were trained for: architecture, output names and types, covariates, preprocessing and
 the covariate and target statistics; see :func:`scdecg.io.save_checkpoint`), so it loads with
 ``weights_only=True``. Loading checks that ``config.json`` agrees with ``best.pt`` on all of
@@ -18,7 +26,9 @@ import torch
 from torch import nn
 
 from ..errors import PipelineError
-from ..io import PathLike, load_checkpoint, read_json, save_checkpoint, write_json
+import numpy as np
+
+from ..io import PathLike, load_checkpoint, read_json, save_checkpoint, save_npy, write_json
 from .risk import Architecture, RiskModel, build_model
 from ..workspace import CONFIG_FILE, WEIGHTS_FILE
 
@@ -46,21 +56,62 @@ def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], source:
     """``model.load_state_dict(state)`` with a one-line error naming what differs."""
     problem = state_dict_mismatch(model.state_dict(), state)
     if problem:
-        raise PipelineError(f"{source}: weights do not fit this model configuration ({problem})")
+        raise PipelineError(f"{source}: weights do not match this model configuration "
+                            f"({problem})")
     model.load_state_dict(state)
 
 
+# ----------------------------------------------------------------------------- any model
+def save_model_folder(folder: PathLike, weights_file: str, state: dict[str, torch.Tensor],
+                      config: dict[str, Any], carried: dict[str, Any],
+                      arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Write a model folder: ``weights_file`` (``state`` on the CPU, with ``carried`` as its
+    JSON record), each of ``arrays`` as ``<name>.npy`` (float32) and ``config.json`` last."""
+    folder = Path(folder)
+    save_checkpoint(folder / weights_file,
+                    {"model": {k: v.detach().cpu() for k, v in state.items()}}, carried)
+    for name, value in (arrays or {}).items():
+        save_npy(np.asarray(value, dtype=np.float32), folder / f"{name}.npy")
+    write_json(config, folder / CONFIG_FILE)
+
+
+def read_model_config(folder: PathLike) -> dict[str, Any]:
+    """A model folder's ``config.json``, which must be a JSON object."""
+    source = Path(folder) / CONFIG_FILE
+    config = read_json(source)
+    if not isinstance(config, dict):
+        raise PipelineError(f"{source}: not a JSON object")
+    return config
+
+
+def load_model_state(model: nn.Module, tensors: dict[str, Any], source: PathLike) -> None:
+    """Load the ``model`` entry of a weights file's ``tensors`` into ``model`` (one line
+    naming what is missing or differs)."""
+    if "model" not in tensors:
+        raise PipelineError(f"{source}: no 'model' weights")
+    load_state_checked(model, tensors["model"], source)
+
+
+def read_model_arrays(folder: PathLike, names: tuple[str, ...], step: str) -> dict[str, np.ndarray]:
+    """The arrays ``<name>.npy`` saved with a model (PipelineError naming the file and the
+    ``step`` that writes it when one is missing)."""
+    arrays = {}
+    for name in names:
+        path = Path(folder) / f"{name}.npy"
+        if not path.exists():
+            raise PipelineError(f"{path}: file not found (rerun {step})")
+        arrays[name] = np.load(path, allow_pickle=False)
+    return arrays
+
+
+# ----------------------------------------------------------------------------- risk models
 def save_trained(folder: PathLike, model: RiskModel, config: dict[str, Any],
                  state: dict[str, torch.Tensor] | None = None) -> None:
     """Write ``best.pt`` (``state`` or the model's current weights) and ``config.json``."""
-    folder = Path(folder)
     state = model.state_dict() if state is None else state
-    arch = model.arch.to_dict()
-    full = {**config, "architecture": arch, "outputs": list(model.outputs)}
+    full = {**config, "architecture": model.arch.to_dict(), "outputs": list(model.outputs)}
     carried = {k: full[k] for k in ("architecture", *TRAINED_FOR) if k in full}
-    save_checkpoint(folder / WEIGHTS_FILE, {"model": {k: v.detach().cpu() for k, v in state.items()}},
-                    carried)
-    write_json(full, folder / CONFIG_FILE)
+    save_model_folder(folder, WEIGHTS_FILE, state, full, carried)
 
 
 def check_architecture(arch: Any, source: PathLike) -> None:
@@ -120,9 +171,7 @@ def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[
     """
     folder = Path(folder)
     source = folder / CONFIG_FILE
-    config = read_json(source)
-    if not isinstance(config, dict):
-        raise PipelineError(f"{source}: not a JSON object")
+    config = read_model_config(folder)
     require_entries(config, ("architecture", "outputs"), source)
     check_architecture(config["architecture"], source)
     if config["outputs"] != config["architecture"]["outputs"]:
@@ -144,11 +193,10 @@ def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[
                         if saved.get("architecture", {}).get(k) != config["architecture"].get(k))
         raise PipelineError(f"{folder}: best.pt was saved for another configuration "
                             f"(differs in {', '.join(differ)})")
-    if "model" not in tensors:
-        raise PipelineError(f"{folder / WEIGHTS_FILE}: no 'model' weights")
-    load_state_checked(model, tensors["model"], folder / WEIGHTS_FILE)
+    load_model_state(model, tensors, folder / WEIGHTS_FILE)
     return model.to(device).eval(), config
 
 
-__all__ = ["Architecture", "CONFIG_FILE", "WEIGHTS_FILE", "load_state_checked", "load_trained",
-           "save_trained", "state_dict_mismatch"]
+__all__ = ["Architecture", "CONFIG_FILE", "WEIGHTS_FILE", "load_model_state",
+           "load_state_checked", "load_trained", "read_model_arrays", "read_model_config",
+           "save_model_folder", "save_trained", "state_dict_mismatch"]

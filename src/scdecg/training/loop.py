@@ -166,20 +166,37 @@ def to_device(arrays, device: torch.device) -> list[torch.Tensor]:
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, data: SignalDataset, ctx: Context, batch_size: int,
-                   amp: bool = True, progress: bool = False, desc: str = "predict") -> np.ndarray:
-    """Logits (n, n_outputs) for every sample, each rank predicting a strided shard."""
+def predict_logits(model: nn.Module, data: SignalDataset | np.ndarray, ctx: Context,
+                   batch_size: int, amp: bool = True, progress: bool = False,
+                   desc: str = "predict", n_outputs: int | None = None,
+                   covariates: np.ndarray | None = None) -> np.ndarray:
+    """Logits (n, n_outputs) of a risk model for every sample, each rank predicting a strided
+    shard: the one inference loop of the risk models (training, x03, :mod:`scdecg.api` and
+    the morphing code).
+
+    ``data`` is a :class:`SignalDataset` (inputs and covariates) or an array of model inputs
+    (n, leads, length), fed with the rows of ``covariates`` when given; ``n_outputs`` gives
+    the width of an empty result (default: the dataset's number of targets).
+    """
     model.eval()
     mine = np.arange(ctx.rank, len(data), ctx.world_size)
     parts = []
     for start in tqdm(range(0, len(mine), batch_size), desc=desc, mininterval=2.0,
                       disable=not (progress and ctx.is_main)):
-        x, cov, _ = data.batch(mine[start:start + batch_size])
-        x, cov = to_device((x, cov), ctx.device)
+        idx = mine[start:start + batch_size]
+        if isinstance(data, np.ndarray):
+            arrays = [data[idx].astype(np.float32, copy=False)]
+            if covariates is not None:
+                arrays.append(covariates[idx].astype(np.float32, copy=False))
+            inputs = tuple(to_device(arrays, ctx.device))
+        else:
+            x, cov, _ = data.batch(idx)
+            inputs = tuple(to_device((x, cov), ctx.device))
         with autocast(ctx.device, amp):
-            parts.append(model(x, cov).float().cpu().numpy())
-    n_out = len(data.targets[0]) if len(data) else 0
-    local = np.concatenate(parts) if parts else np.zeros((0, n_out), np.float32)
+            parts.append(model(*inputs).float().cpu().numpy())
+    if n_outputs is None:
+        n_outputs = len(data.targets[0]) if len(data) and not isinstance(data, np.ndarray) else 0
+    local = np.concatenate(parts) if parts else np.zeros((0, n_outputs), np.float32)
     return gather_rows(ctx, local, len(data))
 
 

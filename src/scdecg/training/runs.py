@@ -1,9 +1,7 @@
 """What the training and prediction scripts do, so the scripts stay thin.
 
-Option layering: a script's constants (the published ``paper`` values), then the chosen
-``--run`` preset, then the ``--profile demo`` overrides, then anything given on the command
-line. :func:`parse_layered` builds the parser with the layered defaults, so ``--help``
-shows the values that will be used.
+The scripts' options (constants < ``--run`` preset < ``--profile`` < command line) come from
+:func:`scdecg.cli.script_parser`.
 """
 from __future__ import annotations
 
@@ -15,47 +13,24 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..cli import add_runtime_options, build_parser, resolve_device, seed_everything
+from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..gain import unusable_ecgs
-from ..io import output_dir, read_feather, require_dir, write_csv, write_feather
+from ..io import output_dir, read_feather, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
-from .data import (beat_items, build_dataset, describe, fit_stats, ten_second_items, unzscore)
+from .data import build_dataset, describe, fit_stats, unzscore
 from .distributed import Context, setup, teardown
+from .kinds import ModelKind, model_kind
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, stream_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
-from ..workspace import (BEATS_DIR, BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE,
-                         GAIN_REPORT, MORPH_BEATS_DIR, SPLIT_FILE, TEN_SEC_DIR, WEIGHTS_FILE,
-                         model_folder, prediction_file, predictions_folder, read_split)
+from ..workspace import (BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE, SPLIT_FILE,
+                         WEIGHTS_FILE, prediction_file, predictions_folder, read_split)
 
 READ_WORKERS = 2         # prediction: threads reading signal files ahead of the model ...
 PREFETCH_BATCHES = 4     # ... up to this many batches ahead
-
-
-# ----------------------------------------------------------------------------- options
-def parse_layered(doc: str, constants: dict[str, Any], runs: dict[str, dict[str, Any]],
-                  profiles: dict[str, dict[str, Any]], argv: Sequence[str] | None,
-                  help: dict[str, str] | None = None, seed: int = 0) -> argparse.Namespace:
-    """Parse ``argv`` with defaults = constants < run preset < profile overrides."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--profile", default="paper", choices=tuple(profiles))
-    if runs:
-        pre.add_argument("--run", default=next(iter(runs)), choices=tuple(runs))
-    known, _ = pre.parse_known_args(argv)
-    run = getattr(known, "run", None)
-    defaults = {**constants, **(runs.get(run, {}) if run else {}), **profiles[known.profile]}
-    parser = build_parser(doc, help=help, **defaults)
-    add_runtime_options(parser, profile="paper", seed=seed)
-    if runs:
-        parser.add_argument("--run", default=next(iter(runs)), choices=tuple(runs),
-                            help="which published model: " + ", ".join(runs))
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the model folder's checkpoint.pt")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- training
@@ -81,48 +56,62 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     return rows
 
 
-def _sample_items(kind: str, rows: pd.DataFrame, folder: str, failures: FailureLog):
-    """The samples of ``rows``: 10-s ECGs in ``folder`` (x03's; ECGs x03 could not resolve are
-    left out and counted) or beats in ``folder`` (x04's or x05's, which already left those out);
-    a missing folder names the step that writes it."""
-    require_dir(folder, "x03" if kind == "ecg" else "x05" if folder == MORPH_BEATS_DIR else "x04")
-    if kind == "beat":
-        return beat_items(rows, Path("."), folder, failures)
-    flagged = unusable_ecgs(GAIN_REPORT) or {}
-    refused = rows["studyId"].isin(list(flagged))
-    for sid in rows.loc[refused, "studyId"]:
-        failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
-    return ten_second_items(rows[~refused], ecg_dir=folder)
+def train_model(args: argparse.Namespace, kind: str | ModelKind,
+                regression_outputs: Sequence[str] = (), subset: str | None = None) -> Path:
+    """Train a risk model (the x01 and x02 step); runs unchanged under ``torchrun``.
 
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of ``x01_train_10s_ecg.py`` or ``x02_train_beats.py`` (model name,
+        outputs, covariates, architecture, optimiser, split, ``device``, ``resume``, ...).
+    kind : str or ModelKind
+        ``"ecg"`` (10-s ECGs in ``10_sec_ecgs/``) or ``"beat"`` (beat files in
+        ``args.beats_dir``); see :mod:`scdecg.training.kinds`.
+    regression_outputs : sequence of str
+        Outputs trained as z-scored regressions (the rest are 0/1 classifications).
+    subset : str, optional
+        Train only on the rows where this 0/1 column is 1 (the death-only model).
 
-def train_model(args: argparse.Namespace, kind: str, regression_outputs: Sequence[str] = (),
-                subset: str | None = None) -> Path:
-    """Train the model the parsed script options describe; returns its model folder."""
+    Returns
+    -------
+    pathlib.Path
+        The model folder ``modelfits_<kind>/<model_name>/`` (``best.pt``, ``config.json``,
+        ``split.csv``, ``excluded.csv``, ``history.csv``, ``checkpoint.pt``).
+
+    Examples
+    --------
+    >>> from scdecg.cli import script_parser
+    >>> args = script_parser("x01", x01_constants, ["--profile", "demo"],  # doctest: +SKIP
+    ...                      profiles=x01_profiles).parse_args(["--profile", "demo"])
+    >>> train_model(args, "ecg")                                           # doctest: +SKIP
+    PosixPath('modelfits_ecg/ntuh_scd_model_demo')
+    """
     device = resolve_device(args.device)
     ctx = setup(device)
     try:
-        return _train(args, kind, list(regression_outputs), subset, ctx)
+        return _train(args, model_kind(kind), list(regression_outputs), subset, ctx)
     finally:
         teardown(ctx)
 
 
-def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
+def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | None,
            ctx: Context) -> Path:
     outputs = list(args.outputs)
     covariates = list(getattr(args, "covariates", []))  # the beat model has none
     regression = [o in regression_outputs for o in outputs]
-    needed = ["studyId", "ptId", "include_modelling", *outputs, *covariates]
-    if kind == "ecg":
-        needed.append("scaling_factor")
+    needed = ["studyId", "ptId", "include_modelling", *outputs, *covariates,
+              *kind.signal_columns]
     if subset:
         needed.append(subset)
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
-    folder = model_folder(kind, args.model_name)
-    beats_dir = getattr(args, "beats_dir", BEATS_DIR)
-    failures = FailureLog(f"{kind} inputs")
-    items = _sample_items(kind, rows, beats_dir if kind == "beat" else TEN_SEC_DIR, failures)
+    folder = kind.folder(args.model_name)
+    samples_dir = getattr(args, "beats_dir", None) if kind.per_beat else None
+    samples_dir = samples_dir or kind.samples_dir
+    failures = FailureLog(f"{kind.key} inputs")
+    items = kind.build_samples(rows, samples_dir, failures)
     train_rows = rows[rows["split"] == "train"]
     cov_stats = fit_stats(train_rows, covariates)
     target_stats = fit_stats(items[items["split"] == "train"],
@@ -154,12 +143,12 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
                            progress=ctx.is_main, monitor=args.monitor,
                            zero_based_epochs=args.zero_based_epochs, val_loss=args.val_loss)
     config = {
-        "kind": kind, "model_name": args.model_name, "run": getattr(args, "run", None),
+        "kind": kind.key, "model_name": args.model_name, "run": getattr(args, "run", None),
         "profile": args.profile, "seed": args.seed,
         "output_types": ["regression" if r else "classification" for r in regression],
         "covariates": covariates, "covariate_stats": cov_stats, "target_stats": target_stats,
         "preprocessing": list(args.preprocessing), "subset": subset,
-        "beats_dir": beats_dir if kind == "beat" else None,
+        "beats_dir": samples_dir if kind.per_beat else None,
         "split": {"train_frac": args.train_frac, "val_frac": args.val_frac,
                   "seed": args.split_seed, "file": SPLIT_FILE,
                   **{f"n_patients_{s}": int(rows.loc[rows["split"] == s, "ptId"].nunique())
@@ -191,7 +180,7 @@ def _train(args, kind: str, regression_outputs: list[str], subset: str | None,
         save_trained(folder, model, _finite({**config, **summary(result)}), state)
 
     # everything that changes what is trained; --resume refuses a checkpoint that differs
-    fingerprint = {"architecture": arch.to_dict(), "kind": kind, "subset": subset,
+    fingerprint = {"architecture": arch.to_dict(), "kind": kind.key, "subset": subset,
                    "split": config["split"], "n_train": len(train), "n_val": len(val),
                    **{k: config[k] for k in ("output_types", "covariate_stats", "target_stats",
                                              "preprocessing", "beats_dir")}}
@@ -248,30 +237,58 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
                             f"{folder / SPLIT_FILE}): predictions always use the stored split")
 
 
-def predict_model(kind: str, model_name: str, part: str, device_name: str,
+def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name: str,
                   batch_size: int, read_workers: int = READ_WORKERS,
                   prefetch_batches: int = PREFETCH_BATCHES, covariate_df: str = COVARIATE_DF,
                   ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
-    """Predict the ``part`` rows of the model's stored split; write
-    ``predictions/<model_name>_1/`` :func:`prediction_file` (and, for beats, the per-ECG
-    ``<stem>_by_ecg.feather``); returns the predictions folder.
+    """Predict the ``part`` rows of a model's stored split (the x03 step).
 
-    Signals stream from disk: ``read_workers`` threads read up to ``prefetch_batches`` batches
-    ahead of the model, so memory does not grow with the cohort. Files that cannot be used are
-    left out and counted, as in training.
+    Writes ``predictions/<model_name>_1/`` :func:`~scdecg.workspace.prediction_file` (and,
+    for beats, the per-ECG mean logits ``<stem>_by_ecg.feather``): studyId (+ filename),
+    one ``<output>_hat`` column per output (logits; regressions in their original units),
+    split and in_sample.
 
-    ``ecg_dir`` is the folder of ``<studyId>.npy`` files (10-s models, default
-    ``10_sec_ecgs``) or of ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the
-    beat model was trained on).
+    Parameters
+    ----------
+    kind : str or ModelKind
+        ``"ecg"`` or ``"beat"`` (:mod:`scdecg.training.kinds`).
+    model_name : str
+        The folder name under ``modelfits_<kind>/``.
+    part : str
+        ``"val"``, ``"lockbox"``, ``"train"`` (in-sample) or ``"all"``.
+    device_name : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    batch_size : int
+        Samples per forward pass.
+    read_workers, prefetch_batches : int
+        Signals stream from disk: ``read_workers`` threads read up to ``prefetch_batches``
+        batches ahead of the model, so memory does not grow with the cohort. Files that
+        cannot be used are left out and counted, as in training.
+    covariate_df : str
+        The cohort table with the covariates (and ``scaling_factor``).
+    ecg_dir : str
+        The folder of ``<studyId>.npy`` files (10-s models, default ``10_sec_ecgs``) or of
+        ``<studyId>/<studyId>_<k>.npy`` beat files (default: the folder the beat model was
+        trained on).
+    split_fractions : (float, float), optional
+        The published ``--split TRAIN VAL``: only checked against the stored split.
+
+    Returns
+    -------
+    pathlib.Path
+        The predictions folder.
+
+    Examples
+    --------
+    >>> predict_model("ecg", "ntuh_scd_model_demo", "lockbox", "auto", 256)  # doctest: +SKIP
+    PosixPath('predictions/ntuh_scd_model_demo_1')
     """
     if part not in PARTS:
         raise PipelineError(f"part {part!r}: choose one of {', '.join(PARTS)}")
-    folder = model_folder(kind, model_name)
+    kind = model_kind(kind)
+    folder = kind.folder(model_name)
     if not (folder / CONFIG_FILE).exists():
-        script = "x01_train_10s_ecg.py" if kind == "ecg" else "x02_train_beats.py"
-        raise PipelineError(f"{folder}: no trained model here (train it with "
-                            f"01_Predictive_Model/{script}"
-                            f"{' or pass --beat' if kind == 'ecg' else ''})")
+        raise PipelineError(f"{folder}: no trained model here ({kind.missing_hint()})")
     device = resolve_device(device_name)
     model, config = load_trained(folder, device)
     require_entries(config, ("covariates", "covariate_stats", "target_stats", "preprocessing"),
@@ -280,8 +297,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     outputs = config["outputs"]
     covariates = config["covariates"]
     split_table = read_split(folder, ["studyId", "ptId", "split"])
-    df = read_feather(covariate_df, columns=["studyId", *covariates] +
-                      (["scaling_factor"] if kind == "ecg" else []), step="x02")
+    df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
+                      step="x02")
     df = df.astype({"studyId": str})
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
@@ -292,8 +309,8 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
         if col not in rows.columns:
             rows[col] = np.nan
     failures = FailureLog("predict inputs")
-    items = _sample_items(kind, rows, ecg_dir or (TEN_SEC_DIR if kind == "ecg" else
-                                                  config.get("beats_dir") or BEATS_DIR), failures)
+    items = kind.build_samples(rows, ecg_dir or config.get("beats_dir") or kind.samples_dir,
+                               failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
                          config["preprocessing"], 0.0, name=f"predict {part}")  # 0: stream
@@ -311,7 +328,7 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
                             f"(first: {failures.rows[0]['record']}: {failures.rows[0]['reason']})")
     values = unzscore(logits, outputs, config["target_stats"])  # regression -> original units
     index = data.index[readable].reset_index(drop=True)
-    frame = index[["studyId"] + (["filename"] if kind == "beat" else [])].copy()
+    frame = index[kind.sample_columns].copy()
     for j, name in enumerate(outputs):
         frame[f"{name}_hat"] = values[:, j].astype(np.float32)
     frame["split"] = index["split"].to_numpy()
@@ -320,14 +337,14 @@ def predict_model(kind: str, model_name: str, part: str, device_name: str,
     target = out / prediction_file(part)
     write_feather(frame, target)
     written = [target]
-    if kind == "beat":
+    if kind.per_beat:
         hats = [f"{o}_hat" for o in outputs]
         by_ecg = frame.groupby("studyId", sort=False).agg(
             **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
             split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
         written.append(target.with_name(f"{target.stem}{BY_ECG_SUFFIX}.feather"))
         write_feather(by_ecg, written[-1])
-    print(f"[{model_name}] {len(frame)} {'beats' if kind == 'beat' else 'ECGs'} "
+    print(f"[{model_name}] {len(frame)} {kind.sample}s "
           f"({part}, in-sample: {part in ('train', 'all')}) -> "
           + ", ".join(str(p) for p in written))
     return out
