@@ -17,6 +17,7 @@ from pathlib import Path
 
 from scdecg.cli import add_runtime_options, build_parser, resolve_device
 from scdecg.errors import script_main
+from scdecg.features import LOWPASS_HZ as _LOWPASS_HZ
 from scdecg.morph_stats import describe_failures, measure_morphs
 from scdecg.workspace import MORPH_DIR
 
@@ -24,16 +25,18 @@ OUTPUT_DIR = MORPH_DIR
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # delineate 12 leads x 3 stages of every beat (about 10 ms a beat)
 N_JOBS = 1          # processes for the delineation; 0 = every core
+LOWPASS_HZ = _LOWPASS_HZ  # x06's zero-phase low-pass on aVL before its slope features; 0: none
 
 
 @script_main
 def main(argv=None):
     parser = build_parser(__doc__, output_dir=OUTPUT_DIR, beat_model=BEAT_MODEL,
-                          delineate=DELINEATE, n_jobs=N_JOBS)
+                          delineate=DELINEATE, n_jobs=N_JOBS, lowpass_hz=LOWPASS_HZ)
     add_runtime_options(parser)
     args = parser.parse_args(argv)
     long, failures = measure_morphs(Path(args.output_dir), args.beat_model,
-                                    resolve_device(args.device), args.delineate, args.n_jobs)
+                                    resolve_device(args.device), args.delineate, args.n_jobs,
+                                    lowpass_hz=args.lowpass_hz)
     print(f"[s11] {long['beat_id'].nunique()} beats x {long['stage'].nunique()} stages, "
           f"{long.shape[1]} columns; {len(failures)} failed measurement(s)"
           + describe_failures(failures))

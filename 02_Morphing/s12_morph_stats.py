@@ -21,6 +21,7 @@ from pathlib import Path
 
 from scdecg.cli import add_runtime_options, build_parser, resolve_device
 from scdecg.errors import script_main
+from scdecg.features import LOWPASS_HZ as _LOWPASS_HZ
 from scdecg.morph_stats import (describe_failures, measure_morphs, stats_out_of_date,
                                 summarise_morphs)
 from scdecg.workspace import MORPH_DIR
@@ -29,6 +30,7 @@ OUTPUT_DIR = MORPH_DIR
 BEAT_MODEL = ""     # "": the beat model named in morphing_outputs/morph_run.json
 DELINEATE = True    # when measuring (s11): delineate every lead of every beat
 N_JOBS = 1          # when measuring (s11): processes for the delineation; 0 = every core
+LOWPASS_HZ = _LOWPASS_HZ  # x06's zero-phase low-pass on aVL before its slope features; 0: none
 N_EXAMPLES = 4      # example beats in morph-examples.png
 SEED = 0
 
@@ -36,15 +38,17 @@ SEED = 0
 @script_main
 def main(argv=None):
     parser = build_parser(__doc__, output_dir=OUTPUT_DIR, beat_model=BEAT_MODEL,
-                          delineate=DELINEATE, n_jobs=N_JOBS, n_examples=N_EXAMPLES, seed=SEED)
+                          delineate=DELINEATE, n_jobs=N_JOBS, lowpass_hz=LOWPASS_HZ,
+                          n_examples=N_EXAMPLES, seed=SEED)
     add_runtime_options(parser, profile=None)
     args = parser.parse_args(argv)
     out = Path(args.output_dir)
-    stale = stats_out_of_date(out, args.beat_model, args.delineate)  # no morph run: names s10
+    stale = stats_out_of_date(out, args.beat_model, args.delineate, args.lowpass_hz)  # no morph run: names s10
     if stale:
         print(f"[s12] {stale}: measuring the morphs first (s11)")
         long, failures = measure_morphs(out, args.beat_model, resolve_device(args.device),
-                                        args.delineate, args.n_jobs)
+                                        args.delineate, args.n_jobs,
+                                    lowpass_hz=args.lowpass_hz)
         print(f"[s11] {long['beat_id'].nunique()} beats x {long['stage'].nunique()} stages; "
               f"{len(failures)} failed measurement(s)" + describe_failures(failures))
     result = summarise_morphs(out, args.beat_model, args.n_examples, args.seed)

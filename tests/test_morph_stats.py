@@ -14,7 +14,8 @@ from scipy import stats
 from conftest import run_script
 from scdecg.constants import AVL, LEADS
 from scdecg.delineation import POINTS
-from scdecg.morph_stats import (avl_slopes, delineate_lead_neurokit, lead_change, lead_extrema,
+from scdecg.morph_stats import (MEASUREMENT_VERSION, avl_slopes, delineate_lead_neurokit,
+                                lead_change, lead_extrema,
                                 paired_summary, stage_features)
 
 LEAD_GAIN = np.array([1.0, 1.3, 0.4, -1.1, 0.7, 0.8, -0.6, 0.3, 0.9, 1.4, 1.2, 0.9])
@@ -97,6 +98,23 @@ def test_lead_extrema_and_avl_slopes_follow_the_slur():
     b, b2, _ = avl_slopes(slurred)
     assert reason == "" and 0 < b < a and 0 < b2 < a2
     assert np.isnan(avl_slopes(np.zeros((12, 300)))[0])
+
+
+def test_avl_slopes_low_pass_keeps_decoder_jitter_from_hiding_the_slur():
+    """A decoded beat's sample-to-sample ripple (the demo DR-VAE's: about 0.01 mV) adds to
+    mean |d1| over R..S on an unfiltered beat, so a slurred downstroke -- which lengthens R..S --
+    can measure steeper than a sharp one. x06's 40-Hz low-pass, applied as in x06, restores the
+    order; without it (lowpass_hz=0, the unfiltered measure) this pair comes out the wrong way."""
+    ripple = 0.012 * np.where(np.arange(300) % 2 == 0, 1.0, -1.0)    # 250 Hz alternation, mV
+    sharp, slurred = toy_beat(0.0) * 0.45, toy_beat(12.0) * 0.45      # a small aVL, as in axis +60
+    sharp[AVL] += ripple
+    slurred[AVL] += ripple
+    filtered = [avl_slopes(b)[0] for b in (sharp, slurred)]
+    raw = [avl_slopes(b, lowpass_hz=0.0)[0] for b in (sharp, slurred)]
+    assert filtered[1] < filtered[0]
+    assert raw[1] > raw[0]
+    clean = toy_beat(12.0)
+    assert avl_slopes(clean)[0] == pytest.approx(avl_slopes(clean, lowpass_hz=0.0)[0], rel=0.25)
 
 
 def test_reference_delineation_of_a_tiled_beat_finds_the_waves():
@@ -339,7 +357,7 @@ def test_morph_stats_and_summary(morphed):
     np.testing.assert_allclose(final["p_scd1"], 1 / (1 + np.exp(-table["logit_final"])),
                                rtol=1e-4)
     record = json.loads((out / "morph-stats.json").read_text())
-    assert record["version"] == 2 and record["delineate"] and record["n_beats"] == len(table)
+    assert record["version"] == MEASUREMENT_VERSION == 3 and record["delineate"] and record["n_beats"] == len(table)
 
     summary = pd.read_csv(out / "morph-summary.csv")
     assert {"aVL_rs_diff", "max_aVL", "T_peak_aVL"} <= set(summary["feature"])
@@ -399,9 +417,13 @@ def test_s12_remeasures_stale_morph_stats_only(morphed, tmp_path, capsys):
     now = stats_table[stats_table["stage"] == "final"].sort_values("beat_id")
     np.testing.assert_allclose(now["max_aVL"], final[:, 4].max(-1), rtol=1e-6)
     record_path = out / "morph-stats.json"                               # an older version
-    record_path.write_text(record_path.read_text().replace('"version": 2', '"version": 1'))
+    record_path.write_text(record_path.read_text().replace('"version": 3', '"version": 2'))
     assert run_main("02_Morphing/s12_morph_stats.py", *args, cwd=morphed) == 0
-    assert "measured with version = 1, not 2" in capsys.readouterr().out
+    assert "measured with version = 2, not 3" in capsys.readouterr().out
+    assert run_main("02_Morphing/s12_morph_stats.py", *args, "--lowpass-hz", "0",
+                    cwd=morphed) == 0                                    # another low-pass
+    assert "measured with lowpass_hz = 40.0, not 0.0" in capsys.readouterr().out
+    assert json.loads(record_path.read_text())["lowpass_hz"] == 0.0
     (out / "morph-stats.feather").unlink()
     assert run_main("02_Morphing/s11_prepare_morph_stats.py", "--output-dir", str(out),
                     "--no-delineate", cwd=morphed) == 0                 # s11 on its own

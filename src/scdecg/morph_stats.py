@@ -19,7 +19,8 @@ import pandas as pd
 from .constants import AVL, BEAT_PRE, FS, LEADS
 from .delineation import POINTS, delineate_beats
 from .errors import PipelineError
-from .features import FEATURE_COLUMNS, MIN_AVL_RANGE_MV, AvlFeatures, rs_slopes
+from .features import (FEATURE_COLUMNS, LOWPASS_HZ, MIN_AVL_RANGE_MV, AvlFeatures, lowpass,
+                       rs_slopes)
 from .parallel import imap
 from .workspace import (MORPH_LEAD_CHANGE, MORPH_OUTPUTS, MORPH_RUN, MORPH_SUMMARY,
                         MORPH_SUMMARY_MD, MORPH_TABLE, STAGE_ARRAYS, STATS_FAILURES,
@@ -47,18 +48,19 @@ def lead_extrema(beats: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def avl_slopes(beat: np.ndarray) -> tuple[float, float, str]:
+def avl_slopes(beat: np.ndarray, lowpass_hz: float = LOWPASS_HZ) -> tuple[float, float, str]:
     """``(aVL_rs_diff, aVL_rs_diff_2, reason)`` of one (12, 300) beat, R searched around BEAT_PRE.
 
-    The x06 definition (:func:`scdecg.features.rs_slopes`) applied to the beat's aVL lead in
-    place of the ECG's aVL median beat. NaN with a reason when it does not apply.
+    The x06 definition applied to the beat's aVL lead in place of the ECG's aVL median beat:
+    x06's zero-phase low-pass (``lowpass_hz``, default x06's 40 Hz; 0: none), then
+    :func:`scdecg.features.rs_slopes`. NaN with a reason when it does not apply.
     """
     lead = np.asarray(beat[AVL], dtype=np.float64)
     if not np.isfinite(lead).all():
         return np.nan, np.nan, "non-finite aVL"
     if np.ptp(lead) < MIN_AVL_RANGE_MV:
         return np.nan, np.nan, f"flat aVL (range < {MIN_AVL_RANGE_MV} mV)"
-    out = rs_slopes(lead, AvlFeatures(), centre=BEAT_PRE)
+    out = rs_slopes(lowpass(lead, lowpass_hz), AvlFeatures(), centre=BEAT_PRE)
     return out.rs_diff, out.rs_diff_2, out.reason
 
 
@@ -141,8 +143,8 @@ def output_columns(raw: np.ndarray, output_names: Sequence[str], output_types: S
 def stage_features(stages: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
                    output_names: Sequence[str], output_types: Sequence[str],
                    target_stats: dict[str, dict[str, float]] | None = None,
-                   delineate: bool = True, n_jobs: int = 1,
-                   progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   delineate: bool = True, n_jobs: int = 1, progress: bool = True,
+                   lowpass_hz: float = LOWPASS_HZ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long table (one row per beat x stage) of every measurement, plus a failure log.
 
     ``stages`` maps stage name -> beats (N, 12, 300); ``outputs`` maps stage name -> the beat
@@ -157,7 +159,7 @@ def stage_features(stages: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
         cols = {"beat_id": np.arange(len(beats)), "stage": stage,
                 **output_columns(outputs[stage], output_names, output_types, target_stats)}
         frame = pd.concat([pd.DataFrame(cols), lead_extrema(beats)], axis=1)
-        slopes = [avl_slopes(b) for b in beats]
+        slopes = [avl_slopes(b, lowpass_hz) for b in beats]
         for k, name in enumerate(FEATURE_COLUMNS):
             frame[name] = [s[k] for s in slopes]
         failures += [{"beat_id": i, "stage": stage, "step": "aVL slopes", "reason": s[2]}
@@ -173,7 +175,9 @@ def stage_features(stages: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
 # The measurement step (s11, run by s12 when its output is missing or stale)
 # --------------------------------------------------------------------------------------
 #: Bump when the measurements change: morph statistics of an older version are remeasured.
-MEASUREMENT_VERSION = 2   # 2: own delineation of every beat; yhat_* are logits, p_* probabilities
+#: 2: own delineation of every beat; yhat_* are logits, p_* probabilities. 3: x06's low-pass
+#: before the aVL slope features.
+MEASUREMENT_VERSION = 3
 S10 = "02_Morphing/s10_morph_ecgs.py"
 
 
@@ -201,12 +205,14 @@ def fingerprint(files: Sequence[Path]) -> dict[str, str]:
     return out
 
 
-def measurement_settings(beat_model: str, delineate: bool) -> dict:
+def measurement_settings(beat_model: str, delineate: bool,
+                         lowpass_hz: float = LOWPASS_HZ) -> dict:
     return {"version": MEASUREMENT_VERSION, "beat_model": str(beat_model),
-            "delineate": bool(delineate)}
+            "delineate": bool(delineate), "lowpass_hz": float(lowpass_hz)}
 
 
-def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -> str:
+def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
+                      lowpass_hz: float = LOWPASS_HZ) -> str:
     """Why ``morph-stats.feather`` in ``out`` cannot be used as it is ("" when it can): missing,
     older than the morph run, measured on other morph files (by content), with another beat
     model or delineation setting, or by an older version of the measurements."""
@@ -223,7 +229,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -
         return f"{table.name} is older than the morph run"
     rec = read_json(record)
     beat_model = beat_model or read_json(out / MORPH_RUN)["beat_model"]
-    wanted = measurement_settings(beat_model, delineate)
+    wanted = measurement_settings(beat_model, delineate, lowpass_hz)
     for key, value in wanted.items():
         if rec.get(key) != value:
             return f"measured with {key} = {rec.get(key)!r}, not {value!r}"
@@ -233,7 +239,8 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True) -
 
 
 def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: bool = True,
-                   n_jobs: int = 1, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   n_jobs: int = 1, progress: bool = True,
+                   lowpass_hz: float = LOWPASS_HZ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Measure every morphed beat at each stage (the s11 step) and write
     ``morph-stats.feather`` (one row per beat x stage, with the morph table's ids),
     ``morph-stats-failures.csv`` and ``morph-stats.json`` (settings and the SHA-256 of the
@@ -253,6 +260,8 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
         Processes for the delineation (0 = every core).
     progress : bool
         Show progress bars.
+    lowpass_hz : float
+        x06's zero-phase low-pass on each beat's aVL before the slope features (0: none).
 
     Returns
     -------
@@ -276,13 +285,13 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
     long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
                                     beat_config.get("target_stats"), delineate=delineate,
-                                    n_jobs=n_jobs, progress=progress)
+                                    n_jobs=n_jobs, progress=progress, lowpass_hz=lowpass_hz)
     meta = table[[c for c in ("beat_id", "status", "source_file", "studyId", "ptId", "steps",
                               "stopped") if c in table.columns]]
     long = meta.merge(long, on="beat_id", how="right", validate="one_to_many")
     write_feather(long, out / STATS_TABLE)
     write_csv(failures, out / STATS_FAILURES)
-    write_json({**measurement_settings(beat_folder, delineate), "inputs": inputs,
+    write_json({**measurement_settings(beat_folder, delineate, lowpass_hz), "inputs": inputs,
                 "n_beats": len(table), "stages": list(stages), "n_failures": len(failures)},
                out / STATS_RECORD)
     return long, failures
