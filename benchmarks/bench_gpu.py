@@ -118,8 +118,7 @@ def ddp_worker(sizes: dict, steps: int, out: Path) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from scdecg.training.loop import autocast
-    from scdecg.training.losses import masked_loss
+    from measure import train_step
 
     local = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = os.environ.get("BENCH_DEVICE") == "cuda"
@@ -143,13 +142,7 @@ def ddp_worker(sizes: dict, steps: int, out: Path) -> int:
         if step == 1:
             sync(device)
             start = time.perf_counter()
-        with autocast(device, True):
-            logits = net(x, cov)
-        loss = masked_loss(logits.float(), y, is_reg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        losses.append(train_step(net, opt, x, cov, y, is_reg, device))
     sync(device)
     rate = steps * b / (time.perf_counter() - start)
     record = {"backend": dist.get_backend(), "world_size": dist.get_world_size(),

@@ -108,8 +108,7 @@ def loader_rate(data, batch_size: int, seconds: float) -> float:
 def model_rate(s: dict, batch: int, iters: int, device: torch.device) -> float:
     """Training samples/s of the profile's model (forward, masked loss, backward, Adam)."""
     from scdecg.models import Architecture, build_model
-    from scdecg.training.loop import autocast
-    from scdecg.training.losses import masked_loss
+    from measure import train_step
 
     torch.manual_seed(0)
     outputs = list(s["outputs"])
@@ -124,12 +123,7 @@ def model_rate(s: dict, batch: int, iters: int, device: torch.device) -> float:
     y = torch.randint(0, 2, (batch, len(outputs)), device=device).float()
 
     def step():
-        with autocast(device, True):
-            logits = model(x, cov)
-        loss = masked_loss(logits.float(), y, is_reg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, x, cov, y, is_reg, device)
 
     step()  # warm-up
     if device.type == "cuda":

@@ -87,3 +87,18 @@ def fresh_workspace(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def train_step(model, opt, x, cov, y, is_regression, device) -> float:
+    """One optimiser step of a risk model on a fixed batch, as the fit loop takes it (AMP on
+    CUDA, the masked loss); returns the loss. Shared by the loader and GPU benchmarks."""
+    from scdecg.training.loop import autocast
+    from scdecg.training.losses import masked_loss
+
+    with autocast(device, True):
+        logits = model(x, cov)
+    loss = masked_loss(logits.float(), y, is_regression)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from scdecg.beats import extract_windows, recorded_length
-from scdecg.constants import AVL, FS, N_LEADS
+from scdecg.beats import extract_windows
+from scdecg.constants import AVL, FS
 from scdecg.features import (HALF_WINDOW, LOWPASS_HZ, LOWPASS_ORDER, MIN_AVL_RANGE_MV, MIN_BEATS,
-                             RPEAK_REFINEMENT, AvlFeatures, _fail, refine_rpeaks, rs_slopes)
+                             RPEAK_REFINEMENT, AvlFeatures, _fail, checked_ecg, refine_rpeaks,
+                             rs_slopes)
 
 
 def lead_modes(x: np.ndarray, decimals: int = 3) -> np.ndarray:
@@ -52,16 +53,9 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
                  min_avl_range: float = MIN_AVL_RANGE_MV) -> AvlFeatures:
     """:func:`scdecg.features.avl_features` computed the plain way."""
     out = AvlFeatures()
-    ecg = np.asarray(ecg_mv, dtype=np.float64)
-    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 2 * HALF_WINDOW:
-        return _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
-    if not np.isfinite(ecg).all():
-        return _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
-    if not ecg.any():
-        return _fail(out, "all-zero ECG", "every sample is 0")
-    ecg = ecg[:, :recorded_length(ecg)]
-    if ecg.shape[1] < 2 * HALF_WINDOW:
-        return _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
+    ecg = checked_ecg(ecg_mv, out)
+    if ecg is None:
+        return out
     ecg = lowpass((ecg - lead_modes(ecg)), lowpass_hz, fs)
     avl = ecg[AVL]
     if np.ptp(avl) < min_avl_range or np.ptp(avl) == 0:

@@ -254,6 +254,24 @@ def _fail(out: AvlFeatures, reason: str, detail: str = "") -> AvlFeatures:
     return out
 
 
+def checked_ecg(ecg_mv: np.ndarray, out: AvlFeatures) -> np.ndarray | None:
+    """The (12, T) ECG as float64 without its missing (all-zero) tail, or None with ``out``
+    failed with the reason (wrong shape, non-finite or all-zero samples, too short)."""
+    ecg = np.asarray(ecg_mv, dtype=np.float64)
+    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 2 * HALF_WINDOW:
+        _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
+    elif not np.isfinite(ecg).all():
+        _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
+    elif not ecg.any():
+        _fail(out, "all-zero ECG", "every sample is 0")
+    else:
+        ecg = ecg[:, :recorded_length(ecg)]  # a missing (all-zero) tail is no part of the recording
+        if ecg.shape[1] >= 2 * HALF_WINDOW:
+            return ecg
+        _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
+    return None
+
+
 def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
                  refine: str = RPEAK_REFINEMENT, lowpass_hz: float = LOWPASS_HZ,
                  min_avl_range: float = MIN_AVL_RANGE_MV,
@@ -270,16 +288,9 @@ def avl_features(ecg_mv: np.ndarray, fs: int = FS, min_beats: int = MIN_BEATS,
     if refine not in RPEAK_REFINEMENTS:
         raise ValueError(f"unknown R-peak refinement {refine!r}; known: {', '.join(RPEAK_REFINEMENTS)}")
     out = AvlFeatures()
-    ecg = np.asarray(ecg_mv, dtype=np.float64)
-    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 2 * HALF_WINDOW:
-        return _fail(out, "unexpected ECG shape", f"shape {tuple(ecg.shape)}")
-    if not np.isfinite(ecg).all():
-        return _fail(out, "non-finite samples", f"{int((~np.isfinite(ecg)).sum())} NaN/inf samples")
-    if not ecg.any():
-        return _fail(out, "all-zero ECG", "every sample is 0")
-    ecg = ecg[:, :recorded_length(ecg)]  # a missing (all-zero) tail is no part of the recording
-    if ecg.shape[1] < 2 * HALF_WINDOW:
-        return _fail(out, "too short before a missing tail", f"{ecg.shape[1]} samples")
+    ecg = checked_ecg(ecg_mv, out)
+    if ecg is None:
+        return out
     if not keep_median_beat:  # every step is per lead: the other 11 are not needed
         ecg = ecg[AVL:AVL + 1]
     ecg = lowpass(zero_mode(ecg), lowpass_hz, fs)
