@@ -66,10 +66,13 @@ TARGETS: dict[str, Target] = {
                    ("CumulativeHorizons.__init__", "CumulativeHorizons.forward",
                     "RiskModel.__init__", "RiskModel.forward"),
                    ("tests/test_models.py",)),
-    "evaluation": Target("evaluation.py",
-                         ("weighted_auc", "cluster_bootstrap_weights", "cluster_bootstrap",
-                          "percentile_interval", "auc_with_interval"),
-                         ("tests/test_evaluation.py", "-k", "not script")),
+    "metrics": Target("metrics.py",
+                      ("sigmoid", "_as_weight_block", "weighted_auc", "roc_curve", "weighted_r2",
+                       "brier_score", "cluster_bootstrap_weights", "cluster_bootstrap",
+                       "percentile_interval", "auc_with_interval"),
+                      ("tests/test_evaluation.py", "tests/test_training.py", "-k",
+                       "(test_evaluation and not script and not baselines and not lockbox) or "
+                       "test_auc_matches_pairwise or test_r_squared")),
     "morphing": Target("morphing.py", ("morph_latents", "morph_in_batches", "stop_threshold"),
                        ("tests/test_morphing.py",)),
 }
@@ -92,6 +95,7 @@ def setup_cfg(target: Target) -> str:
     lines = ["[mutmut]", "source_paths = src", f"only_mutate = src/scdecg/{target.file}",
              "pytest_add_cli_args_test_selection ="]
     lines += [f"    {arg}" for arg in target.tests]
+    lines += ["also_copy ="] + [f"    {name}" for name in COPIED if name not in ("src", "tests")]
     lines += ["pytest_add_cli_args = -p no:cacheprovider",
               "process_isolation = forkserver",   # torch is not fork-safe after use
               "use_git_change_detection = false", ""]
@@ -135,6 +139,10 @@ def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool) 
         status = results(workdir, target)
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"{name}: mutmut gave no results ({exc}); see {workdir / 'mutmut-run.log'}")
+    if "failed to collect stats" in proc.stdout + proc.stderr or (
+            status and all(s == "not checked" for s in status.values())):
+        raise SystemExit(f"{name}: the unmutated tests did not pass under mutmut (no mutant "
+                         f"checked); see {workdir / 'mutmut-run.log'}")
     killed = sum(s in KILLED for s in status.values())
     survivors = sorted(n for n, s in status.items() if s not in KILLED)
     row = {"module": name, "file": f"src/scdecg/{target.file}", "mutants": len(status),
