@@ -11,6 +11,7 @@ import pytest
 
 from scdecg import evaluation as ev
 from scdecg.errors import PipelineError
+from scdecg.metrics import auc_with_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "01_Predictive_Model/x05_evaluate.py"
@@ -271,6 +272,7 @@ def test_script_end_to_end(tmp_path, script_runner):
     out = tmp_path / "predictions" / "demo_1"
     assert "dead2: only one class" in proc.stdout
     metrics = pd.read_csv(out / "metrics.csv").set_index("output")
+    calibration = pd.read_csv(out / "calibration.csv")
     assert list(metrics.index) == ["scd3mo", "scd6mo", "scd1", "scd2"]
     assert (metrics["split"] == "val").all()
     joined = covariates.merge(predictions, on="studyId")
@@ -280,6 +282,22 @@ def test_script_end_to_end(tmp_path, script_runner):
         assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
         assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
         assert row.auc_lo < row.auc < row.auc_hi
+        # the interval is the patient bootstrap at x05's seed (42) and level (0.95) ...
+        direct = auc_with_interval(frame[output], frame[output + "_hat"], frame["ptId"], 200,
+                                   seed=42, level=0.95)
+        assert (row.auc_lo, row.auc_hi) == pytest.approx((direct["auc_lo"], direct["auc_hi"]))
+        # ... and the Brier score that of the predicted probabilities, computed here
+        p = 1 / (1 + np.exp(-frame[output + "_hat"].to_numpy()))
+        assert row.brier == pytest.approx(np.mean((p - frame[output].to_numpy()) ** 2), rel=1e-9)
+        # calibration.csv: ten equal-count bins of predicted probability, computed here
+        cal = calibration[calibration["output"] == output]
+        bins = np.array_split(np.argsort(p), 10)
+        assert cal["n"].tolist() == [len(b) for b in bins]
+        np.testing.assert_allclose(cal["mean_predicted"], [p[b].mean() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["observed_rate"],
+                                   [frame[output].to_numpy()[b].mean() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["min_predicted"], [p[b].min() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["max_predicted"], [p[b].max() for b in bins], rtol=1e-9)
     train = joined[joined["split"] == "train"]
     in_sample = pd.read_csv(out / "metrics_train.csv").set_index("output")
     assert in_sample.loc["scd1", "n"] == len(train)
