@@ -543,3 +543,44 @@ def test_run_report_shows_waveform_features_and_model_outputs_apart(morphed, tmp
     assert "| max_aVL |" in waveform or "| min_aVL |" in waveform
     assert "yhat_scd1" not in waveform and "| yhat_scd1 |" in outputs
     assert "n_patients" in waveform and "wilcoxon_p" in waveform
+
+
+def test_s10_demo_profile_sets_the_stop_level_from_the_reconstructions(morphed, tmp_path):
+    """--profile demo means --stop-reference reconstructed: the stop level is the 0.9 quantile
+    of the predicted risk of the validation beats' reconstructions, not of the real beats (the
+    fixture's run, the published default)."""
+    from scdecg.models import load_trained
+    from scdecg.morphing import stop_threshold
+    from scdecg.signals import zero_mode
+    from scdecg.vae import load_vae, reconstruct
+
+    out = tmp_path / "demo_run"
+    assert run_main("02_Morphing/s10_morph_ecgs.py", "--profile", "demo", "--n-beats", "4",
+                    "--max-steps", "3", "--max-rec-mse", "1.0", "--output-dir", str(out),
+                    cwd=morphed) == 0
+    run = json.loads((out / "morph_run.json").read_text())
+    assert run["stop_reference"] == "reconstructed" and run["args"]["lr"] == 0.05
+    # every validation beat, real and reconstructed, scored by the beat model here
+    files = sorted((morphed / "ecg_beats_morphing").glob("e*/e*_*.npy"))
+    files = [f for f in files if f"p{f.parent.name[1:]}" in VAL]
+    beats = np.stack([zero_mode(np.load(f).astype(np.float32)) for f in files])
+    assert len(beats) == run["n_pool"] == len(VAL) * BEATS_PER_ECG
+    vae, _, _ = load_vae(morphed / "modelfits_vae" / "drvae")
+    model, config = load_trained(morphed / "modelfits_beat" / "toy")
+    scd1 = config["outputs"].index("scd1")
+    with torch.no_grad():
+        real = model(torch.as_tensor(beats), None)[:, scd1].numpy()
+        rec = model(torch.as_tensor(reconstruct(vae, beats, torch.device("cpu"))), None)[:, scd1].numpy()
+    assert run["stop_logit"] == pytest.approx(stop_threshold(rec, 0.9), abs=1e-5)
+    assert run["logit_shift_reconstruction"] == pytest.approx(np.mean(rec - real), abs=1e-5)
+    published = json.loads((morphed / "morphing_outputs" / "morph_run.json").read_text())
+    assert published["stop_reference"] == "real"
+    assert published["stop_logit"] == pytest.approx(stop_threshold(real, 0.9), abs=1e-5)
+    assert abs(run["stop_logit"] - published["stop_logit"]) > 1e-4   # the two differ here
+    # --stop-reference real on the command line wins over the profile
+    out_real = tmp_path / "demo_real"
+    assert run_main("02_Morphing/s10_morph_ecgs.py", "--profile", "demo", "--n-beats", "4",
+                    "--max-steps", "3", "--max-rec-mse", "1.0", "--output-dir", str(out_real),
+                    "--stop-reference", "real", cwd=morphed) == 0
+    again = json.loads((out_real / "morph_run.json").read_text())
+    assert again["stop_logit"] == pytest.approx(published["stop_logit"], abs=1e-6)
