@@ -44,10 +44,17 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
+    # the label and exclusion functions, with the cohort tests that build labelled cohorts
     "cohort": Target("cohort.py",
                      ("normalise_category", "in_category", "floor_days", "control_dates",
-                      "control_group", "one_ecg_per_patient", "add_labels", "add_pipeline_columns"),
-                     ("tests/test_cohort.py", "-k", "not script and not synthetic")),
+                      "control_group", "one_ecg_per_patient", "add_labels"),
+                     ("tests/test_cohort.py", "-k",
+                      "(labels or floored or datetime or one_ecg or control or odd_values) "
+                      "and not script and not synthetic")),
+    # x02's modelling selection (age < 80, >= 2 days), interval labels and seeded placeholders
+    "pipeline_columns": Target("cohort.py", ("patient_order", "add_pipeline_columns"),
+                               ("tests/test_cohort.py", "-k",
+                                "pipeline_columns or placeholder or age_limit")),
     "beats": Target("beats.py",
                     ("recorded_length", "clipped_fraction", "check_ecg", "extract_windows",
                      "mean_autocorrelation", "window_filters", "segment_ecg", "Exclusion.excluded",
