@@ -85,6 +85,23 @@ TARGETS: dict[str, Target] = {
 }
 
 
+#: Prints "<status>: <mutant>" and the changed lines of each mutant named on the command line.
+SHOW_DIFFS = """
+import json, sys
+from mutmut.configuration import config
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+config()
+path, names = sys.argv[1], sys.argv[2:]
+codes = json.load(open("mutants/" + path + ".meta"))["exit_code_by_key"]
+for name in names:
+    print(f"    {status_by_exit_code[codes[name]]}: {name}")
+    for line in get_diff_for_mutant(name, path=path).splitlines()[2:]:
+        if line[:1] in "+-":
+            print("      " + line)
+"""
+
+
 def module_name(target: Target) -> str:
     return "scdecg." + target.file[:-3].replace("/", ".")
 
@@ -158,12 +175,13 @@ def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool) 
            "score": killed / len(status) if status else float("nan"),
            "seconds": round(seconds), "survivors": survivors}
     print(f"[{name}] {killed}/{len(status)} killed ({row['score']:.1%}) in {seconds:.0f} s", flush=True)
-    for mutant in survivors:
-        print(f"    {status[mutant]}: {mutant}")
-        if show:
-            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=workdir,
-                                  env=env, capture_output=True, text=True).stdout
-            print("\n".join("      " + line for line in diff.splitlines()[1:]))
+    if show and survivors:   # every diff from one process (`mutmut show` starts one each)
+        path = f"src/scdecg/{target.file}"
+        print(subprocess.run([sys.executable, "-c", SHOW_DIFFS, path, *survivors], cwd=workdir,
+                             env=env, capture_output=True, text=True).stdout, end="")
+    else:
+        for mutant in survivors:
+            print(f"    {status[mutant]}: {mutant}")
     return row
 
 
