@@ -559,3 +559,40 @@ def test_z_distance_measures_from_the_median():
     median = np.full((12, 300), 3.0)
     beats = np.full((1, 12, 300), 5.0)
     np.testing.assert_allclose(z_distances(beats, median, np.ones((12, 300))), [2.0 * 60])
+
+
+def test_segment_ecg_drops_edge_windows_first_then_the_first_and_last_as_published():
+    seg = segment_ecg(gaussian_ecg(PEAKS), BeatConfig(pre=300))   # R at 250: crosses the start
+    assert len(seg.rpeaks) == 10
+    # edges first: 250 goes, then the first and last remaining (750, 4750); the other order
+    # would drop 250 and 4750 and keep 750
+    assert seg.beat_index.tolist() == list(range(2, 9)) and seg.n_windows == 7
+
+
+def test_segment_ecg_passes_its_config_on():
+    ecg = gaussian_ecg(PEAKS)
+    seg = segment_ecg(ecg, BeatConfig(min_mean_ptp=100.0))        # the filters get the config
+    assert seg.status == "no_beats" and seg.rejected["low_amplitude"] == 8
+    short = segment_ecg(ecg[:, :4000], BeatConfig(n_samples=4000))  # and so does check_ecg
+    assert short.status == "ok" and short.n_kept == 6
+
+
+def test_segment_ecg_with_exactly_three_rpeaks_keeps_the_middle_beat():
+    seg = segment_ecg(gaussian_ecg([1000, 2500, 4000], noise=0.0))
+    assert len(seg.rpeaks) == 3 and seg.status == "ok" and seg.beat_index.tolist() == [1]
+
+
+def test_a_failing_rpeak_detector_is_a_failed_ecg_with_its_error_and_the_tail_note(monkeypatch):
+    from scdecg import beats
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(beats, "detect_rpeaks", boom)
+    ecg = gaussian_ecg(PEAKS)
+    ecg[:, 4000:] = 0.0
+    seg = segment_ecg(ecg)
+    assert seg.status == "failed" and len(seg.rpeaks) == 0
+    assert seg.reason == ("R-peak detection failed: ValueError boom "
+                          "(missing tail: all leads zero from sample 4000)")
+    assert segment_ecg(gaussian_ecg(PEAKS)).reason == "R-peak detection failed: ValueError boom"
