@@ -44,10 +44,17 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
+    # the label and exclusion functions, with the cohort tests that build labelled cohorts
     "cohort": Target("cohort.py",
                      ("normalise_category", "in_category", "floor_days", "control_dates",
-                      "control_group", "one_ecg_per_patient", "add_labels", "add_pipeline_columns"),
-                     ("tests/test_cohort.py", "-k", "not script and not synthetic")),
+                      "control_group", "one_ecg_per_patient", "add_labels"),
+                     ("tests/test_cohort.py", "-k",
+                      "(labels or floored or datetime or one_ecg or control or odd_values) "
+                      "and not script and not synthetic")),
+    # x02's modelling selection (age < 80, >= 2 days), interval labels and seeded placeholders
+    "pipeline_columns": Target("cohort.py", ("patient_order", "add_pipeline_columns"),
+                               ("tests/test_cohort.py", "-k",
+                                "pipeline_columns or placeholder or age_limit")),
     "beats": Target("beats.py",
                     ("recorded_length", "clipped_fraction", "check_ecg", "extract_windows",
                      "mean_autocorrelation", "window_filters", "segment_ecg", "Exclusion.excluded",
@@ -66,13 +73,33 @@ TARGETS: dict[str, Target] = {
                    ("CumulativeHorizons.__init__", "CumulativeHorizons.forward",
                     "RiskModel.__init__", "RiskModel.forward"),
                    ("tests/test_models.py",)),
-    "evaluation": Target("evaluation.py",
-                         ("weighted_auc", "cluster_bootstrap_weights", "cluster_bootstrap",
-                          "percentile_interval", "auc_with_interval"),
-                         ("tests/test_evaluation.py", "-k", "not script")),
+    "metrics": Target("metrics.py",
+                      ("sigmoid", "_as_weight_block", "weighted_auc", "roc_curve", "weighted_r2",
+                       "brier_score", "cluster_bootstrap_weights", "cluster_bootstrap",
+                       "percentile_interval", "auc_with_interval"),
+                      ("tests/test_evaluation.py", "tests/test_training.py", "-k",
+                       "(test_evaluation and not script and not baselines and not lockbox) or "
+                       "test_auc_matches_pairwise or test_r_squared")),
     "morphing": Target("morphing.py", ("morph_latents", "morph_in_batches", "stop_threshold"),
                        ("tests/test_morphing.py",)),
 }
+
+
+#: Prints "<status>: <mutant>" and the changed lines of each mutant named on the command line.
+SHOW_DIFFS = """
+import json, sys
+from mutmut.configuration import config
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+config()
+path, names = sys.argv[1], sys.argv[2:]
+codes = json.load(open("mutants/" + path + ".meta"))["exit_code_by_key"]
+for name in names:
+    print(f"    {status_by_exit_code[codes[name]]}: {name}")
+    for line in get_diff_for_mutant(name, path=path).splitlines()[2:]:
+        if line[:1] in "+-":
+            print("      " + line)
+"""
 
 
 def module_name(target: Target) -> str:
@@ -92,6 +119,7 @@ def setup_cfg(target: Target) -> str:
     lines = ["[mutmut]", "source_paths = src", f"only_mutate = src/scdecg/{target.file}",
              "pytest_add_cli_args_test_selection ="]
     lines += [f"    {arg}" for arg in target.tests]
+    lines += ["also_copy ="] + [f"    {name}" for name in COPIED if name not in ("src", "tests")]
     lines += ["pytest_add_cli_args = -p no:cacheprovider",
               "process_isolation = forkserver",   # torch is not fork-safe after use
               "use_git_change_detection = false", ""]
@@ -135,6 +163,10 @@ def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool) 
         status = results(workdir, target)
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"{name}: mutmut gave no results ({exc}); see {workdir / 'mutmut-run.log'}")
+    if "failed to collect stats" in proc.stdout + proc.stderr or (
+            status and all(s == "not checked" for s in status.values())):
+        raise SystemExit(f"{name}: the unmutated tests did not pass under mutmut (no mutant "
+                         f"checked); see {workdir / 'mutmut-run.log'}")
     killed = sum(s in KILLED for s in status.values())
     survivors = sorted(n for n, s in status.items() if s not in KILLED)
     row = {"module": name, "file": f"src/scdecg/{target.file}", "mutants": len(status),
@@ -143,12 +175,13 @@ def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool) 
            "score": killed / len(status) if status else float("nan"),
            "seconds": round(seconds), "survivors": survivors}
     print(f"[{name}] {killed}/{len(status)} killed ({row['score']:.1%}) in {seconds:.0f} s", flush=True)
-    for mutant in survivors:
-        print(f"    {status[mutant]}: {mutant}")
-        if show:
-            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=workdir,
-                                  env=env, capture_output=True, text=True).stdout
-            print("\n".join("      " + line for line in diff.splitlines()[1:]))
+    if show and survivors:   # every diff from one process (`mutmut show` starts one each)
+        path = f"src/scdecg/{target.file}"
+        print(subprocess.run([sys.executable, "-c", SHOW_DIFFS, path, *survivors], cwd=workdir,
+                             env=env, capture_output=True, text=True).stdout, end="")
+    else:
+        for mutant in survivors:
+            print(f"    {status[mutant]}: {mutant}")
     return row
 
 

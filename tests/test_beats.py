@@ -456,3 +456,143 @@ def test_x04_published_loader_options(tmp_path, script_runner):
     np.testing.assert_allclose(np.stack([np.load(p) for _, p in files]), expected.beats, atol=1e-4)
     proc = script_runner(X04, "--tail-cut", "5000", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "--tail-cut 5000" in proc.stderr
+
+
+# ------------------------------------------------ edges found by mutation testing (beats)
+def test_the_morphing_exclusions_are_the_published_table():
+    """Every step of x05's ECG-level exclusions, in order, with its column, rule and limits
+    (the thresholds are the science: a changed one changes the morphing beat set)."""
+    nan = float("nan")
+    flags = ["VTVF", "ICD_VT", "ICD_VF", "Phi_VT", "ST_elevation", "ST_depression", "qtc500",
+             "lbbb", "antiarr", "dltwv", "CHF_Cardiomyopathy", "Hypertension", "CAD",
+             "Diabetes", "Hyperlipidemia", "TROPT40", "Acute_MI", "Old_MI"]
+    expected = ([("heart rate outside 30-90", "heartRate", "within", 30, 90, True),
+                 ("age outside 18-80", "age", "within", 18, 80, True),
+                 ("most_recent_ef < 35", "most_recent_ef", "below", 35, nan, True)]
+                + [(f, f, "true", nan, nan, True) for f in flags]
+                + [("heartRate > 120", "heartRate", "above", 120, nan, True),
+                   ("pDuration > 120", "pDuration", "above", 120, nan, True),
+                   ("pDuration < 20", "pDuration", "below", 20, nan, True),
+                   ("qrsDuration > 120", "qrsDuration", "above", 120, nan, True),
+                   ("qrsDuration < 20", "qrsDuration", "below", 20, nan, True),
+                   ("qtcb outside 350-450", "qtcb", "within", 350, 450, False),
+                   ("qtcf outside 350-450", "qtcf", "within", 350, 450, False),
+                   ("rrInterval outside 350-1500", "rrInterval", "within", 350, 1500, False)])
+
+    def rows(steps):
+        return [(s.step, s.column, s.rule, s.low, s.high, s.missing_excluded) for s in steps]
+
+    def same(a, b):
+        return len(a) == len(b) and all(
+            x[:3] == y[:3] and x[5] == y[5] and all(
+                (np.isnan(u) and np.isnan(v)) or u == v for u, v in zip(x[3:5], y[3:5]))
+            for x, y in zip(a, b))
+
+    assert same(rows(morphing_exclusions()), expected), rows(morphing_exclusions())
+    published = [("LBBB", "LBBB", *r[2:]) if r[1] == "lbbb" else
+                 ("deltawave", "deltawave", *r[2:]) if r[1] == "dltwv" else r for r in expected]
+    assert same(rows(morphing_exclusions(real_flags=False)), published)
+    strict = [r[:5] + (True,) for r in expected]
+    assert same(rows(morphing_exclusions(exclude_missing_intervals=True)), strict)
+
+
+def test_exclusion_masks_are_boolean_and_an_unknown_rule_is_named():
+    flags = pd.Series([True, None, 0.0], dtype=object)
+    mask = Exclusion("f", "f", "true").excluded(flags)
+    assert mask.dtype == bool and mask.tolist() == [True, False, False]
+    numbers = pd.Series(["95", "oops", None], dtype=object)      # text read as numbers
+    assert Exclusion("x", "x", "above", 90).excluded(numbers).tolist() == [True, False, False]
+    with pytest.raises(ValueError, match=r"^unknown exclusion rule 'between'$"):
+        Exclusion("x", "x", "between", 1, 2).excluded(numbers)
+
+
+def test_recorded_length_at_the_missing_tail_limit():
+    from scdecg.beats import MIN_TAIL_ZEROS, recorded_length
+
+    ecg = np.ones((12, 1000))
+    assert recorded_length(np.zeros((12, 1000))) == 0
+    ecg[:, 1000 - MIN_TAIL_ZEROS:] = 0                 # exactly the limit: a missing tail
+    assert recorded_length(ecg) == 1000 - MIN_TAIL_ZEROS
+    ecg[:, 1000 - MIN_TAIL_ZEROS] = 1                  # one sample short of it: recorded
+    assert recorded_length(ecg) == 1000
+    ecg[3, :] = 0                                      # one lead still non-zero is enough
+    assert recorded_length(ecg) == 1000
+
+
+def test_clipping_needs_three_runs_at_the_extreme_and_one_percent():
+    from scdecg.beats import clipped_fraction
+
+    lead = np.sin(np.linspace(0, 20, 1000))
+    for n_runs, expected in ((2, 0.0), (3, 0.03)):
+        clipped = lead.copy()
+        for r in range(n_runs):
+            clipped[100 + 300 * r:110 + 300 * r] = 5.0     # runs of 10 samples at the max
+        assert clipped_fraction(clipped) == pytest.approx(expected)
+    clipped = lead.copy()
+    clipped[0] = 5.0                                     # a one-sample run at the start counts
+    clipped[400:410] = clipped[800:810] = 5.0
+    assert clipped_fraction(clipped) == pytest.approx(0.021)
+    clipped = lead.copy()
+    clipped[[100, 102, 104]] = -5.0                      # three single-sample runs at the min
+    assert clipped_fraction(clipped) == pytest.approx(0.003)
+
+
+def test_flat_and_saturated_limits_are_inclusive_as_documented():
+    from scdecg.beats import FLAT_PTP_MV, SATURATION_FRACTION
+
+    ecg = gaussian_ecg(PEAKS)
+    n = ecg.shape[1]
+    flat = ecg.copy()
+    flat[2] = np.r_[0.0, np.full(n - 1, FLAT_PTP_MV)]        # range exactly the limit: kept
+    assert check_ecg(flat) is None
+    flat[2, 0] = FLAT_PTP_MV * 0.01                          # just under it: flat
+    assert check_ecg(flat).startswith("flat signal: lead III range")
+    sat = ecg.copy()
+    top = sat[5].max() + 1.0
+    k = int(round(SATURATION_FRACTION * n))                  # exactly 1% in three runs
+    for start, size in zip((500, 2000, 3500), (k - 2 * (k // 3), k // 3, k // 3)):
+        sat[5, start:start + size] = top
+    assert check_ecg(sat).startswith("saturated signal: lead aVF pinned")
+
+
+def test_z_distance_measures_from_the_median():
+    median = np.full((12, 300), 3.0)
+    beats = np.full((1, 12, 300), 5.0)
+    np.testing.assert_allclose(z_distances(beats, median, np.ones((12, 300))), [2.0 * 60])
+
+
+def test_segment_ecg_drops_edge_windows_first_then_the_first_and_last_as_published():
+    seg = segment_ecg(gaussian_ecg(PEAKS), BeatConfig(pre=300))   # R at 250: crosses the start
+    assert len(seg.rpeaks) == 10
+    # edges first: 250 goes, then the first and last remaining (750, 4750); the other order
+    # would drop 250 and 4750 and keep 750
+    assert seg.beat_index.tolist() == list(range(2, 9)) and seg.n_windows == 7
+
+
+def test_segment_ecg_passes_its_config_on():
+    ecg = gaussian_ecg(PEAKS)
+    seg = segment_ecg(ecg, BeatConfig(min_mean_ptp=100.0))        # the filters get the config
+    assert seg.status == "no_beats" and seg.rejected["low_amplitude"] == 8
+    short = segment_ecg(ecg[:, :4000], BeatConfig(n_samples=4000))  # and so does check_ecg
+    assert short.status == "ok" and short.n_kept == 6
+
+
+def test_segment_ecg_with_exactly_three_rpeaks_keeps_the_middle_beat():
+    seg = segment_ecg(gaussian_ecg([1000, 2500, 4000], noise=0.0))
+    assert len(seg.rpeaks) == 3 and seg.status == "ok" and seg.beat_index.tolist() == [1]
+
+
+def test_a_failing_rpeak_detector_is_a_failed_ecg_with_its_error_and_the_tail_note(monkeypatch):
+    from scdecg import beats
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(beats, "detect_rpeaks", boom)
+    ecg = gaussian_ecg(PEAKS)
+    ecg[:, 4000:] = 0.0
+    seg = segment_ecg(ecg)
+    assert seg.status == "failed" and len(seg.rpeaks) == 0
+    assert seg.reason == ("R-peak detection failed: ValueError boom "
+                          "(missing tail: all leads zero from sample 4000)")
+    assert segment_ecg(gaussian_ecg(PEAKS)).reason == "R-peak detection failed: ValueError boom"

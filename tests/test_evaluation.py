@@ -11,6 +11,7 @@ import pytest
 
 from scdecg import evaluation as ev
 from scdecg.errors import PipelineError
+from scdecg.metrics import auc_with_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "01_Predictive_Model/x05_evaluate.py"
@@ -271,6 +272,7 @@ def test_script_end_to_end(tmp_path, script_runner):
     out = tmp_path / "predictions" / "demo_1"
     assert "dead2: only one class" in proc.stdout
     metrics = pd.read_csv(out / "metrics.csv").set_index("output")
+    calibration = pd.read_csv(out / "calibration.csv")
     assert list(metrics.index) == ["scd3mo", "scd6mo", "scd1", "scd2"]
     assert (metrics["split"] == "val").all()
     joined = covariates.merge(predictions, on="studyId")
@@ -280,6 +282,22 @@ def test_script_end_to_end(tmp_path, script_runner):
         assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
         assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
         assert row.auc_lo < row.auc < row.auc_hi
+        # the interval is the patient bootstrap at x05's seed (42) and level (0.95) ...
+        direct = auc_with_interval(frame[output], frame[output + "_hat"], frame["ptId"], 200,
+                                   seed=42, level=0.95)
+        assert (row.auc_lo, row.auc_hi) == pytest.approx((direct["auc_lo"], direct["auc_hi"]))
+        # ... and the Brier score that of the predicted probabilities, computed here
+        p = 1 / (1 + np.exp(-frame[output + "_hat"].to_numpy()))
+        assert row.brier == pytest.approx(np.mean((p - frame[output].to_numpy()) ** 2), rel=1e-9)
+        # calibration.csv: ten equal-count bins of predicted probability, computed here
+        cal = calibration[calibration["output"] == output]
+        bins = np.array_split(np.argsort(p), 10)
+        assert cal["n"].tolist() == [len(b) for b in bins]
+        np.testing.assert_allclose(cal["mean_predicted"], [p[b].mean() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["observed_rate"],
+                                   [frame[output].to_numpy()[b].mean() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["min_predicted"], [p[b].min() for b in bins], rtol=1e-9)
+        np.testing.assert_allclose(cal["max_predicted"], [p[b].max() for b in bins], rtol=1e-9)
     train = joined[joined["split"] == "train"]
     in_sample = pd.read_csv(out / "metrics_train.csv").set_index("output")
     assert in_sample.loc["scd1", "n"] == len(train)
@@ -477,3 +495,128 @@ def test_evaluation_bootstrap_resamples_patients_not_ecgs():
     assert copies.auc == pytest.approx(single.auc)
     assert copies.auc_lo == pytest.approx(single.auc_lo) and copies.auc_hi == pytest.approx(single.auc_hi)
     assert single.auc_hi - single.auc_lo > 0.1   # a real interval, not a degenerate one
+
+
+# ----------------------------------------------------------------------------- scdecg.metrics edges
+# (each found by the mutation run over scdecg.metrics; benchmarks/mutation.py metrics)
+def _no_warnings():
+    import warnings
+
+    context = warnings.catch_warnings()
+    context.__enter__()
+    warnings.simplefilter("error")
+    return context
+
+
+def test_weight_blocks_are_exact_integers_or_floats_and_name_a_wrong_width():
+    from scdecg.metrics import _as_weight_block
+
+    ones = _as_weight_block(None, 3)
+    assert ones.dtype == np.int64 and ones.tolist() == [[1, 1, 1]]
+    assert _as_weight_block(np.array([2, 0, 1], dtype=np.int32), 3).dtype == np.int64
+    assert _as_weight_block(np.array([True, False, True]), 3).tolist() == [[1, 0, 1]]
+    assert _as_weight_block(np.array([True, False, True]), 3).dtype == np.int64
+    floats = _as_weight_block(np.array([0.5, 1.5, 1.0]), 3)
+    assert floats.dtype == np.float64 and floats.tolist() == [[0.5, 1.5, 1.0]]
+    with pytest.raises(ValueError, match=r"^weights have 2 columns for 3 rows$"):
+        _as_weight_block(np.ones((4, 2)), 3)
+
+
+def test_fractional_weights_count_as_given():
+    from scdecg.metrics import weighted_auc, weighted_r2
+
+    y, score = np.array([0, 1, 0, 1.0]), np.array([0.1, 0.2, 0.3, 0.4])
+    # halving every weight changes nothing; truncating them to integers would (0 -> NaN)
+    assert weighted_auc(y, score, np.full(4, 0.5)) == pytest.approx(weighted_auc(y, score))
+    # wins 0.5 (0.2 > 0.1) + 0.5 (0.4 > 0.1) + 1 (0.4 > 0.3) of 2 x 1.5 weighted pairs
+    assert weighted_auc(y, score, np.array([0.5, 1, 1, 1])) == pytest.approx(2.0 / 3.0)
+    pred = np.array([0.0, 1.5, 0.5, 0.5])
+    assert weighted_r2(y, pred, np.full(4, 0.5)) == pytest.approx(weighted_r2(y, pred))
+
+
+def test_one_row_of_weights_gives_a_number_and_a_block_one_per_replicate():
+    from scdecg.metrics import weighted_auc, weighted_r2
+
+    y, score = np.array([0, 1, 0, 1.0]), np.array([0.1, 0.2, 0.3, 0.4])
+    assert isinstance(weighted_auc(y, score, np.ones(4, dtype=int)), float)
+    assert isinstance(weighted_r2(y, score, np.ones(4, dtype=int)), float)
+    block = np.array([[1, 1, 1, 1], [0, 1, 1, 1], [2, 0, 1, 3]])
+    r2 = weighted_r2(y, score, block)
+    assert r2.shape == (3,)
+    for row, value in zip(block, r2):           # each replicate its own mean, SSE and SST
+        yy, pp = np.repeat(y, row), np.repeat(score, row)
+        assert value == pytest.approx(1 - np.sum((yy - pp) ** 2) / np.sum((yy - yy.mean()) ** 2))
+
+
+def test_r2_of_small_and_constant_outcomes_without_warnings():
+    from scdecg.metrics import weighted_auc, weighted_r2
+
+    context = _no_warnings()
+    try:
+        y = np.array([0.1, 0.2, 0.3])                         # SST 0.02 < 1: still defined
+        assert weighted_r2(y, np.array([0.1, 0.2, 0.2])) == pytest.approx(1 - 0.01 / 0.02)
+        assert np.isnan(weighted_r2(np.ones(3), np.array([1.0, 2, 3])))   # SST 0, SSE > 0
+        assert np.isnan(weighted_r2(np.ones(3), np.ones(3)))              # 0 / 0
+        assert np.isnan(weighted_auc(np.ones(3), np.array([1.0, 2, 3])))  # one class
+    finally:
+        context.__exit__(None, None, None)
+    with pytest.raises(ValueError, match="score contains NaN; drop those rows first"):
+        weighted_auc(np.array([0, 1]), np.array([0.5, np.nan]))
+
+
+def test_roc_curve_with_one_positive_or_negative_and_boolean_scores():
+    from scdecg.metrics import roc_curve
+
+    fpr, tpr = roc_curve(np.array([0, 0, 1]), np.array([0.1, 0.2, 0.3]))
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0] and tpr.tolist() == [0.0, 1.0, 1.0, 1.0]
+    fpr, tpr = roc_curve(np.array([1, 1, 0]), np.array([0.1, 0.2, 0.3]))
+    assert fpr.tolist() == [0.0, 1.0, 1.0, 1.0] and tpr.tolist() == [0.0, 0.0, 0.5, 1.0]
+    fpr, tpr = roc_curve(np.array([0, 1, 1, 0]), np.array([False, True, False, False]))
+    assert fpr.tolist() == [0.0, 0.0, 1.0] and tpr.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_bootstrap_weights_are_seeded_int32_blocks_that_follow_the_patient_not_the_row():
+    from scdecg.metrics import cluster_bootstrap_weights
+
+    blocks = list(cluster_bootstrap_weights(["b", "a", "c", "a"], 3, np.random.default_rng(7)))
+    assert len(blocks) == 1 and blocks[0].dtype == np.int32
+    # the stream of a seed is fixed (results reproduce across versions): patients a, b, c
+    assert blocks[0].tolist() == [[1, 0, 2, 0], [1, 0, 2, 0], [0, 2, 1, 2]]
+    # rows in another order: each row keeps its patient's weight (patients drawn in id order)
+    again = next(cluster_bootstrap_weights(["a", "c", "b", "a"], 3, np.random.default_rng(7)))
+    assert again.tolist() == blocks[0][:, [1, 2, 0, 3]].tolist()
+    # every patient can be drawn, each replicate draws as many patients as there are
+    many = next(cluster_bootstrap_weights(list("abcdefgh"), 400, np.random.default_rng(0)))
+    assert (many.sum(axis=1) == 8).all() and (many.max(axis=0) > 0).all()
+    with pytest.raises(PipelineError, match=r"^cluster bootstrap: missing cluster \(patient\) id$"):
+        next(cluster_bootstrap_weights(["a", None], 2, np.random.default_rng(0)))
+
+
+def test_bootstrap_blocks_respect_the_cell_limit_and_the_replicate_count():
+    from scdecg.metrics import cluster_bootstrap, cluster_bootstrap_weights
+
+    shapes = [b.shape for b in cluster_bootstrap_weights(["b", "a", "c", "a"], 7,
+                                                         np.random.default_rng(0), max_block_cells=8)]
+    assert shapes == [(2, 4), (2, 4), (2, 4), (1, 4)]
+    shapes = [b.shape for b in cluster_bootstrap_weights(["a", "b", "c"], 3,
+                                                         np.random.default_rng(0), max_block_cells=2)]
+    assert shapes == [(1, 3)] * 3                       # at least one replicate per block
+    shapes = [b.shape for b in cluster_bootstrap_weights(["a"], 5, np.random.default_rng(0),
+                                                         max_block_cells=3)]
+    assert shapes == [(3, 1), (2, 1)]
+    none = cluster_bootstrap(lambda w: w.sum(axis=1), ["a", "b"], 0, seed=0)
+    assert none.shape == (0,)
+
+
+def test_auc_with_interval_reports_prevalence_replicates_and_the_95_percent_default():
+    from scdecg.metrics import auc_with_interval
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(120) < 0.3).astype(int)
+    score = y + rng.normal(0, 1, 120)
+    patients = np.arange(120) // 2
+    out = auc_with_interval(y, score, patients, 300, seed=1)
+    assert out == auc_with_interval(y, score, patients, 300, seed=1, level=0.95)
+    assert out["auc_lo"] != auc_with_interval(y, score, patients, 300, seed=1, level=0.9)["auc_lo"]
+    assert out["prevalence"] == pytest.approx(y.mean()) and out["n_boot"] == 300
+    assert (out["n"], out["n_pos"], out["n_patients"]) == (120, y.sum(), 60)

@@ -400,3 +400,89 @@ def test_lead_modes_by_counting_equal_the_sorted_unique_modes():
         assert np.array_equal(lead_modes(x), ref.lead_modes(x)), i
     wide = np.array([[0.0, 0.0, 5e6, -5e6, 1.0]])   # too many levels to count: sorted instead
     assert lead_modes(wide).ravel().tolist() == [0.0]
+
+
+# ------------------------------------------------ edges found by mutation testing (features)
+def test_each_failure_names_its_reason_and_the_records_numbers(monkeypatch):
+    rng = np.random.default_rng(0)
+    good, _ = gaussian_ecg(rng)
+
+    def fail(ecg, **kw):
+        out = features.avl_features(ecg, **kw)
+        assert out.status == "failed" and np.isnan(out.rs_diff)
+        return out.reason, out.detail
+
+    assert fail(good[:, :499]) == ("unexpected ECG shape", "shape (12, 499)")
+    assert features.avl_features(good[:, :500]).reason != "unexpected ECG shape"  # 500 is enough
+    nan = good.copy()
+    nan[3, :7] = np.nan
+    assert fail(nan) == ("non-finite samples", "7 NaN/inf samples")
+    assert fail(np.zeros((12, 5000))) == ("all-zero ECG", "every sample is 0")
+    short = good.copy()
+    short[:, 499:] = 0.0                                     # 499 samples, then a missing tail
+    assert fail(short) == ("too short before a missing tail", "499 samples")
+    flat = good.copy()
+    flat[AVL] = 0.01 * np.sin(np.arange(5000) / 50)          # range 0.02 mV < 0.05
+    reason, detail = fail(flat, lowpass_hz=0)
+    assert reason == "flat aVL lead" and detail == "range 0.0200 mV < 0.05 mV"
+    edge = good.astype(np.float64)
+    edge[AVL] = np.r_[0.0, np.full(4999, 0.05)]              # exactly the limit: not flat
+    assert features.avl_features(edge, lowpass_hz=0).reason != "flat aVL lead"
+    slow = gaussian_ecg(rng, hr=20)[0]
+    assert fail(slow) == ("too few beats", "2 usable windows from 4 R-peaks; need 3")
+    two = features.avl_features(slow, min_beats=2)               # exactly enough
+    assert two.status == "ok" and two.n_beats == 2
+    with pytest.raises(ValueError, match=r"^unknown R-peak refinement 'x'; known: "
+                                         r"published, qrs_centre, none$"):
+        features.avl_features(good, refine="x")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no peaks")
+
+    monkeypatch.setattr(features, "detect_rpeaks_hamilton", broken)
+    assert fail(good) == ("R-peak detection failed", "RuntimeError: no peaks")
+
+
+def test_a_flat_median_beat_fails_with_its_range():
+    """A limit between the median beat's aVL range and the whole lead's: the median beat is
+    the flat one."""
+    rng = np.random.default_rng(1)
+    ecg, peaks = gaussian_ecg(rng, noise_mv=0.0)
+    out = features.avl_features(ecg, min_avl_range=10.0)      # nothing is that tall
+    assert (out.status, out.reason) == ("failed", "flat aVL lead")
+    ok = features.avl_features(ecg, keep_median_beat=True)
+    assert ok.status == "ok" and ok.median_beat.dtype == np.float32
+    assert features.avl_features(ecg).median_beat is None     # kept only when asked
+    span = float(np.ptp(ok.median_beat[AVL]))
+    # a median beat just below the limit while the lead itself is above it
+    lead_span = float(np.ptp(features.lowpass(ecg - np.median(ecg, axis=1, keepdims=True))[AVL]))
+    assert span < lead_span
+    out = features.avl_features(ecg, min_avl_range=(span + lead_span) / 2)
+    assert (out.status, out.reason) == ("failed", "flat aVL median beat")
+    assert out.detail == f"range {span:.4f} mV" and out.median_beat is None
+
+
+def test_lowpass_is_scipy_butterworth_along_time_and_zero_turns_it_off():
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(12, 1000))
+    expected = sosfiltfilt(butter(4, 40.0, fs=500, output="sos"), x, axis=-1)
+    np.testing.assert_allclose(features.lowpass(x), expected)
+    np.testing.assert_allclose(features.lowpass(x[3]), expected[3])       # one lead alike
+    slow = features.lowpass(x, cutoff_hz=0.5)                              # below 1 Hz: filters
+    np.testing.assert_allclose(slow, sosfiltfilt(butter(4, 0.5, fs=500, output="sos"), x))
+    assert features.lowpass(x, cutoff_hz=0) is not None
+    np.testing.assert_array_equal(features.lowpass(x, cutoff_hz=0), x)
+
+
+def test_minmax_and_deflection_search_at_the_signal_edges():
+    np.testing.assert_allclose(features.minmax(np.array([2.0, 3.0, 4.0])), [0.0, 0.5, 1.0])
+    lead = np.zeros(1000)
+    lead[0] = -3.0                                   # the largest deflection at sample 0
+    assert features.refine_to_deflection(lead, np.array([5])).tolist() == [0]
+    lead = np.zeros(1000)
+    lead[600] = 2.0                                  # exactly +100 samples from the detection
+    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]
+    lead[601] = 5.0                                  # one beyond the search: not reached
+    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]

@@ -263,6 +263,20 @@ def test_morph_defaults_are_the_published_settings_of_s10():
                                                            "MAX_STEPS") == 2000
 
 
+def test_morph_defaults_in_use_step_size_steps_and_snapshots():
+    """The defaults as the loop uses them (the signature alone does not show what runs): one
+    step of lr = 0.01 along a unit gradient, 2000 steps without a stop, beats every 100."""
+    decoder = lambda z: z[:, :1, None].expand(-1, 12, 300) * 1.0  # noqa: E731
+    target = lambda x: x[:, 0, 0]                                  # noqa: E731 - logit = z[:, 0]
+    z0 = torch.zeros(2, 3)
+    one = morph_latents(decoder, target, z0, max_steps=1, progress=False)
+    np.testing.assert_allclose(one.z_final, [[0.01, 0, 0]] * 2, rtol=1e-6)
+    full = morph_latents(decoder, target, z0, progress=False)
+    assert full.steps.tolist() == [2000, 2000]
+    assert full.beat_steps.tolist() == list(range(0, 2001, 100))
+    np.testing.assert_allclose(full.logit_final, [20.0, 20.0], rtol=1e-4)
+
+
 def test_a_beat_exactly_at_the_stop_logit_stops_before_any_step():
     decoder, model, z0 = toy_setup(3)
     with torch.no_grad():

@@ -144,6 +144,26 @@ def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
     assert (by_ecg["n_beats"] == 2).all()
     # regression outputs come back in the original units (years), around the training mean
     assert abs(beats["age_hat"].mean() - config["target_stats"]["age"]["mean"]) < 3 * config["target_stats"]["age"]["sd"]
+    # one beat recomputed by hand: the model's z-scored output times the training SD plus the
+    # training mean (a wrong SD factor or a missing mean fails this)
+    model, config = load_trained(ws / "modelfits_beat/ntuh_scd_beat_model_demo")
+    assert config["preprocessing"] == ["zero_mode"]
+    row = beats.iloc[len(beats) // 3]
+    x = zero_mode(np.load(ws / "ecg_beats" / row.studyId / row.filename).astype(np.float32))
+    meta = df.set_index("studyId").loc[row.studyId]
+    stats = config["covariate_stats"]
+    cov = [(meta[c] - stats[c]["mean"]) / stats[c]["sd"] for c in config["covariates"]]
+    with torch.no_grad():
+        out = model(torch.tensor(x[None], dtype=torch.float32),
+                    torch.tensor([cov], dtype=torch.float32))[0].numpy().astype(np.float64)
+    target = config["target_stats"]
+    assert set(target) == {o for o, t in zip(config["outputs"], config["output_types"])
+                           if t == "regression"} and "age" in target
+    for j, output in enumerate(config["outputs"]):
+        z = out[j]
+        expected = z * target[output]["sd"] + target[output]["mean"] if output in target else z
+        assert row[f"{output}_hat"] == pytest.approx(expected, rel=1e-4, abs=1e-4), output
+    assert target["age"]["sd"] > 2                      # so the factor is visible
 
 
 def test_missing_model_folder_is_a_clear_error(trained):
@@ -165,7 +185,32 @@ def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
     by_ecg = pd.read_feather(tmp_path / "predictions/ntuh_scd_beat_model_demo_1/predictions_by_ecg.feather")
     assert len(pred) > 20 and np.isfinite(pred["scd1_hat"]).all()
     cov = pd.read_feather(study / "covariate_df.feather")
-    assert set(by_ecg["studyId"]) <= set(cov.loc[cov["include_modelling"].astype(bool), "studyId"])
+    included = cov.loc[cov["include_modelling"].astype(bool)].set_index("studyId")
+    # the 10-s model: exactly the validation ECGs of its split, one recomputed by hand
+    split = pd.read_csv(tmp_path / "modelfits_ecg/ntuh_scd_model_demo/split.csv", dtype=str)
+    assert list(pred["studyId"]) == list(split.loc[split["split"] == "val", "studyId"])
+    model, config = load_trained(tmp_path / "modelfits_ecg/ntuh_scd_model_demo")
+    assert config["preprocessing"] == ["zero_mode"]
+    row = pred.iloc[len(pred) // 2]
+    meta = included.loc[row.studyId]
+    x = zero_mode(np.load(study / "10_sec_ecgs" / f"{row.studyId}.npy")
+                  / float(meta["scaling_factor"]))[:, :5000]
+    stats = config["covariate_stats"]
+    cov_z = [(meta[c] - stats[c]["mean"]) / stats[c]["sd"] for c in config["covariates"]]
+    with torch.no_grad():
+        logits = model(torch.tensor(x[None], dtype=torch.float32),
+                       torch.tensor([cov_z], dtype=torch.float32))[0].numpy()
+    np.testing.assert_allclose(row[[f"{o}_hat" for o in config["outputs"]]].to_numpy(float),
+                               logits, rtol=1e-4, atol=1e-5)
+    # the beat model, every part: each included ECG with beats, its mean over all its beats
+    beats = pd.read_feather(tmp_path / "predictions/ntuh_scd_beat_model_demo_1/predictions.feather")
+    with_beats = {sid for sid in included.index if any((study / "ecg_beats" / sid).glob("*.npy"))}
+    assert set(by_ecg["studyId"]) == with_beats and len(with_beats) > 20
+    files = {sid: len(list((study / "ecg_beats" / sid).glob("*.npy"))) for sid in with_beats}
+    assert by_ecg.set_index("studyId")["n_beats"].to_dict() == files
+    mean = beats.groupby("studyId")["scd1_hat"].mean()
+    np.testing.assert_allclose(by_ecg.set_index("studyId").loc[mean.index, "scd1_hat"], mean,
+                               rtol=1e-6)
 
 
 def test_every_prediction_command_in_prediction_commands_md_runs(trained):

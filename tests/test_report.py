@@ -62,3 +62,100 @@ def test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble
     assert "| scd1_hat_ensemble |" in section and "cross-fitted" in section
     assert "No lockbox figure" in section and "--part all" in section
     assert "| ntuh_scd_model_demo | 0.700 | 0.810 |" in section
+
+
+def _png(path):
+    """A real (tiny) PNG file."""
+    from matplotlib.figure import Figure
+
+    from scdecg.plotting import save_figure
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(Figure(figsize=(1, 1)), path, dpi=20)
+
+
+def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp_path):
+    """Hand-made outputs of x03/x05, s09-s12 and the demo's timings: each section shows their
+    values and the checks are computed from them."""
+    import numpy as np
+    import pandas as pd
+
+    ws = tmp_path
+    # cohort: scd1 and a non-cardiac contrast label for 8 ECGs
+    pd.DataFrame({"studyId": [f"e{i}" for i in range(10)], "ptId": [f"p{i}" for i in range(10)],
+                  "group": "study", "include_modelling": True,
+                  "scd1": [1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0],
+                  "arrest_noncardiac": [0, 0, 0, 1, 1, 0, 0, 0, 1, 0.0]}
+                 ).to_feather(ws / "covariate_df.feather")
+    folder = ws / "predictions" / "ntuh_scd_model_demo_1"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"studyId": [f"e{i}" for i in range(10)], "split": ["val"] * 8 + ["lockbox"] * 2,
+                  "scd1_hat": [3.0, 2, 1, 2.5, 0, -1, -2, -3, 10, -10]}    # lockbox: no metrics
+                 ).to_feather(folder / "predictions.feather")
+    pd.DataFrame({"split": ["val"], "output": ["scd1"], "n": [8], "n_pos": [3], "auc": [0.8],
+                  "auc_lo": [0.6], "auc_hi": [0.95]}).to_csv(folder / "metrics.csv", index=False)
+    _png(folder / "roc_scd.png")
+    _png(folder / "roc_scd_train.png")                    # in-sample figures are not shown
+    beat = ws / "predictions" / "ntuh_scd_beat_model_demo_1"
+    beat.mkdir()
+    pd.DataFrame({"studyId": ["e0"], "scd1_hat": [0.0]}).to_feather(beat / "predictions_by_ecg.feather")
+    # morphing: 4 beats moved (risk up in 3, level in 1; aVL_rs_diff down in all 4), 1 started
+    # at the stop
+    rows = []
+    for beat_id, (r0, r1, a0, a1, steps) in enumerate(
+            [(0, 1, 5, 4, 3), (0, 2, 5, 3, 4), (1, 3, 6, 5, 2), (2, 2, 6, 2, 5), (4, 4, 5, 5, 0)]):
+        for stage, risk, avl in (("t0", r0, a0), ("final", r1, a1)):
+            rows.append({"beat_id": beat_id, "stage": stage, "yhat_scd1": float(risk),
+                         "aVL_rs_diff": float(avl), "status": "ok", "steps": steps})
+    out = ws / "morphing_outputs"
+    out.mkdir()
+    pd.DataFrame(rows).to_feather(out / "morph-stats.feather")
+    pd.DataFrame({"lead": ["I", "all"], "n_beats": [20, 20], "mae": [0.0123, 0.02],
+                  "mse": [0.0004, 0.0009], "rmse": [0.02, 0.03]}
+                 ).to_csv(out / "reconstruction_report.csv", index=False)
+    pd.DataFrame({"feature": ["aVL_rs_diff", "max_aVL"], "rank": [1, 2], "unit": ["mV/ms", "mV"],
+                  "n_beats": 4, "n_patients": 4, "mean_change": [-1.5, 0.25]}
+                 ).to_csv(out / "morph-summary.csv", index=False)
+    pd.DataFrame({"feature": ["yhat_scd1"], "rank": [1], "unit": [""], "n_beats": [4],
+                  "n_patients": [4], "mean_change": [1.0]}).to_csv(out / "morph-outputs.csv",
+                                                                      index=False)
+    _png(out / "morph-risk-trajectory.png")
+    # the demo's timings
+    (ws / "reports").mkdir()
+    pd.DataFrame({"step": ["x01", "x02", "s10"], "seconds": [1.25, 10.0, 30.5]}
+                 ).to_csv(ws / "reports" / "demo_timings.csv", index=False)
+    (ws / "arrest-ntuh-ecg").mkdir()                        # ground truth: the checks table
+    pd.DataFrame({"ecg_id": [f"e{i}" for i in range(10)], "patient_ngsci_id": "p",
+                  "slur_strength": [3.0, 2, 1, 0, 0, 0, 0, 0, 0, 0], "cardiac_cause": 0}
+                 ).to_csv(ws / "arrest-ntuh-ecg" / "synthetic_truth.csv", index=False)
+
+    text = build_report(ws).read_text()
+    models = text[text.index("## Risk models"):text.index("## Learning curves")]
+    assert "### ntuh_scd_model_demo_1 (10-s model)" in models
+    assert "### ntuh_scd_beat_model_demo_1 (beat model, per ECG)" in models
+    assert "`predictions/ntuh_scd_beat_model_demo_1/metrics.csv` is missing (made by " \
+           "x05_evaluate.py --model-name ntuh_scd_beat_model_demo --beat)" in models
+    assert "| scd1 | 8 | 3 | 0.800 | 0.600 | 0.950 |" in models
+    assert "(figures/ntuh_scd_model_demo_1-roc_scd.png)" in models and "roc_scd_train" not in models
+    assert (ws / "reports" / "figures" / "ntuh_scd_model_demo_1-roc_scd.png").exists()
+    # the scd1 score for non-cardiac arrest on the validation ECGs, computed here: positives
+    # e3 (2.5), e4 (0) against the six others (3, 2, 1, -1, -2, -3): 5 + 3 wins of 12 pairs
+    contrast = (5 + 3) / 12
+    assert f"non-cardiac arrest (a contrast: the planted signal is cardiac) is {contrast:.3f}, " \
+           "against 0.800 for scd1" in models
+    morph = text[text.index("## Morphing"):text.index("## Was the planted")]
+    assert "4 beats morphed (1 more started at the stop threshold and took no step). " \
+           "Predicted scd1 risk rose in 75.0%; aVL_rs_diff fell in 100.0%." in morph
+    assert "| I | 20 | 0.012 | 0.0004 | 0.020 |" in morph          # s09's table
+    assert "| aVL_rs_diff | 1 | mV/ms | 4 | 4 | -1.500 |" in morph    # s12's waveform table
+    assert "| yhat_scd1 | 1 |  | 4 | 4 | 1.000 |" in morph
+    assert "(figures/morphing_outputs-morph-risk-trajectory.png)" in morph
+    checks = text[text.index("## Was the planted biomarker recovered?"):text.index("## Run time")]
+    assert "| ntuh_scd_model_demo_1 | validation AUC scd1 ≥ 0.75 | 0.800 | yes |" in checks
+    assert f"| ntuh_scd_model_demo_1 | validation: scd1 score separates scd1 better than " \
+           f"non-cardiac arrest | 0.800 vs {contrast:.3f} | yes |" in checks
+    assert "| s10 morphing | risk rises in ≥ 90% of morphs | 75.0% | NO |" in checks
+    assert "| s12 morph stats | aVL_rs_diff falls in ≥ 75% of morphs | 100.0% | yes |" in checks
+    timing = text[text.index("## Run time of each step"):]
+    assert "Total 42 s for the steps before this report." in timing
+    assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing

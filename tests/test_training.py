@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from scdecg.errors import PipelineError
-from scdecg.models import Architecture, build_model
+from scdecg.models import Architecture, build_model, load_trained
 from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats, masked_loss,
                              patient_split, r_squared, roc_auc)
 from scdecg.training.data import label_matrix, ten_second_items
@@ -410,3 +410,31 @@ def _best_so_far(history):
             best, best_loss = row["epoch"], row["val_loss"]
         out.append((row["epoch"], best))
     return out
+
+
+def test_x02_published_switches_reach_the_model_and_the_loss(tmp_path):
+    """x02 end to end: --hazard relu builds the published horizon layer (zero hazard for a
+    negative pre-activation), --val-loss batch_mean changes only the validation loss (same
+    seed: the same training), --regression-weight reaches the training loss."""
+    make_workspace(tmp_path, n_patients=30, n_samples=1000, beats=3)
+    common = (*TINY, "--max-epochs", "1", "--batch-size", "16")
+    runs = {"pooled": (), "batch_mean": ("--val-loss", "batch_mean"),
+            "relu": ("--hazard", "relu"), "weight": ("--regression-weight", "2.5")}
+    history, configs = {}, {}
+    for name, extra in runs.items():
+        ok(X02, *common, *extra, "--model-name", name, cwd=tmp_path)
+        folder = tmp_path / "modelfits_beat" / name
+        configs[name] = json.loads((folder / "config.json").read_text())
+        history[name] = pd.read_csv(folder / "history.csv").iloc[0]
+    assert configs["pooled"]["training"]["val_loss"] == "pooled"
+    assert configs["batch_mean"]["training"]["val_loss"] == "batch_mean"
+    assert history["batch_mean"]["train_loss"] == history["pooled"]["train_loss"]
+    assert abs(history["batch_mean"]["val_loss"] - history["pooled"]["val_loss"]) > 1e-6
+    assert configs["weight"]["training"]["regression_weight"] == 2.5
+    assert configs["pooled"]["training"]["regression_weight"] == 10.0       # published
+    assert abs(history["weight"]["train_loss"] - history["pooled"]["train_loss"]) > 1e-3
+    assert configs["pooled"]["architecture"]["hazard"] == "softplus"
+    assert configs["relu"]["architecture"]["hazard"] == "relu"
+    for name, at_minus_one in (("relu", 0.0), ("pooled", float(np.log1p(np.exp(-1.0))))):
+        model, _ = load_trained(tmp_path / "modelfits_beat" / name)
+        assert model.cumulative.hazard_fn(torch.tensor([-1.0])).item() == pytest.approx(at_minus_one)
