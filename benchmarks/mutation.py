@@ -14,6 +14,7 @@ Examples::
     python benchmarks/mutation.py                       # every target, table at the end
     python benchmarks/mutation.py gain losses --jobs 2  # some targets
     python benchmarks/mutation.py gain --show           # print each survivor's diff
+    python benchmarks/mutation.py gain --survivors      # after adding tests: retest survivors
 
 Survivors that are equivalent (no input can tell them apart) are listed in docs/TESTING.md.
 """
@@ -149,14 +150,34 @@ def results(workdir: Path, target: Target) -> dict[str, str]:
             if any(fnmatch.fnmatch(name, g) for g in globs)}
 
 
-def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool) -> dict:
-    prepare(workdir, target)
+def refresh_tests(workdir: Path, target: Target) -> None:
+    """For --survivors: the repository's current tests in an earlier run's workdir, whose
+    mutated file must be unchanged (a kill then still stands: tests were only added)."""
+    source = f"src/scdecg/{target.file}"
+    if not (workdir / source).exists() or \
+            (workdir / source).read_bytes() != (ROOT / source).read_bytes():
+        raise SystemExit(f"--survivors: {workdir / source} is missing or differs from {source}; "
+                         "run the target in full")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for copy in (workdir / "tests", workdir / "mutants" / "tests"):
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(ROOT / "tests", copy, ignore=ignore)
+    (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)   # new tests: recollect
+
+
+def run_target(name: str, target: Target, workdir: Path, jobs: int, show: bool,
+               survivors_only: bool = False) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CI")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1")
+    if survivors_only:
+        refresh_tests(workdir, target)
+        names = [n for n, s in results(workdir, target).items() if s not in KILLED]
+    else:
+        prepare(workdir, target)
+        names = mutant_globs(target)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs),
-                           *mutant_globs(target)], cwd=workdir, env=env, capture_output=True,
-                          text=True)
+                           *names], cwd=workdir, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     (workdir / "mutmut-run.log").write_text(proc.stdout + proc.stderr)
     try:
@@ -203,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested in parallel")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--survivors", action="store_true",
+                        help="reuse the workdir of an earlier run and retest only its survivors "
+                             "with the current tests (the mutated file must be unchanged)")
     args = parser.parse_args(argv)
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     names = args.targets or list(TARGETS)
-    rows = [run_target(n, TARGETS[n], args.workdir / n, args.jobs, args.show) for n in names]
+    rows = [run_target(n, TARGETS[n], args.workdir / n, args.jobs, args.show, args.survivors)
+            for n in names]
     print()
     print(table(rows))
     if args.json:

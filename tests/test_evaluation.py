@@ -560,7 +560,7 @@ def test_r2_of_small_and_constant_outcomes_without_warnings():
         assert np.isnan(weighted_auc(np.ones(3), np.array([1.0, 2, 3])))  # one class
     finally:
         context.__exit__(None, None, None)
-    with pytest.raises(ValueError, match="score contains NaN; drop those rows first"):
+    with pytest.raises(ValueError, match=r"^score contains NaN; drop those rows first$"):
         weighted_auc(np.array([0, 1]), np.array([0.5, np.nan]))
 
 
