@@ -24,9 +24,9 @@ from __future__ import annotations
 import sys
 
 from scdecg.cli import add_runtime_options, build_parser
-from scdecg.constants import COVARIATE_DF, DEFAULT_MODEL_NAMES, TEN_SEC_DIR
 from scdecg.errors import script_main
 from scdecg.training.runs import PARTS, predict_model
+from scdecg.workspace import COVARIATE_DF, DEFAULT_MODEL_NAMES, TEN_SEC_DIR
 
 MODEL_NAME = ""                # empty: the default model of the kind (ntuh_scd_model_demo; ntuh_scd_beat_model_demo with --beat)
 COVARIATE_DF_PATH = COVARIATE_DF

@@ -10,7 +10,7 @@ import statsmodels.api as sm
 
 from scdecg import ensemble as en
 from scdecg.errors import PipelineError
-from scdecg.evaluation import roc_auc
+from scdecg.metrics import roc_auc
 from training_fixtures import run_main
 
 X04 = "01_Predictive_Model/x04_train_ensemble.py"

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from scdecg import evaluation as ev
+from scdecg import metrics as mt
 from scdecg.errors import PipelineError
 from scdecg.metrics import auc_with_interval
 
@@ -32,10 +33,10 @@ def brute_force_auc(y, score, weights=None):
 # ----------------------------------------------------------------------------- AUC
 def test_auc_hand_example_with_tie():
     # positives 2 and 3 vs negatives 1 and 2: 1 + 0.5 + 1 + 1 = 3.5 of 4 pairs
-    assert ev.roc_auc([0, 0, 1, 1], [1, 2, 2, 3]) == pytest.approx(0.875)
-    assert ev.roc_auc([0, 1], [5, 5]) == 0.5
-    assert ev.roc_auc([0, 0, 1], [1, 2, 3]) == 1.0
-    assert ev.roc_auc([1, 1, 0], [1, 2, 3]) == 0.0
+    assert mt.roc_auc([0, 0, 1, 1], [1, 2, 2, 3]) == pytest.approx(0.875)
+    assert mt.roc_auc([0, 1], [5, 5]) == 0.5
+    assert mt.roc_auc([0, 0, 1], [1, 2, 3]) == 1.0
+    assert mt.roc_auc([1, 1, 0], [1, 2, 3]) == 0.0
 
 
 def test_auc_matches_brute_force_with_many_ties():
@@ -47,8 +48,8 @@ def test_auc_matches_brute_force_with_many_ties():
         score = rng.integers(0, 4, n).astype(float)  # heavy ties
         weights = rng.integers(0, 4, n)
         weights[:2] = 1
-        assert ev.roc_auc(y, score) == pytest.approx(brute_force_auc(y, score), abs=1e-12)
-        assert ev.weighted_auc(y, score, weights) == pytest.approx(
+        assert mt.roc_auc(y, score) == pytest.approx(brute_force_auc(y, score), abs=1e-12)
+        assert mt.weighted_auc(y, score, weights) == pytest.approx(
             brute_force_auc(y, score, weights), abs=1e-12)
 
 
@@ -57,37 +58,37 @@ def test_weighted_auc_equals_auc_of_repeated_rows_and_block_equals_rows():
     y = rng.integers(0, 2, 30)
     score = rng.normal(size=30).round(1)
     block = rng.integers(0, 3, (5, 30))
-    per_block = ev.weighted_auc(y, score, block)
+    per_block = mt.weighted_auc(y, score, block)
     assert per_block.shape == (5,)
     for row, auc in zip(block, per_block):
         repeated = np.repeat(np.arange(30), row)
-        assert auc == pytest.approx(ev.roc_auc(y[repeated], score[repeated]), abs=1e-12)
+        assert auc == pytest.approx(mt.roc_auc(y[repeated], score[repeated]), abs=1e-12)
 
 
 def test_auc_undefined_with_one_class():
-    assert np.isnan(ev.roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))
-    assert np.isnan(ev.weighted_auc([0, 1], [0.1, 0.2], np.array([[1, 0]]))[0])
+    assert np.isnan(mt.roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))
+    assert np.isnan(mt.weighted_auc([0, 1], [0.1, 0.2], np.array([[1, 0]]))[0])
     with pytest.raises(ValueError, match="NaN"):
-        ev.roc_auc([0, 1], [0.1, np.nan])
+        mt.roc_auc([0, 1], [0.1, np.nan])
 
 
 def test_roc_curve_area_is_the_auc():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 200)
     score = (rng.normal(size=200) + y).round(1)
-    fpr, tpr = ev.roc_curve(y, score)
+    fpr, tpr = mt.roc_curve(y, score)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
-    assert np.trapezoid(tpr, fpr) == pytest.approx(ev.roc_auc(y, score), abs=1e-12)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(mt.roc_auc(y, score), abs=1e-12)
 
 
 def test_r2_brier_and_sigmoid():
     y = np.array([1.0, 2.0, 3.0, 4.0])
-    assert ev.weighted_r2(y, y) == 1.0
-    assert ev.weighted_r2(y, np.full(4, 2.5)) == 0.0
-    assert ev.weighted_r2(y, y + 1) == pytest.approx(1 - 4 / 5)
-    assert ev.brier_score([0, 1], [0.2, 0.6]) == pytest.approx((0.04 + 0.16) / 2)
-    assert ev.sigmoid(np.array([0.0, -1000.0, 1000.0])).tolist() == [0.5, 0.0, 1.0]
+    assert mt.weighted_r2(y, y) == 1.0
+    assert mt.weighted_r2(y, np.full(4, 2.5)) == 0.0
+    assert mt.weighted_r2(y, y + 1) == pytest.approx(1 - 4 / 5)
+    assert mt.brier_score([0, 1], [0.2, 0.6]) == pytest.approx((0.04 + 0.16) / 2)
+    assert mt.sigmoid(np.array([0.0, -1000.0, 1000.0])).tolist() == [0.5, 0.0, 1.0]
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -98,15 +99,15 @@ def simulated(n, seed):
 
 
 def auc_interval(y, score, clusters, n_boot=300, seed=0):
-    replicates = ev.cluster_bootstrap(lambda w: ev.weighted_auc(y, score, w), clusters,
+    replicates = mt.cluster_bootstrap(lambda w: mt.weighted_auc(y, score, w), clusters,
                                       n_boot, seed)
-    return ev.percentile_interval(replicates)
+    return mt.percentile_interval(replicates)
 
 
 def test_percentile_interval_ignores_nan():
     values = np.r_[np.arange(101.0), np.nan]
-    assert ev.percentile_interval(values, 0.95) == pytest.approx((2.5, 97.5))
-    assert np.isnan(ev.percentile_interval(np.array([np.nan]))[0])
+    assert mt.percentile_interval(values, 0.95) == pytest.approx((2.5, 97.5))
+    assert np.isnan(mt.percentile_interval(np.array([np.nan]))[0])
 
 
 def test_bootstrap_interval_contains_estimate_narrows_and_is_seeded():
@@ -114,7 +115,7 @@ def test_bootstrap_interval_contains_estimate_narrows_and_is_seeded():
     for n in (200, 3000):
         y, score = simulated(n, seed=n)
         lo, hi = auc_interval(y, score, np.arange(n))
-        assert lo < ev.roc_auc(y, score) < hi
+        assert lo < mt.roc_auc(y, score) < hi
         widths.append(hi - lo)
     assert widths[1] < widths[0] / 2.5  # ~ sqrt(15) narrower
     y, score = simulated(200, seed=3)
@@ -126,7 +127,7 @@ def test_bootstrap_interval_contains_estimate_narrows_and_is_seeded():
 
 def test_cluster_weights_move_whole_patients():
     patients = np.array(["c", "a", "b", "a", "c", "c"])
-    blocks = list(ev.cluster_bootstrap_weights(patients, 50, np.random.default_rng(0),
+    blocks = list(mt.cluster_bootstrap_weights(patients, 50, np.random.default_rng(0),
                                                max_block_cells=60))
     assert len(blocks) == 5 and all(b.shape == (10, 6) for b in blocks)
     weights = np.vstack(blocks)
@@ -143,7 +144,7 @@ def test_patient_bootstrap_wider_than_ecg_bootstrap_when_ecgs_cluster():
     score_patient = rng.normal(size=40) + y_patient
     y, score = np.repeat(y_patient, 10), np.repeat(score_patient, 10)
     patients = np.repeat(np.arange(40), 10)
-    assert ev.roc_auc(y, score) == pytest.approx(ev.roc_auc(y_patient, score_patient))
+    assert mt.roc_auc(y, score) == pytest.approx(mt.roc_auc(y_patient, score_patient))
     lo_p, hi_p = auc_interval(y, score, patients)
     lo_e, hi_e = auc_interval(y, score, np.arange(400))
     lo_1, hi_1 = auc_interval(y_patient, score_patient, np.arange(40))
@@ -252,7 +253,7 @@ def write_study(folder, n_patients=300, seed=0):
                                "group": np.where(rng.random(n) < 0.3, "study", "2017"),
                                "age": rng.normal(60, 10, n), "dead2": np.zeros(n)})
     for output, base in (("scd3mo", -3.5), ("scd6mo", -3.0), ("scd1", -2.5), ("scd2", -2.0)):
-        covariates[output] = (rng.random(n) < ev.sigmoid(base + 1.5 * risk)).astype(float)
+        covariates[output] = (rng.random(n) < mt.sigmoid(base + 1.5 * risk)).astype(float)
     predictions = pd.DataFrame({"studyId": covariates["studyId"][::-1].to_numpy()})
     for output in ("scd3mo", "scd6mo", "scd1", "scd2", "dead2"):
         predictions[output + "_hat"] = (risk + rng.normal(0, 0.7, n))[::-1] - 3
@@ -280,7 +281,7 @@ def test_script_end_to_end(tmp_path, script_runner):
     for output, row in metrics.iterrows():
         assert row.n == len(frame) and row.n_pos == frame[output].sum()
         assert row.n_patients == frame["ptId"].nunique() and row.n_boot == 200
-        assert row.auc == pytest.approx(ev.roc_auc(frame[output], frame[output + "_hat"]))
+        assert row.auc == pytest.approx(mt.roc_auc(frame[output], frame[output + "_hat"]))
         assert row.auc_lo < row.auc < row.auc_hi
         # the interval is the patient bootstrap at x05's seed (42) and level (0.95) ...
         direct = auc_with_interval(frame[output], frame[output + "_hat"], frame["ptId"], 200,
@@ -301,7 +302,7 @@ def test_script_end_to_end(tmp_path, script_runner):
     train = joined[joined["split"] == "train"]
     in_sample = pd.read_csv(out / "metrics_train.csv").set_index("output")
     assert in_sample.loc["scd1", "n"] == len(train)
-    assert in_sample.loc["scd1", "auc"] == pytest.approx(ev.roc_auc(train["scd1"], train["scd1_hat"]))
+    assert in_sample.loc["scd1", "auc"] == pytest.approx(mt.roc_auc(train["scd1"], train["scd1_hat"]))
     expected = ev.high_risk_table(frame["scd1"], frame["scd1_hat"], frame["ptId"], [0.05, 0.2])
     high_risk = pd.read_csv(out / "high_risk.csv")
     assert high_risk["output"].tolist() == ["scd1", "scd1", "scd2", "scd2"]
@@ -309,7 +310,7 @@ def test_script_end_to_end(tmp_path, script_runner):
                                   check_dtype=False)
     regression = pd.read_csv(out / "metrics_regression.csv").set_index("output")
     assert regression.loc["age", "r2"] == pytest.approx(
-        ev.weighted_r2(frame["age"], frame["age_hat"]))
+        mt.weighted_r2(frame["age"], frame["age_hat"]))
     assert set(pd.read_csv(out / "calibration.csv")["output"]) == {"scd3mo", "scd6mo", "scd1",
                                                                    "scd2"}
     for png in ("roc_scd.png", "calibration.png", "roc_scd_train.png"):
@@ -364,7 +365,7 @@ def test_script_split_selects_held_out_rows(tmp_path, monkeypatch, capsys):
     metrics = pd.read_csv(tmp_path / "predictions" / "demo_1" / "metrics.csv")
     val = covariates.merge(predictions[predictions["split"] == "val"], on="studyId")
     assert metrics["output"].tolist() == ["scd2"] and metrics["n"].tolist() == [len(val)]
-    assert metrics["auc"][0] == pytest.approx(ev.roc_auc(val["scd2"], val["scd2_hat"]))
+    assert metrics["auc"][0] == pytest.approx(mt.roc_auc(val["scd2"], val["scd2_hat"]))
     assert main(["--model-name", "demo", "--part", "lockbox"]) == 2
     assert "no rows with split 'lockbox' (present: train, val)" in capsys.readouterr().err
 
@@ -393,7 +394,7 @@ def test_script_beat_model_uses_per_ecg_file_and_declared_types(tmp_path, monkey
     metrics = pd.read_csv(folder / "metrics.csv")
     assert metrics["output"].tolist() == ["scd1"] and metrics["n"].tolist() == [len(ids)]
     frame = covariates.merge(by_ecg.reset_index(), on="studyId")
-    assert metrics["auc"][0] == pytest.approx(ev.roc_auc(frame["scd1"], frame["scd1_hat"]))
+    assert metrics["auc"][0] == pytest.approx(mt.roc_auc(frame["scd1"], frame["scd1_hat"]))
     regression = pd.read_csv(folder / "metrics_regression.csv")
     assert regression["output"].tolist() == ["female"]  # declared, although labels are 0/1
     # the per-beat file is not one row per ECG
@@ -473,7 +474,7 @@ def test_baselines_fit_on_training_patients_only_and_score_the_same_ecgs(tmp_pat
     auc = table.set_index("model")["auc"]
     assert auc[bl.PROBE] > 0.9 and auc[bl.CLINICAL] > 0.65
     scored = lockbox.merge(fitted.scores, on="studyId").dropna(subset=[bl.PROBE])
-    assert auc[bl.PROBE] == pytest.approx(ev.roc_auc(scored["scd1"], scored[bl.PROBE]))
+    assert auc[bl.PROBE] == pytest.approx(mt.roc_auc(scored["scd1"], scored[bl.PROBE]))
     assert (table["split"] == "lockbox").all()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scdecg.constants import STEP_SCRIPTS
+from scdecg.workspace import STEP_SCRIPTS
 from training_fixtures import TINY, run_main
 
 

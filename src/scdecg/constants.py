@@ -26,9 +26,3 @@ SCD_HORIZON_DAYS: dict[str, int] = {"scd3mo": 91, "scd6mo": 182, "scd1": 365, "s
 MIN_DAYS_TO_EVENT = 2
 
 CONTROL_YEARS: tuple[int, ...] = (2015, 2016, 2017, 2018, 2019)
-
-# Files passed between scripts and the step scripts: their one home is scdecg.workspace (kept
-# importable from here for older code).
-from .workspace import (BEATS_DIR, COVARIATE_DF, DEFAULT_DATA_ROOT,  # noqa: E402,F401
-                        DEFAULT_MODEL_NAMES, MODEL_DIRS, MORPH_BEATS_DIR, PREDICTIONS_DIR,
-                        STEP_SCRIPTS, TEN_SEC_DIR)

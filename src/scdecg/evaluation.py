@@ -28,9 +28,8 @@ from tqdm.auto import tqdm
 
 from .errors import PipelineError
 from .failures import FailureLog
-from .metrics import (auc_with_interval, brier_score, cluster_bootstrap,  # noqa: F401
-                      cluster_bootstrap_weights, percentile_interval, roc_auc, roc_curve,
-                      sigmoid, weighted_auc, weighted_r2)
+from .metrics import (auc_with_interval, brier_score, cluster_bootstrap, percentile_interval,
+                      roc_curve, sigmoid, weighted_r2)
 from .io import read_feather, write_csv, write_text
 from .tables import markdown_table
 from .workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM, PREDICTIONS_DIR,
