@@ -19,12 +19,12 @@ from scdecg.cli import build_parser
 from scdecg.constants import NTUH_GAIN_FAULT
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.gain import (DIVISORS, GAIN_REPORT, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
+from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
                          MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk)
 from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
                        write_csv)
 from scdecg.parallel import imap
-from scdecg.workspace import COVARIATE_DF, TEN_SEC_DIR
+from scdecg.workspace import COVARIATE_DF, GAIN_REPORT, TEN_SEC_DIR
 
 COHORT = COVARIATE_DF
 OUT_DIR = TEN_SEC_DIR

@@ -16,7 +16,7 @@ import pandas as pd
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
-from scdecg.gain import GAIN_REPORT as _GAIN_REPORT, unusable_ecgs
+from scdecg.gain import unusable_ecgs
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              MIN_AVL_RANGE_MV as _MIN_AVL_RANGE_MV,
                              RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
@@ -24,7 +24,7 @@ from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEA
                              features_for_file)
 from scdecg.io import check_names, read_feather, require_dir, write_csv, write_feather
 from scdecg.parallel import imap
-from scdecg.workspace import AVL_FEATURES
+from scdecg.workspace import AVL_FEATURES, GAIN_REPORT as _GAIN_REPORT
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 
 COVARIATE_DF = _COVARIATE_DF

@@ -31,7 +31,8 @@ STORED = ROOT / "tests" / "data" / "delineation_beats.npz"
 
 def load_stages(morph_dir: str) -> dict[str, np.ndarray]:
     if morph_dir:
-        from scdecg.morphing import read_morph_outputs, took_a_step
+        from scdecg.morphing import read_morph_outputs
+        from scdecg.workspace import took_a_step
 
         table, stages = read_morph_outputs(Path(morph_dir))
         ok = took_a_step(table).to_numpy()

@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scdecg.beats import (BeatConfig, Exclusion, SegmentTask, beat_files, check_ecg,
+from scdecg.beats import (BeatConfig, Exclusion, SegmentTask, check_ecg,
                           detect_rpeaks, extract_windows, mean_autocorrelation,
                           morphing_exclusions, segment_ecg, segment_file, window_filters,
                           write_beats, z_distances)
+from scdecg.workspace import beat_files
 from scdecg.signals import right_pad, zero_median
 from scdecg.synthetic import EcgParams, simulate_ecg
 

@@ -23,11 +23,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .beats import beat_files
 from .errors import PipelineError
 from .metrics import auc_with_interval
 from .failures import FailureLog
-from .workspace import BEATS_DIR
+from .workspace import BEATS_DIR, beat_files
 
 CLINICAL = "age+sex+aVL"
 PROBE = "median-beat probe"

@@ -37,7 +37,7 @@ from .parallel import imap
 from .signals import right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
-from .workspace import beat_file_name, beat_files, is_beat_folder  # noqa: F401 (re-exported)
+from .workspace import beat_file_name, beat_files, is_beat_folder
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
 #: it is the most accurate and the fastest of neurokit2's detectors (tests/test_rpeaks_mitbih.py).

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from .constants import DERIVED_LIMB_LEADS, LEAD_INDEX, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT
-from .workspace import GAIN_REPORT  # noqa: F401 (re-exported)
 
 #: Coefficients of (I, II) giving each derived lead.
 IDENTITIES: dict[str, tuple[float, float]] = {

@@ -26,9 +26,9 @@ from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
 from .io import load_npy, read_feather
 from .signals import zero_mode
-from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE,  # noqa: F401 (re-exported)
-                        STAGE_ARRAYS, TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files,
-                        beat_folder, read_split, took_a_step)
+from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
+                        TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
+                        read_split)
 
 TARGET_OUTPUT = "scd1"
 

@@ -36,7 +36,8 @@ def main() -> None:
     from scdecg.constants import LEADS
     from scdecg.delineation import POINTS
     from scdecg.morph_stats import delineate_lead_neurokit
-    from scdecg.morphing import read_morph_outputs, took_a_step
+    from scdecg.morphing import read_morph_outputs
+    from scdecg.workspace import took_a_step
 
     table, stages = read_morph_outputs(Path(args.morph_dir))
     moved = np.flatnonzero(took_a_step(table).to_numpy())
