@@ -5,7 +5,6 @@ ECG (default settings) for the markers; writes a PNG or PDF (chosen by --output'
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import matplotlib
 import numpy as np

@@ -9,7 +9,6 @@ Missing or unreadable signal files are excluded and counted in a :class:`Failure
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
