@@ -54,7 +54,58 @@ def _requirements_hash() -> str:
     return digest.hexdigest()
 
 
-def ensure_environment(use_venv: bool) -> str:
+def pip_sources(python: str) -> list[str]:
+    """pip's configured package sources (``pip config list``: find-links, index URLs,
+    constraints) as uv options, so that uv installs from where pip would."""
+    listing = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True,
+                             text=True).stdout
+    return sources_as_uv_options(listing)
+
+
+def sources_as_uv_options(listing: str) -> list[str]:
+    """``pip config list`` lines (``scope.key='value'``) -> uv options, each value once.
+
+    >>> sources_as_uv_options("global.find-links='/opt/wheels'\\n:env:.find-links='/opt/wheels'")
+    ['--find-links', '/opt/wheels']
+    """
+    options: list[str] = []
+    for line in listing.splitlines():
+        key, sep, value = line.partition("=")
+        name = key.rsplit(".", 1)[-1]
+        if not sep or name not in UV_SOURCE_OPTIONS:
+            continue
+        for item in value.strip().strip("'\"").split():
+            pair = [UV_SOURCE_OPTIONS[name], item]
+            if not any(options[i:i + 2] == pair for i in range(0, len(options), 2)):
+                options += pair
+    return options
+
+
+#: pip configuration keys that say where packages come from, and uv's option for each.
+UV_SOURCE_OPTIONS = {"find-links": "--find-links", "index-url": "--index-url",
+                     "extra-index-url": "--extra-index-url", "constraint": "--constraint"}
+
+
+def install(python: str, packages: list[str], installer: str) -> None:
+    """``pip install packages`` into the environment of ``python``.
+
+    ``uv`` (the default): install uv with pip, then let it install the packages (about 5x
+    faster than pip: parallel downloads and unpacking), from pip's configured sources; if
+    that fails, say so and use pip. ``pip``: pip only.
+    """
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if installer == "uv":
+        try:
+            subprocess.run(pip + ["uv"], check=True)
+            subprocess.run([python, "-m", "uv", "pip", "install", "--quiet", "--python", python,
+                            *pip_sources(python), *packages], check=True)
+            return
+        except subprocess.CalledProcessError as error:
+            print(f"[setup] uv failed ({error}); installing with pip instead", flush=True)
+    subprocess.run(pip + packages, check=True)
+
+
+def ensure_environment(use_venv: bool, installer: str = "uv") -> str:
     """Return the Python executable that has the project installed, installing if needed."""
     if not use_venv:
         return sys.executable
@@ -62,13 +113,12 @@ def ensure_environment(use_venv: bool) -> str:
     wanted = _requirements_hash()
     if python.exists() and STAMP.exists() and STAMP.read_text() == wanted:
         return str(python)
-    print(f"[setup] creating/updating {VENV.relative_to(ROOT)} (first run installs torch, "
-          "neurokit2, ...; later runs skip this)", flush=True)
+    print(f"[setup] creating/updating {VENV.relative_to(ROOT)} with {installer} (first run "
+          "installs torch, neurokit2, ...; later runs skip this)", flush=True)
     if not python.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run(pip + ["-r", str(ROOT / "requirements.txt")], check=True)
-    subprocess.run(pip + ["--no-deps", "-e", str(ROOT)], check=True)
+    install(str(python), ["-r", str(ROOT / "requirements.txt")], installer)
+    install(str(python), ["--no-deps", "-e", str(ROOT)], installer)
     STAMP.write_text(wanted)
     return str(python)
 
@@ -111,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("demo", "test", "setup"))
     parser.add_argument("--no-venv", action="store_true", help="use the current interpreter")
+    parser.add_argument("--installer", choices=("uv", "pip"), default="uv",
+                        help="first set-up: uv (fast; falls back to pip) or pip only")
     parser.add_argument("--workspace", type=Path, default=DEMO_WORKSPACE,
                         help="demo: folder the pipeline writes into")
     args, rest = parser.parse_known_args(argv)
     started = time.perf_counter()
-    python = ensure_environment(use_venv=not args.no_venv)
+    python = ensure_environment(not args.no_venv, args.installer)
     print(f"[setup] environment ready in {time.perf_counter() - started:.0f} s", flush=True)
     if args.command == "setup":
         return 0
