@@ -631,3 +631,11 @@ def test_minmax_and_the_deflection_search_whatever_the_input_types():
     assert features.refine_to_deflection(lead, np.array([480.0, 990.0])).tolist() == [560, 1000]
     empty = features.refine_to_deflection(lead, np.array([], dtype=np.int64))
     assert empty.dtype == np.int64 and len(empty) == 0
+
+
+def test_lowpass_and_deflection_of_stored_types_work_in_float64():
+    x = np.random.default_rng(5).normal(size=(12, 1000)).astype(np.float32)
+    np.testing.assert_array_equal(features.lowpass(x), features.lowpass(x.astype(np.float64)))
+    lead = np.zeros(1000, dtype=np.int16)
+    lead[450], lead[520] = 30000, -32768          # int16's most negative value, in µV
+    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [520]
