@@ -1,10 +1,11 @@
 """Mutation testing of the science-critical code: the kill score per module (mutmut 3).
 
-For each target below, a scratch copy of the repository (``src/``, ``tests/`` and the script
-folders) is made under ``--workdir``, a ``setup.cfg`` restricts mutmut to the target's file
-and its fast in-process tests, and ``mutmut run`` mutates only the listed functions. A mutant
-is *killed* when a test fails (or times out); it *survives* when every test still passes, and
-"no tests" means no selected test calls the mutated function. Score = killed / mutants.
+For each target below, a scratch copy of the repository (``src/``, ``tests/``, ``benchmarks/``
+and the script folders) is made under ``--workdir``, a ``setup.cfg`` restricts mutmut to the
+target's file and its fast in-process tests, and ``mutmut run`` mutates only the listed
+functions. A mutant is *killed* when a test fails (or times out); it *survives* when every
+test still passes, and "no tests" means no selected test calls the mutated function.
+Score = killed / mutants.
 
 Not part of CI (a full run takes about 20 minutes on a 2-core machine). Requires the
 development tools: ``pip install -r requirements-dev.txt``.
@@ -31,7 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("src", "tests", "00_Data_Preprocessing", "01_Predictive_Model", "02_Morphing")
+#: Copied into each workdir: the package, the tests and what the tests read (the script folders;
+#: benchmarks/x06_reference.py, the plain x06 that test_features.py compares with).
+COPIED = ("src", "tests", "benchmarks", "00_Data_Preprocessing", "01_Predictive_Model",
+          "02_Morphing")
 TARGET_SCORE = 0.85
 #: mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as a kill.
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}

@@ -597,3 +597,105 @@ def test_a_failing_rpeak_detector_is_a_failed_ecg_with_its_error_and_the_tail_no
     assert seg.reason == ("R-peak detection failed: ValueError boom "
                           "(missing tail: all leads zero from sample 4000)")
     assert segment_ecg(gaussian_ecg(PEAKS)).reason == "R-peak detection failed: ValueError boom"
+
+
+def test_extract_windows_keeps_windows_that_touch_the_edges():
+    """A window may start on sample 0 and end on the last sample; only the first and last
+    R-peaks are dropped (x06's order), and no R-peaks (or float positions) are fine."""
+    ecg = np.arange(12 * 1000, dtype=np.float32).reshape(12, 1000)
+    windows, k = extract_windows(ecg, np.array([50, 100, 400, 800, 950]), pre=100, post=200)
+    assert k.tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(windows[0], ecg[:, 0:300])
+    np.testing.assert_array_equal(windows[2], ecg[:, 700:1000])
+    windows, k = extract_windows(ecg, [], pre=100, post=200)
+    assert windows.shape == (0, 12, 300) and k.tolist() == []
+    windows, k = extract_windows(ecg, np.array([50.0, 400.0, 950.0]), pre=100, post=200)
+    assert k.tolist() == [1]
+    np.testing.assert_array_equal(windows[0], ecg[:, 300:600])
+
+
+def test_mean_autocorrelation_of_one_varying_lead_is_that_leads_and_warns_nothing():
+    import warnings
+
+    rng = np.random.default_rng(4)
+    window = np.ones((1, 12, 300))
+    window[0, 7] = rng.normal(size=300).cumsum()          # eleven constant leads, one not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                     # constant leads: no RuntimeWarning
+        one = mean_autocorrelation(window)
+        alone = mean_autocorrelation(window[:, 7:8])
+    assert 0.5 < alone[0] < 1.0
+    np.testing.assert_allclose(one, alone, rtol=1e-12)
+
+
+def test_window_filters_need_values_strictly_above_their_limits():
+    r = np.array([1000])
+    step = np.zeros((1, 12, 300))
+    step[0, :, 150:] = 0.5                                 # every lead's range exactly 0.5 mV
+    assert window_filters(step, r, r)["low_amplitude"][0]
+    assert not window_filters(step * 1.01, r, r)["low_amplitude"][0]
+    walk = np.random.default_rng(3).normal(size=(1, 12, 300)).cumsum(axis=-1)
+    at = float(mean_autocorrelation(walk)[0])
+    assert window_filters(walk, r, r, BeatConfig(min_mean_autocorr=at))["low_autocorr"][0]
+    assert not window_filters(walk, r, r, BeatConfig(min_mean_autocorr=at - 1e-9))["low_autocorr"][0]
+
+
+def test_sd_filter_of_float32_beats_computes_the_sd_in_float64():
+    """x04's windows are float32. This one's mean SD is 0.0600500008 in float64, which rounds
+    to 0.0601 (kept); summed in float32 it comes out as 0.06005 and rounds to 0.0600."""
+    base = np.random.default_rng(0).normal(size=(1, 12, 300))
+    beats = (base / base.std(axis=-1, ddof=1).mean() * 0.060050000890343805).astype(np.float32)
+    sd = beats.std(axis=-1, ddof=1, dtype=np.float64).mean()
+    assert 0.06005 < sd < 0.0600500015
+    r = np.array([1000])
+    assert not window_filters(beats, r, r)["low_sd"][0]
+
+
+def test_segment_ecg_beats_are_float32_whatever_the_input_type():
+    seg = segment_ecg(gaussian_ecg(PEAKS).astype(np.float64), BeatConfig(zero_median=False))
+    assert seg.n_kept == 8 and seg.beats.dtype == np.float32
+
+
+def test_a_one_sample_tail_cut_is_the_published_loader_not_a_missing_tail():
+    ecg = gaussian_ecg(PEAKS)
+    ecg[:, 3000:] = 0.0
+    seg = segment_ecg(ecg, BeatConfig(tail_cut=1))
+    assert seg.status == "ok" and seg.reason == ""         # the zeros count as signal
+    assert segment_ecg(ecg).reason == "missing tail: all leads zero from sample 3000"
+
+
+def test_segment_ecg_passes_the_detector_settings_on(monkeypatch):
+    from scdecg import beats
+
+    calls = []
+
+    def spy(lead, fs, method, correct_artifacts):
+        calls.append((len(lead), fs, method, correct_artifacts))
+        return PEAKS
+
+    monkeypatch.setattr(beats, "detect_rpeaks", spy)
+    seg = segment_ecg(gaussian_ecg(PEAKS), BeatConfig(fs=250, method="pantompkins1985",
+                                                      correct_artifacts=True))
+    assert calls == [(5000, 250, "pantompkins1985", True)] and seg.n_kept == 8
+
+
+def test_too_few_rpeaks_keeps_the_ones_found_in_the_log():
+    seg = segment_ecg(gaussian_ecg([1500, 3500], noise=0.0))
+    assert seg.status == "no_beats" and seg.reason.startswith("fewer than 3 R-peaks: 2 found")
+    np.testing.assert_allclose(seg.rpeaks, [1500, 3500], atol=3)
+    assert seg.log_row("e")["n_rpeaks"] == 2
+
+
+def test_z_distances_are_computed_in_float64_whatever_the_stored_type():
+    rng = np.random.default_rng(6)
+    beats = rng.normal(size=(3, 12, 300)).astype(np.float32)
+    median = rng.normal(size=(12, 300)).astype(np.float32)
+    sd = rng.uniform(0.5, 2.0, size=(12, 300)).astype(np.float32)
+    z = (beats.astype(np.float64) - median.astype(np.float64)) / sd.astype(np.float64)
+    expected = np.sqrt((z ** 2).sum(axis=(1, 2)))
+    np.testing.assert_allclose(z_distances(beats, median, sd), expected, rtol=1e-13)
+
+
+def test_a_missing_true_false_flag_stored_as_float_is_not_excluded():
+    flags = pd.Series([1.0, np.nan, 0.0])                  # a bool column with gaps, as float
+    assert Exclusion("f", "f", "true").excluded(flags).tolist() == [True, False, False]

@@ -549,3 +549,114 @@ def test_modelling_age_limit_is_strictly_below_80(tmp_path):
     df.loc[["a", "b", "c"], "age"] = [79.99, 80.0, 80.01]
     out = add_pipeline_columns(df.reset_index()).set_index("studyId")
     assert out.loc[["a", "b", "c"], "include_modelling"].tolist() == [True, False, False]
+
+
+# --------------------------------------------------------------------------------------
+# Edges found by mutation testing (benchmarks/mutation.py cohort pipeline_columns)
+# --------------------------------------------------------------------------------------
+def test_control_dates_notes_repeats_odd_tags_bad_datetimes_and_several_control_ecgs(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s", 10)],
+                      {YEAR: [control_ecg("a", 100, patient="pa"), control_ecg("b", 100, patient="pb")]})
+    path = root / "control-group" / "ecg-cohort.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    a_ctl = table.loc[table["ecg_id"] == "a_ctl"].iloc[0]
+    extra = [dict(a_ctl, ecg_id="a_ctl2"),                               # pa: two control ECGs
+             dict(a_ctl, ecg_id="a_ctl", acquisition_datetime_offset="x"),  # a repeat: ignored
+             dict(a_ctl, ecg_id="odd", ecg_timetag="later"),
+             dict(a_ctl, ecg_id="bad", ecg_timetag="pre", acquisition_datetime_offset="2015-02-30")]
+    pd.concat([table, pd.DataFrame(extra)]).to_csv(path, index=False)
+    df, report = build(root)
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == "control"}
+    assert notes == {
+        "repeated ecg_id in ecg-cohort.csv: later row ignored": 1,
+        "acquisition datetime (ecg-cohort.csv) unparsable -> NaT": 1,
+        "ecg_timetag in control-group/ecg-cohort.csv neither 'pre' nor 'control' "
+        "(not a control ECG): 'later' 1": 1,
+        "patient with several control ECGs: earliest used": 1}
+    assert df.loc[["a", "b"], "days_to_event"].tolist() == [100, 100]
+
+
+def test_control_group_exclusion_reasons_notes_and_missing_cause(tmp_path):
+    controls = [control_ecg("ok", 50), control_ecg("odd", 60, age="unknown", sex="U"),
+                control_ecg("unlisted", 50), control_ecg("notag", 50), control_ecg("nopat", 50),
+                control_ecg("baddate", 50), control_ecg("badctl", 50)]
+    root = write_tree(tmp_path, [study_ecg("s", 10)], {YEAR: controls})
+    path = root / "control-group" / "ecg-cohort.csv"
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = table.loc[table["ecg_id"] != "unlisted"]
+    table.loc[table["ecg_id"] == "notag", "ecg_timetag"] = ""
+    table.loc[table["ecg_id"] == "nopat", "patient_ngsci_id"] = ""
+    table.loc[table["ecg_id"] == "baddate", "acquisition_datetime_offset"] = "soon"
+    table.loc[table["ecg_id"] == "badctl_ctl", "acquisition_datetime_offset"] = "later"
+    table.to_csv(path, index=False)
+    df, report = build(root)
+    assert sorted(df.index) == ["odd", "ok", "s"]
+    reasons = report.exclusion_frame().set_index("ecg_id")
+    assert reasons["group"].eq(str(YEAR)).all()
+    assert reasons["reason"].to_dict() == {
+        "unlisted": "not listed in control-group/ecg-cohort.csv",
+        "notag": "not tagged 'pre' in control-group/ecg-cohort.csv (a control ECG)",
+        "nopat": "no patient_ngsci_id",
+        "baddate": "no days_to_event: acquisition datetime missing or unparsable",
+        "badctl": "no days_to_event: control-ECG datetime missing or unparsable"}
+    notes = {msg: n for (group, msg), n in report.notes.items() if group == str(YEAR)}
+    assert notes["age missing or without digits -> NaN"] == 2        # odd, and unlisted
+    assert notes["sex not male/female -> female NaN"] == 2           # (no cohort row)
+    assert df["cause_of_cardiac_arrest"].dtype == "string"
+    assert df.loc[["ok", "odd"], "cause_of_cardiac_arrest"].isna().all()
+
+
+def test_category_labels_ignore_case_and_runs_of_inner_whitespace():
+    from scdecg.cohort import in_category, normalise_category
+
+    values = pd.Series(["Cardiac  Event", "cardiac\tevent", " CARDIAC EVENT ", "cardiac-event",
+                        None], dtype=object)
+    assert normalise_category(values).tolist()[:4] == ["cardiac event"] * 3 + ["cardiac-event"]
+    assert in_category(values, ["Cardiac \n Event"]).tolist() == [True, True, True, False, False]
+
+
+def test_one_ecg_per_patient_counts_exactly_two_days_as_eligible():
+    from scdecg.cohort import one_ecg_per_patient
+
+    df = pd.DataFrame({"ecg_id": ["a5", "a2", "b1", "b0"], "patient_ngsci_id": ["pa", "pa", "pb", "pb"],
+                       "days_to_event": [5.0, 2.0, 1.0, 0.0]})
+    assert one_ecg_per_patient(df)["ecg_id"].tolist() == ["a2", "b0"]
+
+
+def test_pipeline_columns_need_the_x01_columns_count_two_days_and_make_vtvf_boolean(tmp_path):
+    df, _ = build_cohort(write_tree(tmp_path, [study_ecg("two", 2), study_ecg("one", 1),
+                                              study_ecg("pea", 10, rhythm="PEA")]), [YEAR])
+    out = add_pipeline_columns(df).set_index("studyId")
+    assert out.loc[["two", "one"], "include_modelling"].tolist() == [True, False]
+    assert out["VTVF"].dtype == bool and out["VFVT"].dtype == bool
+    assert out.loc[["two", "one", "pea", "c1"], "VTVF"].tolist() == [True, True, False, False]
+    with pytest.raises(PipelineError, match=r"^cohort table: missing column\(s\) qtc, avg_rr "
+                                            r"\(run x01\)$"):
+        add_pipeline_columns(df.drop(columns=["avg_rr", "qtc"]))
+
+
+def test_placeholder_draws_are_the_seeded_sequence_in_patient_order(tmp_path):
+    """Every placeholder is the published draw sequence of RandomState(42), in patient-id
+    order: deaths, EF, pDuration (bin, then value), the two QRS axes."""
+    study = [study_ecg(f"s{i}", 60 + i, patient=f"p{9 - i}") for i in range(6)]
+    df, _ = build_cohort(write_tree(tmp_path, study), [YEAR])
+    out = add_pipeline_columns(df).set_index("ptId").sort_index()
+    n = len(df)
+    rng = np.random.RandomState(42)
+    deaths = [rng.uniform(size=n) for _ in range(4)]
+    ef = rng.triangular(20.0, 55.0, 70.0, size=n)
+    bins = rng.choice(3, size=n, p=[0.025, 0.95, 0.025])
+    low, high = np.array([0.0, 20.0, 120.0])[bins], np.array([20.0, 120.0, 160.0])[bins]
+    p_duration = rng.uniform(low, high)
+    front, horiz = rng.uniform(-90, 90, size=n), rng.uniform(-90, 90, size=n)
+    for name, draw, prob in zip(("dead3mo", "dead6mo", "dead1", "dead2"), deaths,
+                                (0.02, 0.03, 0.04, 0.05)):
+        label = out[{"dead3mo": "scd3mo", "dead6mo": "scd6mo", "dead1": "scd1",
+                     "dead2": "scd2"}[name]]
+        np.testing.assert_array_equal(out[name], ((draw < prob) | (label == 1)).astype(float))
+    np.testing.assert_allclose(out["most_recent_ef"], ef)
+    np.testing.assert_allclose(out["pDuration"], p_duration)
+    np.testing.assert_allclose(out["qrsFrontAxis"], front)
+    np.testing.assert_allclose(out["qrsHorizAxis"], horiz)
+    # numeric ids in the order pandas read them: 9 < 010 < 11
+    assert patient_order(pd.Series(["010", "9", "11"])).tolist() == [1, 0, 2]

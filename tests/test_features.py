@@ -486,3 +486,156 @@ def test_minmax_and_deflection_search_at_the_signal_edges():
     assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]
     lead[601] = 5.0                                  # one beyond the search: not reached
     assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]
+
+
+def test_find_r_takes_the_highest_peak_within_centre_plus_minus_60_edges_included():
+    def spikes(n=500, **at):
+        beat = np.zeros(n)
+        for i, h in at.items():
+            beat[int(i[1:])] = h
+        return beat
+
+    # 190 and 310 are the search's ends; 311 is one beyond it
+    assert features.find_r(spikes(s190=0.5, s250=0.3, s311=1.0)) == 190
+    assert features.find_r(spikes(s250=0.3, s310=0.5)) == 310
+    assert features.find_r(spikes(s1=1.0, s30=0.5), centre=30) == 1        # sample 1 can be R
+    assert features.find_r(spikes(s498=1.0, s490=0.5), centre=490) == 498  # and len - 2
+    qs = np.zeros(500)                                   # a QS complex with a 0.01 ripple
+    qs[240:260] = np.linspace(0, -1, 20)
+    qs[259:290] = np.linspace(-1, 0, 31)
+    qs[250] = qs[249] + 0.01
+    assert features.find_r(qs) is None                   # a ripple is no R wave
+
+
+def test_find_s_needs_three_samples_below_the_flat_slope_before_the_end():
+    d1 = np.full(311, 0.05)
+    d1[260:263] = features.FLAT_SLOPE                    # exactly 0.01 is not flat
+    d1[270:273] = 0.0
+    assert features.find_s(d1, 250) == 270
+    d1 = np.full(311, 0.05)
+    d1[308:311] = 0.0                                    # a run of 3 ending on the last sample
+    assert features.find_s(d1, 250) == 308
+    d1[308] = 0.05                                       # a run of 2 at the end: no S
+    assert features.find_s(d1, 250) == 311
+
+
+def test_rs_slopes_at_the_end_of_a_short_beat_and_around_another_centre():
+    fall = np.zeros(312)
+    fall[200:251] = np.linspace(0, 1, 51)
+    fall[250:] = 1 - 0.012 * np.arange(62)               # never flat: S = R + 61 = 311
+    out = features.rs_slopes(fall, features.AvlFeatures())
+    assert (out.status, out.r_index, out.s_index) == ("ok", 250, 311)   # S on len(d1): fits
+    assert out.rs_diff == pytest.approx(0.012)
+    past = features.rs_slopes(fall[:300], features.AvlFeatures())
+    assert (past.status, past.reason, past.detail) == \
+        ("failed", "S search runs past the median beat", "R 250, S 311")
+    assert np.isnan(past.rs_diff)
+    early = np.zeros(500)
+    early[100:151] = np.linspace(0, 1, 51)               # R at 150, a taller peak at 250
+    early[150:171] = np.linspace(1, 0, 21)
+    early[250] = 2.0
+    assert features.rs_slopes(early, features.AvlFeatures(), centre=150).r_index == 150
+
+
+def test_rs_slopes_failure_details_and_the_second_difference_window():
+    qs = np.zeros(500)
+    qs[240:260] = np.linspace(0, -1, 20)
+    qs[259:290] = np.linspace(-1, 0, 31)
+    out = features.rs_slopes(qs, features.AvlFeatures())
+    assert out.detail == "no local maximum within ±60 samples of sample 250"
+    flat_top = np.zeros(500)
+    flat_top[220:251] = np.linspace(0, 1, 31)
+    flat_top[251:260] = 1.0 - 0.001 * np.arange(1, 10)
+    flat_top[260:280] = np.linspace(flat_top[259], 0, 20)
+    out = features.rs_slopes(flat_top, features.AvlFeatures())
+    assert out.detail == "R 250, S 251: no second difference"
+    # S two samples after R: one second difference, status ok
+    two = np.zeros(500)
+    two[200:251] = np.linspace(0, 1, 51)
+    two[251], two[252] = 0.9, 0.0
+    two[253:] = 0.0
+    out = features.rs_slopes(two, features.AvlFeatures())
+    assert (out.status, out.r_index, out.s_index) == ("ok", 250, 252)
+    assert out.rs_diff_2 == pytest.approx(abs((0.0 - 0.9) - (0.9 - 1.0)))
+    # a cubic fall: the second differences vary, their mean is over d2[R:S-1]
+    beat = np.zeros(500)
+    beat[200:251] = np.linspace(0, 1, 51)
+    k = np.arange(31)
+    beat[250:281] = (1 - k / 30) ** 3
+    out = features.rs_slopes(beat, features.AvlFeatures())
+    d1, d2 = np.diff(beat), np.diff(beat, n=2)
+    s = out.s_index
+    assert out.r_index == 250 and 260 < s < 281
+    assert out.rs_diff == pytest.approx(np.mean(np.abs(d1[250:s])))
+    assert out.rs_diff_2 == pytest.approx(np.mean(np.abs(d2[250:s - 1])))
+
+
+def exact_ecg(peaks, n: int = 5000) -> np.ndarray:
+    """12 equal leads of identical beats on a 1/1024 mV grid: baseline 0 (its mode), R 1 mV."""
+    t = np.arange(n)
+    x = np.zeros(n)
+    for p in peaks:
+        x += np.exp(-0.5 * ((t - p) / 6) ** 2) + 0.3 * np.exp(-0.5 * ((t - p - 150) / 30) ** 2)
+    return np.repeat(np.round(x * 1024)[None] / 1024, 12, axis=0)
+
+
+def test_avl_range_limits_are_inclusive_and_one_window_is_enough_when_asked():
+    ecg = exact_ecg(range(250, 5000, 500))        # lead and median beat span exactly 1 mV
+    out = features.avl_features(ecg, lowpass_hz=0, min_avl_range=1.0)
+    assert (out.status, out.r_index, out.n_beats) == ("ok", 250, 8)
+    one = features.avl_features(exact_ecg([1000, 2500, 4000]), lowpass_hz=0, min_beats=1)
+    assert (one.status, one.n_beats) == ("ok", 1)
+    none = features.avl_features(exact_ecg([1500, 3500]), lowpass_hz=0, min_beats=0)
+    assert (none.reason, none.detail) == ("too few beats",
+                                          "0 usable windows from 2 R-peaks; need 1")
+
+
+def test_keeping_the_median_beat_measures_avl_not_lead_i():
+    gains = LEAD_GAINS.copy()
+    gains[0] = -1.0                                  # lead I inverted: no R wave there
+    ecg, _ = gaussian_ecg(np.random.default_rng(8), gains=gains)
+    plain = features.avl_features(ecg)
+    kept = features.avl_features(ecg, keep_median_beat=True)
+    assert plain.status == kept.status == "ok"
+    assert (kept.r_index, kept.s_index) == (plain.r_index, plain.s_index)
+    assert kept.rs_diff == pytest.approx(plain.rs_diff, abs=1e-9)
+
+
+def test_the_sampling_rate_reaches_the_filter_the_detector_and_the_refinement(monkeypatch):
+    import inspect
+
+    seen = []
+
+    def spy(name):
+        real = getattr(features, name)
+
+        def call(*args, **kwargs):
+            bound = inspect.signature(real).bind(*args, **kwargs)
+            bound.apply_defaults()
+            seen.append((name, bound.arguments["fs"]))
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("lowpass", "detect_rpeaks_hamilton", "refine_rpeaks"):
+        monkeypatch.setattr(features, name, spy(name))
+    features.avl_features(gaussian_ecg(np.random.default_rng(1))[0], fs=400)
+    assert seen == [("lowpass", 400), ("detect_rpeaks_hamilton", 400), ("refine_rpeaks", 400)]
+
+
+def test_minmax_and_the_deflection_search_whatever_the_input_types():
+    x = np.random.default_rng(3).normal(size=500).astype(np.float32)
+    wide = x.astype(np.float64)
+    np.testing.assert_array_equal(features.minmax(x), (wide - wide.min()) / np.ptp(wide))
+    lead = np.zeros(2000)
+    lead[560], lead[1000] = -1.5, 2.0
+    assert features.refine_to_deflection(lead, np.array([480.0, 990.0])).tolist() == [560, 1000]
+    empty = features.refine_to_deflection(lead, np.array([], dtype=np.int64))
+    assert empty.dtype == np.int64 and len(empty) == 0
+
+
+def test_lowpass_and_deflection_of_stored_types_work_in_float64():
+    x = np.random.default_rng(5).normal(size=(12, 1000)).astype(np.float32)
+    np.testing.assert_array_equal(features.lowpass(x), features.lowpass(x.astype(np.float64)))
+    lead = np.zeros(1000, dtype=np.int16)
+    lead[450], lead[520] = 30000, -32768          # int16's most negative value, in µV
+    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [520]
