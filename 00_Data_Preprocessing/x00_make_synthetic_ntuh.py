@@ -15,7 +15,7 @@ from scdecg.synthetic import CohortDesign, write_synthetic_ntuh
 from scdecg.workspace import DEFAULT_DATA_ROOT, TRUTH_FILE
 
 DATA_ROOT = DEFAULT_DATA_ROOT
-N_PATIENTS = 1500            # NTUH itself has about 10,950 patients and 18,000 ECGs
+N_PATIENTS = 3000            # NTUH itself has about 10,950 patients and 18,000 ECGs
 SEED = 0
 STUDY_FRACTION = CohortDesign.study_fraction      # patients with an arrest
 CARDIAC_FRACTION = CohortDesign.cardiac_fraction  # arrests of cardiac cause

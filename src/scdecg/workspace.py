@@ -335,7 +335,7 @@ def _evaluate(key: str, title: str, name: str, args: Sequence[str]) -> Step:
 
 PIPELINE: tuple[Step, ...] = (
     Step("x00", "synthetic NTUH dataset", f"{_X}x00_make_synthetic_ntuh.py",
-         ("--data-root", DEFAULT_DATA_ROOT, "--n-patients", "1500", "--seed", "0"),
+         ("--data-root", DEFAULT_DATA_ROOT, "--n-patients", "3000", "--seed", "0"),
          (), (DEFAULT_DATA_ROOT, f"arrest-ntuh-ecg/{TRUTH_FILE}")),
     Step("x01", "cohort table and SCD labels", f"{_X}x01_build_ntuh_df.py", (),
          (DEFAULT_DATA_ROOT,), (COVARIATE_DF, X01_EXCLUSIONS)),
