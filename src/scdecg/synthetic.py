@@ -123,7 +123,7 @@ TEMPLATE_POST = int(0.80 * FS)
 #: aVL-parallel part it removes.
 SLUR_WIDENING = 3.0
 SLUR_S_FADE = 1.0
-#: The smallest aVL-parallel R component (µV) the slur acts on.
+#: The smallest aVL-parallel R component (µV) of every ECG, which the slur acts on.
 SLUR_MIN_UV = 600.0
 PACING_SPIKE_UV = 4000.0
 WANDER_STEP = 25      # samples between exact evaluations of the baseline wander
@@ -146,19 +146,20 @@ def dipole_template(p: EcgParams) -> np.ndarray:
     def add(vec: np.ndarray, shape: np.ndarray) -> None:
         out[:] += np.outer(vec, shape)
 
-    # Depolarisation. The slur slows the downstroke of the R wave's component along the aVL
-    # axis: it adds the difference between a slow and the normal downstroke along AVL_UNIT.
-    # That component is taken to be at least SLUR_MIN_UV, so the slur shows in I, aVL, -III
-    # and the lateral chest leads whatever the QRS axis and R amplitude (an axis near +60 deg
-    # leaves almost no R in aVL to slow).
+    # Depolarisation. Every R vector has a component along the aVL axis of at least
+    # SLUR_MIN_UV (cases and controls alike: an axis near +60 deg would leave almost no R in
+    # aVL to slow). The slur slows the downstroke of that component: after the peak it decays
+    # as a wider Gaussian of the same height (it adds the slow minus the normal downstroke
+    # along AVL_UNIT), so it shows in I, aVL, -III and the lateral chest leads whatever the
+    # axis, and never raises the R peak.
     r_vec = p.r_amp * r_dir
+    r_vec = r_vec + max(SLUR_MIN_UV - float(r_vec @ AVL_UNIT), 0.0) * AVL_UNIT
     r_shape = _gauss(t, 0.0, sigma_r)
     add(r_vec, r_shape)
     if p.slur:
         slow = sigma_r * (1.0 + SLUR_WIDENING * p.slur)
         terminal = np.where(t <= 0, 0.0, _gauss(t, 0.0, slow) - r_shape)
-        slurred_amp = max(float(r_vec @ AVL_UNIT), SLUR_MIN_UV)
-        add(slurred_amp * AVL_UNIT, terminal)
+        add(float(r_vec @ AVL_UNIT) * AVL_UNIT, terminal)
     add(p.q_amp * _unit(p.axis_deg + 160.0, 45.0), _gauss(t, onset + 0.12 * qrs, qrs / 14.0))
     # The S wave's aVL-parallel part fades with the slur: the R runs slowly into the baseline.
     s_vec = p.s_amp * _unit(p.axis_deg + 170.0, -35.0)
