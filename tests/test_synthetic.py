@@ -121,6 +121,26 @@ def test_slur_lowers_the_avl_downstroke_slope_whatever_the_axis():
     assert (np.array(slopes[0.0]) > np.array(slopes[1.0])).all()
 
 
+def test_the_slur_slows_the_avl_r_without_raising_it_whatever_the_axis():
+    """Every R has an aVL R of at least SLUR_MIN_UV to slow; the slur widens its downstroke
+    but leaves its peak (a slowed component larger than the R it slowed drew a taller, later
+    aVL R at vertical axes, which models then learned instead of the slur)."""
+    from scdecg.synthetic import LEAD_VECTORS, SLUR_MIN_UV, TEMPLATE_PRE, dipole_template
+
+    avl = LEADS.index("aVL")
+    rng = np.random.default_rng(3)
+    for axis in (-20.0, 10.0, 40.0, 60.0, 75.0, 100.0):
+        base = replace(sample_ecg_params(rng), axis_deg=axis, st_early=(0, 0, 0),
+                       st_late=(0, 0, 0), delta_wave=False)
+        leads = {s: LEAD_VECTORS @ dipole_template(replace(base, slur=s)) for s in (0.0, 0.5, 1.0)}
+        qrs = slice(TEMPLATE_PRE - 40, TEMPLATE_PRE + 60)
+        peaks = {s: x[avl, qrs].max() for s, x in leads.items()}
+        assert peaks[0.0] >= 0.8 * SLUR_MIN_UV, axis   # the aVL lead vector is sqrt(3)/2 long
+        assert peaks[1.0] == pytest.approx(peaks[0.0], rel=0.02), (axis, peaks)
+        late = slice(TEMPLATE_PRE + 10, TEMPLATE_PRE + 30)      # 20-60 ms after R
+        assert leads[1.0][avl, late].mean() > leads[0.0][avl, late].mean() + 100, axis
+
+
 def test_cardiac_cases_carry_more_slur_and_the_oracle_is_moderate():
     ecgs = sample_cohort(1500, seed=11)
     per_patient = ecgs.drop_duplicates("patient_ngsci_id")
