@@ -248,8 +248,9 @@ def test_x06_rerun_replaces_columns_and_reproduces_values(x06_workspace, tmp_pat
     assert module.main(["--n-jobs", "1"]) == 0        # in-process: no interpreter start-up
     again = pd.read_feather(tmp_path / "covariate_df.feather")
     pd.testing.assert_frame_equal(again, cov)          # same values, no duplicated columns
-    table = pd.read_csv(tmp_path / "x06_avl_features.csv", dtype={"studyId": str})
-    full = pd.read_csv(x06_workspace / "x06_avl_features.csv", dtype={"studyId": str})
+    text = {"studyId": str, "status": str, "reason": str, "detail": str}  # all-empty in a slice
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv", dtype=text)
+    full = pd.read_csv(x06_workspace / "x06_avl_features.csv", dtype=text)
     pd.testing.assert_frame_equal(table, full.iloc[:12])
 
 
