@@ -96,7 +96,8 @@ def install(python: str, packages: list[str], installer: str) -> None:
     pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     if installer == "uv":
         try:
-            subprocess.run(pip + ["uv"], check=True)
+            # a machine without a route to the index fails fast here, then pip installs
+            subprocess.run(pip + ["--retries", "1", "--timeout", "20", "uv"], check=True)
             subprocess.run([python, "-m", "uv", "pip", "install", "--quiet", "--python", python,
                             *pip_sources(python), *packages], check=True)
             return

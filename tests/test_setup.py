@@ -54,6 +54,7 @@ def test_uv_installs_from_pips_sources(run, monkeypatch):
     monkeypatch.setattr(run.subprocess, "run", fake)
     run.install("/v/bin/python", ["-r", "req.txt"], "uv")
     assert calls[0][-1] == "uv" and calls[0][1:4] == ["-m", "pip", "install"]
+    assert calls[0][calls[0].index("--timeout") + 1] == "20"     # no long hang when offline
     assert calls[-1][:6] == ["/v/bin/python", "-m", "uv", "pip", "install", "--quiet"]
     assert calls[-1][-4:] == ["--find-links", "/w", "-r", "req.txt"]
 
