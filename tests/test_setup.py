@@ -52,7 +52,7 @@ def _recorder(fail_on: str | None):
 def test_uv_installs_from_pips_sources(run, monkeypatch):
     calls, fake = _recorder(None)
     monkeypatch.setattr(run.subprocess, "run", fake)
-    run.install("/v/bin/python", ["-r", "req.txt"], "uv")
+    run.install("/v/bin/python", [["-r", "req.txt"]], "uv")
     assert calls[0][-1] == "uv" and calls[0][1:4] == ["-m", "pip", "install"]
     assert calls[0][calls[0].index("--timeout") + 1] == "20"     # no long hang when offline
     assert calls[-1][:6] == ["/v/bin/python", "-m", "uv", "pip", "install", "--quiet"]
@@ -62,7 +62,7 @@ def test_uv_installs_from_pips_sources(run, monkeypatch):
 def test_a_failing_uv_falls_back_to_pip(run, monkeypatch, capsys):
     calls, fake = _recorder("uv")       # installing uv itself fails (no index reachable)
     monkeypatch.setattr(run.subprocess, "run", fake)
-    run.install("/v/bin/python", ["-r", "req.txt"], "uv")
+    run.install("/v/bin/python", [["-r", "req.txt"]], "uv")
     assert calls[-1][1:4] == ["-m", "pip", "install"] and calls[-1][-2:] == ["-r", "req.txt"]
     assert "installing with pip instead" in capsys.readouterr().out
 
@@ -70,5 +70,13 @@ def test_a_failing_uv_falls_back_to_pip(run, monkeypatch, capsys):
 def test_pip_only_never_touches_uv(run, monkeypatch):
     calls, fake = _recorder(None)
     monkeypatch.setattr(run.subprocess, "run", fake)
-    run.install("/v/bin/python", ["--no-deps", "-e", "."], "pip")
+    run.install("/v/bin/python", [["--no-deps", "-e", "."]], "pip")
     assert len(calls) == 1 and "uv" not in calls[0]
+
+
+def test_uv_is_installed_once_for_every_package_set(run, monkeypatch):
+    calls, fake = _recorder(None)
+    monkeypatch.setattr(run.subprocess, "run", fake)
+    run.install("/v/bin/python", [["-r", "req.txt"], ["--no-deps", "-e", "."]], "uv")
+    assert sum(c[-1] == "uv" for c in calls) == 1
+    assert [c[-2:] for c in calls if c[1:3] == ["-m", "uv"]] == [["-r", "req.txt"], ["-e", "."]]
