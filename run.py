@@ -78,7 +78,8 @@ def sources_as_uv_options(listing: str) -> list[str]:
         key, sep, value = line.partition("=")
         option = UV_SOURCE_OPTIONS.get(key.rsplit(".", 1)[-1])
         if sep and option:
-            pairs.update(dict.fromkeys((option, item) for item in value.strip().strip("'\"").split()))
+            items = value.strip().strip("'\"").split()
+            pairs.update(dict.fromkeys((option, item) for item in items))
     return [word for pair in pairs for word in pair]
 
 
