@@ -357,3 +357,18 @@ def test_script_rejects_bad_options(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--fault-fraction" in capsys.readouterr().err
     assert not (tmp_path / "v1").exists()
+
+
+def test_axis_statements_follow_the_drawn_r_vector():
+    """The aVL floor turns vertical R vectors left; the cart's axis statements describe the
+    waveform, not the drawing parameter."""
+    from scdecg.synthetic import diagnosis_statements, frontal_axis_deg
+
+    base = replace(sample_ecg_params(np.random.default_rng(4)), r_amp=1200.0, elevation_deg=0.0)
+    codes = np.zeros(len(LEADS), dtype=np.int64)
+    left = replace(base, axis_deg=-45.0)             # plenty of R on aVL: no floor
+    assert frontal_axis_deg(left) == pytest.approx(-45.0)
+    assert "left axis deviation" in diagnosis_statements(left, codes, 420.0)
+    vertical = replace(base, axis_deg=105.0)         # drawn with the floor: turned left
+    assert frontal_axis_deg(vertical) < 90.0
+    assert not any("axis deviation" in s for s in diagnosis_statements(vertical, codes, 420.0))

@@ -20,8 +20,9 @@ Three layers, each usable on its own:
 
 The planted biomarker: in cardiac-cause arrest patients the terminal R downstroke along the aVL
 axis (-30 deg) is slurred; ``EcgParams.slur`` in [0, 1] sets how much. Everyone else has the same
-parameter at background levels (overlapping distributions). The slur acts on an aVL-parallel R
-component of at least ``SLUR_MIN_UV``, so it is visible in every ECG, whatever its axis.
+parameter at background levels (overlapping distributions). Every R has an aVL-parallel
+component of at least ``SLUR_MIN_UV`` (:func:`r_vector`), which the slur slows without raising
+it, so it is visible in every ECG, whatever its axis.
 """
 from __future__ import annotations
 
@@ -134,6 +135,21 @@ def _gauss(t: np.ndarray, centre: float, width: float) -> np.ndarray:
     return np.exp(-0.5 * ((t - centre) / width) ** 2)
 
 
+def r_vector(p: EcgParams) -> np.ndarray:
+    """The R wave's dipole (µV): ``r_amp`` along the QRS axis, plus what lifts its component
+    along the aVL axis to ``SLUR_MIN_UV`` (cases and controls alike: an axis near +60 deg
+    would leave almost no R in aVL for the slur to slow)."""
+    r_vec = p.r_amp * _unit(p.axis_deg, p.elevation_deg)
+    return r_vec + max(SLUR_MIN_UV - float(r_vec @ AVL_UNIT), 0.0) * AVL_UNIT
+
+
+def frontal_axis_deg(p: EcgParams) -> float:
+    """The frontal QRS axis the waveform shows (of :func:`r_vector`; differs from
+    ``p.axis_deg`` where the aVL floor turned the R vector left)."""
+    r_vec = r_vector(p)
+    return float(np.rad2deg(np.arctan2(r_vec[1], r_vec[0])))
+
+
 def dipole_template(p: EcgParams) -> np.ndarray:
     """One beat of the heart dipole (3, TEMPLATE_PRE + TEMPLATE_POST) µV, R at TEMPLATE_PRE."""
     t = (np.arange(-TEMPLATE_PRE, TEMPLATE_POST) / FS)        # seconds from the R peak
@@ -146,14 +162,12 @@ def dipole_template(p: EcgParams) -> np.ndarray:
     def add(vec: np.ndarray, shape: np.ndarray) -> None:
         out[:] += np.outer(vec, shape)
 
-    # Depolarisation. Every R vector has a component along the aVL axis of at least
-    # SLUR_MIN_UV (cases and controls alike: an axis near +60 deg would leave almost no R in
-    # aVL to slow). The slur slows the downstroke of that component: after the peak it decays
-    # as a wider Gaussian of the same height (it adds the slow minus the normal downstroke
-    # along AVL_UNIT), so it shows in I, aVL, -III and the lateral chest leads whatever the
-    # axis, and never raises the R peak.
-    r_vec = p.r_amp * r_dir
-    r_vec = r_vec + max(SLUR_MIN_UV - float(r_vec @ AVL_UNIT), 0.0) * AVL_UNIT
+    # Depolarisation. The R vector has at least SLUR_MIN_UV along the aVL axis (r_vector).
+    # The slur slows the downstroke of that component: after the peak it decays as a wider
+    # Gaussian of the same height (it adds the slow minus the normal downstroke along
+    # AVL_UNIT), so it shows in I, aVL, -III and the lateral chest leads whatever the axis,
+    # and never raises the R peak.
+    r_vec = r_vector(p)
     r_shape = _gauss(t, 0.0, sigma_r)
     add(r_vec, r_shape)
     if p.slur:
@@ -362,9 +376,10 @@ def diagnosis_statements(p: EcgParams, codes: np.ndarray, qtc: float) -> list[st
         out.append("sinus tachycardia")
     else:
         out.append("normal sinus rhythm")
-    if p.axis_deg < -30:
+    axis = frontal_axis_deg(p)
+    if axis < -30:
         out.append("left axis deviation")
-    elif p.axis_deg > 90:
+    elif axis > 90:
         out.append("right axis deviation")
     if p.lbbb:
         out.append("left bundle branch block")
