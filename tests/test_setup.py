@@ -80,3 +80,56 @@ def test_uv_is_installed_once_for_every_package_set(run, monkeypatch):
     run.install("/v/bin/python", [["-r", "req.txt"], ["--no-deps", "-e", "."]], "uv")
     assert sum(c[-1] == "uv" for c in calls) == 1
     assert [c[-2:] for c in calls if c[1:3] == ["-m", "uv"]] == [["-r", "req.txt"], ["-e", "."]]
+
+
+def test_the_demo_runs_every_step_in_one_process_of_the_environment(run, monkeypatch):
+    calls, fake = _recorder(None)
+    monkeypatch.setattr(run.subprocess, "run", fake)
+    assert run.run_demo("/v/bin/python", Path("/w")) == 0
+    assert calls == [["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
+                      "--root", str(ROOT)]]
+
+
+def test_the_bytecode_warm_up_imports_what_the_pipeline_uses(run):
+    import sys
+    exec(run.WARM_IMPORTS, {})                     # every name in it exists and imports
+    assert {"scdecg.demo", "scdecg.training.loop", "scdecg.morph_stats"} <= set(sys.modules)
+    for lazily_imported in ("torch._dynamo", "matplotlib.backends.backend_agg"):
+        assert lazily_imported in run.WARM_IMPORTS
+
+
+class FakeProcess:
+    def __init__(self, returncode, stderr=""):
+        self.returncode, self.stderr = returncode, stderr
+
+    def communicate(self):
+        return "", self.stderr
+
+
+def test_a_finished_warm_up_is_remembered_and_a_failed_one_reported(run, tmp_path, monkeypatch,
+                                                                    capsys):
+    monkeypatch.setattr(run, "WARMED", tmp_path / "warmed")
+    run.finish_warm_up(FakeProcess(1, "Traceback ...\nImportError: no module named x\n"))
+    assert "warm-up failed (ImportError: no module named x)" in capsys.readouterr().out
+    assert not (tmp_path / "warmed").exists()
+    run.finish_warm_up(FakeProcess(0))
+    assert (tmp_path / "warmed").exists()
+    run.finish_warm_up(None)                       # nothing was due
+
+
+def test_the_warm_up_is_due_until_one_has_finished(run, tmp_path, monkeypatch):
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.touch()
+    monkeypatch.setattr(run, "VENV", tmp_path)
+    monkeypatch.setattr(run, "STAMP", tmp_path / "stamp")
+    monkeypatch.setattr(run, "WARMED", tmp_path / "warmed")
+    (tmp_path / "stamp").write_text(run._requirements_hash())   # installed, never warmed
+    started = []
+    monkeypatch.setattr(run, "warm_bytecode", lambda p: started.append(p) or "process")
+    monkeypatch.setattr(run, "install", lambda *a: pytest.fail("nothing to install"))
+    assert run.ensure_environment(True) == (str(python), "process")
+    (tmp_path / "warmed").touch()
+    assert run.ensure_environment(True) == (str(python), None)
+    assert started == [str(python)]
+    assert run.ensure_environment(False)[1] is None              # not our environment

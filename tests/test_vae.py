@@ -99,9 +99,9 @@ def test_resume_mid_run_matches_uninterrupted(tmp_path):
 
     calls = {"n": 0}
 
-    def risk_that_dies(x):  # simulates a crash in epoch 3 (4 risk calls per step, 2 steps/epoch)
-        calls["n"] += 1
-        if calls["n"] > 2 * 2 * 2:
+    def risk_that_dies(x):  # a crash in epoch 3: the real beats' risk once, then 1 call per
+        calls["n"] += 1     # step (the reconstructions), 2 steps per epoch
+        if calls["n"] > 1 + 2 * 2:
             raise Stop
         return toy_risk(x)
 

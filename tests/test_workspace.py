@@ -27,7 +27,7 @@ def test_the_report_imports_no_torch():
 
 
 def test_the_contract_module_needs_only_the_standard_library():
-    """run.py loads it from its file before the environment exists."""
+    """Every script, the report and the tests import it: it must stay light."""
     tree = ast.parse((ROOT / "src/scdecg/workspace.py").read_text())
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}
@@ -36,11 +36,11 @@ def test_the_contract_module_needs_only_the_standard_library():
     assert not [n for n in top if isinstance(n, ast.ImportFrom) and n.level > 0]
 
 
-def test_run_py_tests_and_hints_use_the_one_step_list():
-    spec = importlib.util.spec_from_file_location("run_for_test", ROOT / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
-    assert run.DEMO_STEPS == [(s.title, s.script, list(s.args)) for s in W.PIPELINE]
+def test_the_demo_tests_and_hints_use_the_one_step_list():
+    import inspect
+
+    from scdecg import demo
+    assert inspect.signature(demo.run_demo).parameters["steps"].default is W.PIPELINE
     keys = [s.key for s in W.PIPELINE]
     assert len(keys) == len(set(keys))
     assert keys.index("x01") < keys.index("x07") < keys.index("train_ecg") < keys.index("s10")

@@ -160,6 +160,19 @@ RiskProbability = Callable[[torch.Tensor], torch.Tensor]
 """Maps beats (B, 12, 300) to the frozen beat model's scd1 probability (B,)."""
 
 
+#: beats per call of the frozen risk model when scoring the real beats once before training
+FROZEN_RISK_BATCH = 512
+
+
+@torch.no_grad()
+def frozen_risk(risk_probability: RiskProbability, beats: torch.Tensor,
+                device: torch.device) -> torch.Tensor:
+    """``risk_probability`` of every beat (N,), on ``device``, in batches."""
+    parts = [risk_probability(beats[s:s + FROZEN_RISK_BATCH].to(device))
+             for s in range(0, len(beats), FROZEN_RISK_BATCH)]
+    return torch.cat(parts)
+
+
 def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability,
             cfg: VAETrainConfig, device: torch.device, checkpoint_path: Path | None = None,
             resume: bool = False, progress: bool = True) -> list[dict]:
@@ -175,7 +188,9 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     model.to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr_min)
+    # the frozen model's risk of each real beat does not change: computed once, not per epoch
+    p_real_all = frozen_risk(risk_probability, data, device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr_min, foreach=True)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     history: list[dict] = []
@@ -207,8 +222,7 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
             for group in optimiser.param_groups:
                 group["lr"] = lr_at(step, total_steps, cfg.lr_max, cfg.lr_min, cfg.warmup_fraction)
             x_hat, mu, var = model(x, generator=noise_gen)
-            with torch.no_grad():
-                p_real = risk_probability(x)
+            p_real = p_real_all[idx.to(device)]
             p_rec = risk_probability(x_hat)  # gradient flows through the frozen model into x_hat
             terms = drvae_loss(x, x_hat, mu, var, p_real, p_rec,
                                kl_weight_at(step, total_steps, cfg.kl_alpha, cfg.kl_ramp_fraction),

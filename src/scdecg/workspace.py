@@ -7,7 +7,7 @@ the readers of shared files (:func:`read_split`) and the one list of pipeline st
 (:data:`PIPELINE`) live here, and nowhere else.
 
 This module imports only the standard library (pandas inside the readers that need it), so
-``run.py`` can load it from its file before the environment exists.
+that every script, the report and the tests can name files without loading anything heavy.
 
 >>> beat_file_name("e12", 3)
 'e12_3.npy'
@@ -264,7 +264,7 @@ def took_a_step(table):
 REPORT_DIR = "reports"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-DEMO_TIMINGS = "demo_timings.csv"                # run.py demo, inside REPORT_DIR
+DEMO_TIMINGS = "demo_timings.csv"                # scdecg.demo (run.py demo), in REPORT_DIR
 ECG_EXAMPLE = "ecg_example.png"                  # the demo's x08 figure, inside REPORT_DIR
 ECG_EXAMPLE_GLOB = "ecg_example*.png"
 
