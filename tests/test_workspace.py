@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import importlib.util
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
