@@ -265,16 +265,23 @@ def test_streamed_predictions_equal_in_memory_ones_and_skip_a_bad_file(trained, 
         pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
         assert list(pred["studyId"]) == list(rows["studyId"])
         np.testing.assert_allclose(pred[hats].to_numpy(), expected, rtol=0, atol=1e-6)
-    # a file with a NaN sample (its header is fine) is left out and counted, not fatal
-    bad = rows["studyId"].iloc[4]
-    x = np.load(tmp_path / "10_sec_ecgs" / f"{bad}.npy").astype(np.float32)
+    # unusable files (a NaN sample behind a fine header; a wrong shape; a truncated file; a
+    # missing one) are found as they are read, left out and counted with the reason, not fatal
+    bad = rows["studyId"].iloc[[4, 5, 6, 7]].tolist()
+    files = [tmp_path / "10_sec_ecgs" / f"{sid}.npy" for sid in bad]
+    x = np.load(files[0]).astype(np.float32)
     x[3, 10] = np.nan
-    np.save(tmp_path / "10_sec_ecgs" / f"{bad}.npy", x)
+    np.save(files[0], x)
+    np.save(files[1], x[:8])
+    files[2].write_bytes(files[2].read_bytes()[:100])
+    files[3].unlink()
     code, out, err = run_main(X03, "--batch-size", "3", cwd=tmp_path)
     assert code == 0, err
-    assert "non-finite samples" in out + err
+    for reason in ("non-finite samples", "shape (8, ", "unreadable", "file missing"):
+        assert reason in out + err
+    assert "4 record(s) excluded or failed" in out + err
     pred = pd.read_feather(tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather")
-    keep = (rows["studyId"] != bad).to_numpy()
+    keep = ~rows["studyId"].isin(bad).to_numpy()
     assert list(pred["studyId"]) == list(rows.loc[keep, "studyId"])
     np.testing.assert_allclose(pred[hats].to_numpy(), expected[keep], rtol=0, atol=1e-6)
 

@@ -174,16 +174,21 @@ class SignalDataset:
 def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool],
                   covariates: list[str], cov_stats: Stats, target_stats: Stats, length: int,
                   preprocessing: list[str], memory_limit_gb: float, name: str,
-                  progress: bool = True) -> SignalDataset:
+                  progress: bool = True, check_files: bool = True) -> SignalDataset:
     """Check and (when small enough) load every sample's signal; exclude bad files, counted.
 
     ``items`` has one row per sample with ``path``, ``scale``, ``studyId`` and the output and
     covariate columns. ``memory_limit_gb=0`` never loads: each batch reads its files (and
-    only the files' headers are checked here).
+    only the files' headers are checked here). ``check_files=False`` (streaming prediction,
+    whose :meth:`SignalDataset.read_batch` reports every unusable file as it reads) skips
+    that check, a quarter of the time of predicting 22,694 demo beats.
     """
     failures = FailureLog(name)
     keep = np.ones(len(items), dtype=bool)
-    lengths = _probe_lengths(items)   # per file, or the reason it cannot be used
+    if not check_files and memory_limit_gb > 0:
+        raise ValueError("check_files=False is for streaming (memory_limit_gb=0) only")
+    # per file: its length, or the reason it cannot be used (0: not checked)
+    lengths = _probe_lengths(items) if check_files else [0] * len(items)
     n_samples = max([n for n in lengths if isinstance(n, int)], default=1)
     in_memory = len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9
     loaded: list[np.ndarray] = []

@@ -313,7 +313,8 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
                                failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
-                         config["preprocessing"], 0.0, name=f"predict {part}")  # 0: stream
+                         config["preprocessing"], 0.0, name=f"predict {part}",  # 0: stream
+                         check_files=False)
     for row in data.failures.rows:
         failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
     logits, readable, unread = stream_logits(
