@@ -103,12 +103,14 @@ def warm_bytecode(python: str) -> subprocess.Popen:
     set (as in many containers) nothing is ever cached: every process then compiled torch's
     and pandas' sources anew, 2.3 s per start-up on a 2-core machine (4.3 s instead of 2.1 s
     to import the training code). Warming takes about 20 s of one core, once; the demo runs
-    meanwhile (its first steps use one core). The import list is :data:`WARM_IMPORTS`; a
-    module it misses is compiled on each use, as before.
+    meanwhile, the warm-up at the lowest priority so that it only uses a core the demo leaves
+    idle. The import list is :data:`WARM_IMPORTS`; a module it misses is compiled on each
+    use, as before.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    lowest_priority = (lambda: os.nice(19)) if hasattr(os, "nice") else None
     return subprocess.Popen([python, "-c", WARM_IMPORTS], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lowest_priority)
 
 
 def finish_warm_up(process: subprocess.Popen | None) -> None:

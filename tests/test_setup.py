@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 from pathlib import Path
 
@@ -133,3 +134,17 @@ def test_the_warm_up_is_due_until_one_has_finished(run, tmp_path, monkeypatch):
     assert run.ensure_environment(True) == (str(python), None)
     assert started == [str(python)]
     assert run.ensure_environment(False)[1] is None              # not our environment
+
+
+def test_the_warm_up_writes_bytecode_even_where_the_environment_forbids_it(run, tmp_path,
+                                                                          monkeypatch):
+    import sys
+    (tmp_path / "warm_me.py").write_text("VALUE = 1\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setattr(run, "WARM_IMPORTS", "import warm_me")
+    monkeypatch.setattr(run, "WARMED", tmp_path / "warmed")
+    run.finish_warm_up(run.warm_bytecode(sys.executable))
+    assert list((tmp_path / "__pycache__").glob("warm_me.*.pyc"))
+    assert (tmp_path / "warmed").exists()
+    assert os.environ["PYTHONDONTWRITEBYTECODE"] == "1"       # ours only, not the caller's
