@@ -128,6 +128,17 @@ def test_bad_signal_files_are_excluded_and_counted(tmp_path):
         assert len(data.failures) == 3 and set(data.failures.counts().values()) == {1}
         assert (data.signals is None) == (in_memory_gb == 0.0)
         assert data.batch(np.array([1]))[0].shape == (1, 12, 200)
+    # streaming prediction: nothing checked or loaded up front; read_batch finds the bad files
+    data = build_dataset(ten_second_items(df, tmp_path), ["scd1"], [False], [], {}, {}, 200,
+                         ["zero_mode"], 0.0, name="t", progress=False, check_files=False)
+    assert data.signals is None and len(data) == 6 and len(data.failures) == 0
+    x, _, read, reasons = data.read_batch(np.arange(6))
+    assert read.tolist() == [True, False, False, False, True, True] and x.shape == (3, 12, 200)
+    assert reasons == ["file missing", "unreadable (ValueError)",
+                       "shape (3, 200), expected (12, samples)"]
+    with pytest.raises(ValueError, match="streaming"):
+        build_dataset(ten_second_items(df, tmp_path), ["scd1"], [False], [], {}, {}, 200,
+                      ["zero_mode"], 1.0, name="t", progress=False, check_files=False)
 
 
 # ----------------------------------------------------------------------------- fit loop

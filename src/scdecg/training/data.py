@@ -181,7 +181,7 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     covariate columns. ``memory_limit_gb=0`` never loads: each batch reads its files (and
     only the files' headers are checked here). ``check_files=False`` (streaming prediction,
     whose :meth:`SignalDataset.read_batch` reports every unusable file as it reads) skips
-    that check, a quarter of the time of predicting 22,694 demo beats.
+    that check (12.0-12.5 s -> 10.1-10.2 s to predict the 22,694 demo beats, in one run).
     """
     failures = FailureLog(name)
     keep = np.ones(len(items), dtype=bool)
@@ -190,7 +190,8 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     # per file: its length, or the reason it cannot be used (0: not checked)
     lengths = _probe_lengths(items) if check_files else [0] * len(items)
     n_samples = max([n for n in lengths if isinstance(n, int)], default=1)
-    in_memory = len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9
+    in_memory = (memory_limit_gb > 0
+                 and len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9)
     loaded: list[np.ndarray] = []
     for i, row in enumerate(tqdm(items.itertuples(index=False), total=len(items),
                                  desc=f"load {name}", disable=not (progress and in_memory),
