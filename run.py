@@ -101,10 +101,10 @@ def warm_bytecode(python: str) -> subprocess.Popen:
 
     uv, unlike pip, does not compile what it installs, and where PYTHONDONTWRITEBYTECODE is
     set (as in many containers) nothing is ever cached: every process then compiled torch's
-    and pandas' sources anew, 2.3 s per start-up on a 2-core machine (4.3 s instead of 2.1 s
-    to import the training code). Warming takes about 20 s of one core, once; the demo runs
-    meanwhile, the warm-up at the lowest priority so that it only uses a core the demo leaves
-    idle. The import list is :data:`WARM_IMPORTS`; a module it misses is compiled on each
+    and pandas' sources anew (a training step's start-up took 8.7 s instead of 3.3 s on a
+    2-core machine: benchmarks/bench_startup.py). Warming takes about 20 s of one core, once;
+    the demo runs meanwhile, the warm-up at the lowest priority so that it only uses a core
+    the demo leaves idle. The import list is :data:`WARM_IMPORTS`; a module it misses is compiled on each
     use, as before.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
