@@ -77,3 +77,10 @@ def test_the_runner_refuses_a_folder_that_is_not_the_repository(tmp_path, capsys
     assert demo.main(["--workspace", str(tmp_path / "ws"), "--root", str(tmp_path)]) == 2
     assert "not the repository root" in capsys.readouterr().err
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_workspace_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "ws").write_text("not a folder")
+    assert demo.main(["--workspace", str(tmp_path / "ws")]) == 2
+    expected = f"error: --workspace {tmp_path / 'ws'}: a file, not a folder"
+    assert capsys.readouterr().err.strip() == expected

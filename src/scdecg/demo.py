@@ -24,6 +24,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .errors import PipelineError, script_main
 from .io import write_csv
 from .workspace import DEMO_TIMINGS, PIPELINE, REPORT_DIR, REPORT_HTML, REPORT_MD, Step
 
@@ -84,6 +85,7 @@ def run_demo(workspace: Path, steps: Sequence[Step] = PIPELINE, root: Path = REP
     return 0
 
 
+@script_main
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, default=Path("demo_workspace"),
@@ -94,9 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [s.script for s in PIPELINE
                if not s.script.startswith("-m ") and not (args.root / s.script).is_file()]
     if missing:
-        print(f"error: {args.root}: not the repository root (no {missing[0]}); pass --root",
-              file=sys.stderr)
-        return 2
+        raise PipelineError(f"{args.root}: not the repository root (no {missing[0]}); "
+                            f"pass --root")
+    if args.workspace.exists() and not args.workspace.is_dir():
+        raise PipelineError(f"--workspace {args.workspace}: a file, not a folder")
     return run_demo(args.workspace, PIPELINE, args.root.resolve())
 
 
