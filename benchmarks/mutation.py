@@ -87,6 +87,8 @@ TARGETS: dict[str, Target] = {
                        "test_auc_matches_pairwise or test_r_squared")),
     "morphing": Target("morphing.py", ("morph_latents", "morph_in_batches", "stop_threshold"),
                        ("tests/test_morphing.py",)),
+    # the demo runner: each step as __main__ in one process, exit codes, stop at a failure
+    "demo": Target("demo.py", ("run_script", "run_demo", "main"), ("tests/test_demo.py",)),
 }
 
 

@@ -38,7 +38,7 @@ def run_script(script: str, args: Sequence[str], cwd: Path, root: Path = REPOSIT
     from ``cwd``; return its exit code (1 after an uncaught exception, printed)."""
     saved_argv, saved_cwd = sys.argv, Path.cwd()
     module = script.removeprefix("-m ") if script.startswith("-m ") else None
-    sys.argv = [module or str(root / script), *args]
+    sys.argv = [script, *args]     # runpy puts the file it runs in argv[0], as python does
     try:
         os.chdir(cwd)
         if module:
