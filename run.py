@@ -104,8 +104,8 @@ def warm_bytecode(python: str) -> subprocess.Popen:
     and pandas' sources anew (a training step's start-up took 8.7 s instead of 3.3 s on a
     2-core machine: benchmarks/bench_startup.py). Warming takes about 20 s of one core, once;
     the demo runs meanwhile, the warm-up at the lowest priority so that it only uses a core
-    the demo leaves idle. The import list is :data:`WARM_IMPORTS`; a module it misses is compiled on each
-    use, as before.
+    the demo leaves idle. The import list is :data:`WARM_IMPORTS`; a module it misses is
+    compiled on each use, as before.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     lowest_priority = (lambda: os.nice(19)) if hasattr(os, "nice") else None
