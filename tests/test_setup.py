@@ -148,3 +148,36 @@ def test_the_warm_up_writes_bytecode_even_where_the_environment_forbids_it(run, 
     assert list((tmp_path / "__pycache__").glob("warm_me.*.pyc"))
     assert (tmp_path / "warmed").exists()
     assert os.environ["PYTHONDONTWRITEBYTECODE"] == "1"       # ours only, not the caller's
+
+
+def test_the_whole_suite_runs_on_one_worker_per_core_with_a_share_of_the_cores(run,
+                                                                             monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    command, env = run.test_command("py", [], cores=2, has_xdist=True)
+    assert command == ["py", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "tests"]
+    assert env["OMP_NUM_THREADS"] == "1"
+    command, env = run.test_command("py", [], cores=16, has_xdist=True)
+    assert command[command.index("-n") + 1] == str(run.MAX_TEST_WORKERS)
+    assert env["OMP_NUM_THREADS"] == str(16 // run.MAX_TEST_WORKERS)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")                  # the user's own setting stays
+    assert run.test_command("py", [], cores=2, has_xdist=True)[1]["OMP_NUM_THREADS"] == "3"
+
+
+def test_serial_with_one_core_without_xdist_or_with_arguments_of_ones_own(run, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    serial = ["py", "-m", "pytest", "-q", "tests"]
+    for cores, has_xdist in ((1, True), (8, False)):
+        command, env = run.test_command("py", [], cores=cores, has_xdist=has_xdist)
+        assert command == serial and "OMP_NUM_THREADS" not in env
+    command, env = run.test_command("py", ["tests/test_core.py", "-x"], cores=8, has_xdist=True)
+    assert command == ["py", "-m", "pytest", "-q", "tests/test_core.py", "-x"]
+    assert "OMP_NUM_THREADS" not in env
+
+
+def test_xdist_is_looked_for_in_the_environment_that_runs_the_tests(run, monkeypatch):
+    import sys
+    monkeypatch.setattr(run, "usable_cores", lambda: 2)
+    command, _ = run.test_command(sys.executable, [])
+    assert ("-n" in command) == (importlib.util.find_spec("xdist") is not None)
+    command, _ = run.test_command(str(ROOT / "no" / "python"), [], cores=2)
+    assert "-n" not in command                          # nothing there to import xdist with
