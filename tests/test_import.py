@@ -17,7 +17,7 @@ from scdecg.cohort import LABELS, CohortReport
 from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
 from scdecg.errors import PipelineError
 from scdecg.importing import (RawRecord, RecordRefused, WindowOptions, canonical_lead,
-                              cohort_rows, cut_windows, id_problem, read_labels,
+                              cohort_rows, cut_windows, id_problem, read_labels, read_wfdb,
                               resample_to_pipeline, to_pipeline_leads, uv_per_unit)
 from scdecg.synthetic import sample_ecg_params, simulate_ecg
 from training_fixtures import TINY, run_main
@@ -330,6 +330,35 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
         err_uv = np.abs(got[:, inner] - truth[:, inner]).max(axis=1)
         assert err_uv.max() < tol, (record, dict(zip(LEADS, err_uv.round(3))))
     assert not (tmp_path / "10_sec_ecgs" / "d_nan.npy").exists()
+
+
+def _edit_header(path, edit):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
+
+
+def test_wfdb_headers_without_length_or_with_a_micro_sign(tmp_path):
+    """WFDB allows a header without the signal length (the file gives it); wfdb drops
+    non-ASCII header bytes, so "µV" must not be read as "V" (10^6 too large)."""
+    ecg = known_ecg(np.arange(12 * FS) / FS)
+    write_wfdb(tmp_path, "nolen", 500, channels(ecg, {}, LEADS))
+    _edit_header(tmp_path / "nolen.hea", lambda l: [" ".join(l[0].split()[:3])] + l[1:])
+    raw = read_wfdb(tmp_path / "nolen.hea", seconds=11.0)
+    assert raw.total_samples == 12 * FS and raw.signal.shape == (12, 11 * FS)
+    np.testing.assert_allclose(raw.signal[0] * 1000, ecg[0, :11 * FS], atol=4 * quantum(ecg))
+
+    write_wfdb(tmp_path, "micro", 500, channels(ecg, {}, LEADS), unit="uV")
+    _edit_header(tmp_path / "micro.hea", lambda l: [l[0]] + [x.replace("/uV", "/\u00b5V")
+                                                              for x in l[1:]])
+    raw = read_wfdb(tmp_path / "micro.hea", seconds=11.0)
+    assert raw.units == ["\u00b5V"] * 12
+    mapped = to_pipeline_leads(raw)
+    np.testing.assert_allclose(mapped.ecg_uv[0], ecg[0, :11 * FS], atol=4 * quantum(ecg))
+    # a unit of other non-ASCII characters is refused by its full name, not read as "V"
+    _edit_header(tmp_path / "micro.hea", lambda l: [l[0]] + [x.replace("/\u00b5V", "/\u00e5V")
+                                                              for x in l[1:]])
+    with pytest.raises(RecordRefused, match="unknown unit '\u00e5V' of lead I"):
+        to_pipeline_leads(read_wfdb(tmp_path / "micro.hea", seconds=11.0))
 
 
 def test_npy_and_csv_folders(tmp_path):

@@ -167,17 +167,45 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     name = str(Path(path).with_suffix(""))
     try:
         header = wfdb.rdheader(name)
-        total = int(header.sig_len or 0)
+        total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
-        sampto = _samples_to_read(total, fs, seconds) if total else "end"
+        sampto = _samples_to_read(total, fs, seconds) if total else None
         record = wfdb.rdrecord(name, sampto=sampto)
     except Exception as exc:  # wfdb raises many types for broken headers and signal files
         raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
     if record.p_signal is None or record.sig_name is None:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
-    return RawRecord(signal=signal, names=list(record.sig_name), units=list(record.units or []),
-                     fs=fs, total_samples=total or signal.shape[1])
+    total = total or signal.shape[1]
+    units = _header_units(Path(name + ".hea"), list(record.units or []))
+    return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
+                     names=list(record.sig_name), units=units, fs=fs, total_samples=total)
+
+
+def _header_units(header: Path, parsed: list[str]) -> list[str]:
+    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
+
+    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V"; the units of a
+    single-segment header's signal lines (``file fmt gain(baseline)/units ...``) are re-read
+    here as UTF-8 (Latin-1 if not).
+    """
+    data = header.read_bytes()
+    if data.isascii():
+        return parsed
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines or "/" in lines[0].split()[0]:  # multi-segment: units in segment headers
+        return parsed
+    units = list(parsed)
+    for i, line in enumerate(lines[1:1 + len(parsed)]):
+        fields = line.split()
+        if len(fields) > 2 and "/" in fields[2] and not fields[2].isascii():
+            units[i] = fields[2].split("/", 1)[1]
+    return units
 
 
 def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
