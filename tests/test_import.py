@@ -235,6 +235,17 @@ def test_ready_made_labels_are_taken_as_they_are(tmp_path):
      r"column days_to_event: 'soon' is not a number"),
     (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
                    "scd1": [2]}), r"column scd1: '2' is not 0/1"),
+    (pd.DataFrame({"record_id": ["a", "b"], "patient_id": ["1", "2"], "age": [1, 2],
+                   "sex": ["male"] * 2, "days_to_event": ["3", "inf"], "cardiac_cause": [""] * 2}),
+     r"row 2 \(record_id 'b'\), column days_to_event: 'inf' is not a finite number"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3], "cardiac_cause": [""], "qt_interval": ["-Infinity"]}),
+     r"column qt_interval: '-Infinity' is not a finite number"),
+    (pd.DataFrame(columns=["record_id", "patient_id", "age", "sex", "scd1"]),
+     r"labels.csv: no data rows"),
+    (pd.DataFrame({"record_id;patient_id;age;sex;scd1": ["a;1;1;male;0"]}),
+     r"missing column\(s\) record_id, patient_id, age, sex \(found: "
+     r"'record_id;patient_id;age;sex;scd1'; comma-separated\)"),
 ])
 def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
     path = tmp_path / "labels.csv"
@@ -428,6 +439,24 @@ def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path
     assert code == 2 and "no record was imported" in err
     assert not (tmp_path / "10_sec_ecgs").exists() and not (tmp_path / "covariate_df.feather").exists()
     assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["refused"]
+
+
+def test_import_whose_label_rows_are_all_refused_logs_each_row(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    for name in ("r1", "r2"):
+        write_wfdb(rec, name, 500, channels(known_ecg(np.arange(11 * FS) / FS), {}, LEADS))
+    labels_frame([("r1", "p1", 50, "male", None, ""), ("r2", "p2", 60, "male", None, "true")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "no record was imported" in err and "Traceback" not in err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert log["status"].tolist() == ["refused", "refused"]
+    assert log["reason"].tolist() == ["label row: no days_to_event (days from the ECG to the "
+                                      "last follow-up without an event)",
+                                      "label row: event without days_to_event"]
+    assert not (tmp_path / "10_sec_ecgs").exists()
 
 
 # --------------------------------------------------------------------------------------

@@ -552,7 +552,10 @@ def read_labels(path: Path) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
     if missing:
-        raise PipelineError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise PipelineError(f"{path}: missing column(s) {', '.join(missing)} (found: "
+                            f"{', '.join(map(repr, df.columns))}; comma-separated)")
+    if df.empty:
+        raise PipelineError(f"{path}: no data rows (one row per record is expected)")
     given_labels = [c for c in LABELS if c in df.columns]
     has_events = [c for c in EVENT_COLUMNS if c in df.columns]
     if given_labels and "cardiac_cause" in df.columns:
@@ -594,6 +597,11 @@ def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
         row = df.loc[bad].iloc[0]
         raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
                             f"column {column}: {row[column]!r} is not a number")
+    infinite = np.isinf(number)
+    if infinite.any():
+        row = df.loc[infinite].iloc[0]
+        raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
+                            f"column {column}: {row[column]!r} is not a finite number")
     return number
 
 
@@ -813,7 +821,8 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         results = list(imap(work, tasks, n_jobs=n_jobs, desc="import records", chunksize=4,
                             progress=progress, unit="record"))
         by_id = {res["record_id"]: res for res in results}
-        usable = rows[rows["ecg_id"].map(lambda r: by_id.get(r, {}).get("status") == "imported")]
+        imported = [by_id.get(r, {}).get("status") == "imported" for r in rows["ecg_id"]]
+        usable = rows.loc[np.asarray(imported, dtype=bool)]
         kept = one_ecg_per_patient(usable) if one_per_patient else usable
         kept_ids = set(kept["ecg_id"])
         for res in results:
