@@ -254,6 +254,27 @@ def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
         cohort_rows(read_labels(path), CohortReport())
 
 
+def test_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
+    """"NA", "nan", "None", "null" are usable record and patient ids, not empty cells;
+    in other columns they still mean missing."""
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                    "NA,None,NA,male,30,true\nnan,null,55,female,NA,\nNULL,x,60,male,10,NA\n")
+    table = read_labels(path)
+    assert table["record_id"].tolist() == ["NA", "nan", "NULL"]
+    assert table["patient_id"].tolist() == ["None", "null", "x"]
+    rows, refused = cohort_rows(table, CohortReport())
+    assert rows["ecg_id"].tolist() == ["NA", "NULL"]
+    assert rows["patient_ngsci_id"].tolist() == ["None", "x"]
+    assert np.isnan(rows["age"].iloc[0]) and rows["scd1"].tolist() == [1.0, 0.0]
+    assert rows["group"].tolist() == ["study", "control"]
+    assert set(refused) == {"nan"}  # a control without days_to_event
+    path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                    "a,,50,male,3,\n")
+    with pytest.raises(PipelineError, match=r"row 1 \(record_id 'a'\): patient_id is empty"):
+        read_labels(path)
+
+
 def test_feather_labels_read_like_csv(tmp_path):
     frame = labels_frame([("a", "p1", 70, "female", 40, True), ("b", "p2", 55.0, "male", None, None)])
     frame.to_csv(tmp_path / "l.csv", index=False)

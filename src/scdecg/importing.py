@@ -64,6 +64,7 @@ GROUP_CONTROL = "control"
 NON_CARDIAC_CAUSE = "non-cardiac"
 
 LABEL_ID_COLUMNS = ("record_id", "patient_id", "age", "sex")
+ID_COLUMNS = ("record_id", "patient_id")  # read as written (no "NA" -> missing)
 EVENT_COLUMNS = ("days_to_event", "cardiac_cause")
 #: Optional ECG measurements taken as they are (names and meaning as in x01's table).
 MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_duration",
@@ -546,6 +547,12 @@ def read_labels(path: Path) -> pd.DataFrame:
             df = df.where(df.notna(), None)
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=True)
+            # Ids are taken as written: "NA", "nan", "None" are ids, only an empty cell is not.
+            as_written = pd.read_csv(path, dtype=str, keep_default_na=False)
+            for i, name in enumerate(df.columns):
+                if str(name).strip() in ID_COLUMNS:
+                    text = as_written.iloc[:, i]
+                    df.iloc[:, i] = text.where(text.str.strip() != "", None)
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise PipelineError(f"{path}: cannot read the labels table ({type(exc).__name__}: "
                             f"{exc})") from exc
