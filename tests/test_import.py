@@ -16,9 +16,10 @@ from scipy.signal import resample_poly
 from scdecg.cohort import LABELS, CohortReport
 from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
 from scdecg.errors import PipelineError
-from scdecg.importing import (RawRecord, RecordRefused, WindowOptions, canonical_lead,
-                              cohort_rows, cut_windows, id_problem, read_labels, read_wfdb,
-                              resample_to_pipeline, to_pipeline_leads, uv_per_unit)
+from scdecg.importing import (RawRecord, RecordRefused, SignalOptions, WindowOptions,
+                              canonical_lead, cohort_rows, cut_windows, id_problem, import_record,
+                              read_labels, read_wfdb, resample_to_pipeline, to_pipeline_leads,
+                              uv_per_unit)
 from scdecg.synthetic import sample_ecg_params, simulate_ecg
 from training_fixtures import TINY, run_main
 
@@ -391,6 +392,18 @@ def test_wfdb_headers_without_length_or_with_a_micro_sign(tmp_path):
                                                               for x in l[1:]])
     with pytest.raises(RecordRefused, match="unknown unit '\u00e5V' of lead I"):
         to_pipeline_leads(read_wfdb(tmp_path / "micro.hea", seconds=11.0))
+
+
+def test_a_semicolon_csv_record_is_refused_in_one_line(tmp_path):
+    ecg = known_ecg(np.arange(11 * FS) / FS) / 1000
+    frame = pd.DataFrame(ecg.T, columns=list(LEADS))
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";", decimal=",")
+    options = SignalOptions(format="csv", fs=500.0)
+    row = import_record(("semi", str(tmp_path / "semi.csv"), str(tmp_path)), options)
+    assert row["status"] == "refused" and "\n" not in row["reason"]
+    assert row["reason"].startswith("unreadable CSV (comma-separated, '.' decimals expected): "
+                                    "ParserError: Error tokenizing data. C error: Expected 1 "
+                                    "fields in line 2, saw 13")
 
 
 def test_npy_and_csv_folders(tmp_path):

@@ -248,7 +248,8 @@ def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str,
     try:
         table = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise RecordRefused(f"unreadable CSV: {type(exc).__name__}: {exc}") from exc
+        raise RecordRefused(f"unreadable CSV (comma-separated, '.' decimals expected): "
+                            f"{type(exc).__name__}: {exc}") from exc
     first = pd.to_numeric(table.iloc[0], errors="coerce") if len(table) else None
     header = None
     if first is not None and first.isna().all():
@@ -473,7 +474,7 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
         windows, padded = cut_windows(resample_to_pipeline(mapped.ecg_uv, raw.fs),
                                       options.windows)
     except RecordRefused as exc:
-        row.update(status="refused", reason=str(exc))
+        row.update(status="refused", reason=" ".join(str(exc).split()))  # one line
         return row
     ids = window_ids(record_id, len(windows), options.windows.all_windows)
     measurements, reasons = [], []
