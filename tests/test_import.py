@@ -493,6 +493,33 @@ def test_import_whose_label_rows_are_all_refused_logs_each_row(tmp_path):
     assert not (tmp_path / "10_sec_ecgs").exists()
 
 
+X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
+
+
+@pytest.mark.parametrize("fmt", ["wfdb", "npy"])
+def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    if fmt == "wfdb":
+        write_wfdb(rec, "r1", 500, channels(ecg, {}, LEADS))
+        extra = []
+    else:
+        np.save(rec / "r1.npy", ecg)
+        extra = ["--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--format", fmt, *extra, "--labels",
+                            "labels.csv", "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    before = np.load(tmp_path / "10_sec_ecgs" / "r1.npy")
+    code, _, err = run_main(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert code == 2
+    suffix = ".hea" if fmt == "wfdb" else ".npy"
+    assert f"file_path 'records/r1{suffix}'" in err and "run x04 next, not x03" in err
+    np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
+    assert not (tmp_path / "x03_gain_report.csv").exists()
+
+
 # --------------------------------------------------------------------------------------
 # The imported cohort runs through the pipeline unchanged
 # --------------------------------------------------------------------------------------
