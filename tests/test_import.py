@@ -17,9 +17,9 @@ from scdecg.cohort import LABELS, CohortReport
 from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
 from scdecg.errors import PipelineError
 from scdecg.importing import (RawRecord, RecordRefused, SignalOptions, WindowOptions,
-                              canonical_lead, cohort_rows, cut_windows, id_problem, import_record,
-                              read_labels, read_wfdb, resample_to_pipeline, to_pipeline_leads,
-                              uv_per_unit)
+                              canonical_lead, cohort_rows, cut_windows, discover_records,
+                              id_problem, import_record, read_labels, read_wfdb,
+                              resample_to_pipeline, to_pipeline_leads, uv_per_unit)
 from scdecg.synthetic import sample_ecg_params, simulate_ecg
 from training_fixtures import TINY, run_main
 
@@ -667,3 +667,17 @@ def test_a_record_id_found_twice_is_named(tmp_path):
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
     code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
     assert code == 2 and "record id 'r1' found twice" in err and "a/r1.hea" in err
+
+
+def test_record_ids_differing_only_in_case_are_named(tmp_path):
+    """R1.npy and r1.npy are one file on macOS and Windows: one ECG would silently replace
+    the other in 10_sec_ecgs/."""
+    rec = tmp_path / "records"
+    (rec / "a").mkdir(parents=True)
+    (rec / "b").mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    write_wfdb(rec / "a", "r1", 500, ten)
+    write_wfdb(rec / "b", "R1", 500, ten)
+    with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
+                                            r".*a/r1.hea and .*b/R1.hea"):
+        discover_records(rec, "wfdb")

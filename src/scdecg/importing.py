@@ -512,6 +512,7 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         raise PipelineError(f"{input_dir}: input folder not found (pass --input DIR)")
     skip = {Path(p).resolve() for p in exclude}
     found: dict[str, Path] = {}
+    folded: dict[str, str] = {}  # case-folded id -> id
     for path in sorted(input_dir.rglob(f"*{SUFFIXES[fmt]}")):
         if not path.is_file() or path.resolve() in skip or path.name.startswith("."):
             continue
@@ -522,7 +523,13 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         if record_id in found:
             raise PipelineError(f"record id {record_id!r} found twice: {found[record_id]} and "
                                 f"{path} (record ids are file stems and must be unique)")
+        other = folded.get(record_id.casefold())
+        if other is not None:
+            raise PipelineError(f"record ids {other!r} and {record_id!r} differ only in case: "
+                                f"{found[other]} and {path} (one file name on macOS and "
+                                "Windows; rename one)")
         found[record_id] = path
+        folded[record_id.casefold()] = record_id
     if not found:
         raise PipelineError(f"{input_dir}: no {SUFFIXES[fmt]} files found (--format {fmt})")
     return found
