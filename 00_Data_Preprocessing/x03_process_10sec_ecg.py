@@ -20,7 +20,8 @@ from scdecg.constants import NTUH_GAIN_FAULT
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
-                         MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk)
+                         MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk,
+                         imported_cohort_problem)
 from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
                        write_csv)
 from scdecg.parallel import imap
@@ -86,6 +87,10 @@ def main(argv=None):
     if args.divisor not in DIVISORS:
         raise PipelineError(f"--divisor {args.divisor!r}: expected one of {DIVISORS}")
     cohort = load_cohort(args.cohort)
+    problem = imported_cohort_problem(cohort["file_path"])
+    if problem:
+        raise PipelineError(f"{args.cohort}: {problem}: a cohort from x00_import_cohort.py, "
+                            f"whose {args.out_dir}/ is already written; run x04 next, not x03")
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
     out = output_dir(args.out_dir)

@@ -16,8 +16,9 @@ from scipy.signal import resample_poly
 from scdecg.cohort import LABELS, CohortReport
 from scdecg.constants import FS, LEAD_INDEX, LEADS, N_SAMPLES
 from scdecg.errors import PipelineError
-from scdecg.importing import (RawRecord, RecordRefused, WindowOptions, canonical_lead,
-                              cohort_rows, cut_windows, id_problem, read_labels,
+from scdecg.importing import (RawRecord, RecordRefused, SignalOptions, WindowOptions,
+                              canonical_lead, cohort_rows, cut_windows, discover_records,
+                              id_problem, import_record, read_labels, read_wfdb,
                               resample_to_pipeline, to_pipeline_leads, uv_per_unit)
 from scdecg.synthetic import sample_ecg_params, simulate_ecg
 from training_fixtures import TINY, run_main
@@ -235,12 +236,44 @@ def test_ready_made_labels_are_taken_as_they_are(tmp_path):
      r"column days_to_event: 'soon' is not a number"),
     (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
                    "scd1": [2]}), r"column scd1: '2' is not 0/1"),
+    (pd.DataFrame({"record_id": ["a", "b"], "patient_id": ["1", "2"], "age": [1, 2],
+                   "sex": ["male"] * 2, "days_to_event": ["3", "inf"], "cardiac_cause": [""] * 2}),
+     r"row 2 \(record_id 'b'\), column days_to_event: 'inf' is not a finite number"),
+    (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
+                   "days_to_event": [3], "cardiac_cause": [""], "qt_interval": ["-Infinity"]}),
+     r"column qt_interval: '-Infinity' is not a finite number"),
+    (pd.DataFrame(columns=["record_id", "patient_id", "age", "sex", "scd1"]),
+     r"labels.csv: no data rows"),
+    (pd.DataFrame({"record_id;patient_id;age;sex;scd1": ["a;1;1;male;0"]}),
+     r"missing column\(s\) record_id, patient_id, age, sex \(found: "
+     r"'record_id;patient_id;age;sex;scd1'; comma-separated\)"),
 ])
 def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
     path = tmp_path / "labels.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(PipelineError, match=match):
         cohort_rows(read_labels(path), CohortReport())
+
+
+def test_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
+    """"NA", "nan", "None", "null" are usable record and patient ids, not empty cells;
+    in other columns they still mean missing."""
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                    "NA,None,NA,male,30,true\nnan,null,55,female,NA,\nNULL,x,60,male,10,NA\n")
+    table = read_labels(path)
+    assert table["record_id"].tolist() == ["NA", "nan", "NULL"]
+    assert table["patient_id"].tolist() == ["None", "null", "x"]
+    rows, refused = cohort_rows(table, CohortReport())
+    assert rows["ecg_id"].tolist() == ["NA", "NULL"]
+    assert rows["patient_ngsci_id"].tolist() == ["None", "x"]
+    assert np.isnan(rows["age"].iloc[0]) and rows["scd1"].tolist() == [1.0, 0.0]
+    assert rows["group"].tolist() == ["study", "control"]
+    assert set(refused) == {"nan"}  # a control without days_to_event
+    path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                    "a,,50,male,3,\n")
+    with pytest.raises(PipelineError, match=r"row 1 \(record_id 'a'\): patient_id is empty"):
+        read_labels(path)
 
 
 def test_feather_labels_read_like_csv(tmp_path):
@@ -332,6 +365,47 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert not (tmp_path / "10_sec_ecgs" / "d_nan.npy").exists()
 
 
+def _edit_header(path, edit):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
+
+
+def test_wfdb_headers_without_length_or_with_a_micro_sign(tmp_path):
+    """WFDB allows a header without the signal length (the file gives it); wfdb drops
+    non-ASCII header bytes, so "µV" must not be read as "V" (10^6 too large)."""
+    ecg = known_ecg(np.arange(12 * FS) / FS)
+    write_wfdb(tmp_path, "nolen", 500, channels(ecg, {}, LEADS))
+    _edit_header(tmp_path / "nolen.hea", lambda l: [" ".join(l[0].split()[:3])] + l[1:])
+    raw = read_wfdb(tmp_path / "nolen.hea", seconds=11.0)
+    assert raw.total_samples == 12 * FS and raw.signal.shape == (12, 11 * FS)
+    np.testing.assert_allclose(raw.signal[0] * 1000, ecg[0, :11 * FS], atol=4 * quantum(ecg))
+
+    write_wfdb(tmp_path, "micro", 500, channels(ecg, {}, LEADS), unit="uV")
+    _edit_header(tmp_path / "micro.hea", lambda l: [l[0]] + [x.replace("/uV", "/\u00b5V")
+                                                              for x in l[1:]])
+    raw = read_wfdb(tmp_path / "micro.hea", seconds=11.0)
+    assert raw.units == ["\u00b5V"] * 12
+    mapped = to_pipeline_leads(raw)
+    np.testing.assert_allclose(mapped.ecg_uv[0], ecg[0, :11 * FS], atol=4 * quantum(ecg))
+    # a unit of other non-ASCII characters is refused by its full name, not read as "V"
+    _edit_header(tmp_path / "micro.hea", lambda l: [l[0]] + [x.replace("/\u00b5V", "/\u00e5V")
+                                                              for x in l[1:]])
+    with pytest.raises(RecordRefused, match="unknown unit '\u00e5V' of lead I"):
+        to_pipeline_leads(read_wfdb(tmp_path / "micro.hea", seconds=11.0))
+
+
+def test_a_semicolon_csv_record_is_refused_in_one_line(tmp_path):
+    ecg = known_ecg(np.arange(11 * FS) / FS) / 1000
+    frame = pd.DataFrame(ecg.T, columns=list(LEADS))
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";", decimal=",")
+    options = SignalOptions(format="csv", fs=500.0)
+    row = import_record(("semi", str(tmp_path / "semi.csv"), str(tmp_path)), options)
+    assert row["status"] == "refused" and "\n" not in row["reason"]
+    assert row["reason"].startswith("unreadable CSV (comma-separated, '.' decimals expected): "
+                                    "ParserError: Error tokenizing data. C error: Expected 1 "
+                                    "fields in line 2, saw 13")
+
+
 def test_npy_and_csv_folders(tmp_path):
     t = np.arange(10 * 1000) / 1000
     ecg = known_ecg(t)
@@ -399,6 +473,51 @@ def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path
     assert code == 2 and "no record was imported" in err
     assert not (tmp_path / "10_sec_ecgs").exists() and not (tmp_path / "covariate_df.feather").exists()
     assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["refused"]
+
+
+def test_import_whose_label_rows_are_all_refused_logs_each_row(tmp_path):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    for name in ("r1", "r2"):
+        write_wfdb(rec, name, 500, channels(known_ecg(np.arange(11 * FS) / FS), {}, LEADS))
+    labels_frame([("r1", "p1", 50, "male", None, ""), ("r2", "p2", 60, "male", None, "true")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "no record was imported" in err and "Traceback" not in err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert log["status"].tolist() == ["refused", "refused"]
+    assert log["reason"].tolist() == ["label row: no days_to_event (days from the ECG to the "
+                                      "last follow-up without an event)",
+                                      "label row: event without days_to_event"]
+    assert not (tmp_path / "10_sec_ecgs").exists()
+
+
+X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
+
+
+@pytest.mark.parametrize("fmt", ["wfdb", "npy"])
+def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    if fmt == "wfdb":
+        write_wfdb(rec, "r1", 500, channels(ecg, {}, LEADS))
+        extra = []
+    else:
+        np.save(rec / "r1.npy", ecg)
+        extra = ["--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--format", fmt, *extra, "--labels",
+                            "labels.csv", "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    before = np.load(tmp_path / "10_sec_ecgs" / "r1.npy")
+    code, _, err = run_main(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert code == 2
+    suffix = ".hea" if fmt == "wfdb" else ".npy"
+    assert f"file_path 'records/r1{suffix}'" in err and "run x04 next, not x03" in err
+    np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
+    assert not (tmp_path / "x03_gain_report.csv").exists()
 
 
 # --------------------------------------------------------------------------------------
@@ -548,3 +667,17 @@ def test_a_record_id_found_twice_is_named(tmp_path):
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
     code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
     assert code == 2 and "record id 'r1' found twice" in err and "a/r1.hea" in err
+
+
+def test_record_ids_differing_only_in_case_are_named(tmp_path):
+    """R1.npy and r1.npy are one file on macOS and Windows: one ECG would silently replace
+    the other in 10_sec_ecgs/."""
+    rec = tmp_path / "records"
+    (rec / "a").mkdir(parents=True)
+    (rec / "b").mkdir()
+    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
+    write_wfdb(rec / "a", "r1", 500, ten)
+    write_wfdb(rec / "b", "R1", 500, ten)
+    with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
+                                            r".*a/r1.hea and .*b/R1.hea"):
+        discover_records(rec, "wfdb")

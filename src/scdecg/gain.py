@@ -196,6 +196,27 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     return report
 
 
+def imported_cohort_problem(file_paths) -> str | None:
+    """Why a cohort whose ``file_path`` values are these is not x03's input, or None.
+
+    x00_import_cohort.py records the source record (``.hea``, ``.csv`` or a 2-D ``.npy``) and
+    has written ``10_sec_ecgs/`` itself; x03 would fail every ECG and empty that folder.
+    """
+    paths = sorted({str(p) for p in file_paths})
+    other = [p for p in paths if Path(p).suffix.lower() != ".npy"]
+    if other:
+        return f"file_path {other[0]!r} is not a stacked .npy waveform file"
+    shapes = []
+    for path in paths:
+        try:
+            shapes.append(np.load(path, mmap_mode="r", allow_pickle=False).ndim)
+        except (OSError, ValueError):
+            return None  # missing or unreadable: x03 reports it per ECG
+    if paths and all(ndim == 2 for ndim in shapes):
+        return f"file_path {paths[0]!r} holds one 2-D record, not a stack (n, 12, 5000)"
+    return None
+
+
 def extract_chunk(chunk: tuple[str, list[tuple[str, int]]], out_dir: str,
                   policy: GainPolicy = GainPolicy(), max_abs_uv: float = MAX_ABS_UV) -> list[dict]:
     """:func:`extract_from_stack` on one ``(stack_path, rows)`` chunk (for process pools)."""

@@ -64,6 +64,7 @@ GROUP_CONTROL = "control"
 NON_CARDIAC_CAUSE = "non-cardiac"
 
 LABEL_ID_COLUMNS = ("record_id", "patient_id", "age", "sex")
+ID_COLUMNS = ("record_id", "patient_id")  # read as written (no "NA" -> missing)
 EVENT_COLUMNS = ("days_to_event", "cardiac_cause")
 #: Optional ECG measurements taken as they are (names and meaning as in x01's table).
 MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_duration",
@@ -167,17 +168,45 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     name = str(Path(path).with_suffix(""))
     try:
         header = wfdb.rdheader(name)
-        total = int(header.sig_len or 0)
+        total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
-        sampto = _samples_to_read(total, fs, seconds) if total else "end"
+        sampto = _samples_to_read(total, fs, seconds) if total else None
         record = wfdb.rdrecord(name, sampto=sampto)
     except Exception as exc:  # wfdb raises many types for broken headers and signal files
         raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
     if record.p_signal is None or record.sig_name is None:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
-    return RawRecord(signal=signal, names=list(record.sig_name), units=list(record.units or []),
-                     fs=fs, total_samples=total or signal.shape[1])
+    total = total or signal.shape[1]
+    units = _header_units(Path(name + ".hea"), list(record.units or []))
+    return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
+                     names=list(record.sig_name), units=units, fs=fs, total_samples=total)
+
+
+def _header_units(header: Path, parsed: list[str]) -> list[str]:
+    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
+
+    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V"; the units of a
+    single-segment header's signal lines (``file fmt gain(baseline)/units ...``) are re-read
+    here as UTF-8 (Latin-1 if not).
+    """
+    data = header.read_bytes()
+    if data.isascii():
+        return parsed
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines or "/" in lines[0].split()[0]:  # multi-segment: units in segment headers
+        return parsed
+    units = list(parsed)
+    for i, line in enumerate(lines[1:1 + len(parsed)]):
+        fields = line.split()
+        if len(fields) > 2 and "/" in fields[2] and not fields[2].isascii():
+            units[i] = fields[2].split("/", 1)[1]
+    return units
 
 
 def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
@@ -219,7 +248,8 @@ def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str,
     try:
         table = pd.read_csv(path, header=None, dtype=str, skip_blank_lines=True)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise RecordRefused(f"unreadable CSV: {type(exc).__name__}: {exc}") from exc
+        raise RecordRefused(f"unreadable CSV (comma-separated, '.' decimals expected): "
+                            f"{type(exc).__name__}: {exc}") from exc
     first = pd.to_numeric(table.iloc[0], errors="coerce") if len(table) else None
     header = None
     if first is not None and first.isna().all():
@@ -444,7 +474,7 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
         windows, padded = cut_windows(resample_to_pipeline(mapped.ecg_uv, raw.fs),
                                       options.windows)
     except RecordRefused as exc:
-        row.update(status="refused", reason=str(exc))
+        row.update(status="refused", reason=" ".join(str(exc).split()))  # one line
         return row
     ids = window_ids(record_id, len(windows), options.windows.all_windows)
     measurements, reasons = [], []
@@ -482,6 +512,7 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         raise PipelineError(f"{input_dir}: input folder not found (pass --input DIR)")
     skip = {Path(p).resolve() for p in exclude}
     found: dict[str, Path] = {}
+    folded: dict[str, str] = {}  # case-folded id -> id
     for path in sorted(input_dir.rglob(f"*{SUFFIXES[fmt]}")):
         if not path.is_file() or path.resolve() in skip or path.name.startswith("."):
             continue
@@ -492,7 +523,13 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         if record_id in found:
             raise PipelineError(f"record id {record_id!r} found twice: {found[record_id]} and "
                                 f"{path} (record ids are file stems and must be unique)")
+        other = folded.get(record_id.casefold())
+        if other is not None:
+            raise PipelineError(f"record ids {other!r} and {record_id!r} differ only in case: "
+                                f"{found[other]} and {path} (one file name on macOS and "
+                                "Windows; rename one)")
         found[record_id] = path
+        folded[record_id.casefold()] = record_id
     if not found:
         raise PipelineError(f"{input_dir}: no {SUFFIXES[fmt]} files found (--format {fmt})")
     return found
@@ -518,13 +555,22 @@ def read_labels(path: Path) -> pd.DataFrame:
             df = df.where(df.notna(), None)
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=True)
+            # Ids are taken as written: "NA", "nan", "None" are ids, only an empty cell is not.
+            as_written = pd.read_csv(path, dtype=str, keep_default_na=False)
+            for i, name in enumerate(df.columns):
+                if str(name).strip() in ID_COLUMNS:
+                    text = as_written.iloc[:, i]
+                    df.iloc[:, i] = text.where(text.str.strip() != "", None)
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise PipelineError(f"{path}: cannot read the labels table ({type(exc).__name__}: "
                             f"{exc})") from exc
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
     if missing:
-        raise PipelineError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise PipelineError(f"{path}: missing column(s) {', '.join(missing)} (found: "
+                            f"{', '.join(map(repr, df.columns))}; comma-separated)")
+    if df.empty:
+        raise PipelineError(f"{path}: no data rows (one row per record is expected)")
     given_labels = [c for c in LABELS if c in df.columns]
     has_events = [c for c in EVENT_COLUMNS if c in df.columns]
     if given_labels and "cardiac_cause" in df.columns:
@@ -566,6 +612,11 @@ def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
         row = df.loc[bad].iloc[0]
         raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
                             f"column {column}: {row[column]!r} is not a number")
+    infinite = np.isinf(number)
+    if infinite.any():
+        row = df.loc[infinite].iloc[0]
+        raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
+                            f"column {column}: {row[column]!r} is not a finite number")
     return number
 
 
@@ -785,7 +836,8 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         results = list(imap(work, tasks, n_jobs=n_jobs, desc="import records", chunksize=4,
                             progress=progress, unit="record"))
         by_id = {res["record_id"]: res for res in results}
-        usable = rows[rows["ecg_id"].map(lambda r: by_id.get(r, {}).get("status") == "imported")]
+        imported = [by_id.get(r, {}).get("status") == "imported" for r in rows["ecg_id"]]
+        usable = rows.loc[np.asarray(imported, dtype=bool)]
         kept = one_ecg_per_patient(usable) if one_per_patient else usable
         kept_ids = set(kept["ecg_id"])
         for res in results:
