@@ -34,7 +34,7 @@ from .errors import PipelineError
 from .io import (check_names, output_dir, read_feather, record_path, remove_leftovers,
                  replace_dir, run_first, save_npy, write_csv)
 from .parallel import imap
-from .signals import right_pad, to_millivolts, zero_median
+from .signals import PUBLISHED_TAIL_CUT, right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
 from .workspace import beat_file_name, beat_files, is_beat_folder
@@ -51,9 +51,6 @@ MIN_MEAN_AUTOCORR = 0.75
 AUTOCORR_LAGS = 5   # lags 0..4
 SD_DDOF = 1         # the mean per-lead SD is the unbiased one ...
 SD_DECIMALS = 4     # ... rounded to 4 decimals before the comparison, as published
-#: The published 10-s loader cut this many samples off the end and zero-padded back (an
-#: artefact of 9-s Swedish records, off by default; see docs/DEVIATIONS.md).
-PUBLISHED_TAIL_CUT = 500
 
 #: ECG-level sanity checks (millivolts) made before peak detection.
 FLAT_PTP_MV = 0.02          # a lead with a smaller range carries no signal
