@@ -370,6 +370,12 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     script_runner(X05, "--n-jobs", "1", "--no-real-flags", cwd=tmp_path)
     waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv")
     assert waterfall["beats"].iloc[-1] == 31 and (out / "b").is_dir()
+    # and --max-z-distance inf, the published x05 that never applied its distance, keeps odd_5
+    script_runner(X05, "--n-jobs", "1", "--no-real-flags", "--max-z-distance", "inf", cwd=tmp_path)
+    waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv")
+    assert waterfall["step"].iloc[-1] == "exclude beats with z-distance > inf"
+    assert waterfall["beats"].iloc[-1] == waterfall["beats"].iloc[-2] == 32
+    assert (out / "odd" / "odd_5.npy").is_file()
 
 
 def test_x05_needs_x04(tmp_path, script_runner):
