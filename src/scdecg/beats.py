@@ -77,6 +77,8 @@ class BeatConfig:
     n_samples: int = N_SAMPLES
     zero_median: bool = True   # subtract each lead's median before cutting beats (published)
     tail_cut: int = 0          # PUBLISHED_TAIL_CUT: cut and zero-pad the end, as published
+    min_lead_range: float = FLAT_PTP_MV          # 0: no flat-lead check (published)
+    max_clipped: float = SATURATION_FRACTION     # inf: no clipping check (published)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -99,9 +101,11 @@ def clipped_fraction(lead: np.ndarray) -> float:
     return worst
 
 
-def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
+def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES, min_lead_range: float = FLAT_PTP_MV,
+              max_clipped: float = SATURATION_FRACTION) -> str | None:
     """Why ``ecg`` (12, n_samples) in mV cannot be segmented (``"<category>: <details>"``),
-    or ``None`` when it can. Flat and clipped leads are judged before any missing tail."""
+    or ``None`` when it can. Flat and clipped leads are judged before any missing tail;
+    ``min_lead_range=0`` and ``max_clipped=inf`` turn those two checks off (published)."""
     ecg = np.asarray(ecg)
     if ecg.shape != (N_LEADS, n_samples):
         return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, n_samples)}"
@@ -111,12 +115,14 @@ def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
         return "flat signal: all zeros"
     recorded = ecg[:, :recorded_length(ecg)]
     ranges = np.ptp(recorded, axis=1)
-    if ranges.min() < FLAT_PTP_MV:
+    if ranges.min() < min_lead_range:
         i = int(np.argmin(ranges))
         return f"flat signal: lead {LEADS[i]} range {ranges[i]:.3g} mV"
+    if not np.isfinite(max_clipped):
+        return None
     clipped = [clipped_fraction(lead) for lead in recorded]
     i = int(np.argmax(clipped))
-    if clipped[i] >= SATURATION_FRACTION:
+    if clipped[i] >= max_clipped:
         return f"saturated signal: lead {LEADS[i]} pinned at its extreme in {clipped[i]:.1%} of samples"
     return None
 
@@ -245,7 +251,7 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     the published loader instead: the last ``tail_cut`` samples are replaced by zeros and
     the median is taken with those zeros included.
     """
-    problem = check_ecg(ecg_mv, config.n_samples)
+    problem = check_ecg(ecg_mv, config.n_samples, config.min_lead_range, config.max_clipped)
     if problem:
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
