@@ -9,8 +9,9 @@ left out of --control-years.
 from __future__ import annotations
 
 from scdecg.cli import build_parser
-from scdecg.cohort import (CARDIAC_CAUSES, NONCARDIAC_CAUSES, OTHER_RHYTHMS, SHOCKABLE_RHYTHMS,
-                           Categories, build_cohort)
+from scdecg.cohort import (CARDIAC_CAUSES, FLAG_MATCH as _FLAG_MATCH, FLAG_MATCHES,
+                           NONCARDIAC_CAUSES, OTHER_RHYTHMS, SHOCKABLE_RHYTHMS, Categories,
+                           build_cohort)
 from scdecg.constants import CONTROL_YEARS
 from scdecg.errors import script_main
 from scdecg.io import write_csv, write_feather
@@ -26,6 +27,7 @@ CARDIAC_CAUSES_USED = list(CARDIAC_CAUSES)
 NONCARDIAC_CAUSES_USED = list(NONCARDIAC_CAUSES)
 SHOCKABLE_RHYTHMS_USED = list(SHOCKABLE_RHYTHMS)
 OTHER_RHYTHMS_USED = list(OTHER_RHYTHMS)
+FLAG_MATCH = _FLAG_MATCH   # "bit": code & 8 sets ST elevation; "equal": code == 8 (published)
 
 HELP = {
     "data_root": "root of the arrest-ntuh-ecg tree (holds study-group/ and control-group/)",
@@ -36,6 +38,8 @@ HELP = {
     "noncardiac_causes": "cause values known to be non-cardiac (others are named in the summary)",
     "shockable_rhythms": "initial_rhythm values that set VTVF",
     "other_rhythms": "initial_rhythm values known not to be shockable",
+    "flag_match": f"one of {', '.join(FLAG_MATCHES)}: a per-lead code sets stelev/stdown/dltwv "
+                  "when its bit 8/4/32 is set, or (published) when it equals 8/4/32",
 }
 
 
@@ -46,10 +50,11 @@ def main(argv=None):
                         exclusions=EXCLUSIONS, cardiac_causes=CARDIAC_CAUSES_USED,
                         noncardiac_causes=NONCARDIAC_CAUSES_USED,
                         shockable_rhythms=SHOCKABLE_RHYTHMS_USED,
-                        other_rhythms=OTHER_RHYTHMS_USED).parse_args(argv)
+                        other_rhythms=OTHER_RHYTHMS_USED,
+                        flag_match=FLAG_MATCH).parse_args(argv)
     categories = Categories(tuple(args.cardiac_causes), tuple(args.noncardiac_causes),
                             tuple(args.shockable_rhythms), tuple(args.other_rhythms))
-    cohort, report = build_cohort(args.data_root, args.control_years, categories)
+    cohort, report = build_cohort(args.data_root, args.control_years, categories, args.flag_match)
     print(report.summary(cohort))
     write_feather(cohort, args.output)
     write_csv(report.exclusion_frame(), args.exclusions)

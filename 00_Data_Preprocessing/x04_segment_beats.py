@@ -40,6 +40,8 @@ MIN_MEAN_SD = beats.MIN_MEAN_SD_MV
 MIN_AUTOCORR = beats.MIN_MEAN_AUTOCORR
 ZERO_MEDIAN = True     # subtract each lead's median before cutting beats (published)
 TAIL_CUT = 0           # 500: the published loader's cut-and-zero-pad of the end (DEVIATIONS.md)
+MIN_LEAD_RANGE = beats.FLAT_PTP_MV          # 0: no flat-lead check (published)
+MAX_CLIPPED_FRACTION = beats.SATURATION_FRACTION  # inf: no clipped-lead check (published)
 N_JOBS = 0
 
 HELP = {
@@ -57,6 +59,10 @@ HELP = {
     "zero_median": "subtract each lead's median before the beats are cut (as published)",
     "tail_cut": "replace this many samples at the end by zeros before the median is taken "
                 f"({beats.PUBLISHED_TAIL_CUT}: the published loader; 0: keep the full record)",
+    "min_lead_range": "refuse ECGs with a lead spanning fewer mV than this (flat or "
+                      "disconnected; 0: no check, as published)",
+    "max_clipped_fraction": "refuse ECGs with a lead pinned at its extreme in this share of "
+                            "samples over several runs (clipped; inf: no check, as published)",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
 
@@ -83,6 +89,7 @@ def main(argv=None):
                         correct_artifacts=CORRECT_ARTIFACTS,
                         min_mean_ptp=MIN_MEAN_PTP, min_mean_sd=MIN_MEAN_SD,
                         min_autocorr=MIN_AUTOCORR, zero_median=ZERO_MEDIAN, tail_cut=TAIL_CUT,
+                        min_lead_range=MIN_LEAD_RANGE, max_clipped_fraction=MAX_CLIPPED_FRACTION,
                         n_jobs=N_JOBS).parse_args(argv)
     if not 0 <= args.tail_cut < beats.N_SAMPLES:
         raise PipelineError(f"--tail-cut {args.tail_cut}: must be in 0..{beats.N_SAMPLES - 1}")
@@ -94,7 +101,9 @@ def main(argv=None):
     config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
                         min_mean_ptp=args.min_mean_ptp,
                         min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr,
-                        zero_median=args.zero_median, tail_cut=args.tail_cut)
+                        zero_median=args.zero_median, tail_cut=args.tail_cut,
+                        min_lead_range=args.min_lead_range,
+                        max_clipped=args.max_clipped_fraction)
     out = output_dir(args.out_dir)
     with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
         remove_leftovers(out)

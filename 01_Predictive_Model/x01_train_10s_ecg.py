@@ -79,6 +79,8 @@ HELP = {
                          "comes after interval + 1 epochs and at least min-epochs + 1 epochs run",
     "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
                 "mean of per-batch losses (batches of --batch-size)",
+    "preprocessing": "steps applied to each signal, in order: zero_mode, zero_median, "
+                     "published_tail_cut (first: the published loader's zeroed last 500 samples)",
     "memory_limit_gb": "load all signals into memory when they fit under this size",
     "resume": "continue from the model folder's checkpoint.pt",
 }

@@ -370,6 +370,12 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     script_runner(X05, "--n-jobs", "1", "--no-real-flags", cwd=tmp_path)
     waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv")
     assert waterfall["beats"].iloc[-1] == 31 and (out / "b").is_dir()
+    # and --max-z-distance inf, the published x05 that never applied its distance, keeps odd_5
+    script_runner(X05, "--n-jobs", "1", "--no-real-flags", "--max-z-distance", "inf", cwd=tmp_path)
+    waterfall = pd.read_csv(out / "x05_waterfall_table_results.csv")
+    assert waterfall["step"].iloc[-1] == "exclude beats with z-distance > inf"
+    assert waterfall["beats"].iloc[-1] == waterfall["beats"].iloc[-2] == 32
+    assert (out / "odd" / "odd_5.npy").is_file()
 
 
 def test_x05_needs_x04(tmp_path, script_runner):
@@ -554,6 +560,36 @@ def test_flat_and_saturated_limits_are_inclusive_as_documented():
     for start, size in zip((500, 2000, 3500), (k - 2 * (k // 3), k // 3, k // 3)):
         sat[5, start:start + size] = top
     assert check_ecg(sat).startswith("saturated signal: lead aVF pinned")
+
+
+def test_flat_and_clipped_checks_can_be_turned_off_as_published(tmp_path, script_runner):
+    """DEVIATIONS "ECG-level checks before segmentation": x04 --min-lead-range 0
+    --max-clipped-fraction inf segments flat-lead and clipped ECGs as the published code did."""
+    from scdecg.beats import FLAT_PTP_MV
+
+    ecg = gaussian_ecg(PEAKS)
+    flat = ecg.copy()
+    flat[2] = 0.5 * FLAT_PTP_MV                                  # lead III dead
+    sat = ecg.copy()
+    sat[5] = np.minimum(sat[5], np.quantile(sat[5], 0.97))       # aVF clipped at its top 3%
+    assert check_ecg(flat).startswith("flat signal") and check_ecg(sat).startswith("saturated")
+    assert check_ecg(flat, min_lead_range=0.0) is None
+    assert check_ecg(sat, max_clipped=float("inf")) is None
+    published = BeatConfig(min_lead_range=0.0, max_clipped=float("inf"))
+    assert segment_ecg(flat).status == "failed"
+    assert segment_ecg(flat, published).beat_index.tolist() == segment_ecg(ecg).beat_index.tolist()
+
+    (tmp_path / "10_sec_ecgs").mkdir()
+    for sid, x in (("flat", flat), ("sat", sat)):
+        np.save(tmp_path / "10_sec_ecgs" / f"{sid}.npy", (x * 1000.0).astype(np.float32))
+    cohort_for_x05(["flat", "sat"]).to_feather(tmp_path / "covariate_df.feather")
+    script_runner(X04, "--n-jobs", "1", cwd=tmp_path, check=False)   # nothing segmented: exit 2
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert (log["status"] == "failed").all()
+    script_runner(X04, "--n-jobs", "1", "--min-lead-range", "0", "--max-clipped-fraction", "inf",
+                  cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert (log["status"] == "ok").all() and log.loc["flat", "n_kept"] == 8
 
 
 def test_z_distance_measures_from_the_median():

@@ -267,6 +267,28 @@ def test_flags_from_bit_codes_and_statements(tmp_path):
     assert df["qtc"].dtype == float and df["ventricular_rate"].dtype == float
 
 
+def test_flag_match_equal_gives_the_published_flags(tmp_path):
+    """DEVIATIONS "Per-lead ST/delta-wave flags test bits": x01 --flag-match equal sets a flag
+    only when a lead's code equals 8 / 4 / 32, as published; combined codes are missed."""
+    study = [study_ecg("st", 10, codes={"aVL": {"stelev": 12}}),
+             study_ecg("eq", 10, codes={"I": {"stelev": 8, "stdown": 4}, "II": {"dltwv": 32}}),
+             study_ecg("dw", 10, codes={"II": {"dltwv": 33}})]
+    root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", study)
+    columns = ["stelev", "stdown", "dltwv"]
+    bit = build_cohort(root, [YEAR])[0].set_index("ecg_id")[columns]
+    equal = build_cohort(root, [YEAR], flag_match="equal")[0].set_index("ecg_id")[columns]
+    assert bit.loc["st"].tolist() == [True, False, False] and bit.loc["dw", "dltwv"]
+    assert equal.loc["st"].tolist() == [False, False, False] and not equal.loc["dw", "dltwv"]
+    assert equal.loc["eq"].tolist() == bit.loc["eq"].tolist() == [True, True, True]
+
+    run_script(X01, "--control-years", str(YEAR), "--flag-match", "equal", cwd=tmp_path)
+    table = pd.read_feather(tmp_path / "covariate_df.feather").set_index("ecg_id")
+    assert table.loc[["st", "eq", "dw"], "stelev"].tolist() == [False, True, False]
+    proc = run_script(X01, "--control-years", str(YEAR), "--flag-match", "same", cwd=tmp_path,
+                      check=False)
+    assert proc.returncode == 2 and "flag match 'same': expected one of bit, equal" in proc.stderr
+
+
 def test_ecg_missing_from_metadata_gets_false_flags(tmp_path):
     root = write_tree(tmp_path, [study_ecg("a", 10, codes={"I": {"stelev": 8}}),
                                  study_ecg("b", 10)])

@@ -216,3 +216,14 @@ def test_low_ef_run_is_the_published_one_and_trains_on_an_all_false_label(tmp_pa
     assert config["training"]["lr_reduce_interval"] == 20     # TINY sets lr, blocks, epochs
     assert config["architecture"]["covariates"] == []         # plain linear head
     assert config["best_val_loss"] is not None and config["best_val_loss"] < 1.0
+
+    # DEVIATIONS "Low-EF run": the settings the specification states alone (the SCD model's
+    # age/sex head, lr halved every 10 epochs) are one command line away
+    code, _, err = run_main("01_Predictive_Model/x01_train_10s_ecg.py", *TINY, "--length", "300",
+                            "--run", "low-ef", "--covariates", "age", "female",
+                            "--lr-reduce-interval", "10", "--model-name", "spec", cwd=tmp_path)
+    assert code == 0, err
+    config = json.loads((tmp_path / "modelfits_ecg/spec/config.json").read_text())
+    assert config["outputs"] == ["low_ef"] and config["covariates"] == ["age", "female"]
+    assert config["training"]["lr_reduce_interval"] == 10
+    assert config["architecture"]["n_blocks"] == 2 and config["architecture"]["covariates"] == ["age", "female"]

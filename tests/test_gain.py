@@ -234,3 +234,24 @@ def test_report_reasons_and_the_high_residual_flag():
     assert row["reason"] == f"high residual after correction: {row['residual_after']:.3g} > 0.05"
     _, at_limit = correct_gain(noisy, GainPolicy(max_residual=row["residual_after"]))
     assert at_limit["flagged"] is False and at_limit["reason"] == ""   # the limit itself passes
+
+
+def test_x03_tolerance_inf_divides_every_ecg_as_published(tmp_path, script_runner):
+    """DEVIATIONS "The limb-lead gain is checked": --tolerance inf divides every ECG's derived
+    leads by 4.88, whatever their estimated gain (the published x03), and the default does not."""
+    records = [stored(clean_ecg(20)), stored(clean_ecg(21), gain=1.0), stored(clean_ecg(22), gain=2.5)]
+    np.save(tmp_path / "waves.npy", np.stack(records))
+    pd.DataFrame({"studyId": ["fault", "unity", "odd"], "file_path": ["waves.npy"] * 3,
+                  "npy_index": [0, 1, 2]}).to_feather(tmp_path / "covariate_df.feather")
+    script_runner(X03, "--n-jobs", "1", "--tolerance", "inf", cwd=tmp_path)
+    report = pd.read_csv(tmp_path / "x03_gain_report.csv").set_index("studyId")
+    assert report["corrected"].all() and (report["status"] == "corrected").all()
+    for sid, record in zip(report.index, records):
+        out = np.load(tmp_path / "10_sec_ecgs" / f"{sid}.npy")
+        np.testing.assert_allclose(out[DERIVED_INDEX], record[DERIVED_INDEX] / 4.88, rtol=1e-6)
+        np.testing.assert_array_equal(out[[0, 1, *range(6, 12)]], record[[0, 1, *range(6, 12)]])
+    assert report.loc["unity", "flagged"] and not report.loc["fault", "flagged"]  # residual flag
+
+    script_runner(X03, "--n-jobs", "1", cwd=tmp_path)
+    report = pd.read_csv(tmp_path / "x03_gain_report.csv").set_index("studyId")
+    assert report["status"].tolist() == ["corrected", "unity", "unresolved"]

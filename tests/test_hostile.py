@@ -252,6 +252,16 @@ def test_later_steps_do_not_measure_what_x03_left_unresolved(tmp_path):
     assert table.loc["odd", "reason"] == "not measured: x03 could not resolve this ECG"
     assert table.loc["fine", "status"] in ("ok", "partial")
 
+    # DEVIATIONS "Later steps honour x03's flags": --gain-report "" measures them anyway
+    out = run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path).stdout
+    assert "x03's flags not applied" in out
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert log.loc["odd", "status"] == "ok" and log.loc["odd", "n_kept"] > 0
+    run_script(X06, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv").set_index("studyId")
+    assert not str(table.loc["odd", "reason"]).startswith("not measured")
+    assert table.loc["odd", "n_beats"] > 0
+
 
 # ------------------------------------------------------------------ 6, 7, 16: model folders
 X01_TRAIN = "01_Predictive_Model/x01_train_10s_ecg.py"

@@ -449,3 +449,29 @@ def test_x02_published_switches_reach_the_model_and_the_loss(tmp_path):
     for name, at_minus_one in (("relu", 0.0), ("pooled", float(np.log1p(np.exp(-1.0))))):
         model, _ = load_trained(tmp_path / "modelfits_beat" / name)
         assert model.cumulative.hazard_fn(torch.tensor([-1.0])).item() == pytest.approx(at_minus_one)
+
+
+def test_published_tail_cut_reproduces_the_published_10s_loader(tmp_path):
+    """DEVIATIONS "10-s input length": --preprocessing published_tail_cut zero_mode is the
+    published loader exactly (mV, last 500 samples dropped and zero-padded back, then each
+    lead's mode, taken with the padding), and the model keeps it for prediction."""
+    from scdecg.signals import zero_mode
+    from scdecg.training.data import read_signal
+
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(0, 300, (12, 5000))).astype(np.float32)
+    np.save(tmp_path / "a.npy", x)
+    got = read_signal(tmp_path / "a.npy", 1000.0, ["published_tail_cut", "zero_mode"])
+    cut = np.concatenate([x[:, :4500] / np.float32(1000), np.zeros((12, 500), np.float32)], 1)
+    assert got.shape == (12, 5000)
+    np.testing.assert_array_equal(got, zero_mode(cut))
+    # every lead's last 500 samples are the padding minus that lead's mode; the pad zeros
+    # make 0 the mode of most leads here, so the rest is the raw mV signal
+    assert np.all(got[:, 4500:] == got[:, -1:]) and not np.array_equal(got, zero_mode(x / 1000))
+    assert np.array_equal(read_signal(tmp_path / "a.npy", 1000.0, ["published_tail_cut"])[:, 4500:],
+                          np.zeros((12, 500), np.float32))
+
+    make_workspace(tmp_path, n_patients=30, n_samples=700, beats=1)
+    ok(X01, *TINY, "--preprocessing", "published_tail_cut", "zero_mode", cwd=tmp_path)
+    config = json.loads((tmp_path / "modelfits_ecg/ntuh_scd_model_demo/config.json").read_text())
+    assert config["preprocessing"] == ["published_tail_cut", "zero_mode"]

@@ -34,7 +34,7 @@ from .errors import PipelineError
 from .io import (check_names, output_dir, read_feather, record_path, remove_leftovers,
                  replace_dir, run_first, save_npy, write_csv)
 from .parallel import imap
-from .signals import right_pad, to_millivolts, zero_median
+from .signals import PUBLISHED_TAIL_CUT, right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
 from .workspace import beat_file_name, beat_files, is_beat_folder
@@ -51,9 +51,6 @@ MIN_MEAN_AUTOCORR = 0.75
 AUTOCORR_LAGS = 5   # lags 0..4
 SD_DDOF = 1         # the mean per-lead SD is the unbiased one ...
 SD_DECIMALS = 4     # ... rounded to 4 decimals before the comparison, as published
-#: The published 10-s loader cut this many samples off the end and zero-padded back (an
-#: artefact of 9-s Swedish records, off by default; see docs/DEVIATIONS.md).
-PUBLISHED_TAIL_CUT = 500
 
 #: ECG-level sanity checks (millivolts) made before peak detection.
 FLAT_PTP_MV = 0.02          # a lead with a smaller range carries no signal
@@ -80,6 +77,8 @@ class BeatConfig:
     n_samples: int = N_SAMPLES
     zero_median: bool = True   # subtract each lead's median before cutting beats (published)
     tail_cut: int = 0          # PUBLISHED_TAIL_CUT: cut and zero-pad the end, as published
+    min_lead_range: float = FLAT_PTP_MV          # 0: no flat-lead check (published)
+    max_clipped: float = SATURATION_FRACTION     # inf: no clipping check (published)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -102,9 +101,11 @@ def clipped_fraction(lead: np.ndarray) -> float:
     return worst
 
 
-def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
+def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES, min_lead_range: float = FLAT_PTP_MV,
+              max_clipped: float = SATURATION_FRACTION) -> str | None:
     """Why ``ecg`` (12, n_samples) in mV cannot be segmented (``"<category>: <details>"``),
-    or ``None`` when it can. Flat and clipped leads are judged before any missing tail."""
+    or ``None`` when it can. Flat and clipped leads are judged before any missing tail;
+    ``min_lead_range=0`` and ``max_clipped=inf`` turn those two checks off (published)."""
     ecg = np.asarray(ecg)
     if ecg.shape != (N_LEADS, n_samples):
         return f"wrong shape: {tuple(ecg.shape)}, expected {(N_LEADS, n_samples)}"
@@ -114,12 +115,14 @@ def check_ecg(ecg: np.ndarray, n_samples: int = N_SAMPLES) -> str | None:
         return "flat signal: all zeros"
     recorded = ecg[:, :recorded_length(ecg)]
     ranges = np.ptp(recorded, axis=1)
-    if ranges.min() < FLAT_PTP_MV:
+    if ranges.min() < min_lead_range:
         i = int(np.argmin(ranges))
         return f"flat signal: lead {LEADS[i]} range {ranges[i]:.3g} mV"
+    if not np.isfinite(max_clipped):
+        return None
     clipped = [clipped_fraction(lead) for lead in recorded]
     i = int(np.argmax(clipped))
-    if clipped[i] >= SATURATION_FRACTION:
+    if clipped[i] >= max_clipped:
         return f"saturated signal: lead {LEADS[i]} pinned at its extreme in {clipped[i]:.1%} of samples"
     return None
 
@@ -248,7 +251,7 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
     the published loader instead: the last ``tail_cut`` samples are replaced by zeros and
     the median is taken with those zeros included.
     """
-    problem = check_ecg(ecg_mv, config.n_samples)
+    problem = check_ecg(ecg_mv, config.n_samples, config.min_lead_range, config.max_clipped)
     if problem:
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)

@@ -82,6 +82,10 @@ LBBB_PHRASE = "left bundle branch block"
 PACED_PHRASE = "paced"
 #: Per-lead flag bits (the published code tested equality with these codes).
 FLAG_BITS: dict[str, int] = {"stelev": 8, "stdown": 4, "dltwv": 32}
+#: How a per-lead code sets a flag: "bit" tests the bit (code & 8); "equal" is the published
+#: test (code == 8), which misses combined codes such as 12 = 8 | 4 (docs/DEVIATIONS.md).
+FLAG_MATCHES = ("bit", "equal")
+FLAG_MATCH = "bit"
 #: Flags whose missing value means "not flagged".
 FALSE_IF_MISSING = ("lbbb", "qtc500", "stelev", "stdown", "dltwv")
 QTC_LONG_MS = 500
@@ -422,13 +426,15 @@ def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
     return df
 
 
-def metadata(group: GroupSource, report: CohortReport) -> pd.DataFrame:
+def metadata(group: GroupSource, report: CohortReport,
+             flag_match: str = FLAG_MATCH) -> pd.DataFrame:
     """ECG measurements and flags from the group's four metadata tables, one row per ECG."""
     folder = group.folder
     per_lead = read_table(folder / PER_LEAD, METADATA_COLUMNS[PER_LEAD])
     flags = pd.DataFrame({"ecg_id": per_lead["ecg_id"]})
     for name, bit in FLAG_BITS.items():
-        flags[name] = (parse_code(per_lead[name], name, group.name, report) & bit) > 0
+        code = parse_code(per_lead[name], name, group.name, report)
+        flags[name] = (code == bit) if flag_match == "equal" else (code & bit) > 0
     flags = flags.groupby("ecg_id", sort=True).any()  # any lead flagged -> ECG flagged
 
     global_ = first_row_per_ecg(read_table(folder / GLOBAL, METADATA_COLUMNS[GLOBAL]),
@@ -565,8 +571,9 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     return df
 
 
-def with_metadata(df: pd.DataFrame, group: GroupSource, report: CohortReport) -> pd.DataFrame:
-    measured = metadata(group, report)
+def with_metadata(df: pd.DataFrame, group: GroupSource, report: CohortReport,
+                  flag_match: str = FLAG_MATCH) -> pd.DataFrame:
+    measured = metadata(group, report, flag_match)
     report.note(group.name, "ECG in none of the metadata tables: flags False, measurements "
                 "missing", int((~df["ecg_id"].isin(measured.index)).sum()))
     df = df.join(measured, on="ecg_id")
@@ -612,18 +619,23 @@ def add_labels(df: pd.DataFrame, cardiac_causes: Sequence[str] = CARDIAC_CAUSES)
 
 
 def build_cohort(data_root: Path | str, control_years: Sequence[int],
-                 categories: Categories = Categories()) -> tuple[pd.DataFrame, CohortReport]:
-    """The x01 cohort table (one ECG per patient) and the report of what was set aside."""
+                 categories: Categories = Categories(),
+                 flag_match: str = FLAG_MATCH) -> tuple[pd.DataFrame, CohortReport]:
+    """The x01 cohort table (one ECG per patient) and the report of what was set aside.
+
+    ``flag_match`` "equal" sets the per-lead ST/delta-wave flags as published (code == bit)."""
+    if flag_match not in FLAG_MATCHES:
+        raise PipelineError(f"flag match {flag_match!r}: expected one of {', '.join(FLAG_MATCHES)}")
     data_root = Path(data_root)
     check_inputs(data_root, control_years)
     report = CohortReport()
     study, *controls = group_sources(data_root, control_years)
-    frames = [with_metadata(study_group(data_root, report, categories), study, report)]
+    frames = [with_metadata(study_group(data_root, report, categories), study, report, flag_match)]
     if controls:
         cohort_table, control_at = control_dates(data_root, report)
         for year, group in zip(control_years, controls):
             df = control_group(data_root, year, cohort_table, control_at, report)
-            frames.append(with_metadata(df, group, report))
+            frames.append(with_metadata(df, group, report, flag_match))
     df = pd.concat(frames, ignore_index=True)
 
     excluded = df["exclude_reason"] != ""

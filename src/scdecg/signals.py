@@ -86,7 +86,19 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     return right_pad(x[..., :length], length)
 
 
-PREPROCESSORS = {"zero_mode": zero_mode, "zero_median": zero_median}
+#: The published 10-s loader cut this many samples off the end and zero-padded back (an
+#: artefact of 9-s Swedish records; off by default, see docs/DEVIATIONS.md).
+PUBLISHED_TAIL_CUT = 500
+
+
+def published_tail_cut(x: np.ndarray) -> np.ndarray:
+    """The published 10-s loader: drop the last 500 samples, then zero-pad back to the length."""
+    x = np.asarray(x)
+    return right_pad(x[..., :max(x.shape[-1] - PUBLISHED_TAIL_CUT, 0)], x.shape[-1])
+
+
+PREPROCESSORS = {"zero_mode": zero_mode, "zero_median": zero_median,
+                 "published_tail_cut": published_tail_cut}
 
 
 def preprocess(x: np.ndarray, steps: list[str] | tuple[str, ...]) -> np.ndarray:
