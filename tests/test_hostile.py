@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io as _io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -504,3 +505,48 @@ def test_table_writes_remove_their_own_leftovers_only(tmp_path):
         path.write_text("x")
     write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, hidden.name, "t.csv"])
+
+
+# ------------------------------------------------------------------ names that are paths
+@pytest.mark.parametrize("script, flag", [
+    ("01_Predictive_Model/x01_train_10s_ecg.py", "--model-name"),
+    ("01_Predictive_Model/x02_train_beats.py", "--model-name"),
+    ("01_Predictive_Model/x03_predict.py", "--model_name"),
+    ("01_Predictive_Model/x04_train_ensemble.py", "--output-name"),
+    ("01_Predictive_Model/x04_train_ensemble.py", "--scd-model"),
+    ("01_Predictive_Model/x05_evaluate.py", "--model-name"),
+    ("02_Morphing/s08_train_generator.py", "--name"),
+    ("00_Data_Preprocessing/x04_segment_beats.py", "--log-name")])
+def test_a_name_option_that_is_a_path_is_refused(tmp_path, script, flag):
+    """``--model-name /elsewhere/m`` used to train into (and first clear) /elsewhere/m."""
+    import importlib.util
+    import os
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "config.json").write_text("keep")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    before = Path.cwd()
+    for value in (str(victim), "../victim", "a/b", "", "x\ny"):
+        if value == "" and script.endswith(("x03_predict.py", "x05_evaluate.py")):
+            continue                    # empty means the default model there
+        stderr = _io.StringIO()
+        os.chdir(ws)
+        try:
+            with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+                module.main([flag, value])
+        finally:
+            os.chdir(before)
+        assert exit_info.value.code == 2
+        line = stderr.getvalue().strip().splitlines()[-1]
+        assert f"error: argument {flag.replace('_', '-')}" in line and (
+            f": {value!r}: {flag.replace('_', '-')} must be a plain file or folder name, not a "
+            "path (") in line, (value, line)
+    assert [p.name for p in victim.iterdir()] == ["config.json"]
+    assert (victim / "config.json").read_text() == "keep" and list(ws.iterdir()) == []
