@@ -22,7 +22,7 @@ from scdecg.constants import SCALING_FACTOR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import unusable_ecgs
-from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
                        require_dir, write_csv)
 from scdecg.parallel import imap
 from scdecg.workspace import BEATS_DIR, COVARIATE_DF, SEGMENTATION_LOG, TEN_SEC_DIR
@@ -64,11 +64,8 @@ HELP = {
 def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
     cohort = read_feather(cohort_path, ["studyId"], step="x02")
-    ids = cohort["studyId"].astype(str)
-    if ids.duplicated().any():
-        raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
-                            f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
-    check_names(ids, "studyId", cohort_path)
+    check_ids(cohort, cohort_path)
+    ids = cohort["studyId"]
     require_dir(ecg_dir, "x03")
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
