@@ -685,3 +685,30 @@ def test_a_folder_a_model_config_names_outside_the_workspace_is_not_read(trained
                                   "the workspace, so it is not read; pass --beat-model to use it")
     (run / "morph_run.json").write_text('{"beat_model": "modelfits_beat/m"}')
     assert run_beat_model(run) == "modelfits_beat/m"
+
+
+# ------------------------------------------------------------------ x07 on odd values
+@pytest.mark.parametrize("column, value, shown, expected", [
+    ("scd1", "yes", "'yes'", "0, 1 or missing"), ("scd1", 2.0, "2.0", "0, 1 or missing"),
+    ("aVL_rs_diff", np.inf, "inf", "a finite number"), ("age", "old", "'old'", "a finite number")],
+    ids=["text_label", "label_2", "inf_exposure", "text_age"])
+def test_x07_names_a_label_or_number_it_cannot_use(tmp_path, column, value, shown, expected):
+    """Text labels used to be read as missing, so x07 reported 'too few events' for every
+    scd1 regression; a label 2 counted as a non-case; an infinite exposure was a traceback."""
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame({"studyId": [f"e{i}" for i in range(n)], "ptId": [f"p{i}" for i in range(n)],
+                       "group": ["study"] * 20 + ["control"] * 20, "days_to_event": 100.0,
+                       "scd1": [1.0] * 20 + [0.0] * 20, "scd": 1.0, "any_arrest": 1.0,
+                       "aVL_rs_diff": rng.normal(size=n), "aVL_rs_diff_2": rng.normal(size=n),
+                       "age": 60.0, "female": 0.0, "heartRate": 70.0, "qrsDuration": 100.0,
+                       "qtcf": 400.0})
+    if isinstance(value, str):   # a text column, as a table edited in a spreadsheet gives
+        df[column] = df[column].astype(str)
+    df.loc[3, column] = value
+    df.to_feather(tmp_path / "covariate_df.feather")
+    line = one_error_line(run_script("00_Data_Preprocessing/x07_run_ntuh_style_regression.py",
+                                     cwd=tmp_path, check=False))
+    assert line == (f"error: covariate_df.feather: column {column} is {shown} for studyId 'e3' "
+                    f"(1 row(s)); expected {expected}")
+    assert not (tmp_path / "x07_regression_results.csv").exists()
