@@ -22,7 +22,7 @@ from scdecg.failures import FailureLog
 from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
                          MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk,
                          imported_cohort_problem)
-from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
                        write_csv)
 from scdecg.parallel import imap
 from scdecg.workspace import COVARIATE_DF, GAIN_REPORT, TEN_SEC_DIR
@@ -64,11 +64,7 @@ def chunks(cohort: pd.DataFrame, size: int) -> list[tuple[str, list[tuple[str, i
 
 def load_cohort(path: str) -> pd.DataFrame:
     cohort = read_feather(path, ["studyId", "file_path", "npy_index"], step="x02")[["studyId", "file_path", "npy_index"]]
-    cohort["studyId"] = cohort["studyId"].astype(str)
-    duplicated = cohort["studyId"][cohort["studyId"].duplicated()]
-    if len(duplicated):
-        raise PipelineError(f"{path}: column studyId has duplicates, e.g. {duplicated.iloc[0]!r}")
-    check_names(cohort["studyId"], "studyId", path)
+    check_ids(cohort, path)
     bad = cohort["npy_index"].isna() | (pd.to_numeric(cohort["npy_index"], errors="coerce") % 1 != 0)
     if bad.any():
         row = cohort[bad].iloc[0]

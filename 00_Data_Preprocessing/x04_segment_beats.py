@@ -22,9 +22,10 @@ from scdecg.constants import SCALING_FACTOR
 from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import unusable_ecgs
-from scdecg.io import (check_names, folder_lock, output_dir, read_feather, remove_leftovers,
+from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
                        require_dir, write_csv)
 from scdecg.parallel import imap
+from scdecg.signals import PUBLISHED_TAIL_CUT
 from scdecg.workspace import BEATS_DIR, COVARIATE_DF, SEGMENTATION_LOG, TEN_SEC_DIR
 from scdecg.workspace import GAIN_REPORT as _GAIN_REPORT
 
@@ -58,7 +59,7 @@ HELP = {
     "min_autocorr": "drop windows whose mean autocorrelation (lags 0..4) is at most this",
     "zero_median": "subtract each lead's median before the beats are cut (as published)",
     "tail_cut": "replace this many samples at the end by zeros before the median is taken "
-                f"({beats.PUBLISHED_TAIL_CUT}: the published loader; 0: keep the full record)",
+                f"({PUBLISHED_TAIL_CUT}: the published loader; 0: keep the full record)",
     "min_lead_range": "refuse ECGs with a lead spanning fewer mV than this (flat or "
                       "disconnected; 0: no check, as published)",
     "max_clipped_fraction": "refuse ECGs with a lead pinned at its extreme in this share of "
@@ -70,11 +71,8 @@ HELP = {
 def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
     """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
     cohort = read_feather(cohort_path, ["studyId"], step="x02")
-    ids = cohort["studyId"].astype(str)
-    if ids.duplicated().any():
-        raise PipelineError(f"{cohort_path}: column studyId has duplicates, "
-                            f"e.g. {ids[ids.duplicated()].iloc[0]!r}")
-    check_names(ids, "studyId", cohort_path)
+    check_ids(cohort, cohort_path)
+    ids = cohort["studyId"]
     require_dir(ecg_dir, "x03")
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))

@@ -22,7 +22,7 @@ from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEA
                              RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
                              TABLE_COLUMNS, EcgTask, add_feature_columns, failed_row,
                              features_for_file)
-from scdecg.io import check_names, read_feather, require_dir, write_csv, write_feather
+from scdecg.io import check_ids, read_feather, require_dir, write_csv, write_feather
 from scdecg.parallel import imap
 from scdecg.workspace import AVL_FEATURES, GAIN_REPORT as _GAIN_REPORT
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
@@ -62,10 +62,7 @@ def main(argv=None):
         raise PipelineError(f"--rpeak-refinement {args.rpeak_refinement}: "
                             f"choose one of {', '.join(RPEAK_REFINEMENTS)}")
     covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"], step="x02")
-    duplicated = covariates["studyId"][covariates["studyId"].duplicated()]
-    if len(duplicated):
-        raise PipelineError(f"{args.covariate_df}: studyId {duplicated.iloc[0]!r} occurs more than once")
-    check_names(covariates["studyId"].astype(str), "studyId", args.covariate_df)
+    check_ids(covariates, args.covariate_df)
     require_dir(args.ecg_dir, "x03")
 
     tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),

@@ -14,7 +14,7 @@ import numpy as np
 from scdecg.cli import add_runtime_options, build_parser, resolve_device, seed_everything
 from scdecg.constants import LEADS
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import write_csv
+from scdecg.io import recorded_path, write_csv
 from scdecg.morph_stats import plot_beats, plot_reconstruction, short_beat_name
 from scdecg.morphing import load_beats, morph_beat_index, split_patients
 from scdecg.vae import load_vae, reconstruct, reconstruction_errors, sample_beats
@@ -38,7 +38,8 @@ def main(argv=None):
     seed_everything(args.seed)
     device = resolve_device(args.device)
     vae, vae_config, stats = load_vae(Path(args.vae), device)
-    beat_folder = Path(args.beat_model or vae_config["beat_model"])
+    beat_folder = Path(args.beat_model or recorded_path(
+        vae_config.get("beat_model"), Path(args.vae) / "config.json", "beat_model", "--beat-model"))
     splits = split_patients(beat_folder)
     index = morph_beat_index(sorted(splits["val"]))
     if index.empty:

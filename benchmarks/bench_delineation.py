@@ -59,7 +59,6 @@ def main() -> None:
     p.add_argument("--n-old", type=int, default=6, help="beats per stage for the old method")
     args = p.parse_args()
 
-    from scdecg.constants import LEADS
     from scdecg.delineation import POINTS, agreement, delineate_beats
     from scdecg.morph_stats import delineate_lead_neurokit
 

@@ -2,9 +2,9 @@
 relabelled, every failure is one clear line. One test per fault; each names its item."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io as _io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -514,3 +514,210 @@ def test_table_writes_remove_their_own_leftovers_only(tmp_path):
         path.write_text("x")
     write_csv(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, hidden.name, "t.csv"])
+
+
+# ------------------------------------------------------------------ names that are paths
+@pytest.mark.parametrize("script, flag", [
+    ("01_Predictive_Model/x01_train_10s_ecg.py", "--model-name"),
+    ("01_Predictive_Model/x02_train_beats.py", "--model-name"),
+    ("01_Predictive_Model/x03_predict.py", "--model_name"),
+    ("01_Predictive_Model/x04_train_ensemble.py", "--output-name"),
+    ("01_Predictive_Model/x04_train_ensemble.py", "--scd-model"),
+    ("01_Predictive_Model/x05_evaluate.py", "--model-name"),
+    ("02_Morphing/s08_train_generator.py", "--name"),
+    ("00_Data_Preprocessing/x04_segment_beats.py", "--log-name")])
+def test_a_name_option_that_is_a_path_is_refused(tmp_path, script, flag):
+    """``--model-name /elsewhere/m`` used to train into (and first clear) /elsewhere/m."""
+    import importlib.util
+    import os
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "config.json").write_text("keep")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    before = Path.cwd()
+    for value in (str(victim), "../victim", "a/b", "", "x\ny"):
+        if value == "" and script.endswith(("x03_predict.py", "x05_evaluate.py")):
+            continue                    # empty means the default model there
+        stderr = _io.StringIO()
+        os.chdir(ws)
+        try:
+            with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+                module.main([flag, value])
+        finally:
+            os.chdir(before)
+        assert exit_info.value.code == 2
+        line = stderr.getvalue().strip().splitlines()[-1]
+        assert f"error: argument {flag.replace('_', '-')}" in line and (
+            f": {value!r}: {flag.replace('_', '-')} must be a plain file or folder name, not a "
+            "path (") in line, (value, line)
+    assert [p.name for p in victim.iterdir()] == ["config.json"]
+    assert (victim / "config.json").read_text() == "keep" and list(ws.iterdir()) == []
+
+
+# ------------------------------------------------------------------ ids in training and later
+@pytest.mark.parametrize("edit, message", [
+    ("outside", "studyId '{victim}' cannot be used as a file name (contains '/')"),
+    ("float", "studyId 0.0 cannot be used as a file name (not text (float)) (and 23 more)"),
+    ("repeated", "column studyId has duplicates, e.g. 'e0003' (1 repeated id(s))"),
+    ("no_patient", "ptId missing for studyId 'e0007' (1 row(s))")],
+    ids=["outside", "float", "repeated", "no_patient"])
+def test_training_refuses_ids_that_are_no_file_names(tmp_path, edit, message):
+    """An id naming a file outside the workspace used to be trained on (read from there);
+    float ids, a repeated ECG and a missing patient gave no error or a traceback."""
+    from training_fixtures import TINY, make_workspace, run_main
+
+    df = make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    victim = tmp_path.parent / f"{tmp_path.name}_victim"
+    np.save(f"{victim}.npy", np.load(tmp_path / "10_sec_ecgs" / "e0000.npy"))
+    if edit == "outside":
+        df.loc[0, "studyId"] = str(victim)
+    elif edit == "float":
+        df["studyId"] = np.arange(len(df), dtype=float)
+    elif edit == "repeated":
+        df = pd.concat([df, df.iloc[[3]]], ignore_index=True)
+    else:
+        df.loc[7, "ptId"] = None
+    df.to_feather(tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and err.strip() == ("error: covariate_df.feather: "
+                                         + message.format(victim=victim)
+                                         + ("; rebuild the table with x01"
+                                            if "file name" in message else
+                                            "; every ECG needs its patient"
+                                            if "ptId" in message else "")), err
+    assert not (tmp_path / "modelfits_ecg").exists()
+
+
+def test_prediction_refuses_a_split_file_naming_files_outside(trained, tmp_path):
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    row = split.index[split["split"] == "val"][0]
+    outside = tmp_path / "outside"
+    np.save(f"{outside}.npy", np.load(ws / "10_sec_ecgs" / f"{split.loc[row, 'studyId']}.npy"))
+    split.loc[row, "studyId"] = str(outside)
+    split.to_csv(folder / "split.csv", index=False)
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: studyId '{outside}' cannot be "
+        "used as a file name (contains '/'); retrain the model, or restore the folder's "
+        "split.csv"), err
+    assert not (ws / "predictions").exists()
+
+
+def test_x05_and_x06_refuse_float_and_repeated_ids(tmp_path):
+    """x06 used to stop with a pandas traceback on float ids; x05 took repeated ids."""
+    ten = tmp_path / "10_sec_ecgs"
+    ten.mkdir()
+    np.save(ten / "0.0.npy", stored(clean_ecg(2)).astype(np.float32))
+    pd.DataFrame({"studyId": [0.0], "scaling_factor": [1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    line = one_error_line(run_script(X06, "--n-jobs", "1", cwd=tmp_path, check=False))
+    assert line.endswith("covariate_df.feather: studyId 0.0 cannot be used as a file name "
+                         "(not text (float)); rebuild the table with x01")
+    (tmp_path / "ecg_beats").mkdir()
+    (tmp_path / "ecg_beats" / "segmentation_log.csv").write_text("studyId,n_kept\na,0\n")
+    from scdecg.beats import create_morphing_beats, morphing_exclusions
+
+    columns = {s.column: [0.0, 0.0] for s in morphing_exclusions()}
+    pd.DataFrame({"studyId": ["a", "a"], **columns}).to_feather(
+        tmp_path / "covariate_df.feather")
+    with pytest.raises(PipelineError) as err:
+        create_morphing_beats(cohort=tmp_path / "covariate_df.feather",
+                              beats=tmp_path / "ecg_beats", out_dir=tmp_path / "m", n_jobs=1)
+    assert str(err.value).endswith("covariate_df.feather: column studyId has duplicates, "
+                                   "e.g. 'a' (1 repeated id(s))")
+    assert not (tmp_path / "m").exists()
+
+
+# ------------------------------------------------------------------ the report
+def test_the_report_embeds_no_file_from_outside_its_folder(tmp_path):
+    """A config.json value with line breaks became an image line of the report, and the HTML
+    embedded that file (any file the user could read) as base64."""
+    import base64
+    import json
+
+    from scdecg.report import build_report
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    ws = tmp_path / "ws"
+    folder = ws / "modelfits_ecg" / "m"
+    folder.mkdir(parents=True)
+    (folder / "history.csv").write_text("epoch,lr,train_loss,val_loss,seconds\n1,0.1,1,1,2\n")
+    (folder / "config.json").write_text(json.dumps(
+        {"outputs": [], "best_epoch": f"1\n\n![leak]({secret})\n\nx"}))
+    (ws / "reports").mkdir()
+    build_report(ws)
+    page = (ws / "reports" / "report.html").read_text()
+    assert base64.b64encode(b"TOP SECRET").decode() not in page
+    assert f"(figure refused: {secret} lies outside the report folder)" in page
+
+
+# ------------------------------------------------------------------ folders named in configs
+def test_a_folder_a_model_config_names_outside_the_workspace_is_not_read(trained, tmp_path):
+    """An edited config.json (``beats_dir``) or morph_run.json (``beat_model``) used to make
+    prediction and the morph statistics read signals and models from anywhere."""
+    import shutil
+
+    from training_fixtures import run_main
+
+    from scdecg.morph_stats import run_beat_model
+
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(trained / "10_sec_ecgs", outside)
+    ws, _ = model_copy(trained, tmp_path, lambda c: c.update(beats_dir=str(outside)))
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/config.json: beats_dir '{outside}' lies "
+        "outside the workspace, so it is not read; pass --ecg_dir to use it"), err
+    assert not (ws / "predictions").exists()
+    code, _, err = run_main(X03_PREDICT, "--ecg_dir", "10_sec_ecgs", cwd=ws)
+    assert code == 0, err                     # the option still chooses any folder
+
+    run = tmp_path / "morph"
+    run.mkdir()
+    for value, shown in (("../modelfits_beat/m", "'../modelfits_beat/m'"), ("/m", "'/m'")):
+        (run / "morph_run.json").write_text(f'{{"beat_model": "{value}"}}')
+        with pytest.raises(PipelineError) as err:
+            run_beat_model(run)
+        assert str(err.value) == (f"{run / 'morph_run.json'}: beat_model {shown} lies outside "
+                                  "the workspace, so it is not read; pass --beat-model to use it")
+    (run / "morph_run.json").write_text('{"beat_model": "modelfits_beat/m"}')
+    assert run_beat_model(run) == "modelfits_beat/m"
+
+
+# ------------------------------------------------------------------ x07 on odd values
+@pytest.mark.parametrize("column, value, shown, expected", [
+    ("scd1", "yes", "'yes'", "0, 1 or missing"), ("scd1", 2.0, "2.0", "0, 1 or missing"),
+    ("aVL_rs_diff", np.inf, "inf", "a finite number"), ("age", "old", "'old'", "a finite number")],
+    ids=["text_label", "label_2", "inf_exposure", "text_age"])
+def test_x07_names_a_label_or_number_it_cannot_use(tmp_path, column, value, shown, expected):
+    """Text labels used to be read as missing, so x07 reported 'too few events' for every
+    scd1 regression; a label 2 counted as a non-case; an infinite exposure was a traceback."""
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame({"studyId": [f"e{i}" for i in range(n)], "ptId": [f"p{i}" for i in range(n)],
+                       "group": ["study"] * 20 + ["control"] * 20, "days_to_event": 100.0,
+                       "scd1": [1.0] * 20 + [0.0] * 20, "scd": 1.0, "any_arrest": 1.0,
+                       "aVL_rs_diff": rng.normal(size=n), "aVL_rs_diff_2": rng.normal(size=n),
+                       "age": 60.0, "female": 0.0, "heartRate": 70.0, "qrsDuration": 100.0,
+                       "qtcf": 400.0})
+    if isinstance(value, str):   # a text column, as a table edited in a spreadsheet gives
+        df[column] = df[column].astype(str)
+    df.loc[3, column] = value
+    df.to_feather(tmp_path / "covariate_df.feather")
+    line = one_error_line(run_script("00_Data_Preprocessing/x07_run_ntuh_style_regression.py",
+                                     cwd=tmp_path, check=False))
+    assert line == (f"error: covariate_df.feather: column {column} is {shown} for studyId 'e3' "
+                    f"(1 row(s)); expected {expected}")
+    assert not (tmp_path / "x07_regression_results.csv").exists()

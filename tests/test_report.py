@@ -77,7 +77,6 @@ def _png(path):
 def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp_path):
     """Hand-made outputs of x03/x05, s09-s12 and the demo's timings: each section shows their
     values and the checks are computed from them."""
-    import numpy as np
     import pandas as pd
 
     ws = tmp_path

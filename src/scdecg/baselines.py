@@ -26,7 +26,7 @@ import pandas as pd
 from .errors import PipelineError
 from .metrics import auc_with_interval
 from .failures import FailureLog
-from .workspace import BEATS_DIR, beat_files
+from .workspace import BEATS_DIR, beat_files, beat_folder
 
 CLINICAL = "age+sex+aVL"
 PROBE = "median-beat probe"
@@ -51,7 +51,7 @@ def median_beat_matrix(study_ids: Sequence[str], beats_dir: str | Path, step: in
     """(ids with beats, (n, 12 * ceil(300 / step)) matrix of downsampled median beats)."""
     kept, rows = [], []
     for study_id in study_ids:
-        files = beat_files(Path(beats_dir) / str(study_id))
+        files = beat_files(beat_folder(beats_dir, str(study_id)))
         if not files:
             failures.add(study_id, "median-beat probe: no x04 beat files")
             continue

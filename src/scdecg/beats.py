@@ -31,10 +31,10 @@ import pandas as pd
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
-from .io import (check_names, output_dir, read_feather, record_path, remove_leftovers,
+from .io import (check_ids, output_dir, read_feather, record_path, remove_leftovers,
                  replace_dir, run_first, save_npy, write_csv)
 from .parallel import imap
-from .signals import PUBLISHED_TAIL_CUT, right_pad, to_millivolts, zero_median
+from .signals import right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
 from .workspace import beat_file_name, beat_files, is_beat_folder
@@ -527,8 +527,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
                                 exclude_missing_intervals=exclude_missing_intervals)
     table = read_feather(cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
                          step="x02")
-    table["studyId"] = table["studyId"].astype(str)
-    check_names(table["studyId"], "studyId", cohort)
+    check_ids(table, cohort)
     log_path = Path(beats) / segmentation_log
     if not log_path.exists():
         raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")

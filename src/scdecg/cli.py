@@ -14,7 +14,9 @@ Numbers are checked where they enter, in one place (:func:`number_type`): no num
 takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, chunk sizes,
 ...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
 :data:`FRACTIONS` lie in [0, 1]; seeds are whole numbers in [0, 2**32). A refused value
-stops the script with argparse's one ``error:`` line (exit 2) naming the option.
+stops the script with argparse's one ``error:`` line (exit 2) naming the option. Options
+that name one file or folder inside a fixed folder (:data:`NAMES`: ``--model-name``,
+``--name``, ...) take a plain name, never a path (:func:`name_type`).
 
 ``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
 meaning (the published scripts' underscore spellings).
@@ -54,6 +56,10 @@ COUNTS = frozenset({
 FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
                        "fault_fraction", "dropout", "ci_level", "stop_quantile"})
 SEED_LIMIT = 2 ** 32  # NumPy's legacy seeding takes [0, 2**32)
+#: Options naming one file or folder inside a fixed folder (model folders, run and log
+#: names): a path ("../x", "/tmp/x", "a/b") would write outside it, so it is refused.
+NAMES = frozenset({"model_name", "name", "output_name", "scd_model", "death_only_model",
+                   "low_ef_model", "log_name", "segmentation_log"})
 
 
 def number_type(name: str, default: int | float):
@@ -80,6 +86,26 @@ def number_type(name: str, default: int | float):
         return value
 
     convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def name_type(name: str, default: str):
+    """The argparse ``type`` of option ``name`` (in :data:`NAMES`): one plain file or folder
+    name (``scdecg.io.unsafe_name_reason``); empty only where the default is empty."""
+    flag = "--" + name.replace("_", "-")
+
+    def convert(text: str) -> str:
+        from .io import unsafe_name_reason
+
+        if text == "" and default == "":
+            return text
+        reason = unsafe_name_reason(text)
+        if reason is not None:
+            raise argparse.ArgumentTypeError(f"{text!r}: {flag} must be a plain file or folder "
+                                             f"name, not a path ({reason})")
+        return text
+
+    convert.__name__ = "name"
     return convert
 
 
@@ -113,6 +139,9 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
             item_type = type(default[0]) if default else str
             parser.add_argument(*flags, dest=name, default=list(default), nargs="*",
                                 type=item_type, help=text)
+        elif name in NAMES and isinstance(default, (str, type(None))):
+            parser.add_argument(*flags, dest=name, default=default, help=text,
+                                type=name_type(name, default or ""))
         elif default is None:
             parser.add_argument(*flags, dest=name, default=None, help=text)
         elif isinstance(default, (int, float)):

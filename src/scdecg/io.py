@@ -57,14 +57,45 @@ def unsafe_name_reason(name: object) -> str | None:
     return None
 
 
-def check_names(names: Iterable[object], column: str, source: PathLike) -> None:
+def check_names(names: Iterable[object], column: str, source: PathLike,
+                hint: str = "rebuild the table with x01") -> None:
     """Raise one :class:`PipelineError` naming the first id of ``column`` unusable as a file name."""
     bad = [(n, r) for n in names if (r := unsafe_name_reason(n)) is not None]
     if bad:
         name, reason = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise PipelineError(f"{source}: {column} {name!r} cannot be used as a file name "
-                            f"({reason}){more}; rebuild the table with x01")
+                            f"({reason}){more}; {hint}")
+
+
+def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
+              unique: bool = True, patients: bool = False,
+              hint: str = "rebuild the table with x01") -> None:
+    """Refuse (one :class:`PipelineError` naming ``source``) a table whose ``column`` holds a
+    value that is not text usable as a file name (numbers too: ``118.0`` is not the id
+    ``"0000118"``) or, with ``unique``, a repeated id; with ``patients``, a missing ``ptId``."""
+    check_names(table[column], column, source, hint)
+    repeated = table[column][table[column].duplicated()]
+    if unique and len(repeated):
+        raise PipelineError(f"{source}: column {column} has duplicates, e.g. "
+                            f"{repeated.iloc[0]!r} ({repeated.nunique()} repeated id(s))")
+    if patients and table["ptId"].isna().any():
+        missing = table.loc[table["ptId"].isna(), column]
+        raise PipelineError(f"{source}: ptId missing for {column} {missing.iloc[0]!r} "
+                            f"({len(missing)} row(s)); every ECG needs its patient")
+
+
+def recorded_path(value: object, source: PathLike, key: str, option: str) -> Path:
+    """A folder that file ``source`` records under ``key`` (a model's ``beats_dir``, the beat
+    model of a VAE or morph run), used only inside the workspace: an absolute path or one
+    through ``..`` (an edited or foreign file) is refused, naming ``option`` to give it."""
+    if not isinstance(value, str) or not value:
+        raise PipelineError(f"{source}: {key} is {value!r}, not a folder; pass {option}")
+    path = Path(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise PipelineError(f"{source}: {key} {value!r} lies outside the workspace, so it is "
+                            f"not read; pass {option} to use it")
+    return path
 
 
 def record_path(folder: PathLike, name: str, suffix: str = ".npy") -> Path:

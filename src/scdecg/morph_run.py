@@ -17,7 +17,7 @@ import torch
 
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import write_csv, write_json
+from .io import recorded_path, write_csv, write_json
 from .morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                        independent_risk_change, load_beat_models, load_beats, morph_beat_index,
                        morph_in_batches, reconstruction_mse, start_latents, stop_threshold,
@@ -96,7 +96,9 @@ def morph_validation_beats(vae_folder: str | Path, settings: MorphSettings,
     """
     s = settings
     vae, vae_config, _ = load_vae(Path(vae_folder), device)
-    beat_folders = list(beat_models) or vae_config.get("beat_models") or [vae_config["beat_model"]]
+    beat_folders = list(beat_models) or [
+        recorded_path(f, Path(vae_folder) / "config.json", "beat_model", "--beat-model")
+        for f in vae_config.get("beat_models") or [vae_config.get("beat_model")]]
     risk, _, splits = load_beat_models(beat_folders, device)
     independent, _, _ = (load_beat_models(list(independent_models), device)
                          if independent_models else (None, None, None))

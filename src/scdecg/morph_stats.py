@@ -205,6 +205,16 @@ def fingerprint(files: Sequence[Path]) -> dict[str, str]:
     return out
 
 
+def run_beat_model(out: Path) -> str:
+    """The beat model the morph run in ``out`` used (its ``morph_run.json``), refused when it
+    lies outside the workspace."""
+    from .io import read_json, recorded_path
+
+    record = Path(out) / MORPH_RUN
+    return str(recorded_path(read_json(record).get("beat_model"), record, "beat_model",
+                             "--beat-model"))
+
+
 def measurement_settings(beat_model: str, delineate: bool,
                          lowpass_hz: float = LOWPASS_HZ) -> dict:
     return {"version": MEASUREMENT_VERSION, "beat_model": str(beat_model),
@@ -228,7 +238,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
     if table.stat().st_mtime < max(f.stat().st_mtime for f in files):
         return f"{table.name} is older than the morph run"
     rec = read_json(record)
-    beat_model = beat_model or read_json(out / MORPH_RUN)["beat_model"]
+    beat_model = beat_model or run_beat_model(out)
     wanted = measurement_settings(beat_model, delineate, lowpass_hz)
     for key, value in wanted.items():
         if rec.get(key) != value:
@@ -273,14 +283,14 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     >>> long, failures = measure_morphs(Path("morphing_outputs"), n_jobs=0)  # doctest: +SKIP
     >>> long.groupby("stage")["p_scd1"].mean()                             # doctest: +SKIP
     """
-    from .io import read_json, write_csv, write_feather, write_json
+    from .io import write_csv, write_feather, write_json
     from .morphing import load_beat_model, read_morph_outputs
 
     out = Path(out)
     files = morph_run_files(out)
     inputs = fingerprint(files)
     table, stages = read_morph_outputs(out)
-    beat_folder = beat_model or read_json(out / MORPH_RUN)["beat_model"]
+    beat_folder = beat_model or run_beat_model(out)
     risk, beat_config = load_beat_model(Path(beat_folder), device)
     outputs = {stage: risk.predict(beats, device) for stage, beats in stages.items()}
     long, failures = stage_features(stages, outputs, risk.outputs, risk.output_types,
@@ -466,7 +476,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     moved_ids = table.loc[ok, "beat_id"]
     long = long[long["beat_id"].isin(moved_ids)]
     run = read_json(out / MORPH_RUN)
-    beat_folder = Path(beat_model or run["beat_model"])
+    beat_folder = Path(beat_model or run_beat_model(out))
     config = read_config(beat_folder)
     patients = table.loc[ok, "ptId"].astype(str) if "ptId" in table else pd.Series(dtype=str)
     split = morphed_split(patients.unique(), beat_folder) if len(patients) else ""

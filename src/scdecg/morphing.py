@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import load_npy, read_feather
+from .io import check_ids, load_npy, read_feather
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
                         TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
@@ -211,7 +211,8 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
     so the order never depends on the file system.
     """
     cov = read_feather(covariates, ["studyId", "ptId"])
-    cov = cov.astype({"studyId": str, "ptId": str})
+    check_ids(cov, covariates, patients=True)
+    cov = cov.astype({"ptId": str})
     if patients is not None:
         cov = cov[cov["ptId"].isin(set(map(str, patients)))]
     beats_dir = Path(beats_dir)

@@ -64,7 +64,11 @@ def _table(rows: list[str]) -> str:
 
 
 def _image(alt: str, src: str, base: Path) -> str:
+    """An image of the report folder ``base``, embedded; a ``src`` outside it (which a text
+    value with a line break could name, e.g. from an edited config.json) is never read."""
     path = (base / src).resolve()
+    if not path.is_relative_to(Path(base).resolve()):
+        return f"<p><em>(figure refused: {html.escape(src)} lies outside the report folder)</em></p>"
     if not path.is_file():
         return f"<p><em>(figure missing: {html.escape(src)})</em></p>"
     return (f'<figure><img src="{data_uri(path)}" alt="{html.escape(alt, quote=True)}">'

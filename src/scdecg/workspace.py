@@ -72,13 +72,19 @@ X08_FIGURE = "x08_ecg.png"
 
 
 def ecg_file(folder: str | Path, study_id: str) -> Path:
-    """``<folder>/<studyId>.npy``: one 10-s ECG (x03's layout)."""
-    return Path(folder) / f"{study_id}.npy"
+    """``<folder>/<studyId>.npy``: one 10-s ECG (x03's layout); an id that would leave
+    ``folder`` (``/abs``, ``../x``, ...) is a :class:`~scdecg.errors.PipelineError`."""
+    from .io import record_path
+
+    return record_path(folder, study_id)
 
 
 def beat_folder(root: str | Path, study_id: str) -> Path:
-    """``<root>/<studyId>/``: the beats of one ECG (x04's and x05's layout)."""
-    return Path(root) / str(study_id)
+    """``<root>/<studyId>/``: the beats of one ECG (x04's and x05's layout); ids are checked
+    as in :func:`ecg_file`."""
+    from .io import record_path
+
+    return record_path(root, study_id, "")
 
 
 def beat_file_name(study_id: str, k: int) -> str:

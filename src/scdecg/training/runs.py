@@ -16,7 +16,7 @@ import pandas as pd
 from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import output_dir, read_feather, write_csv, write_feather
+from ..io import check_ids, output_dir, recorded_path, read_feather, write_csv, write_feather
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
@@ -47,6 +47,7 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     rows = df[df["include_modelling"].fillna(False).astype(bool)]
     if rows.empty:
         raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows")
+    check_ids(rows, COVARIATE_DF, patients=True)
     rows = rows.astype({"studyId": str, "ptId": str}).reset_index(drop=True)
     rows["split"] = patient_split(rows["ptId"], train_frac, val_frac, split_seed).to_numpy()
     if subset:
@@ -297,9 +298,11 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     outputs = config["outputs"]
     covariates = config["covariates"]
     split_table = read_split(folder, ["studyId", "ptId", "split"])
+    check_ids(split_table, folder / SPLIT_FILE, patients=True,
+              hint="retrain the model, or restore the folder's split.csv")
     df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
                       step="x02")
-    df = df.astype({"studyId": str})
+    check_ids(df, covariate_df)
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
         raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
@@ -309,8 +312,10 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
         if col not in rows.columns:
             rows[col] = np.nan
     failures = FailureLog("predict inputs")
-    items = kind.build_samples(rows, ecg_dir or config.get("beats_dir") or kind.samples_dir,
-                               failures)
+    samples_dir = ecg_dir or (recorded_path(config["beats_dir"], folder / CONFIG_FILE,
+                                            "beats_dir", "--ecg_dir")
+                              if config.get("beats_dir") else kind.samples_dir)
+    items = kind.build_samples(rows, samples_dir, failures)
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
                          config["preprocessing"], 0.0, name=f"predict {part}",  # 0: stream
