@@ -657,13 +657,19 @@ def test_one_ecg_per_patient_as_x01_among_the_records_that_import(tmp_path):
     assert len(pd.read_feather(tmp_path / "covariate_df.feather")) == 4
 
 
-def test_a_record_id_found_twice_is_named(tmp_path):
+def records_in_two_folders(tmp_path, first: str, second: str) -> Path:
+    """records/a/<first> and records/b/<second>: the same 10-s WFDB record twice."""
     rec = tmp_path / "records"
     (rec / "a").mkdir(parents=True)
     (rec / "b").mkdir()
     ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
-    write_wfdb(rec / "a", "r1", 500, ten)
-    write_wfdb(rec / "b", "r1", 500, ten)
+    write_wfdb(rec / "a", first, 500, ten)
+    write_wfdb(rec / "b", second, 500, ten)
+    return rec
+
+
+def test_a_record_id_found_twice_is_named(tmp_path):
+    records_in_two_folders(tmp_path, "r1", "r1")
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
     code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", cwd=tmp_path)
     assert code == 2 and "record id 'r1' found twice" in err and "a/r1.hea" in err
@@ -672,12 +678,7 @@ def test_a_record_id_found_twice_is_named(tmp_path):
 def test_record_ids_differing_only_in_case_are_named(tmp_path):
     """R1.npy and r1.npy are one file on macOS and Windows: one ECG would silently replace
     the other in 10_sec_ecgs/."""
-    rec = tmp_path / "records"
-    (rec / "a").mkdir(parents=True)
-    (rec / "b").mkdir()
-    ten = channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS)
-    write_wfdb(rec / "a", "r1", 500, ten)
-    write_wfdb(rec / "b", "R1", 500, ten)
+    rec = records_in_two_folders(tmp_path, "r1", "R1")
     with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
                                             r".*a/r1.hea and .*b/R1.hea"):
         discover_records(rec, "wfdb")
