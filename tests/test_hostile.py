@@ -721,3 +721,14 @@ def test_x07_names_a_label_or_number_it_cannot_use(tmp_path, column, value, show
     assert line == (f"error: covariate_df.feather: column {column} is {shown} for studyId 'e3' "
                     f"(1 row(s)); expected {expected}")
     assert not (tmp_path / "x07_regression_results.csv").exists()
+
+
+def test_check_ids_names_a_missing_patient_column():
+    from scdecg.errors import PipelineError
+    from scdecg.io import check_ids
+
+    table = pd.DataFrame({"studyId": ["e1", "e2"]})
+    check_ids(table, "t.feather")                       # patients not asked for: fine
+    with pytest.raises(PipelineError, match=r"^t\.feather: no ptId column; every ECG needs "
+                                            r"its patient$"):
+        check_ids(table, "t.feather", patients=True)

@@ -79,6 +79,8 @@ def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
     if unique and len(repeated):
         raise PipelineError(f"{source}: column {column} has duplicates, e.g. "
                             f"{repeated.iloc[0]!r} ({repeated.nunique()} repeated id(s))")
+    if patients and "ptId" not in table.columns:
+        raise PipelineError(f"{source}: no ptId column; every ECG needs its patient")
     if patients and table["ptId"].isna().any():
         missing = table.loc[table["ptId"].isna(), column]
         raise PipelineError(f"{source}: ptId missing for {column} {missing.iloc[0]!r} "
