@@ -118,12 +118,20 @@ def test_extract_from_stack_logs_bad_records(tmp_path):
     rows += extract_from_stack(str(tmp_path / "short.npy"), [("short", 0)], str(out))
     rows += extract_from_stack(str(tmp_path / "flat2d.npy"), [("flat2d", 0)], str(out))
     rows += extract_from_stack(str(tmp_path / "absent.npy"), [("absent", 0)], str(out))
+    (tmp_path / "text.npy").write_text("not an array")   # numpy calls it "pickled data"
+    (tmp_path / "empty.npy").write_bytes(b"")            # numpy raised EOFError
+    rows += extract_from_stack(str(tmp_path / "text.npy"), [("text", 0)], str(out))
+    rows += extract_from_stack(str(tmp_path / "empty.npy"), [("empty", 0)], str(out))
     report = pd.DataFrame(rows).set_index("studyId")
     category = report["reason"].str.split(":").str[0]
     assert report.loc["ok", "status"] == "corrected"
     assert category.drop("ok").to_dict() == {
         "zero": "all zeros", "far": "npy_index out of range", "nan": "contains NaN",
-        "short": "wrong shape", "flat2d": "wrong shape", "absent": "missing file"}
+        "short": "wrong shape", "flat2d": "wrong shape", "absent": "missing file",
+        "text": "unreadable file", "empty": "unreadable file"}
+    assert report.loc["text", "reason"] == (f"unreadable file: {tmp_path / 'text.npy'} "
+                                            "(not a NumPy array file (no .npy header))")
+    assert report.loc["empty", "reason"].endswith("(an empty file, not a NumPy array file)")
     assert (report.drop("ok")["status"] == "failed").all()
     assert sorted(p.name for p in out.iterdir()) == ["ok.npy"]
     saved = np.load(out / "ok.npy")

@@ -682,3 +682,26 @@ def test_record_ids_differing_only_in_case_are_named(tmp_path):
     with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
                                             r".*a/r1.hea and .*b/R1.hea"):
         discover_records(rec, "wfdb")
+
+
+def test_npy_records_that_are_no_arrays_say_what_they_are_not(tmp_path):
+    """np.load calls a text file "pickled data"; an empty file or a .npz raised a traceback."""
+    good = known_ecg(np.arange(11 * FS) / FS) / 1000
+    np.save(tmp_path / "good.npy", good)
+    (tmp_path / "text.npy").write_text("I,II,V1\n1,2,3\n")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "objects.npy", np.array([good, "x"], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "archive", a=good)
+    (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:1000])
+    options = SignalOptions(format="npy", fs=500.0, leads=LEADS, unit="mV")
+    reasons = {name: import_record((name, str(tmp_path / f"{name}.npy"), str(tmp_path / "out")),
+                                   options)["reason"]
+               for name in ("good", "text", "empty", "objects", "archive", "cut")}
+    assert reasons == {
+        "good": "",
+        "text": "not a NumPy array file (no .npy header)",
+        "empty": "an empty file, not a NumPy array file",
+        "objects": "an object array (pickles are never loaded)",
+        "archive": "a .npz archive, not a NumPy array file (.npy)",
+        "cut": f"a truncated NumPy array file (1000 of {128 + good.size * 8} bytes)"}

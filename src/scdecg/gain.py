@@ -164,15 +164,18 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     The stacked file is opened once (memory-mapped). A record that cannot be read gets a
     ``failed`` report row, and any output file left from an earlier run is removed.
     """
-    from .io import record_path, save_npy
+    from .io import npy_problem, record_path, save_npy
 
     out = Path(out_dir)
     try:
         stack = np.load(stack_path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(stack, np.ndarray):  # a .npz archive, whatever its name
+            stack.close()
+            raise ValueError("not a NumPy array file")
     except FileNotFoundError:
         stack, problem = None, f"missing file: {stack_path}"
-    except (OSError, ValueError) as exc:
-        stack, problem = None, f"unreadable file: {stack_path} ({exc})"
+    except (OSError, ValueError, EOFError) as exc:
+        stack, problem = None, f"unreadable file: {stack_path} ({npy_problem(stack_path) or exc})"
     else:
         problem = None if stack.ndim == 3 else (
             f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
@@ -210,7 +213,7 @@ def imported_cohort_problem(file_paths) -> str | None:
     for path in paths:
         try:
             shapes.append(np.load(path, mmap_mode="r", allow_pickle=False).ndim)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, AttributeError):  # AttributeError: a .npz
             return None  # missing or unreadable: x03 reports it per ECG
     if paths and all(ndim == 2 for ndim in shapes):
         return f"file_path {paths[0]!r} holds one 2-D record, not a stack (n, 12, 5000)"
