@@ -705,3 +705,43 @@ def test_npy_records_that_are_no_arrays_say_what_they_are_not(tmp_path):
         "objects": "an object array (pickles are never loaded)",
         "archive": "a .npz archive, not a NumPy array file (.npy)",
         "cut": f"a truncated NumPy array file (1000 of {128 + good.size * 8} bytes)"}
+
+
+def test_uncalibrated_wfdb_channels_refuse_the_record_by_name(tmp_path):
+    """A WFDB gain of 0 means "uncalibrated"; wfdb reads such a channel at 200 units per mV,
+    which gave millivolts that mean nothing. Only the channels used as leads count."""
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    rec = tmp_path / "records"
+    rec.mkdir()
+    for name in ("ok", "zero", "frank0"):
+        write_wfdb(rec, name, 500, {**channels(ecg, {}, LEADS), "vx": ecg[0] * 0.5})
+
+    def zero_gain(name, *channels_):
+        def edit(lines):
+            for channel in channels_:  # "file fmt gain(baseline)/units ...": gain -> 0
+                fields = lines[1 + channel].split()
+                fields[2] = "0" + fields[2][fields[2].index("("):]
+                lines[1 + channel] = " ".join(fields)
+            return lines
+        _edit_header(rec / f"{name}.hea", edit)
+
+    zero_gain("zero", LEAD_INDEX["V2"], LEAD_INDEX["aVL"])
+    zero_gain("frank0", 12)  # an ignored channel: the record imports
+    raw = read_wfdb(rec / "zero.hea", seconds=11.0)
+    assert raw.uncalibrated == (LEAD_INDEX["aVL"], LEAD_INDEX["V2"])
+    assert (rec / "zero.hea").read_text().count("zero.dat 16 0(") == 2
+    ids = ["ok", "zero", "frank0"]
+    labels_frame([(r, f"p{k}", 60, "male", 30, "") for k, r in enumerate(ids)]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv",
+                              "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert log["status"].to_dict() == {"frank0": "imported", "ok": "imported", "zero": "refused"}
+    assert log.loc["zero", "reason"] == ("uncalibrated channel(s) aVL, V2: ADC gain 0 in the "
+                                         "header, so the amplitudes have no known unit")
+    assert "refused 1" in out and "1  refused: uncalibrated channel(s) aVL, V2" in out
+    assert sorted(pd.read_feather(tmp_path / "covariate_df.feather")["studyId"]) == ["frank0", "ok"]
+    assert not (tmp_path / "10_sec_ecgs" / "zero.npy").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "frank0.npy"),
+                                  np.load(tmp_path / "10_sec_ecgs" / "ok.npy"))

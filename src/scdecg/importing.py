@@ -147,6 +147,7 @@ class RawRecord:
     units: list[str]
     fs: float
     total_samples: int = -1   # length of the whole record (``signal`` may hold its start only)
+    uncalibrated: tuple[int, ...] = ()  # channels of ADC gain 0 (WFDB "uncalibrated")
 
     def __post_init__(self) -> None:
         if self.total_samples < 0:
@@ -161,7 +162,8 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     """Physical signals, channel names, units and rate of the WFDB record ``path`` (.hea).
 
     Only the first ``seconds`` are read (all when None); ``total_samples`` is the record's
-    length from its header.
+    length from its header. Channels whose header gives an ADC gain of 0 ("uncalibrated" in
+    the WFDB format; wfdb reads them at 200 units per mV) are listed in ``uncalibrated``.
     """
     import wfdb
 
@@ -178,35 +180,52 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
     total = total or signal.shape[1]
-    units = _header_units(Path(name + ".hea"), list(record.units or []))
+    fields = _signal_fields(Path(name + ".hea"), len(record.sig_name))
+    units = _header_units(fields, list(record.units or []))
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
-                     names=list(record.sig_name), units=units, fs=fs, total_samples=total)
+                     names=list(record.sig_name), units=units, fs=fs, total_samples=total,
+                     uncalibrated=_uncalibrated(fields))
 
 
-def _header_units(header: Path, parsed: list[str]) -> list[str]:
-    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
-
-    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V"; the units of a
-    single-segment header's signal lines (``file fmt gain(baseline)/units ...``) are re-read
-    here as UTF-8 (Latin-1 if not).
-    """
+def _signal_fields(header: Path, n_signals: int) -> list[list[str]]:
+    """The whitespace-separated fields of a single-segment header's ``n_signals`` signal
+    lines (``file fmt gain(baseline)/units ...``), read as UTF-8 (Latin-1 if not); empty for
+    a multi-segment header (its signals are described in the segment headers)."""
     data = header.read_bytes()
-    if data.isascii():
-        return parsed
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
-    if not lines or "/" in lines[0].split()[0]:  # multi-segment: units in segment headers
-        return parsed
+    if not lines or "/" in lines[0].split()[0]:  # multi-segment: "name/n_segments ..."
+        return []
+    return [line.split() for line in lines[1:1 + n_signals]]
+
+
+def _header_units(fields: list[list[str]], parsed: list[str]) -> list[str]:
+    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
+
+    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V".
+    """
     units = list(parsed)
-    for i, line in enumerate(lines[1:1 + len(parsed)]):
-        fields = line.split()
-        if len(fields) > 2 and "/" in fields[2] and not fields[2].isascii():
-            units[i] = fields[2].split("/", 1)[1]
+    for i, line in enumerate(fields[:len(units)]):
+        if len(line) > 2 and "/" in line[2] and not line[2].isascii():
+            units[i] = line[2].split("/", 1)[1]
     return units
+
+
+def _uncalibrated(fields: list[list[str]]) -> tuple[int, ...]:
+    """Channels (indices) whose signal line gives an ADC gain of 0. (A line without a gain
+    has no channel name either, so it can never be a lead.)"""
+    out = []
+    for i, line in enumerate(fields):
+        try:
+            if len(line) > 2 and float(re.split(r"[(/]", line[2], maxsplit=1)[0]) == 0:
+                out.append(i)
+        except ValueError:
+            pass  # wfdb itself refuses a gain that is not a number
+    return tuple(out)
 
 
 def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
@@ -295,7 +314,8 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
     """Pick the 12 leads by name, convert them to µV and derive missing limb leads.
 
     Refuses (by name) a record without I, II or a chest lead, a lead present twice, a used
-    lead in an unknown unit, NaN or infinite samples in a used lead, and a flat used lead.
+    channel without calibration (WFDB gain 0), a used lead in an unknown unit, NaN
+    or infinite samples in a used lead, and a flat used lead.
     """
     if raw.signal.ndim != 2 or raw.signal.shape[0] != len(raw.names):
         raise RecordRefused(f"wrong shape: {raw.signal.shape} for {len(raw.names)} channel names")
@@ -314,6 +334,10 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
     if missing:
         raise RecordRefused(f"missing lead(s) {', '.join(missing)} (found: "
                             f"{', '.join(map(str, raw.names)) or 'none'})")
+    uncalibrated = [str(raw.names[i]) for i in sorted(where.values()) if i in raw.uncalibrated]
+    if uncalibrated:
+        raise RecordRefused(f"uncalibrated channel(s) {', '.join(uncalibrated)}: ADC gain 0 in "
+                            "the header, so the amplitudes have no known unit")
     n = raw.signal.shape[1]
     ecg = np.empty((N_LEADS, n), dtype=np.float64)
     units = []
