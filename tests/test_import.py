@@ -745,3 +745,41 @@ def test_uncalibrated_wfdb_channels_refuse_the_record_by_name(tmp_path):
     assert not (tmp_path / "10_sec_ecgs" / "zero.npy").exists()
     np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "frank0.npy"),
                                   np.load(tmp_path / "10_sec_ecgs" / "ok.npy"))
+
+
+def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, monkeypatch):
+    """10_sec_ecgs/ used to be swapped in before covariate_df.feather was built and written:
+    an error in between left the new ECGs beside the old table."""
+    import scdecg.importing as importing
+
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    write_wfdb(rec, "old", 500, channels(ecg, {}, LEADS))
+    labels_frame([("old", "p1", 50, "male", 10, ""), ("new", "p2", 60, "female", 20, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    table = (tmp_path / "covariate_df.feather").read_bytes()
+    (rec / "old.hea").unlink()
+    (rec / "old.dat").unlink()
+    write_wfdb(rec, "new", 500, channels(ecg, {}, LEADS))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "covariate_df.feather"))
+
+    monkeypatch.setattr(importing, "add_pipeline_columns", full_disk)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "No space left on device" in err
+    assert (tmp_path / "covariate_df.feather").read_bytes() == table
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["old.npy"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+    monkeypatch.undo()
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    assert pd.read_feather(tmp_path / "covariate_df.feather")["studyId"].tolist() == ["new"]
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["new.npy"]

@@ -807,17 +807,54 @@ def _log_row(record_id: str, status: str, reason: str, **extra) -> dict:
     return {"record_id": record_id, "status": status, "reason": reason, **extra}
 
 
+def imported_covariates(kept: pd.DataFrame, by_id: dict[str, dict], records: dict[str, Path],
+                        labels: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The x02 table of the kept label rows: one row per imported window, in x01's order,
+    with the measurements the labels table left missing filled in."""
+    # x01's order: the study group first, then the controls; by id within each.
+    kept = (kept.assign(_rank=(kept["group"] != STUDY_GROUP).astype(int))
+            .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
+    expanded = []
+    for row in kept.itertuples(index=False):
+        result = by_id[row.ecg_id]
+        for k, window_id in enumerate(result["window_ids"]):
+            values = row._asdict()
+            if result["measurements"]:  # fill what the labels table left missing
+                for name, value in result["measurements"][k].items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
+            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
+                             "file_path": str(records[row.ecg_id])})
+    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
+    covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
+    if "days_to_event" not in labels.columns and len(covariates):
+        # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
+        covariates["include_modelling"] = (covariates["age"].notna()
+                                           & covariates["female"].notna()
+                                           & (covariates["age"] < MAX_MODELLING_AGE))
+    return covariates
+
+
 def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path | str,
                   options: SignalOptions, one_per_patient: bool = True, seed: int = 42,
-                  n_jobs: int = 0, progress: bool = True) -> ImportResult:
+                  n_jobs: int = 0, progress: bool = True,
+                  table_path: Path | str | None = None) -> ImportResult:
     """Import the records under ``input_dir`` labelled in ``labels_path`` into ``out_dir``.
 
-    ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). The
-    caller writes the returned covariate table and log.
+    ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). With
+    ``table_path`` the covariate table is written there too, staged beside it before the
+    folder is swapped in and renamed into place right after, so an error or a killed run
+    leaves both as they were (only a crash between the two renames can split them); nothing
+    is written when no record is imported. The caller writes the log.
     """
+    import contextlib
     import functools
 
-    from .io import replace_dir
+    from .io import atomic_path, replace_dir
     from .parallel import imap
 
     if options.format not in FORMATS:
@@ -857,7 +894,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
             log.append(_log_row(record_id, "refused", refused_labels[record_id]))
     wanted = [r for r in rows["ecg_id"] if r in records]
 
-    state: dict[str, object] = {}
+    state: dict[str, object] = {"table": None}
 
     def fill(tmp: Path) -> None:
         tasks = [(r, str(records[r]), str(tmp)) for r in wanted]
@@ -879,39 +916,22 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         check_window_ids(kept["ecg_id"], by_id, set(records))
         state.update(kept=kept, by_id=by_id)
         if kept.empty:
-            raise _NothingImported  # leave the existing folder as it is
+            raise _NothingImported  # leave the existing folder (and table) as they are
+        state["covariates"] = imported_covariates(kept, by_id, records, labels, seed)
+        if state["table"] is not None:  # staged now; renamed into place after the folder
+            state["covariates"].reset_index(drop=True).to_feather(state["table"])
 
+    staging = (atomic_path(table_path, clean=True) if table_path is not None
+               else contextlib.nullcontext())
     try:
-        replace_dir(Path(out_dir), fill)
+        with staging as state["table"]:
+            replace_dir(Path(out_dir), fill)
     except _NothingImported:
         pass
     kept, by_id = state["kept"], state["by_id"]
-
-    # x01's order: the study group first, then the controls; by id within each.
-    kept = (kept.assign(_rank=(kept["group"] != STUDY_GROUP).astype(int))
-            .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
-    expanded = []
-    for row in kept.itertuples(index=False):
-        result = by_id[row.ecg_id]
-        for k, window_id in enumerate(result["window_ids"]):
-            values = row._asdict()
-            if result["measurements"]:  # fill what the labels table left missing
-                for name, value in result["measurements"][k].items():
-                    if pd.isna(values[name]):
-                        values[name] = value
-                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
-                    if pd.isna(values[name]):
-                        values[name] = value
-                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
-            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
-                             "file_path": str(records[row.ecg_id])})
-    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
-    covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
-    if "days_to_event" not in labels.columns and len(covariates):
-        # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
-        covariates["include_modelling"] = (covariates["age"].notna()
-                                           & covariates["female"].notna()
-                                           & (covariates["age"] < MAX_MODELLING_AGE))
+    covariates = state.get("covariates")
+    if covariates is None:  # nothing imported: the empty table, not written
+        covariates = imported_covariates(kept, by_id, records, labels, seed)
 
     frame = pd.DataFrame(log)
     frame["patient_id"] = frame["record_id"].map(patient_of)
