@@ -518,6 +518,16 @@ def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
     assert f"file_path 'records/r1{suffix}'" in err and "run x04 next, not x03" in err
     np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
     assert not (tmp_path / "x03_gain_report.csv").exists()
+    if fmt == "npy":  # run from another folder, file_path 'records/r1.npy' is not found there
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        code, _, err = run_main(X03, "--cohort", str(tmp_path / "covariate_df.feather"),
+                                "--out-dir", str(tmp_path / "10_sec_ecgs"), "--n-jobs", "1",
+                                cwd=elsewhere)
+        assert code == 2
+        assert "all 1 ECG failed (first: 'r1': missing file: records/r1.npy)" in err
+        np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
+        assert [p.name for p in elsewhere.iterdir()] == ["x03_gain_report.failed.csv"]
 
 
 # --------------------------------------------------------------------------------------
