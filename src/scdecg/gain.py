@@ -227,20 +227,13 @@ def extract_chunk(chunk: tuple[str, list[tuple[str, int]]], out_dir: str,
     return extract_from_stack(stack_path, rows, out_dir, policy, max_abs_uv)
 
 
-def failed_run_path(path: str | Path) -> Path:
-    """Where a run that produced nothing puts its per-ECG log instead of ``path``
-    (``x03_gain_report.csv`` -> ``x03_gain_report.failed.csv``)."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.failed{path.suffix}")
-
-
 def finish_outputs(report, out_dir: str | Path, report_path: str | Path) -> int:
     """After x03's extraction: remove the earlier outputs of the ECGs that failed now, and
     return how many. When every ECG failed, nothing is removed and the per-ECG report goes to
-    :func:`failed_run_path` (``report_path`` and ``out_dir`` keep the earlier good run): a
+    :func:`scdecg.io.failed_run_path` (``report_path`` and ``out_dir`` keep the earlier good run): a
     :class:`PipelineError` names how many failed, the first reason and that file."""
     from .errors import PipelineError
-    from .io import record_path, write_csv
+    from .io import failed_run_path, record_path, write_csv
 
     failed = report["status"] == "failed"
     if len(report) and failed.all():

@@ -232,6 +232,13 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
         os.rename(new, target)
 
 
+def failed_run_path(path: PathLike) -> Path:
+    """Where a step whose run produced nothing writes its per-ECG log instead of ``path``, so
+    the earlier good run's log stays (``x03_gain_report.csv`` -> ``x03_gain_report.failed.csv``)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.failed{path.suffix}")
+
+
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:
     """Write ``df`` (index dropped) as Feather, atomically."""
     with atomic_path(path, clean=True) as tmp:
