@@ -17,7 +17,7 @@ from pathlib import Path
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError, script_main
 from scdecg.importing import FORMATS, SignalOptions, WindowOptions, import_cohort
-from scdecg.io import write_csv, write_feather
+from scdecg.io import write_csv
 from scdecg.workspace import COVARIATE_DF, IMPORT_LOG, TEN_SEC_DIR
 
 INPUT = None
@@ -79,13 +79,12 @@ def main(argv=None):
                             measure=args.measure)
     result = import_cohort(Path(args.input), Path(args.labels), Path(args.out_dir), options,
                            one_per_patient=args.one_per_patient, seed=args.seed,
-                           n_jobs=args.n_jobs)
+                           n_jobs=args.n_jobs, table_path=Path(args.output))
     write_csv(result.log, args.log)
     print(result.summary())
     if result.covariates.empty:
         raise PipelineError(f"no record was imported ({args.out_dir}/ and {args.output} left "
                             f"as they were); the reason for each record is in {args.log}")
-    write_feather(result.covariates, args.output)
     print(f"[import] wrote {args.output}, {len(result.covariates)} ECGs to {args.out_dir}/ "
           f"and {args.log}")
 

@@ -7,6 +7,8 @@ Einthoven/Goldberger identities, divides them by 4.88 when the estimates match t
 ``10_sec_ecgs/<studyId>.npy`` as float32 (12, 5000) microvolts. Every ECG gets a row in
 ``x03_gain_report.csv`` (gains, residuals before/after, corrected, status, reason);
 unreadable records are logged and counted, their stale outputs removed, and the run continues.
+When every ECG fails, 10_sec_ecgs/ and the report are left as they were and the run stops,
+naming the per-ECG reasons file (x03_gain_report.failed.csv).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from scdecg.errors import PipelineError, script_main
 from scdecg.failures import FailureLog
 from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
                          MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk,
-                         imported_cohort_problem)
+                         finish_outputs, imported_cohort_problem)
 from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
                        write_csv)
 from scdecg.parallel import imap
@@ -97,8 +99,9 @@ def main(argv=None):
         rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
                                            desc="x03 chunks", chunksize=1)
                 for row in chunk_rows]
-    report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-    report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
+        report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+        report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
+        finish_outputs(report, args.out_dir, args.report)  # every ECG failed: stops, removes nothing
     write_csv(report, args.report)
 
     log = FailureLog("x03")

@@ -8,6 +8,8 @@ then those holding a second R-peak, or with low mean peak-to-peak (<= 0.5 mV), l
 are written as float32 (12, 300) to ``ecg_beats/<studyId>/<studyId>_<k>.npy`` (k = 0..n-1);
 each ECG's folder is replaced as a whole, so reruns leave no stale beats. Every ECG gets a row
 in ``ecg_beats/segmentation_log.csv`` with its status, reason and per-filter rejection counts.
+When no ECG gives a beat, ecg_beats/ is left as it was and the run stops, naming the per-ECG
+reasons file (segmentation_log.failed.csv).
 """
 from __future__ import annotations
 
@@ -105,13 +107,16 @@ def main(argv=None):
     out = output_dir(args.out_dir)
     with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
         remove_leftovers(out)
-        work = functools.partial(beats.segment_file, beats_root=str(out), config=config)
+        work = functools.partial(beats.segment_file, beats_root=str(out), config=config,
+                                 remove_empty=False)
         todo = [t for t in tasks if t.study_id not in refused]
         rows = dict(zip([t.study_id for t in todo],
                         imap(work, todo, n_jobs=args.n_jobs, desc="x04 beats")))
         rows.update({sid: beats.Segmentation(status="failed", reason=reason).log_row(sid)
                      for sid, reason in refused.items()})
         log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(beats.LOG_COLUMNS))
+        # no beat at all: stops, leaving the earlier beats; else removes the emptied folders
+        beats.finish_segmentation(log, out, out / args.log_name, args.ecg_dir)
         stale = beats.remove_stale_dirs(out, {t.study_id for t in todo})
         write_csv(log, out / args.log_name)
 
@@ -128,9 +133,6 @@ def main(argv=None):
         print(f"[x04] removed {stale} stale folder(s) from {out}/")
     n_ok = int((log["status"] == "ok").sum())
     print(f"[x04] {n_ok} ECGs with beats; log: {out / args.log_name}")
-    if len(log) and not n_ok:
-        raise PipelineError(f"{args.ecg_dir}: no ECG gave a beat ({len(log)} failed; reasons in "
-                            f"{out / args.log_name})")
 
 
 if __name__ == "__main__":

@@ -376,6 +376,19 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     assert waterfall["step"].iloc[-1] == "exclude beats with z-distance > inf"
     assert waterfall["beats"].iloc[-1] == waterfall["beats"].iloc[-2] == 32
     assert (out / "odd" / "odd_5.npy").is_file()
+    # a distance no beat meets keeps that beat set instead of emptying it
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = script_runner(X05, "--n-jobs", "1", "--no-real-flags", "--max-z-distance", "1",
+                         cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert ("ecg_beats_morphing/: no beat lies within z-distance 1 of the median beat (all 32 "
+            "beats of 4 ECGs dropped; smallest ") in proc.stderr
+    assert ("ecg_beats_morphing/ left as it was; every beat's distance in "
+            "ecg_beats_morphing/x05_beat_distances.failed.csv") in proc.stderr
+    failed = out / "x05_beat_distances.failed.csv"
+    assert len(pd.read_csv(failed)) == 32
+    failed.unlink()
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_x05_needs_x04(tmp_path, script_runner):
@@ -584,12 +597,45 @@ def test_flat_and_clipped_checks_can_be_turned_off_as_published(tmp_path, script
         np.save(tmp_path / "10_sec_ecgs" / f"{sid}.npy", (x * 1000.0).astype(np.float32))
     cohort_for_x05(["flat", "sat"]).to_feather(tmp_path / "covariate_df.feather")
     script_runner(X04, "--n-jobs", "1", cwd=tmp_path, check=False)   # nothing segmented: exit 2
-    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.failed.csv").set_index("studyId")
     assert (log["status"] == "failed").all()
     script_runner(X04, "--n-jobs", "1", "--min-lead-range", "0", "--max-clipped-fraction", "inf",
                   cwd=tmp_path)
     log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
     assert (log["status"] == "ok").all() and log.loc["flat", "n_kept"] == 8
+    assert not (tmp_path / "ecg_beats" / "segmentation_log.failed.csv").exists()
+
+
+def test_x04_where_no_ecg_gives_a_beat_keeps_the_earlier_beats(tmp_path):
+    """x04 pointed at the wrong 10-s folder fails every ECG: it used to remove every earlier
+    beat folder and overwrite the log, then stop."""
+    from training_fixtures import run_main
+
+    ecgs = tmp_path / "10_sec_ecgs"
+    ecgs.mkdir()
+    for i, sid in enumerate(["a", "b"]):
+        np.save(ecgs / f"{sid}.npy", gaussian_ecg(PEAKS + 7 * i, seed=i) * 1000.0)
+    cohort_for_x05(["a", "b"]).to_feather(tmp_path / "covariate_df.feather")
+    assert run_main(X04, "--n-jobs", "1", cwd=tmp_path)[0] == 0
+    beats_dir = tmp_path / "ecg_beats"
+
+    def snapshot():
+        return {str(p.relative_to(beats_dir)): p.read_bytes()
+                for p in sorted(beats_dir.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert len(before) == 17 and "a/a_7.npy" in before   # 8 + 8 beats and the log
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_main(X04, "--n-jobs", "1", "--ecg-dir", "empty", cwd=tmp_path)
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "error: empty: no ECG gave a beat (all 2 failed; first: 'a': failed: missing "
+        "10_sec_ecgs file: empty/a.npy); ecg_beats/ left as it was; per-ECG reasons in "
+        "ecg_beats/segmentation_log.failed.csv")
+    failed = pd.read_csv(beats_dir / "segmentation_log.failed.csv")
+    assert failed["studyId"].tolist() == ["a", "b"] and (failed["status"] == "failed").all()
+    (beats_dir / "segmentation_log.failed.csv").unlink()
+    assert snapshot() == before
 
 
 def test_z_distance_measures_from_the_median():

@@ -10,7 +10,7 @@ import pytest
 
 from scdecg.constants import LEAD_INDEX, NTUH_GAIN_FAULT
 from scdecg.gain import (DERIVED_INDEX, GainPolicy, correct_gain, estimate_gains,
-                         extract_from_stack, implied_leads, relative_residual)
+                         extract_from_stack, finish_outputs, implied_leads, relative_residual)
 from scdecg.synthetic import EcgParams, simulate_ecg
 
 X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
@@ -118,13 +118,24 @@ def test_extract_from_stack_logs_bad_records(tmp_path):
     rows += extract_from_stack(str(tmp_path / "short.npy"), [("short", 0)], str(out))
     rows += extract_from_stack(str(tmp_path / "flat2d.npy"), [("flat2d", 0)], str(out))
     rows += extract_from_stack(str(tmp_path / "absent.npy"), [("absent", 0)], str(out))
+    (tmp_path / "text.npy").write_text("not an array")   # numpy calls it "pickled data"
+    (tmp_path / "empty.npy").write_bytes(b"")            # numpy raised EOFError
+    rows += extract_from_stack(str(tmp_path / "text.npy"), [("text", 0)], str(out))
+    rows += extract_from_stack(str(tmp_path / "empty.npy"), [("empty", 0)], str(out))
     report = pd.DataFrame(rows).set_index("studyId")
     category = report["reason"].str.split(":").str[0]
     assert report.loc["ok", "status"] == "corrected"
     assert category.drop("ok").to_dict() == {
         "zero": "all zeros", "far": "npy_index out of range", "nan": "contains NaN",
-        "short": "wrong shape", "flat2d": "wrong shape", "absent": "missing file"}
+        "short": "wrong shape", "flat2d": "wrong shape", "absent": "missing file",
+        "text": "unreadable file", "empty": "unreadable file"}
+    assert report.loc["text", "reason"] == (f"unreadable file: {tmp_path / 'text.npy'} "
+                                            "(not a NumPy array file (no .npy header))")
+    assert report.loc["empty", "reason"].endswith("(an empty file, not a NumPy array file)")
     assert (report.drop("ok")["status"] == "failed").all()
+    # the stale output of a failed ECG goes once the run has produced something
+    assert sorted(p.name for p in out.iterdir()) == ["ok.npy", "zero.npy"]
+    assert finish_outputs(report.reset_index(), out, tmp_path / "report.csv") == 8
     assert sorted(p.name for p in out.iterdir()) == ["ok.npy"]
     saved = np.load(out / "ok.npy")
     assert saved.dtype == np.float32 and saved.shape == (12, 5000)
@@ -150,6 +161,35 @@ def test_x03_script_writes_outputs_and_report(tmp_path, script_runner):
     script_runner(X03, "--n-jobs", "1", cwd=tmp_path)
     assert first == ((tmp_path / "x03_gain_report.csv").read_bytes(),
                      np.load(tmp_path / "10_sec_ecgs" / "a.npy").tobytes())
+
+
+def test_x03_where_every_ecg_fails_keeps_the_earlier_run(tmp_path):
+    """A wrong working folder or data root fails every ECG: x03 used to remove every earlier
+    output and write a report of failures that x04 then applied."""
+    from training_fixtures import run_main
+
+    np.save(tmp_path / "waves.npy", np.stack([stored(clean_ecg(20 + i)) for i in range(2)]))
+    good = pd.DataFrame({"studyId": ["a", "b"], "file_path": ["waves.npy"] * 2, "npy_index": [1, 0]})
+    good.to_feather(tmp_path / "covariate_df.feather")
+    assert run_main(X03, "--n-jobs", "1", cwd=tmp_path)[0] == 0
+    out = tmp_path / "10_sec_ecgs"
+    before = {p.name: p.read_bytes() for p in [*out.iterdir(), tmp_path / "x03_gain_report.csv"]}
+
+    good.assign(file_path="elsewhere/waves.npy").to_feather(tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert code == 2 and err.splitlines()[-1].startswith("error: ")
+    assert ("all 2 ECGs failed (first: 'a': missing file: elsewhere/waves.npy); 10_sec_ecgs/ and "
+            "x03_gain_report.csv left as they were; per-ECG reasons in "
+            "x03_gain_report.failed.csv") in err.splitlines()[-1]
+    after = {p.name: p.read_bytes() for p in [*out.iterdir(), tmp_path / "x03_gain_report.csv"]}
+    assert after == before and sorted(after) == ["a.npy", "b.npy", "x03_gain_report.csv"]
+    failed = pd.read_csv(tmp_path / "x03_gain_report.failed.csv")
+    assert failed["studyId"].tolist() == ["a", "b"] and (failed["status"] == "failed").all()
+
+    good.to_feather(tmp_path / "covariate_df.feather")  # the next good run: as the first
+    assert run_main(X03, "--n-jobs", "1", cwd=tmp_path)[0] == 0
+    assert {p.name: p.read_bytes() for p in [*out.iterdir(), tmp_path / "x03_gain_report.csv"]} == before
+    assert not (tmp_path / "x03_gain_report.failed.csv").exists()
 
 
 def test_x03_rejects_bad_table(tmp_path, script_runner):

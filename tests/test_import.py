@@ -518,6 +518,16 @@ def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
     assert f"file_path 'records/r1{suffix}'" in err and "run x04 next, not x03" in err
     np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
     assert not (tmp_path / "x03_gain_report.csv").exists()
+    if fmt == "npy":  # run from another folder, file_path 'records/r1.npy' is not found there
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        code, _, err = run_main(X03, "--cohort", str(tmp_path / "covariate_df.feather"),
+                                "--out-dir", str(tmp_path / "10_sec_ecgs"), "--n-jobs", "1",
+                                cwd=elsewhere)
+        assert code == 2
+        assert "all 1 ECG failed (first: 'r1': missing file: records/r1.npy)" in err
+        np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "r1.npy"), before)
+        assert [p.name for p in elsewhere.iterdir()] == ["x03_gain_report.failed.csv"]
 
 
 # --------------------------------------------------------------------------------------
@@ -682,3 +692,104 @@ def test_record_ids_differing_only_in_case_are_named(tmp_path):
     with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
                                             r".*a/r1.hea and .*b/R1.hea"):
         discover_records(rec, "wfdb")
+
+
+def test_npy_records_that_are_no_arrays_say_what_they_are_not(tmp_path):
+    """np.load calls a text file "pickled data"; an empty file or a .npz raised a traceback."""
+    good = known_ecg(np.arange(11 * FS) / FS) / 1000
+    np.save(tmp_path / "good.npy", good)
+    (tmp_path / "text.npy").write_text("I,II,V1\n1,2,3\n")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "objects.npy", np.array([good, "x"], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "archive", a=good)
+    (tmp_path / "archive.npz").rename(tmp_path / "archive.npy")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:1000])
+    options = SignalOptions(format="npy", fs=500.0, leads=LEADS, unit="mV")
+    reasons = {name: import_record((name, str(tmp_path / f"{name}.npy"), str(tmp_path / "out")),
+                                   options)["reason"]
+               for name in ("good", "text", "empty", "objects", "archive", "cut")}
+    assert reasons == {
+        "good": "",
+        "text": "not a NumPy array file (no .npy header)",
+        "empty": "an empty file, not a NumPy array file",
+        "objects": "an object array (pickles are never loaded)",
+        "archive": "a .npz archive, not a NumPy array file (.npy)",
+        "cut": f"a truncated NumPy array file (1000 of {128 + good.size * 8} bytes)"}
+
+
+def test_uncalibrated_wfdb_channels_refuse_the_record_by_name(tmp_path):
+    """A WFDB gain of 0 means "uncalibrated"; wfdb reads such a channel at 200 units per mV,
+    which gave millivolts that mean nothing. Only the channels used as leads count."""
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    rec = tmp_path / "records"
+    rec.mkdir()
+    for name in ("ok", "zero", "frank0"):
+        write_wfdb(rec, name, 500, {**channels(ecg, {}, LEADS), "vx": ecg[0] * 0.5})
+
+    def zero_gain(name, *channels_):
+        def edit(lines):
+            for channel in channels_:  # "file fmt gain(baseline)/units ...": gain -> 0
+                fields = lines[1 + channel].split()
+                fields[2] = "0" + fields[2][fields[2].index("("):]
+                lines[1 + channel] = " ".join(fields)
+            return lines
+        _edit_header(rec / f"{name}.hea", edit)
+
+    zero_gain("zero", LEAD_INDEX["V2"], LEAD_INDEX["aVL"])
+    zero_gain("frank0", 12)  # an ignored channel: the record imports
+    raw = read_wfdb(rec / "zero.hea", seconds=11.0)
+    assert raw.uncalibrated == (LEAD_INDEX["aVL"], LEAD_INDEX["V2"])
+    assert (rec / "zero.hea").read_text().count("zero.dat 16 0(") == 2
+    ids = ["ok", "zero", "frank0"]
+    labels_frame([(r, f"p{k}", 60, "male", 30, "") for k, r in enumerate(ids)]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv",
+                              "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert log["status"].to_dict() == {"frank0": "imported", "ok": "imported", "zero": "refused"}
+    assert log.loc["zero", "reason"] == ("uncalibrated channel(s) aVL, V2: ADC gain 0 in the "
+                                         "header, so the amplitudes have no known unit")
+    assert "refused 1" in out and "1  refused: uncalibrated channel(s) aVL, V2" in out
+    assert sorted(pd.read_feather(tmp_path / "covariate_df.feather")["studyId"]) == ["frank0", "ok"]
+    assert not (tmp_path / "10_sec_ecgs" / "zero.npy").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "10_sec_ecgs" / "frank0.npy"),
+                                  np.load(tmp_path / "10_sec_ecgs" / "ok.npy"))
+
+
+def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, monkeypatch):
+    """10_sec_ecgs/ used to be swapped in before covariate_df.feather was built and written:
+    an error in between left the new ECGs beside the old table."""
+    import scdecg.importing as importing
+
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    write_wfdb(rec, "old", 500, channels(ecg, {}, LEADS))
+    labels_frame([("old", "p1", 50, "male", 10, ""), ("new", "p2", 60, "female", 20, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    table = (tmp_path / "covariate_df.feather").read_bytes()
+    (rec / "old.hea").unlink()
+    (rec / "old.dat").unlink()
+    write_wfdb(rec, "new", 500, channels(ecg, {}, LEADS))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "covariate_df.feather"))
+
+    monkeypatch.setattr(importing, "add_pipeline_columns", full_disk)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 2 and "No space left on device" in err
+    assert (tmp_path / "covariate_df.feather").read_bytes() == table
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["old.npy"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+    monkeypatch.undo()
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    assert pd.read_feather(tmp_path / "covariate_df.feather")["studyId"].tolist() == ["new"]
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["new.npy"]

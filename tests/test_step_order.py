@@ -55,9 +55,10 @@ def test_x04_with_no_usable_ecg_is_an_error_not_success(tmp_path, cohort_after_x
     (tmp_path / "10_sec_ecgs").mkdir()  # x03 ran elsewhere: none of the cohort's files is here
     code, _, err = run_main("00_Data_Preprocessing/x04_segment_beats.py", "--n-jobs", "1",
                             cwd=tmp_path)
-    assert code == 2 and "no ECG gave a beat (3 failed" in err
-    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv")
+    assert code == 2 and "no ECG gave a beat (all 3 failed; first: " in err
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.failed.csv")
     assert (log["status"] == "failed").all() and len(log) == 3
+    assert not (tmp_path / "ecg_beats" / "segmentation_log.csv").exists()
 
 
 def test_x05_before_x04(tmp_path, cohort_after_x02):

@@ -31,8 +31,8 @@ import pandas as pd
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
-from .io import (check_ids, output_dir, read_feather, record_path, remove_leftovers,
-                 replace_dir, run_first, save_npy, write_csv)
+from .io import (check_ids, failed_run_path, output_dir, read_feather, record_path,
+                 remove_leftovers, replace_dir, run_first, save_npy, write_csv)
 from .parallel import imap
 from .signals import right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -345,8 +345,12 @@ class SegmentTask:
     scaling_factor: float
 
 
-def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatConfig()) -> dict:
-    """Segment one ``10_sec_ecgs`` file (µV) and write its kept beats (mV); returns its log row."""
+def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatConfig(),
+                 remove_empty: bool = True) -> dict:
+    """Segment one ``10_sec_ecgs`` file (µV) and write its kept beats (mV); returns its log row.
+
+    An ECG without beats has its earlier beat folder removed, unless ``remove_empty`` is
+    False (x04 removes those folders itself once the run has given some beats)."""
     path = Path(task.ecg_path)
     if not path.exists():
         seg = Segmentation(status="failed", reason=f"missing 10_sec_ecgs file: {path}")
@@ -359,9 +363,30 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
             seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
         else:
             seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)
-    write_beats(record_path(beats_root, task.study_id, ""), task.study_id, seg.beats,
-                seg.file_numbers)
+    if seg.n_kept or remove_empty:
+        write_beats(record_path(beats_root, task.study_id, ""), task.study_id, seg.beats,
+                    seg.file_numbers)
     return seg.log_row(task.study_id)
+
+
+def finish_segmentation(log: pd.DataFrame, beats_root: str | Path, log_path: str | Path,
+                        ecg_dir: str | Path) -> None:
+    """After x04's segmentation (run with ``remove_empty=False``): remove the earlier beat
+    folders of the ECGs without beats now. When no ECG gave a beat, nothing is removed and
+    the log goes to :func:`scdecg.io.failed_run_path` (``beats_root`` keeps the earlier good run): a
+    :class:`PipelineError` names how many failed, the first reason and that file."""
+    empty = log["n_kept"] == 0
+    if len(log) and empty.all():
+        failed = failed_run_path(log_path)
+        write_csv(log, failed)
+        first = log.iloc[0]
+        reason = " ".join(f"{first['status']}: {first['reason']}".split())
+        raise PipelineError(f"{ecg_dir}: no ECG gave a beat (all {len(log)} failed; first: "
+                            f"{first['studyId']!r}: {reason}); {beats_root}/ left as it was; "
+                            f"per-ECG reasons in {failed}")
+    for study_id in log.loc[empty, "studyId"]:
+        write_beats(record_path(beats_root, study_id, ""), study_id, [], np.zeros(0, np.int64))
+    failed_run_path(log_path).unlink(missing_ok=True)  # an earlier failed run's log
 
 
 # ------------------------------------------------------------- the morphing beat set
@@ -456,14 +481,18 @@ def z_distances(beats: np.ndarray, median: np.ndarray, sd: np.ndarray) -> np.nda
 
 def select_morphing_beats(study_id: str, source_root: str, target_root: str, median: np.ndarray,
                           sd: np.ndarray, max_distance: float) -> list[dict]:
-    """Copy the beats of one ECG within ``max_distance`` of the median beat; one row per beat."""
+    """Copy the beats of one ECG within ``max_distance`` of the median beat; one row per beat.
+
+    An ECG without such beats writes nothing (x05 removes its earlier folder once the run has
+    kept some beats)."""
     files = beat_files(record_path(source_root, study_id, ""))
     beats = [np.load(p, allow_pickle=False) for _, p in files]
     distances = z_distances(np.stack(beats), median, sd) if beats else np.zeros(0)
     keep = distances <= max_distance
     kept = [k for (k, _), ok in zip(files, keep) if ok]
-    write_beats(record_path(target_root, study_id, ""), study_id,
-                [b for b, ok in zip(beats, keep) if ok], np.asarray(kept, dtype=np.int64))
+    if kept:
+        write_beats(record_path(target_root, study_id, ""), study_id,
+                    [b for b, ok in zip(beats, keep) if ok], np.asarray(kept, dtype=np.int64))
     return [{"studyId": study_id, "beat_file": p.name, "z_distance": float(d), "kept": bool(ok)}
             for (_, p), d, ok in zip(files, distances, keep)]
 
@@ -557,8 +586,6 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
         raise PipelineError(f"{cohort}: no ECG passes the morphing exclusions with beats "
                             f"(see the waterfall above)\n" + pd.DataFrame(rows).to_string(index=False))
     median, sd = reference_beats(paths, max_reference_beats, seed)
-    save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
-    save_npy(sd.astype(np.float32), out / SD_BEAT)
 
     work = functools.partial(select_morphing_beats, source_root=str(beats), target_root=str(out),
                              median=median, sd=sd, max_distance=max_z_distance)
@@ -567,6 +594,15 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
                               for row in ecg_rows],
                              columns=["studyId", "beat_file", "z_distance", "kept"])
     per_ecg = distances.groupby("studyId")["kept"].sum()
+    if not per_ecg.sum():  # nothing written yet: the earlier morphing beat set stays
+        failed = failed_run_path(out / BEAT_DISTANCES)
+        write_csv(distances, failed)
+        raise PipelineError(f"{out}/: no beat lies within z-distance {max_z_distance:g} of the "
+                            f"median beat (all {len(distances)} beats of {len(selected)} ECGs "
+                            f"dropped; smallest {distances['z_distance'].min():.1f}); {out}/ "
+                            f"left as it was; every beat's distance in {failed}")
+    save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
+    save_npy(sd.astype(np.float32), out / SD_BEAT)
     rows.append({"step": f"exclude beats with z-distance > {max_z_distance:g}",
                  "ecgs": int((per_ecg > 0).sum()), "beats": int(per_ecg.sum())})
     waterfall = pd.DataFrame(rows)
@@ -575,6 +611,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
     write_csv(distances, out / BEAT_DISTANCES)
     write_csv(waterfall, out / WATERFALL)
+    failed_run_path(out / BEAT_DISTANCES).unlink(missing_ok=True)  # an earlier failed run's
 
     print(waterfall.to_string(index=False))
     print(f"[x05] median beat from {min(len(paths), max_reference_beats)} of {len(paths)} "

@@ -162,17 +162,21 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     """Gain-correct ``rows`` (studyId, npy_index) of one stacked file into ``out_dir``.
 
     The stacked file is opened once (memory-mapped). A record that cannot be read gets a
-    ``failed`` report row, and any output file left from an earlier run is removed.
+    ``failed`` report row; its output file from an earlier run is left for
+    :func:`finish_outputs` (so a run where every ECG fails removes nothing).
     """
-    from .io import record_path, save_npy
+    from .io import npy_problem, record_path, save_npy
 
     out = Path(out_dir)
     try:
         stack = np.load(stack_path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(stack, np.ndarray):  # a .npz archive, whatever its name
+            stack.close()
+            raise ValueError("not a NumPy array file")
     except FileNotFoundError:
         stack, problem = None, f"missing file: {stack_path}"
-    except (OSError, ValueError) as exc:
-        stack, problem = None, f"unreadable file: {stack_path} ({exc})"
+    except (OSError, ValueError, EOFError) as exc:
+        stack, problem = None, f"unreadable file: {stack_path} ({npy_problem(stack_path) or exc})"
     else:
         problem = None if stack.ndim == 3 else (
             f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
@@ -187,7 +191,6 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
             record = np.asarray(stack[index])
             reason = check_record(record, max_abs_uv)
         if reason is not None:
-            target.unlink(missing_ok=True)
             report.append(failed_row(study_id, reason))
             continue
         ecg, row = correct_gain(record, policy)
@@ -210,7 +213,7 @@ def imported_cohort_problem(file_paths) -> str | None:
     for path in paths:
         try:
             shapes.append(np.load(path, mmap_mode="r", allow_pickle=False).ndim)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError, AttributeError):  # AttributeError: a .npz
             return None  # missing or unreadable: x03 reports it per ECG
     if paths and all(ndim == 2 for ndim in shapes):
         return f"file_path {paths[0]!r} holds one 2-D record, not a stack (n, 12, 5000)"
@@ -222,3 +225,26 @@ def extract_chunk(chunk: tuple[str, list[tuple[str, int]]], out_dir: str,
     """:func:`extract_from_stack` on one ``(stack_path, rows)`` chunk (for process pools)."""
     stack_path, rows = chunk
     return extract_from_stack(stack_path, rows, out_dir, policy, max_abs_uv)
+
+
+def finish_outputs(report, out_dir: str | Path, report_path: str | Path) -> int:
+    """After x03's extraction: remove the earlier outputs of the ECGs that failed now, and
+    return how many. When every ECG failed, nothing is removed and the per-ECG report goes to
+    :func:`scdecg.io.failed_run_path` (``report_path`` and ``out_dir`` keep the earlier good run): a
+    :class:`PipelineError` names how many failed, the first reason and that file."""
+    from .errors import PipelineError
+    from .io import failed_run_path, record_path, write_csv
+
+    failed = report["status"] == "failed"
+    if len(report) and failed.all():
+        log = failed_run_path(report_path)
+        write_csv(report, log)
+        first = report.iloc[0]
+        reason = " ".join(str(first["reason"]).split())
+        raise PipelineError(f"all {len(report)} ECG{'s' * (len(report) > 1)} failed (first: {first['studyId']!r}: "
+                            f"{reason}); {out_dir}/ and {report_path} left as they were; "
+                            f"per-ECG reasons in {log}")
+    for study_id in report.loc[failed, "studyId"]:
+        record_path(out_dir, study_id).unlink(missing_ok=True)
+    failed_run_path(report_path).unlink(missing_ok=True)  # an earlier failed run's log
+    return int(failed.sum())

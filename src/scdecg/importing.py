@@ -147,6 +147,7 @@ class RawRecord:
     units: list[str]
     fs: float
     total_samples: int = -1   # length of the whole record (``signal`` may hold its start only)
+    uncalibrated: tuple[int, ...] = ()  # channels of ADC gain 0 (WFDB "uncalibrated")
 
     def __post_init__(self) -> None:
         if self.total_samples < 0:
@@ -161,7 +162,8 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     """Physical signals, channel names, units and rate of the WFDB record ``path`` (.hea).
 
     Only the first ``seconds`` are read (all when None); ``total_samples`` is the record's
-    length from its header.
+    length from its header. Channels whose header gives an ADC gain of 0 ("uncalibrated" in
+    the WFDB format; wfdb reads them at 200 units per mV) are listed in ``uncalibrated``.
     """
     import wfdb
 
@@ -178,35 +180,52 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
     total = total or signal.shape[1]
-    units = _header_units(Path(name + ".hea"), list(record.units or []))
+    fields = _signal_fields(Path(name + ".hea"), len(record.sig_name))
+    units = _header_units(fields, list(record.units or []))
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
-                     names=list(record.sig_name), units=units, fs=fs, total_samples=total)
+                     names=list(record.sig_name), units=units, fs=fs, total_samples=total,
+                     uncalibrated=_uncalibrated(fields))
 
 
-def _header_units(header: Path, parsed: list[str]) -> list[str]:
-    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
-
-    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V"; the units of a
-    single-segment header's signal lines (``file fmt gain(baseline)/units ...``) are re-read
-    here as UTF-8 (Latin-1 if not).
-    """
+def _signal_fields(header: Path, n_signals: int) -> list[list[str]]:
+    """The whitespace-separated fields of a single-segment header's ``n_signals`` signal
+    lines (``file fmt gain(baseline)/units ...``), read as UTF-8 (Latin-1 if not); empty for
+    a multi-segment header (its signals are described in the segment headers)."""
     data = header.read_bytes()
-    if data.isascii():
-        return parsed
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
-    if not lines or "/" in lines[0].split()[0]:  # multi-segment: units in segment headers
-        return parsed
+    if not lines or "/" in lines[0].split()[0]:  # multi-segment: "name/n_segments ..."
+        return []
+    return [line.split() for line in lines[1:1 + n_signals]]
+
+
+def _header_units(fields: list[list[str]], parsed: list[str]) -> list[str]:
+    """``parsed`` (wfdb's units) with any unit spelt with non-ASCII characters as written.
+
+    wfdb drops the non-ASCII bytes of a header, which turns "µV" into "V".
+    """
     units = list(parsed)
-    for i, line in enumerate(lines[1:1 + len(parsed)]):
-        fields = line.split()
-        if len(fields) > 2 and "/" in fields[2] and not fields[2].isascii():
-            units[i] = fields[2].split("/", 1)[1]
+    for i, line in enumerate(fields[:len(units)]):
+        if len(line) > 2 and "/" in line[2] and not line[2].isascii():
+            units[i] = line[2].split("/", 1)[1]
     return units
+
+
+def _uncalibrated(fields: list[list[str]]) -> tuple[int, ...]:
+    """Channels (indices) whose signal line gives an ADC gain of 0. (A line without a gain
+    has no channel name either, so it can never be a lead.)"""
+    out = []
+    for i, line in enumerate(fields):
+        try:
+            if len(line) > 2 and float(re.split(r"[(/]", line[2], maxsplit=1)[0]) == 0:
+                out.append(i)
+        except ValueError:
+            pass  # wfdb itself refuses a gain that is not a number
+    return tuple(out)
 
 
 def _as_leads_by_samples(array: np.ndarray, n_leads: int) -> np.ndarray:
@@ -225,10 +244,15 @@ def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str,
 
     Memory-mapped; only the first ``seconds`` are read (all when None).
     """
+    from .io import npy_problem
+
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RecordRefused(f"unreadable .npy file: {exc}") from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise RecordRefused(npy_problem(path) or f"unreadable .npy file: {exc}") from exc
+    if not isinstance(array, np.ndarray):  # np.load opens a .npz archive whatever its name
+        array.close()
+        raise RecordRefused(npy_problem(path) or "not a NumPy array file")
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise RecordRefused(f"wrong dtype: {array.dtype}, expected integer or float samples")
     view = _as_leads_by_samples(array, len(leads))
@@ -290,7 +314,8 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
     """Pick the 12 leads by name, convert them to µV and derive missing limb leads.
 
     Refuses (by name) a record without I, II or a chest lead, a lead present twice, a used
-    lead in an unknown unit, NaN or infinite samples in a used lead, and a flat used lead.
+    channel without calibration (WFDB gain 0), a used lead in an unknown unit, NaN
+    or infinite samples in a used lead, and a flat used lead.
     """
     if raw.signal.ndim != 2 or raw.signal.shape[0] != len(raw.names):
         raise RecordRefused(f"wrong shape: {raw.signal.shape} for {len(raw.names)} channel names")
@@ -309,6 +334,10 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
     if missing:
         raise RecordRefused(f"missing lead(s) {', '.join(missing)} (found: "
                             f"{', '.join(map(str, raw.names)) or 'none'})")
+    uncalibrated = [str(raw.names[i]) for i in sorted(where.values()) if i in raw.uncalibrated]
+    if uncalibrated:
+        raise RecordRefused(f"uncalibrated channel(s) {', '.join(uncalibrated)}: ADC gain 0 in "
+                            "the header, so the amplitudes have no known unit")
     n = raw.signal.shape[1]
     ecg = np.empty((N_LEADS, n), dtype=np.float64)
     units = []
@@ -778,17 +807,54 @@ def _log_row(record_id: str, status: str, reason: str, **extra) -> dict:
     return {"record_id": record_id, "status": status, "reason": reason, **extra}
 
 
+def imported_covariates(kept: pd.DataFrame, by_id: dict[str, dict], records: dict[str, Path],
+                        labels: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The x02 table of the kept label rows: one row per imported window, in x01's order,
+    with the measurements the labels table left missing filled in."""
+    # x01's order: the study group first, then the controls; by id within each.
+    kept = (kept.assign(_rank=(kept["group"] != STUDY_GROUP).astype(int))
+            .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
+    expanded = []
+    for row in kept.itertuples(index=False):
+        result = by_id[row.ecg_id]
+        for k, window_id in enumerate(result["window_ids"]):
+            values = row._asdict()
+            if result["measurements"]:  # fill what the labels table left missing
+                for name, value in result["measurements"][k].items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
+                    if pd.isna(values[name]):
+                        values[name] = value
+                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
+            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
+                             "file_path": str(records[row.ecg_id])})
+    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
+    covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
+    if "days_to_event" not in labels.columns and len(covariates):
+        # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
+        covariates["include_modelling"] = (covariates["age"].notna()
+                                           & covariates["female"].notna()
+                                           & (covariates["age"] < MAX_MODELLING_AGE))
+    return covariates
+
+
 def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path | str,
                   options: SignalOptions, one_per_patient: bool = True, seed: int = 42,
-                  n_jobs: int = 0, progress: bool = True) -> ImportResult:
+                  n_jobs: int = 0, progress: bool = True,
+                  table_path: Path | str | None = None) -> ImportResult:
     """Import the records under ``input_dir`` labelled in ``labels_path`` into ``out_dir``.
 
-    ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). The
-    caller writes the returned covariate table and log.
+    ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). With
+    ``table_path`` the covariate table is written there too, staged beside it before the
+    folder is swapped in and renamed into place right after, so an error or a killed run
+    leaves both as they were (only a crash between the two renames can split them); nothing
+    is written when no record is imported. The caller writes the log.
     """
+    import contextlib
     import functools
 
-    from .io import replace_dir
+    from .io import atomic_path, replace_dir
     from .parallel import imap
 
     if options.format not in FORMATS:
@@ -828,7 +894,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
             log.append(_log_row(record_id, "refused", refused_labels[record_id]))
     wanted = [r for r in rows["ecg_id"] if r in records]
 
-    state: dict[str, object] = {}
+    state: dict[str, object] = {"table": None}
 
     def fill(tmp: Path) -> None:
         tasks = [(r, str(records[r]), str(tmp)) for r in wanted]
@@ -850,39 +916,22 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         check_window_ids(kept["ecg_id"], by_id, set(records))
         state.update(kept=kept, by_id=by_id)
         if kept.empty:
-            raise _NothingImported  # leave the existing folder as it is
+            raise _NothingImported  # leave the existing folder (and table) as they are
+        state["covariates"] = imported_covariates(kept, by_id, records, labels, seed)
+        if state["table"] is not None:  # staged now; renamed into place after the folder
+            state["covariates"].reset_index(drop=True).to_feather(state["table"])
 
+    staging = (atomic_path(table_path, clean=True) if table_path is not None
+               else contextlib.nullcontext())
     try:
-        replace_dir(Path(out_dir), fill)
+        with staging as state["table"]:
+            replace_dir(Path(out_dir), fill)
     except _NothingImported:
         pass
     kept, by_id = state["kept"], state["by_id"]
-
-    # x01's order: the study group first, then the controls; by id within each.
-    kept = (kept.assign(_rank=(kept["group"] != STUDY_GROUP).astype(int))
-            .sort_values(["_rank", "ecg_id"], kind="mergesort").drop(columns="_rank"))
-    expanded = []
-    for row in kept.itertuples(index=False):
-        result = by_id[row.ecg_id]
-        for k, window_id in enumerate(result["window_ids"]):
-            values = row._asdict()
-            if result["measurements"]:  # fill what the labels table left missing
-                for name, value in result["measurements"][k].items():
-                    if pd.isna(values[name]):
-                        values[name] = value
-                for name, value in corrected_qt(values["qt_interval"], values["avg_rr"]).items():
-                    if pd.isna(values[name]):
-                        values[name] = value
-                values["qtc500"] = bool(values["qtc"] > QTC_LONG_MS)
-            expanded.append({**values, "ecg_id": window_id, "npy_index": np.int64(k),
-                             "file_path": str(records[row.ecg_id])})
-    cohort = pd.DataFrame(expanded, columns=list(kept.columns)).astype(kept.dtypes.to_dict())
-    covariates = add_pipeline_columns(cohort.reset_index(drop=True), seed=seed)
-    if "days_to_event" not in labels.columns and len(covariates):
-        # Ready-made labels without days: the x02 days rule cannot apply; age and sex still do.
-        covariates["include_modelling"] = (covariates["age"].notna()
-                                           & covariates["female"].notna()
-                                           & (covariates["age"] < MAX_MODELLING_AGE))
+    covariates = state.get("covariates")
+    if covariates is None:  # nothing imported: the empty table, not written
+        covariates = imported_covariates(kept, by_id, records, labels, seed)
 
     frame = pd.DataFrame(log)
     frame["patient_id"] = frame["record_id"].map(patient_of)

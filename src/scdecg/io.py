@@ -234,6 +234,13 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
         os.rename(new, target)
 
 
+def failed_run_path(path: PathLike) -> Path:
+    """Where a step whose run produced nothing writes its per-ECG log instead of ``path``, so
+    the earlier good run's log stays (``x03_gain_report.csv`` -> ``x03_gain_report.failed.csv``)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.failed{path.suffix}")
+
+
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:
     """Write ``df`` (index dropped) as Feather, atomically."""
     with atomic_path(path, clean=True) as tmp:
@@ -285,6 +292,36 @@ def save_npy(array: np.ndarray, path: PathLike) -> None:
 
 def load_npy(path: PathLike) -> np.ndarray:
     return np.load(path, allow_pickle=False)
+
+
+def npy_problem(path: PathLike) -> str | None:
+    """What ``path`` is instead of a plain ``.npy`` array (one line), or ``None`` when its
+    header is sound. Used once ``np.load`` has failed, whose messages mislead (a text file is
+    reported as "pickled data")."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+            if not magic:
+                return "an empty file, not a NumPy array file"
+            if magic[:4] == b"PK\x03\x04":
+                return "a .npz archive, not a NumPy array file (.npy)"
+            if magic != b"\x93NUMPY":
+                return "not a NumPy array file (no .npy header)"
+            fh.seek(0)
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(fh)
+            if dtype.hasobject:
+                return "an object array (pickles are never loaded)"
+            need = fh.tell() + int(np.prod(shape)) * dtype.itemsize
+            size = os.fstat(fh.fileno()).st_size
+    except (OSError, ValueError, EOFError) as exc:
+        text = str(exc).strip().splitlines()
+        return f"a NumPy array file with a broken header ({text[0] if text else type(exc).__name__})"
+    if size < need:
+        return f"a truncated NumPy array file ({size} of {need} bytes)"
+    return None
 
 
 def run_first(step: str | None) -> str:
