@@ -123,7 +123,7 @@ def test_bad_signal_files_are_excluded_and_counted(tmp_path):
                              ["zero_mode"], in_memory_gb, name="t", progress=False)
         assert list(data.index["studyId"]) == ["e0000", "e0004", "e0005"]
         assert {row["studyId"]: row["reason"] for row in data.failures.rows} == {
-            "e0001": "file missing", "e0002": "unreadable (ValueError)",
+            "e0001": "file missing", "e0002": "unreadable: not a NumPy array file (no .npy header)",
             "e0003": "shape (3, 200), expected (12, samples)"}
         assert len(data.failures) == 3 and set(data.failures.counts().values()) == {1}
         assert (data.signals is None) == (in_memory_gb == 0.0)
@@ -134,7 +134,7 @@ def test_bad_signal_files_are_excluded_and_counted(tmp_path):
     assert data.signals is None and len(data) == 6 and len(data.failures) == 0
     x, _, read, reasons = data.read_batch(np.arange(6))
     assert read.tolist() == [True, False, False, False, True, True] and x.shape == (3, 12, 200)
-    assert reasons == ["file missing", "unreadable (ValueError)",
+    assert reasons == ["file missing", "unreadable: not a NumPy array file (no .npy header)",
                        "shape (3, 200), expected (12, samples)"]
     with pytest.raises(ValueError, match="streaming"):
         build_dataset(ten_second_items(df, tmp_path), ["scd1"], [False], [], {}, {}, 200,

@@ -31,8 +31,9 @@ import pandas as pd
 
 from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
-from .io import (check_ids, failed_run_path, output_dir, read_feather, record_path,
-                 remove_leftovers, replace_dir, run_first, save_npy, write_csv)
+from .io import (UnreadableArray, check_ids, failed_run_path, load_npy, output_dir,
+                 read_feather, record_path, remove_leftovers, replace_dir, run_first, save_npy,
+                 write_csv)
 from .parallel import imap
 from .signals import right_pad, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -358,8 +359,10 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
         seg = Segmentation(status="failed", reason=f"invalid scaling_factor: {task.scaling_factor}")
     else:
         try:
-            ecg_uv = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            ecg_uv = load_npy(path)
+        except UnreadableArray as exc:
+            seg = Segmentation(status="failed", reason=f"unreadable file: {exc}")
+        except OSError as exc:
             seg = Segmentation(status="failed", reason=f"unreadable file: {path} ({exc})")
         else:
             seg = segment_ecg(to_millivolts(ecg_uv, task.scaling_factor), config)

@@ -39,6 +39,7 @@ import pandas as pd
 
 from .beats import extract_windows, recorded_length
 from .constants import AVL, FS, N_LEADS
+from .io import UnreadableArray, load_npy
 from .signals import to_millivolts, zero_mode
 
 HALF_WINDOW = 250        # samples either side of an aVL R-peak: windows of 500 samples
@@ -341,10 +342,12 @@ def features_for_file(task: EcgTask) -> dict:
         return {"studyId": task.study_id, **_fail(AvlFeatures(), reason, detail).row()}
 
     try:
-        ecg_uv = np.load(task.path, allow_pickle=False)
+        ecg_uv = load_npy(task.path)
     except FileNotFoundError:
         return failed("missing 10-s ECG file", task.path)
-    except (OSError, ValueError) as exc:
+    except UnreadableArray as exc:
+        return failed("unreadable 10-s ECG file", str(exc))
+    except OSError as exc:
         return failed("unreadable 10-s ECG file", f"{task.path}: {exc}")
     if not np.isfinite(task.scaling_factor) or task.scaling_factor <= 0:
         return failed("invalid scaling_factor", str(task.scaling_factor))

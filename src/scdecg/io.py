@@ -290,8 +290,31 @@ def save_npy(array: np.ndarray, path: PathLike) -> None:
             np.save(fh, np.asarray(array), allow_pickle=False)
 
 
+class UnreadableArray(PipelineError, ValueError):
+    """A file that is not a plain ``.npy`` array: ``<path>: <what it is instead>``. A
+    :class:`PipelineError` (one line where nothing catches it) and a ``ValueError`` (caught by
+    the per-record loops that log a failed record and go on)."""
+
+    def __init__(self, path: PathLike, detail: str):
+        super().__init__(f"{path}: {detail}")
+        self.path, self.detail = path, detail
+
+
 def load_npy(path: PathLike) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    """One ``.npy`` array, never unpickled. A file that is not one (empty, text, ``.npz``,
+    object array, truncated) raises :class:`UnreadableArray` saying what it is instead
+    (:func:`npy_problem`); a missing file raises ``FileNotFoundError``."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        detail = npy_problem(path) or " ".join(str(exc).split()) or type(exc).__name__
+        raise UnreadableArray(path, detail) from exc
+    if not isinstance(array, np.ndarray):          # an .npz archive, whatever its name
+        array.close()
+        raise UnreadableArray(path, "a .npz archive, not a NumPy array file (.npy)")
+    return array
 
 
 def npy_problem(path: PathLike) -> str | None:
