@@ -85,6 +85,45 @@ def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
                             f"({len(missing)} row(s)); every ECG needs its patient")
 
 
+def _shown(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_values(df: pd.DataFrame, source: PathLike, binary: Iterable[str] = (),
+                 numeric: Iterable[str] = (), filled: Iterable[str] = (),
+                 id_column: str = "studyId") -> None:
+    """Refuse, in one :class:`PipelineError` naming ``source``, the column, the ECG (its
+    ``id_column``, or the row when that is missing) and the value: an empty cell of a
+    ``filled`` column, text or an infinite value in a ``numeric`` column, and anything but 0, 1
+    or missing in a ``binary`` column (booleans count as 0/1). Missing numbers pass."""
+    binary = list(binary)
+    ids = df[id_column] if id_column in df.columns else pd.Series(index=df.index, dtype=object)
+
+    def refuse(column: str, bad: pd.Series, value: object, expected: str) -> None:
+        first = int(bad.to_numpy().nonzero()[0][0])
+        where = (f"studyId {ids.iloc[first]!r}" if column != id_column and pd.notna(ids.iloc[first])
+                 else f"row {first}")
+        raise PipelineError(f"{source}: column {column} is {value!r} for {where} "
+                            f"({int(bad.sum())} row(s)); expected {expected}")
+
+    for column in dict.fromkeys(filled):
+        missing = df[column].isna()
+        if missing.any():
+            refuse(column, missing, None, "a value in every row")
+    for column in dict.fromkeys([*binary, *numeric]):
+        raw = df[column]
+        if raw.dtype == bool:
+            continue
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = (values.isna() & raw.notna()) | np.isinf(values)
+        expected = "a finite number"
+        if column in binary:
+            bad |= values.notna() & ~values.isin([0.0, 1.0])
+            expected = "0, 1 or missing"
+        if bad.any():
+            refuse(column, bad, _shown(raw[bad].iloc[0]), expected)
+
+
 def recorded_path(value: object, source: PathLike, key: str, option: str) -> Path:
     """A folder that file ``source`` records under ``key`` (a model's ``beats_dir``, the beat
     model of a VAE or morph run), used only inside the workspace: an absolute path or one
