@@ -324,6 +324,37 @@ def load_npy(path: PathLike) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
+def read_array(path: PathLike, shape: tuple[int | None, ...], step: str | None = None,
+               finite: bool = False) -> np.ndarray:
+    """The numeric ``.npy`` array a step wrote to ``path``, of ``shape`` (``None``: any
+    length); with ``finite``, every value finite. Otherwise one :class:`PipelineError` naming
+    the file (missing, truncated or not an array, text, another shape, NaN) and the ``step``
+    that writes it. For whole-run files, not per-record ones (those fail the record)."""
+    path = Path(path)
+    rerun = f"rerun {STEP_SCRIPTS.get(step, step)}" if step else "rerun the step that writes it"
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found ({run_first(step)})")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"{path}: not a readable .npy array ({first}); {rerun}") from exc
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number)
+                                                 or array.dtype == bool):
+        raise PipelineError(f"{path}: holds {getattr(array, 'dtype', type(array).__name__)} "
+                            f"values, not numbers; {rerun}")
+    if array.ndim != len(shape) or any(want is not None and want != got
+                                       for want, got in zip(shape, array.shape)):
+        expected = ", ".join("any" if n is None else str(n) for n in shape)
+        expected += "," if len(shape) == 1 else ""
+        raise PipelineError(f"{path}: shape {array.shape}, expected ({expected}); {rerun}")
+    if finite and not np.isfinite(array).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise PipelineError(f"{path}: value {array[where]} at index {where}; expected finite "
+                            f"numbers; {rerun}")
+    return array
+
+
 def run_first(step: str | None) -> str:
     """``"run <script of step> first"`` (see ``workspace.STEP_SCRIPTS``), or a generic hint."""
     if step is None:
