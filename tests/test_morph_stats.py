@@ -616,6 +616,34 @@ def test_corrupt_morph_outputs_are_refused_in_one_line(morphed, tmp_path, capsys
     assert {n: (out / n).read_bytes() for n in written} == written   # refused before writing
 
 
+@pytest.mark.parametrize("script, patient, content, message", [
+    ("s08_train_generator.py", 0, np.full((12, 300), np.nan, np.float32),
+     "value nan at index (0, 0); expected finite numbers"),
+    ("s09_reconstruction_report.py", 6, np.full((12, 300), np.nan, np.float32),
+     "value nan at index (0, 0); expected finite numbers"),
+    ("s10_morph_ecgs.py", 6, b"garbage",
+     "not a readable .npy array (no .npy header, or pickled objects, which are never loaded)"),
+    ("s10_morph_ecgs.py", 7, np.zeros((300, 12), np.float32), "shape (300, 12), expected (12, 300)")],
+    ids=["s08_nan", "s09_nan", "s10_garbage", "s10_transposed"])
+def test_a_bad_morphing_beat_is_named(morphed, tmp_path, capsys, script, patient, content,
+                                      message):
+    """A NaN training beat made s08 stop with 'VAE training diverged' naming no file; a NaN
+    validation beat made every error of reconstruction_report.csv NaN (exit 0); a file that is
+    no .npy array was numpy's traceback advising to load pickles."""
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs", "modelfits_vae"
+                                                               if script.startswith("s08") else "x"))
+    path = ws / "ecg_beats_morphing" / f"e{patient}" / f"e{patient}_1.npy"
+    path.write_bytes(content) if isinstance(content, bytes) else np.save(path, content)
+    args = {"s08_train_generator.py": ["--beat-model", "modelfits_beat/toy", "--epochs", "1"],
+            "s09_reconstruction_report.py": [], "s10_morph_ecgs.py": ["--n-beats", "20"]}[script]
+    assert run_main(f"02_Morphing/{script}", *args, cwd=ws) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: ecg_beats_morphing/e{patient}/e{patient}_1.npy: {message}; rerun "
+        "00_Data_Preprocessing/x05_create_morphing_beats.py"]
+    assert not (ws / "morphing_outputs").exists()
+
+
 def test_a_damaged_measurement_record_is_remeasured(morphed, tmp_path, capsys):
     """A truncated or non-object morph-stats.json stopped s12 (or was an AttributeError);
     it is s12's own record, so the morphs are measured again."""

@@ -338,6 +338,8 @@ def read_array(path: PathLike, shape: tuple[int | None, ...], step: str | None =
         array = np.load(path, allow_pickle=False)
     except (ValueError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "pickle" in first:   # no .npy header, or an object array: numpy's advice not shown
+            first = "no .npy header, or pickled objects, which are never loaded"
         raise PipelineError(f"{path}: not a readable .npy array ({first}); {rerun}") from exc
     if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number)
                                                  or array.dtype == bool):

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import check_ids, load_npy, read_array, read_feather
+from .io import check_ids, read_array, read_feather
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
                         TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
@@ -227,13 +227,13 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
 
 
 def load_beats(files: Sequence[str], progress: bool = True) -> np.ndarray:
-    """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied."""
+    """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied; a file
+    that is unreadable, of another shape or not finite is one :class:`PipelineError` naming it
+    (a NaN beat made the VAE diverge or every reconstruction error NaN)."""
     out = np.empty((len(files), N_LEADS, BEAT_LEN), dtype=np.float32)
     for i, path in enumerate(tqdm(files, desc="load beats", disable=None if progress else True,
                                   mininterval=1.0, unit="beat")):
-        beat = load_npy(path)
-        if beat.shape != (N_LEADS, BEAT_LEN):
-            raise PipelineError(f"{path}: beat shape {beat.shape}, expected ({N_LEADS}, {BEAT_LEN})")
+        beat = read_array(path, (N_LEADS, BEAT_LEN), "x05", finite=True)
         out[i] = zero_mode(beat.astype(np.float32))
     return out
 
