@@ -118,6 +118,32 @@ def test_x08_names_a_bad_ten_second_file(tmp_path, content):
     assert "10_sec_ecgs/a.npy" in line
 
 
+@pytest.mark.parametrize("scaling, ecg_dtype, message", [
+    (-1000.0, np.float32, "covariate_df.feather: scaling_factor -1000.0 of studyId 'a' is not a "
+     "positive number"),
+    (np.nan, np.float32, "covariate_df.feather: scaling_factor nan of studyId 'a' is not a "
+     "positive number"),
+    ("1,000", np.float32, "covariate_df.feather: scaling_factor '1,000' of studyId 'a' is not a "
+     "positive number"),
+    (1000.0, np.complex64, "10_sec_ecgs/a.npy: holds complex64 values, not real numbers (rerun "
+     "x03)")],
+    ids=["negative_scale", "missing_scale", "text_scale", "complex_ecg"])
+def test_x08_names_a_scaling_factor_or_sample_type_it_cannot_use(tmp_path, scaling, ecg_dtype,
+                                                                 message):
+    """A negative scaling factor drew the ECG upside down (exit 0); a missing one blamed the
+    ECG file for NaN samples; text was a traceback; complex samples were drawn without their
+    imaginary part after a numpy warning."""
+    from training_fixtures import run_main
+
+    (tmp_path / "10_sec_ecgs").mkdir()
+    np.save(tmp_path / "10_sec_ecgs" / "a.npy", clean_ecg(3).astype(ecg_dtype))
+    pd.DataFrame({"studyId": ["a"], "scaling_factor": [scaling]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X08, cwd=tmp_path)
+    assert (code, err.splitlines()) == (2, [f"error: {message}"])
+    assert not list(tmp_path.glob("*.png"))
+
+
 # ------------------------------------------------------------------ 2: unrecognised categories
 def test_category_values_match_explicitly_and_unknown_ones_are_named(tmp_path):
     study = [study_ecg("a", 10, cause="Cardiac  Event ", rhythm=" vt/vf"),
