@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 from scdecg.cli import build_parser
 from scdecg.constants import FS, N_LEADS
@@ -49,6 +50,12 @@ def main(argv=None):
     if match.empty:
         raise PipelineError(f"{args.covariate_df}: no row with studyId {study_id!r}")
     row = match.iloc[0]
+    value = row["scaling_factor"]
+    value = value.item() if isinstance(value, np.generic) else value
+    scaling = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    if not (np.isfinite(scaling) and scaling > 0):   # as x04 and x06 refuse it
+        raise PipelineError(f"{args.covariate_df}: scaling_factor {value!r} of studyId "
+                            f"{study_id!r} is not a positive number")
     path = record_path(args.ecg_dir, study_id)
     if not path.exists():
         raise PipelineError(f"{path}: file not found ({run_first('x03')})")
@@ -56,10 +63,12 @@ def main(argv=None):
         stored = load_npy(path)
     except (OSError, ValueError) as exc:
         raise PipelineError(f"{path}: not a readable .npy file ({exc})") from exc
+    if not (np.issubdtype(stored.dtype, np.integer) or np.issubdtype(stored.dtype, np.floating)):
+        raise PipelineError(f"{path}: holds {stored.dtype} values, not real numbers (rerun x03)")
     if stored.ndim != 2 or stored.shape[0] != N_LEADS or stored.shape[1] < FS:
         raise PipelineError(f"{path}: shape {stored.shape}, expected ({N_LEADS}, samples) "
                             f"with at least {FS} samples (rerun x03)")
-    ecg = to_millivolts(stored, float(row["scaling_factor"]))
+    ecg = to_millivolts(stored, float(scaling))
     if not np.isfinite(ecg).all():
         raise PipelineError(f"{path}: holds non-finite samples (NaN or inf)")
 

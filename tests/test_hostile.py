@@ -119,6 +119,32 @@ def test_x08_names_a_bad_ten_second_file(tmp_path, content):
     assert "10_sec_ecgs/a.npy" in line
 
 
+@pytest.mark.parametrize("scaling, ecg_dtype, message", [
+    (-1000.0, np.float32, "covariate_df.feather: scaling_factor -1000.0 of studyId 'a' is not a "
+     "positive number"),
+    (np.nan, np.float32, "covariate_df.feather: scaling_factor nan of studyId 'a' is not a "
+     "positive number"),
+    ("1,000", np.float32, "covariate_df.feather: scaling_factor '1,000' of studyId 'a' is not a "
+     "positive number"),
+    (1000.0, np.complex64, "10_sec_ecgs/a.npy: holds complex64 values, not real numbers (rerun "
+     "x03)")],
+    ids=["negative_scale", "missing_scale", "text_scale", "complex_ecg"])
+def test_x08_names_a_scaling_factor_or_sample_type_it_cannot_use(tmp_path, scaling, ecg_dtype,
+                                                                 message):
+    """A negative scaling factor drew the ECG upside down (exit 0); a missing one blamed the
+    ECG file for NaN samples; text was a traceback; complex samples were drawn without their
+    imaginary part after a numpy warning."""
+    from training_fixtures import run_main
+
+    (tmp_path / "10_sec_ecgs").mkdir()
+    np.save(tmp_path / "10_sec_ecgs" / "a.npy", clean_ecg(3).astype(ecg_dtype))
+    pd.DataFrame({"studyId": ["a"], "scaling_factor": [scaling]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X08, cwd=tmp_path)
+    assert (code, err.splitlines()) == (2, [f"error: {message}"])
+    assert not list(tmp_path.glob("*.png"))
+
+
 # ------------------------------------------------------------------ 2: unrecognised categories
 def test_category_values_match_explicitly_and_unknown_ones_are_named(tmp_path):
     study = [study_ecg("a", 10, cause="Cardiac  Event ", rhythm=" vt/vf"),
@@ -778,3 +804,102 @@ def test_a_ten_second_file_that_is_no_array_is_a_logged_failure_saying_what_it_i
         "failed", "unreadable 10-s ECG file", f"{path}: {NOT_ARRAYS[kind]}")
     with pytest.raises(SignalFileError, match=rf"^unreadable: {re.escape(NOT_ARRAYS[kind])}$"):
         read_signal(path, 1000.0, ["zero_mode"])
+
+
+# ------------------------------------------------------------------ x05 / x04 on odd predictions
+def _text(column: pd.Series) -> pd.Series:
+    return column.astype(str)
+
+
+def _set(frame: pd.DataFrame, column: str, value, rows=slice(0, 2)) -> pd.DataFrame:
+    frame = frame.copy()
+    if isinstance(value, str):   # a text column, as a table edited in a spreadsheet gives
+        frame[column] = _text(frame[column])
+    frame.loc[frame.index[rows], column] = value
+    return frame
+
+
+PRED = "predictions/demo_1/predictions.feather"
+
+
+@pytest.mark.parametrize("table, column, value, message", [
+    ("pred", "scd1_hat", np.inf, f"{PRED}: column scd1_hat is inf for studyId 'ecg0120' (2 row(s)); "
+     "expected a finite number"),
+    ("pred", "scd1_hat", "abc", f"{PRED}: column scd1_hat is 'abc' for studyId 'ecg0120' (2 row(s)); "
+     "expected a finite number"),
+    ("pred", "studyId", None, f"{PRED}: column studyId is None for row 0 (2 row(s)); expected a "
+     "value in every row"),
+    ("pred", "split", None, f"{PRED}: column split is None for studyId 'ecg0120' (2 row(s)); "
+     "expected a value in every row"),
+    ("pred", "in_sample", "True", f"{PRED}: column in_sample is 'True' for studyId 'ecg0120' "
+     "(121 row(s)); expected 0, 1 or missing"),
+    ("pred", "", None, f"{PRED}: no prediction rows; rerun 01_Predictive_Model/x03_predict.py for "
+     "this model"),
+    ("cov", "scd1", "yes", "covariate_df.feather: column scd1 is 'yes' for studyId 'ecg0000' "
+     "(2 row(s)); expected a finite number"),
+    ("cov", "ptId", None, "covariate_df.feather: column ptId is None for studyId 'ecg0000' "
+     "(2 row(s)); expected a value in every row")],
+    ids=["inf_logit", "text_logit", "no_id", "no_split", "text_in_sample", "empty", "text_label",
+         "no_patient"])
+def test_x05_names_a_prediction_or_label_it_cannot_use(tmp_path, monkeypatch, capsys, table,
+                                                       column, value, message):
+    """An infinite logit was evaluated (AUC and Brier changed silently); text in_sample read as
+    all in-sample; a missing split was evaluated as split 'None' into metrics_None.csv; an
+    empty table exited 0 writing nothing; text labels, missing ids and patients were
+    tracebacks or an error naming no file."""
+    from test_evaluation import load_script, write_study
+
+    covariates, predictions = write_study(tmp_path, n_patients=60)
+    if table == "pred":
+        if column == "in_sample":   # the whole column as text: 'False' was read as true
+            predictions = predictions.assign(in_sample=_text(predictions["in_sample"]))
+        else:
+            predictions = predictions.iloc[:0] if not column else _set(predictions, column, value)
+        predictions.to_feather(tmp_path / PRED)
+    else:
+        _set(covariates, column, value).to_feather(tmp_path / "covariate_df.feather")
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"error: {message}"]
+    assert sorted(p.name for p in (tmp_path / "predictions/demo_1").iterdir()) == [
+        "predictions.feather"]
+
+
+MEMBER = "predictions/ntuh_scd_model_demo_1/predictions.feather"
+LOW_EF = "predictions/ntuh_scd_model_demo_low_ef_1/predictions.feather"
+
+
+@pytest.mark.parametrize("path, column, value, message", [
+    (MEMBER, "scd1_hat", np.inf, f"{MEMBER}: column scd1_hat is inf for studyId 'e0000' "
+     "(2 row(s)); expected a finite number"),
+    (LOW_EF, "low_ef_hat", "abc", f"{LOW_EF}: column low_ef_hat is 'abc' for studyId 'e0000' "
+     "(2 row(s)); expected a finite number"),
+    (MEMBER, "split", None, f"{MEMBER}: column split is None for studyId 'e0000' (2 row(s)); "
+     "expected a value in every row"),
+    ("covariate_df.feather", "age", np.inf, "covariate_df.feather: column age is inf for studyId "
+     "'e0000' (2 row(s)); expected a finite number"),
+    ("covariate_df.feather", "scd1", "no", "covariate_df.feather: column scd1 is 'no' for "
+     "studyId 'e0000' (2 row(s)); expected 0, 1 or missing"),
+    ("covariate_df.feather", "ptId", None, "covariate_df.feather: column ptId is None for "
+     "studyId 'e0000' (2 row(s)); expected a value in every row"),
+    (MEMBER, "", b"garbage", f"{MEMBER}: not a readable Feather table (File is too small to be "
+     "a well-formed file); rerun the step that writes it")],
+    ids=["inf_member", "text_member", "no_split", "inf_age", "text_outcome", "no_patient",
+         "garbage"])
+def test_x04_names_a_member_prediction_or_covariate_it_cannot_use(tmp_path, path, column, value,
+                                                                  message):
+    """Infinite member logits or covariates were fitted (LAPACK warnings, changed AUCs, exit
+    0); text, a missing split or patient and an unreadable member file were tracebacks."""
+    from test_ensemble import X04 as SCRIPT, stacked_frame, write_workspace
+    from training_fixtures import run_main
+
+    write_workspace(tmp_path, stacked_frame(n_patients=60, seed=3))
+    if column:
+        frame = pd.read_feather(tmp_path / path)
+        _set(frame, column, value).to_feather(tmp_path / path)
+    else:
+        (tmp_path / path).write_bytes(value)
+    code, _, err = run_main(SCRIPT, "--n-boot", "5", cwd=tmp_path)
+    assert (code, err.splitlines()) == (2, [f"error: {message}"])
+    assert not (tmp_path / "predictions/scd1_ensemble_model").exists()

@@ -7,6 +7,8 @@ imported arrays are compared sample by sample with the known signal.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -536,6 +536,127 @@ def test_bad_inputs_give_one_clear_line(morphed, tmp_path, capsys):
     assert code == 2 and "channels" in capsys.readouterr().err
 
 
+VAE_DIR = "modelfits_vae/drvae"
+S08 = "02_Morphing/s08_train_generator.py"
+S10 = "02_Morphing/s10_morph_ecgs.py"
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda v: np.save(v / "latent_mu_mean.npy", np.zeros(10, np.float32)),
+     f"{VAE_DIR}/latent_mu_mean.npy: shape (10,), expected (512,); rerun {S08}"),
+    (lambda v: np.save(v / "latent_mu_mean.npy", np.full(512, np.nan, np.float32)),
+     f"{VAE_DIR}/latent_mu_mean.npy: value nan at index (0,); expected finite numbers; rerun {S08}"),
+    (lambda v: np.save(v / "latent_var_mean.npy", np.array(["a"] * 512)),
+     f"{VAE_DIR}/latent_var_mean.npy: holds <U1 values, not numbers; rerun {S08}"),
+    (lambda v: (v / "latent_mu_sd.npy").write_bytes((v / "latent_mu_sd.npy").read_bytes()[:100]),
+     f"{VAE_DIR}/latent_mu_sd.npy: not a readable .npy array (EOF: reading array header, "
+     f"expected 118 bytes got 90); rerun {S08}"),
+    (lambda v: np.save(v / "latent_mu_sd.npy", -np.ones(512, np.float32)),
+     f"{VAE_DIR}/latent_mu_sd.npy: negative value -1.0; a standard deviation or variance cannot "
+     f"be negative (rerun {S08})"),
+    (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(latent_dim="512")),
+     f"{VAE_DIR}/config.json: architecture.latent_dim is '512', expected a positive whole number"),
+    (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(n_leads=-12)),
+     f"{VAE_DIR}/config.json: architecture.n_leads is -12, expected a positive whole number"),
+    (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(beat_len=302)),
+     f"{VAE_DIR}/config.json: architecture.beat_len is 302, expected a multiple of 4 (two "
+     "average pools)"),
+    (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(depth=3)),
+     f"{VAE_DIR}/config.json: architecture.depth is not an entry of the VAE (known: latent_dim, "
+     "n_leads, beat_len)")],
+    ids=["mu_shape", "mu_nan", "var_text", "sd_truncated", "sd_negative", "latent_dim_text",
+         "n_leads_negative", "beat_len_odd", "unknown_entry"])
+def test_a_corrupt_vae_folder_is_refused_in_one_line(morphed, tmp_path, capsys, edit, message):
+    """These were tracebacks (torch's size errors, numpy's EOF) or, for NaN or negative
+    latent statistics, beats sampled from NaN written to generated_beats.png with exit 0."""
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
+    edit(ws / VAE_DIR)
+    assert run_main("02_Morphing/s09_reconstruction_report.py", "--n-samples", "2", cwd=ws) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {message}"]
+    assert not (ws / "morphing_outputs").exists()
+
+
+OUT = "morphing_outputs"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda o: np.save(o / "beats_final.npy", np.full((6, 12, 300), np.nan, np.float32)),
+     f"{OUT}/beats_final.npy: beat_id 0 has non-finite samples although its status is 'ok' "
+     f"(6 beat(s)); rerun {S10}"),
+    (lambda o: np.save(o / "beats_t0.npy", np.zeros((6, 300, 12), np.float32)),
+     f"{OUT}/beats_t0.npy: shape (6, 300, 12), expected (any, 12, 300); rerun {S10}"),
+    (lambda o: (o / "beats_raw.npy").write_bytes(b"\x93NUMPY garbage"),
+     f"{OUT}/beats_raw.npy: not a readable .npy array (we only support format version (1,0), "
+     f"(2,0), and (3,0), not (32, 103)); rerun {S10}"),
+    (lambda o: (o / "morph_run.json").write_text("[]"),
+     f"{OUT}/morph_run.json: not a JSON object; rerun {S10}"),
+    (lambda o: _edit_json(o / "morph_run.json", lambda r: r.update(stop_logit="high")),
+     f"{OUT}/morph_run.json: stop_logit is 'high', expected a number or null; rerun {S10}"),
+    (lambda o: np.save(o / "trajectory_logits.npy", np.zeros((3, 2), np.float32)),
+     f"{OUT}/trajectory_logits.npy: shape (3, 2), expected (16, 6); rerun {S10}")],
+    ids=["nan_morph", "transposed", "garbage", "run_not_object", "stop_text",
+         "trajectory_shape"])
+def test_corrupt_morph_outputs_are_refused_in_one_line(morphed, tmp_path, capsys, edit, message):
+    """NaN morphs of 'ok' beats were measured (s11 exit 0) and s12 stopped in a pandas
+    traceback; the other cases were numpy, json or indexing tracebacks."""
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    written = {n: (out / n).read_bytes() for n in ("morph-stats.feather", "morph-summary.csv")}
+    edit(out)
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out), cwd=morphed) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert err.splitlines() == [f"error: {message}"]
+    assert {n: (out / n).read_bytes() for n in written} == written   # refused before writing
+
+
+@pytest.mark.parametrize("script, patient, content, message", [
+    ("s08_train_generator.py", 0, np.full((12, 300), np.nan, np.float32),
+     "value nan at index (0, 0); expected finite numbers"),
+    ("s09_reconstruction_report.py", 6, np.full((12, 300), np.nan, np.float32),
+     "value nan at index (0, 0); expected finite numbers"),
+    ("s10_morph_ecgs.py", 6, b"garbage",
+     "not a readable .npy array (no .npy header, or pickled objects, which are never loaded)"),
+    ("s10_morph_ecgs.py", 7, np.zeros((300, 12), np.float32), "shape (300, 12), expected (12, 300)")],
+    ids=["s08_nan", "s09_nan", "s10_garbage", "s10_transposed"])
+def test_a_bad_morphing_beat_is_named(morphed, tmp_path, capsys, script, patient, content,
+                                      message):
+    """A NaN training beat made s08 stop with 'VAE training diverged' naming no file; a NaN
+    validation beat made every error of reconstruction_report.csv NaN (exit 0); a file that is
+    no .npy array was numpy's traceback advising to load pickles."""
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs", "modelfits_vae"
+                                                               if script.startswith("s08") else "x"))
+    path = ws / "ecg_beats_morphing" / f"e{patient}" / f"e{patient}_1.npy"
+    path.write_bytes(content) if isinstance(content, bytes) else np.save(path, content)
+    args = {"s08_train_generator.py": ["--beat-model", "modelfits_beat/toy", "--epochs", "1"],
+            "s09_reconstruction_report.py": [], "s10_morph_ecgs.py": ["--n-beats", "20"]}[script]
+    assert run_main(f"02_Morphing/{script}", *args, cwd=ws) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: ecg_beats_morphing/e{patient}/e{patient}_1.npy: {message}; rerun "
+        "00_Data_Preprocessing/x05_create_morphing_beats.py"]
+    assert not (ws / "morphing_outputs").exists()
+
+
+def test_a_damaged_measurement_record_is_remeasured(morphed, tmp_path, capsys):
+    """A truncated or non-object morph-stats.json stopped s12 (or was an AttributeError);
+    it is s12's own record, so the morphs are measured again."""
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    for text, reason in (("{", "not valid JSON"), ("[]", "morph-stats.json is not a JSON object")):
+        (out / "morph-stats.json").write_text(text)
+        assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
+                        "--n-examples", "1", cwd=morphed) == 0
+        assert reason in capsys.readouterr().out
+        assert json.loads((out / "morph-stats.json").read_text())["n_beats"] == 6
+
+
 def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, capsys):
     import shutil
 

@@ -1,7 +1,13 @@
 """The run report reads a workspace, checks the planted biomarker, and names what is missing."""
 from __future__ import annotations
 
+import pandas as pd
+import pytest
+
 from scdecg.report import build_report
+
+MODEL = "predictions/ntuh_scd_model_demo_1"
+STATS = "morphing_outputs/morph-stats.feather"
 
 
 def test_report_on_the_synthetic_study(pipeline, tmp_path):
@@ -74,12 +80,10 @@ def _png(path):
     save_figure(Figure(figsize=(1, 1)), path, dpi=20)
 
 
-def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp_path):
-    """Hand-made outputs of x03/x05, s09-s12 and the demo's timings: each section shows their
-    values and the checks are computed from them."""
+def handmade_workspace(ws):
+    """Hand-made outputs of x03/x05, s09-s12 and the demo's timings, with ground truth."""
     import pandas as pd
 
-    ws = tmp_path
     # cohort: scd1 and a non-cardiac contrast label for 8 ECGs
     pd.DataFrame({"studyId": [f"e{i}" for i in range(10)], "ptId": [f"p{i}" for i in range(10)],
                   "group": "study", "include_modelling": True,
@@ -128,6 +132,12 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
                   "slur_strength": [3.0, 2, 1, 0, 0, 0, 0, 0, 0, 0], "cardiac_cause": 0}
                  ).to_csv(ws / "arrest-ntuh-ecg" / "synthetic_truth.csv", index=False)
 
+
+def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp_path):
+    """Hand-made outputs of x03/x05, s09-s12 and the demo's timings: each section shows their
+    values and the checks are computed from them."""
+    ws = tmp_path
+    handmade_workspace(ws)
     text = build_report(ws).read_text()
     models = text[text.index("## Risk models"):text.index("## Learning curves")]
     assert "### ntuh_scd_model_demo_1 (10-s model)" in models
@@ -158,3 +168,41 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
     timing = text[text.index("## Run time of each step"):]
     assert "Total 42 s for the steps before this report." in timing
     assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda ws: pd.read_csv(ws / MODEL / "metrics.csv").assign(auc="high").to_csv(
+        ws / MODEL / "metrics.csv", index=False),
+     f"{MODEL}/metrics.csv: column auc is 'high' for row 0 (1 row(s)); expected a finite number"),
+    (lambda ws: (ws / "covariate_df.feather").write_bytes(b"xx"),
+     "covariate_df.feather: not a readable Feather table (File is too small to be a "
+     "well-formed file); rerun the step that writes it"),
+    (lambda ws: pd.read_feather(ws / STATS).drop(columns="steps").to_feather(ws / STATS),
+     f"{STATS}: missing column(s) steps"),
+    (lambda ws: (ws / "morphing_outputs/morph-summary.csv").write_text('"torn\n'),
+     "morphing_outputs/morph-summary.csv: not a readable CSV table (Error tokenizing data. C "
+     "error: EOF inside string starting at row 0)"),
+    (lambda ws: (ws / "reports/demo_timings.csv").write_text("step\nx01\n"),
+     "reports/demo_timings.csv: missing column(s) seconds")],
+    ids=["text_auc", "torn_cohort", "stats_column", "torn_csv", "timings_column"])
+def test_a_damaged_output_is_named_and_the_rest_of_the_report_is_written(
+        tmp_path, monkeypatch, capsys, damage, problem):
+    """Each of these stopped python -m scdecg.report in a pandas or pyarrow traceback, with
+    no report at all."""
+    from scdecg.report import main
+
+    handmade_workspace(tmp_path)
+    damage(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"[report] warning: not shown: {problem}"]
+    assert "1 file(s) could not be used, named in the report" in out
+    text = (tmp_path / "reports" / "report.md").read_text()
+    assert f"_Not shown:_ `{problem}`" in text
+    for heading in ("## Cohort", "## Risk models", "## Morphing (02_Morphing)",
+                    "## Was the planted biomarker recovered?"):
+        assert heading in text                       # every section is still there
+    if "timings" not in problem:
+        assert "Total 42 s for the steps before this report." in text
+    assert (tmp_path / "reports" / "report.html").stat().st_size > 0

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import MIN_DAYS_TO_EVENT
-from .errors import PipelineError
+from .io import check_values
 from .workspace import X07_RESULTS_STEM
 
 OUTCOMES = ("scd1", "scd", "any_arrest")
@@ -79,21 +79,7 @@ def check_columns(df: pd.DataFrame, outcomes: Sequence[str], numeric: Sequence[s
     """Refuse, in one :class:`PipelineError` naming ``source``, the column, the ECG and the
     value, an outcome that is not 0/1 (or missing) and a number column holding text or an
     infinite value: either would otherwise drop rows silently or stop the regression."""
-    for column in dict.fromkeys([*outcomes, *numeric]):
-        raw = df[column]
-        values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        bad = (values.isna() & raw.notna()) | np.isinf(values)
-        what = "a finite number"
-        if column in outcomes:
-            bad |= values.notna() & ~values.isin([0.0, 1.0])
-            what = "0, 1 or missing"
-        if bad.any():
-            first = bad.to_numpy().nonzero()[0][0]
-            value = raw.iloc[first]
-            value = value.item() if isinstance(value, np.generic) else value
-            raise PipelineError(f"{source}: column {column} is {value!r} for studyId "
-                                f"{df['studyId'].iloc[first]!r} ({int(bad.sum())} row(s)); "
-                                f"expected {what}")
+    check_values(df, source, binary=outcomes, numeric=numeric)
 
 
 def outcome_sample(df: pd.DataFrame, outcome: str, filter_mode: str,

@@ -27,6 +27,7 @@ import pandas as pd
 from .errors import PipelineError
 from .evaluation import split_label
 from .failures import FailureLog
+from .io import check_values, read_feather
 from .metrics import auc_with_interval, sigmoid
 from .workspace import (COEFFICIENTS, METRICS_STEM, PREDICTIONS, RISK_HISTOGRAM_STEM,
                         predictions_folder)
@@ -77,11 +78,12 @@ def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFra
     if not path.exists():
         raise PipelineError(f"{path}: not found (the {member.role} model's {split} predictions); "
                             f"run {member.command()}")
-    table = pd.read_feather(path)
+    table = read_feather(path)
     absent = [c for c in ["studyId", "split", *member.columns] if c not in table.columns]
     if absent:
         raise PipelineError(f"{path}: no column {absent[0]!r} (the ensemble needs "
                             f"{', '.join(member.columns)} of the {member.role} model)")
+    check_values(table, path, filled=["studyId", "split"], numeric=member.columns)
     table = table[["studyId", "split", *member.columns]].rename(columns=dict(member.columns))
     table = table.astype({"studyId": str, "split": str})
     repeated = table["studyId"][table["studyId"].duplicated()]
@@ -93,13 +95,16 @@ def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFra
 
 def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: pd.DataFrame,
              covariate_columns: Sequence[str], outcome: str, split: str,
-             failures: FailureLog, predictions_dir: Path = Path("predictions")) -> pd.DataFrame:
+             failures: FailureLog, predictions_dir: Path = Path("predictions"),
+             covariate_source: str | Path = "covariate table") -> pd.DataFrame:
     """One row per ECG of the first member's ``split`` rows, with every input and the outcome.
 
     Every other member must have predicted each of those ECGs as part of its own ``split``:
     a row it predicted as ``train`` was in its training set (it would leak), a missing row
-    means it was predicted on another split. Both are errors naming the member. Rows with a
-    missing outcome or input are dropped and logged in ``failures``.
+    means it was predicted on another split. Both are errors naming the member, as are (naming
+    ``covariate_source``) a used row without ``ptId``, text or an infinite covariate and an
+    outcome other than 0/1. Rows with a missing outcome or input are dropped and logged in
+    ``failures``.
     """
     (first, base), *rest = member_tables
     rows = base[base["split"] == split]
@@ -129,6 +134,9 @@ def assemble(member_tables: Sequence[tuple[Member, pd.DataFrame]], covariates: p
                 "and --split-seed)")
         frame = frame.merge(joined.drop(columns="split"), on="studyId", validate="one_to_one")
     needed = ["studyId", "ptId", outcome, *covariate_columns]
+    used = covariates[covariates["studyId"].astype(str).isin(frame["studyId"]).to_numpy()]
+    check_values(used, covariate_source, binary=[outcome], numeric=covariate_columns,
+                 filled=["ptId"])
     cov = covariates[needed].astype({"studyId": str, "ptId": str})
     unknown = ~frame["studyId"].isin(cov["studyId"])
     if unknown.any():
@@ -384,13 +392,14 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     ...              0.95, "lockbox")
     PosixPath('predictions/scd1_ensemble_model')
     """
-    from .io import read_feather, write_csv, write_feather, write_json
+    from .io import write_csv, write_feather, write_json
 
     predictions_dir = Path(predictions_dir)
     tables = [(m, read_member(predictions_dir, m, split)) for m in members_]
     cov_table = read_feather(covariate_path, columns=["studyId", "ptId", outcome, *covariates])
     failures = FailureLog("ensemble inputs")
-    frame = assemble(tables, cov_table, covariates, outcome, split, failures, predictions_dir)
+    frame = assemble(tables, cov_table, covariates, outcome, split, failures, predictions_dir,
+                     covariate_path)
     if len(failures):
         print(failures.summary(total=len(frame) + len({r["record"] for r in failures.rows})))
     columns = features(members_, covariates)
@@ -417,7 +426,7 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     if holdout:
         holdout_metrics = evaluate_holdout(tables, cov_table, frame, columns, covariates, outcome,
                                            split, holdout, n_boot, seed, level, out,
-                                           predictions_dir)
+                                           predictions_dir, covariate_path)
     label = split_label(split)
     print(f"[x04] {label}: {len(preds)} ECGs of {preds['ptId'].nunique()} patients "
           f"({int(preds[outcome].sum())} with {outcome}); halves of "
@@ -443,14 +452,15 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
 def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
                      columns: Sequence[str], covariates: Sequence[str], outcome: str,
                      split: str, holdout: str, n_boot: int, seed: int, level: float, out: Path,
-                     predictions_dir: Path) -> pd.DataFrame | None:
+                     predictions_dir: Path,
+                     covariate_path: str | Path = "covariate table") -> pd.DataFrame | None:
     """Fit on every ``split`` row, score the ``holdout`` rows; write ``*_<holdout>`` files."""
     from .io import write_csv, write_feather, write_json
 
     failures = FailureLog(f"ensemble {holdout} inputs")
     try:
         frame = assemble(tables, cov_table, covariates, outcome, holdout, failures,
-                         predictions_dir)
+                         predictions_dir, covariate_path)
     except PipelineError as exc:
         print(f"[x04] {split_label(holdout)} not evaluated: {exc} (to score the {holdout}, "
               "predict every member with x03_predict.py --part all)")

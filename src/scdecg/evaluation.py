@@ -10,7 +10,7 @@ of replicates at once.
 Pieces (the statistics and the bootstrap are in :mod:`scdecg.metrics`, imported here):
 
 * tables: :func:`calibration_table`, :func:`high_risk_table`, :func:`evaluate_outputs`;
-* input checks: :func:`select_split`, :func:`join_predictions`, :func:`output_kinds`;
+* input checks: :func:`check_predictions`, :func:`select_split`, :func:`join_predictions`, :func:`output_kinds`;
 * report: :func:`plot_roc`, :func:`plot_calibration`, :func:`metrics_markdown`;
 * the step (01 x05_evaluate.py): :func:`evaluate_model`, one split at a time
   (:func:`evaluate_split`).
@@ -30,7 +30,7 @@ from .errors import PipelineError
 from .failures import FailureLog
 from .metrics import (auc_with_interval, brier_score, cluster_bootstrap, percentile_interval,
                       roc_curve, sigmoid, weighted_r2)
-from .io import read_feather, write_csv, write_text
+from .io import check_values, read_feather, write_csv, write_text
 from .tables import markdown_table
 from .workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM, PREDICTIONS_DIR,
                         SPLIT_FILE, STEP_SCRIPTS, predictions_folder, read_config, read_split,
@@ -157,6 +157,18 @@ def select_split(predictions: pd.DataFrame, split: str, source: str | Path) -> p
     return chosen
 
 
+def check_predictions(predictions: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """``predictions`` when it has rows, every ``studyId`` and ``split`` filled in and a 0/1
+    ``in_sample``; else one :class:`PipelineError` naming ``source``, the column and the row."""
+    if predictions.empty:
+        raise PipelineError(f"{source}: no prediction rows; rerun "
+                            f"{STEP_SCRIPTS['predict']} for this model")
+    filled = [c for c in ("studyId", "split") if c in predictions.columns]
+    binary = [c for c in ("in_sample",) if c in predictions.columns]
+    check_values(predictions, source, filled=filled, binary=binary)
+    return predictions
+
+
 def join_predictions(predictions: pd.DataFrame, covariates: pd.DataFrame, outputs: Sequence[str],
                      prediction_source: str | Path, covariate_source: str | Path) -> pd.DataFrame:
     """One row per predicted ECG: ``studyId``, ``ptId``, ``group``, labels and predictions
@@ -186,6 +198,8 @@ def join_predictions(predictions: pd.DataFrame, covariates: pd.DataFrame, output
         raise PipelineError(f"{prediction_source}: {int(unknown.sum())} of {len(pred)} studyId(s) "
                             f"not found in {covariate_source} (e.g. {examples}); were the "
                             "predictions made from another cohort?")
+    used = covariates[cov["studyId"].isin(pred["studyId"]).to_numpy()]
+    check_values(used, covariate_source, numeric=outputs, filled=["ptId"])
     return pred.merge(cov, on="studyId", how="left", validate="one_to_one")
 
 
@@ -603,9 +617,11 @@ def evaluate_model(model_name: str = "", beat: bool = False, *,
     kind = model_kind(beat)
     name = model_name or kind.default_name
     source = _predictions_file(kind, name, predictions_dir)
-    predictions = select_split(read_feather(source, columns=["studyId"]), part, source)
+    predictions = check_predictions(read_feather(source, columns=["studyId"]), source)
+    predictions = select_split(predictions, part, source)
     covariates = read_feather(covariate_df, columns=["studyId", "ptId", "group"], step="x02")
     chosen = choose_outputs(outputs, predictions, covariates.columns, source, covariate_df)
+    check_values(predictions, source, numeric=[o + HAT_SUFFIX for o in chosen])
     frame = join_predictions(predictions, covariates, chosen, source, covariate_df)
     kinds = output_kinds(frame, chosen, _declared_kinds(kind.folder(name)))
     splits = [part] if part else present_splits(frame)

@@ -87,6 +87,45 @@ def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
                             f"({len(missing)} row(s)); every ECG needs its patient")
 
 
+def _shown(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_values(df: pd.DataFrame, source: PathLike, binary: Iterable[str] = (),
+                 numeric: Iterable[str] = (), filled: Iterable[str] = (),
+                 id_column: str = "studyId") -> None:
+    """Refuse, in one :class:`PipelineError` naming ``source``, the column, the ECG (its
+    ``id_column``, or the row when that is missing) and the value: an empty cell of a
+    ``filled`` column, text or an infinite value in a ``numeric`` column, and anything but 0, 1
+    or missing in a ``binary`` column (booleans count as 0/1). Missing numbers pass."""
+    binary = list(binary)
+    ids = df[id_column] if id_column in df.columns else pd.Series(index=df.index, dtype=object)
+
+    def refuse(column: str, bad: pd.Series, value: object, expected: str) -> None:
+        first = int(bad.to_numpy().nonzero()[0][0])
+        where = (f"studyId {ids.iloc[first]!r}" if column != id_column and pd.notna(ids.iloc[first])
+                 else f"row {first}")
+        raise PipelineError(f"{source}: column {column} is {value!r} for {where} "
+                            f"({int(bad.sum())} row(s)); expected {expected}")
+
+    for column in dict.fromkeys(filled):
+        missing = df[column].isna()
+        if missing.any():
+            refuse(column, missing, None, "a value in every row")
+    for column in dict.fromkeys([*binary, *numeric]):
+        raw = df[column]
+        if raw.dtype == bool:
+            continue
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = (values.isna() & raw.notna()) | np.isinf(values)
+        expected = "a finite number"
+        if column in binary:
+            bad |= values.notna() & ~values.isin([0.0, 1.0])
+            expected = "0, 1 or missing"
+        if bad.any():
+            refuse(column, bad, _shown(raw[bad].iloc[0]), expected)
+
+
 def recorded_path(value: object, source: PathLike, key: str, option: str) -> Path:
     """A folder that file ``source`` records under ``key`` (a model's ``beats_dir``, the beat
     model of a VAE or morph run), used only inside the workspace: an absolute path or one
@@ -345,6 +384,39 @@ def npy_problem(path: PathLike) -> str | None:
     if size < need:
         return f"a truncated NumPy array file ({size} of {need} bytes)"
     return None
+
+
+def read_array(path: PathLike, shape: tuple[int | None, ...], step: str | None = None,
+               finite: bool = False) -> np.ndarray:
+    """The numeric ``.npy`` array a step wrote to ``path``, of ``shape`` (``None``: any
+    length); with ``finite``, every value finite. Otherwise one :class:`PipelineError` naming
+    the file (missing, truncated or not an array, text, another shape, NaN) and the ``step``
+    that writes it. For whole-run files, not per-record ones (those fail the record)."""
+    path = Path(path)
+    rerun = f"rerun {STEP_SCRIPTS.get(step, step)}" if step else "rerun the step that writes it"
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found ({run_first(step)})")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "pickle" in first:   # no .npy header, or an object array: numpy's advice not shown
+            first = "no .npy header, or pickled objects, which are never loaded"
+        raise PipelineError(f"{path}: not a readable .npy array ({first}); {rerun}") from exc
+    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number)
+                                                 or array.dtype == bool):
+        raise PipelineError(f"{path}: holds {getattr(array, 'dtype', type(array).__name__)} "
+                            f"values, not numbers; {rerun}")
+    if array.ndim != len(shape) or any(want is not None and want != got
+                                       for want, got in zip(shape, array.shape)):
+        expected = ", ".join("any" if n is None else str(n) for n in shape)
+        expected += "," if len(shape) == 1 else ""
+        raise PipelineError(f"{path}: shape {array.shape}, expected ({expected}); {rerun}")
+    if finite and not np.isfinite(array).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise PipelineError(f"{path}: value {array[where]} at index {where}; expected finite "
+                            f"numbers; {rerun}")
+    return array
 
 
 def run_first(step: str | None) -> str:

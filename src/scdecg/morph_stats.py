@@ -208,11 +208,27 @@ def fingerprint(files: Sequence[Path]) -> dict[str, str]:
 def run_beat_model(out: Path) -> str:
     """The beat model the morph run in ``out`` used (its ``morph_run.json``), refused when it
     lies outside the workspace."""
-    from .io import read_json, recorded_path
+    from .io import recorded_path
 
     record = Path(out) / MORPH_RUN
-    return str(recorded_path(read_json(record).get("beat_model"), record, "beat_model",
+    return str(recorded_path(read_run(out).get("beat_model"), record, "beat_model",
                              "--beat-model"))
+
+
+def read_run(out: Path) -> dict:
+    """``morph_run.json`` of the morph run in ``out``: a JSON object whose ``stop_logit`` is a
+    number or null (one :class:`PipelineError` naming the file and entry otherwise)."""
+    from .io import read_json
+
+    record = Path(out) / MORPH_RUN
+    run = read_json(record)
+    if not isinstance(run, dict):
+        raise PipelineError(f"{record}: not a JSON object; rerun {S10}")
+    stop = run.get("stop_logit")
+    if stop is not None and (isinstance(stop, bool) or not isinstance(stop, (int, float))):
+        raise PipelineError(f"{record}: stop_logit is {stop!r}, expected a number or null; "
+                            f"rerun {S10}")
+    return run
 
 
 def measurement_settings(beat_model: str, delineate: bool,
@@ -237,7 +253,12 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
         return f"{record.name} not found (measured by an older version)"
     if table.stat().st_mtime < max(f.stat().st_mtime for f in files):
         return f"{table.name} is older than the morph run"
-    rec = read_json(record)
+    try:
+        rec = read_json(record)
+    except PipelineError as exc:
+        return str(exc)
+    if not isinstance(rec, dict):
+        return f"{record.name} is not a JSON object"
     beat_model = beat_model or run_beat_model(out)
     wanted = measurement_settings(beat_model, delineate, lowpass_hz)
     for key, value in wanted.items():
@@ -461,7 +482,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     features, ranked), ``morph-outputs.csv`` (the beat model's outputs, apart; outputs without
     a positive validation label left out), ``morph-summary.md`` (both, with n and units),
     ``morph-lead-change.csv`` and the figures. Returns the figures the scripts print."""
-    from .io import load_npy, read_feather, read_json, write_csv, write_text
+    from .io import read_array, read_feather, write_csv, write_text
     from .morphing import read_morph_outputs
     from .tables import markdown_table
 
@@ -475,7 +496,9 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
                             f" ({n_unmoved} started at the stop threshold and took no step)")
     moved_ids = table.loc[ok, "beat_id"]
     long = long[long["beat_id"].isin(moved_ids)]
-    run = read_json(out / MORPH_RUN)
+    run = read_run(out)
+    risk_steps = read_array(out / TRAJECTORY_RISK_STEPS, (None,), "s10")
+    logits = read_array(out / TRAJECTORY_LOGITS, (len(risk_steps), len(table)), "s10")
     beat_folder = Path(beat_model or run_beat_model(out))
     config = read_config(beat_folder)
     patients = table.loc[ok, "ptId"].astype(str) if "ptId" in table else pd.Series(dtype=str)
@@ -519,8 +542,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
                               ("reconstruction", "morph"), titles, out / "morph-examples.png",
                               f"reconstruction vs morph: {len(ids)} examples of {who}")
     plot_lead_change(leads, mean_diff, out / "morph-lead-change.png", who)
-    plot_risk_trajectories(load_npy(out / TRAJECTORY_RISK_STEPS),
-                           load_npy(out / TRAJECTORY_LOGITS)[:, ok], run.get("stop_logit"),
+    plot_risk_trajectories(risk_steps, logits[:, ok], run.get("stop_logit"),
                            out / "morph-risk-trajectory.png",
                            subtitle=f"predicted scd1 risk along the morph, {who}")
     return {"who": who, "n_unmoved": n_unmoved, "summary": waveform, "outputs": model_outputs,

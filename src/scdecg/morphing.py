@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import check_ids, load_npy, read_feather
+from .io import check_ids, read_array, read_feather
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
                         TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
@@ -227,13 +227,13 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
 
 
 def load_beats(files: Sequence[str], progress: bool = True) -> np.ndarray:
-    """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied."""
+    """Stack beat files into float32 (N, 12, 300) with per-lead ``zero_mode`` applied; a file
+    that is unreadable, of another shape or not finite is one :class:`PipelineError` naming it
+    (a NaN beat made the VAE diverge or every reconstruction error NaN)."""
     out = np.empty((len(files), N_LEADS, BEAT_LEN), dtype=np.float32)
     for i, path in enumerate(tqdm(files, desc="load beats", disable=None if progress else True,
                                   mininterval=1.0, unit="beat")):
-        beat = load_npy(path)
-        if beat.shape != (N_LEADS, BEAT_LEN):
-            raise PipelineError(f"{path}: beat shape {beat.shape}, expected ({N_LEADS}, {BEAT_LEN})")
+        beat = read_array(path, (N_LEADS, BEAT_LEN), "x05", finite=True)
         out[i] = zero_mode(beat.astype(np.float32))
     return out
 
@@ -462,13 +462,19 @@ def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray
     """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10."""
     folder = Path(folder)
     table = read_feather(folder / MORPH_TABLE, ["beat_id", "status", "source_file"])
+    ok = table["status"].eq("ok").to_numpy()
     stages = {}
     for stage, name in STAGE_ARRAYS.items():
         path = folder / name
         if not path.exists():
             raise PipelineError(f"{path}: not found (run 02_Morphing/s10_morph_ecgs.py)")
-        stages[stage] = load_npy(path)
-        if stages[stage].shape != (len(table), N_LEADS, BEAT_LEN):
+        stages[stage] = read_array(path, (None, N_LEADS, BEAT_LEN), "s10")
+        if len(stages[stage]) != len(table):
             raise PipelineError(f"{path}: shape {stages[stage].shape} does not match "
                                 f"{len(table)} rows of {folder / MORPH_TABLE}")
+        broken = ok & ~np.isfinite(stages[stage]).all(axis=(1, 2))
+        if broken.any():
+            raise PipelineError(f"{path}: beat_id {table['beat_id'].iloc[broken.argmax()]} has "
+                                f"non-finite samples although its status is 'ok' "
+                                f"({int(broken.sum())} beat(s)); rerun 02_Morphing/s10_morph_ecgs.py")
     return table, stages

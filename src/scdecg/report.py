@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from scipy import stats
 from . import constants as C
 from . import workspace as W
 from .baselines import PROBE
-from .errors import PipelineError
+from .errors import PipelineError, script_main
 from .evaluation import split_label
-from .io import write_text
+from .errors import os_error_line
+from .io import check_values, read_feather, require_columns, write_text
 from .metrics import roc_auc
 from .morph_stats import SUMMARY_COLUMNS
 from .report_html import markdown_to_html
@@ -45,6 +47,7 @@ class Report:
     out_dir: Path
     lines: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # files a section could not use
 
     def h(self, title: str, level: int = 2) -> None:
         self.lines += ["", "#" * level + " " + title, ""]
@@ -66,11 +69,30 @@ class Report:
         self.p(f"_Not available: `{path}` is missing (made by {step})._")
 
 
+def read_table(path: Path, columns: tuple[str, ...] = (), numeric: tuple[str, ...] = (),
+               **read_csv) -> pd.DataFrame:
+    """A Feather or CSV table a step wrote, with ``columns``, and numbers in the ``numeric``
+    columns it has; else one :class:`PipelineError` naming the file (the section that reads it
+    then says so, and the rest of the report is written)."""
+    if path.suffix == ".feather":
+        df = read_feather(path, columns)
+    else:
+        try:
+            df = pd.read_csv(path, **read_csv)
+        except (ValueError, UnicodeDecodeError) as exc:  # empty, torn or not text
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PipelineError(f"{path}: not a readable CSV table ({first})") from exc
+        require_columns(df, columns, path)
+    check_values(df, path, numeric=[c for c in numeric if c in df.columns])
+    return df
+
+
 def find_truth(workspace: Path, data_root: str) -> pd.DataFrame | None:
     path = workspace / W.truth_file(data_root)
     if not path.exists():
         return None
-    truth = pd.read_csv(path, dtype={"ecg_id": str, "patient_ngsci_id": str})
+    truth = read_table(path, ("ecg_id", "slur_strength", "cardiac_cause"), ("slur_strength",),
+                       dtype={"ecg_id": str, "patient_ngsci_id": str})
     return truth[["ecg_id", "slur_strength", "cardiac_cause"]]
 
 
@@ -80,12 +102,12 @@ def section_cohort(r: Report) -> pd.DataFrame | None:
     if not path.exists():
         r.missing(W.COVARIATE_DF, "x01/x02")
         return None
-    df = pd.read_feather(path)
+    labels = ("scd3mo", "scd6mo", "scd1", "scd2", "scd", "arrest_noncardiac", "any_arrest")
+    df = read_table(path, ("studyId", "ptId", "group"), (*labels, "aVL_rs_diff"))
     groups = df.assign(group=df["group"].astype(str)).groupby("group").agg(
         ecgs=("studyId", "size"), patients=("ptId", "nunique"))
     r.table(groups.reset_index())
-    labels = [c for c in ("scd3mo", "scd6mo", "scd1", "scd2", "scd", "arrest_noncardiac",
-                          "any_arrest") if c in df]
+    labels = [c for c in labels if c in df]
     counts = pd.DataFrame({"label": labels,
                            "positives": [int(np.nansum(df[c].astype(float))) for c in labels]})
     r.p(f"{len(df)} ECGs of {df['ptId'].nunique()} patients; "
@@ -106,7 +128,7 @@ def section_timings(r: Report) -> None:
     if not path.exists():
         return
     r.h("Run time of each step")
-    times = pd.read_csv(path)
+    times = read_table(path, ("step", "seconds"), ("seconds",))
     r.p(f"Total {times['seconds'].sum():.0f} s for the steps before this report.")
     r.table(times[["step", "seconds"]], 1)
 
@@ -116,8 +138,10 @@ def section_gain(r: Report) -> None:
     path = r.workspace / W.GAIN_REPORT
     if not path.exists():
         return r.missing(path.name, "x03")
-    g = pd.read_csv(path)
+    g = read_table(path, ("corrected", "residual_before", "residual_after"),
+                   ("residual_before", "residual_after"))
     leads = [c for c in g if c.startswith("gain_")]
+    check_values(g, path, numeric=leads)
     summary = pd.DataFrame({
         "lead": [c.removeprefix("gain_") for c in leads],
         "median gain": [g[c].median() for c in leads],
@@ -139,10 +163,10 @@ def section_waterfall(r: Report) -> None:
     path = r.workspace / W.MORPH_BEATS_DIR / W.WATERFALL
     if not path.exists():
         return r.missing(str(path.relative_to(r.workspace)), "x05")
-    r.table(pd.read_csv(path))
+    r.table(read_table(path))
     log = r.workspace / W.BEATS_DIR / W.SEGMENTATION_LOG
     if log.exists():
-        seg = pd.read_csv(log)
+        seg = read_table(log, ("status", "n_kept"), ("n_kept",))
         r.p("x04 segmentation status: " + ", ".join(
             f"{k}: {v}" for k, v in seg["status"].value_counts().items()) +
             f"; {int(seg['n_kept'].sum())} beats kept.")
@@ -163,7 +187,7 @@ def section_biomarker(r: Report, df: pd.DataFrame | None, truth: pd.DataFrame | 
     path = r.workspace / f"{W.X07_RESULTS_STEM}.csv"
     if not path.exists():
         return r.missing(path.name, "x07")
-    res = pd.read_csv(path)
+    res = read_table(path, ("outcome", "exposure", "model", "coef", "p"), ("coef", "p"))
     shown = res[res["estimator"] == "logit"] if "estimator" in res else res
     cols = [c for c in ("outcome", "exposure", "model", "filter_mode", "coef", "se", "odds_ratio",
                         "p", "n", "n_events") if c in shown]
@@ -185,6 +209,12 @@ REPORT_SPLITS = ("lockbox", "val")
 MODEL_AUC_TARGET = 0.75
 MORPH_RISK_TARGET = 0.90      # share of morphed beats whose predicted risk rose
 MORPH_AVL_TARGET = 0.75       # share whose aVL_rs_diff fell (the planted slur)
+
+
+METRIC_NUMBERS = ("n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi")
+BASELINE_COLUMNS = ("model", "n", "n_pos", "auc", "auc_lo", "auc_hi", "note")
+COEFFICIENT_COLUMNS = ("fitted_on_half", "term", "coef", "se_cluster", "p", "estimable", "note")
+SUMMARY_NUMBERS = tuple(c for c in SUMMARY_COLUMNS if c not in ("feature", "unit"))
 
 
 def _metrics_file(folder: Path, stem: str, split: str) -> Path:
@@ -210,7 +240,7 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
         for split in REPORT_SPLITS:
             path = _metrics_file(folder, W.METRICS_STEM, split)
             if path.exists():
-                found[split] = pd.read_csv(path)
+                found[split] = read_table(path, ("output", "auc"), METRIC_NUMBERS)
         if not found:
             r.missing(str(_metrics_file(folder, W.METRICS_STEM, "val").relative_to(r.workspace)),
                       f"{Path(W.step('evaluate').script).name} --model-name "
@@ -223,7 +253,7 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
             r.table(m[[c for c in ("output", "n", "n_pos", "auc", "auc_lo", "auc_hi") if c in m]])
             baselines = _metrics_file(folder, W.BASELINES_STEM, split)
             if baselines.exists():
-                b = pd.read_csv(baselines)
+                b = read_table(baselines, BASELINE_COLUMNS, METRIC_NUMBERS)
                 r.p(f"scd1 AUC beside linear baselines on the same {split_label(split)} ECGs "
                     "(fitted on the model's training patients):")
                 r.table(b[["model", "n", "n_pos", "auc", "auc_lo", "auc_hi", "note"]])
@@ -249,7 +279,7 @@ def section_models(r: Report, labels: pd.DataFrame | None) -> dict[str, dict[str
                               f"{aucs[split]:.3f}", bool(aucs[split] >= MODEL_AUC_TARGET)))
         baselines = _metrics_file(folder, W.BASELINES_STEM, split)
         if baselines.exists():
-            b = pd.read_csv(baselines).set_index("model")
+            b = read_table(baselines, BASELINE_COLUMNS, METRIC_NUMBERS).set_index("model")
             probe = b["auc"].get(PROBE)
             if probe is not None and np.isfinite(probe):
                 r.checks.append(Check(folder.name, f"{split_label(split)} AUC scd1 ≥ the "
@@ -281,7 +311,7 @@ def section_learning_curves(r: Report) -> None:
             if not path.exists():
                 continue
             found = True
-            history = pd.read_csv(path)
+            history = read_table(path, ("seconds",), ("seconds",))
             config = W.read_config(folder)
             outputs, monitor = config.get("outputs", []), config.get("training", {}).get(
                 "monitor", "val_loss")
@@ -313,7 +343,7 @@ def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
     """AUC of a model's ``scd1_hat`` for another label, on the predicted rows (of ``split``)."""
     if labels is None or label not in labels or not path.exists():
         return None
-    pred = pd.read_feather(path)
+    pred = read_table(path, ("studyId",), ("scd1_hat",))
     if "scd1_hat" not in pred:
         return None
     if split and "split" in pred:
@@ -335,15 +365,15 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
     if not metrics.exists():
         return r.missing(str(metrics.relative_to(r.workspace)),
                          Path(W.step("ensemble").script).stem)
-    m = pd.read_csv(metrics)
-    split = str(m["split"].iloc[0]) if "split" in m else "val"
     columns = ["score", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi"]
+    m = read_table(metrics, tuple(columns), METRIC_NUMBERS)
+    split = str(m["split"].iloc[0]) if "split" in m else "val"
     lockbox = _metrics_file(folder, W.METRICS_STEM, "lockbox")
     if lockbox.exists():
         r.p(f"**Lockbox patients** (the figure to trust): the regression fitted once on all "
             f"{split_label(split)} patients scores the lockbox ECGs. AUCs of the ensemble and "
             "of each input, on the same ECGs:")
-        r.table(pd.read_csv(lockbox)[columns])
+        r.table(read_table(lockbox, tuple(columns), METRIC_NUMBERS)[columns])
     else:
         r.p("_No lockbox figure: predict every member with `x03_predict.py --part all` and "
             "rerun x04_train_ensemble.py._")
@@ -354,10 +384,10 @@ def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
     r.table(m[columns])
     coefficients = folder / W.COEFFICIENTS
     if coefficients.exists():
-        c = pd.read_csv(coefficients)
+        c = read_table(coefficients, COEFFICIENT_COLUMNS, ("coef", "se_cluster", "p"))
         r.p("Coefficients per fitted half (log-odds per unit; SEs clustered by patient; a term "
             "that could not be estimated says why):")
-        r.table(c[["fitted_on_half", "term", "coef", "se_cluster", "p", "estimable", "note"]])
+        r.table(c[list(COEFFICIENT_COLUMNS)])
     if members:
         rows = [{"model": name, **{f"{split_label(s)} AUC scd1": a for s, a in aucs.items()}}
                 for name, aucs in members.items()]
@@ -377,7 +407,8 @@ def section_morphing(r: Report) -> None:
     stats_path = out / W.STATS_TABLE
     if not stats_path.exists():
         return r.missing(f"{W.MORPH_DIR}/{W.STATS_TABLE}", "s12")
-    ms = pd.read_feather(stats_path)
+    ms = read_table(stats_path, ("beat_id", "stage", "yhat_scd1", "aVL_rs_diff", "status", "steps"),
+                    ("yhat_scd1", "aVL_rs_diff", "steps"))
     moved = took_a_step(ms)
     unmoved = ms.loc[ms["status"].eq("ok") & ~moved, "beat_id"].nunique()
     ms = ms[moved]
@@ -397,17 +428,17 @@ def section_morphing(r: Report) -> None:
     recon = out / W.RECONSTRUCTION_REPORT
     if recon.exists():
         r.p("Reconstruction error of the generator on held-out patients' beats (s09):")
-        r.table(pd.read_csv(recon))
+        r.table(read_table(recon))
     summary = out / W.MORPH_SUMMARY
     if summary.exists():
-        table = pd.read_csv(summary)
+        table = read_table(summary, (), SUMMARY_NUMBERS)
         r.p("Most changed waveform features, reconstruction -> morph (each patient's beats "
             "averaged; ranked by the mean of the patient means over their SD; Wilcoxon "
             "signed-rank p over patients; delineation points in ms from R):")
         r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(15))
     outputs = out / W.MORPH_OUTPUTS
     if outputs.exists():
-        table = pd.read_csv(outputs)
+        table = read_table(outputs, (), SUMMARY_NUMBERS)
         r.p("The beat model's outputs, reconstruction -> morph (yhat_*: logits; p_*: "
             "probabilities):")
         r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(10))
@@ -435,33 +466,53 @@ def section_truth(r: Report, truth: pd.DataFrame | None, df: pd.DataFrame | None
     r.table(table)
 
 
+def guarded(r: Report, section, *args):
+    """``section(*args)``; a file it cannot use (a :class:`PipelineError` or an operating-system
+    error naming it) becomes a line in the report and in ``r.problems``, and the report goes on
+    with the next section (returns None)."""
+    try:
+        return section(*args)
+    except PipelineError as exc:
+        problem = str(exc)
+    except OSError as exc:
+        problem = os_error_line(exc)
+    problem = " ".join(problem.split())   # one line, shown as code: no Markdown from a file
+    r.problems.append(problem)
+    r.p(f"_Not shown:_ `{problem}`")
+    return None
+
+
 def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
-                 out: str = REPORT_DIR) -> Path:
+                 out: str = REPORT_DIR, problems: bool = False) -> Path | tuple[Path, list[str]]:
+    """Write ``<out>/report.md`` and ``report.html`` for ``workspace``; returns the Markdown
+    path (with ``problems``: and the files that could not be used, each shown in the report as
+    a line naming it instead of its section's content)."""
     workspace = Path(workspace)
     r = Report(workspace, workspace / out)
     shutil.rmtree(r.out_dir / "figures", ignore_errors=True)  # no figures of an earlier run
-    truth = find_truth(workspace, data_root)
-    r.lines = ["# Run report", "",
-               f"Workspace: `{workspace}`. Data: "
-               f"{'synthetic NTUH stand-in (with ground truth)' if truth is not None else data_root}."]
-    df = section_cohort(r)
-    section_example_ecg(r)
-    section_gain(r)
-    section_waterfall(r)
-    section_biomarker(r, df, truth)
-    members = section_models(r, df)
-    section_learning_curves(r)
-    section_ensemble(r, members)
-    section_morphing(r)
-    section_truth(r, truth, df)
-    section_timings(r)
+    r.lines = ["# Run report", ""]
+    truth = guarded(r, find_truth, workspace, data_root)
+    r.lines[2:2] = [f"Workspace: `{workspace}`. Data: "
+                    f"{'synthetic NTUH stand-in (with ground truth)' if truth is not None else data_root}."]
+    df = guarded(r, section_cohort, r)
+    guarded(r, section_example_ecg, r)
+    guarded(r, section_gain, r)
+    guarded(r, section_waterfall, r)
+    guarded(r, section_biomarker, r, df, truth)
+    members = guarded(r, section_models, r, df) or {}
+    guarded(r, section_learning_curves, r)
+    guarded(r, section_ensemble, r, members)
+    guarded(r, section_morphing, r)
+    guarded(r, section_truth, r, truth, df)
+    guarded(r, section_timings, r)
     path = r.out_dir / W.REPORT_MD
     write_text("\n".join(r.lines) + "\n", path)
     # The same report as one self-contained HTML file (figures embedded) beside it.
     write_text(markdown_to_html(r.lines, r.out_dir), r.out_dir / HTML_REPORT)
-    return path
+    return (path, r.problems) if problems else path
 
 
+@script_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=f"Write {REPORT_DIR}/{W.REPORT_MD} and "
                                                  f"{W.REPORT_HTML} for a pipeline workspace.")
@@ -469,9 +520,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=W.DEFAULT_DATA_ROOT)
     parser.add_argument("--out", default=REPORT_DIR)
     args = parser.parse_args(argv)
-    path = build_report(args.workspace, args.data_root, args.out)
+    path, problems = build_report(args.workspace, args.data_root, args.out, problems=True)
+    for problem in problems:
+        print(f"[report] warning: not shown: {problem}", file=sys.stderr)
     print(f"report written to {path} and {path.with_name(HTML_REPORT)} "
-          f"({path.with_name(HTML_REPORT).stat().st_size / 1e6:.1f} MB, figures embedded)")
+          f"({path.with_name(HTML_REPORT).stat().st_size / 1e6:.1f} MB, figures embedded)"
+          + (f"; {len(problems)} file(s) could not be used, named in the report" if problems
+             else ""))
     return 0
 
 

@@ -25,7 +25,7 @@ from .errors import PipelineError
 from .io import load_checkpoint, save_checkpoint
 from .models.store import (load_model_state, read_model_arrays, read_model_config,
                            save_model_folder)
-from .workspace import CONFIG_FILE, VAE_WEIGHTS
+from .workspace import CONFIG_FILE, STEP_SCRIPTS, VAE_WEIGHTS
 
 LATENT_DIM = 512
 CONV_FILTERS = 12
@@ -330,8 +330,31 @@ def load_vae(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatVAE,
     arch = config.get("architecture")
     if not isinstance(arch, dict):
         raise PipelineError(f"{folder / CONFIG_FILE}: no 'architecture' entry; not a VAE folder")
+    check_vae_architecture(arch, folder / CONFIG_FILE)
     model = BeatVAE(**arch)
     load_model_state(model, tensors, folder / WEIGHTS_FILE)
-    arrays = read_model_arrays(folder, tuple(f"latent_{k}" for k in LATENT_STATS), "s08")
+    arrays = read_model_arrays(folder, tuple(f"latent_{k}" for k in LATENT_STATS), "s08",
+                               (model.arch["latent_dim"],))
     stats = {k: arrays[f"latent_{k}"] for k in LATENT_STATS}
+    for k in ("mu_sd", "var_mean", "var_sd"):
+        if (stats[k] < 0).any():
+            raise PipelineError(f"{folder / f'latent_{k}.npy'}: negative value "
+                                f"{float(stats[k].min())}; a standard deviation or variance "
+                                f"cannot be negative (rerun {STEP_SCRIPTS['s08']})")
     return model.to(device).eval(), config, stats
+
+
+def check_vae_architecture(arch: dict, source: Path) -> None:
+    """Each entry of a VAE's ``architecture`` is a known one holding a positive whole number
+    (``beat_len`` a multiple of 4); else one :class:`PipelineError` naming the entry."""
+    known = ("latent_dim", "n_leads", "beat_len")
+    for key, value in arch.items():
+        if key not in known:
+            raise PipelineError(f"{source}: architecture.{key} is not an entry of the VAE "
+                                f"(known: {', '.join(known)})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise PipelineError(f"{source}: architecture.{key} is {value!r}, expected a "
+                                "positive whole number")
+    if arch.get("beat_len", BEAT_LEN) % 4:
+        raise PipelineError(f"{source}: architecture.beat_len is {arch['beat_len']}, expected "
+                            "a multiple of 4 (two average pools)")

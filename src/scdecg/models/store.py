@@ -28,7 +28,8 @@ from torch import nn
 from ..errors import PipelineError
 import numpy as np
 
-from ..io import PathLike, load_checkpoint, read_json, save_checkpoint, save_npy, write_json
+from ..io import (PathLike, load_checkpoint, read_array, read_json, save_checkpoint, save_npy,
+                  write_json)
 from .risk import Architecture, RiskModel, build_model
 from ..workspace import CONFIG_FILE, WEIGHTS_FILE
 
@@ -92,16 +93,13 @@ def load_model_state(model: nn.Module, tensors: dict[str, Any], source: PathLike
     load_state_checked(model, tensors["model"], source)
 
 
-def read_model_arrays(folder: PathLike, names: tuple[str, ...], step: str) -> dict[str, np.ndarray]:
-    """The arrays ``<name>.npy`` saved with a model (PipelineError naming the file and the
-    ``step`` that writes it when one is missing)."""
-    arrays = {}
-    for name in names:
-        path = Path(folder) / f"{name}.npy"
-        if not path.exists():
-            raise PipelineError(f"{path}: file not found (rerun {step})")
-        arrays[name] = np.load(path, allow_pickle=False)
-    return arrays
+def read_model_arrays(folder: PathLike, names: tuple[str, ...], step: str,
+                      shape: tuple[int | None, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``<name>.npy`` saved with a model, each of ``shape`` with finite values
+    (PipelineError naming the file and the ``step`` that writes it when one is missing,
+    unreadable, of another shape or not finite)."""
+    return {name: read_array(Path(folder) / f"{name}.npy", shape, step, finite=True)
+            for name in names}
 
 
 # ----------------------------------------------------------------------------- risk models
