@@ -371,6 +371,8 @@ def npy_problem(path: PathLike) -> str | None:
                 return "not a NumPy array file (no .npy header)"
             fh.seek(0)
             version = np.lib.format.read_magic(fh)
+            if version not in ((1, 0), (2, 0), (3, 0)):
+                return f"a NumPy array file with a broken header (format version {version})"
             read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                     else np.lib.format.read_array_header_2_0)
             shape, _, dtype = read(fh)
@@ -397,16 +399,11 @@ def read_array(path: PathLike, shape: tuple[int | None, ...], step: str | None =
     if not path.is_file():
         raise PipelineError(f"{path}: file not found ({run_first(step)})")
     try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "pickle" in first:   # no .npy header, or an object array: numpy's advice not shown
-            first = "no .npy header, or pickled objects, which are never loaded"
-        raise PipelineError(f"{path}: not a readable .npy array ({first}); {rerun}") from exc
-    if not isinstance(array, np.ndarray) or not (np.issubdtype(array.dtype, np.number)
-                                                 or array.dtype == bool):
-        raise PipelineError(f"{path}: holds {getattr(array, 'dtype', type(array).__name__)} "
-                            f"values, not numbers; {rerun}")
+        array = load_npy(path)
+    except UnreadableArray as exc:
+        raise PipelineError(f"{path}: {exc.detail}; {rerun}") from exc
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise PipelineError(f"{path}: holds {array.dtype} values, not numbers; {rerun}")
     if array.ndim != len(shape) or any(want is not None and want != got
                                        for want, got in zip(shape, array.shape)):
         expected = ", ".join("any" if n is None else str(n) for n in shape)
