@@ -89,6 +89,11 @@ TARGETS: dict[str, Target] = {
                        ("tests/test_morphing.py",)),
     # the demo runner: each step as __main__ in one process, exit codes, stop at a failure
     "demo": Target("demo.py", ("run_script", "run_demo", "main"), ("tests/test_demo.py",)),
+    # the checks where data enters: ids, labels and numbers, recorded folders, .npy files
+    "input_checks": Target("io.py",
+                           ("unsafe_name_reason", "check_names", "check_ids", "check_values",
+                            "recorded_path", "npy_problem", "load_npy", "read_array"),
+                           ("tests/test_io_checks.py",)),
 }
 
 

@@ -1,0 +1,225 @@
+"""The checks in scdecg.io that every step applies where data enters, each on its own and on
+values: ids usable as file names, labels and numbers by column, recorded folders, and files
+that should be .npy arrays. (The scripts' use of them is in test_hostile.py.)"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdecg.errors import PipelineError
+from scdecg.io import (MAX_NAME_LENGTH, UnreadableArray, check_ids, check_names, check_values,
+                       load_npy, npy_problem, read_array, recorded_path, unsafe_name_reason)
+from scdecg.workspace import STEP_SCRIPTS
+
+
+# ----------------------------------------------------------------------------- ids
+@pytest.mark.parametrize("name, reason", [
+    ("e0001", None), ("0000118", None), ("a.b-c_d é", None), ("x" * MAX_NAME_LENGTH, None),
+    (118.0, "not text (float)"), (None, "not text (NoneType)"), ("", "empty"),
+    (".hidden", "starts with '.'"), ("..", "starts with '.'"),
+    (" e1", "leading or trailing whitespace"), ("e1\t", "leading or trailing whitespace"),
+    ("a/b", "contains '/'"), ("a\\b", "contains '\\\\'"), ("a\x00b", "contains '\\x00'"),
+    ("a\nb", "contains '\\n'"), ("a:b", "contains ':'"), ("a|b", "contains '|'"),
+    ("x" * (MAX_NAME_LENGTH + 1), f"longer than {MAX_NAME_LENGTH} characters")])
+def test_unsafe_name_reason(name, reason):
+    assert unsafe_name_reason(name) == reason
+
+
+def test_check_names_names_the_first_bad_id_and_counts_the_others():
+    check_names(["e1", "e2"], "studyId", "t.feather")
+    with pytest.raises(PipelineError) as caught:
+        check_names(["e1", "../x", "a/b", "e4"], "studyId", "t.feather", hint="fix it")
+    assert str(caught.value) == ("t.feather: studyId '../x' cannot be used as a file name "
+                                 "(starts with '.') (and 1 more); fix it")
+    with pytest.raises(PipelineError, match=r"\(contains '/'\); rebuild the table with x01$"):
+        check_names(["a/b"], "studyId", "t.feather")
+
+
+def test_check_ids_refuses_bad_repeated_and_patientless_ids():
+    good = pd.DataFrame({"studyId": ["e1", "e2", "e3"], "ptId": ["p1", "p1", "p2"]})
+    check_ids(good, "t.feather", patients=True)
+    repeated = pd.DataFrame({"studyId": ["e1", "e2", "e1", "e2", "e2"]})
+    with pytest.raises(PipelineError) as caught:
+        check_ids(repeated, "t.feather")
+    assert str(caught.value) == ("t.feather: column studyId has duplicates, e.g. 'e1' "
+                                 "(2 repeated id(s))")
+    check_ids(repeated, "t.feather", unique=False)                  # allowed where asked
+    with pytest.raises(PipelineError, match=r"^t\.feather: ptId missing for studyId 'e2' "
+                                            r"\(1 row\(s\)\); every ECG needs its patient$"):
+        check_ids(good.assign(ptId=["p1", None, "p2"]), "t.feather", patients=True)
+    check_ids(good.assign(ptId=["p1", None, "p2"]), "t.feather")    # patients not asked for
+    with pytest.raises(PipelineError) as caught:
+        check_ids(pd.DataFrame({"x": [1.5]}), "t.feather", column="x")
+    assert str(caught.value) == ("t.feather: x 1.5 cannot be used as a file name (not text "
+                                 "(float)); rebuild the table with x01")
+    with pytest.raises(PipelineError) as caught:
+        check_ids(good.drop(columns="ptId"), "t.feather", patients=True)
+    assert str(caught.value) == "t.feather: no ptId column; every ECG needs its patient"
+
+
+# ----------------------------------------------------------------------------- values
+def frame(**columns) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    return pd.DataFrame({"studyId": [f"e{i}" for i in range(n)], **columns})
+
+
+def test_check_values_accepts_binary_numbers_booleans_and_missing_values():
+    check_values(frame(scd1=[0, 1, None, 1.0], age=[50.5, None, -3, 1e9],
+                       female=[True, False, True, False]),
+                 "t.feather", binary=["scd1", "female"], numeric=["age"], filled=["studyId"])
+
+
+@pytest.mark.parametrize("columns, kind, message", [
+    ({"scd1": [0, 2, 1, 2]}, "binary",
+     "column scd1 is 2 for studyId 'e1' (2 row(s)); expected 0, 1 or missing"),
+    ({"scd1": [0.0, 0.5, 1.0, 1.0]}, "binary",
+     "column scd1 is 0.5 for studyId 'e1' (1 row(s)); expected 0, 1 or missing"),
+    ({"scd1": ["0", "yes", "1", None]}, "binary",
+     "column scd1 is 'yes' for studyId 'e1' (1 row(s)); expected 0, 1 or missing"),
+    ({"age": [1.0, 2.0, np.inf, -np.inf]}, "numeric",
+     "column age is inf for studyId 'e2' (2 row(s)); expected a finite number"),
+    ({"age": [1, "old", 3, 4]}, "numeric",
+     "column age is 'old' for studyId 'e1' (1 row(s)); expected a finite number"),
+    ({"split": ["train", None, "val", None]}, "filled",
+     "column split is None for studyId 'e1' (2 row(s)); expected a value in every row")])
+def test_check_values_names_column_ecg_value_and_count(columns, kind, message):
+    with pytest.raises(PipelineError) as caught:
+        check_values(frame(**columns), "t.feather", **{kind: list(columns)})
+    assert str(caught.value) == f"t.feather: {message}"
+
+
+def test_check_values_goes_on_past_a_boolean_column():
+    with pytest.raises(PipelineError, match=r"column scd1 is 2 for studyId 'e0'"):
+        check_values(frame(female=[True, False], scd1=[2, 0]), "t.feather",
+                     binary=["female", "scd1"])
+
+
+def test_check_values_names_the_row_where_the_ecg_has_no_id():
+    df = pd.DataFrame({"studyId": ["e0", None, "e2"], "scd1": [0, 3, 1]})
+    with pytest.raises(PipelineError, match=r"column scd1 is 3 for row 1 \(1 row"):
+        check_values(df, "t.feather", binary=["scd1"])
+    with pytest.raises(PipelineError, match=r"column studyId is None for row 1 \(1 row"):
+        check_values(df, "t.feather", filled=["studyId"])
+    with pytest.raises(PipelineError, match=r"column scd1 is 3 for row 1 \(1 row"):
+        check_values(df.drop(columns="studyId"), "t.feather", binary=["scd1"])
+
+
+# ----------------------------------------------------------------------------- recorded folders
+def test_recorded_path_keeps_a_recorded_folder_inside_the_workspace():
+    assert recorded_path("ecg_beats", "m/config.json", "beats_dir", "--ecg_dir") == \
+        Path("ecg_beats")
+    for value in ("/data/ecg_beats", "../ecg_beats", "a/../../b"):
+        with pytest.raises(PipelineError) as caught:
+            recorded_path(value, "m/config.json", "beats_dir", "--ecg_dir")
+        assert str(caught.value) == (f"m/config.json: beats_dir {value!r} lies outside the "
+                                     "workspace, so it is not read; pass --ecg_dir to use it")
+    for value in (None, "", 3):
+        with pytest.raises(PipelineError, match=rf"^m/config\.json: beats_dir is "
+                                                rf"{re.escape(repr(value))}, not a folder; "
+                                                rf"pass --ecg_dir$"):
+            recorded_path(value, "m/config.json", "beats_dir", "--ecg_dir")
+
+
+# ----------------------------------------------------------------------------- .npy files
+NOT_ARRAYS = {"empty": "an empty file, not a NumPy array file",
+              "text": "not a NumPy array file (no .npy header)",
+              "npz": "a .npz archive, not a NumPy array file (.npy)",
+              "objects": "an object array (pickles are never loaded)"}
+
+
+def write_not_an_array(path, kind: str) -> None:
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("studyId,aVL\n")
+    elif kind == "npz":
+        with open(path, "wb") as fh:
+            np.savez(fh, ecg=np.zeros((12, 5000), np.float32))
+    else:
+        np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ARRAYS))
+def test_load_npy_says_what_a_file_is_instead_of_an_array(tmp_path, kind):
+    path = tmp_path / "e1.npy"
+    write_not_an_array(path, kind)
+    assert npy_problem(path) == NOT_ARRAYS[kind]
+    with pytest.raises(UnreadableArray) as caught:
+        load_npy(path)
+    assert (str(caught.value), caught.value.path, caught.value.detail) == (
+        f"{path}: {NOT_ARRAYS[kind]}", path, NOT_ARRAYS[kind])
+    assert isinstance(caught.value, ValueError)               # per-record loops catch it
+
+
+def test_npy_problem_tells_a_sound_array_from_what_is_not_one(tmp_path):
+    sound = tmp_path / "sound.npy"
+    np.save(sound, np.arange(12.0).reshape(3, 4))
+    assert npy_problem(sound) is None
+    data = sound.read_bytes()
+    truncated = tmp_path / "truncated.npy"
+    truncated.write_bytes(data[:-8])
+    assert npy_problem(truncated) == f"a truncated NumPy array file ({len(data) - 8} of " \
+                                     f"{len(data)} bytes)"
+    version = tmp_path / "version.npy"
+    version.write_bytes(b"\x93NUMPY\x07\x00" + data[8:])
+    assert npy_problem(version) == "a NumPy array file with a broken header (format version (7, 0))"
+    header = tmp_path / "header.npy"
+    header.write_bytes(data[:20])
+    assert re.fullmatch(r"a NumPy array file with a broken header \(EOF: reading array header, "
+                        r"expected \d+ bytes got \d+\)", npy_problem(header))
+    for version in ((2, 0), (3, 0)):
+        other = tmp_path / f"v{version[0]}.npy"
+        with open(other, "wb") as fh:
+            np.lib.format.write_array(fh, np.zeros(5), version=version)
+        assert npy_problem(other) is None and load_npy(other).tolist() == [0.0] * 5
+
+
+def test_load_npy_returns_the_array_and_keeps_missing_files_missing(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.array([[1, 2], [3, 4]], np.int16))
+    array = load_npy(path)
+    assert array.dtype == np.int16 and array.tolist() == [[1, 2], [3, 4]]
+    with pytest.raises(FileNotFoundError):
+        load_npy(tmp_path / "missing.npy")
+    path.write_bytes(path.read_bytes()[:-2])
+    with pytest.raises(UnreadableArray) as caught:
+        load_npy(path)
+    assert caught.value.path == path and caught.value.detail.startswith("a truncated NumPy")
+    assert isinstance(caught.value, PipelineError) and isinstance(caught.value, ValueError)
+
+
+def test_read_array_checks_presence_type_shape_and_finiteness(tmp_path):
+    path = tmp_path / "mu.npy"
+    rerun = f"rerun {STEP_SCRIPTS['s08']}"
+    with pytest.raises(PipelineError) as caught:
+        read_array(path, (4,), "s08")
+    assert str(caught.value) == f"{path}: file not found (run {STEP_SCRIPTS['s08']} first)"
+    np.save(path, np.array([0.5, 1.0, 2.0, 3.0], np.float32))
+    assert read_array(path, (4,), "s08").tolist() == [0.5, 1.0, 2.0, 3.0]
+    assert read_array(path, (None,), "s08").shape == (4,)
+    for shape, expected in (((5,), "(5,)"), ((4, 1), "(4, 1)"), ((None, 4), "(any, 4)")):
+        with pytest.raises(PipelineError) as caught:
+            read_array(path, shape, "s08")
+        assert str(caught.value) == f"{path}: shape (4,), expected {expected}; {rerun}"
+    np.save(path, np.array([0.5, np.nan, 2.0, np.inf], np.float32))
+    assert np.isnan(read_array(path, (4,), "s08")[1])                 # finite not asked for
+    with pytest.raises(PipelineError) as caught:
+        read_array(path, (4,), "s08", finite=True)
+    assert str(caught.value) == f"{path}: value nan at index (1,); expected finite numbers; {rerun}"
+    np.save(path, np.array(["a", "b"]))
+    with pytest.raises(PipelineError) as caught:
+        read_array(path, (2,), "s08")
+    assert str(caught.value) == f"{path}: holds <U1 values, not numbers; {rerun}"
+    with pytest.raises(PipelineError, match=r"; rerun my_step$"):
+        read_array(path, (5,), "my_step")
+    np.save(path, np.array([True, False]))
+    assert read_array(path, (2,)).tolist() == [True, False]
+    path.write_text("text")
+    with pytest.raises(PipelineError) as caught:
+        read_array(path, (2,))
+    assert str(caught.value) == (f"{path}: not a NumPy array file (no .npy header); rerun the "
+                                 "step that writes it")
