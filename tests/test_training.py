@@ -113,6 +113,21 @@ def test_covariates_use_training_statistics(tmp_path):
     np.testing.assert_allclose(x[0] - x[0, :, :1], raw - raw[:, :1], atol=1e-5)  # mV, offset only
 
 
+@pytest.mark.parametrize("value, shown", [(None, "nan"), (np.inf, "inf")])
+def test_a_missing_or_infinite_covariate_is_named_with_its_value(tmp_path, value, shown):
+    df = make_workspace(tmp_path, n_patients=12, n_samples=200, beats=1)
+    items = ten_second_items(df, tmp_path)
+    stats = fit_stats(df.iloc[:6], ["age", "female"])
+    items.loc[8, "age"] = value
+    items.loc[10, "age"] = value
+    with pytest.raises(PipelineError) as caught:
+        build_dataset(items.iloc[6:], ["scd1"], [False], ["age", "female"], stats, {}, 200,
+                      ["zero_mode"], 1.0, name="t", progress=False)
+    assert str(caught.value) == (f"t: covariate missing or not finite for studyId "
+                                 f"{items.loc[8, 'studyId']!r} (age={shown}, female="
+                                 f"{items.loc[8, 'female']}; 2 ECG(s))")
+
+
 def test_bad_signal_files_are_excluded_and_counted(tmp_path):
     df = make_workspace(tmp_path, n_patients=6, n_samples=200, beats=1)
     (tmp_path / "10_sec_ecgs" / "e0001.npy").unlink()

@@ -221,9 +221,12 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     targets = zscore(label_matrix(items, outputs, regression, name), outputs, target_stats)
     cov = zscore(label_matrix(items, covariates, [True] * len(covariates), name),
                  covariates, cov_stats)
-    if np.isnan(cov).any():
-        bad = items.loc[np.isnan(cov).any(axis=1), "studyId"].iloc[0]
-        raise PipelineError(f"{name}: missing covariate ({', '.join(covariates)}) for studyId {bad}")
+    unusable = ~np.isfinite(cov).all(axis=1)
+    if unusable.any():
+        row = items.loc[unusable].iloc[0]
+        values = ", ".join(f"{c}={row[c]}" for c in covariates)
+        raise PipelineError(f"{name}: covariate missing or not finite for studyId "
+                            f"{row['studyId']!r} ({values}; {int(unusable.sum())} ECG(s))")
     signals = np.stack(loaded) if in_memory else None
     return SignalDataset(items, targets, cov, length, list(preprocessing), signals, failures)
 
