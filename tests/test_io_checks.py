@@ -223,3 +223,18 @@ def test_read_array_checks_presence_type_shape_and_finiteness(tmp_path):
         read_array(path, (2,))
     assert str(caught.value) == (f"{path}: not a NumPy array file (no .npy header); rerun the "
                                  "step that writes it")
+
+
+def test_load_npy_maps_on_request_and_lets_operating_system_errors_through(tmp_path):
+    path = tmp_path / "stack.npy"
+    np.save(path, np.arange(6, dtype=np.int16).reshape(2, 3))
+    plain, mapped = load_npy(path), load_npy(path, mmap=True)
+    assert not isinstance(plain, np.memmap) and plain.flags.writeable
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    assert mapped.shape == (2, 3) and mapped.tolist() == plain.tolist()
+    path.write_bytes(path.read_bytes()[:-4])
+    for mmap in (False, True):
+        with pytest.raises(UnreadableArray, match=r": a truncated NumPy array file \("):
+            load_npy(path, mmap=mmap)
+    with pytest.raises(IsADirectoryError):        # not a statement about the file's content
+        load_npy(tmp_path)

@@ -165,18 +165,17 @@ def extract_from_stack(stack_path: str, rows: list[tuple[str, int]], out_dir: st
     ``failed`` report row; its output file from an earlier run is left for
     :func:`finish_outputs` (so a run where every ECG fails removes nothing).
     """
-    from .io import npy_problem, record_path, save_npy
+    from .io import UnreadableArray, load_npy, record_path, save_npy
 
     out = Path(out_dir)
     try:
-        stack = np.load(stack_path, mmap_mode="r", allow_pickle=False)
-        if not isinstance(stack, np.ndarray):  # a .npz archive, whatever its name
-            stack.close()
-            raise ValueError("not a NumPy array file")
+        stack = load_npy(stack_path, mmap=True)
     except FileNotFoundError:
         stack, problem = None, f"missing file: {stack_path}"
-    except (OSError, ValueError, EOFError) as exc:
-        stack, problem = None, f"unreadable file: {stack_path} ({npy_problem(stack_path) or exc})"
+    except UnreadableArray as exc:
+        stack, problem = None, f"unreadable file: {stack_path} ({exc.detail})"
+    except OSError as exc:
+        stack, problem = None, f"unreadable file: {stack_path} ({exc})"
     else:
         problem = None if stack.ndim == 3 else (
             f"wrong shape: {stack_path} holds shape {stack.shape}, expected (n, 12, 5000)")
@@ -209,12 +208,14 @@ def imported_cohort_problem(file_paths) -> str | None:
     other = [p for p in paths if Path(p).suffix.lower() != ".npy"]
     if other:
         return f"file_path {other[0]!r} is not a stacked .npy waveform file"
+    from .io import load_npy
+
     shapes = []
     for path in paths:
         try:
-            shapes.append(np.load(path, mmap_mode="r", allow_pickle=False).ndim)
-        except (OSError, ValueError, EOFError, AttributeError):  # AttributeError: a .npz
-            return None  # missing or unreadable: x03 reports it per ECG
+            shapes.append(load_npy(path, mmap=True).ndim)
+        except (OSError, ValueError):  # missing or unreadable: x03 reports it per ECG
+            return None
     if paths and all(ndim == 2 for ndim in shapes):
         return f"file_path {paths[0]!r} holds one 2-D record, not a stack (n, 12, 5000)"
     return None

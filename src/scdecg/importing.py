@@ -244,15 +244,14 @@ def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str,
 
     Memory-mapped; only the first ``seconds`` are read (all when None).
     """
-    from .io import npy_problem
+    from .io import UnreadableArray, load_npy
 
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise RecordRefused(npy_problem(path) or f"unreadable .npy file: {exc}") from exc
-    if not isinstance(array, np.ndarray):  # np.load opens a .npz archive whatever its name
-        array.close()
-        raise RecordRefused(npy_problem(path) or "not a NumPy array file")
+        array = load_npy(path, mmap=True)
+    except UnreadableArray as exc:
+        raise RecordRefused(exc.detail) from exc
+    except OSError as exc:
+        raise RecordRefused(f"unreadable .npy file: {exc}") from exc
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise RecordRefused(f"wrong dtype: {array.dtype}, expected integer or float samples")
     view = _as_leads_by_samples(array, len(leads))

@@ -103,8 +103,8 @@ def check_values(df: pd.DataFrame, source: PathLike, binary: Iterable[str] = (),
 
     def refuse(column: str, bad: pd.Series, value: object, expected: str) -> None:
         first = int(bad.to_numpy().nonzero()[0][0])
-        where = (f"studyId {ids.iloc[first]!r}" if column != id_column and pd.notna(ids.iloc[first])
-                 else f"row {first}")
+        where = (f"{id_column} {ids.iloc[first]!r}"
+                 if column != id_column and pd.notna(ids.iloc[first]) else f"row {first}")
         raise PipelineError(f"{source}: column {column} is {value!r} for {where} "
                             f"({int(bad.sum())} row(s)); expected {expected}")
 
@@ -339,15 +339,14 @@ class UnreadableArray(PipelineError, ValueError):
         self.path, self.detail = path, detail
 
 
-def load_npy(path: PathLike) -> np.ndarray:
-    """One ``.npy`` array, never unpickled. A file that is not one (empty, text, ``.npz``,
-    object array, truncated) raises :class:`UnreadableArray` saying what it is instead
-    (:func:`npy_problem`); a missing file raises ``FileNotFoundError``."""
+def load_npy(path: PathLike, mmap: bool = False) -> np.ndarray:
+    """One ``.npy`` array, never unpickled; ``mmap``: memory-mapped read-only (only the header
+    is read now). A file that is not one (empty, text, ``.npz``, object array, truncated)
+    raises :class:`UnreadableArray` saying what it is instead (:func:`npy_problem`); an
+    operating-system error (missing file, no permission) is raised as it is."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
         detail = npy_problem(path) or " ".join(str(exc).split()) or type(exc).__name__
         raise UnreadableArray(path, detail) from exc
     if not isinstance(array, np.ndarray):          # an .npz archive, whatever its name

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import load_npy, npy_problem
+from ..io import UnreadableArray, load_npy
 from ..signals import preprocess
 from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
 
@@ -85,12 +85,12 @@ class SignalFileError(Exception):
     """A signal file that cannot be used; the message is the reason."""
 
 
-def unreadable(path: Path, exc: Exception) -> SignalFileError:
-    """The failure of a file numpy could not load: what it is instead of an array where
-    :func:`~scdecg.io.npy_problem` can tell, else the exception's type."""
-    detail = npy_problem(path)
-    return SignalFileError(f"unreadable: {detail}" if detail else
-                           f"unreadable ({type(exc).__name__})")
+def unreadable(exc: Exception) -> SignalFileError:
+    """The failure of a file that could not be loaded: what it is instead of an array where
+    :func:`~scdecg.io.load_npy` could tell, else the exception's type."""
+    if isinstance(exc, UnreadableArray):
+        return SignalFileError(f"unreadable: {exc.detail}")
+    return SignalFileError(f"unreadable ({type(exc).__name__})")
 
 
 def read_signal(path: Path, scale: float, steps: list[str]) -> np.ndarray:
@@ -100,7 +100,7 @@ def read_signal(path: Path, scale: float, steps: list[str]) -> np.ndarray:
     try:
         x = load_npy(path)
     except Exception as exc:  # numpy raises several types for truncated/corrupt files
-        raise unreadable(path, exc) from exc
+        raise unreadable(exc) from exc
     if x.ndim != 2 or x.shape[0] != N_LEADS or x.shape[1] < 1:
         raise SignalFileError(f"shape {x.shape}, expected ({N_LEADS}, samples)")
     x = x.astype(np.float32) / np.float32(scale)
@@ -268,11 +268,9 @@ def _check_header(path: Path) -> int:
     if not path.exists():
         raise SignalFileError("file missing")
     try:
-        x = np.load(path, mmap_mode="r", allow_pickle=False)
-        if not isinstance(x, np.ndarray):  # an .npz archive
-            raise ValueError("not a .npy array")
+        x = load_npy(path, mmap=True)
     except Exception as exc:
-        raise unreadable(path, exc) from exc
+        raise unreadable(exc) from exc
     if x.ndim != 2 or x.shape[0] != N_LEADS:
         raise SignalFileError(f"shape {x.shape}, expected ({N_LEADS}, samples)")
     return int(x.shape[1])
