@@ -13,12 +13,12 @@ from pathlib import Path
 
 from scdecg.association import (CLUSTER, DEFAULT_QTC, ESTIMATORS as _ESTIMATORS, EXPOSURES as
                                 _EXPOSURES, FILTER_MODES, MIN_EVENTS as _MIN_EVENTS, OUTCOMES as
-                                _OUTCOMES, association_table, check_columns, markdown_table, model_covariates,
+                                _OUTCOMES, association_table, markdown_table, model_covariates,
                                 results_file)
 from scdecg.cli import build_parser
 from scdecg.constants import MIN_DAYS_TO_EVENT
 from scdecg.errors import PipelineError, script_main
-from scdecg.io import read_feather, write_csv, write_text
+from scdecg.io import check_values, read_feather, write_csv, write_text
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF
 
 COVARIATE_DF = _COVARIATE_DF
@@ -64,8 +64,9 @@ def main(argv=None):
     needed = ["studyId", CLUSTER, "group", "days_to_event", *args.outcomes, *args.exposures,
               *covariates]
     df = read_feather(args.covariate_df, needed, step="x06")
-    check_columns(df, args.outcomes, ["days_to_event", *args.exposures, *covariates],
-                  args.covariate_df)
+    # outcomes 0/1 and numbers finite, or rows would drop silently or the regression stop
+    check_values(df, args.covariate_df, binary=args.outcomes,
+                 numeric=["days_to_event", *args.exposures, *covariates])
 
     results = association_table(df, args.outcomes, args.exposures, args.filter_mode,
                                 args.qtc_column, args.estimators, args.min_events, args.min_days)

@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .constants import MIN_DAYS_TO_EVENT
-from .io import check_values
 from .workspace import X07_RESULTS_STEM
 
 OUTCOMES = ("scd1", "scd", "any_arrest")
@@ -72,14 +69,6 @@ def model_covariates(qtc: str = DEFAULT_QTC) -> dict[str, tuple[str, ...]]:
 
 def is_study(df: pd.DataFrame) -> pd.Series:
     return df["group"].astype(str) == "study"
-
-
-def check_columns(df: pd.DataFrame, outcomes: Sequence[str], numeric: Sequence[str],
-                  source: str | Path) -> None:
-    """Refuse, in one :class:`PipelineError` naming ``source``, the column, the ECG and the
-    value, an outcome that is not 0/1 (or missing) and a number column holding text or an
-    infinite value: either would otherwise drop rows silently or stop the regression."""
-    check_values(df, source, binary=outcomes, numeric=numeric)
 
 
 def outcome_sample(df: pd.DataFrame, outcome: str, filter_mode: str,

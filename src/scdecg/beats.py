@@ -35,7 +35,7 @@ from .io import (UnreadableArray, check_ids, failed_run_path, load_npy, output_d
                  read_feather, record_path, remove_leftovers, replace_dir, run_first, save_npy,
                  write_csv)
 from .parallel import imap
-from .signals import right_pad, to_millivolts, zero_median
+from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
 from .workspace import beat_file_name, beat_files, is_beat_folder
@@ -257,7 +257,7 @@ def segment_ecg(ecg_mv: np.ndarray, config: BeatConfig = BeatConfig()) -> Segmen
         return Segmentation(status="failed", reason=problem)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float32)
     if config.tail_cut > 0:
-        ecg_mv = right_pad(ecg_mv[:, :ecg_mv.shape[-1] - config.tail_cut], ecg_mv.shape[-1])
+        ecg_mv = cut_tail(ecg_mv, config.tail_cut)
         length = ecg_mv.shape[-1]   # as published: the padding is part of the signal
     else:
         length = recorded_length(ecg_mv)

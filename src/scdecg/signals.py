@@ -91,10 +91,15 @@ def fit_length(x: np.ndarray, length: int) -> np.ndarray:
 PUBLISHED_TAIL_CUT = 500
 
 
+def cut_tail(x: np.ndarray, n: int) -> np.ndarray:
+    """The last ``n`` samples replaced by zeros (the length kept)."""
+    x = np.asarray(x)
+    return right_pad(x[..., :max(x.shape[-1] - n, 0)], x.shape[-1])
+
+
 def published_tail_cut(x: np.ndarray) -> np.ndarray:
     """The published 10-s loader: drop the last 500 samples, then zero-pad back to the length."""
-    x = np.asarray(x)
-    return right_pad(x[..., :max(x.shape[-1] - PUBLISHED_TAIL_CUT, 0)], x.shape[-1])
+    return cut_tail(x, PUBLISHED_TAIL_CUT)
 
 
 PREPROCESSORS = {"zero_mode": zero_mode, "zero_median": zero_median,
