@@ -205,13 +205,13 @@ def fingerprint(files: Sequence[Path]) -> dict[str, str]:
     return out
 
 
-def run_beat_model(out: Path) -> str:
-    """The beat model the morph run in ``out`` used (its ``morph_run.json``), refused when it
-    lies outside the workspace."""
+def run_beat_model(out: Path, run: dict | None = None) -> str:
+    """The beat model the morph run in ``out`` used (its ``morph_run.json``, or ``run`` when
+    already read), refused when it lies outside the workspace."""
     from .io import recorded_path
 
-    record = Path(out) / MORPH_RUN
-    return str(recorded_path(read_run(out).get("beat_model"), record, "beat_model",
+    run = read_run(out) if run is None else run
+    return str(recorded_path(run.get("beat_model"), Path(out) / MORPH_RUN, "beat_model",
                              "--beat-model"))
 
 
@@ -499,7 +499,7 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     run = read_run(out)
     risk_steps = read_array(out / TRAJECTORY_RISK_STEPS, (None,), "s10")
     logits = read_array(out / TRAJECTORY_LOGITS, (len(risk_steps), len(table)), "s10")
-    beat_folder = Path(beat_model or run_beat_model(out))
+    beat_folder = Path(beat_model or run_beat_model(out, run))
     config = read_config(beat_folder)
     patients = table.loc[ok, "ptId"].astype(str) if "ptId" in table else pd.Series(dtype=str)
     split = morphed_split(patients.unique(), beat_folder) if len(patients) else ""

@@ -20,9 +20,8 @@ from scipy import stats
 from . import constants as C
 from . import workspace as W
 from .baselines import PROBE
-from .errors import PipelineError, script_main
+from .errors import PipelineError, os_error_line, script_main
 from .evaluation import split_label
-from .errors import os_error_line
 from .io import check_values, read_feather, require_columns, write_text
 from .metrics import roc_auc
 from .morph_stats import SUMMARY_COLUMNS
