@@ -12,7 +12,7 @@ import pytest
 
 from scdecg.errors import PipelineError
 from scdecg.io import (MAX_NAME_LENGTH, UnreadableArray, check_ids, check_names, check_values,
-                       load_npy, npy_problem, read_array, recorded_path, unsafe_name_reason)
+                       load_npy, npy_header, npy_problem, read_array, recorded_path, unsafe_name_reason)
 from scdecg.workspace import STEP_SCRIPTS
 
 
@@ -190,6 +190,30 @@ def test_load_npy_returns_the_array_and_keeps_missing_files_missing(tmp_path):
         load_npy(path)
     assert caught.value.path == path and caught.value.detail.startswith("a truncated NumPy")
     assert isinstance(caught.value, PipelineError) and isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_ARRAYS))
+def test_npy_header_refuses_what_load_npy_refuses(tmp_path, kind):
+    path = tmp_path / "e1.npy"
+    write_not_an_array(path, kind)
+    with pytest.raises(UnreadableArray) as caught:
+        npy_header(path)
+    assert (str(caught.value), caught.value.detail) == (f"{path}: {NOT_ARRAYS[kind]}",
+                                                        NOT_ARRAYS[kind])
+
+
+def test_npy_header_reads_shape_and_dtype_without_the_data(tmp_path):
+    path = tmp_path / "a.npy"
+    for array in (np.zeros((12, 300), np.float32), np.asfortranarray(np.ones((3, 5), ">i2")),
+                  np.float64(2.5)):
+        np.save(path, array)
+        assert npy_header(path) == (array.shape, array.dtype)
+    np.save(path, np.zeros((12, 300), np.float32))
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(UnreadableArray, match=r"a truncated NumPy array file \(14524 of 14528 "):
+        npy_header(path)
+    with pytest.raises(FileNotFoundError):
+        npy_header(tmp_path / "missing.npy")
 
 
 def test_read_array_checks_presence_type_shape_and_finiteness(tmp_path):

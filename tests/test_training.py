@@ -14,7 +14,8 @@ from scdecg.errors import PipelineError
 from scdecg.models import Architecture, build_model, load_trained
 from scdecg.training import (Context, FitSettings, build_dataset, fit, fit_stats, masked_loss,
                              patient_split, r_squared, roc_auc)
-from scdecg.training.data import label_matrix, ten_second_items
+from scdecg.failures import FailureLog
+from scdecg.training.data import beat_items, label_matrix, ten_second_items
 from scdecg.training.loop import per_output_losses, validation_loss
 from conftest import ROOT
 from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
@@ -126,6 +127,29 @@ def test_a_missing_or_infinite_covariate_is_named_with_its_value(tmp_path, value
     assert str(caught.value) == (f"t: covariate missing or not finite for studyId "
                                  f"{items.loc[8, 'studyId']!r} (age={shown}, female="
                                  f"{items.loc[8, 'female']}; 2 ECG(s))")
+
+
+def test_beat_items_lists_each_ecgs_beats_in_beat_order_and_counts_ecgs_without(tmp_path):
+    root = tmp_path / "ecg_beats"
+    for sid, ks in (("e1", (10, 2, 1)), ("e3", (0,))):
+        (root / sid).mkdir(parents=True)
+        for k in ks:
+            np.save(root / sid / f"{sid}_{k}.npy", np.zeros((12, 300), np.float32))
+    (root / "e1" / "notes.npy").write_bytes(b"")            # breaks the naming rule: ignored
+    (root / "e1" / "e3_4.npy").write_bytes(b"")             # another ECG's name: ignored
+    rows = pd.DataFrame({"studyId": pd.Series(["e3", "e2", "e1"], dtype="string"),
+                         "age": [70.0, 60.0, 50.0]})
+    failures = FailureLog("beats")
+    items = beat_items(rows, tmp_path, "ecg_beats", failures)
+    assert items["studyId"].dtype == "string"
+    assert items[["studyId", "filename", "scale", "age"]].values.tolist() == [
+        ["e3", "e3_0.npy", 1.0, 70.0], ["e1", "e1_1.npy", 1.0, 50.0],
+        ["e1", "e1_2.npy", 1.0, 50.0], ["e1", "e1_10.npy", 1.0, 50.0]]
+    assert items["path"].tolist() == [str(root / "e3" / "e3_0.npy")] + [
+        str(root / "e1" / f"e1_{k}.npy") for k in (1, 2, 10)]
+    assert [(r["studyId"], r["reason"]) for r in failures.rows] == [("e2", "no beat files")]
+    with pytest.raises(PipelineError, match=r"ecg_beats: no beat files for any selected ECG$"):
+        beat_items(rows.iloc[[1]], tmp_path, "ecg_beats", failures)
 
 
 def test_bad_signal_files_are_excluded_and_counted(tmp_path):

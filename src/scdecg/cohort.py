@@ -30,7 +30,7 @@ import pandas as pd
 from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import load_npy, unsafe_name_reason
+from .io import npy_header, unsafe_name_reason
 from .workspace import (CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL, PER_LEAD, RESTING,
                         ROSC_OUTCOMES, STEP_SCRIPTS, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
                         WAVEFORM_ARRAY, WAVEFORM_INDEX)
@@ -280,14 +280,14 @@ def raw_header(path: Path) -> list[str]:
 
 
 def waveform_dtype(path: Path) -> np.dtype:
-    return load_npy(path, mmap=True).dtype
+    return npy_header(path)[1]
 
 
 def waveform_shape(path: Path) -> tuple[int, ...]:
     """Shape of a stacked ``.npy`` array, read from its header only (a file that is no array
     is a :class:`~scdecg.io.UnreadableArray` saying what it is)."""
     try:
-        return tuple(load_npy(path, mmap=True).shape)
+        return npy_header(path)[0]
     except OSError as exc:
         raise PipelineError(f"{path}: not a readable .npy array ({exc})") from exc
 

@@ -208,12 +208,12 @@ def imported_cohort_problem(file_paths) -> str | None:
     other = [p for p in paths if Path(p).suffix.lower() != ".npy"]
     if other:
         return f"file_path {other[0]!r} is not a stacked .npy waveform file"
-    from .io import load_npy
+    from .io import npy_header
 
     shapes = []
     for path in paths:
         try:
-            shapes.append(load_npy(path, mmap=True).ndim)
+            shapes.append(len(npy_header(path)[0]))
         except (OSError, ValueError):  # missing or unreadable: x03 reports it per ECG
             return None
     if paths and all(ndim == 2 for ndim in shapes):

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import UnreadableArray, load_npy
+from ..io import UnreadableArray, load_npy, npy_header
 from ..signals import preprocess
 from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
 
@@ -268,12 +268,12 @@ def _check_header(path: Path) -> int:
     if not path.exists():
         raise SignalFileError("file missing")
     try:
-        x = load_npy(path, mmap=True)
+        shape, _ = npy_header(path)
     except Exception as exc:
         raise unreadable(exc) from exc
-    if x.ndim != 2 or x.shape[0] != N_LEADS:
-        raise SignalFileError(f"shape {x.shape}, expected ({N_LEADS}, samples)")
-    return int(x.shape[1])
+    if len(shape) != 2 or shape[0] != N_LEADS:
+        raise SignalFileError(f"shape {shape}, expected ({N_LEADS}, samples)")
+    return int(shape[1])
 
 
 # ----------------------------------------------------------------------------- items
@@ -293,20 +293,21 @@ def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str =
 
     ECGs without any beat file are left out and counted in ``failures``.
     """
-    parts = []
-    for row in rows.itertuples(index=False):
-        folder = beat_folder(workspace / beats_dir, row.studyId)
-        files = [path for _, path in beat_files(folder, row.studyId)]
+    study_ids, names, paths = [], [], []   # one table at the end: 4x faster than one per ECG
+    for study_id in rows["studyId"]:
+        folder = beat_folder(workspace / beats_dir, study_id)
+        files = [path for _, path in beat_files(folder, study_id)]
         if not files:
             if failures is not None:
-                failures.add(str(folder), "no beat files", studyId=row.studyId)
+                failures.add(str(folder), "no beat files", studyId=study_id)
             continue
-        parts.append(pd.DataFrame({"studyId": row.studyId, "filename": [f.name for f in files],
-                                   "path": [str(f) for f in files]}))
-    if not parts:
+        study_ids += [study_id] * len(files)
+        names += [f.name for f in files]
+        paths += [str(f) for f in files]
+    if not paths:
         raise PipelineError(f"{workspace / beats_dir}: no beat files for any selected ECG")
-    beats = pd.concat(parts, ignore_index=True)
-    beats["scale"] = 1.0
+    beats = pd.DataFrame({"studyId": pd.Series(study_ids, dtype=rows["studyId"].dtype),
+                          "filename": names, "path": paths, "scale": 1.0})
     return beats.merge(rows, on="studyId", how="left", validate="many_to_one")
 
 
