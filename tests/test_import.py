@@ -396,6 +396,40 @@ def test_wfdb_headers_without_length_or_with_a_micro_sign(tmp_path):
         to_pipeline_leads(read_wfdb(tmp_path / "micro.hea", seconds=11.0))
 
 
+def test_multi_segment_wfdb_records_get_the_segments_units_and_gains(tmp_path):
+    """A multi-segment record describes its channels in its segment headers: a "µV" there
+    must not be read as "V", and a gain of 0 there is as uncalibrated as in a single header."""
+    ecg = known_ecg(np.arange(12 * FS) / FS)
+    half = 6 * FS
+    for k, part in enumerate((ecg[:, :half], ecg[:, half:]), 1):
+        write_wfdb(tmp_path, f"rec_{k}", 500, channels(part, {}, LEADS), unit="uV")
+        _edit_header(tmp_path / f"rec_{k}.hea",
+                     lambda l: [l[0]] + [x.replace("/uV", "/\u00b5V") for x in l[1:]])
+    (tmp_path / "rec.hea").write_text(f"rec/2 12 500 {12 * FS}\nrec_1 {half}\nrec_2 {half}\n")
+    assert discover_records(tmp_path, "wfdb") == {"rec": tmp_path / "rec.hea"}  # not its parts
+    raw = read_wfdb(tmp_path / "rec.hea", seconds=11.0)
+    assert raw.units == ["\u00b5V"] * 12 and raw.uncalibrated == ()
+    mapped = to_pipeline_leads(raw)
+    np.testing.assert_allclose(mapped.ecg_uv, ecg[:, :11 * FS], atol=4 * quantum(ecg))
+
+    def edit_channel(lines, channel, old, new):
+        fields = lines[1 + channel].split()
+        fields[2] = fields[2].replace(old, new)
+        lines[1 + channel] = " ".join(fields)
+        return lines
+
+    gain = (tmp_path / "rec_2.hea").read_text(encoding="utf-8").splitlines()[
+        1 + LEAD_INDEX["V2"]].split()[2].split("(")[0]
+    _edit_header(tmp_path / "rec_2.hea",
+                 lambda l: edit_channel(l, LEAD_INDEX["V2"], gain + "(", "0("))
+    assert read_wfdb(tmp_path / "rec.hea", seconds=11.0).uncalibrated == (LEAD_INDEX["V2"],)
+    _edit_header(tmp_path / "rec_2.hea",
+                 lambda l: edit_channel(l, LEAD_INDEX["aVL"], "/\u00b5V", "/mV"))
+    with pytest.raises(RecordRefused, match=r"^segments of this multi-segment record give "
+                                            r"channel aVL in different units \(mV, \u00b5V\)$"):
+        read_wfdb(tmp_path / "rec.hea", seconds=11.0)
+
+
 def test_a_semicolon_csv_record_is_refused_in_one_line(tmp_path):
     ecg = known_ecg(np.arange(11 * FS) / FS) / 1000
     frame = pd.DataFrame(ecg.T, columns=list(LEADS))

@@ -180,27 +180,67 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
     total = total or signal.shape[1]
-    fields = _signal_fields(Path(name + ".hea"), len(record.sig_name))
+    fields = _signal_fields(Path(name + ".hea"), list(record.sig_name))
     units = _header_units(fields, list(record.units or []))
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
                      names=list(record.sig_name), units=units, fs=fs, total_samples=total,
                      uncalibrated=_uncalibrated(fields))
 
 
-def _signal_fields(header: Path, n_signals: int) -> list[list[str]]:
-    """The whitespace-separated fields of a single-segment header's ``n_signals`` signal
-    lines (``file fmt gain(baseline)/units ...``), read as UTF-8 (Latin-1 if not); empty for
-    a multi-segment header (its signals are described in the segment headers)."""
-    data = header.read_bytes()
+def _signal_fields(header: Path, names: Sequence[str]) -> list[list[str]]:
+    """The whitespace-separated fields (``file fmt gain(baseline)/units ...``) of the signal
+    line of each channel ``names[i]`` as the header writes them (wfdb drops non-ASCII bytes).
+
+    A multi-segment record describes its signals in its segment headers (same folder): a
+    channel's line is taken from the segment that gives it an ADC gain of 0, if any, else
+    from the first segment naming it; segments that write a channel's unit differently
+    refuse the record. Empty when the headers cannot be read (wfdb has read them already).
+    """
+    lines = _header_lines(header)
+    if not lines:
+        return []
+    first = lines[0].split()
+    if "/" not in first[0]:
+        return [line.split() for line in lines[1:1 + len(names)]]
+    segment_lines: list[list[str]] = []
+    for segment in _segment_names(lines):
+        seg_lines = _header_lines(header.with_name(f"{segment}.hea"))
+        n = int(seg_lines[0].split()[1]) if seg_lines and len(seg_lines[0].split()) > 1 else 0
+        segment_lines += [line.split() for line in seg_lines[1:1 + n]]
+    fields = []
+    for name in names:
+        mine = [line for line in segment_lines if " ".join(line[8:]) == name]
+        units = sorted({line[2].split("/", 1)[1] for line in mine
+                        if len(line) > 2 and "/" in line[2]})
+        if len(units) > 1:
+            raise RecordRefused(f"segments of this multi-segment record give channel {name} "
+                                f"in different units ({', '.join(units)})")
+        uncalibrated = [line for line in mine if _uncalibrated([line])]
+        fields.append((uncalibrated or mine or [[]])[0])
+    return fields
+
+
+def _segment_names(lines: Sequence[str]) -> list[str]:
+    """The segment records a multi-segment header (``name/n_segments ...``, then one
+    ``segment length`` line each) lists, gaps (``~``) left out; empty for a single header."""
+    if not lines or "/" not in lines[0].split()[0]:
+        return []
+    return [entry.split()[0] for entry in lines[1:] if entry.split()[0] != "~"]
+
+
+def _header_lines(header: Path) -> list[str]:
+    """A WFDB header's lines without comments and blank lines, read as UTF-8 (Latin-1 if
+    not); empty when the file cannot be read."""
+    try:
+        data = header.read_bytes()
+    except OSError:
+        return []
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    if not lines or "/" in lines[0].split()[0]:  # multi-segment: "name/n_segments ..."
-        return []
-    return [line.split() for line in lines[1:1 + n_signals]]
+    return [line for line in lines if line]
 
 
 def _header_units(fields: list[list[str]], parsed: list[str]) -> list[str]:
@@ -558,6 +598,10 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
                                 "Windows; rename one)")
         found[record_id] = path
         folded[record_id.casefold()] = record_id
+    if fmt == "wfdb":  # a multi-segment record's segments are parts of it, not records
+        segments = {path.with_name(f"{name}.hea") for path in found.values()
+                    for name in _segment_names(_header_lines(path))}
+        found = {rid: path for rid, path in found.items() if path not in segments}
     if not found:
         raise PipelineError(f"{input_dir}: no {SUFFIXES[fmt]} files found (--format {fmt})")
     return found
