@@ -87,7 +87,8 @@ def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
                             f"({len(missing)} row(s)); every ECG needs its patient")
 
 
-def _shown(value: object) -> object:
+def plain_value(value: object) -> object:
+    """A NumPy scalar as the Python number it holds (shown as ``2.5``, not ``np.float64(2.5)``)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -123,7 +124,7 @@ def check_values(df: pd.DataFrame, source: PathLike, binary: Iterable[str] = (),
             bad |= values.notna() & ~values.isin([0.0, 1.0])
             expected = "0, 1 or missing"
         if bad.any():
-            refuse(column, bad, _shown(raw[bad].iloc[0]), expected)
+            refuse(column, bad, plain_value(raw[bad].iloc[0]), expected)
 
 
 def recorded_path(value: object, source: PathLike, key: str, option: str) -> Path:

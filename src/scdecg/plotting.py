@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from .constants import FS, LEAD_INDEX
+from .constants import FS, LEAD_INDEX, N_LEADS
 from .errors import PipelineError
 from .signals import zero_mode
 
@@ -140,3 +141,57 @@ def save_figure(fig, path: str | Path, dpi: int = 200, tight: bool = False) -> N
                     **({"bbox_inches": "tight"} if tight else {}),
                     metadata={"Software": None} if path.suffix.lower() == ".png"
                     else {"Creator": None, "Producer": None, "CreationDate": None})
+
+
+def plot_cohort_ecg(covariate_df: str | Path, ecg_dir: str | Path, study_id: str | None,
+                    output: str | Path, markers: bool = True, dpi: int = 200) -> str:
+    """Draw the 10-s ECG ``study_id`` (default: the cohort table's first row) of x03's
+    ``ecg_dir`` into ``output`` (x08), with x06's beats and aVL R and S points when
+    ``markers``; returns the studyId drawn. A missing row, a bad ``scaling_factor`` or an
+    unusable ECG file is one :class:`PipelineError` naming it."""
+    from .features import HALF_WINDOW, avl_features
+    from .io import load_npy, plain_value, read_feather, record_path, run_first
+    from .signals import to_millivolts
+
+    cohort = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
+    if not len(cohort):
+        raise PipelineError(f"{covariate_df}: no rows")
+    study_id = str(cohort["studyId"].iloc[0]) if study_id is None else study_id
+    match = cohort[cohort["studyId"].astype(str) == study_id]
+    if match.empty:
+        raise PipelineError(f"{covariate_df}: no row with studyId {study_id!r}")
+    row = match.iloc[0]
+    value = plain_value(row["scaling_factor"])
+    scaling = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    if not (np.isfinite(scaling) and scaling > 0):   # as x04 and x06 refuse it
+        raise PipelineError(f"{covariate_df}: scaling_factor {value!r} of studyId "
+                            f"{study_id!r} is not a positive number")
+    path = record_path(ecg_dir, study_id)
+    if not path.exists():
+        raise PipelineError(f"{path}: file not found ({run_first('x03')})")
+    try:
+        stored = load_npy(path)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"{path}: not a readable .npy file ({exc})") from exc
+    if not (np.issubdtype(stored.dtype, np.integer) or np.issubdtype(stored.dtype, np.floating)):
+        raise PipelineError(f"{path}: holds {stored.dtype} values, not real numbers (rerun x03)")
+    if stored.ndim != 2 or stored.shape[0] != N_LEADS or stored.shape[1] < FS:
+        raise PipelineError(f"{path}: shape {stored.shape}, expected ({N_LEADS}, samples) "
+                            f"with at least {FS} samples (rerun x03)")
+    ecg = to_millivolts(stored, float(scaling))
+    if not np.isfinite(ecg).all():
+        raise PipelineError(f"{path}: holds non-finite samples (NaN or inf)")
+
+    marks: dict[str, object] = {}
+    note = ""
+    if markers:
+        result = avl_features(ecg)
+        marks["rpeaks"] = result.rpeaks
+        if result.r_index >= 0:
+            start = result.used_rpeaks - HALF_WINDOW
+            marks["avl_r"], marks["avl_s"] = start + result.r_index, start + result.s_index
+        note = (f"   aVL_rs_diff {result.rs_diff:.4f}, aVL_rs_diff_2 {result.rs_diff_2:.4f}"
+                if result.status != "failed" else f"   x06: {result.reason}")
+    title = f"{study_id}   group {row.get('group', '?')}   25 mm/s, 10 mm/mV{note}"
+    save_figure(plot_ecg(ecg, title=title, **marks), output, dpi=dpi)
+    return study_id
