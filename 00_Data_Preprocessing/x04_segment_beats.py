@@ -13,20 +13,11 @@ reasons file (segmentation_log.failed.csv).
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-
-import pandas as pd
 
 from scdecg import beats
 from scdecg.cli import build_parser
-from scdecg.constants import SCALING_FACTOR
-from scdecg.errors import PipelineError, script_main
-from scdecg.failures import FailureLog
-from scdecg.gain import unusable_ecgs
-from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
-                       require_dir, write_csv)
-from scdecg.parallel import imap
+from scdecg.errors import script_main
 from scdecg.signals import PUBLISHED_TAIL_CUT
 from scdecg.workspace import BEATS_DIR, COVARIATE_DF, SEGMENTATION_LOG, TEN_SEC_DIR
 from scdecg.workspace import GAIN_REPORT as _GAIN_REPORT
@@ -70,18 +61,6 @@ HELP = {
 }
 
 
-def segment_tasks(cohort_path: str, ecg_dir: str) -> list[beats.SegmentTask]:
-    """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
-    cohort = read_feather(cohort_path, ["studyId"], step="x02")
-    check_ids(cohort, cohort_path)
-    ids = cohort["studyId"]
-    require_dir(ecg_dir, "x03")
-    scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
-               else pd.Series(SCALING_FACTOR, index=cohort.index))
-    return [beats.SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
-            for sid, s in zip(ids, scaling)]
-
-
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, ecg_dir=ECG_DIR, out_dir=OUT_DIR,
@@ -91,48 +70,15 @@ def main(argv=None):
                         min_autocorr=MIN_AUTOCORR, zero_median=ZERO_MEDIAN, tail_cut=TAIL_CUT,
                         min_lead_range=MIN_LEAD_RANGE, max_clipped_fraction=MAX_CLIPPED_FRACTION,
                         n_jobs=N_JOBS).parse_args(argv)
-    if not 0 <= args.tail_cut < beats.N_SAMPLES:
-        raise PipelineError(f"--tail-cut {args.tail_cut}: must be in 0..{beats.N_SAMPLES - 1}")
-    tasks = segment_tasks(args.cohort, args.ecg_dir)
-    flagged = unusable_ecgs(args.gain_report)
-    if flagged is None:
-        print(f"[x04] no x03 gain report at {args.gain_report!r}: x03's flags not applied")
-    refused = {t.study_id: flagged[t.study_id] for t in tasks if t.study_id in (flagged or {})}
     config = beats.BeatConfig(method=args.rpeak_method, correct_artifacts=args.correct_artifacts,
-                        min_mean_ptp=args.min_mean_ptp,
-                        min_mean_sd=args.min_mean_sd, min_mean_autocorr=args.min_autocorr,
-                        zero_median=args.zero_median, tail_cut=args.tail_cut,
-                        min_lead_range=args.min_lead_range,
-                        max_clipped=args.max_clipped_fraction)
-    out = output_dir(args.out_dir)
-    with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
-        remove_leftovers(out)
-        work = functools.partial(beats.segment_file, beats_root=str(out), config=config,
-                                 remove_empty=False)
-        todo = [t for t in tasks if t.study_id not in refused]
-        rows = dict(zip([t.study_id for t in todo],
-                        imap(work, todo, n_jobs=args.n_jobs, desc="x04 beats")))
-        rows.update({sid: beats.Segmentation(status="failed", reason=reason).log_row(sid)
-                     for sid, reason in refused.items()})
-        log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(beats.LOG_COLUMNS))
-        # no beat at all: stops, leaving the earlier beats; else removes the emptied folders
-        beats.finish_segmentation(log, out, out / args.log_name, args.ecg_dir)
-        stale = beats.remove_stale_dirs(out, {t.study_id for t in todo})
-        write_csv(log, out / args.log_name)
-
-    failures = FailureLog("x04")
-    for row in log[log["status"] != "ok"].itertuples():
-        failures.add(row.studyId, f"{row.status}: {row.reason.split(':')[0]}")
-    rejected = {c.removeprefix("rejected_"): int(log[c].sum()) for c in log if c.startswith("rejected_")}
-    print(f"[x04] {len(log)} ECGs: {int(log['n_rpeaks'].sum())} R-peaks, "
-          f"{int(log['n_windows'].sum())} interior windows, {int(log['n_kept'].sum())} beats kept; "
-          f"windows rejected per filter: {rejected}")
-    if len(failures):
-        print(failures.summary(total=len(log)))
-    if stale:
-        print(f"[x04] removed {stale} stale folder(s) from {out}/")
+                              min_mean_ptp=args.min_mean_ptp, min_mean_sd=args.min_mean_sd,
+                              min_mean_autocorr=args.min_autocorr, zero_median=args.zero_median,
+                              tail_cut=args.tail_cut, min_lead_range=args.min_lead_range,
+                              max_clipped=args.max_clipped_fraction)
+    log = beats.segment_cohort(args.cohort, args.ecg_dir, args.out_dir, args.gain_report,
+                               args.log_name, config, args.n_jobs)
     n_ok = int((log["status"] == "ok").sum())
-    print(f"[x04] {n_ok} ECGs with beats; log: {out / args.log_name}")
+    print(f"[x04] {n_ok} ECGs with beats; log: {Path(args.out_dir) / args.log_name}")
 
 
 if __name__ == "__main__":

@@ -8,22 +8,13 @@ See scdecg.features for the algorithm.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 
 from scdecg.cli import build_parser
-from scdecg.errors import PipelineError, script_main
-from scdecg.failures import FailureLog
-from scdecg.gain import unusable_ecgs
+from scdecg.errors import script_main
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              MIN_AVL_RANGE_MV as _MIN_AVL_RANGE_MV,
-                             RPEAK_REFINEMENT as _RPEAK_REFINEMENT, RPEAK_REFINEMENTS,
-                             TABLE_COLUMNS, EcgTask, add_feature_columns, failed_row,
-                             features_for_file)
-from scdecg.io import check_ids, read_feather, require_dir, write_csv, write_feather
-from scdecg.parallel import imap
+                             RPEAK_REFINEMENT as _RPEAK_REFINEMENT, measure_cohort)
 from scdecg.workspace import AVL_FEATURES, GAIN_REPORT as _GAIN_REPORT
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
 
@@ -58,37 +49,9 @@ def main(argv=None):
                         rpeak_refinement=RPEAK_REFINEMENT, lowpass_hz=LOWPASS_HZ,
                         min_beats=MIN_BEATS, min_avl_range=MIN_AVL_RANGE,
                         n_jobs=N_JOBS).parse_args(argv)
-    if args.rpeak_refinement not in RPEAK_REFINEMENTS:
-        raise PipelineError(f"--rpeak-refinement {args.rpeak_refinement}: "
-                            f"choose one of {', '.join(RPEAK_REFINEMENTS)}")
-    covariates = read_feather(args.covariate_df, ["studyId", "scaling_factor"], step="x02")
-    check_ids(covariates, args.covariate_df)
-    require_dir(args.ecg_dir, "x03")
-
-    tasks = [EcgTask(str(sid), str(Path(args.ecg_dir) / f"{sid}.npy"), float(scale),
-                     args.rpeak_refinement, args.lowpass_hz, args.min_beats, args.min_avl_range)
-             for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
-    flagged = unusable_ecgs(args.gain_report)
-    if flagged is None:
-        print(f"[x06] no x03 gain report at {args.gain_report!r}: x03's flags not applied")
-    flagged = flagged or {}
-    todo = [t for t in tasks if t.study_id not in flagged]
-    done = dict(zip([t.study_id for t in todo],
-                    imap(features_for_file, todo, n_jobs=args.n_jobs, desc="x06 aVL features")))
-    rows = [done[t.study_id] if t.study_id in done
-            else failed_row(t.study_id, "not measured: x03 could not resolve this ECG",
-                            flagged[t.study_id])
-            for t in tasks]
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-
-    failures = FailureLog("x06")
-    for row in table.itertuples(index=False):
-        if row.status != "ok":
-            failures.add(row.studyId, f"{row.status}: {row.reason}", detail=row.detail)
-    write_csv(table, args.output_table)
-    write_feather(add_feature_columns(covariates, table), args.covariate_df)
-
-    print(failures.summary(total=len(table)))
+    table = measure_cohort(args.covariate_df, args.ecg_dir, args.gain_report, args.output_table,
+                           args.rpeak_refinement, args.lowpass_hz, args.min_beats,
+                           args.min_avl_range, args.n_jobs)
     for column in FEATURE_COLUMNS:
         values = table[column].to_numpy(dtype=float)
         print(f"[x06] {column}: {np.isfinite(values).sum()} of {len(values)} ECGs, "

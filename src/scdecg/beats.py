@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES
+from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES, SCALING_FACTOR
 from .errors import PipelineError
-from .io import (UnreadableArray, check_ids, failed_run_path, load_npy, output_dir,
-                 read_feather, record_path, remove_leftovers, replace_dir, run_first, save_npy,
-                 write_csv)
+from .failures import FailureLog
+from .gain import unusable_ecgs
+from .io import (UnreadableArray, check_ids, failed_run_path, folder_lock, load_npy, output_dir,
+                 read_feather, record_path, remove_leftovers, replace_dir, require_dir, run_first,
+                 save_npy, write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -390,6 +392,62 @@ def finish_segmentation(log: pd.DataFrame, beats_root: str | Path, log_path: str
     for study_id in log.loc[empty, "studyId"]:
         write_beats(record_path(beats_root, study_id, ""), study_id, [], np.zeros(0, np.int64))
     failed_run_path(log_path).unlink(missing_ok=True)  # an earlier failed run's log
+
+
+def segment_tasks(cohort_path: str | Path, ecg_dir: str | Path) -> list[SegmentTask]:
+    """One task per cohort row (studyId, its 10-s file, its scaling factor)."""
+    cohort = read_feather(cohort_path, ["studyId"], step="x02")
+    check_ids(cohort, cohort_path)
+    require_dir(ecg_dir, "x03")
+    scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
+               else pd.Series(SCALING_FACTOR, index=cohort.index))
+    return [SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
+            for sid, s in zip(cohort["studyId"], scaling)]
+
+
+def segment_cohort(cohort_path: str | Path, ecg_dir: str | Path, out_dir: str | Path,
+                   gain_report: str | Path | None, log_name: str = SEGMENTATION_LOG,
+                   config: BeatConfig = BeatConfig(), n_jobs: int = 0) -> pd.DataFrame:
+    """x04 on a workspace: segment every cohort ECG (those x03's ``gain_report`` flags are
+    logged as failed) into ``out_dir/<studyId>/``, under a lock on ``out_dir``; write the
+    log ``out_dir/log_name``, print the summary and return the log. When no ECG gives a beat,
+    ``out_dir`` is left as it was (:func:`finish_segmentation`)."""
+    if not 0 <= config.tail_cut < N_SAMPLES:
+        raise PipelineError(f"--tail-cut {config.tail_cut}: must be in 0..{N_SAMPLES - 1}")
+    tasks = segment_tasks(cohort_path, ecg_dir)
+    flagged = unusable_ecgs(gain_report)
+    if flagged is None:
+        print(f"[x04] no x03 gain report at {gain_report!r}: x03's flags not applied")
+    refused = {t.study_id: flagged[t.study_id] for t in tasks if t.study_id in (flagged or {})}
+    out = output_dir(out_dir)
+    with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(segment_file, beats_root=str(out), config=config,
+                                 remove_empty=False)
+        todo = [t for t in tasks if t.study_id not in refused]
+        rows = dict(zip([t.study_id for t in todo],
+                        imap(work, todo, n_jobs=n_jobs, desc="x04 beats")))
+        rows.update({sid: Segmentation(status="failed", reason=reason).log_row(sid)
+                     for sid, reason in refused.items()})
+        log = pd.DataFrame([rows[t.study_id] for t in tasks], columns=list(LOG_COLUMNS))
+        # no beat at all: stops, leaving the earlier beats; else removes the emptied folders
+        finish_segmentation(log, out, out / log_name, ecg_dir)
+        stale = remove_stale_dirs(out, {t.study_id for t in todo})
+        write_csv(log, out / log_name)
+
+    failures = FailureLog("x04")
+    for row in log[log["status"] != "ok"].itertuples():
+        failures.add(row.studyId, f"{row.status}: {row.reason.split(':')[0]}")
+    rejected = {c.removeprefix("rejected_"): int(log[c].sum())
+                for c in log if c.startswith("rejected_")}
+    print(f"[x04] {len(log)} ECGs: {int(log['n_rpeaks'].sum())} R-peaks, "
+          f"{int(log['n_windows'].sum())} interior windows, {int(log['n_kept'].sum())} beats "
+          f"kept; windows rejected per filter: {rejected}")
+    if len(failures):
+        print(failures.summary(total=len(log)))
+    if stale:
+        print(f"[x04] removed {stale} stale folder(s) from {out}/")
+    return log
 
 
 # ------------------------------------------------------------- the morphing beat set

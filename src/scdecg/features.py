@@ -33,13 +33,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .beats import extract_windows, recorded_length
 from .constants import AVL, FS, N_LEADS
-from .io import UnreadableArray, load_npy
+from .errors import PipelineError
+from .failures import FailureLog
+from .gain import unusable_ecgs
+from .io import (UnreadableArray, check_ids, load_npy, read_feather, require_dir, write_csv,
+                 write_feather)
+from .parallel import imap
 from .signals import to_millivolts, zero_mode
 
 HALF_WINDOW = 250        # samples either side of an aVL R-peak: windows of 500 samples
@@ -372,3 +378,43 @@ def add_feature_columns(covariates: pd.DataFrame, table: pd.DataFrame) -> pd.Dat
     values = table.set_index("studyId")[list(FEATURE_COLUMNS)]
     merged = keep.join(values, on="studyId")
     return merged.astype({c: "float64" for c in FEATURE_COLUMNS})
+
+
+def measure_cohort(covariate_df: str | Path, ecg_dir: str | Path, gain_report: str | Path | None,
+                   output_table: str | Path, refine: str = RPEAK_REFINEMENT,
+                   lowpass_hz: float = LOWPASS_HZ, min_beats: int = MIN_BEATS,
+                   min_avl_range: float = MIN_AVL_RANGE_MV, n_jobs: int = 0) -> pd.DataFrame:
+    """x06 on a workspace: measure every ECG of ``covariate_df`` (those x03's
+    ``gain_report`` flags are logged as not measured), write the per-ECG table to
+    ``output_table`` and the feature columns back into ``covariate_df``; prints the failure
+    summary and returns the table."""
+    if refine not in RPEAK_REFINEMENTS:
+        raise PipelineError(f"--rpeak-refinement {refine}: "
+                            f"choose one of {', '.join(RPEAK_REFINEMENTS)}")
+    covariates = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
+    check_ids(covariates, covariate_df)
+    require_dir(ecg_dir, "x03")
+    tasks = [EcgTask(str(sid), str(Path(ecg_dir) / f"{sid}.npy"), float(scale), refine,
+                     lowpass_hz, min_beats, min_avl_range)
+             for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
+    flagged = unusable_ecgs(gain_report)
+    if flagged is None:
+        print(f"[x06] no x03 gain report at {gain_report!r}: x03's flags not applied")
+    flagged = flagged or {}
+    todo = [t for t in tasks if t.study_id not in flagged]
+    done = dict(zip([t.study_id for t in todo],
+                    imap(features_for_file, todo, n_jobs=n_jobs, desc="x06 aVL features")))
+    rows = [done[t.study_id] if t.study_id in done
+            else failed_row(t.study_id, "not measured: x03 could not resolve this ECG",
+                            flagged[t.study_id])
+            for t in tasks]
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+    failures = FailureLog("x06")
+    for row in table.itertuples(index=False):
+        if row.status != "ok":
+            failures.add(row.studyId, f"{row.status}: {row.reason}", detail=row.detail)
+    write_csv(table, output_table)
+    write_feather(add_feature_columns(covariates, table), covariate_df)
+    print(failures.summary(total=len(table)))
+    return table
