@@ -12,21 +12,11 @@ naming the per-ECG reasons file (x03_gain_report.failed.csv).
 """
 from __future__ import annotations
 
-import functools
-
-import numpy as np
-import pandas as pd
-
 from scdecg.cli import build_parser
 from scdecg.constants import NTUH_GAIN_FAULT
-from scdecg.errors import PipelineError, script_main
-from scdecg.failures import FailureLog
-from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV,
-                         MAX_RESIDUAL, REPORT_COLUMNS, GainPolicy, extract_chunk,
-                         finish_outputs, imported_cohort_problem)
-from scdecg.io import (check_ids, folder_lock, output_dir, read_feather, remove_leftovers,
-                       write_csv)
-from scdecg.parallel import imap
+from scdecg.errors import script_main
+from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV, MAX_RESIDUAL,
+                         GainPolicy, extract_cohort)
 from scdecg.workspace import COVARIATE_DF, GAIN_REPORT, TEN_SEC_DIR
 
 COHORT = COVARIATE_DF
@@ -54,68 +44,17 @@ HELP = {
 }
 
 
-def chunks(cohort: pd.DataFrame, size: int) -> list[tuple[str, list[tuple[str, int]]]]:
-    """``(file_path, [(studyId, npy_index), ...])`` tasks, rows sorted by index within a file."""
-    tasks = []
-    ordered = cohort.sort_values(["file_path", "npy_index"], kind="stable")
-    for path, group in ordered.groupby("file_path", sort=False):
-        rows = list(zip(group["studyId"], group["npy_index"]))
-        tasks += [(str(path), rows[i:i + size]) for i in range(0, len(rows), size)]
-    return tasks
-
-
-def load_cohort(path: str) -> pd.DataFrame:
-    cohort = read_feather(path, ["studyId", "file_path", "npy_index"], step="x02")[["studyId", "file_path", "npy_index"]]
-    check_ids(cohort, path)
-    bad = cohort["npy_index"].isna() | (pd.to_numeric(cohort["npy_index"], errors="coerce") % 1 != 0)
-    if bad.any():
-        row = cohort[bad].iloc[0]
-        raise PipelineError(f"{path}: column npy_index is not a whole number for studyId "
-                            f"{row['studyId']!r} (value {row['npy_index']!r})")
-    cohort["npy_index"] = cohort["npy_index"].astype(np.int64)
-    return cohort
-
-
 @script_main
 def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, out_dir=OUT_DIR, report=REPORT,
                         gain_fault=GAIN_FAULT, tolerance=TOLERANCE,
                         max_residual_after=MAX_RESIDUAL_AFTER, divisor=DIVISOR,
                         max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
-    if args.divisor not in DIVISORS:
-        raise PipelineError(f"--divisor {args.divisor!r}: expected one of {DIVISORS}")
-    cohort = load_cohort(args.cohort)
-    problem = imported_cohort_problem(cohort["file_path"])
-    if problem:
-        raise PipelineError(f"{args.cohort}: {problem}: a cohort from x00_import_cohort.py, "
-                            f"whose {args.out_dir}/ is already written; run x04 next, not x03")
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
-    out = output_dir(args.out_dir)
-    with folder_lock(out, "x03"):  # a second x03 over the same folder stops instead of racing
-        remove_leftovers(out)
-        work = functools.partial(extract_chunk, out_dir=args.out_dir, policy=policy,
-                                 max_abs_uv=args.max_abs_uv)
-        rows = [row for chunk_rows in imap(work, chunks(cohort, args.chunk_size), n_jobs=args.n_jobs,
-                                           desc="x03 chunks", chunksize=1)
-                for row in chunk_rows]
-        report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-        report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
-        finish_outputs(report, args.out_dir, args.report)  # every ECG failed: stops, removes nothing
-    write_csv(report, args.report)
-
-    log = FailureLog("x03")
-    for row in report[report["flagged"]].itertuples():
-        log.add(row.studyId, f"{row.status}: {row.reason.split(':')[0]}")
-    print(report["status"].value_counts().rename_axis("status").to_string())
+    report = extract_cohort(args.cohort, args.out_dir, args.report, policy, args.max_abs_uv,
+                            args.chunk_size, args.n_jobs)
     ok = report[report["status"] != "failed"]
-    if len(ok):
-        gains = ok[[c for c in report.columns if c.startswith("gain_")]]
-        print(f"[x03] median estimated gains: {gains.median().round(4).to_dict()}; "
-              f"median residual before {ok['residual_before'].median():.4f}, "
-              f"after {ok['residual_after'].median():.4f}")
-    if len(log):
-        print(log.summary(total=len(report)))
     print(f"[x03] wrote {len(ok)} ECGs to {args.out_dir}/ and {args.report}")
 
 

@@ -249,3 +249,87 @@ def finish_outputs(report, out_dir: str | Path, report_path: str | Path) -> int:
         record_path(out_dir, study_id).unlink(missing_ok=True)
     failed_run_path(report_path).unlink(missing_ok=True)  # an earlier failed run's log
     return int(failed.sum())
+
+
+# ------------------------------------------------------------------ x03 on a workspace
+def stack_chunks(cohort, size: int) -> list[tuple[str, list[tuple[str, int]]]]:
+    """``(file_path, [(studyId, npy_index), ...])`` tasks of at most ``size`` ECGs, rows
+    sorted by index within a stack file."""
+    tasks = []
+    ordered = cohort.sort_values(["file_path", "npy_index"], kind="stable")
+    for path, group in ordered.groupby("file_path", sort=False):
+        rows = list(zip(group["studyId"], group["npy_index"]))
+        tasks += [(str(path), rows[i:i + size]) for i in range(0, len(rows), size)]
+    return tasks
+
+
+def read_stack_cohort(path: str | Path):
+    """studyId, file_path and npy_index of the cohort table (x02's), ids checked and
+    ``npy_index`` whole numbers (int64), else one :class:`PipelineError` naming the ECG."""
+    import pandas as pd
+
+    from .errors import PipelineError
+    from .io import check_ids, read_feather
+
+    columns = ["studyId", "file_path", "npy_index"]
+    cohort = read_feather(path, columns, step="x02")[columns]
+    check_ids(cohort, path)
+    bad = cohort["npy_index"].isna() | (pd.to_numeric(cohort["npy_index"], errors="coerce") % 1 != 0)
+    if bad.any():
+        row = cohort[bad].iloc[0]
+        raise PipelineError(f"{path}: column npy_index is not a whole number for studyId "
+                            f"{row['studyId']!r} (value {row['npy_index']!r})")
+    cohort["npy_index"] = cohort["npy_index"].astype(np.int64)
+    return cohort
+
+
+def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: str | Path,
+                   policy: GainPolicy = GainPolicy(), max_abs_uv: float = MAX_ABS_UV,
+                   chunk_size: int = 256, n_jobs: int = 0):
+    """x03 on a workspace: write every cohort ECG to ``out_dir/<studyId>.npy`` with its limb
+    leads' gain corrected, under a lock on ``out_dir``, and the per-ECG report to
+    ``report_path``; prints the summary and returns the report (cohort order). A cohort
+    from x00_import_cohort.py is refused; when every ECG fails, ``out_dir`` and the report
+    are left as they were (:func:`finish_outputs`)."""
+    import functools
+
+    import pandas as pd
+
+    from .errors import PipelineError
+    from .failures import FailureLog
+    from .io import folder_lock, output_dir, remove_leftovers, write_csv
+    from .parallel import imap
+
+    if policy.divisor not in DIVISORS:
+        raise PipelineError(f"--divisor {policy.divisor!r}: expected one of {DIVISORS}")
+    cohort = read_stack_cohort(cohort_path)
+    problem = imported_cohort_problem(cohort["file_path"])
+    if problem:
+        raise PipelineError(f"{cohort_path}: {problem}: a cohort from x00_import_cohort.py, "
+                            f"whose {out_dir}/ is already written; run x04 next, not x03")
+    out = output_dir(out_dir)
+    with folder_lock(out, "x03"):  # a second x03 over the same folder stops instead of racing
+        remove_leftovers(out)
+        work = functools.partial(extract_chunk, out_dir=out_dir, policy=policy,
+                                 max_abs_uv=max_abs_uv)
+        rows = [row for chunk_rows in imap(work, stack_chunks(cohort, chunk_size), n_jobs=n_jobs,
+                                           desc="x03 chunks", chunksize=1)
+                for row in chunk_rows]
+        report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+        report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
+        finish_outputs(report, out_dir, report_path)  # every ECG failed: stops, removes nothing
+    write_csv(report, report_path)
+
+    log = FailureLog("x03")
+    for row in report[report["flagged"]].itertuples():
+        log.add(row.studyId, f"{row.status}: {row.reason.split(':')[0]}")
+    print(report["status"].value_counts().rename_axis("status").to_string())
+    ok = report[report["status"] != "failed"]
+    if len(ok):
+        gains = ok[[c for c in report.columns if c.startswith("gain_")]]
+        print(f"[x03] median estimated gains: {gains.median().round(4).to_dict()}; "
+              f"median residual before {ok['residual_before'].median():.4f}, "
+              f"after {ok['residual_after'].median():.4f}")
+    if len(log):
+        print(log.summary(total=len(report)))
+    return report
