@@ -9,16 +9,11 @@ QRS duration, QTc. Only ECGs with days_to_event >= --min-days enter. See scdecg.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from scdecg.association import (CLUSTER, DEFAULT_QTC, ESTIMATORS as _ESTIMATORS, EXPOSURES as
-                                _EXPOSURES, FILTER_MODES, MIN_EVENTS as _MIN_EVENTS, OUTCOMES as
-                                _OUTCOMES, association_table, markdown_table, model_covariates,
-                                results_file)
+from scdecg.association import (DEFAULT_QTC, ESTIMATORS as _ESTIMATORS, EXPOSURES as _EXPOSURES,
+                                MIN_EVENTS as _MIN_EVENTS, OUTCOMES as _OUTCOMES, run_association)
 from scdecg.cli import build_parser
 from scdecg.constants import MIN_DAYS_TO_EVENT
-from scdecg.errors import PipelineError, script_main
-from scdecg.io import check_values, read_feather, write_csv, write_text
+from scdecg.errors import script_main
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF
 
 COVARIATE_DF = _COVARIATE_DF
@@ -53,31 +48,12 @@ def main(argv=None):
                         output_md=OUTPUT_MD, filter_mode=FILTER_MODE, outcomes=OUTCOMES,
                         exposures=EXPOSURES, estimators=ESTIMATORS, qtc_column=QTC_COLUMN,
                         min_days=MIN_DAYS, min_events=MIN_EVENTS).parse_args(argv)
-    if args.filter_mode not in FILTER_MODES:
-        raise PipelineError(f"--filter-mode {args.filter_mode!r}: expected one of {FILTER_MODES}")
-    unknown = sorted(set(args.estimators) - set(_ESTIMATORS))
-    if unknown:
-        raise PipelineError(f"--estimators {unknown[0]!r}: expected some of {_ESTIMATORS}")
-    args.output_csv = args.output_csv or results_file(args.filter_mode, ".csv")
-    args.output_md = args.output_md or str(Path(args.output_csv).with_suffix(".md"))
-    covariates = max(model_covariates(args.qtc_column).values(), key=len)
-    needed = ["studyId", CLUSTER, "group", "days_to_event", *args.outcomes, *args.exposures,
-              *covariates]
-    df = read_feather(args.covariate_df, needed, step="x06")
-    # outcomes 0/1 and numbers finite, or rows would drop silently or the regression stop
-    check_values(df, args.covariate_df, binary=args.outcomes,
-                 numeric=["days_to_event", *args.exposures, *covariates])
-
-    results = association_table(df, args.outcomes, args.exposures, args.filter_mode,
-                                args.qtc_column, args.estimators, args.min_events, args.min_days)
-    write_csv(results, args.output_csv)
-    title = (f"# x07 association results ({args.filter_mode}; days_to_event >= {args.min_days:g}; "
-             f"exposures per SD; SEs clustered by {CLUSTER})\n\n")
-    write_text(title + markdown_table(results), args.output_md)
-
+    results, output_csv, output_md = run_association(
+        args.covariate_df, args.output_csv, args.output_md, args.filter_mode, args.outcomes,
+        args.exposures, args.estimators, args.qtc_column, args.min_days, args.min_events)
     failed = results[results["status"] != "ok"]
     print(f"[x07] {len(results) - len(failed)} of {len(results)} regressions estimated; "
-          f"wrote {args.output_csv} and {args.output_md}")
+          f"wrote {output_csv} and {output_md}")
     for reason, count in failed["reason"].value_counts().items():
         print(f"[x07]   not estimated ({count}): {reason}")
     headline = results[(results["model"] == "age_sex_ecg") & (results["estimator"] == "logit")]

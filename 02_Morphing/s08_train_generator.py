@@ -9,18 +9,10 @@ scd1 logit), the morphing beats
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-
-import pandas as pd
-
 from scdecg.cli import resolve_device, script_parser, seed_everything
-from scdecg.errors import PipelineError, script_main
-from scdecg.io import write_csv
-from scdecg.morphing import load_beat_models, load_beats, morph_beat_index
-from scdecg.workspace import HISTORY_FILE, MORPH_BEATS_DIR, VAE_DIR
-from scdecg.vae import (EPOCH_CHECKPOINT, BeatVAE, VAETrainConfig, encode, fit_vae,
-                        latent_statistics, save_vae)
+from scdecg.errors import script_main
+from scdecg.vae import VAETrainConfig, train_generator
+from scdecg.workspace import MORPH_BEATS_DIR, VAE_DIR
 
 BEAT_MODEL = ["modelfits_beat/ntuh_scd_beat_model_demo"]  # several: their mean scd1 logit
 BEATS_DIR = MORPH_BEATS_DIR   # the authors' README; the published s08 read ecg_beats (DEVIATIONS.md)
@@ -58,30 +50,8 @@ def main(argv=None):
     cfg = VAETrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr_max=args.lr_max,
                          kl_alpha=args.kl_alpha, beta=args.beta, seed=args.seed)
 
-    risk, _, splits = load_beat_models(args.beat_model, device)
-    index = morph_beat_index(sorted(splits["train"]), beats_dir=Path(args.beats_dir))
-    if index.empty:
-        raise PipelineError(f"{args.beats_dir}: no beats of the "
-                            f"{len(splits['train'])} training patients of {args.beat_model[0]}")
-    if args.max_beats and len(index) > args.max_beats:
-        index = index.sample(n=args.max_beats, random_state=args.seed).sort_index()
-    print(f"[s08] {len(index)} training beats of {index['ptId'].nunique()} patients; "
-          f"profile {args.profile}: {asdict(cfg)}; device {device}")
-    beats = load_beats(index["beat_file"].tolist())
-
-    folder = Path(args.output_dir) / args.name
-    vae = BeatVAE()
-    history = fit_vae(vae, beats, risk.target_probability, cfg, device,
-                      checkpoint_path=folder / EPOCH_CHECKPOINT, resume=args.resume)
-    mu, var = encode(vae, beats, device)
-    config = {"name": args.name, "profile": args.profile, "train": asdict(cfg),
-              "beat_model": str(args.beat_model[0]),
-              "beat_models": [str(f) for f in args.beat_model], "beats_dir": str(args.beats_dir),
-              "target_output": risk.target,
-              "preprocessing": ["zero_mode"], "n_beats": len(index),
-              "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
-    save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
-    write_csv(pd.DataFrame(history), folder / HISTORY_FILE)
+    folder, history = train_generator(args.beat_model, args.beats_dir, args.output_dir, args.name,
+                                      cfg, device, args.profile, args.max_beats, args.resume)
     last = history[-1]
     print(f"[s08] epoch {last['epoch']}: loss {last['loss']:.4f} (rec {last['rec']:.4f}, "
           f"kl {last['kl']:.2f}, dr {last['dr']:.5f}); saved to {folder}")

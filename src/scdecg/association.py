@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,3 +233,37 @@ def _p(row) -> str:
     if row is None or row.status != "ok":
         return "n/a"
     return f"{row.p:.2g}" if row.p >= 1e-4 else "<1e-4"
+
+
+def run_association(covariate_df: str | Path, output_csv: str | Path | None = None,
+                    output_md: str | Path | None = None, filter_mode: str = "casecontrol",
+                    outcomes=OUTCOMES, exposures=EXPOSURES, estimators=ESTIMATORS,
+                    qtc: str = DEFAULT_QTC, min_days: float = MIN_DAYS_TO_EVENT,
+                    min_events: int = MIN_EVENTS) -> tuple[pd.DataFrame, Path, Path]:
+    """x07 on a workspace: every regression of :func:`association_table` on x06's
+    ``covariate_df``, written as CSV and Markdown (default names from ``filter_mode``);
+    returns ``(results, csv path, markdown path)``. Unknown options and unusable values (an
+    outcome not 0/1, text or inf in a numeric column) are one :class:`PipelineError`."""
+    from .errors import PipelineError
+    from .io import check_values, read_feather, write_csv, write_text
+
+    if filter_mode not in FILTER_MODES:
+        raise PipelineError(f"--filter-mode {filter_mode!r}: expected one of {FILTER_MODES}")
+    unknown = sorted(set(estimators) - set(ESTIMATORS))
+    if unknown:
+        raise PipelineError(f"--estimators {unknown[0]!r}: expected some of {ESTIMATORS}")
+    output_csv = Path(output_csv or results_file(filter_mode, ".csv"))
+    output_md = Path(output_md or output_csv.with_suffix(".md"))
+    covariates = max(model_covariates(qtc).values(), key=len)
+    needed = ["studyId", CLUSTER, "group", "days_to_event", *outcomes, *exposures, *covariates]
+    df = read_feather(covariate_df, needed, step="x06")
+    # outcomes 0/1 and numbers finite, or rows would drop silently or the regression stop
+    check_values(df, covariate_df, binary=outcomes,
+                 numeric=["days_to_event", *exposures, *covariates])
+    results = association_table(df, outcomes, exposures, filter_mode, qtc, estimators,
+                                min_events, min_days)
+    write_csv(results, output_csv)
+    title = (f"# x07 association results ({filter_mode}; days_to_event >= {min_days:g}; "
+             f"exposures per SD; SEs clustered by {CLUSTER})\n\n")
+    write_text(title + markdown_table(results), output_md)
+    return results, output_csv, output_md

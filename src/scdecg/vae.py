@@ -358,3 +358,40 @@ def check_vae_architecture(arch: dict, source: Path) -> None:
     if arch.get("beat_len", BEAT_LEN) % 4:
         raise PipelineError(f"{source}: architecture.beat_len is {arch['beat_len']}, expected "
                             "a multiple of 4 (two average pools)")
+
+
+def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: str | Path,
+                    name: str, cfg: VAETrainConfig, device: torch.device, profile: str = "",
+                    max_beats: int = 0, resume: bool = False) -> tuple[Path, list[dict]]:
+    """s08 on a workspace: train the DR-VAE on the beats in ``beats_dir`` of the training
+    patients of the frozen ``beat_models`` (their mean scd1 logit steers it; ``max_beats``:
+    a seeded subset), then save ``output_dir/name/`` (weights, config.json, latent statistics,
+    history.csv). Returns the folder and the history (one row per epoch)."""
+    from .io import write_csv
+    from .morphing import load_beat_models, load_beats, morph_beat_index
+    from .workspace import HISTORY_FILE
+
+    risk, _, splits = load_beat_models(beat_models, device)
+    index = morph_beat_index(sorted(splits["train"]), beats_dir=Path(beats_dir))
+    if index.empty:
+        raise PipelineError(f"{beats_dir}: no beats of the {len(splits['train'])} training "
+                            f"patients of {beat_models[0]}")
+    if max_beats and len(index) > max_beats:
+        index = index.sample(n=max_beats, random_state=cfg.seed).sort_index()
+    print(f"[s08] {len(index)} training beats of {index['ptId'].nunique()} patients; "
+          f"profile {profile}: {asdict(cfg)}; device {device}")
+    beats = load_beats(index["beat_file"].tolist())
+
+    folder = Path(output_dir) / name
+    vae = BeatVAE()
+    history = fit_vae(vae, beats, risk.target_probability, cfg, device,
+                      checkpoint_path=folder / EPOCH_CHECKPOINT, resume=resume)
+    mu, var = encode(vae, beats, device)
+    config = {"name": name, "profile": profile, "train": asdict(cfg),
+              "beat_model": str(beat_models[0]), "beat_models": [str(f) for f in beat_models],
+              "beats_dir": str(beats_dir), "target_output": risk.target,
+              "preprocessing": ["zero_mode"], "n_beats": len(index),
+              "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
+    save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
+    write_csv(pd.DataFrame(history), folder / HISTORY_FILE)
+    return folder, history
