@@ -345,7 +345,8 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     written = [target]
     if kind.per_beat:
         hats = [f"{o}_hat" for o in outputs]
-        by_ecg = frame.groupby("studyId", sort=False).agg(
+        # means in float64 whatever the id column's dtype (pandas keeps float32 for some)
+        by_ecg = frame.astype({h: "float64" for h in hats}).groupby("studyId", sort=False).agg(
             **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
             split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
         written.append(target.with_name(f"{target.stem}{BY_ECG_SUFFIX}.feather"))
