@@ -7,6 +7,7 @@ imported arrays are compared sample by sample with the known signal.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +287,11 @@ def test_feather_labels_read_like_csv(tmp_path):
     from_feather, _ = cohort_rows(read_labels(tmp_path / "l.feather"), CohortReport())
     pd.testing.assert_frame_equal(from_csv, from_feather)
     assert from_csv["scd3mo"].tolist() == [1.0] and from_csv["age"].tolist() == [70.0]
+    cut = tmp_path / "cut.feather"
+    cut.write_bytes((tmp_path / "l.feather").read_bytes()[:300])
+    with pytest.raises(PipelineError, match=rf"^{re.escape(str(cut))}: cannot read the labels "
+                                            r"table \(truncated: 300 bytes and no end marker\)$"):
+        read_labels(cut)
 
 
 # --------------------------------------------------------------------------------------

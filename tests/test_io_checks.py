@@ -12,7 +12,8 @@ import pytest
 
 from scdecg.errors import PipelineError
 from scdecg.io import (MAX_NAME_LENGTH, UnreadableArray, check_ids, check_names, check_values,
-                       load_npy, npy_header, npy_problem, read_array, recorded_path, unsafe_name_reason)
+                       feather_problem, load_npy, npy_header, npy_problem, read_array,
+                       read_feather, recorded_path, unsafe_name_reason)
 from scdecg.workspace import STEP_SCRIPTS
 
 
@@ -214,6 +215,31 @@ def test_npy_header_reads_shape_and_dtype_without_the_data(tmp_path):
         npy_header(path)
     with pytest.raises(FileNotFoundError):
         npy_header(tmp_path / "missing.npy")
+
+
+def test_feather_problem_is_judged_from_the_markers_before_pyarrow_reads(tmp_path):
+    import pyarrow as pa
+    from pyarrow import feather
+
+    table = tmp_path / "t.feather"
+    pd.DataFrame({"studyId": ["a", "b"], "x": [1.0, 2.0]}).to_feather(table)
+    assert feather_problem(table) is None
+    v1 = tmp_path / "v1.feather"
+    feather.write_feather(pa.table({"x": [1.0]}), v1, version=1)
+    assert feather_problem(v1) is None and read_feather(v1)["x"].tolist() == [1.0]
+    data = table.read_bytes()
+    cut = tmp_path / "cut.feather"
+    cut.write_bytes(data[:200])
+    assert feather_problem(cut) == "truncated: 200 bytes and no end marker"
+    (tmp_path / "empty.feather").write_bytes(b"")
+    assert feather_problem(tmp_path / "empty.feather") == "an empty file"
+    (tmp_path / "text.feather").write_text("studyId,x\na,1\n")
+    assert feather_problem(tmp_path / "text.feather") == ("not a Feather file: no Arrow or "
+                                                          "Feather marker at its start")
+    with pytest.raises(PipelineError) as caught:
+        read_feather(cut, ["studyId"], "x02")
+    assert str(caught.value) == (f"{cut}: not a readable Feather table (truncated: 200 bytes "
+                                 f"and no end marker); rerun the step that writes it")
 
 
 def test_read_array_checks_presence_type_shape_and_finiteness(tmp_path):

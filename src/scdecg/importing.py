@@ -39,6 +39,7 @@ from .cohort import (COHORT_COLUMNS, LABELS, MAX_MODELLING_AGE, QTC_LONG_MS, STU
 from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
 from .gain import IDENTITIES, relative_residual
+from .io import feather_problem
 
 FORMATS = ("wfdb", "npy", "csv")
 CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
@@ -622,6 +623,9 @@ def read_labels(path: Path) -> pd.DataFrame:
         raise PipelineError(f"{path}: labels table not found (pass --labels FILE)")
     try:
         if path.suffix.lower() in (".feather", ".ftr", ".arrow"):
+            problem = feather_problem(path)
+            if problem:
+                raise PipelineError(f"{path}: cannot read the labels table ({problem})")
             df = pd.read_feather(path)
             df = df.astype({c: "string" for c in df.columns}).astype(object)
             df = df.where(df.notna(), None)
@@ -633,6 +637,8 @@ def read_labels(path: Path) -> pd.DataFrame:
                 if str(name).strip() in ID_COLUMNS:
                     text = as_written.iloc[:, i]
                     df.iloc[:, i] = text.where(text.str.strip() != "", None)
+    except PipelineError:
+        raise
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise PipelineError(f"{path}: cannot read the labels table ({type(exc).__name__}: "
                             f"{exc})") from exc

@@ -454,6 +454,29 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str], source: PathLike,
         raise PipelineError(f"{source}: missing column(s) {', '.join(missing)}{hint}")
 
 
+#: The markers a complete Feather file starts and ends with: version 2 (an Arrow IPC file,
+#: what pandas writes) and version 1.
+FEATHER_MARKERS = ((b"ARROW1", b"ARROW1"), (b"FEA1", b"FEA1"))
+
+
+def feather_problem(path: PathLike) -> str | None:
+    """Why ``path`` cannot be a complete Feather file, judged from its first and last bytes,
+    or ``None``. Checked before pyarrow parses a file: pyarrow 25 can abort the interpreter at
+    exit (SIGABRT) after failing on a truncated one, which turned a one-line error into a crash."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(8)
+        fh.seek(max(size - 6, 0))
+        tail = fh.read(6)
+    if size == 0:
+        return "an empty file"
+    for start, end in FEATHER_MARKERS:
+        if head.startswith(start):
+            complete = size >= len(start) + len(end) and tail.endswith(end)
+            return None if complete else f"truncated: {size} bytes and no end marker"
+    return "not a Feather file: no Arrow or Feather marker at its start"
+
+
 def read_feather(path: PathLike, columns: Iterable[str] = (), step: str | None = None
                  ) -> pd.DataFrame:
     """Read a Feather table, checking that it exists and holds ``columns``; ``step`` is the
@@ -463,6 +486,10 @@ def read_feather(path: PathLike, columns: Iterable[str] = (), step: str | None =
         raise PipelineError(f"{path}: file not found ({run_first(step)})")
     if not path.is_file():
         raise PipelineError(f"{path}: not a file (a folder is in its place)")
+    problem = feather_problem(path)
+    if problem:
+        raise PipelineError(f"{path}: not a readable Feather table ({problem}); rerun the step "
+                            "that writes it")
     try:
         df = pd.read_feather(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid/ArrowIOError/OSError on bad files
