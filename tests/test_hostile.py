@@ -861,8 +861,8 @@ LOW_EF = "predictions/ntuh_scd_model_demo_low_ef_1/predictions.feather"
      "studyId 'e0000' (2 row(s)); expected 0, 1 or missing"),
     ("covariate_df.feather", "ptId", None, "covariate_df.feather: column ptId is None for "
      "studyId 'e0000' (2 row(s)); expected a value in every row"),
-    (MEMBER, "", b"garbage", f"{MEMBER}: not a readable Feather table (File is too small to be "
-     "a well-formed file); rerun the step that writes it")],
+    (MEMBER, "", b"garbage", f"{MEMBER}: not a readable Feather table (not a Feather file: no "
+     "Arrow or Feather marker at its start); rerun the step that writes it")],
     ids=["inf_member", "text_member", "no_split", "inf_age", "text_outcome", "no_patient",
          "garbage"])
 def test_x04_names_a_member_prediction_or_covariate_it_cannot_use(tmp_path, path, column, value,

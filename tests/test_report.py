@@ -175,8 +175,8 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
         ws / MODEL / "metrics.csv", index=False),
      f"{MODEL}/metrics.csv: column auc is 'high' for row 0 (1 row(s)); expected a finite number"),
     (lambda ws: (ws / "covariate_df.feather").write_bytes(b"xx"),
-     "covariate_df.feather: not a readable Feather table (File is too small to be a "
-     "well-formed file); rerun the step that writes it"),
+     "covariate_df.feather: not a readable Feather table (not a Feather file: no Arrow or "
+     "Feather marker at its start); rerun the step that writes it"),
     (lambda ws: pd.read_feather(ws / STATS).drop(columns="steps").to_feather(ws / STATS),
      f"{STATS}: missing column(s) steps"),
     (lambda ws: (ws / "morphing_outputs/morph-summary.csv").write_text('"torn\n'),
