@@ -92,7 +92,8 @@ TARGETS: dict[str, Target] = {
     # the checks where data enters: ids, labels and numbers, recorded folders, .npy files
     "input_checks": Target("io.py",
                            ("unsafe_name_reason", "check_names", "check_ids", "check_values",
-                            "recorded_path", "npy_problem", "load_npy", "read_array"),
+                            "recorded_path", "npy_problem", "_read_npy_header", "npy_header",
+                            "load_npy", "read_array", "feather_problem"),
                            ("tests/test_io_checks.py",)),
 }
 

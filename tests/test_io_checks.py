@@ -172,6 +172,8 @@ def test_npy_problem_tells_a_sound_array_from_what_is_not_one(tmp_path):
     header.write_bytes(data[:20])
     assert re.fullmatch(r"a NumPy array file with a broken header \(EOF: reading array header, "
                         r"expected \d+ bytes got \d+\)", npy_problem(header))
+    assert re.fullmatch(r"a NumPy array file with a broken header \(\[Errno 21\] Is a directory: .+\)",
+                        npy_problem(tmp_path))                  # cannot even be opened
     for version in ((2, 0), (3, 0)):
         other = tmp_path / f"v{version[0]}.npy"
         with open(other, "wb") as fh:
@@ -236,6 +238,10 @@ def test_feather_problem_is_judged_from_the_markers_before_pyarrow_reads(tmp_pat
     (tmp_path / "text.feather").write_text("studyId,x\na,1\n")
     assert feather_problem(tmp_path / "text.feather") == ("not a Feather file: no Arrow or "
                                                           "Feather marker at its start")
+    for data, problem in ((b"FEA1FEA1", None), (b"FEA1EA1", "truncated: 7 bytes and no end marker"),
+                          (b"FEA1", "truncated: 4 bytes and no end marker")):
+        (tmp_path / "edge.feather").write_bytes(data)           # the smallest complete file
+        assert feather_problem(tmp_path / "edge.feather") == problem, data
     with pytest.raises(PipelineError) as caught:
         read_feather(cut, ["studyId"], "x02")
     assert str(caught.value) == (f"{cut}: not a readable Feather table (truncated: 200 bytes "
