@@ -130,6 +130,25 @@ def test_ecg_dir_and_covariate_table_are_read_from_the_given_paths(trained, tmp_
     assert code == 2 and "no usable signal files" in err and str(tmp_path / "empty") in err
 
 
+@pytest.mark.parametrize("id_dtype", [object, "string", "str"])
+def test_per_ecg_means_are_float64_whatever_pandas_does(id_dtype):
+    """pandas 3.0 averaged a float32 column in float32 (3.1 in float64): the means are taken
+    in float64 by us."""
+    from scdecg.training.runs import per_ecg_means
+
+    values = np.float32([0.1, 0.2, 0.7, 1e-3, 3.0])
+    beats = pd.DataFrame({"studyId": pd.Series(["b", "b", "b", "a", "a"], dtype=id_dtype),
+                          "filename": ["b_0", "b_1", "b_2", "a_0", "a_1"], "scd1_hat": values,
+                          "split": ["val"] * 3 + ["train"] * 2,
+                          "in_sample": [False] * 3 + [True] * 2})
+    by_ecg = per_ecg_means(beats, ["scd1_hat"])
+    assert by_ecg["scd1_hat"].dtype == np.float64
+    assert by_ecg["studyId"].tolist() == ["b", "a"] and by_ecg["n_beats"].tolist() == [3, 2]
+    assert by_ecg["scd1_hat"].tolist() == [values[:3].astype(np.float64).mean(),
+                                           values[3:].astype(np.float64).mean()]
+    assert by_ecg[["split", "in_sample"]].values.tolist() == [["val", False], ["train", True]]
+
+
 def test_beat_predictions_read_the_beat_model_and_aggregate_per_ecg(trained):
     ws, df = trained
     ok(X03, "--beat", cwd=ws)

@@ -238,6 +238,15 @@ def check_split_fractions(config: dict[str, Any], folder: Path,
                             f"{folder / SPLIT_FILE}): predictions always use the stored split")
 
 
+def per_ecg_means(beats: pd.DataFrame, hats: list[str]) -> pd.DataFrame:
+    """One row per ECG of beat predictions: the mean of each ``hats`` column in float64
+    (pandas 3.0 averages a float32 column in float32, 3.1 in float64), ``n_beats``, and the
+    ECG's ``split`` and ``in_sample``; ECGs in order of first beat."""
+    return beats.astype({h: "float64" for h in hats}).groupby("studyId", sort=False).agg(
+        **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
+        split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
+
+
 def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name: str,
                   batch_size: int, read_workers: int = READ_WORKERS,
                   prefetch_batches: int = PREFETCH_BATCHES, covariate_df: str = COVARIATE_DF,
@@ -344,11 +353,7 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     write_feather(frame, target)
     written = [target]
     if kind.per_beat:
-        hats = [f"{o}_hat" for o in outputs]
-        # means in float64 whatever the id column's dtype (pandas keeps float32 for some)
-        by_ecg = frame.astype({h: "float64" for h in hats}).groupby("studyId", sort=False).agg(
-            **{h: (h, "mean") for h in hats}, n_beats=("filename", "size"),
-            split=("split", "first"), in_sample=("in_sample", "first")).reset_index()
+        by_ecg = per_ecg_means(frame, [f"{o}_hat" for o in outputs])
         written.append(target.with_name(f"{target.stem}{BY_ECG_SUFFIX}.feather"))
         write_feather(by_ecg, written[-1])
     print(f"[{model_name}] {len(frame)} {kind.sample}s "
