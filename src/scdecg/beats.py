@@ -40,7 +40,7 @@ from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
                         SD_BEAT, SEGMENTATION_LOG, WATERFALL)
-from .workspace import beat_file_name, beat_files, is_beat_folder
+from .workspace import beat_file_name, beat_files, ecg_file, is_beat_folder
 
 #: neurokit2 method used both to clean lead I and to find its R-peaks. On MIT-BIH record 100
 #: it is the most accurate and the fastest of neurokit2's detectors (tests/test_rpeaks_mitbih.py).
@@ -401,7 +401,7 @@ def segment_tasks(cohort_path: str | Path, ecg_dir: str | Path) -> list[SegmentT
     require_dir(ecg_dir, "x03")
     scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
                else pd.Series(SCALING_FACTOR, index=cohort.index))
-    return [SegmentTask(sid, str(Path(ecg_dir) / f"{sid}.npy"), float(s))
+    return [SegmentTask(sid, str(ecg_file(ecg_dir, sid)), float(s))
             for sid, s in zip(cohort["studyId"], scaling)]
 
 

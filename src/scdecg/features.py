@@ -47,6 +47,7 @@ from .io import (UnreadableArray, check_ids, load_npy, read_feather, require_dir
                  write_feather)
 from .parallel import imap
 from .signals import to_millivolts, zero_mode
+from .workspace import ecg_file
 
 HALF_WINDOW = 250        # samples either side of an aVL R-peak: windows of 500 samples
 R_SEARCH = 60            # R is looked for within ±60 samples (±120 ms) of the beat centre
@@ -394,7 +395,7 @@ def measure_cohort(covariate_df: str | Path, ecg_dir: str | Path, gain_report: s
     covariates = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
     check_ids(covariates, covariate_df)
     require_dir(ecg_dir, "x03")
-    tasks = [EcgTask(str(sid), str(Path(ecg_dir) / f"{sid}.npy"), float(scale), refine,
+    tasks = [EcgTask(str(sid), str(ecg_file(ecg_dir, sid)), float(scale), refine,
                      lowpass_hz, min_beats, min_avl_range)
              for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
     flagged = unusable_ecgs(gain_report)

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import load_checkpoint, save_checkpoint
+from .io import load_checkpoint, save_checkpoint, write_csv
 from .models.store import (load_model_state, read_model_arrays, read_model_config,
                            save_model_folder)
-from .workspace import CONFIG_FILE, STEP_SCRIPTS, VAE_WEIGHTS
+from .morphing import load_beat_models, load_beats, morph_beat_index
+from .workspace import CONFIG_FILE, HISTORY_FILE, STEP_SCRIPTS, VAE_WEIGHTS
 
 LATENT_DIM = 512
 CONV_FILTERS = 12
@@ -367,10 +368,6 @@ def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: s
     patients of the frozen ``beat_models`` (their mean scd1 logit steers it; ``max_beats``:
     a seeded subset), then save ``output_dir/name/`` (weights, config.json, latent statistics,
     history.csv). Returns the folder and the history (one row per epoch)."""
-    from .io import write_csv
-    from .morphing import load_beat_models, load_beats, morph_beat_index
-    from .workspace import HISTORY_FILE
-
     risk, _, splits = load_beat_models(beat_models, device)
     index = morph_beat_index(sorted(splits["train"]), beats_dir=Path(beats_dir))
     if index.empty:

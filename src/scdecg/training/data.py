@@ -293,7 +293,7 @@ def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str =
 
     ECGs without any beat file are left out and counted in ``failures``.
     """
-    study_ids, names, paths = [], [], []   # one table at the end: 4x faster than one per ECG
+    study_ids, names, paths = [], [], []   # one table at the end (benchmarks/bench_beat_inputs.py)
     for study_id in rows["studyId"]:
         folder = beat_folder(workspace / beats_dir, study_id)
         files = [path for _, path in beat_files(folder, study_id)]
