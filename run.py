@@ -146,12 +146,13 @@ def ensure_environment(use_venv: bool, installer: str = "uv"
     return str(python), None if WARMED.exists() else warm_bytecode(str(python))
 
 
-def run_demo(python: str, workspace: Path) -> int:
-    """Run the pipeline in ``workspace``: ``python -m scdecg.demo`` runs every step in one
-    process (timings in reports/demo_timings.csv)."""
-    return subprocess.run([python, "-m", "scdecg.demo", "--workspace", str(workspace),
-                           "--root", str(ROOT)], env=dict(os.environ, PYTHONUNBUFFERED="1")
-                          ).returncode
+def run_demo(python: str, workspace: Path, jobs: int | None = None) -> int:
+    """Run the pipeline in ``workspace`` with ``python -m scdecg.demo`` (timings in
+    reports/demo_timings.csv); ``jobs``: its ``--jobs`` (default: its own)."""
+    command = [python, "-m", "scdecg.demo", "--workspace", str(workspace), "--root", str(ROOT)]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    return subprocess.run(command, env=dict(os.environ, PYTHONUNBUFFERED="1")).returncode
 
 
 #: most pytest-xdist workers for the whole suite (each builds its own copy of the shared
@@ -203,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="first set-up: uv (fast; falls back to pip) or pip only")
     parser.add_argument("--workspace", type=Path, default=DEMO_WORKSPACE,
                         help="demo: folder the pipeline writes into")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="demo: 2 runs independent steps in two lanes side by side (the "
+                             "default with two cores or more), 1 every step in order")
     args, rest = parser.parse_known_args(argv)
     started = time.perf_counter()
     python, warm_up = ensure_environment(not args.no_venv, args.installer)
     print(f"[setup] environment ready in {time.perf_counter() - started:.0f} s", flush=True)
     if args.command == "demo":   # the warm-up shares the machine with the demo's first steps
-        code = run_demo(python, args.workspace.resolve())
+        code = run_demo(python, args.workspace.resolve(), args.jobs)
         finish_warm_up(warm_up)
         print(f"[demo] total including set-up: {time.perf_counter() - started:.0f} s")
         return code

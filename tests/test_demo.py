@@ -1,6 +1,7 @@
 """The demo runner: each step's script as ``__main__`` in one process, stopping at a failure."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -9,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from scdecg import demo
-from scdecg.workspace import DEMO_TIMINGS, REPORT_DIR, REPORT_MD, Step
+from scdecg.errors import PipelineError
+from scdecg.workspace import (DEMO_LANES, DEMO_TIMINGS, PIPELINE, REPORT_DIR, REPORT_MD,
+                              Step)
 
 
 def script(root: Path, name: str, body: str) -> str:
@@ -112,8 +116,165 @@ def test_a_whole_run_times_every_step_and_can_run_again_in_the_same_workspace(ro
         total = re.search(rf"pipeline finished in (\d+) s; report: {report}", out)
         assert total and int(total.group(1)) < 60
         timings = pd.read_csv(ws / REPORT_DIR / DEMO_TIMINGS)
-        assert timings.columns.tolist() == ["step", "script", "seconds"]
+        assert timings.columns.tolist() == ["step", "script", "seconds", "lane", "started"]
         assert timings["step"].tolist() == ["first", "second"]
+        assert timings["lane"].tolist() == [0, 0]                   # no lanes: all in-process
+        assert timings["started"].iloc[0] == 0 and timings["started"].iloc[1] >= 0.1
         seconds = timings["seconds"].to_numpy()
         assert seconds[0] >= 0.1 and np.allclose(seconds * 10, np.round(seconds * 10))  # 0.1 s
         assert 0 < seconds[0] < 60 and 0 <= seconds[1] < 60
+
+
+# --------------------------------------------------------------------------------------
+# Lanes: the steps of DEMO_LANES side by side, in processes of their own
+# --------------------------------------------------------------------------------------
+def test_the_schedule_runs_preprocessing_first_the_lanes_side_by_side_then_the_rest():
+    before, lanes, after = demo.demo_schedule(PIPELINE, DEMO_LANES)
+    assert [s.key for s in before] == ["x00", "x01", "x02", "x03", "x04", "x05", "x06", "x07",
+                                      "x08"]
+    assert [s.key for s in lanes[0]] == ["train_beat", "predict_beat", "evaluate_beat", "s08",
+                                         "s09"]
+    assert [s.key for s in lanes[1]][:4] == ["train_ecg", "train_death_only", "train_low_ef",
+                                             "train_beat_independent"]
+    # the ensemble reads every model's predictions; morphing needs both beat models
+    assert [s.key for s in after] == ["ensemble", "s10", "s12", "report"]
+    assert sorted(s.key for part in (before, *lanes, after) for s in part) == \
+        sorted(s.key for s in PIPELINE)
+
+
+@pytest.mark.parametrize("lanes, message", [
+    ((("train_beat", "s08"), ("train_ecg", "s10")),
+     "demo lane 2: step 's10' reads modelfits_vae, which step 's08' writes outside its lane"),
+    ((("train_beat",), ("s08",)),
+     "demo lane 2: step 's08' reads modelfits_beat/ntuh_scd_beat_model_demo, which step "
+     "'train_beat' writes outside its lane"),
+    ((("s08",), ("train_ecg",)),          # train_beat, after the lanes, writes what s08 reads
+     "demo lane 1: step 's08' reads modelfits_beat/ntuh_scd_beat_model_demo, which step "
+     "'train_beat' writes outside its lane"),
+    ((("train_beat",), ("train_beat", "train_ecg")),
+     "demo lanes: step 'train_beat' is in lanes 1 and 2"),
+    ((("train_beat",), ("train_ecgs",)), "demo lane 2: unknown step 'train_ecgs'"),
+])
+def test_lanes_that_would_read_what_another_lane_writes_are_refused(lanes, message):
+    with pytest.raises(PipelineError) as error:
+        demo.demo_schedule(PIPELINE, lanes)
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("a, b, overlap", [
+    ("modelfits_beat/m", "modelfits_beat/m/config.json", True),      # a folder and its file
+    ("modelfits_vae", "modelfits_vae/*/vae.pt", True),
+    ("predictions/*_run/predictions.feather", "predictions/m_run/predictions.feather", True),
+    ("covariate_df.feather", "covariate_df.feather", True),
+    ("modelfits_beat/m", "modelfits_beat/m_seed1/config.json", False),
+    ("predictions/*_run/predictions.feather", "predictions/ensemble/metrics.csv", False),
+    ("ecg_beats", "ecg_beats_morphing", False),
+])
+def test_paths_overlap_where_one_can_name_or_hold_the_other(a, b, overlap):
+    assert demo.paths_overlap(a, b) is overlap and demo.paths_overlap(b, a) is overlap
+
+
+STUB = """import json, os, sys, time
+import torch
+if os.path.basename(sys.argv[0]) == {fail!r}:
+    raise SystemExit(3)
+t0 = time.time()
+time.sleep(0.05)
+record = {{"script": os.path.relpath(sys.argv[0], {root!r}), "args": sys.argv[1:],
+          "pid": os.getpid(), "t0": t0, "t1": time.time(), "threads": torch.get_num_threads(),
+          "wait_policy": os.environ.get("OMP_WAIT_POLICY")}}
+os.makedirs("runs", exist_ok=True)
+with open(f"runs/{{os.getpid()}}_{{time.perf_counter_ns()}}.json", "w") as f:
+    json.dump(record, f)
+"""
+
+
+def stub_repository(root: Path, fail: str = "") -> None:
+    """Every script of the pipeline as a stub that records what ran it, where and when."""
+    for s in PIPELINE:
+        if not s.script.startswith("-m "):
+            (root / s.script).parent.mkdir(parents=True, exist_ok=True)
+            (root / s.script).write_text(STUB.format(root=str(root), fail=fail))
+
+
+def runs(ws: Path) -> dict[str, dict]:
+    """What each stub recorded, by step key."""
+    key_of = {(s.script, tuple(s.args)): s.key for s in PIPELINE}
+    records = [json.loads(p.read_text()) for p in (ws / "runs").glob("*.json")]
+    by_key = {key_of[(r["script"], tuple(r["args"]))]: r for r in records}
+    assert len(by_key) == len(records)                      # no step ran twice
+    return by_key
+
+
+def test_two_jobs_run_the_lanes_side_by_side_in_their_own_processes(root, tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    stub_repository(root)
+    ws = tmp_path / "ws"
+    steps = [s for s in PIPELINE if s.key != "report"]
+    assert demo.run_demo(ws, steps, root, jobs=2) == 0
+    ran = runs(ws)
+    assert set(ran) == {s.key for s in steps}
+    before, lanes, after = demo.demo_schedule(steps, DEMO_LANES)
+    main_pid = {ran[s.key]["pid"] for s in before + after}
+    lane_pids = [{ran[s.key]["pid"] for s in lane} for lane in lanes]
+    assert main_pid == {os.getpid()} and all(len(p) == 1 for p in lane_pids)
+    assert len(set.union(*lane_pids) | main_pid) == 3                  # two lanes, two processes
+    # every lane step after every step before the lanes, before every step after them
+    lane_runs = [ran[s.key] for lane in lanes for s in lane]
+    assert max(ran[s.key]["t1"] for s in before) <= min(r["t0"] for r in lane_runs)
+    assert max(r["t1"] for r in lane_runs) <= min(ran[s.key]["t0"] for s in after)
+    for lane in lanes:                                                    # each lane in order
+        starts = [ran[s.key]["t0"] for s in lane]
+        assert starts == sorted(starts)
+    # side by side: the lanes' spans overlap
+    spans = [(ran[lane[0].key]["t0"], ran[lane[-1].key]["t1"]) for lane in lanes]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
+    # the lanes wait without spinning, on as many torch threads as the demo's own process
+    assert {ran[s.key]["wait_policy"] for s in before + after} == {None}
+    assert {r["wait_policy"] for r in lane_runs} == {"PASSIVE"}
+    assert {r["threads"] for r in ran.values()} == {torch.get_num_threads()}
+    timings = pd.read_csv(ws / REPORT_DIR / DEMO_TIMINGS)
+    assert timings.columns.tolist() == demo.TIMING_COLUMNS
+    lane_of = dict(zip(timings["step"], timings["lane"]))
+    assert {lane_of[s.title] for s in before + after} == {0}
+    assert [{lane_of[s.title] for s in lane} for lane in lanes] == [{1}, {2}]
+    assert sorted(timings["step"]) == sorted(s.title for s in steps)
+    assert not list((ws / REPORT_DIR).glob("demo_timings_lane*"))         # merged, removed
+    log = (ws / REPORT_DIR / "demo_lane1.log").read_text()
+    assert "--- beat model: " in log and "--- 10-s risk model" not in log
+    out = capsys.readouterr().out
+    assert re.search(r"\[lane 2\] --- 10-s risk model: \d+\.\d s", out)
+
+
+def test_a_failing_lane_stops_the_demo_with_its_exit_code(root, tmp_path, capsys):
+    stub_repository(root, fail="x01_train_10s_ecg.py")                       # lane 2's first
+    ws = tmp_path / "ws"
+    steps = [s for s in PIPELINE if s.key != "report"]
+    assert demo.run_demo(ws, steps, root, jobs=2) == 3
+    ran = runs(ws)
+    assert "train_ecg" not in ran and not {"ensemble", "s10", "s12"} & set(ran)
+    err = capsys.readouterr().err
+    assert "lane 2 failed (exit 3); stopping the other lanes" in err
+    assert "step '10-s risk model' failed (exit 3)" in (ws / REPORT_DIR /
+                                                         "demo_lane2.log").read_text()
+
+
+def test_one_job_runs_every_step_in_this_process(root, tmp_path):
+    stub_repository(root)
+    ws = tmp_path / "ws"
+    steps = [s for s in PIPELINE if s.key != "report"]
+    assert demo.run_demo(ws, steps, root, jobs=1) == 0
+    assert {r["pid"] for r in runs(ws).values()} == {os.getpid()}
+    assert set(pd.read_csv(ws / REPORT_DIR / DEMO_TIMINGS)["lane"]) == {0}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jobs", "0"], "error: --jobs 0: must be 1 or more"),
+    (["--steps", "x00,train_ecgs"], "error: --steps: unknown step 'train_ecgs'; known: ['x00'"),
+])
+def test_the_runner_refuses_bad_jobs_and_unknown_steps_in_one_line(tmp_path, capsys, args,
+                                                                     message):
+    assert demo.main(["--workspace", str(tmp_path / "ws"), *args]) == 2
+    assert capsys.readouterr().err.strip().startswith(message)
+    assert not (tmp_path / "ws").exists()

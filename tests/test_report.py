@@ -170,6 +170,20 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
     assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing
 
 
+def test_the_timing_section_gives_wall_time_when_lanes_ran_side_by_side(tmp_path):
+    (tmp_path / "reports").mkdir()
+    pd.DataFrame({"step": ["x00", "beat model", "10-s model", "morphing"],
+                  "script": "s.py", "seconds": [10.0, 40.0, 50.0, 20.0],
+                  "lane": [0, 1, 2, 0], "started": [0.0, 10.5, 10.5, 61.0]}
+                 ).to_csv(tmp_path / "reports" / "demo_timings.csv", index=False)
+    timing = build_report(tmp_path).read_text().split("## Run time of each step")[1]
+    # wall time: the last step ends at 61 + 20 s; the steps' own times add up to 120 s
+    assert "81 s of wall time for the steps before this report; lanes 1 and 2 ran side by " \
+           "side" in timing and "add up to more: 120 s" in timing
+    assert "| beat model | 1 | 10.5 | 40.0 |" in timing
+    assert "| morphing | 0 | 61.0 | 20.0 |" in timing
+
+
 @pytest.mark.parametrize("damage, problem", [
     (lambda ws: pd.read_csv(ws / MODEL / "metrics.csv").assign(auc="high").to_csv(
         ws / MODEL / "metrics.csv", index=False),

@@ -83,12 +83,15 @@ def test_uv_is_installed_once_for_every_package_set(run, monkeypatch):
     assert [c[-2:] for c in calls if c[1:3] == ["-m", "uv"]] == [["-r", "req.txt"], ["-e", "."]]
 
 
-def test_the_demo_runs_every_step_in_one_process_of_the_environment(run, monkeypatch):
+def test_the_demo_runs_in_the_environment_with_its_own_or_the_given_jobs(run, monkeypatch):
     calls, fake = _recorder(None)
     monkeypatch.setattr(run.subprocess, "run", fake)
     assert run.run_demo("/v/bin/python", Path("/w")) == 0
+    assert run.run_demo("/v/bin/python", Path("/w"), jobs=1) == 0
     assert calls == [["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
-                      "--root", str(ROOT)]]
+                      "--root", str(ROOT)],
+                     ["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
+                      "--root", str(ROOT), "--jobs", "1"]]
 
 
 def test_the_bytecode_warm_up_imports_what_the_pipeline_uses(run):

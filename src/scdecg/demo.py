@@ -1,23 +1,37 @@
-"""The demo: every step of :data:`scdecg.workspace.PIPELINE`, in order, in one Python process.
+"""The demo: every step of :data:`scdecg.workspace.PIPELINE`, in order, run from the workspace.
 
 Each step runs its script as ``python <script> <args>`` in the workspace would: as
-``__main__``, with that ``sys.argv`` and the workspace as working directory. Only the
-interpreter is shared, so torch, pandas and matplotlib are imported once instead of once per
-step (a training step's start-up: 3.3 s on a 2-core machine, 8.7 s without cached bytecode;
-benchmarks/bench_startup.py). Scripts keep no state between runs:
-each seeds its own random generators and passes data to the next through files.
-A step that exits non-zero (or raises) stops the demo with its exit code.
-Wall time per step goes to ``reports/demo_timings.csv``, rewritten after every step.
+``__main__``, with that ``sys.argv`` and the workspace as working directory. Steps share an
+interpreter, so torch, pandas and matplotlib are imported once instead of once per step (a
+training step's start-up: 3.3 s on a 2-core machine, 8.7 s without cached bytecode;
+benchmarks/bench_startup.py). Scripts keep no state between runs: each seeds its own random
+generators and passes data to the next through files.
+
+With ``--jobs 2`` (the default where there are two cores or more) the steps of
+:data:`scdecg.workspace.DEMO_LANES` run in two lanes side by side, one process each: the small
+convolutions of the demo's models leave a second core mostly idle, so two lanes finish the
+training steps sooner than one (docs/PERFORMANCE.md). The lanes' processes wait for work
+without spinning (``OMP_WAIT_POLICY=PASSIVE``; spinning threads of two processes would take
+turns on the cores); they use the same number of torch threads as one process would, so every
+output is the same, value for value, whatever ``--jobs`` is. Each lane's output is echoed
+with its lane number and kept in ``reports/demo_lane<k>.log``.
+
+A step that exits non-zero (or raises) stops the demo with its exit code (a lane that fails
+stops the other). Wall time per step goes to ``reports/demo_timings.csv`` (with the lane and
+when the step started), rewritten after every step.
 
     python -m scdecg.demo --workspace demo_workspace      (what ``python3 run.py demo`` runs)
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import gc
 import os
 import runpy
+import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -27,11 +41,14 @@ import pandas as pd
 
 from .errors import PipelineError, script_main
 from .io import write_csv
-from .workspace import DEMO_TIMINGS, PIPELINE, REPORT_DIR, REPORT_HTML, REPORT_MD, Step
+from .workspace import (DEMO_LANE_LOG, DEMO_LANE_TIMINGS, DEMO_LANES, DEMO_TIMINGS, PIPELINE,
+                        REPORT_DIR, REPORT_HTML, REPORT_MD, Step)
 
 #: the repository root of a source checkout (scripts are named relative to it)
 REPOSITORY = Path(__file__).resolve().parents[2]
-TIMING_COLUMNS = ["step", "script", "seconds"]
+#: columns of reports/demo_timings.csv: lane 0 is the demo's own process, 1, 2, ... its lanes;
+#: ``started`` is seconds after the demo began
+TIMING_COLUMNS = ["step", "script", "seconds", "lane", "started"]
 
 
 def run_script(script: str, args: Sequence[str], cwd: Path, root: Path = REPOSITORY) -> int:
@@ -61,15 +78,93 @@ def run_script(script: str, args: Sequence[str], cwd: Path, root: Path = REPOSIT
         gc.collect()
 
 
-def run_demo(workspace: Path, steps: Sequence[Step] = PIPELINE, root: Path = REPOSITORY) -> int:
-    """Run ``steps`` in ``workspace``; record each step's wall time in reports/demo_timings.csv."""
-    workspace = workspace.resolve()
-    timings = workspace / REPORT_DIR / DEMO_TIMINGS
-    timings.parent.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    start = time.perf_counter()
-    for i, s in enumerate(steps, 1):
-        print(f"\n=== [{i}/{len(steps)}] {s.title}: {s.script} {' '.join(s.args)}", flush=True)
+# --------------------------------------------------------------------------------------
+# The schedule: steps before the lanes, the lanes side by side, the steps after them
+# --------------------------------------------------------------------------------------
+def paths_overlap(a: str, b: str) -> bool:
+    """Whether workspace paths ``a`` and ``b`` (globs allowed) can name the same file, or one
+    a folder holding the other."""
+    parts_a, parts_b = a.split("/"), b.split("/")
+    return all(fnmatch.fnmatchcase(x, y) or fnmatch.fnmatchcase(y, x)
+               for x, y in zip(parts_a, parts_b))
+
+
+def demo_schedule(steps: Sequence[Step], lanes: Sequence[Sequence[str]]
+                  ) -> tuple[list[Step], list[list[Step]], list[Step]]:
+    """Split ``steps`` into those run before the lanes, the lanes (each in ``steps``' order)
+    and those run after them: the steps of no lane that come before every lane step in
+    ``steps`` run first, the other steps of no lane last.
+
+    A :class:`PipelineError` names a lane step that is unknown or in two lanes, and a lane
+    step whose declared input another lane, or a step run after the lanes, writes.
+    """
+    keys = [s.key for s in steps]
+    lane_of: dict[str, int] = {}
+    for k, lane in enumerate(lanes):
+        for key in lane:
+            if key not in keys:
+                raise PipelineError(f"demo lane {k + 1}: unknown step {key!r}; known: {keys}")
+            if key in lane_of:
+                raise PipelineError(f"demo lanes: step {key!r} is in lanes {lane_of[key] + 1} "
+                                    f"and {k + 1}")
+            lane_of[key] = k
+    first = min((keys.index(key) for key in lane_of), default=len(steps))
+    before = [s for s in steps[:first] if s.key not in lane_of]
+    after = [s for s in steps[first:] if s.key not in lane_of]
+    in_lanes = [[s for s in steps if lane_of.get(s.key) == k] for k in range(len(lanes))]
+    for k, lane in enumerate(in_lanes):
+        writers = [s for j, other in enumerate(in_lanes) if j != k for s in other] + after
+        for s in lane:
+            for path in s.inputs:
+                clash = next((w for w in writers if any(paths_overlap(path, out)
+                                                        for out in w.outputs)), None)
+                if clash is not None:
+                    raise PipelineError(f"demo lane {k + 1}: step {s.key!r} reads {path}, "
+                                        f"which step {clash.key!r} writes outside its lane")
+    return before, [lane for lane in in_lanes if lane], after
+
+
+def default_jobs() -> int:
+    """Two lanes where this process may use two cores or more, otherwise one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 2 if (cores or 1) >= 2 else 1
+
+
+# --------------------------------------------------------------------------------------
+# Running steps
+# --------------------------------------------------------------------------------------
+class Timings:
+    """Rows of reports/demo_timings.csv, written after every change."""
+
+    def __init__(self, path: Path, started: float):
+        self.path, self.started, self.rows = path, started, []
+
+    def add(self, step: Step, t0: float, seconds: float, lane: int = 0) -> None:
+        self.rows.append({"step": step.title, "script": step.script,
+                          "seconds": round(seconds, 1), "lane": lane,
+                          "started": round(t0 - self.started, 1)})
+        self.write()
+
+    def merge(self, path: Path, lane: int, offset: float) -> None:
+        """Add a lane's rows (its ``started`` counted from ``offset`` s after this demo began);
+        remove its file."""
+        if path.exists():
+            rows = pd.read_csv(path).to_dict("records")
+            self.rows += [{**r, "lane": lane, "started": round(r["started"] + offset, 1)}
+                          for r in rows]
+            self.write()
+            path.unlink()
+
+    def write(self) -> None:
+        write_csv(pd.DataFrame(self.rows, columns=TIMING_COLUMNS), self.path)
+
+
+def run_steps(steps: Sequence[Step], workspace: Path, root: Path, timings: Timings,
+              numbers: dict[str, int], total: int) -> int:
+    """Run ``steps`` one after another in this process; the first non-zero exit code, or 0."""
+    for s in steps:
+        print(f"\n=== [{numbers[s.key]}/{total}] {s.title}: {s.script} {' '.join(s.args)}",
+              flush=True)
         t0 = time.perf_counter()
         code = run_script(s.script, s.args, workspace, root)
         sys.stdout.flush()
@@ -78,12 +173,89 @@ def run_demo(workspace: Path, steps: Sequence[Step] = PIPELINE, root: Path = REP
                   f"{workspace}", file=sys.stderr)
             return code
         seconds = time.perf_counter() - t0
-        rows.append({"step": s.title, "script": s.script, "seconds": round(seconds, 1)})
-        write_csv(pd.DataFrame(rows, columns=TIMING_COLUMNS), timings)
+        timings.add(s, t0, seconds)
         print(f"--- {s.title}: {seconds:.1f} s", flush=True)
-    print(f"\n[demo] pipeline finished in {time.perf_counter() - start:.0f} s; report: "
-          f"{workspace / REPORT_DIR / REPORT_MD} (and {REPORT_HTML}, figures embedded)")
     return 0
+
+
+def _echo(stream, log: Path, prefix: str) -> None:
+    """Copy a lane's output to its log and, each line prefixed, to this process's stdout.
+    Progress bars rewrite their line with carriage returns: only the last state is kept."""
+    with open(log, "w", encoding="utf-8") as out:
+        for line in stream:
+            line = line.rstrip("\n").rsplit("\r", 1)[-1].rstrip()
+            if line:
+                out.write(line + "\n")
+                out.flush()
+                print(f"{prefix}{line}", flush=True)
+
+
+def run_lanes(lanes: Sequence[Sequence[Step]], workspace: Path, root: Path, timings: Timings
+              ) -> int:
+    """Run each lane as ``python -m scdecg.demo --steps ...`` in its own process, side by side.
+
+    The first lane to fail stops the others (their files are written atomically, so nothing
+    half-written is left); its exit code is returned."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")    # a user's own setting wins
+    reports = workspace / REPORT_DIR
+    offset = time.perf_counter() - timings.started
+    running = []
+    for k, lane in enumerate(lanes, 1):
+        print(f"[demo] lane {k}: {', '.join(s.title for s in lane)}", flush=True)
+        command = [sys.executable, "-m", "scdecg.demo", "--workspace", str(workspace),
+                   "--root", str(root), "--jobs", "1", "--steps", ",".join(s.key for s in lane),
+                   "--timings", str(reports / DEMO_LANE_TIMINGS.format(k))]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, encoding="utf-8", errors="replace", env=env)
+        echo = threading.Thread(target=_echo, args=(process.stdout, reports /
+                                                    DEMO_LANE_LOG.format(k), f"[lane {k}] "))
+        echo.start()
+        running.append((k, process, echo))
+    code = 0
+    pending = list(running)
+    while pending:
+        for item in list(pending):
+            k, process, echo = item
+            if process.poll() is None:
+                continue
+            pending.remove(item)
+            echo.join()
+            timings.merge(reports / DEMO_LANE_TIMINGS.format(k), k, offset)
+            if process.returncode != 0 and code == 0:
+                code = process.returncode
+                print(f"\n[demo] lane {k} failed (exit {code}); stopping the other lanes; "
+                      f"its output is in {reports / DEMO_LANE_LOG.format(k)}", file=sys.stderr)
+                for _, other, _ in pending:
+                    other.terminate()
+        time.sleep(0.2)
+    return code
+
+
+def run_demo(workspace: Path, steps: Sequence[Step] = PIPELINE, root: Path = REPOSITORY,
+             jobs: int = 1, lanes: Sequence[Sequence[str]] = DEMO_LANES,
+             timings_path: Path | None = None) -> int:
+    """Run ``steps`` in ``workspace`` (with ``jobs`` ≥ 2, ``lanes`` side by side); record each
+    step's wall time in reports/demo_timings.csv (or ``timings_path``)."""
+    workspace = workspace.resolve()
+    path = timings_path or workspace / REPORT_DIR / DEMO_TIMINGS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    timings = Timings(path, time.perf_counter())
+    numbers = {s.key: i for i, s in enumerate(steps, 1)}
+    before, in_lanes, after = (demo_schedule(steps, lanes) if jobs >= 2
+                               else (list(steps), [], []))
+    if len(in_lanes) < 2:           # nothing to run side by side
+        before, in_lanes, after = list(steps), [], []
+    code = run_steps(before, workspace, root, timings, numbers, len(steps))
+    if code == 0 and in_lanes:
+        code = run_lanes(in_lanes, workspace, root, timings)
+    if code == 0:
+        code = run_steps(after, workspace, root, timings, numbers, len(steps))
+    if code == 0:
+        print(f"\n[demo] pipeline finished in {time.perf_counter() - timings.started:.0f} s; "
+              f"report: {workspace / REPORT_DIR / REPORT_MD} (and {REPORT_HTML}, figures "
+              f"embedded)")
+    return code
 
 
 @script_main
@@ -93,6 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder the pipeline writes into (created if missing)")
     parser.add_argument("--root", type=Path, default=REPOSITORY,
                         help="repository root: the folder holding the numbered script folders")
+    parser.add_argument("--jobs", type=int, default=default_jobs(),
+                        help="2: run the steps of the two demo lanes side by side (default with "
+                             "two cores or more); 1: every step in this process, in order")
+    parser.add_argument("--steps", default="",
+                        help="comma-separated step keys to run (default: all; a lane uses it)")
+    parser.add_argument("--timings", type=Path, default=None,
+                        help="timings table to write (default: reports/demo_timings.csv)")
     args = parser.parse_args(argv)
     missing = [s.script for s in PIPELINE
                if not s.script.startswith("-m ") and not (args.root / s.script).is_file()]
@@ -101,8 +280,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"pass --root")
     if args.workspace.exists() and not args.workspace.is_dir():
         raise PipelineError(f"--workspace {args.workspace}: a file, not a folder")
-    return run_demo(args.workspace, PIPELINE, args.root.resolve())
-
+    if args.jobs < 1:
+        raise PipelineError(f"--jobs {args.jobs}: must be 1 or more")
+    steps = list(PIPELINE)
+    if args.steps:
+        wanted = args.steps.split(",")
+        known = {s.key for s in PIPELINE}
+        unknown = [key for key in wanted if key not in known]
+        if unknown:
+            raise PipelineError(f"--steps: unknown step {unknown[0]!r}; known: "
+                                f"{[s.key for s in PIPELINE]}")
+        steps = [s for s in PIPELINE if s.key in wanted]
+    return run_demo(args.workspace, steps, args.root.resolve(), args.jobs,
+                    timings_path=args.timings)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -271,6 +271,8 @@ REPORT_DIR = "reports"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 DEMO_TIMINGS = "demo_timings.csv"                # scdecg.demo (run.py demo), in REPORT_DIR
+DEMO_LANE_LOG = "demo_lane{}.log"                # a demo lane's output (lane number), REPORT_DIR
+DEMO_LANE_TIMINGS = "demo_timings_lane{}.csv"   # a lane's timings until the demo merges them
 ECG_EXAMPLE = "ecg_example.png"                  # the demo's x08 figure, inside REPORT_DIR
 ECG_EXAMPLE_GLOB = "ecg_example*.png"
 
@@ -404,6 +406,19 @@ PIPELINE: tuple[Step, ...] = (
                                            f"{MORPH_DIR}/{MORPH_SUMMARY}")),
     Step("report", "run report", "-m scdecg.report", (), REPORT_INPUTS,
          (f"{REPORT_DIR}/{REPORT_MD}", f"{REPORT_DIR}/{REPORT_HTML}")),
+)
+
+#: The demo's two lanes: after the steps that precede every lane step in :data:`PIPELINE`,
+#: these run side by side in two processes, each lane's steps in order; the remaining steps
+#: (the stacking ensemble, morphing, its measurements, the report) run after both. A lane
+#: reads only what the steps before the lanes and its own earlier steps wrote
+#: (:func:`scdecg.demo.demo_schedule` checks the declared inputs and outputs). The lanes are
+#: balanced by their steps' wall times on a 2-core machine (docs/PERFORMANCE.md).
+DEMO_LANES: tuple[tuple[str, ...], ...] = (
+    ("train_beat", "predict_beat", "evaluate_beat", "s08", "s09"),
+    ("train_ecg", "train_death_only", "train_low_ef", "train_beat_independent", "predict",
+     "predict_death_only", "predict_low_ef", "evaluate", "evaluate_death_only",
+     "evaluate_low_ef"),
 )
 
 #: Steps that are not part of the demo but are named in "run ... first" hints.
