@@ -1,6 +1,7 @@
 """The demo runner: each step's script as ``__main__`` in one process, stopping at a failure."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -278,3 +279,11 @@ def test_the_runner_refuses_bad_jobs_and_unknown_steps_in_one_line(tmp_path, cap
     assert demo.main(["--workspace", str(tmp_path / "ws"), *args]) == 2
     assert capsys.readouterr().err.strip().startswith(message)
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_lane_keeps_the_last_state_of_each_progress_bar_line(tmp_path, capsys):
+    stream = io.StringIO("epoch 1:   0%|\repoch 1:  50%|\repoch 1: 100%|\nsaved\n\r   \r\n"
+                         "done\n", newline="\n")
+    demo._echo(stream, tmp_path / "lane.log", "[lane 1] ")
+    assert (tmp_path / "lane.log").read_text() == "epoch 1: 100%|\nsaved\ndone\n"
+    assert capsys.readouterr().out == "[lane 1] epoch 1: 100%|\n[lane 1] saved\n[lane 1] done\n"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import gc
+import io
 import os
 import runpy
 import subprocess
@@ -180,7 +181,7 @@ def run_steps(steps: Sequence[Step], workspace: Path, root: Path, timings: Timin
 
 def _echo(stream, log: Path, prefix: str) -> None:
     """Copy a lane's output to its log and, each line prefixed, to this process's stdout.
-    Progress bars rewrite their line with carriage returns: only the last state is kept."""
+    A progress bar rewrites its line with carriage returns: only its last state is kept."""
     with open(log, "w", encoding="utf-8") as out:
         for line in stream:
             line = line.rstrip("\n").rsplit("\r", 1)[-1].rstrip()
@@ -207,9 +208,12 @@ def run_lanes(lanes: Sequence[Sequence[Step]], workspace: Path, root: Path, timi
                    "--root", str(root), "--jobs", "1", "--steps", ",".join(s.key for s in lane),
                    "--timings", str(reports / DEMO_LANE_TIMINGS.format(k))]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, encoding="utf-8", errors="replace", env=env)
-        echo = threading.Thread(target=_echo, args=(process.stdout, reports /
-                                                    DEMO_LANE_LOG.format(k), f"[lane {k}] "))
+                                   env=env)
+        # lines end at "\n" only, so that a progress bar's "\r" updates stay on its line
+        lines = io.TextIOWrapper(process.stdout, encoding="utf-8", errors="replace",
+                                 newline="\n")
+        echo = threading.Thread(target=_echo, args=(lines, reports / DEMO_LANE_LOG.format(k),
+                                                    f"[lane {k}] "))
         echo.start()
         running.append((k, process, echo))
     code = 0
