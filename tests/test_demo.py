@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +290,24 @@ def test_a_lane_keeps_the_last_state_of_each_progress_bar_line(tmp_path, capsys)
     demo._echo(stream, tmp_path / "lane.log", "[lane 1] ")
     assert (tmp_path / "lane.log").read_text() == "epoch 1: 100%|\nsaved\ndone\n"
     assert capsys.readouterr().out == "[lane 1] epoch 1: 100%|\n[lane 1] saved\n[lane 1] done\n"
+
+
+def test_an_interrupted_demo_stops_its_lanes(root, tmp_path, capsys, monkeypatch):
+    stub_repository(root)
+    (root / step("train_ecg").script).write_text("import time\ntime.sleep(60)\n")
+    real_sleep, polls = time.sleep, []
+
+    def interrupt_once_running(seconds):        # Ctrl-C while the lanes run
+        polls.append(seconds)
+        if len(polls) == 15:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
+
+    monkeypatch.setattr(demo.time, "sleep", interrupt_once_running)
+    ws = tmp_path / "ws"
+    steps = [step(key) for key in ("x00", "train_ecg", "train_beat", "s10")]
+    started = time.perf_counter()
+    assert demo.run_demo(ws, steps, root, jobs=2, lanes=(("train_beat",), ("train_ecg",))) == 130
+    assert time.perf_counter() - started < 30                  # the 60-s step did not finish
+    assert "s10" not in runs(ws)
+    assert "interrupted; the lanes were stopped" in capsys.readouterr().err

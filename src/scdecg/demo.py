@@ -218,21 +218,30 @@ def run_lanes(lanes: Sequence[Sequence[Step]], workspace: Path, root: Path, timi
         running.append((k, process, echo))
     code = 0
     pending = list(running)
-    while pending:
-        for item in list(pending):
-            k, process, echo = item
-            if process.poll() is None:
-                continue
-            pending.remove(item)
+    try:
+        while pending:
+            for item in list(pending):
+                k, process, echo = item
+                if process.poll() is None:
+                    continue
+                pending.remove(item)
+                echo.join()
+                timings.merge(reports / DEMO_LANE_TIMINGS.format(k), k, offset)
+                if process.returncode != 0 and code == 0:
+                    code = process.returncode
+                    print(f"\n[demo] lane {k} failed (exit {code}); stopping the other lanes; "
+                          f"its output is in {reports / DEMO_LANE_LOG.format(k)}",
+                          file=sys.stderr)
+                    for _, other, _ in pending:
+                        other.terminate()
+            time.sleep(0.2)
+    except KeyboardInterrupt:           # Ctrl-C: no lane may go on writing into the workspace
+        for _, process, echo in pending:
+            process.terminate()
+            process.wait()
             echo.join()
-            timings.merge(reports / DEMO_LANE_TIMINGS.format(k), k, offset)
-            if process.returncode != 0 and code == 0:
-                code = process.returncode
-                print(f"\n[demo] lane {k} failed (exit {code}); stopping the other lanes; "
-                      f"its output is in {reports / DEMO_LANE_LOG.format(k)}", file=sys.stderr)
-                for _, other, _ in pending:
-                    other.terminate()
-        time.sleep(0.2)
+        print("\n[demo] interrupted; the lanes were stopped", file=sys.stderr)
+        return 130
     return code
 
 
