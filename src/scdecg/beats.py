@@ -33,9 +33,9 @@ from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES, SCALI
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_ids, failed_run_path, folder_lock, load_npy, output_dir,
-                 read_feather, record_path, remove_leftovers, replace_dir, require_dir, run_first,
-                 save_npy, write_csv)
+from .io import (UnreadableArray, check_ids, clear_failed_run, folder_lock, load_npy, output_dir,
+                 read_feather, record_path, refuse_failed_run, remove_leftovers, replace_dir,
+                 require_dir, run_first, save_npy, write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -382,16 +382,14 @@ def finish_segmentation(log: pd.DataFrame, beats_root: str | Path, log_path: str
     :class:`PipelineError` names how many failed, the first reason and that file."""
     empty = log["n_kept"] == 0
     if len(log) and empty.all():
-        failed = failed_run_path(log_path)
-        write_csv(log, failed)
         first = log.iloc[0]
         reason = " ".join(f"{first['status']}: {first['reason']}".split())
-        raise PipelineError(f"{ecg_dir}: no ECG gave a beat (all {len(log)} failed; first: "
-                            f"{first['studyId']!r}: {reason}); {beats_root}/ left as it was; "
-                            f"per-ECG reasons in {failed}")
+        refuse_failed_run(log, log_path,
+                          f"{ecg_dir}: no ECG gave a beat (all {len(log)} failed; first: "
+                          f"{first['studyId']!r}: {reason}); {beats_root}/ left as it was")
     for study_id in log.loc[empty, "studyId"]:
         write_beats(record_path(beats_root, study_id, ""), study_id, [], np.zeros(0, np.int64))
-    failed_run_path(log_path).unlink(missing_ok=True)  # an earlier failed run's log
+    clear_failed_run(log_path)
 
 
 def segment_tasks(cohort_path: str | Path, ecg_dir: str | Path) -> list[SegmentTask]:
@@ -656,12 +654,11 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
                              columns=["studyId", "beat_file", "z_distance", "kept"])
     per_ecg = distances.groupby("studyId")["kept"].sum()
     if not per_ecg.sum():  # nothing written yet: the earlier morphing beat set stays
-        failed = failed_run_path(out / BEAT_DISTANCES)
-        write_csv(distances, failed)
-        raise PipelineError(f"{out}/: no beat lies within z-distance {max_z_distance:g} of the "
-                            f"median beat (all {len(distances)} beats of {len(selected)} ECGs "
-                            f"dropped; smallest {distances['z_distance'].min():.1f}); {out}/ "
-                            f"left as it was; every beat's distance in {failed}")
+        refuse_failed_run(distances, out / BEAT_DISTANCES,
+                          f"{out}/: no beat lies within z-distance {max_z_distance:g} of the "
+                          f"median beat (all {len(distances)} beats of {len(selected)} ECGs "
+                          f"dropped; smallest {distances['z_distance'].min():.1f}); {out}/ "
+                          f"left as it was", "every beat's distance")
     save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
     save_npy(sd.astype(np.float32), out / SD_BEAT)
     rows.append({"step": f"exclude beats with z-distance > {max_z_distance:g}",
@@ -672,7 +669,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
     write_csv(distances, out / BEAT_DISTANCES)
     write_csv(waterfall, out / WATERFALL)
-    failed_run_path(out / BEAT_DISTANCES).unlink(missing_ok=True)  # an earlier failed run's
+    clear_failed_run(out / BEAT_DISTANCES)
 
     print(waterfall.to_string(index=False))
     print(f"[x05] median beat from {min(len(paths), max_reference_beats)} of {len(paths)} "

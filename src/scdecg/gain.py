@@ -233,21 +233,19 @@ def finish_outputs(report, out_dir: str | Path, report_path: str | Path) -> int:
     return how many. When every ECG failed, nothing is removed and the per-ECG report goes to
     :func:`scdecg.io.failed_run_path` (``report_path`` and ``out_dir`` keep the earlier good run): a
     :class:`PipelineError` names how many failed, the first reason and that file."""
-    from .errors import PipelineError
-    from .io import failed_run_path, record_path, write_csv
+    from .io import clear_failed_run, record_path, refuse_failed_run
 
     failed = report["status"] == "failed"
     if len(report) and failed.all():
-        log = failed_run_path(report_path)
-        write_csv(report, log)
         first = report.iloc[0]
         reason = " ".join(str(first["reason"]).split())
-        raise PipelineError(f"all {len(report)} ECG{'s' * (len(report) > 1)} failed (first: {first['studyId']!r}: "
-                            f"{reason}); {out_dir}/ and {report_path} left as they were; "
-                            f"per-ECG reasons in {log}")
+        refuse_failed_run(report, report_path,
+                          f"all {len(report)} ECG{'s' * (len(report) > 1)} failed (first: "
+                          f"{first['studyId']!r}: {reason}); {out_dir}/ and {report_path} left "
+                          f"as they were")
     for study_id in report.loc[failed, "studyId"]:
         record_path(out_dir, study_id).unlink(missing_ok=True)
-    failed_run_path(report_path).unlink(missing_ok=True)  # an earlier failed run's log
+    clear_failed_run(report_path)
     return int(failed.sum())
 
 

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -279,6 +279,21 @@ def failed_run_path(path: PathLike) -> Path:
     the earlier good run's log stays (``x03_gain_report.csv`` -> ``x03_gain_report.failed.csv``)."""
     path = Path(path)
     return path.with_name(f"{path.stem}.failed{path.suffix}")
+
+
+def refuse_failed_run(table: pd.DataFrame, path: PathLike, problem: str,
+                      contents: str = "per-ECG reasons") -> NoReturn:
+    """A run that produced nothing: write ``table`` to :func:`failed_run_path` of ``path``
+    (``path`` keeps the earlier good run) and raise one :class:`PipelineError`: ``problem``,
+    then where the ``contents`` are."""
+    failed = failed_run_path(path)
+    write_csv(table, failed)
+    raise PipelineError(f"{problem}; {contents} in {failed}")
+
+
+def clear_failed_run(path: PathLike) -> None:
+    """Remove an earlier failed run's log of ``path`` once a run succeeded."""
+    failed_run_path(path).unlink(missing_ok=True)
 
 
 def write_feather(df: pd.DataFrame, path: PathLike) -> None:
