@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="first set-up: uv (fast; falls back to pip) or pip only")
     parser.add_argument("--workspace", type=Path, default=DEMO_WORKSPACE,
                         help="demo: folder the pipeline writes into")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=None,
                         help="demo: 2 runs independent steps in two lanes side by side (the "
                              "default with two cores or more), 1 every step in order")
     args, rest = parser.parse_known_args(argv)

@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder the pipeline writes into (created if missing)")
     parser.add_argument("--root", type=Path, default=REPOSITORY,
                         help="repository root: the folder holding the numbered script folders")
-    parser.add_argument("--jobs", type=int, default=default_jobs(),
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=default_jobs(),
                         help="2: run the steps of the two demo lanes side by side (default with "
                              "two cores or more); 1: every step in this process, in order")
     parser.add_argument("--steps", default="",
@@ -293,8 +293,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"pass --root")
     if args.workspace.exists() and not args.workspace.is_dir():
         raise PipelineError(f"--workspace {args.workspace}: a file, not a folder")
-    if args.jobs < 1:
-        raise PipelineError(f"--jobs {args.jobs}: must be 1 or more")
     steps = list(PIPELINE)
     if args.steps:
         wanted = args.steps.split(",")
