@@ -153,6 +153,15 @@ def test_the_schedule_runs_preprocessing_first_the_lanes_side_by_side_then_the_r
     ((("s08",), ("train_ecg",)),          # train_beat, after the lanes, writes what s08 reads
      "demo lane 1: step 's08' reads modelfits_beat/ntuh_scd_beat_model_demo, which step "
      "'train_beat' writes outside its lane"),
+    ((("predict",), ("x06",)),
+     "demo lane 1: step 'predict' reads covariate_df.feather, which step 'x06' writes outside "
+     "its lane"),
+    ((("evaluate",), ("predict",)),
+     "demo lane 1: step 'evaluate' reads predictions/ntuh_scd_model_demo_1/predictions.feather, "
+     "which step 'predict' writes outside its lane"),
+    ((("x01",), ("x06",)),               # x01 writes the cohort table without reading it
+     "demo lane 1: step 'x01' writes covariate_df.feather, which step 'x06' writes outside its "
+     "lane"),
     ((("train_beat",), ("train_beat", "train_ecg")),
      "demo lanes: step 'train_beat' is in lanes 1 and 2"),
     ((("train_beat",), ("train_ecgs",)), "demo lane 2: unknown step 'train_ecgs'"),

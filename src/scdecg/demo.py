@@ -97,7 +97,7 @@ def demo_schedule(steps: Sequence[Step], lanes: Sequence[Sequence[str]]
     ``steps`` run first, the other steps of no lane last.
 
     A :class:`PipelineError` names a lane step that is unknown or in two lanes, and a lane
-    step whose declared input another lane, or a step run after the lanes, writes.
+    step whose declared input or output another lane, or a step run after the lanes, writes.
     """
     keys = [s.key for s in steps]
     lane_of: dict[str, int] = {}
@@ -116,12 +116,13 @@ def demo_schedule(steps: Sequence[Step], lanes: Sequence[Sequence[str]]
     for k, lane in enumerate(in_lanes):
         writers = [s for j, other in enumerate(in_lanes) if j != k for s in other] + after
         for s in lane:
-            for path in s.inputs:
-                clash = next((w for w in writers if any(paths_overlap(path, out)
-                                                        for out in w.outputs)), None)
-                if clash is not None:
-                    raise PipelineError(f"demo lane {k + 1}: step {s.key!r} reads {path}, "
-                                        f"which step {clash.key!r} writes outside its lane")
+            for verb, paths in (("reads", s.inputs), ("writes", s.outputs)):
+                for path in paths:
+                    clash = next((w for w in writers if any(paths_overlap(path, out)
+                                                            for out in w.outputs)), None)
+                    if clash is not None:
+                        raise PipelineError(f"demo lane {k + 1}: step {s.key!r} {verb} {path}, "
+                                            f"which step {clash.key!r} writes outside its lane")
     return before, [lane for lane in in_lanes if lane], after
 
 
