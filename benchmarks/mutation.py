@@ -89,6 +89,9 @@ TARGETS: dict[str, Target] = {
                        ("tests/test_morphing.py",)),
     # the demo runner: each step as __main__ in one process, exit codes, stop at a failure
     "demo": Target("demo.py", ("run_script", "run_demo", "main"), ("tests/test_demo.py",)),
+    # the demo's lanes: which steps may run side by side (declared inputs and outputs)
+    "demo_schedule": Target("demo.py", ("paths_overlap", "demo_schedule"),
+                            ("tests/test_demo.py", "-k", "schedule or refused or overlap")),
     # the checks where data enters: ids, labels and numbers, recorded folders, .npy files
     "input_checks": Target("io.py",
                            ("unsafe_name_reason", "check_names", "check_ids", "check_values",

@@ -144,6 +144,11 @@ def test_the_schedule_runs_preprocessing_first_the_lanes_side_by_side_then_the_r
         sorted(s.key for s in PIPELINE)
 
 
+def test_without_lanes_the_schedule_runs_every_step_in_order():
+    before, lanes, after = demo.demo_schedule(PIPELINE, ())
+    assert before == list(PIPELINE) and lanes == [] and after == []
+
+
 @pytest.mark.parametrize("lanes, message", [
     ((("train_beat", "s08"), ("train_ecg", "s10")),
      "demo lane 2: step 's10' reads modelfits_vae, which step 's08' writes outside its lane"),
