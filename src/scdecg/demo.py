@@ -42,6 +42,7 @@ import pandas as pd
 
 from .errors import PipelineError, script_main
 from .io import write_csv
+from .parallel import default_jobs
 from .workspace import (DEMO_LANE_LOG, DEMO_LANE_TIMINGS, DEMO_LANES, DEMO_TIMINGS, PIPELINE,
                         REPORT_DIR, REPORT_HTML, REPORT_MD, Step)
 
@@ -124,12 +125,6 @@ def demo_schedule(steps: Sequence[Step], lanes: Sequence[Sequence[str]]
                         raise PipelineError(f"demo lane {k + 1}: step {s.key!r} {verb} {path}, "
                                             f"which step {clash.key!r} writes outside its lane")
     return before, [lane for lane in in_lanes if lane], after
-
-
-def default_jobs() -> int:
-    """Two lanes where this process may use two cores or more, otherwise one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 2 if (cores or 1) >= 2 else 1
 
 
 # --------------------------------------------------------------------------------------
@@ -279,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder the pipeline writes into (created if missing)")
     parser.add_argument("--root", type=Path, default=REPOSITORY,
                         help="repository root: the folder holding the numbered script folders")
-    parser.add_argument("--jobs", type=int, choices=(1, 2), default=default_jobs(),
+    parser.add_argument("--jobs", type=int, choices=(1, 2), default=min(2, default_jobs()),
                         help="2: run the steps of the two demo lanes side by side (default with "
                              "two cores or more); 1: every step in this process, in order")
     parser.add_argument("--steps", default="",
