@@ -251,10 +251,11 @@ def run_demo(workspace: Path, steps: Sequence[Step] = PIPELINE, root: Path = REP
     path.parent.mkdir(parents=True, exist_ok=True)
     timings = Timings(path, time.perf_counter())
     numbers = {s.key: i for i, s in enumerate(steps, 1)}
-    before, in_lanes, after = (demo_schedule(steps, lanes) if jobs >= 2
-                               else (list(steps), [], []))
-    if len(in_lanes) < 2:           # nothing to run side by side
-        before, in_lanes, after = list(steps), [], []
+    before, in_lanes, after = list(steps), [], []
+    if jobs >= 2:
+        scheduled = demo_schedule(steps, lanes)
+        if len(scheduled[1]) >= 2:              # otherwise nothing runs side by side
+            before, in_lanes, after = scheduled
     code = run_steps(before, workspace, root, timings, numbers, len(steps))
     if code == 0 and in_lanes:
         code = run_lanes(in_lanes, workspace, root, timings)
