@@ -17,6 +17,7 @@ from __future__ import annotations
 from scdecg.cli import script_parser
 from scdecg.errors import script_main
 from scdecg.training.runs import train_model
+from scdecg.workspace import GAIN_REPORT as _GAIN_REPORT
 
 
 # Published (paper profile) values.
@@ -48,6 +49,7 @@ VAL_FRAC = 0.3                 # the remaining 40% is the untouched lockbox
 SPLIT_SEED = 42
 SEED = 0
 PREPROCESSING = ["zero_mode"]
+GAIN_REPORT = _GAIN_REPORT     # ECGs x03 failed or left unresolved are left out ("": use all)
 EVAL_BATCH_SIZE = 256
 MEMORY_LIMIT_GB = 4.0          # hold signals in memory up to this size, else read per batch
 AMP = True                     # mixed precision (CUDA only)
@@ -82,6 +84,8 @@ HELP = {
     "preprocessing": "steps applied to each signal, in order: zero_mode, zero_median, "
                      "published_tail_cut (first: the published loader's zeroed last 500 samples)",
     "memory_limit_gb": "load all signals into memory when they fit under this size",
+    "gain_report": ("x03's report: ECGs it failed or left unresolved are left out of training "
+                    "('' to use every ECG, as published)"),
     "resume": "continue from the model folder's checkpoint.pt",
 }
 

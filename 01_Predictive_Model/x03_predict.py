@@ -26,7 +26,8 @@ import sys
 from scdecg.cli import add_runtime_options, build_parser
 from scdecg.errors import script_main
 from scdecg.training.runs import PARTS, predict_model
-from scdecg.workspace import COVARIATE_DF, DEFAULT_MODEL_NAMES, TEN_SEC_DIR
+from scdecg.workspace import COVARIATE_DF, DEFAULT_MODEL_NAMES, GAIN_REPORT as _GAIN_REPORT
+from scdecg.workspace import TEN_SEC_DIR
 
 MODEL_NAME = ""                # empty: the default model of the kind (ntuh_scd_model_demo; ntuh_scd_beat_model_demo with --beat)
 COVARIATE_DF_PATH = COVARIATE_DF
@@ -38,6 +39,7 @@ SPLIT = None                   # published --split TRAIN VAL fractions: checked 
 BATCH_SIZE = 256
 READ_WORKERS = 2               # threads reading ECG files ahead of the model (0: none)
 PREFETCH = 4                   # batches read ahead: memory is about (PREFETCH + 2) batches of signals
+GAIN_REPORT = _GAIN_REPORT     # 10-s models: ECGs x03 flagged are not predicted ("": predict all)
 
 HELP = {
     "model_name": (f"model folder name (default {DEFAULT_MODEL_NAMES['ecg']}, or "
@@ -49,6 +51,8 @@ HELP = {
     "in_sample": "predict the training patients, to predictions_in_sample.feather",
     "read_workers": "threads that read signal files while the model predicts (0: read in turn)",
     "prefetch": "batches read ahead of the model (bounds memory, whatever the cohort size)",
+    "gain_report": ("10-s models: x03's report; ECGs it failed or left unresolved are not "
+                    "predicted ('' to predict every ECG, as published)"),
     "part": (f"part of the model's stored split to predict: {', '.join(PARTS)} (default val; "
              "train is the same as --in_sample; all includes the in-sample training rows)"),
 }
@@ -61,7 +65,8 @@ def main(argv=None):
     parser = build_parser(__doc__, help=HELP, spellings=SPELLINGS, model_name=MODEL_NAME,
                           covariate_df_path=COVARIATE_DF_PATH, ecg_dir=ECG_DIR, beat=BEAT,
                           in_sample=IN_SAMPLE, part=PART, batch_size=BATCH_SIZE,
-                          read_workers=READ_WORKERS, prefetch=PREFETCH)
+                          read_workers=READ_WORKERS, prefetch=PREFETCH,
+                          gain_report=GAIN_REPORT)
     parser.add_argument("--split", nargs=2, type=float, metavar=("TRAIN", "VAL"), default=SPLIT,
                         help="the split fractions the model was trained with (as published, "
                              "e.g. 0.3 0.3); a mismatch with the stored split is refused")
@@ -82,7 +87,7 @@ def main(argv=None):
     name = args.model_name or DEFAULT_MODEL_NAMES[kind]
     predict_model(kind, name, part, args.device, args.batch_size, args.read_workers, args.prefetch,
                   covariate_df=args.covariate_df_path, ecg_dir=args.ecg_dir,
-                  split_fractions=args.split)
+                  split_fractions=args.split, gain_report=args.gain_report)
 
 
 if __name__ == "__main__":

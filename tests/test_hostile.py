@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io as _io
+import json
 import re
 from pathlib import Path
 
@@ -340,6 +341,52 @@ def test_an_edited_model_folder_is_refused_in_one_line(trained, tmp_path, edit, 
     code, _, err = run_main(X03_PREDICT, cwd=ws)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (ws / "predictions").exists()
+
+
+def test_ten_second_prediction_leaves_out_what_x03_flagged_unless_told_not_to(trained,
+                                                                             tmp_path):
+    """DEVIATIONS "Later steps honour x03's flags": 10-s prediction (and training) skip the
+    ECGs x03 failed or left unresolved; ``--gain-report ""`` predicts them, as published."""
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype={"studyId": str})
+    val = sorted(split.loc[split["split"] == "val", "studyId"])
+    pd.DataFrame({"studyId": val[:2], "status": ["unresolved", "failed"],
+                  "reason": ["unresolved gain: III=2.5", "wrong type: uint16"]}
+                 ).to_csv(ws / "x03_gain_report.csv", index=False)
+    predictions = ws / "predictions" / "ntuh_scd_model_demo_1" / "predictions.feather"
+
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    assert sorted(pd.read_feather(predictions)["studyId"]) == val[2:]
+    assert f"2 record(s) excluded or failed of {len(val)}" in out, out
+    assert "x03 could not resolve this ECG" in out
+    code, out, err = run_main(X03_PREDICT, "--gain-report", "", cwd=ws)
+    assert code == 0, err
+    assert sorted(pd.read_feather(predictions)["studyId"]) == val
+
+
+def test_ten_second_training_leaves_out_what_x03_flagged_unless_told_not_to(trained,
+                                                                           tmp_path):
+    from training_fixtures import TINY, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype={"studyId": str})
+    flagged = sorted(split.loc[split["split"] == "train", "studyId"])[0]
+    pd.DataFrame({"studyId": [flagged], "status": ["unresolved"], "reason": ["unresolved gain"]}
+                 ).to_csv(ws / "x03_gain_report.csv", index=False)
+    for option, left_out in (((), True), (("--gain-report", ""), False)):
+        code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                                *option, cwd=ws)
+        assert code == 0, err
+        excluded = pd.read_csv(folder / "excluded.csv", dtype={"studyId": str})
+        left_out_ids = set(excluded["studyId"]) if "studyId" in excluded else set()
+        assert (flagged in left_out_ids) == left_out, excluded
+        config = json.loads((folder / "config.json").read_text())
+        assert config["gain_report"] == ("x03_gain_report.csv" if left_out else "")
+        assert config["data"]["train"]["samples"] == (
+            (split["split"] == "train").sum() - left_out), config["data"]["train"]
 
 
 def test_a_model_folder_without_its_split_is_refused(trained, tmp_path):

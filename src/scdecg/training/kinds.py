@@ -29,20 +29,23 @@ from ..workspace import (BEATS_DIR, DEFAULT_MODEL_NAMES, GAIN_REPORT, MODEL_DIRS
 from .data import beat_items, ten_second_items
 
 
-def _ecg_samples(rows: pd.DataFrame, folder: str, failures: FailureLog) -> pd.DataFrame:
-    """One sample per 10-s ECG in ``folder`` (x03's); ECGs x03 could not resolve are left
-    out and counted in ``failures``."""
+def _ecg_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,
+                 gain_report: str = GAIN_REPORT) -> pd.DataFrame:
+    """One sample per 10-s ECG in ``folder`` (x03's); ECGs that x03's ``gain_report`` flags
+    (failed or unresolved) are left out and counted in ``failures`` (``""``: none are)."""
     require_dir(folder, "x03")
-    flagged = unusable_ecgs(GAIN_REPORT) or {}
+    flagged = unusable_ecgs(gain_report) or {}
     refused = rows["studyId"].isin(list(flagged))
     for sid in rows.loc[refused, "studyId"]:
         failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
     return ten_second_items(rows[~refused], ecg_dir=folder)
 
 
-def _beat_samples(rows: pd.DataFrame, folder: str, failures: FailureLog) -> pd.DataFrame:
+def _beat_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,
+                  gain_report: str = GAIN_REPORT) -> pd.DataFrame:
     """One sample per beat file in ``folder`` (x04's, or x05's morphing beats, which already
-    left out what they could not use); ECGs without beats are counted in ``failures``."""
+    left out what they could not use, x03's flags included, so ``gain_report`` is not read);
+    ECGs without beats are counted in ``failures``."""
     require_dir(folder, "x05" if folder == MORPH_BEATS_DIR else "x04")
     return beat_items(rows, Path("."), folder, failures)
 
@@ -68,7 +71,8 @@ class ModelKind:
     per_beat : bool
         Samples are beats: predictions name the beat file and are also averaged per ECG.
     build_samples : callable
-        ``(rows, folder, failures) -> samples``: the sample table of cohort ``rows``.
+        ``(rows, folder, failures, gain_report) -> samples``: the sample table of cohort
+        ``rows`` (``gain_report``: x03's report, whose flagged ECGs are left out).
     """
 
     key: str
@@ -78,7 +82,7 @@ class ModelKind:
     sample: str
     signal_columns: tuple[str, ...]
     per_beat: bool
-    build_samples: Callable[[pd.DataFrame, str, FailureLog], pd.DataFrame]
+    build_samples: Callable[[pd.DataFrame, str, FailureLog, str], pd.DataFrame]
 
     @property
     def script(self) -> str:

@@ -26,8 +26,8 @@ from .kinds import ModelKind, model_kind
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, stream_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
-from ..workspace import (BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE, SPLIT_FILE,
-                         WEIGHTS_FILE, prediction_file, predictions_folder, read_split)
+from ..workspace import (BY_ECG_SUFFIX, CONFIG_FILE, COVARIATE_DF, EXCLUDED_FILE, GAIN_REPORT,
+                         SPLIT_FILE, WEIGHTS_FILE, prediction_file, predictions_folder, read_split)
 
 READ_WORKERS = 2         # prediction: threads reading signal files ahead of the model ...
 PREFETCH_BATCHES = 4     # ... up to this many batches ahead
@@ -112,7 +112,9 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
     samples_dir = getattr(args, "beats_dir", None) if kind.per_beat else None
     samples_dir = samples_dir or kind.samples_dir
     failures = FailureLog(f"{kind.key} inputs")
-    items = kind.build_samples(rows, samples_dir, failures)
+    gain_report = getattr(args, "gain_report", GAIN_REPORT)  # the beat scripts have none
+    items = kind.build_samples(rows, samples_dir, failures, gain_report)
+    considered = len(items) + len(failures)  # the samples, and what was left out before them
     train_rows = rows[rows["split"] == "train"]
     cov_stats = fit_stats(train_rows, covariates)
     target_stats = fit_stats(items[items["split"] == "train"],
@@ -127,7 +129,7 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
         for row in part.failures.rows:
             failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
     if ctx.is_main and len(failures):
-        print(failures.summary(total=len(items)))
+        print(failures.summary(total=considered))
 
     seed_everything(args.seed)
     arch = Architecture(outputs=outputs, length=args.length, channels=args.channels,
@@ -150,6 +152,7 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
         "covariates": covariates, "covariate_stats": cov_stats, "target_stats": target_stats,
         "preprocessing": list(args.preprocessing), "subset": subset,
         "beats_dir": samples_dir if kind.per_beat else None,
+        "gain_report": None if kind.per_beat else gain_report,
         "split": {"train_frac": args.train_frac, "val_frac": args.val_frac,
                   "seed": args.split_seed, "file": SPLIT_FILE,
                   **{f"n_patients_{s}": int(rows.loc[rows["split"] == s, "ptId"].nunique())
@@ -250,7 +253,8 @@ def per_ecg_means(beats: pd.DataFrame, hats: list[str]) -> pd.DataFrame:
 def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name: str,
                   batch_size: int, read_workers: int = READ_WORKERS,
                   prefetch_batches: int = PREFETCH_BATCHES, covariate_df: str = COVARIATE_DF,
-                  ecg_dir: str = "", split_fractions: Sequence[float] | None = None) -> Path:
+                  ecg_dir: str = "", split_fractions: Sequence[float] | None = None,
+                  gain_report: str = GAIN_REPORT) -> Path:
     """Predict the ``part`` rows of a model's stored split (the x03 step).
 
     Writes ``predictions/<model_name>_1/`` :func:`~scdecg.workspace.prediction_file` (and,
@@ -282,6 +286,9 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
         trained on).
     split_fractions : (float, float), optional
         The published ``--split TRAIN VAL``: only checked against the stored split.
+    gain_report : str
+        10-s models: x03's report; the ECGs it flags (failed or unresolved) are left out and
+        counted (``""``: every ECG is predicted, as published). Beat models do not read it.
 
     Returns
     -------
@@ -324,7 +331,8 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     samples_dir = ecg_dir or (recorded_path(config["beats_dir"], folder / CONFIG_FILE,
                                             "beats_dir", "--ecg_dir")
                               if config.get("beats_dir") else kind.samples_dir)
-    items = kind.build_samples(rows, samples_dir, failures)
+    items = kind.build_samples(rows, samples_dir, failures, gain_report)
+    considered = len(items) + len(failures)  # the samples, and what was left out before them
     data = build_dataset(items, outputs, [True] * len(outputs), covariates,
                          config["covariate_stats"], {}, config["architecture"]["length"],
                          config["preprocessing"], 0.0, name=f"predict {part}",  # 0: stream
@@ -337,7 +345,7 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     for i, reason in unread:
         failures.add(data.index["path"].iloc[i], reason, studyId=data.index["studyId"].iloc[i])
     if len(failures):
-        print(failures.summary(total=len(items)))
+        print(failures.summary(total=considered))
     if not readable.any():
         raise PipelineError(f"predict {part}: no usable signal files "
                             f"(first: {failures.rows[0]['record']}: {failures.rows[0]['reason']})")
