@@ -17,7 +17,7 @@ from pathlib import Path
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError, script_main
 from scdecg.importing import FORMATS, SignalOptions, WindowOptions, import_cohort
-from scdecg.io import write_csv
+from scdecg.io import refuse_path_clashes, write_csv
 from scdecg.workspace import COVARIATE_DF, IMPORT_LOG, TEN_SEC_DIR
 
 INPUT = None
@@ -54,7 +54,8 @@ HELP = {
                "give them, and QTc from a given qt_interval (x05 and x07 need them)",
     "seed": "seed of the x02 placeholder covariates",
     "output": "cohort table to write (the x02 table)",
-    "out_dir": "folder receiving <studyId>.npy (replaced as a whole)",
+    "out_dir": "folder receiving <studyId>.npy (replaced as a whole; a folder holding other "
+               "files is refused)",
     "log": "import log to write: one row per record and label row, with status and reason",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
 }
@@ -71,6 +72,8 @@ def main(argv=None):
     if args.input is None or args.labels is None:
         raise PipelineError("give the records folder with --input DIR and the labels table "
                             "with --labels FILE")
+    refuse_path_clashes({"--out-dir": args.out_dir, "--output": args.output, "--log": args.log},
+                        {"--input": args.input, "--labels": args.labels})
     leads = tuple(name.strip() for name in args.leads.split(",")) if args.leads else ()
     options = SignalOptions(format=args.format, fs=args.fs, leads=leads, unit=args.units,
                             windows=WindowOptions(all_windows=args.windows,

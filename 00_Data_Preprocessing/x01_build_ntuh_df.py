@@ -14,7 +14,7 @@ from scdecg.cohort import (CARDIAC_CAUSES, FLAG_MATCH as _FLAG_MATCH, FLAG_MATCH
                            build_cohort)
 from scdecg.constants import CONTROL_YEARS
 from scdecg.errors import script_main
-from scdecg.io import write_csv, write_feather
+from scdecg.io import refuse_path_clashes, write_csv, write_feather
 from scdecg.workspace import COVARIATE_DF, DEFAULT_DATA_ROOT, X01_EXCLUSIONS
 
 DATA_ROOT = DEFAULT_DATA_ROOT
@@ -52,6 +52,8 @@ def main(argv=None):
                         shockable_rhythms=SHOCKABLE_RHYTHMS_USED,
                         other_rhythms=OTHER_RHYTHMS_USED,
                         flag_match=FLAG_MATCH).parse_args(argv)
+    refuse_path_clashes({"--output": args.output, "--exclusions": args.exclusions},
+                        {"--data-root": args.data_root})
     categories = Categories(tuple(args.cardiac_causes), tuple(args.noncardiac_causes),
                             tuple(args.shockable_rhythms), tuple(args.other_rhythms))
     cohort, report = build_cohort(args.data_root, args.control_years, categories, args.flag_match)

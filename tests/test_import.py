@@ -835,3 +835,116 @@ def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, m
     assert code == 0, err
     assert pd.read_feather(tmp_path / "covariate_df.feather")["studyId"].tolist() == ["new"]
     assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["new.npy"]
+
+
+# ----------------------------------------------------- hostile paths, tables and records
+def one_record_workspace(tmp_path, fmt="npy"):
+    """``records/r1`` (11 s at 500 Hz) and ``labels.csv``; returns the import's options."""
+    rec = tmp_path / "records"
+    rec.mkdir()
+    ecg = known_ecg(np.arange(11 * FS) / FS)
+    if fmt == "wfdb":
+        write_wfdb(rec, "r1", 500, channels(ecg, {}, LEADS))
+        options = []
+    else:
+        np.save(rec / "r1.npy", ecg)
+        options = ["--format", "npy", "--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    return ["--input", "records", "--labels", "labels.csv", "--n-jobs", "1", *options]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--out-dir", "records"], "--out-dir records and --input records name the same path"),
+    (["--out-dir", "."], "--out-dir .: is the working folder or holds it"),
+    (["--out-dir", ".."], "--out-dir ..: is the working folder or holds it"),
+    (["--log", "labels.csv"], "--log labels.csv and --labels labels.csv name the same path"),
+    (["--output", "records/r1.npy"], "--output records/r1.npy lies inside --input records"),
+    (["--output", "x.feather", "--log", "x.feather"], "--output x.feather and --log x.feather"),
+    (["--output", "ecgs/table.feather", "--out-dir", "ecgs"],
+     "--output ecgs/table.feather lies inside --out-dir ecgs"),
+], ids=["out_dir_is_input", "out_dir_here", "out_dir_above", "log_is_labels",
+        "output_in_input", "output_is_log", "output_in_out_dir"])
+def test_import_refuses_to_write_over_its_inputs_or_itself(tmp_path, options, message):
+    args = one_record_workspace(tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, _, err = run_main(X00, *args, *options, cwd=tmp_path)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_import_never_replaces_a_folder_holding_files_of_the_users_own(tmp_path):
+    args = one_record_workspace(tmp_path)
+    victim = tmp_path / "mine"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("keep me")
+    code, _, err = run_main(X00, *args, "--out-dir", "mine", cwd=tmp_path)
+    assert code == 2 and "holds 'notes.txt', which neither an import nor x03 writes" in err
+    assert (victim / "notes.txt").read_text() == "keep me"
+    # a folder of ECG files (an earlier import's, or x03's) is replaced as before
+    (victim / "notes.txt").unlink()
+    np.save(victim / "old.npy", np.zeros((12, 5000), np.float32))
+    code, _, err = run_main(X00, *args, "--out-dir", "mine", cwd=tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in victim.iterdir()) == ["r1.npy"]
+
+
+@pytest.mark.parametrize("header, message", [
+    ("record_id,patient_id,age,sex,days_to_event,cardiac_cause, record_id",
+     "column 'record_id' appears 2 times (columns 1, 7)"),
+    ("record_id,patient_id,age,sex,days_to_event,cardiac_cause,age",
+     "column 'age' appears 2 times (columns 3, 7)"),
+    ("record_id,patient_id,age,sex,days_to_event,cardiac_cause, sex ",
+     "column 'sex' appears 2 times (columns 4, 7)"),
+])
+def test_a_labels_column_given_twice_is_named(tmp_path, header, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(header + "\nr1,p1,50,male,10,,x\n")
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        read_labels(path)
+
+
+@pytest.mark.parametrize("fs, message", [
+    ("inf", "--fs inf: sampling rate inf is not a finite number"),
+    ("1e-07", "--fs 1e-07: sampling rate 1e-07 Hz is outside 50-20000 Hz"),
+    ("1e9", "--fs 1000000000.0: sampling rate 1e+09 Hz is outside 50-20000 Hz"),
+])
+def test_import_refuses_an_impossible_sampling_rate_in_one_line(tmp_path, fs, message):
+    args = one_record_workspace(tmp_path)
+    args[args.index("--fs") + 1] = fs
+    code, _, err = run_main(X00, *args, cwd=tmp_path)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("edit, reason, options", [
+    (lambda line: line.replace(" 500 ", " inf "), "header sampling rate 'inf' is not a positive",
+     []),
+    (lambda line: line.replace(" 500 ", " -500 "), "header sampling rate '-500' is not a positive",
+     []),
+    (lambda line: line.replace(" 500 ", " 5 "), "header: sampling rate 5 Hz is outside", []),
+    # every window is read: the file ends before the header's length (wfdb's own message)
+    (lambda line: line.replace(" 5500", " 55000"), "unreadable WFDB record: ValueError: Samples "
+                                                   "were not loaded correctly", ["--windows"]),
+], ids=["inf", "negative", "too_low", "longer_than_file"])
+def test_a_garbled_wfdb_record_line_refuses_the_record(tmp_path, edit, reason, options):
+    args = one_record_workspace(tmp_path, fmt="wfdb")
+    header = tmp_path / "records" / "r1.hea"
+    _edit_header(header, lambda lines: [edit(lines[0]), *lines[1:]])
+    code, _, err = run_main(X00, *args, *options, cwd=tmp_path)
+    assert code == 2 and "no record was imported" in err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert log["status"].tolist() == ["refused"] and reason in log["reason"][0], log["reason"][0]
+
+
+def test_unsigned_npy_records_and_ids_later_steps_refuse_are_refused(tmp_path):
+    args = one_record_workspace(tmp_path)
+    rec = tmp_path / "records"
+    np.save(rec / "r1.npy", (np.load(rec / "r1.npy") + 40000).astype(np.uint16))
+    (rec / "a:b.npy").write_bytes((rec / "r1.npy").read_bytes())
+    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, *args, cwd=tmp_path)
+    assert code == 2 and "record id 'a:b' unusable: id that later steps cannot use as a file " \
+                         "name (contains ':')" in err, err
+    (rec / "a:b.npy").unlink()
+    code, _, err = run_main(X00, *args, cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert code == 2 and log["reason"][0].startswith("wrong dtype: uint16, expected signed")

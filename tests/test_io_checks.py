@@ -294,3 +294,38 @@ def test_load_npy_maps_on_request_and_lets_operating_system_errors_through(tmp_p
             load_npy(path, mmap=mmap)
     with pytest.raises(IsADirectoryError):        # not a statement about the file's content
         load_npy(tmp_path)
+
+
+# ----------------------------------------------------------- outputs over inputs (hostile)
+def test_outputs_may_not_land_on_inputs_or_on_each_other(tmp_path, monkeypatch):
+    from scdecg.io import refuse_path_clashes
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    refuse_path_clashes({"--output": "a.feather", "--log": "b.csv"},
+                        {"--input": "data", "--labels": "labels.csv", "--unused": ""})
+    for outputs, inputs, message in [
+        ({"--output": "a.feather", "--log": "./a.feather"}, {},
+         "--output a.feather and --log ./a.feather name the same path; the output would"),
+        ({"--report": "covariate_df.feather"}, {"--covariate-df": "covariate_df.feather"},
+         "the input would be overwritten"),
+        ({"--out-dir": "link"}, {"--input": "data"}, "--out-dir link and --input data name"),
+        ({"--output": "data/x.feather"}, {"--input": "data"},
+         "--output data/x.feather lies inside --input data"),
+        ({"--out-dir": "out"}, {"--labels": "out/labels.csv"},
+         "--labels out/labels.csv lies inside --out-dir out"),
+        ({"--out-dir": str(tmp_path.parent)}, {}, "is the working folder or holds it"),
+    ]:
+        with pytest.raises(PipelineError, match=re.escape(message)):
+            refuse_path_clashes(outputs, inputs)
+
+
+def test_x01_refuses_to_write_its_table_over_its_exclusions(tmp_path):
+    from training_fixtures import run_main
+
+    code, _, err = run_main("00_Data_Preprocessing/x01_build_ntuh_df.py", "--exclusions",
+                            "covariate_df.feather", cwd=tmp_path)
+    assert code == 2 and "--output covariate_df.feather and --exclusions covariate_df.feather " \
+                         "name the same path" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())

@@ -39,7 +39,7 @@ from .cohort import (COHORT_COLUMNS, LABELS, MAX_MODELLING_AGE, QTC_LONG_MS, STU
 from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
 from .gain import IDENTITIES, relative_residual
-from .io import feather_problem
+from .io import feather_problem, unsafe_name_reason
 
 FORMATS = ("wfdb", "npy", "csv")
 CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
@@ -75,6 +75,9 @@ FLAG_COLUMNS = ("stelev", "stdown", "dltwv", "lbbb", "paced")
 TRUE_WORDS = {"true", "1", "1.0", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "n", "f"}
 MAX_ID_LENGTH = 200
+#: Sampling rates accepted (Hz): from PTB-XL's 100-Hz copies (and below) to high-resolution
+#: recorders; outside, a rate is almost surely a typo or a garbled header.
+FS_RANGE = (50.0, 20_000.0)
 
 LOG_COLUMNS = ("record_id", "patient_id", "source", "status", "reason", "fs", "seconds",
                "units", "n_windows", "derived_leads", "ignored_leads", "padded_samples",
@@ -133,6 +136,19 @@ def id_problem(value: object) -> str | None:
         return "id with a control character"
     if len(text) > MAX_ID_LENGTH:
         return f"id longer than {MAX_ID_LENGTH} characters"
+    reason = unsafe_name_reason(text)  # the rule of x03-x08, which read these ids back
+    if reason is not None:
+        return f"id that later steps cannot use as a file name ({reason})"
+    return None
+
+
+def fs_problem(fs: float) -> str | None:
+    """Why ``fs`` (Hz) is not a usable sampling rate, or None."""
+    if not (isinstance(fs, (int, float)) and math.isfinite(fs)):
+        return f"sampling rate {fs!r} is not a finite number"
+    if not FS_RANGE[0] <= fs <= FS_RANGE[1]:
+        return (f"sampling rate {fs:g} Hz is outside {FS_RANGE[0]:g}-{FS_RANGE[1]:g} Hz "
+                "(a typo or a garbled header?)")
     return None
 
 
@@ -169,12 +185,17 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     import wfdb
 
     name = str(Path(path).with_suffix(""))
+    _check_header_rate(Path(name + ".hea"))
     try:
         header = wfdb.rdheader(name)
         total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
+        if fs_problem(fs):
+            raise RecordRefused(f"header: {fs_problem(fs)}")
         sampto = _samples_to_read(total, fs, seconds) if total else None
         record = wfdb.rdrecord(name, sampto=sampto)
+    except RecordRefused:
+        raise
     except Exception as exc:  # wfdb raises many types for broken headers and signal files
         raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
     if record.p_signal is None or record.sig_name is None:
@@ -186,6 +207,22 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
                      names=list(record.sig_name), units=units, fs=fs, total_samples=total,
                      uncalibrated=_uncalibrated(fields))
+
+
+def _check_header_rate(header: Path) -> None:
+    """Refuse a header whose record line writes a sampling rate that is not a positive
+    number: wfdb would read it as its 250-Hz default, as if the field were absent."""
+    lines = _header_lines(header)
+    fields = lines[0].split() if lines else []
+    if len(fields) < 3:
+        return  # no rate field: the WFDB default (250 Hz) applies, as the format says
+    text = re.split(r"[/(]", fields[2], maxsplit=1)[0]
+    try:
+        fs = float(text)
+    except ValueError:
+        raise RecordRefused(f"header sampling rate {text!r} is not a number") from None
+    if not (math.isfinite(fs) and fs > 0):
+        raise RecordRefused(f"header sampling rate {text!r} is not a positive number")
 
 
 def _signal_fields(header: Path, names: Sequence[str]) -> list[list[str]]:
@@ -293,8 +330,11 @@ def read_npy(path: Path, fs: float, leads: Sequence[str], unit: str,
         raise RecordRefused(exc.detail) from exc
     except OSError as exc:
         raise RecordRefused(f"unreadable .npy file: {exc}") from exc
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise RecordRefused(f"wrong dtype: {array.dtype}, expected integer or float samples")
+    if not (np.issubdtype(array.dtype, np.signedinteger)
+            or np.issubdtype(array.dtype, np.floating)):
+        raise RecordRefused(f"wrong dtype: {array.dtype}, expected signed integer or float "
+                            "samples (an ECG swings both ways; x01 and x03 refuse unsigned "
+                            "stacks too)")
     view = _as_leads_by_samples(array, len(leads))
     total = view.shape[1]
     signal = np.asarray(view[:, :_samples_to_read(total, fs, seconds)], dtype=np.float64)
@@ -409,8 +449,9 @@ def resample_to_pipeline(ecg: np.ndarray, fs: float) -> np.ndarray:
     multiples of 5000. Rates are turned into an exact ratio ``500/fs``; a rate whose ratio
     needs a denominator above 1000 is refused.
     """
-    if not (np.isfinite(fs) and fs > 0):
-        raise RecordRefused(f"invalid sampling rate: {fs}")
+    problem = fs_problem(fs)
+    if problem:
+        raise RecordRefused(problem)
     ratio = Fraction(FS) / Fraction(fs).limit_denominator(1000)
     if abs(float(ratio) - FS / fs) > 1e-9 * FS / fs:
         raise RecordRefused(f"sampling rate {fs} Hz has no exact ratio to {FS} Hz")
@@ -631,6 +672,9 @@ def read_labels(path: Path) -> pd.DataFrame:
             df = df.where(df.notna(), None)
         else:
             df = pd.read_csv(path, dtype=str, keep_default_na=True)
+            # pandas renames a repeated header ("age", "age.1"): check the header as written
+            written = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _check_unique_columns(list(written.iloc[0]) if len(written) else [], path)
             # Ids are taken as written: "NA", "nan", "None" are ids, only an empty cell is not.
             as_written = pd.read_csv(path, dtype=str, keep_default_na=False)
             for i, name in enumerate(df.columns):
@@ -642,6 +686,7 @@ def read_labels(path: Path) -> pd.DataFrame:
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
         raise PipelineError(f"{path}: cannot read the labels table ({type(exc).__name__}: "
                             f"{exc})") from exc
+    _check_unique_columns(list(df.columns), path)
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
     if missing:
@@ -679,6 +724,17 @@ def read_labels(path: Path) -> pd.DataFrame:
     df.attrs["mode"] = "labels" if given_labels else "events"
     df.attrs["source"] = str(path)
     return df
+
+
+def _check_unique_columns(names: Sequence[object], path: Path) -> None:
+    """One :class:`PipelineError` naming a column the labels table has twice (spaces around
+    a name do not count: `` sex `` repeats ``sex``)."""
+    stripped = [str(name).replace("\ufeff", "").strip() for name in names]
+    for name in filter(None, stripped):  # unnamed (empty) columns are not read
+        where = [i + 1 for i, other in enumerate(stripped) if other == name]
+        if len(where) > 1:
+            raise PipelineError(f"{path}: column {name!r} appears {len(where)} times (columns "
+                                f"{', '.join(map(str, where))}); keep one")
 
 
 def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
@@ -888,6 +944,24 @@ def imported_covariates(kept: pd.DataFrame, by_id: dict[str, dict], records: dic
     return covariates
 
 
+def check_replaceable(folder: Path) -> None:
+    """Refuse to replace ``folder`` unless it is missing or holds only what an import or x03
+    writes there (``<studyId>.npy`` files, hidden files of ours): the import swaps the folder
+    as a whole, and must never delete a folder of the user's own."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise PipelineError(f"--out-dir {folder}: a file is where the ECG folder should be "
+                            "(move it away)")
+    for entry in folder.iterdir():
+        ours = entry.is_file() and not entry.is_symlink() and (
+            entry.suffix == ".npy" or entry.name.startswith("."))
+        if not ours:
+            raise PipelineError(f"--out-dir {folder}: holds {entry.name!r}, which neither an "
+                                "import nor x03 writes; the import replaces this folder as a "
+                                "whole, so choose another --out-dir or move it away")
+
+
 def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path | str,
                   options: SignalOptions, one_per_patient: bool = True, seed: int = 42,
                   n_jobs: int = 0, progress: bool = True,
@@ -903,7 +977,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     import contextlib
     import functools
 
-    from .io import atomic_path, replace_dir
+    from .io import atomic_path, refuse_path_clashes, replace_dir
     from .parallel import imap
 
     if options.format not in FORMATS:
@@ -911,6 +985,8 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     if options.format in ("npy", "csv"):
         if not options.fs or options.fs <= 0:
             raise PipelineError(f"--format {options.format}: give the sampling rate with --fs HZ")
+        if fs_problem(options.fs):
+            raise PipelineError(f"--fs {options.fs}: {fs_problem(options.fs)}")
         if not options.leads and options.format == "npy":
             raise PipelineError("--format npy: give the lead order with --leads I,II,...")
         if uv_per_unit(options.unit or DEFAULT_UNIT) is None:
@@ -926,6 +1002,9 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         raise PipelineError("--fs, --leads and --units are for --format npy/csv; WFDB headers "
                             "give the rate, lead names and units")
 
+    refuse_path_clashes({"--out-dir": out_dir, "--output": table_path},
+                        {"--input": input_dir, "--labels": labels_path})
+    check_replaceable(Path(out_dir))
     labels = read_labels(Path(labels_path))
     records = discover_records(Path(input_dir), options.format, exclude=[Path(labels_path)])
     notes = CohortReport()

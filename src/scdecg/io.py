@@ -274,6 +274,40 @@ def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
         os.rename(new, target)
 
 
+def refuse_path_clashes(outputs: dict[str, PathLike | None],
+                        inputs: dict[str, PathLike | None] | None = None) -> None:
+    """One :class:`PipelineError` when a step would write over what it reads or over another
+    of its outputs.
+
+    ``outputs`` and ``inputs`` map option names (``"--log"``) to paths (``None`` or ``""``:
+    not used). Refused: two outputs at one path, an output at an input's path, one inside the
+    other (a folder holding an input or another output, an output inside an input folder),
+    and an output that is the working folder or holds it. Paths are compared after
+    resolving links, so two spellings of one file clash too.
+    """
+    def named(table):
+        return [(name, value, Path(value).resolve()) for name, value in (table or {}).items()
+                if value not in (None, "")]
+
+    outs, ins = named(outputs), named(inputs)
+    here = Path.cwd().resolve()
+    for i, (name, value, path) in enumerate(outs):
+        if path == here or path in here.parents:
+            raise PipelineError(f"{name} {value}: is the working folder or holds it; an "
+                                "output needs a path of its own")
+        for other, other_value, other_path in outs[i + 1:] + ins:
+            role = "input" if (other, other_value, other_path) in ins else "output"
+            if path == other_path:
+                raise PipelineError(f"{name} {value} and {other} {other_value} name the same "
+                                    f"path; the {role} would be overwritten")
+            if other_path in path.parents or path in other_path.parents:
+                inner, outer = ((name, value), (other, other_value)) \
+                    if other_path in path.parents else ((other, other_value), (name, value))
+                raise PipelineError(f"{inner[0]} {inner[1]} lies inside {outer[0]} {outer[1]}; "
+                                    "give each its own place (an output must not be written "
+                                    "into or over what a step reads or writes elsewhere)")
+
+
 def failed_run_path(path: PathLike) -> Path:
     """Where a step whose run produced nothing writes its per-ECG log instead of ``path``, so
     the earlier good run's log stays (``x03_gain_report.csv`` -> ``x03_gain_report.failed.csv``)."""
