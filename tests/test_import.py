@@ -538,20 +538,25 @@ def test_import_whose_label_rows_are_all_refused_logs_each_row(tmp_path):
 X03 = "00_Data_Preprocessing/x03_process_10sec_ecg.py"
 
 
-@pytest.mark.parametrize("fmt", ["wfdb", "npy"])
-def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
+def one_record_workspace(tmp_path, fmt="npy"):
+    """``records/r1`` (11 s at 500 Hz) and ``labels.csv``; returns the import's options."""
     rec = tmp_path / "records"
     rec.mkdir()
     ecg = known_ecg(np.arange(11 * FS) / FS)
     if fmt == "wfdb":
         write_wfdb(rec, "r1", 500, channels(ecg, {}, LEADS))
-        extra = []
+        options = []
     else:
         np.save(rec / "r1.npy", ecg)
-        extra = ["--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
+        options = ["--format", "npy", "--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
-    code, _, err = run_main(X00, "--input", "records", "--format", fmt, *extra, "--labels",
-                            "labels.csv", "--n-jobs", "1", cwd=tmp_path)
+    return ["--input", "records", "--labels", "labels.csv", "--n-jobs", "1", *options]
+
+
+
+@pytest.mark.parametrize("fmt", ["wfdb", "npy"])
+def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
+    code, _, err = run_main(X00, *one_record_workspace(tmp_path, fmt), cwd=tmp_path)
     assert code == 0, err
     before = np.load(tmp_path / "10_sec_ecgs" / "r1.npy")
     code, _, err = run_main(X03, "--n-jobs", "1", cwd=tmp_path)
@@ -838,21 +843,6 @@ def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, m
 
 
 # ----------------------------------------------------- hostile paths, tables and records
-def one_record_workspace(tmp_path, fmt="npy"):
-    """``records/r1`` (11 s at 500 Hz) and ``labels.csv``; returns the import's options."""
-    rec = tmp_path / "records"
-    rec.mkdir()
-    ecg = known_ecg(np.arange(11 * FS) / FS)
-    if fmt == "wfdb":
-        write_wfdb(rec, "r1", 500, channels(ecg, {}, LEADS))
-        options = []
-    else:
-        np.save(rec / "r1.npy", ecg)
-        options = ["--format", "npy", "--fs", "500", "--leads", ",".join(LEADS), "--units", "uV"]
-    labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
-    return ["--input", "records", "--labels", "labels.csv", "--n-jobs", "1", *options]
-
-
 @pytest.mark.parametrize("options, message", [
     (["--out-dir", "records"], "--out-dir records and --input records name the same path"),
     (["--out-dir", "."], "--out-dir .: is the working folder or holds it"),
