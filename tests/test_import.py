@@ -553,7 +553,6 @@ def one_record_workspace(tmp_path, fmt="npy"):
     return ["--input", "records", "--labels", "labels.csv", "--n-jobs", "1", *options]
 
 
-
 @pytest.mark.parametrize("fmt", ["wfdb", "npy"])
 def test_x03_after_an_import_stops_and_keeps_the_imported_ecgs(tmp_path, fmt):
     code, _, err = run_main(X00, *one_record_workspace(tmp_path, fmt), cwd=tmp_path)
