@@ -36,6 +36,17 @@ def one_error_line(proc) -> str:
     return errors[0]
 
 
+def refused_line(script: str, *args: str, cwd: Path) -> str:
+    """In-process ``main(args)`` exits 2 with one line on stderr (argparse's usage aside), no
+    traceback; returns that line."""
+    from training_fixtures import run_main
+
+    code, _, err = run_main(script, *args, cwd=cwd)
+    lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    return lines[0]
+
+
 # ------------------------------------------------------------------ 1: path escape
 def test_ids_that_leave_the_folder_are_excluded_at_x01(tmp_path):
     study = [study_ecg("ok", 10), study_ecg("../victim", 10), study_ecg("sub/dir/ecg", 10),
@@ -95,6 +106,21 @@ def test_zero_stays_allowed_where_it_means_automatic():
     args = build_parser("x", batch_size=0, n_jobs=0, seed=0, dropout=0.4).parse_args(
         ["--batch-size", "0", "--n-jobs", "0", "--seed", "0", "--dropout", "0"])
     assert (args.batch_size, args.n_jobs, args.seed, args.dropout) == (0, 0, 0, 0.0)
+
+
+@pytest.mark.parametrize("script", [X06, "02_Morphing/s11_prepare_morph_stats.py",
+                                    "02_Morphing/s12_morph_stats.py"])
+def test_a_low_pass_cutoff_the_filter_cannot_take_is_refused(tmp_path, script):
+    """--lowpass-hz 250 (Nyquist at 500 Hz) stopped in scipy, 1e-9 in a singular matrix."""
+    for value in ("250", "1000", "1e-9", "0.4", "inf", "nan", "-1"):
+        line = refused_line(script, "--lowpass-hz", value, cwd=tmp_path)
+        assert line.endswith(f"error: argument --lowpass-hz: {value!r}: --lowpass-hz must be 0 "
+                             "(no filter) or from 0.5 Hz to below 250 Hz (half the 500-Hz "
+                             "sampling rate)"), line
+    assert list(tmp_path.iterdir()) == []
+    parser = build_parser("x", lowpass_hz=40.0)
+    for value in ("0", "0.5", "40", "249.5"):      # 0: no filter, as published
+        assert parser.parse_args(["--lowpass-hz", value]).lowpass_hz == float(value)
 
 
 def test_scripts_refuse_a_negative_seed_in_one_line(tmp_path):
