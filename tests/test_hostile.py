@@ -36,17 +36,6 @@ def one_error_line(proc) -> str:
     return errors[0]
 
 
-def refused_line(script: str, *args: str, cwd: Path) -> str:
-    """In-process ``main(args)`` exits 2 with one line on stderr (argparse's usage aside), no
-    traceback; returns that line."""
-    from training_fixtures import run_main
-
-    code, _, err = run_main(script, *args, cwd=cwd)
-    lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
-    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
-    return lines[0]
-
-
 # ------------------------------------------------------------------ 1: path escape
 def test_ids_that_leave_the_folder_are_excluded_at_x01(tmp_path):
     study = [study_ecg("ok", 10), study_ecg("../victim", 10), study_ecg("sub/dir/ecg", 10),
@@ -112,8 +101,10 @@ def test_zero_stays_allowed_where_it_means_automatic():
                                     "02_Morphing/s12_morph_stats.py"])
 def test_a_low_pass_cutoff_the_filter_cannot_take_is_refused(tmp_path, script):
     """--lowpass-hz 250 (Nyquist at 500 Hz) stopped in scipy, 1e-9 in a singular matrix."""
+    from training_fixtures import refused_line
+
     for value in ("250", "1000", "1e-9", "0.4", "inf", "nan", "-1"):
-        line = refused_line(script, "--lowpass-hz", value, cwd=tmp_path)
+        line = refused_line(script, "--lowpass-hz", value, cwd=tmp_path)  # argparse's line
         assert line.endswith(f"error: argument --lowpass-hz: {value!r}: --lowpass-hz must be 0 "
                              "(no filter) or from 0.5 Hz to below 250 Hz (half the 500-Hz "
                              "sampling rate)"), line

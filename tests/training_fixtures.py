@@ -85,3 +85,12 @@ def run_main(script: str, *args: str, cwd: Path) -> tuple[int, str, str]:
         else:
             os.environ["TQDM_DISABLE"] = old_env
     return code, out.getvalue(), err.getvalue()
+
+
+def refused_line(script: str, *args: str, cwd: Path) -> str:
+    """In-process ``main(args)`` exits 2 with one line on stderr (argparse's usage aside), no
+    traceback; returns that line."""
+    code, _, err = run_main(script, *args, cwd=cwd)
+    lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    return lines[0]
