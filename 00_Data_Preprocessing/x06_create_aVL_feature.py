@@ -35,7 +35,8 @@ HELP = {
     "rpeak_refinement": "how Hamilton's aVL detections are moved: published (to the largest "
                         "absolute deflection within ±100 samples), qrs_centre (to the aVL QRS "
                         "centre, see DEVIATIONS.md) or none",
-    "lowpass_hz": "zero-phase low-pass cutoff before feature extraction (0: none, as published)",
+    "lowpass_hz": ("zero-phase low-pass cutoff before feature extraction (0: none, as "
+                   "published; otherwise 0.5 Hz to below 250 Hz, half the sampling rate)"),
     "min_beats": "fewest beat windows that make a median beat (1: as published)",
     "min_avl_range": "an aVL lead or median beat spanning fewer mV fails as flat (0: as published)",
     "n_jobs": "worker processes (0: all cores)",

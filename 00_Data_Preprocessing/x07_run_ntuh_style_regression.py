@@ -33,7 +33,9 @@ HELP = {
                    "another --filter-mode)"),
     "output_md": "the same results as a readable Markdown report (default: the CSV's name, .md)",
     "outcomes": "0/1 outcome columns",
-    "exposures": "biomarker columns (z-scored within each analysed sample)",
+    "exposures": ("biomarker columns (z-scored within each analysed sample); an exposure that "
+                  "is also a covariate (age, female, heartRate, qrsDuration, the QTc column) is "
+                  "left out of its own adjustment set (age's age_sex model adjusts for sex only)"),
     "filter_mode": "casecontrol: each outcome's cases vs the control group; all: every row",
     "qtc_column": "QTc covariate of the fullest model (qtcf Fridericia, qtcb Bazett)",
     "min_days": "keep ECGs taken at least this many days before the event",

@@ -97,6 +97,23 @@ def test_zero_stays_allowed_where_it_means_automatic():
     assert (args.batch_size, args.n_jobs, args.seed, args.dropout) == (0, 0, 0, 0.0)
 
 
+@pytest.mark.parametrize("script", [X06, "02_Morphing/s11_prepare_morph_stats.py",
+                                    "02_Morphing/s12_morph_stats.py"])
+def test_a_low_pass_cutoff_the_filter_cannot_take_is_refused(tmp_path, script):
+    """--lowpass-hz 250 (Nyquist at 500 Hz) stopped in scipy, 1e-9 in a singular matrix."""
+    from training_fixtures import refused_line
+
+    for value in ("250", "1000", "1e-9", "0.4", "inf", "nan", "-1"):
+        line = refused_line(script, "--lowpass-hz", value, cwd=tmp_path)  # argparse's line
+        assert line.endswith(f"error: argument --lowpass-hz: {value!r}: --lowpass-hz must be 0 "
+                             "(no filter) or from 0.5 Hz to below 250 Hz (half the 500-Hz "
+                             "sampling rate)"), line
+    assert list(tmp_path.iterdir()) == []
+    parser = build_parser("x", lowpass_hz=40.0)
+    for value in ("0", "0.5", "40", "249.5"):      # 0: no filter, as published
+        assert parser.parse_args(["--lowpass-hz", value]).lowpass_hz == float(value)
+
+
 def test_scripts_refuse_a_negative_seed_in_one_line(tmp_path):
     line = one_error_line(run_script(X00, "--seed", "-1", "--data-root", "d", cwd=tmp_path,
                                      check=False))

@@ -359,6 +359,29 @@ def test_script_rejects_bad_options(tmp_path, capsys):
     assert not (tmp_path / "v1").exists()
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--study-fraction", "0.99", "--study-fraction 0.99: 119 of 120 patients in the study group "
+     "and 1 controls; need at least 1 study patient and 5 controls (one per control year)"),
+    ("--study-fraction", "1", "--study-fraction 1: 120 of 120 patients in the study group and 0 "
+     "controls; need at least 1 study patient and 5 controls (one per control year)"),
+    ("--study-fraction", "0", "--study-fraction 0: 0 of 120 patients in the study group and 120 "
+     "controls; need at least 1 study patient and 5 controls (one per control year)"),
+    ("--fault-fraction", "0.99", "1 fault-free pre-arrest ECGs, need >= 3: raise --n-patients "
+     "or --study-fraction, or lower --fault-fraction"),
+    ("--fault-fraction", "1", "argument --fault-fraction: '1': --fault-fraction must be a number "
+     "from 0 to below 1")])
+def test_a_design_that_leaves_a_group_empty_is_refused_before_writing(tmp_path, option, value,
+                                                                     message):
+    """--study-fraction 0.99 left a control year without ECGs (KeyError 'ecg_id') and an empty
+    data folder; --study-fraction 0 and --fault-fraction 1 blamed --n-patients."""
+    from training_fixtures import refused_line
+
+    line = refused_line(X00, "--n-patients", "120", "--seed", "3", "--no-progress",
+                        "--data-root", "arrest-ntuh-ecg/v1", option, value, cwd=tmp_path)
+    assert line.endswith("error: " + message), line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_axis_statements_follow_the_drawn_r_vector():
     """The aVL floor turns vertical R vectors left; the cart's axis statements describe the
     waveform, not the drawing parameter."""

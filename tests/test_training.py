@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from scdecg.failures import FailureLog
 from scdecg.training.data import beat_items, label_matrix, ten_second_items
 from scdecg.training.loop import per_output_losses, validation_loss
 from conftest import ROOT
-from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, run_main
+from training_fixtures import ECG_OUTPUTS, TINY, make_workspace, refused_line, run_main
 
 X01 = "01_Predictive_Model/x01_train_10s_ecg.py"
 X02 = "01_Predictive_Model/x02_train_beats.py"
@@ -288,7 +289,47 @@ def test_different_seed_gives_a_different_run(tmp_path, tiny_problems):
     assert a.history[0]["val_loss"] != b.history[0]["val_loss"]
 
 
+def test_a_diverging_fit_stops_in_one_line(tmp_path, tiny_problems):
+    """lr 1e30 is finite but turns the weights into NaN: the AUC used to stop in a traceback."""
+    train, val = tiny_problems(16)
+    with pytest.raises(PipelineError) as err:
+        _fit(tmp_path, train, val, "div", max_epochs=2, lr=1e30)
+    assert re.fullmatch(r"training diverged at epoch 1 \(validation loss nan, \d+ non-finite "
+                        r"validation outputs\); lower --lr", str(err.value)), str(err.value)
+
+
 # ----------------------------------------------------------------------------- scripts
+@pytest.mark.parametrize("script, option, value, what", [
+    (X01, "--lr", "inf", "a finite number, 0 or more"),
+    (X01, "--weight-decay", "inf", "a finite number, 0 or more"),
+    (X01, "--gamma", "inf", "a finite number, 0 or more"),
+    (X01, "--dropout", "1", "a number from 0 to below 1"),
+    (X02, "--lr", "1e999", "a finite number, 0 or more"),
+    (X02, "--regression-weight", "inf", "a finite number, 0 or more"),
+    (X02, "--dropout", "1.0", "a number from 0 to below 1")])
+def test_training_refuses_an_infinite_rate_or_weight_when_parsing(tmp_path, script, option,
+                                                                  value, what):
+    line = refused_line(script, option, value, cwd=tmp_path)
+    assert line.endswith(f"error: argument {option}: {value!r}: {option} must be {what}"), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_that_diverges_stops_in_one_line(tmp_path):
+    """--lr 1e30 used to end in 'score contains NaN' from the validation AUC."""
+    make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    for script, folder in ((X01, "modelfits_ecg"), (X02, "modelfits_beat")):
+        length = ["--length", "500"] if script == X01 else []
+        code, _, err = run_main(script, *TINY, *length, "--lr", "1e30", cwd=tmp_path)
+        errors = [line for line in err.splitlines() if "error:" in line]
+        assert code == 2 and "Traceback" not in err and len(errors) == 1, err
+        assert err.splitlines()[-1] == errors[0] and re.fullmatch(
+            r"error: training diverged at epoch 1 \(validation loss nan, \d+ non-finite "
+            r"validation outputs\); lower --lr", errors[0]), errors
+        # as for other failed runs: the split and the exclusions stay, no model is saved
+        model = next((tmp_path / folder).iterdir())
+        assert sorted(p.name for p in model.iterdir()) == ["excluded.csv", "split.csv"]
+
+
 def ok(script, *args, cwd):
     code, out, err = run_main(script, *args, cwd=cwd)
     assert code == 0, err

@@ -58,7 +58,7 @@ def make_workspace(root: Path, n_patients: int = 60, n_samples: int = 1000, beat
 
 def run_main(script: str, *args: str, cwd: Path) -> tuple[int, str, str]:
     """Run a numbered script's ``main(argv)`` in this process (no interpreter start-up) from
-    ``cwd``; returns ``(exit code, stdout, stderr)``."""
+    ``cwd``; returns ``(exit code, stdout, stderr)`` (argparse's refusal too: exit 2)."""
     import contextlib
     import importlib.util
     import io
@@ -74,7 +74,10 @@ def run_main(script: str, *args: str, cwd: Path) -> tuple[int, str, str]:
     try:
         os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = module.main(list(args))
+            try:
+                code = module.main(list(args))
+            except SystemExit as exc:   # the parser refused an option
+                code = exc.code
     finally:
         os.chdir(before)
         if old_env is None:
@@ -82,3 +85,12 @@ def run_main(script: str, *args: str, cwd: Path) -> tuple[int, str, str]:
         else:
             os.environ["TQDM_DISABLE"] = old_env
     return code, out.getvalue(), err.getvalue()
+
+
+def refused_line(script: str, *args: str, cwd: Path) -> str:
+    """In-process ``main(args)`` exits 2 with one line on stderr (argparse's usage aside), no
+    traceback; returns that line."""
+    code, _, err = run_main(script, *args, cwd=cwd)
+    lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err)
+    return lines[0]

@@ -15,7 +15,9 @@ For every outcome × exposure × model × estimator one regression on one analys
 * **Exposure** z-scored within that sample: coefficients are per standard deviation.
 * **Models.** ``unadjusted``; ``age_sex`` (+ age, female); ``age_sex_ecg`` (+ heart rate, QRS
   duration, QTc — Fridericia's ``qtcf`` by default: Bazett's over-corrects at high rates and the
-  model already holds heart rate).
+  model already holds heart rate). An exposure that is itself one of these covariates (``age``,
+  say) is left out of its own adjustment set: its ``age_sex`` model adjusts for sex only, the
+  association adjusted for the *other* covariates.
 * **Estimators.** Logistic regression (``logit``: coefficient = log odds ratio, plus the odds
   ratio and its interval) and the linear probability model (``lpm``: coefficient = risk
   difference per SD). Standard errors are clustered by patient (``ptId``); intervals and p-values
@@ -149,7 +151,7 @@ def association_table(df: pd.DataFrame, outcomes=OUTCOMES, exposures=EXPOSURES,
     for outcome in outcomes:
         base = outcome_sample(df, outcome, filter_mode, min_days)
         for exposure in exposures:
-            needed = [outcome, exposure, CLUSTER, *fullest]
+            needed = list(dict.fromkeys([outcome, exposure, CLUSTER, *fullest]))
             sample = base.dropna(subset=needed)
             y = sample[outcome].to_numpy(dtype=float)
             n_events = int(y.sum())
@@ -160,6 +162,7 @@ def association_table(df: pd.DataFrame, outcomes=OUTCOMES, exposures=EXPOSURES,
             problem = _sample_problem(sample, y, exposure, min_events)
             z = zscore(sample[exposure].astype(float)) if problem is None else None
             for model, covariates in models.items():
+                covariates = [c for c in covariates if c != exposure]  # never adjust for itself
                 for estimator in estimators:
                     row = {**head, "model": model, "estimator": estimator}
                     if problem is not None:
@@ -167,7 +170,7 @@ def association_table(df: pd.DataFrame, outcomes=OUTCOMES, exposures=EXPOSURES,
                         continue
                     X = pd.concat([pd.Series(1.0, index=sample.index, name="const"),
                                    z.rename(exposure),
-                                   sample[list(covariates)].astype(float)], axis=1)
+                                   sample[covariates].astype(float)], axis=1)
                     fit = fit_one(y, X, groups, estimator, exposure)
                     rows.append(_failed(row, fit) if isinstance(fit, str) else _ok(row, fit, estimator))
     return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
@@ -255,7 +258,8 @@ def run_association(covariate_df: str | Path, output_csv: str | Path | None = No
     output_csv = Path(output_csv or results_file(filter_mode, ".csv"))
     output_md = Path(output_md or output_csv.with_suffix(".md"))
     covariates = max(model_covariates(qtc).values(), key=len)
-    needed = ["studyId", CLUSTER, "group", "days_to_event", *outcomes, *exposures, *covariates]
+    needed = list(dict.fromkeys(["studyId", CLUSTER, "group", "days_to_event", *outcomes,
+                                 *exposures, *covariates]))
     df = read_feather(covariate_df, needed, step="x06")
     # outcomes 0/1 and numbers finite, or rows would drop silently or the regression stop
     check_values(df, covariate_df, binary=outcomes,

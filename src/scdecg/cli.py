@@ -13,7 +13,9 @@ Each script keeps its defaults as named constants at the top and hands them to
 Numbers are checked where they enter, in one place (:func:`number_type`): no numeric option
 takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, chunk sizes,
 ...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
-:data:`FRACTIONS` lie in [0, 1]; seeds are whole numbers in [0, 2**32). A refused value
+:data:`FRACTIONS` lie in [0, 1] ([0, 1) for :data:`BELOW_ONE`); the rates and weights in
+:data:`FINITE` are finite; low-pass cutoffs (:data:`CUTOFFS`) are 0 (no filter) or lie in
+[0.5 Hz, FS/2); seeds are whole numbers in [0, 2**32). A refused value
 stops the script with argparse's one ``error:`` line (exit 2) naming the option. Options
 that name one file or folder inside a fixed folder (:data:`NAMES`: ``--model-name``,
 ``--name``, ...) take a plain name, never a path (:func:`name_type`).
@@ -35,12 +37,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import os
 import random
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from .constants import FS
 
 PROFILES = ("paper", "demo")
 DEVICES = ("auto", "cpu", "cuda")
@@ -55,6 +60,16 @@ COUNTS = frozenset({
 #: Options that are shares or probabilities: within [0, 1].
 FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
                        "fault_fraction", "dropout", "ci_level", "stop_quantile"})
+#: Shares that must stay below 1 (a dropout of 1 drops every unit; a fault fraction of 1
+#: leaves no usable ECG).
+BELOW_ONE = frozenset({"dropout", "fault_fraction"})
+#: Learning rates, decays and loss weights: an infinite one only turns the model into NaN.
+FINITE = frozenset({"lr", "lr_max", "weight_decay", "gamma", "regression_weight", "kl_alpha",
+                    "beta"})
+#: Low-pass cutoffs in Hz: 0 (no filter) or from LOWPASS_MIN_HZ up to, not including, the
+#: Nyquist frequency of the FS-Hz recordings (below 0.5 Hz the filter design is singular).
+CUTOFFS = frozenset({"lowpass_hz"})
+LOWPASS_MIN_HZ = 0.5
 SEED_LIMIT = 2 ** 32  # NumPy's legacy seeding takes [0, 2**32)
 #: Options naming one file or folder inside a fixed folder (model folders, run and log
 #: names): a path ("../x", "/tmp/x", "a/b") would write outside it, so it is refused.
@@ -68,12 +83,26 @@ def number_type(name: str, default: int | float):
     flag = "--" + name.replace("_", "-")
     if name == "seed" or name.endswith("_seed"):
         low, high, what = 0, SEED_LIMIT - 1, f"a whole number from 0 to {SEED_LIMIT - 1}"
+    elif name in BELOW_ONE:
+        low, high, what = 0.0, 1.0, "a number from 0 to below 1"
     elif name in FRACTIONS:
         low, high, what = 0.0, 1.0, "a number from 0 to 1"
+    elif name in CUTOFFS:
+        low, high = LOWPASS_MIN_HZ, FS / 2
+        what = (f"0 (no filter) or from {low:g} Hz to below {high:g} Hz (half the "
+                f"{FS}-Hz sampling rate)")
     elif name in COUNTS and default != 0:
         low, high, what = 1, None, "at least 1"
+    elif name in FINITE:
+        low, high, what = 0, math.inf, "a finite number, 0 or more"
     else:
         low, high, what = 0, None, "0 or more"
+    below = name in BELOW_ONE or name in CUTOFFS or name in FINITE  # high itself is refused
+
+    def allowed(value) -> bool:  # NaN fails every comparison
+        if name in CUTOFFS and value == 0:
+            return True
+        return value >= low and (high is None or value < high or (not below and value == high))
 
     def convert(text: str):
         try:
@@ -81,7 +110,7 @@ def number_type(name: str, default: int | float):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if not (value >= low and (high is None or value <= high)):  # NaN fails too
+        if not allowed(value):
             raise argparse.ArgumentTypeError(f"{text!r}: {flag} must be {what}")
         return value
 

@@ -592,7 +592,8 @@ def _plant_odd_rows(ecgs: pd.DataFrame, rng: np.random.Generator, design: Cohort
     clean = (ecgs["fault"] == "").to_numpy()
     study_pre = np.flatnonzero(clean & (ecgs["ecg_timetag"] == PRE_TAG).to_numpy())
     if study_pre.size < 3:
-        raise PipelineError(f"--n-patients too small: {study_pre.size} pre-arrest ECGs, need >= 3")
+        raise PipelineError(f"{study_pre.size} fault-free pre-arrest ECGs, need >= 3: raise "
+                            "--n-patients or --study-fraction, or lower --fault-fraction")
     n_pre = (ecgs["ecg_timetag"] == PRE_TAG).groupby(ecgs["patient_ngsci_id"]).transform("sum")
     several = study_pre[n_pre.to_numpy()[study_pre] > 1]
     out_of_range = int(rng.choice(several if several.size else study_pre))
@@ -634,6 +635,15 @@ def sample_cohort(n_patients: int, seed: int,
     storage place (npy_file, npy_index) and simulation parameters (column ``params``)."""
     if n_patients < 10:
         raise PipelineError(f"--n-patients {n_patients}: need at least 10")
+    n_study = int(round(design.study_fraction * n_patients))
+    if n_study < 1 or n_patients - n_study < len(CONTROL_YEARS):
+        raise PipelineError(
+            f"--study-fraction {design.study_fraction:g}: {n_study} of {n_patients} patients in "
+            f"the study group and {n_patients - n_study} controls; need at least 1 study patient "
+            f"and {len(CONTROL_YEARS)} controls (one per control year)")
+    if not 0 <= design.fault_fraction < 1:
+        raise PipelineError(f"--fault-fraction {design.fault_fraction:g}: must be below 1 "
+                            "(the pipeline needs fault-free ECGs)")
     rng = np.random.default_rng([seed, 0])
     patients = sample_patients(n_patients, rng, design)
     ecgs = sample_ecgs(patients, rng, design)

@@ -238,7 +238,8 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
     best weights, history); ``on_best`` is called there whenever the monitored value improves.
     Training stops early when the minimum number of epochs has run and ``epoch >= best_epoch
     + patience`` (:meth:`FitSettings.may_stop`), or after ``max_epochs`` (a run resumed with a
-    larger ``max_epochs`` goes on).
+    larger ``max_epochs`` goes on). Non-finite validation outputs or loss (a learning rate far
+    too high) stop it with a :class:`PipelineError` naming the epoch.
     """
     if settings.val_loss not in VAL_LOSSES:
         raise PipelineError(f"--val-loss {settings.val_loss}: choose one of {', '.join(VAL_LOSSES)}")
@@ -315,6 +316,11 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
 
         val_logits = predict_logits(model, val, ctx, settings.eval_batch_size, settings.amp)
         val_loss = validation_loss(val_logits, val.targets, is_reg.cpu(), settings)
+        if len(val_logits) and not (math.isfinite(val_loss) and np.isfinite(val_logits).all()):
+            # every rank holds the same validation outputs, so every rank stops here
+            raise PipelineError(f"training diverged at epoch {epoch} (validation loss "
+                                f"{val_loss:.4g}, {int((~np.isfinite(val_logits)).sum())} "
+                                "non-finite validation outputs); lower --lr")
         metrics = {**output_metrics(val.targets, val_logits, outputs, regression),
                    **per_output_losses(val_logits, val.targets, outputs, regression)}
         record = {"epoch": epoch, "lr": lr, "train_loss": float(np.mean(losses)) if losses else math.nan,
