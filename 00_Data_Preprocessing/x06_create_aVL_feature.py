@@ -12,6 +12,7 @@ import numpy as np
 
 from scdecg.cli import build_parser
 from scdecg.errors import script_main
+from scdecg.io import refuse_path_clashes
 from scdecg.features import (FEATURE_COLUMNS, LOWPASS_HZ as _LOWPASS_HZ, MIN_BEATS as _MIN_BEATS,
                              MIN_AVL_RANGE_MV as _MIN_AVL_RANGE_MV,
                              RPEAK_REFINEMENT as _RPEAK_REFINEMENT, measure_cohort)
@@ -50,6 +51,9 @@ def main(argv=None):
                         rpeak_refinement=RPEAK_REFINEMENT, lowpass_hz=LOWPASS_HZ,
                         min_beats=MIN_BEATS, min_avl_range=MIN_AVL_RANGE,
                         n_jobs=N_JOBS).parse_args(argv)
+    refuse_path_clashes({"--output-table": args.output_table},
+                        {"--covariate-df": args.covariate_df, "--ecg-dir": args.ecg_dir,
+                         "--gain-report": args.gain_report})
     table = measure_cohort(args.covariate_df, args.ecg_dir, args.gain_report, args.output_table,
                            args.rpeak_refinement, args.lowpass_hz, args.min_beats,
                            args.min_avl_range, args.n_jobs)

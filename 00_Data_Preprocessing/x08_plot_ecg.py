@@ -9,6 +9,7 @@ import matplotlib
 
 from scdecg.cli import build_parser
 from scdecg.errors import script_main
+from scdecg.io import refuse_path_clashes
 from scdecg.plotting import plot_cohort_ecg
 from scdecg.workspace import X08_FIGURE
 from scdecg.workspace import COVARIATE_DF as _COVARIATE_DF, TEN_SEC_DIR as _TEN_SEC_DIR
@@ -35,6 +36,8 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, covariate_df=COVARIATE_DF, ecg_dir=ECG_DIR,
                         study_id=STUDY_ID, output=OUTPUT, markers=MARKERS,
                         dpi=DPI).parse_args(argv)
+    refuse_path_clashes({"--output": args.output},
+                        {"--covariate-df": args.covariate_df, "--ecg-dir": args.ecg_dir})
     study_id = plot_cohort_ecg(args.covariate_df, args.ecg_dir, args.study_id, args.output,
                                args.markers, args.dpi)
     print(f"[x08] wrote {args.output} ({study_id})")

@@ -329,3 +329,19 @@ def test_x01_refuses_to_write_its_table_over_its_exclusions(tmp_path):
     assert code == 2 and "--output covariate_df.feather and --exclusions covariate_df.feather " \
                          "name the same path" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("script, options, message", [
+    ("00_Data_Preprocessing/x06_create_aVL_feature.py", ["--output-table", "covariate_df.feather"],
+     "--output-table covariate_df.feather and --covariate-df covariate_df.feather name the same"),
+    ("00_Data_Preprocessing/x07_run_ntuh_style_regression.py",
+     ["--output-csv", "r.csv", "--output-md", "r.csv"], "--output-csv r.csv and --output-md r.csv"),
+    ("00_Data_Preprocessing/x08_plot_ecg.py", ["--output", "10_sec_ecgs/ecg.png"],
+     "--output 10_sec_ecgs/ecg.png lies inside --ecg-dir 10_sec_ecgs"),
+], ids=["x06", "x07", "x08"])
+def test_steps_refuse_outputs_over_their_inputs(tmp_path, script, options, message):
+    from training_fixtures import run_main
+
+    code, _, err = run_main(script, *options, cwd=tmp_path)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())

@@ -248,7 +248,8 @@ def run_association(covariate_df: str | Path, output_csv: str | Path | None = No
     returns ``(results, csv path, markdown path)``. Unknown options and unusable values (an
     outcome not 0/1, text or inf in a numeric column) are one :class:`PipelineError`."""
     from .errors import PipelineError
-    from .io import check_values, read_feather, write_csv, write_text
+    from .io import (check_values, read_feather, refuse_path_clashes, write_csv,
+                     write_text)
 
     if filter_mode not in FILTER_MODES:
         raise PipelineError(f"--filter-mode {filter_mode!r}: expected one of {FILTER_MODES}")
@@ -257,6 +258,8 @@ def run_association(covariate_df: str | Path, output_csv: str | Path | None = No
         raise PipelineError(f"--estimators {unknown[0]!r}: expected some of {ESTIMATORS}")
     output_csv = Path(output_csv or results_file(filter_mode, ".csv"))
     output_md = Path(output_md or output_csv.with_suffix(".md"))
+    refuse_path_clashes({"--output-csv": output_csv, "--output-md": output_md},
+                        {"--covariate-df": covariate_df})
     covariates = max(model_covariates(qtc).values(), key=len)
     needed = list(dict.fromkeys(["studyId", CLUSTER, "group", "days_to_event", *outcomes,
                                  *exposures, *covariates]))
