@@ -80,7 +80,8 @@ def test_ids_that_leave_the_folder_are_refused_where_files_are_named(tmp_path):
     ("batch_size", 256, "0"), ("max_epochs", 1000, "0"), ("chunk_size", 256, "0"),
     ("dpi", 200, "0"), ("calibration_bins", 10, "0"), ("seed", 0, "-1"),
     ("split_seed", 42, "4294967296"), ("lr", 1e-5, "nan"), ("train_frac", 0.3, "1.5"),
-    ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1")])
+    ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1"), ("gain_fault", 4.88, "0"),
+    ("gain_fault", 4.88, "inf"), ("tolerance", 0.05, "0"), ("max_abs_uv", 1e5, "nan")])
 def test_nonsense_numeric_options_are_refused_by_name(option, default, value):
     parser = build_parser("x", **{option: default})
     flag = "--" + option.replace("_", "-")
@@ -89,6 +90,14 @@ def test_nonsense_numeric_options_are_refused_by_name(option, default, value):
         parser.parse_args([flag, value])
     assert exit_info.value.code == 2
     assert f"argument {flag}:" in stderr.getvalue() and value in stderr.getvalue()
+
+
+def test_x03_refuses_a_gain_fault_of_zero_before_reading_anything(tmp_path):
+    proc = run_script(X03, "--gain-fault", "0", cwd=tmp_path, check=False)
+    line = one_error_line(proc)
+    assert line.endswith("argument --gain-fault: '0': --gain-fault must be a finite number "
+                         "above 0"), line
+    assert "RuntimeWarning" not in proc.stderr and not list(tmp_path.iterdir())
 
 
 def test_zero_stays_allowed_where_it_means_automatic():
