@@ -27,9 +27,9 @@ from scdecg.workspace import STEP_SCRIPTS
     ("a/b", "contains '/'"), ("a\\b", "contains '\\\\'"), ("a\x00b", "contains '\\x00'"),
     ("a\nb", "contains '\\n'"), ("a:b", "contains ':'"), ("a|b", "contains '|'"),
     ("x" * (MAX_NAME_BYTES + 1),
-     f"{MAX_NAME_BYTES + 1} bytes in UTF-8 ({MAX_NAME_BYTES + 1} characters), more than the "
+     f"{MAX_NAME_BYTES + 1} UTF-8 bytes in {MAX_NAME_BYTES + 1} characters, more than the "
      f"{MAX_NAME_BYTES} a file name may take"),
-    ("é" * 120, f"240 bytes in UTF-8 (120 characters), more than the {MAX_NAME_BYTES} a file "
+    ("é" * 120, f"240 UTF-8 bytes in 120 characters, more than the {MAX_NAME_BYTES} a file "
                 "name may take"),
     ("a\udcffb", None), ("a\ud800b", "not valid Unicode text (a lone surrogate)")])
 def test_unsafe_name_reason(name, reason):

@@ -59,7 +59,7 @@ def unsafe_name_reason(name: object) -> str | None:
     except UnicodeEncodeError:
         return "not valid Unicode text (a lone surrogate)"
     if size > MAX_NAME_BYTES:
-        return (f"{size} bytes in UTF-8 ({len(name)} characters), more than the "
+        return (f"{size} UTF-8 bytes in {len(name)} characters, more than the "
                 f"{MAX_NAME_BYTES} a file name may take")
     return None
 
