@@ -33,9 +33,10 @@ from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES, SCALI
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_ids, clear_failed_run, folder_lock, load_npy, output_dir,
-                 read_feather, record_path, refuse_failed_run, remove_leftovers, replace_dir,
-                 require_dir, run_first, save_npy, unfinished_run, write_csv)
+from .io import (UnreadableArray, check_finished, check_ids, clear_failed_run, folder_lock,
+                 load_npy, output_dir, read_feather, record_path, refuse_failed_run,
+                 remove_leftovers, replace_dir, require_dir, run_first, save_npy, unfinished_run,
+                 write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -620,7 +621,8 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     table = read_feather(cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
                          step="x02")
     check_ids(table, cohort)
-    log_path = require_dir(beats, "x04") / segmentation_log
+    check_finished(beats)   # x04 killed or stopped midway: refused, naming it
+    log_path = Path(beats) / segmentation_log
     if not log_path.exists():
         raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")
     log = pd.read_csv(log_path, dtype={"studyId": str}).set_index("studyId")

@@ -13,7 +13,8 @@ Each script keeps its defaults as named constants at the top and hands them to
 Numbers are checked where they enter, in one place (:func:`number_type`): no numeric option
 takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, chunk sizes,
 ...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
-:data:`FRACTIONS` lie in [0, 1]; scales in :data:`POSITIVE` are finite and above 0; seeds
+:data:`FRACTIONS` lie in [0, 1]; scales in :data:`POSITIVE` are above 0 (and finite in
+:data:`FINITE`); seeds
 are whole numbers in [0, 2**32). A refused value stops the script with argparse's one
 ``error:`` line (exit 2) naming the option. Options that name one file or folder inside a
 fixed folder (:data:`NAMES`: ``--model-name``, ``--name``, ...) take a plain name, never a
@@ -56,9 +57,11 @@ COUNTS = frozenset({
 #: Options that are shares or probabilities: within [0, 1].
 FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
                        "fault_fraction", "dropout", "ci_level", "stop_quantile"})
-#: Options that are scales or limits: a finite number above 0 (x03's gain fault, tolerance,
-#: amplitude limit: 0 divided by zero, infinity matched everything).
+#: Options that are scales or limits: above 0 (x03's gain fault, tolerance and amplitude
+#: limit; a fault of 0 divided by zero). Those in :data:`FINITE` are finite too (``--tolerance
+#: inf`` is the published x03, ``--max-abs-uv inf`` no amplitude check).
 POSITIVE = frozenset({"gain_fault", "tolerance", "max_abs_uv"})
+FINITE = frozenset({"gain_fault"})
 SEED_LIMIT = 2 ** 32  # NumPy's legacy seeding takes [0, 2**32)
 #: Options naming one file or folder inside a fixed folder (model folders, run and log
 #: names): a path ("../x", "/tmp/x", "a/b") would write outside it, so it is refused.
@@ -76,9 +79,10 @@ def number_type(name: str, default: int | float):
         low, high, what = 0.0, 1.0, "a number from 0 to 1"
     elif name in COUNTS and default != 0:
         low, high, what = 1, None, "at least 1"
-    elif name in POSITIVE:  # above 0 and finite: the smallest and largest float allowed
-        low, high = np.nextafter(0.0, 1.0), np.finfo(np.float64).max
-        what = "a finite number above 0"
+    elif name in POSITIVE:  # the smallest float above 0 (and the largest, if finite)
+        finite = name in FINITE
+        low, high = np.nextafter(0.0, 1.0), np.finfo(np.float64).max if finite else None
+        what = "a finite number above 0" if finite else "above 0"
     else:
         low, high, what = 0, None, "0 or more"
 

@@ -302,10 +302,11 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
 
     if policy.divisor not in DIVISORS:
         raise PipelineError(f"--divisor {policy.divisor!r}: expected one of {DIVISORS}")
-    for option, value in (("--gain-fault", policy.fault), ("--tolerance", policy.tolerance),
-                          ("--max-abs-uv", max_abs_uv)):
-        if not (np.isfinite(value) and value > 0):
-            raise PipelineError(f"{option} {value!r}: must be a finite number above 0")
+    if not (np.isfinite(policy.fault) and policy.fault > 0):
+        raise PipelineError(f"--gain-fault {policy.fault!r}: must be a finite number above 0")
+    for option, value in (("--tolerance", policy.tolerance), ("--max-abs-uv", max_abs_uv)):
+        if not value > 0:   # infinity: match every gain (the published x03) / no amplitude check
+            raise PipelineError(f"{option} {value!r}: must be above 0")
     cohort = read_stack_cohort(cohort_path)
     problem = imported_cohort_problem(cohort["file_path"])
     if problem:
