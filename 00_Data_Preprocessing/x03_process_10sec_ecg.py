@@ -8,7 +8,9 @@ Einthoven/Goldberger identities, divides them by 4.88 when the estimates match t
 ``x03_gain_report.csv`` (gains, residuals before/after, corrected, status, reason);
 unreadable records are logged and counted, their stale outputs removed, and the run continues.
 When every ECG fails, 10_sec_ecgs/ and the report are left as they were and the run stops,
-naming the per-ECG reasons file (x03_gain_report.failed.csv).
+naming the per-ECG reasons file (x03_gain_report.failed.csv). Until the report is written,
+10_sec_ecgs/.x03-unfinished marks the folder: if this run is killed or stops on an error, the
+steps reading 10_sec_ecgs/ refuse it until x03 is rerun.
 """
 from __future__ import annotations
 

@@ -9,7 +9,9 @@ are written as float32 (12, 300) to ``ecg_beats/<studyId>/<studyId>_<k>.npy`` (k
 each ECG's folder is replaced as a whole, so reruns leave no stale beats. Every ECG gets a row
 in ``ecg_beats/segmentation_log.csv`` with its status, reason and per-filter rejection counts.
 When no ECG gives a beat, ecg_beats/ is left as it was and the run stops, naming the per-ECG
-reasons file (segmentation_log.failed.csv).
+reasons file (segmentation_log.failed.csv). Until the log is written, ecg_beats/.x04-unfinished
+marks the folder: if this run is killed or stops on an error, x05 and beat training refuse it
+until x04 is rerun.
 """
 from __future__ import annotations
 

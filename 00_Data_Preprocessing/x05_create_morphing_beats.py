@@ -13,6 +13,8 @@
 Writes the kept beats to ``ecg_beats_morphing/<studyId>/<studyId>_<k>.npy``, the median and SD
 beats, every beat's distance (``x05_beat_distances.csv``) and the waterfall table
 ``x05_waterfall_table_results.csv``: after each step, the ECGs and the beats that remain.
+Until those tables are written, ``ecg_beats_morphing/.x05-unfinished`` marks the folder, so a
+killed or failed run is refused by s08-s10 until x05 is rerun.
 """
 from __future__ import annotations
 

@@ -80,7 +80,9 @@ def test_ids_that_leave_the_folder_are_refused_where_files_are_named(tmp_path):
     ("batch_size", 256, "0"), ("max_epochs", 1000, "0"), ("chunk_size", 256, "0"),
     ("dpi", 200, "0"), ("calibration_bins", 10, "0"), ("seed", 0, "-1"),
     ("split_seed", 42, "4294967296"), ("lr", 1e-5, "nan"), ("train_frac", 0.3, "1.5"),
-    ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1")])
+    ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1"), ("gain_fault", 4.88, "0"),
+    ("gain_fault", 4.88, "inf"), ("tolerance", 0.05, "0"), ("tolerance", 0.05, "-0.0"),
+    ("max_abs_uv", 1e5, "nan")])
 def test_nonsense_numeric_options_are_refused_by_name(option, default, value):
     parser = build_parser("x", **{option: default})
     flag = "--" + option.replace("_", "-")
@@ -91,10 +93,22 @@ def test_nonsense_numeric_options_are_refused_by_name(option, default, value):
     assert f"argument {flag}:" in stderr.getvalue() and value in stderr.getvalue()
 
 
+def test_x03_refuses_a_gain_fault_of_zero_before_reading_anything(tmp_path):
+    proc = run_script(X03, "--gain-fault", "0", cwd=tmp_path, check=False)
+    line = one_error_line(proc)
+    assert line.endswith("argument --gain-fault: '0': --gain-fault must be a finite number "
+                         "above 0"), line
+    assert "RuntimeWarning" not in proc.stderr and not list(tmp_path.iterdir())
+
+
 def test_zero_stays_allowed_where_it_means_automatic():
     args = build_parser("x", batch_size=0, n_jobs=0, seed=0, dropout=0.4).parse_args(
         ["--batch-size", "0", "--n-jobs", "0", "--seed", "0", "--dropout", "0"])
     assert (args.batch_size, args.n_jobs, args.seed, args.dropout) == (0, 0, 0, 0.0)
+    # infinity keeps meaning "match every gain" (the published x03) and "no amplitude check"
+    args = build_parser("x", tolerance=0.05, max_abs_uv=1e5).parse_args(
+        ["--tolerance", "inf", "--max-abs-uv", "inf"])
+    assert args.tolerance == args.max_abs_uv == float("inf")
 
 
 @pytest.mark.parametrize("script", [X06, "02_Morphing/s11_prepare_morph_stats.py",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from scdecg.errors import PipelineError
-from scdecg.io import (MAX_NAME_LENGTH, UnreadableArray, check_ids, check_names, check_values,
+from scdecg.io import (MAX_NAME_BYTES, UnreadableArray, check_ids, check_names, check_values,
                        feather_problem, load_npy, npy_header, npy_problem, read_array,
                        read_feather, recorded_path, unsafe_name_reason)
 from scdecg.workspace import STEP_SCRIPTS
@@ -19,15 +19,34 @@ from scdecg.workspace import STEP_SCRIPTS
 
 # ----------------------------------------------------------------------------- ids
 @pytest.mark.parametrize("name, reason", [
-    ("e0001", None), ("0000118", None), ("a.b-c_d é", None), ("x" * MAX_NAME_LENGTH, None),
+    ("e0001", None), ("0000118", None), ("a.b-c_d é", None), ("x" * MAX_NAME_BYTES, None),
+    ("é" * (MAX_NAME_BYTES // 2), None),
     (118.0, "not text (float)"), (None, "not text (NoneType)"), ("", "empty"),
     (".hidden", "starts with '.'"), ("..", "starts with '.'"),
     (" e1", "leading or trailing whitespace"), ("e1\t", "leading or trailing whitespace"),
     ("a/b", "contains '/'"), ("a\\b", "contains '\\\\'"), ("a\x00b", "contains '\\x00'"),
     ("a\nb", "contains '\\n'"), ("a:b", "contains ':'"), ("a|b", "contains '|'"),
-    ("x" * (MAX_NAME_LENGTH + 1), f"longer than {MAX_NAME_LENGTH} characters")])
+    ("x" * (MAX_NAME_BYTES + 1),
+     f"{MAX_NAME_BYTES + 1} UTF-8 bytes in {MAX_NAME_BYTES + 1} characters, more than the "
+     f"{MAX_NAME_BYTES} a file name may take"),
+    ("é" * 120, f"240 UTF-8 bytes in 120 characters, more than the {MAX_NAME_BYTES} a file "
+                "name may take"),
+    ("a\udcffb", None), ("a\ud800b", "not valid Unicode text (a lone surrogate)")])
 def test_unsafe_name_reason(name, reason):
     assert unsafe_name_reason(name) == reason
+
+
+def test_the_longest_allowed_id_fits_every_temporary_name_made_from_it(tmp_path):
+    """An id of MAX_NAME_BYTES bytes (two-byte characters) passes through atomic_path's
+    ``.<id>.npy.XXXXXXXX.tmp`` and replace_dir's ``.<id>.<uuid>.old`` (255-byte limit)."""
+    from scdecg.io import replace_dir, save_npy
+
+    name = "é" * (MAX_NAME_BYTES // 2)
+    save_npy(np.zeros(3), tmp_path / f"{name}.npy")
+    for _ in range(2):  # the second time the old folder is renamed to its .old name
+        replace_dir(tmp_path / name, lambda tmp: np.save(tmp / f"{name}_0.npy", np.zeros(3)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name, f"{name}.npy"]
+    assert unsafe_name_reason("é" * 120) is not None   # 240 bytes: x03's temporary went past 255
 
 
 def test_check_names_names_the_first_bad_id_and_counts_the_others():

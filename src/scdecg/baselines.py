@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
+from .io import check_finished
 from .metrics import auc_with_interval
 from .failures import FailureLog
 from .workspace import BEATS_DIR, beat_files, beat_folder
@@ -48,7 +49,9 @@ class BaselineScores:
 
 def median_beat_matrix(study_ids: Sequence[str], beats_dir: str | Path, step: int,
                        failures: FailureLog) -> tuple[list[str], np.ndarray]:
-    """(ids with beats, (n, 12 * ceil(300 / step)) matrix of downsampled median beats)."""
+    """(ids with beats, (n, 12 * ceil(300 / step)) matrix of downsampled median beats); a
+    beat folder that x04 left unfinished is refused (:func:`scdecg.io.check_finished`)."""
+    check_finished(beats_dir)
     kept, rows = [], []
     for study_id in study_ids:
         files = beat_files(beat_folder(beats_dir, str(study_id)))

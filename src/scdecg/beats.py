@@ -33,9 +33,10 @@ from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES, SCALI
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_ids, clear_failed_run, folder_lock, load_npy, output_dir,
-                 read_feather, record_path, refuse_failed_run, remove_leftovers, replace_dir,
-                 require_dir, run_first, save_npy, write_csv)
+from .io import (UnreadableArray, check_finished, check_ids, clear_failed_run, folder_lock,
+                 load_npy, output_dir, read_feather, record_path, refuse_failed_run,
+                 remove_leftovers, replace_dir, require_dir, run_first, save_npy, unfinished_run,
+                 write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -408,8 +409,9 @@ def segment_cohort(cohort_path: str | Path, ecg_dir: str | Path, out_dir: str | 
                    config: BeatConfig = BeatConfig(), n_jobs: int = 0) -> pd.DataFrame:
     """x04 on a workspace: segment every cohort ECG (those x03's ``gain_report`` flags are
     logged as failed) into ``out_dir/<studyId>/``, under a lock on ``out_dir``; write the
-    log ``out_dir/log_name``, print the summary and return the log. When no ECG gives a beat,
-    ``out_dir`` is left as it was (:func:`finish_segmentation`)."""
+    log ``out_dir/log_name``, print the summary and return the log. Until the log is
+    written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`. When no ECG
+    gives a beat, ``out_dir`` is left as it was (:func:`finish_segmentation`)."""
     if not 0 <= config.tail_cut < N_SAMPLES:
         raise PipelineError(f"--tail-cut {config.tail_cut}: must be in 0..{N_SAMPLES - 1}")
     tasks = segment_tasks(cohort_path, ecg_dir)
@@ -418,7 +420,9 @@ def segment_cohort(cohort_path: str | Path, ecg_dir: str | Path, out_dir: str | 
         print(f"[x04] no x03 gain report at {gain_report!r}: x03's flags not applied")
     refused = {t.study_id: flagged[t.study_id] for t in tasks if t.study_id in (flagged or {})}
     out = output_dir(out_dir)
-    with folder_lock(out, "x04"):  # a second x04 over the same folder stops instead of racing
+    # the lock: a second x04 over the same folder stops instead of racing; the marker: until
+    # the log is written, readers refuse the folder (a killed run mixes old and new beats)
+    with folder_lock(out, "x04"), unfinished_run(out, "x04"):
         remove_leftovers(out)
         work = functools.partial(segment_file, beats_root=str(out), config=config,
                                  remove_empty=False)
@@ -574,7 +578,8 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
 
     Writes ``<out_dir>/<studyId>/<studyId>_<k>.npy``, the median and SD beats
     (``median_beat.npy``, ``sd_beat.npy``), every beat's z-distance
-    (``x05_beat_distances.csv``) and the waterfall table (``x05_waterfall_table_results.csv``).
+    (``x05_beat_distances.csv``) and the waterfall table (``x05_waterfall_table_results.csv``);
+    until they are written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`.
 
     Parameters
     ----------
@@ -616,6 +621,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     table = read_feather(cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
                          step="x02")
     check_ids(table, cohort)
+    check_finished(beats)   # x04 killed or stopped midway: refused, naming it
     log_path = Path(beats) / segmentation_log
     if not log_path.exists():
         raise PipelineError(f"{log_path}: file not found ({run_first('x04')})")
@@ -648,28 +654,29 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
 
     work = functools.partial(select_morphing_beats, source_root=str(beats), target_root=str(out),
                              median=median, sd=sd, max_distance=max_z_distance)
-    distances = pd.DataFrame([row for ecg_rows in imap(work, selected, n_jobs=n_jobs,
-                                                        desc="x05 morphing beats")
-                              for row in ecg_rows],
-                             columns=["studyId", "beat_file", "z_distance", "kept"])
-    per_ecg = distances.groupby("studyId")["kept"].sum()
-    if not per_ecg.sum():  # nothing written yet: the earlier morphing beat set stays
-        refuse_failed_run(distances, out / BEAT_DISTANCES,
-                          f"{out}/: no beat lies within z-distance {max_z_distance:g} of the "
-                          f"median beat (all {len(distances)} beats of {len(selected)} ECGs "
-                          f"dropped; smallest {distances['z_distance'].min():.1f}); {out}/ "
-                          f"left as it was", "every beat's distance")
-    save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
-    save_npy(sd.astype(np.float32), out / SD_BEAT)
-    rows.append({"step": f"exclude beats with z-distance > {max_z_distance:g}",
-                 "ecgs": int((per_ecg > 0).sum()), "beats": int(per_ecg.sum())})
-    waterfall = pd.DataFrame(rows)
-    waterfall["ecgs_removed"] = (-waterfall["ecgs"].diff()).fillna(0).astype(int)
-    waterfall["beats_removed"] = (-waterfall["beats"].diff()).fillna(0).astype(int)
-    stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
-    write_csv(distances, out / BEAT_DISTANCES)
-    write_csv(waterfall, out / WATERFALL)
-    clear_failed_run(out / BEAT_DISTANCES)
+    with unfinished_run(out, "x05"):  # until the tables are written, readers refuse ``out``
+        distances = pd.DataFrame([row for ecg_rows in imap(work, selected, n_jobs=n_jobs,
+                                                            desc="x05 morphing beats")
+                                  for row in ecg_rows],
+                                 columns=["studyId", "beat_file", "z_distance", "kept"])
+        per_ecg = distances.groupby("studyId")["kept"].sum()
+        if not per_ecg.sum():  # nothing written yet: the earlier morphing beat set stays
+            refuse_failed_run(distances, out / BEAT_DISTANCES,
+                              f"{out}/: no beat lies within z-distance {max_z_distance:g} of "
+                              f"the median beat (all {len(distances)} beats of {len(selected)} "
+                              f"ECGs dropped; smallest {distances['z_distance'].min():.1f}); "
+                              f"{out}/ left as it was", "every beat's distance")
+        save_npy(median.astype(np.float32), out / MEDIAN_BEAT)
+        save_npy(sd.astype(np.float32), out / SD_BEAT)
+        rows.append({"step": f"exclude beats with z-distance > {max_z_distance:g}",
+                     "ecgs": int((per_ecg > 0).sum()), "beats": int(per_ecg.sum())})
+        waterfall = pd.DataFrame(rows)
+        waterfall["ecgs_removed"] = (-waterfall["ecgs"].diff()).fillna(0).astype(int)
+        waterfall["beats_removed"] = (-waterfall["beats"].diff()).fillna(0).astype(int)
+        stale = remove_stale_dirs(out, set(per_ecg.index[per_ecg > 0]))
+        write_csv(distances, out / BEAT_DISTANCES)
+        write_csv(waterfall, out / WATERFALL)
+        clear_failed_run(out / BEAT_DISTANCES)
 
     print(waterfall.to_string(index=False))
     print(f"[x05] median beat from {min(len(paths), max_reference_beats)} of {len(paths)} "

@@ -13,12 +13,13 @@ Each script keeps its defaults as named constants at the top and hands them to
 Numbers are checked where they enter, in one place (:func:`number_type`): no numeric option
 takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, chunk sizes,
 ...) must be at least 1 unless their default is 0 (where 0 means "automatic"); shares in
-:data:`FRACTIONS` lie in [0, 1] ([0, 1) for :data:`BELOW_ONE`); the rates and weights in
-:data:`FINITE` are finite; low-pass cutoffs (:data:`CUTOFFS`) are 0 (no filter) or lie in
-[0.5 Hz, FS/2); seeds are whole numbers in [0, 2**32). A refused value
-stops the script with argparse's one ``error:`` line (exit 2) naming the option. Options
-that name one file or folder inside a fixed folder (:data:`NAMES`: ``--model-name``,
-``--name``, ...) take a plain name, never a path (:func:`name_type`).
+:data:`FRACTIONS` lie in [0, 1] ([0, 1) for :data:`BELOW_ONE`); scales in :data:`POSITIVE`
+are above 0; the rates, weights and scales in :data:`FINITE` are finite; low-pass cutoffs
+(:data:`CUTOFFS`) are 0 (no filter) or lie in [0.5 Hz, FS/2); seeds are whole numbers in
+[0, 2**32). A refused value stops the script with argparse's one ``error:`` line (exit 2)
+naming the option. Options that name one file or folder inside a fixed folder
+(:data:`NAMES`: ``--model-name``, ``--name``, ...) take a plain name, never a path
+(:func:`name_type`).
 
 ``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
 meaning (the published scripts' underscore spellings).
@@ -63,9 +64,14 @@ FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_frac
 #: Shares that must stay below 1 (a dropout of 1 drops every unit; a fault fraction of 1
 #: leaves no usable ECG).
 BELOW_ONE = frozenset({"dropout", "fault_fraction"})
-#: Learning rates, decays and loss weights: an infinite one only turns the model into NaN.
+#: Options that are scales or limits: above 0 (x03's gain fault, tolerance and amplitude
+#: limit; a fault of 0 divided by zero). ``--tolerance inf`` is the published x03,
+#: ``--max-abs-uv inf`` no amplitude check.
+POSITIVE = frozenset({"gain_fault", "tolerance", "max_abs_uv"})
+#: Learning rates, decays, loss weights and the gain fault: finite (an infinite rate only
+#: turns the model into NaN).
 FINITE = frozenset({"lr", "lr_max", "weight_decay", "gamma", "regression_weight", "kl_alpha",
-                    "beta"})
+                    "beta", "gain_fault"})
 #: Low-pass cutoffs in Hz: 0 (no filter) or from LOWPASS_MIN_HZ up to, not including, the
 #: Nyquist frequency of the FS-Hz recordings (below 0.5 Hz the filter design is singular).
 CUTOFFS = frozenset({"lowpass_hz"})
@@ -93,6 +99,10 @@ def number_type(name: str, default: int | float):
                 f"{FS}-Hz sampling rate)")
     elif name in COUNTS and default != 0:
         low, high, what = 1, None, "at least 1"
+    elif name in POSITIVE:  # the smallest float above 0 (and the largest, if finite)
+        finite = name in FINITE
+        low, high = np.nextafter(0.0, 1.0), np.finfo(np.float64).max if finite else None
+        what = "a finite number above 0" if finite else "above 0"
     elif name in FINITE:
         low, high, what = 0, math.inf, "a finite number, 0 or more"
     else:

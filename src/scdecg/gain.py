@@ -286,7 +286,9 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
                    chunk_size: int = 256, n_jobs: int = 0):
     """x03 on a workspace: write every cohort ECG to ``out_dir/<studyId>.npy`` with its limb
     leads' gain corrected, under a lock on ``out_dir``, and the per-ECG report to
-    ``report_path``; prints the summary and returns the report (cohort order). A cohort
+    ``report_path``; prints the summary and returns the report (cohort order). Until the
+    report is written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`, so a
+    killed or failed run is refused by the steps that read it. A cohort
     from x00_import_cohort.py is refused; when every ECG fails, ``out_dir`` and the report
     are left as they were (:func:`finish_outputs`)."""
     import functools
@@ -295,18 +297,25 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
 
     from .errors import PipelineError
     from .failures import FailureLog
-    from .io import folder_lock, output_dir, remove_leftovers, write_csv
+    from .io import folder_lock, output_dir, remove_leftovers, unfinished_run, write_csv
     from .parallel import imap
 
     if policy.divisor not in DIVISORS:
         raise PipelineError(f"--divisor {policy.divisor!r}: expected one of {DIVISORS}")
+    if not (np.isfinite(policy.fault) and policy.fault > 0):
+        raise PipelineError(f"--gain-fault {policy.fault!r}: must be a finite number above 0")
+    for option, value in (("--tolerance", policy.tolerance), ("--max-abs-uv", max_abs_uv)):
+        if not value > 0:   # infinity: match every gain (the published x03) / no amplitude check
+            raise PipelineError(f"{option} {value!r}: must be above 0")
     cohort = read_stack_cohort(cohort_path)
     problem = imported_cohort_problem(cohort["file_path"])
     if problem:
         raise PipelineError(f"{cohort_path}: {problem}: a cohort from x00_import_cohort.py, "
                             f"whose {out_dir}/ is already written; run x04 next, not x03")
     out = output_dir(out_dir)
-    with folder_lock(out, "x03"):  # a second x03 over the same folder stops instead of racing
+    # the lock: a second x03 over the same folder stops instead of racing; the marker: until
+    # the report is written, readers refuse the folder (a killed run mixes old and new files)
+    with folder_lock(out, "x03"), unfinished_run(out, "x03"):
         remove_leftovers(out)
         work = functools.partial(extract_chunk, out_dir=out_dir, policy=policy,
                                  max_abs_uv=max_abs_uv)
@@ -316,7 +325,7 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
         report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
         report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
         finish_outputs(report, out_dir, report_path)  # every ECG failed: stops, removes nothing
-    write_csv(report, report_path)
+        write_csv(report, report_path)
 
     log = FailureLog("x03")
     for row in report[report["flagged"]].itertuples():

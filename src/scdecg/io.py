@@ -28,8 +28,10 @@ os.umask(_UMASK)
 
 
 # ----------------------------------------------------------------------------- record names
-#: Longest record id used as a file name (file systems allow 255 bytes; room for suffixes).
-MAX_NAME_LENGTH = 200
+#: Longest record id used as a file name, in UTF-8 bytes: file systems allow 255 bytes per
+#: name, and the longest name made from an id, :func:`replace_dir`'s ``.<id>.<32 hex>.old``,
+#: adds 38.
+MAX_NAME_BYTES = 200
 _UNSAFE_CHARACTERS = re.compile(r"[/\\\x00-\x1f\x7f:*?\"<>|]")
 
 
@@ -38,8 +40,8 @@ def unsafe_name_reason(name: object) -> str | None:
 
     Refused: empty, ``.``/``..``, a leading dot (hidden; the pipeline's temporary files start
     with one), path separators, control characters, characters Windows refuses, surrounding
-    whitespace, and names longer than :data:`MAX_NAME_LENGTH` characters. So an id can never
-    point outside the folder it is written into.
+    whitespace, and names longer than :data:`MAX_NAME_BYTES` bytes in UTF-8 (``é`` is two).
+    So an id can never point outside the folder it is written into.
     """
     if not isinstance(name, str):
         return f"not text ({type(name).__name__})"
@@ -52,8 +54,13 @@ def unsafe_name_reason(name: object) -> str | None:
     bad = _UNSAFE_CHARACTERS.search(name)
     if bad:
         return f"contains {bad.group()!r}"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"longer than {MAX_NAME_LENGTH} characters"
+    try:
+        size = len(name.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return "not valid Unicode text (a lone surrogate)"
+    if size > MAX_NAME_BYTES:
+        return (f"{size} UTF-8 bytes in {len(name)} characters, more than the "
+                f"{MAX_NAME_BYTES} a file name may take")
     return None
 
 
@@ -243,6 +250,60 @@ def folder_lock(folder: PathLike, step: str) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+# ----------------------------------------------------------------------------- unfinished runs
+#: The steps that fill a folder one record at a time (x03: ``10_sec_ecgs/``, x04:
+#: ``ecg_beats/``, x05: ``ecg_beats_morphing/``) and so mark it while they write.
+MARKED_STEPS = ("x03", "x04", "x05")
+
+
+def unfinished_marker(folder: PathLike, step: str) -> Path:
+    """``<folder>/.<step>-unfinished``: present while ``step`` writes ``folder`` (a dot-file,
+    so no listing of records or beats takes it for one)."""
+    return Path(folder) / f".{step}-unfinished"
+
+
+class FailedRun(PipelineError):
+    """A run that produced nothing and left its outputs as they were (:func:`refuse_failed_run`)."""
+
+
+@contextlib.contextmanager
+def unfinished_run(folder: PathLike, step: str) -> Iterator[None]:
+    """Mark ``folder`` as being written by ``step`` while the block runs.
+
+    The marker (:func:`unfinished_marker`, saying which step and when) is written first and
+    removed only when the block completes, so a run killed or stopped by an error leaves it,
+    and every reader (:func:`check_finished`) refuses the mix of old and new files until
+    ``step`` is rerun. A :class:`FailedRun` (nothing written) leaves the folder as it was:
+    the marker is removed unless an earlier unfinished run had left one."""
+    import datetime
+
+    if step not in MARKED_STEPS:
+        raise ValueError(f"unknown marking step {step!r}; known: {MARKED_STEPS}")
+    marker = unfinished_marker(folder, step)
+    earlier = marker.exists()
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    write_text(f"{step} ({STEP_SCRIPTS.get(step, step)}) started writing this folder at "
+               f"{started} (pid {os.getpid()}); it removes this file when it finishes\n", marker)
+    try:
+        yield
+    except FailedRun:
+        if not earlier:
+            marker.unlink(missing_ok=True)
+        raise
+    marker.unlink()
+
+
+def check_finished(folder: PathLike) -> None:
+    """Refuse, in one :class:`PipelineError`, a folder that a step left unfinished (killed or
+    stopped by an error: its :func:`unfinished_marker` is there), naming the step to rerun."""
+    folder = Path(folder)
+    for step in MARKED_STEPS:
+        marker = unfinished_marker(folder, step)
+        if marker.exists():
+            raise PipelineError(f"{folder}: {step} did not finish (killed or stopped by an "
+                                f"error: {marker}); rerun {STEP_SCRIPTS.get(step, step)}")
+
+
 def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
     """Replace folder ``target`` by what ``fill(tmp_dir)`` writes; ``fill=None`` removes it.
 
@@ -318,11 +379,11 @@ def failed_run_path(path: PathLike) -> Path:
 def refuse_failed_run(table: pd.DataFrame, path: PathLike, problem: str,
                       contents: str = "per-ECG reasons") -> NoReturn:
     """A run that produced nothing: write ``table`` to :func:`failed_run_path` of ``path``
-    (``path`` keeps the earlier good run) and raise one :class:`PipelineError`: ``problem``,
+    (``path`` keeps the earlier good run) and raise one :class:`FailedRun`: ``problem``,
     then where the ``contents`` are."""
     failed = failed_run_path(path)
     write_csv(table, failed)
-    raise PipelineError(f"{problem}; {contents} in {failed}")
+    raise FailedRun(f"{problem}; {contents} in {failed}")
 
 
 def clear_failed_run(path: PathLike) -> None:
@@ -551,10 +612,11 @@ def read_feather(path: PathLike, columns: Iterable[str] = (), step: str | None =
 
 def require_dir(path: PathLike, step: str) -> Path:
     """The folder ``path`` that pipeline ``step`` writes; a :class:`PipelineError` naming the
-    step when it is absent."""
+    step when it is absent or was left unfinished (:func:`check_finished`)."""
     path = Path(path)
     if not path.is_dir():
         raise PipelineError(f"{path}: folder not found ({run_first(step)})")
+    check_finished(path)
     return path
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import check_ids, read_array, read_feather
+from .io import check_finished, check_ids, read_array, read_feather
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
                         TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
@@ -218,6 +218,7 @@ def morph_beat_index(patients: Sequence[str] | None, beats_dir: Path = Path(MORP
     beats_dir = Path(beats_dir)
     if not beats_dir.is_dir():
         raise PipelineError(f"{beats_dir}: morphing-beat folder not found (run x05 first)")
+    check_finished(beats_dir)   # x05 (or x04) killed or stopped midway: refused
     rows = []
     for study_id, pt_id in zip(cov["studyId"], cov["ptId"]):
         rows += [(study_id, pt_id, str(f))

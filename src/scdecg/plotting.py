@@ -150,7 +150,7 @@ def plot_cohort_ecg(covariate_df: str | Path, ecg_dir: str | Path, study_id: str
     ``markers``; returns the studyId drawn. A missing row, a bad ``scaling_factor`` or an
     unusable ECG file is one :class:`PipelineError` naming it."""
     from .features import HALF_WINDOW, avl_features
-    from .io import load_npy, plain_value, read_feather, record_path, run_first
+    from .io import check_finished, load_npy, plain_value, read_feather, record_path, run_first
     from .signals import to_millivolts
 
     cohort = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
@@ -167,6 +167,7 @@ def plot_cohort_ecg(covariate_df: str | Path, ecg_dir: str | Path, study_id: str
         raise PipelineError(f"{covariate_df}: scaling_factor {value!r} of studyId "
                             f"{study_id!r} is not a positive number")
     path = record_path(ecg_dir, study_id)
+    check_finished(ecg_dir)   # x03 killed or stopped midway: refused
     if not path.exists():
         raise PipelineError(f"{path}: file not found ({run_first('x03')})")
     try:
