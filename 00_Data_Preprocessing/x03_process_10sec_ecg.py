@@ -17,6 +17,7 @@ from __future__ import annotations
 from scdecg.cli import build_parser
 from scdecg.constants import NTUH_GAIN_FAULT
 from scdecg.errors import script_main
+from scdecg.io import refuse_path_clashes
 from scdecg.gain import (DIVISORS, GAIN_TOLERANCE, MAX_ABS_UV as _MAX_ABS_UV, MAX_RESIDUAL,
                          GainPolicy, extract_cohort)
 from scdecg.workspace import COVARIATE_DF, GAIN_REPORT, TEN_SEC_DIR
@@ -52,6 +53,8 @@ def main(argv=None):
                         gain_fault=GAIN_FAULT, tolerance=TOLERANCE,
                         max_residual_after=MAX_RESIDUAL_AFTER, divisor=DIVISOR,
                         max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
+    refuse_path_clashes({"--out-dir": args.out_dir, "--report": args.report},
+                        {"--cohort": args.cohort})
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
     report = extract_cohort(args.cohort, args.out_dir, args.report, policy, args.max_abs_uv,

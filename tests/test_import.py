@@ -100,7 +100,8 @@ def test_units_and_ids():
     assert uv_per_unit("mV") == 1000 and uv_per_unit("MV") == 1000
     assert uv_per_unit("uV") == uv_per_unit("\u00b5V") == uv_per_unit("\u03bcV") == 1
     assert uv_per_unit("V") == 1e6 and uv_per_unit("mmHg") is None and uv_per_unit("") is None
-    for bad in ("", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", None, float("nan")):
+    for bad in ("", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a\nb", None, float("nan"),
+                "a:b", " a", "\u00e9" * 120):
         assert id_problem(bad), bad
     for good in ("00001_hr", "rec.v2", "A-17", "p 3"):
         assert id_problem(good) is None, good
@@ -222,7 +223,8 @@ def test_ready_made_labels_are_taken_as_they_are(tmp_path):
     (pd.DataFrame({"record_id": ["a", "a"], "patient_id": ["1", "2"], "age": [1, 2],
                    "sex": ["male"] * 2, "scd1": [0, 1]}), r"record_id 'a' appears in rows \[1, 2\]"),
     (pd.DataFrame({"record_id": ["../x"], "patient_id": ["1"], "age": [1], "sex": ["male"],
-                   "scd1": [0]}), r"row 1, column record_id: '../x': id with a path separator"),
+                   "scd1": [0]}),
+     r"row 1, column record_id: '../x': id that cannot be a file name \(starts with '.'\)"),
     (pd.DataFrame({"record_id": ["a"], "patient_id": [""], "age": [1], "sex": ["male"],
                    "scd1": [0]}), r"row 1 \(record_id 'a'\): patient_id is empty"),
     (pd.DataFrame({"record_id": ["a"], "patient_id": ["1"], "age": [1], "sex": ["male"],
@@ -931,8 +933,8 @@ def test_unsigned_npy_records_and_ids_later_steps_refuse_are_refused(tmp_path):
     (rec / "a:b.npy").write_bytes((rec / "r1.npy").read_bytes())
     labels_frame([("r1", "p1", 50, "male", 10, "")]).to_csv(tmp_path / "labels.csv", index=False)
     code, _, err = run_main(X00, *args, cwd=tmp_path)
-    assert code == 2 and "record id 'a:b' unusable: id that later steps cannot use as a file " \
-                         "name (contains ':')" in err, err
+    assert code == 2 and "record id 'a:b' unusable: id that cannot be a file name (contains " \
+                         "':')" in err, err
     (rec / "a:b.npy").unlink()
     code, _, err = run_main(X00, *args, cwd=tmp_path)
     log = pd.read_csv(tmp_path / "x00_import_log.csv")

@@ -357,7 +357,9 @@ def test_x01_refuses_to_write_its_table_over_its_exclusions(tmp_path):
      ["--output-csv", "r.csv", "--output-md", "r.csv"], "--output-csv r.csv and --output-md r.csv"),
     ("00_Data_Preprocessing/x08_plot_ecg.py", ["--output", "10_sec_ecgs/ecg.png"],
      "--output 10_sec_ecgs/ecg.png lies inside --ecg-dir 10_sec_ecgs"),
-], ids=["x06", "x07", "x08"])
+    ("00_Data_Preprocessing/x03_process_10sec_ecg.py", ["--report", "covariate_df.feather"],
+     "--report covariate_df.feather and --cohort covariate_df.feather name the same path"),
+], ids=["x06", "x07", "x08", "x03"])
 def test_steps_refuse_outputs_over_their_inputs(tmp_path, script, options, message):
     from training_fixtures import run_main
 

@@ -74,7 +74,6 @@ MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_
 FLAG_COLUMNS = ("stelev", "stdown", "dltwv", "lbbb", "paced")
 TRUE_WORDS = {"true", "1", "1.0", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "n", "f"}
-MAX_ID_LENGTH = 200
 #: Sampling rates accepted (Hz): from PTB-XL's 100-Hz copies (and below) to high-resolution
 #: recorders; outside, a rate is almost surely a typo or a garbled header.
 FS_RANGE = (50.0, 20_000.0)
@@ -122,24 +121,13 @@ def uv_per_unit(unit: object) -> float | None:
 
 
 def id_problem(value: object) -> str | None:
-    """Why ``value`` cannot be a record id (it becomes a file name), or None."""
+    """Why ``value`` cannot be a record id, or None: it becomes a file name, so the rule is
+    the one every later step applies (:func:`scdecg.io.unsafe_name_reason`)."""
     text = "" if value is None or (np.ndim(value) == 0 and pd.isna(value)) else str(value)
     if text.strip() == "":
         return "empty id"
-    if text != text.strip():
-        return "id with leading or trailing spaces"
-    if "/" in text or "\\" in text:
-        return "id with a path separator"
-    if text.startswith("."):
-        return "id starting with '.' ('.', '..' and hidden names are not file names)"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        return "id with a control character"
-    if len(text) > MAX_ID_LENGTH:
-        return f"id longer than {MAX_ID_LENGTH} characters"
-    reason = unsafe_name_reason(text)  # the rule of x03-x08, which read these ids back
-    if reason is not None:
-        return f"id that later steps cannot use as a file name ({reason})"
-    return None
+    reason = unsafe_name_reason(text)
+    return None if reason is None else f"id that cannot be a file name ({reason})"
 
 
 def fs_problem(fs: float) -> str | None:
