@@ -33,6 +33,18 @@ def test_report_without_ground_truth_says_so(tmp_path):
     assert "`covariate_df.feather` is missing (made by x01/x02)" in text
 
 
+def test_report_warns_of_a_folder_a_step_left_unfinished(tmp_path):
+    from scdecg.io import unfinished_marker
+
+    (tmp_path / "ecg_beats").mkdir()
+    unfinished_marker(tmp_path / "ecg_beats", "x04").write_text("x04 started")
+    path, problems = build_report(tmp_path, problems=True)
+    assert problems[0] == (f"{tmp_path / 'ecg_beats'}: x04 did not finish (killed or stopped by "
+                           f"an error: {tmp_path / 'ecg_beats' / '.x04-unfinished'}); rerun "
+                           "00_Data_Preprocessing/x04_segment_beats.py")
+    assert f"**Warning:** `{problems[0]}`; the tables below may mix two runs." in path.read_text()
+
+
 def test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble(tmp_path):
     import pandas as pd
 

@@ -22,7 +22,7 @@ from . import workspace as W
 from .baselines import PROBE
 from .errors import PipelineError, os_error_line, script_main
 from .evaluation import split_label
-from .io import check_values, read_feather, require_columns, write_text
+from .io import check_finished, check_values, read_feather, require_columns, write_text
 from .metrics import roc_auc
 from .morph_stats import SUMMARY_COLUMNS
 from .report_html import markdown_to_html
@@ -489,6 +489,18 @@ def guarded(r: Report, section, *args):
     return None
 
 
+def section_unfinished(r: Report) -> None:
+    """A warning line for every signal folder a step left unfinished (killed or stopped by an
+    error): what the report reads from it may mix two runs."""
+    for folder in (W.TEN_SEC_DIR, W.BEATS_DIR, W.MORPH_BEATS_DIR):
+        try:
+            check_finished(r.workspace / folder)
+        except PipelineError as exc:
+            problem = " ".join(str(exc).split())
+            r.problems.append(problem)
+            r.p(f"**Warning:** `{problem}`; the tables below may mix two runs.")
+
+
 def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
                  out: str = REPORT_DIR, problems: bool = False) -> Path | tuple[Path, list[str]]:
     """Write ``<out>/report.md`` and ``report.html`` for ``workspace``; returns the Markdown
@@ -501,6 +513,7 @@ def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
     truth = guarded(r, find_truth, workspace, data_root)
     r.lines[2:2] = [f"Workspace: `{workspace}`. Data: "
                     f"{'synthetic NTUH stand-in (with ground truth)' if truth is not None else data_root}."]
+    section_unfinished(r)
     df = guarded(r, section_cohort, r)
     guarded(r, section_example_ecg, r)
     guarded(r, section_gain, r)
