@@ -289,6 +289,18 @@ def test_different_seed_gives_a_different_run(tmp_path, tiny_problems):
     assert a.history[0]["val_loss"] != b.history[0]["val_loss"]
 
 
+def test_a_validation_set_without_labels_is_not_taken_for_divergence(tmp_path, tiny_problems):
+    """With no labelled validation pair the masked loss is 0 and the outputs are finite, so
+    the run goes on instead of being told to lower --lr."""
+    import copy
+
+    train, val = tiny_problems(16)
+    val = copy.deepcopy(val)
+    val.targets[:] = np.nan
+    _, result = _fit(tmp_path, train, val, "unlabelled", max_epochs=1, min_epochs=1)
+    assert len(result.history) == 1 and result.history[0]["val_loss"] == 0.0
+
+
 def test_a_diverging_fit_stops_in_one_line(tmp_path, tiny_problems):
     """lr 1e30 is finite but turns the weights into NaN: the AUC used to stop in a traceback."""
     train, val = tiny_problems(16)
