@@ -98,6 +98,11 @@ TARGETS: dict[str, Target] = {
                             "recorded_path", "npy_problem", "_read_npy_header", "npy_header",
                             "load_npy", "read_array", "feather_problem"),
                            ("tests/test_io_checks.py",)),
+    # what keeps a step from writing over its inputs or reading a half-written folder
+    "output_safety": Target("io.py", ("refuse_path_clashes", "unfinished_marker",
+                                      "unfinished_run", "check_finished"),
+                            ("tests/test_io_checks.py", "tests/test_reliability.py", "-k",
+                             "outputs or x01_refuses or refused_by")),
 }
 
 

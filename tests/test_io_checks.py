@@ -331,10 +331,13 @@ def test_outputs_may_not_land_on_inputs_or_on_each_other(tmp_path, monkeypatch):
          "the input would be overwritten"),
         ({"--out-dir": "link"}, {"--input": "data"}, "--out-dir link and --input data name"),
         ({"--output": "data/x.feather"}, {"--input": "data"},
-         "--output data/x.feather lies inside --input data"),
+         "--output data/x.feather lies inside --input data; give each its own place (an output "
+         "must not be written into or over what a step reads or writes elsewhere)"),
         ({"--out-dir": "out"}, {"--labels": "out/labels.csv"},
          "--labels out/labels.csv lies inside --out-dir out"),
-        ({"--out-dir": str(tmp_path.parent)}, {}, "is the working folder or holds it"),
+        ({"--out-dir": str(tmp_path.parent)}, {},
+         f"--out-dir {tmp_path.parent}: is the working folder or holds it; an output needs a "
+         "path of its own"),
     ]:
         with pytest.raises(PipelineError, match=re.escape(message)):
             refuse_path_clashes(outputs, inputs)

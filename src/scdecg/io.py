@@ -282,7 +282,7 @@ def unfinished_run(folder: PathLike, step: str) -> Iterator[None]:
     marker = unfinished_marker(folder, step)
     earlier = marker.exists()
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    write_text(f"{step} ({STEP_SCRIPTS.get(step, step)}) started writing this folder at "
+    write_text(f"{step} ({STEP_SCRIPTS[step]}) started writing this folder at "
                f"{started} (pid {os.getpid()}); it removes this file when it finishes\n", marker)
     try:
         yield
@@ -301,7 +301,7 @@ def check_finished(folder: PathLike) -> None:
         marker = unfinished_marker(folder, step)
         if marker.exists():
             raise PipelineError(f"{folder}: {step} did not finish (killed or stopped by an "
-                                f"error: {marker}); rerun {STEP_SCRIPTS.get(step, step)}")
+                                f"error: {marker}); rerun {STEP_SCRIPTS[step]}")
 
 
 def replace_dir(target: Path, fill: Callable[[Path], None] | None) -> None:
