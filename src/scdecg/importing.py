@@ -186,6 +186,13 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         raise
     except Exception as exc:  # wfdb raises many types for broken headers and signal files
         raise RecordRefused(f"unreadable WFDB record: {type(exc).__name__}: {exc}") from exc
+    if sampto is not None and sampto < total:  # only the start was read: is the end there?
+        try:
+            wfdb.rdrecord(name, sampfrom=total - 1, sampto=total)
+        except Exception as exc:
+            raise RecordRefused(f"the signal file ends before the {total} samples its header "
+                                f"gives (a truncated file, or a wrong length in the header): "
+                                f"{type(exc).__name__}: {exc}") from exc
     if record.p_signal is None or record.sig_name is None:
         raise RecordRefused("unreadable WFDB record: no physical signal")
     signal = np.asarray(record.p_signal, dtype=np.float64).T
