@@ -24,13 +24,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .errors import PipelineError
 from .failures import FailureLog
 from .metrics import (auc_with_interval, brier_score, cluster_bootstrap, percentile_interval,
                       roc_curve, sigmoid, weighted_r2)
 from .io import check_values, read_feather, write_csv, write_text
+from .progress import progress_bar
 from .tables import markdown_table
 from .workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM, PREDICTIONS_DIR,
                         SPLIT_FILE, STEP_SCRIPTS, predictions_folder, read_config, read_split,
@@ -263,7 +263,7 @@ def evaluate_outputs(frame: pd.DataFrame, kinds: Mapping[str, str], n_boot: int,
     """
     skipped = FailureLog("evaluation")
     classification, regression = [], []
-    for output, kind in tqdm(kinds.items(), desc="outputs", unit="output"):
+    for output, kind in progress_bar(kinds.items(), desc="outputs", unit="output"):
         label = _numeric_column(frame, output)
         pred = _numeric_column(frame, output + HAT_SUFFIX)
         usable = label.notna() & pred.notna()

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
 from .io import check_finished, check_ids, read_array, read_feather
+from .progress import progress_bar
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
                         TRAJECTORY_LOGITS, TRAJECTORY_RISK_STEPS, beat_files, beat_folder,
@@ -232,7 +232,7 @@ def load_beats(files: Sequence[str], progress: bool = True) -> np.ndarray:
     that is unreadable, of another shape or not finite is one :class:`PipelineError` naming it
     (a NaN beat made the VAE diverge or every reconstruction error NaN)."""
     out = np.empty((len(files), N_LEADS, BEAT_LEN), dtype=np.float32)
-    for i, path in enumerate(tqdm(files, desc="load beats", disable=None if progress else True,
+    for i, path in enumerate(progress_bar(files, desc="load beats", disable=None if progress else True,
                                   mininterval=1.0, unit="beat")):
         beat = read_array(path, (N_LEADS, BEAT_LEN), "x05", finite=True)
         out[i] = zero_mode(beat.astype(np.float32))
@@ -288,7 +288,8 @@ def morph_latents(decoder: Callable[[torch.Tensor], torch.Tensor],
     risk_steps, risk_traj, beat_steps, beat_traj = [], [], [], []
     logit_t0 = beats_t0 = None
 
-    bar = tqdm(total=max_steps, desc="morph", disable=None if progress else True, mininterval=1.0, unit="step")
+    bar = progress_bar(total=max_steps, desc="morph", disable=None if progress else True,
+                       mininterval=1.0, unit="step")
     step = 0
     while True:
         idx = active.nonzero().squeeze(1)

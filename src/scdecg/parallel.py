@@ -5,7 +5,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,7 +32,7 @@ def imap(func: Callable[[T], R], items: Sequence[T], n_jobs: int = 0, desc: str 
     profile). ``func`` must be a module-level function so worker processes can import it.
     """
     n_jobs = default_jobs() if n_jobs <= 0 else n_jobs
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, unit=unit, mininterval=1.0)
+    bar = progress_bar(total=len(items), desc=desc, disable=not progress, unit=unit, mininterval=1.0)
     try:
         if n_jobs == 1:
             for item in items:

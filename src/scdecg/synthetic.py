@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from .constants import (CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX, LEADS, N_LEADS,
                         N_SAMPLES, NTUH_GAIN_FAULT)
 from .errors import PipelineError
 from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_text
+from .progress import progress_bar
 from .workspace import (COMORBIDITY_TABLE, CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL,
                         PER_LEAD, RESTING, ROSC_OUTCOMES, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
                         TRUTH_FILE, WAVEFORM_ARRAY, WAVEFORM_INDEX)
@@ -781,7 +781,7 @@ def write_waveforms(root: Path, ecgs: pd.DataFrame, seed: int, chunk_size: int =
     """
     stored = ecgs[ecgs["waveform"]]
     dtype = np.dtype("<i2")
-    bar = tqdm(total=len(stored), desc="x00 waveforms", unit="ecg", disable=not progress,
+    bar = progress_bar(total=len(stored), desc="x00 waveforms", unit="ecg", disable=not progress,
                mininterval=1.0)
     for folder, rows in _group_dirs(stored):
         if not (rows["npy_index"].to_numpy() == np.arange(len(rows))).all():

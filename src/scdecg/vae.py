@@ -18,7 +18,6 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
@@ -26,6 +25,7 @@ from .io import load_checkpoint, save_checkpoint, write_csv
 from .models.store import (load_model_state, read_model_arrays, read_model_config,
                            save_model_folder)
 from .morphing import load_beat_models, load_beats, morph_beat_index
+from .progress import progress_bar
 from .workspace import CONFIG_FILE, HISTORY_FILE, STEP_SCRIPTS, VAE_WEIGHTS
 
 LATENT_DIM = 512
@@ -214,7 +214,7 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
         model.train()
         order = torch.randperm(n, generator=shuffle_gen)
         sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0, "dr": 0.0}
-        bar = tqdm(range(steps_per_epoch), desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
+        bar = progress_bar(range(steps_per_epoch), desc=f"vae epoch {epoch + 1}/{cfg.epochs}",
                    disable=None if progress else True, leave=False, mininterval=1.0)
         for b in bar:
             step = epoch * steps_per_epoch + b

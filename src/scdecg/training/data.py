@@ -18,12 +18,12 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..io import UnreadableArray, load_npy, npy_header
+from ..progress import progress_bar
 from ..signals import preprocess
 from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
 
@@ -201,7 +201,7 @@ def build_dataset(items: pd.DataFrame, outputs: list[str], regression: list[bool
     in_memory = (memory_limit_gb > 0
                  and len(items) * N_LEADS * n_samples * 4 <= memory_limit_gb * 1e9)
     loaded: list[np.ndarray] = []
-    for i, row in enumerate(tqdm(items.itertuples(index=False), total=len(items),
+    for i, row in enumerate(progress_bar(items.itertuples(index=False), total=len(items),
                                  desc=f"load {name}", disable=not (progress and in_memory),
                                  mininterval=2.0)):
         try:

@@ -19,7 +19,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
-from tqdm.auto import tqdm
 
 from ..cli import seed_everything
 from ..errors import PipelineError
@@ -30,6 +29,7 @@ from .distributed import Context, barrier, gather_rows
 from .history import headline_scores, write_history
 from .losses import REGRESSION_WEIGHT, masked_loss
 from .metrics import output_metrics
+from ..progress import progress_bar
 from ..workspace import CHECKPOINT_FILE
 
 #: On CUDA a background thread assembles the next training batches while the GPU computes
@@ -181,7 +181,7 @@ def predict_logits(model: nn.Module, data: SignalDataset | np.ndarray, ctx: Cont
     model.eval()
     mine = np.arange(ctx.rank, len(data), ctx.world_size)
     parts = []
-    for start in tqdm(range(0, len(mine), batch_size), desc=desc, mininterval=2.0,
+    for start in progress_bar(range(0, len(mine), batch_size), desc=desc, mininterval=2.0,
                       disable=not (progress and ctx.is_main)):
         idx = mine[start:start + batch_size]
         if isinstance(data, np.ndarray):
@@ -213,7 +213,7 @@ def stream_logits(model: nn.Module, data: SignalDataset, device: torch.device, b
     model.eval()
     batches = [np.arange(s, min(s + batch_size, len(data))) for s in range(0, len(data), batch_size)]
     parts, readable, failed = [], np.zeros(len(data), dtype=bool), []
-    bar = tqdm(total=len(data), desc=desc, mininterval=2.0, disable=not progress)
+    bar = progress_bar(total=len(data), desc=desc, mininterval=2.0, disable=not progress)
     for idx, (x, cov, read, reasons) in zip(batches, prefetch(data.read_batch, batches, workers, depth)):
         readable[idx[read]] = True
         failed += list(zip(idx[~read].tolist(), reasons))
@@ -299,7 +299,7 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
                     if needs_windows else None)
             return train.batch(idx, rngs)
 
-        bar = tqdm(prefetch(load, starts, LOADER_THREADS if device.type == "cuda" else 0,
+        bar = progress_bar(prefetch(load, starts, LOADER_THREADS if device.type == "cuda" else 0,
                             LOADER_DEPTH), total=len(starts), desc=f"epoch {epoch}",
                    mininterval=2.0, leave=False, disable=not (settings.progress and ctx.is_main))
         for batch in bar:
