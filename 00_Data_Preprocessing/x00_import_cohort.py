@@ -17,7 +17,7 @@ from pathlib import Path
 from scdecg.cli import build_parser
 from scdecg.errors import PipelineError, script_main
 from scdecg.importing import FORMATS, SignalOptions, WindowOptions, import_cohort
-from scdecg.io import refuse_path_clashes, write_csv
+from scdecg.io import write_csv
 from scdecg.workspace import COVARIATE_DF, IMPORT_LOG, TEN_SEC_DIR
 
 INPUT = None
@@ -72,8 +72,6 @@ def main(argv=None):
     if args.input is None or args.labels is None:
         raise PipelineError("give the records folder with --input DIR and the labels table "
                             "with --labels FILE")
-    refuse_path_clashes({"--out-dir": args.out_dir, "--output": args.output, "--log": args.log},
-                        {"--input": args.input, "--labels": args.labels})
     leads = tuple(name.strip() for name in args.leads.split(",")) if args.leads else ()
     options = SignalOptions(format=args.format, fs=args.fs, leads=leads, unit=args.units,
                             windows=WindowOptions(all_windows=args.windows,
@@ -82,7 +80,8 @@ def main(argv=None):
                             measure=args.measure)
     result = import_cohort(Path(args.input), Path(args.labels), Path(args.out_dir), options,
                            one_per_patient=args.one_per_patient, seed=args.seed,
-                           n_jobs=args.n_jobs, table_path=Path(args.output))
+                           n_jobs=args.n_jobs, table_path=Path(args.output),
+                           log_path=Path(args.log))
     write_csv(result.log, args.log)
     print(result.summary())
     if result.covariates.empty:

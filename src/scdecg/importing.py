@@ -960,14 +960,17 @@ def check_replaceable(folder: Path) -> None:
 def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path | str,
                   options: SignalOptions, one_per_patient: bool = True, seed: int = 42,
                   n_jobs: int = 0, progress: bool = True,
-                  table_path: Path | str | None = None) -> ImportResult:
+                  table_path: Path | str | None = None,
+                  log_path: Path | str | None = None) -> ImportResult:
     """Import the records under ``input_dir`` labelled in ``labels_path`` into ``out_dir``.
 
     ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). With
     ``table_path`` the covariate table is written there too, staged beside it before the
     folder is swapped in and renamed into place right after, so an error or a killed run
     leaves both as they were (only a crash between the two renames can split them); nothing
-    is written when no record is imported. The caller writes the log.
+    is written when no record is imported. The caller writes the log (to ``log_path``,
+    checked here with the other paths: no output may land on an input or another output, and
+    ``out_dir`` must hold nothing but ECG files, :func:`check_replaceable`).
     """
     import contextlib
     import functools
@@ -980,8 +983,9 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     if options.format in ("npy", "csv"):
         if not options.fs or options.fs <= 0:
             raise PipelineError(f"--format {options.format}: give the sampling rate with --fs HZ")
-        if fs_problem(options.fs):
-            raise PipelineError(f"--fs {options.fs}: {fs_problem(options.fs)}")
+        problem = fs_problem(options.fs)
+        if problem:
+            raise PipelineError(f"--fs {options.fs}: {problem}")
         if not options.leads and options.format == "npy":
             raise PipelineError("--format npy: give the lead order with --leads I,II,...")
         if uv_per_unit(options.unit or DEFAULT_UNIT) is None:
@@ -997,7 +1001,7 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         raise PipelineError("--fs, --leads and --units are for --format npy/csv; WFDB headers "
                             "give the rate, lead names and units")
 
-    refuse_path_clashes({"--out-dir": out_dir, "--output": table_path},
+    refuse_path_clashes({"--out-dir": out_dir, "--output": table_path, "--log": log_path},
                         {"--input": input_dir, "--labels": labels_path})
     check_replaceable(Path(out_dir))
     labels = read_labels(Path(labels_path))
