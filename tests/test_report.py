@@ -134,6 +134,12 @@ def handmade_workspace(ws):
     pd.DataFrame({"feature": ["yhat_scd1"], "rank": [1], "unit": [""], "n_beats": [4],
                   "n_patients": [4], "mean_change": [1.0]}).to_csv(out / "morph-outputs.csv",
                                                                       index=False)
+    pd.DataFrame({"lead": ["I", "aVL", "V5", "III"], "mean_abs_change_mv": [0.03, 0.02, 0.04, 0.01],
+                  "relative_change": [0.02, 0.05, 0.03, 0.01], "rank": [2, 3, 1, 4],
+                  "rank_relative": [3, 1, 2, 4]}).to_csv(out / "morph-lead-change.csv", index=False)
+    pd.DataFrame({"model": ["modelfits_beat/indep_a", "modelfits_beat/indep_b"], "n_beats": 4,
+                  "share_raised": [1.0, 0.5], "mean_logit_change": [0.8, -0.1]}
+                 ).to_csv(out / "morph_independent.csv", index=False)
     _png(out / "morph-risk-trajectory.png")
     # the demo's timings
     (ws / "reports").mkdir()
@@ -177,9 +183,28 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
            f"non-cardiac arrest | 0.800 vs {contrast:.3f} | yes |" in checks
     assert "| s10 morphing | risk rises in ≥ 90% of morphs | 75.0% | NO |" in checks
     assert "| s12 morph stats | aVL_rs_diff falls in ≥ 75% of morphs | 100.0% | yes |" in checks
+    # s12's lead ranking, by change over amplitude, and s10's independent models
+    assert "| aVL | 0.020 | 0.050 | 3 | 1 |\n| V5 | 0.040 | 0.030 | 1 | 2 |" in morph
+    assert "| s12 morph stats | aVL among the 3 most changed leads (change over amplitude) | " \
+           "rank 1 of 4 | yes |" in checks
+    assert "| modelfits_beat/indep_b | 4 | 0.500 | -0.100 |" in morph
+    assert "| s10 independent model indep_a | its risk rises in ≥ 90% of morphs | 100.0% | yes |" \
+        in checks
+    assert "| s10 independent model indep_b | its risk rises in ≥ 90% of morphs | 50.0% | NO |" \
+        in checks
     timing = text[text.index("## Run time of each step"):]
     assert "Total 42 s for the steps before this report." in timing
     assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing
+
+
+def test_the_lead_check_says_no_when_avl_is_not_among_the_three_most_changed_leads(tmp_path):
+    handmade_workspace(tmp_path)
+    pd.DataFrame({"lead": ["I", "II", "III", "aVL"], "mean_abs_change_mv": 0.1,
+                  "relative_change": [0.4, 0.3, 0.2, 0.1], "rank": 1, "rank_relative": [1, 2, 3, 4]}
+                 ).to_csv(tmp_path / "morphing_outputs" / "morph-lead-change.csv", index=False)
+    checks = build_report(tmp_path).read_text().split("## Was the planted biomarker recovered?")[1]
+    assert "| s12 morph stats | aVL among the 3 most changed leads (change over amplitude) | " \
+           "rank 4 of 4 | NO |" in checks
 
 
 def test_the_timing_section_gives_wall_time_when_lanes_ran_side_by_side(tmp_path):

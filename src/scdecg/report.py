@@ -216,6 +216,8 @@ REPORT_SPLITS = ("lockbox", "val")
 MODEL_AUC_TARGET = 0.75
 MORPH_RISK_TARGET = 0.90      # share of morphed beats whose predicted risk rose
 MORPH_AVL_TARGET = 0.75       # share whose aVL_rs_diff fell (the planted slur)
+MORPH_AVL_RANK_TARGET = 3     # aVL among this many most changed leads, change over amplitude
+LEAD_CHANGE_COLUMNS = ("lead", "mean_abs_change_mv", "relative_change", "rank", "rank_relative")
 
 
 METRIC_NUMBERS = ("n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi")
@@ -432,6 +434,7 @@ def section_morphing(r: Report) -> None:
         r.checks.append(Check("s12 morph stats",
                               f"aVL_rs_diff falls in ≥ {MORPH_AVL_TARGET:.0%} of morphs",
                               f"{rs_down:.1%}", bool(rs_down >= MORPH_AVL_TARGET)))
+    section_morph_checks(r, out)
     recon = out / W.RECONSTRUCTION_REPORT
     if recon.exists():
         r.p("Reconstruction error of the generator on held-out patients' beats (s09):")
@@ -451,6 +454,40 @@ def section_morphing(r: Report) -> None:
         r.table(table[[c for c in SUMMARY_COLUMNS if c in table]].head(10))
     for png in sorted(out.glob("*.png")):
         r.figure(png, png.stem.replace("_", " ").replace("-", " "))
+
+
+def section_morph_checks(r: Report, out: Path) -> None:
+    """What a real finding should also show: aVL among the most changed leads (s12), and
+    beat models that never steered the morphs scoring them as riskier too (s10)."""
+    leads_path = out / W.MORPH_LEAD_CHANGE
+    if leads_path.exists():
+        leads = read_table(leads_path, LEAD_CHANGE_COLUMNS, LEAD_CHANGE_COLUMNS[1:])
+        leads = leads.sort_values("rank_relative")
+        r.p("How much each lead changed, reconstruction -> morph (mean |change| in mV, and "
+            "over the lead's mean peak-to-peak amplitude; ranked by the latter, as low-voltage "
+            "leads such as aVL change little in mV):")
+        r.table(leads[list(LEAD_CHANGE_COLUMNS)].head(6))
+        avl = leads.loc[leads["lead"] == "aVL", "rank_relative"]
+        if len(avl):
+            rank = int(avl.iloc[0])
+            r.checks.append(Check("s12 morph stats", f"aVL among the {MORPH_AVL_RANK_TARGET} "
+                                  f"most changed leads (change over amplitude)",
+                                  f"rank {rank} of {len(leads)}", rank <= MORPH_AVL_RANK_TARGET))
+    independent = out / W.MORPH_INDEPENDENT
+    if independent.exists():
+        scored = read_table(independent, ("model", "n_beats", "share_raised",
+                                          "mean_logit_change"),
+                            ("n_beats", "share_raised", "mean_logit_change"))
+        if len(scored):
+            r.p("Beat models that did not steer the morphs, scoring the same morphed beats "
+                "(reconstruction -> morph; a finding of one model's shortcut would not raise "
+                "their risk):")
+            r.table(scored)
+        for row in scored.itertuples():
+            r.checks.append(Check(f"s10 independent model {Path(str(row.model)).name}",
+                                  f"its risk rises in ≥ {MORPH_RISK_TARGET:.0%} of morphs",
+                                  f"{row.share_raised:.1%}",
+                                  bool(row.share_raised >= MORPH_RISK_TARGET)))
 
 
 def section_truth(r: Report, truth: pd.DataFrame | None, df: pd.DataFrame | None) -> None:
