@@ -146,12 +146,16 @@ def ensure_environment(use_venv: bool, installer: str = "uv"
     return str(python), None if WARMED.exists() else warm_bytecode(str(python))
 
 
-def run_demo(python: str, workspace: Path, jobs: int | None = None) -> int:
+def run_demo(python: str, workspace: Path, jobs: int | None = None,
+             data_seed: str | None = None) -> int:
     """Run the pipeline in ``workspace`` with ``python -m scdecg.demo`` (timings in
-    reports/demo_timings.csv); ``jobs``: its ``--jobs`` (default: its own)."""
+    reports/demo_timings.csv); ``jobs`` and ``data_seed``: its ``--jobs`` and ``--data-seed``
+    (default: its own)."""
     command = [python, "-m", "scdecg.demo", "--workspace", str(workspace), "--root", str(ROOT)]
     if jobs is not None:
         command += ["--jobs", str(jobs)]
+    if data_seed is not None:
+        command += ["--data-seed", data_seed]
     return subprocess.run(command, env=dict(os.environ, PYTHONUNBUFFERED="1")).returncode
 
 
@@ -207,12 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, choices=(1, 2), default=None,
                         help="demo: 2 runs independent steps in two lanes side by side (the "
                              "default with two cores or more), 1 every step in order")
+    parser.add_argument("--data-seed", default=None,
+                        help="demo: seed of the synthetic cohort (default 0)")
     args, rest = parser.parse_known_args(argv)
+    if args.command != "test" and rest:      # only the tests pass the rest on (to pytest)
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     started = time.perf_counter()
     python, warm_up = ensure_environment(not args.no_venv, args.installer)
     print(f"[setup] environment ready in {time.perf_counter() - started:.0f} s", flush=True)
     if args.command == "demo":   # the warm-up shares the machine with the demo's first steps
-        code = run_demo(python, args.workspace.resolve(), args.jobs)
+        code = run_demo(python, args.workspace.resolve(), args.jobs, args.data_seed)
         finish_warm_up(warm_up)
         print(f"[demo] total including set-up: {time.perf_counter() - started:.0f} s")
         return code

@@ -33,7 +33,7 @@ import pandas as pd
 
 from measure import machine_line, measure
 from scdecg.workspace import (CONFIG_FILE, DEFAULT_MODEL_NAMES, MODEL_DIRS, MORPH_INDEPENDENT,
-                              MORPH_TABLE, PIPELINE, VAE_DIR, step, steps_through, took_a_step)
+                              MORPH_TABLE, VAE_DIR, step, steps_through, took_a_step)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
@@ -45,30 +45,6 @@ BASELINE = "median-beat probe"   # the linear baseline the 10-s model is held ag
 BUILD_UNTIL = "x05"
 INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
 STEERING_SEED_STEP = 10         # steering models of seed s: seeds s, s + 10, s + 20, ...
-
-
-def option(args: list[str], name: str, value: str) -> list[str]:
-    """``args`` with ``name value`` set (replaced when present, appended otherwise)."""
-    out = list(args)
-    if name in out:
-        i = out.index(name)
-        j = i + 1
-        while j < len(out) and not out[j].startswith("--"):
-            j += 1
-        out[i + 1:j] = [value]
-        return out
-    return out + [name, value]
-
-
-def drop(args: list[str], name: str) -> list[str]:
-    """``args`` without option ``name`` and its values."""
-    if name not in args:
-        return list(args)
-    i = args.index(name)
-    j = i + 1
-    while j < len(args) and not args[j].startswith("--"):
-        j += 1
-    return args[:i] + args[j:]
 
 
 REUSE = False  # --reuse: keep a model folder that already has its config.json
@@ -153,37 +129,36 @@ def main() -> None:
     if args.build:
         for s in steps_through(BUILD_UNTIL):
             run_step(args.python, s.script, list(s.args), ws, logs / f"{Path(s.script).stem}.log")
-    args_of = {s.key: list(s.args) for s in PIPELINE}
     rows = []
     for seed in args.seeds:
         seconds = {"x02": 0.0}
         steering = []
         for k in range(args.n_models):          # the steering beat model(s)
             name = f"bench_beat_s{seed}_{k}"
-            a = option(option(args_of[BEAT_STEP], "--seed", str(seed + STEERING_SEED_STEP * k)),
-                       "--model-name", name)
+            a = (step(BEAT_STEP).with_option("--seed", str(seed + STEERING_SEED_STEP * k))
+                 .with_option("--model-name", name).args)
             seconds["x02"] += run_step(args.python, X02, a, ws, logs / f"{name}.log",
                                        f"{MODEL_DIRS['beat']}/{name}")
             steering.append(f"{MODEL_DIRS['beat']}/{name}")
         indep = f"bench_beat_s{seed}_independent"
-        a = option(option(args_of[BEAT_STEP], "--seed", str(seed + INDEPENDENT_SEED_OFFSET)),
-                   "--model-name", indep)
+        a = (step(BEAT_STEP).with_option("--seed", str(seed + INDEPENDENT_SEED_OFFSET))
+             .with_option("--model-name", indep).args)
         run_step(args.python, X02, a, ws, logs / f"{indep}.log", f"{MODEL_DIRS['beat']}/{indep}")
         vae = f"bench_vae_s{seed}"
-        s08 = option(option(args_of[VAE_STEP], "--seed", str(seed)), "--name", vae)
-        s08 = drop(s08, "--beat-model") + ["--beat-model", *steering]
+        s08 = (step(VAE_STEP).with_option("--seed", str(seed)).with_option("--name", vae)
+               .with_option("--beat-model", *steering).args)
         seconds["s08"] = run_step(args.python, S08, s08, ws, logs / f"{vae}.log",
                                   f"{VAE_DIR}/{vae}")
         out = f"bench_morph_s{seed}"
-        s10 = option(option(option(args_of[MORPH_STEP], "--seed", str(seed)), "--vae",
-                            f"{VAE_DIR}/{vae}"), "--output-dir", out)
-        s10 = option(drop(s10, "--independent-models"), "--independent-models",
-                     f"{MODEL_DIRS['beat']}/{indep}") + args.extra_s10
-        seconds["s10"] = run_step(args.python, S10, s10, ws, logs / f"{out}.log")
+        s10 = (step(MORPH_STEP).with_option("--seed", str(seed))
+               .with_option("--vae", f"{VAE_DIR}/{vae}").with_option("--output-dir", out)
+               .with_option("--independent-models", f"{MODEL_DIRS['beat']}/{indep}").args)
+        seconds["s10"] = run_step(args.python, S10, [*s10, *args.extra_s10], ws,
+                                  logs / f"{out}.log")
         row = {"seed": seed, **morph_checks(ws / out)}
         if args.ten_second:
             ecg = f"bench_ecg_s{seed}"
-            a = option(option(args_of[ECG_STEP], "--seed", str(seed)), "--model-name", ecg)
+            a = step(ECG_STEP).with_option("--seed", str(seed)).with_option("--model-name", ecg).args
             seconds["x01"] = run_step(args.python, X01, a, ws, logs / f"{ecg}.log",
                                       f"{MODEL_DIRS['ecg']}/{ecg}")
             run_step(args.python, X03, ["--model-name", ecg, "--part", "lockbox"], ws,

@@ -311,6 +311,27 @@ def test_the_runner_refuses_bad_jobs_and_unknown_steps_in_one_line(tmp_path, cap
     assert not (tmp_path / "ws").exists()
 
 
+def test_the_data_seed_draws_another_cohort_and_changes_nothing_else(root, tmp_path):
+    stub_repository(root)
+    ws = tmp_path / "ws"
+    assert demo.main(["--workspace", str(ws), "--root", str(root), "--jobs", "1",
+                      "--steps", "x00,x01,train_ecg", "--data-seed", "7"]) == 0
+    records = {r["script"]: r["args"] for r in
+               (json.loads(p.read_text()) for p in (ws / "runs").glob("*.json"))}
+    assert records == {step("x00").script: ["--data-root", "arrest-ntuh-ecg/v1",
+                                            "--n-patients", "3000", "--seed", "7"],
+                       step("x01").script: [], step("train_ecg").script: ["--profile", "demo"]}
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", "1.5"])
+def test_a_data_seed_numpy_cannot_take_is_refused_in_one_line(tmp_path, capsys, seed):
+    with pytest.raises(SystemExit) as done:
+        demo.main(["--workspace", str(tmp_path / "ws"), "--data-seed", seed])
+    assert done.value.code == 2
+    assert "--data-seed" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "ws").exists()
+
+
 def test_a_lane_keeps_the_last_state_of_each_progress_bar_line(tmp_path, capsys):
     stream = io.StringIO("epoch 1:   0%|\repoch 1:  50%|\repoch 1: 100%|\nsaved\n\r   \r\n"
                          "done\n", newline="\n")

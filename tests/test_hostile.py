@@ -464,7 +464,8 @@ def test_a_fresh_run_leaves_no_file_of_an_earlier_run(trained, tmp_path, monkeyp
 
 # ------------------------------------------------------------------ 8: interrupted x00
 def test_x00_swaps_a_whole_tree_and_never_replaces_foreign_data(tmp_path):
-    from scdecg.synthetic import SYNTHETIC_MARKER, write_synthetic_ntuh
+    from scdecg.synthetic import write_synthetic_ntuh
+    from scdecg.workspace import SYNTHETIC_MARKER
 
     root = tmp_path / "v1"
     write_synthetic_ntuh(root, 12, seed=1, progress=False)

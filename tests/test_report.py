@@ -257,3 +257,19 @@ def test_a_damaged_output_is_named_and_the_rest_of_the_report_is_written(
     if "timings" not in problem:
         assert "Total 42 s for the steps before this report." in text
     assert (tmp_path / "reports" / "report.html").stat().st_size > 0
+
+
+def test_the_report_names_the_synthetic_cohort_it_analysed(tmp_path):
+    handmade_workspace(tmp_path)
+    first = build_report(tmp_path).read_text().splitlines()[2]
+    assert first == (f"Workspace: `{tmp_path}`. Data: synthetic NTUH stand-in (with ground "
+                     "truth).")
+    (tmp_path / "arrest-ntuh-ecg" / "v1").mkdir()
+    (tmp_path / "arrest-ntuh-ecg" / "v1" / ".synthetic-ntuh").write_text(
+        "synthetic NTUH tree: 3000 patients, seed 2\n")
+    first = build_report(tmp_path).read_text().splitlines()[2]
+    assert first.endswith("Data: synthetic NTUH stand-in (with ground truth): 3000 patients, "
+                          "seed 2.")
+    (tmp_path / "arrest-ntuh-ecg" / "synthetic_truth.csv").unlink()        # real data
+    first = build_report(tmp_path).read_text().splitlines()[2]
+    assert first.endswith("Data: `arrest-ntuh-ecg/v1`.")

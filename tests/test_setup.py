@@ -88,10 +88,22 @@ def test_the_demo_runs_in_the_environment_with_its_own_or_the_given_jobs(run, mo
     monkeypatch.setattr(run.subprocess, "run", fake)
     assert run.run_demo("/v/bin/python", Path("/w")) == 0
     assert run.run_demo("/v/bin/python", Path("/w"), jobs=1) == 0
+    assert run.run_demo("/v/bin/python", Path("/w"), data_seed="2") == 0
     assert calls == [["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
                       "--root", str(ROOT)],
                      ["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
-                      "--root", str(ROOT), "--jobs", "1"]]
+                      "--root", str(ROOT), "--jobs", "1"],
+                     ["/v/bin/python", "-m", "scdecg.demo", "--workspace", "/w",
+                      "--root", str(ROOT), "--data-seed", "2"]]
+
+
+def test_the_demo_refuses_arguments_it_does_not_know_before_setting_anything_up(run, capsys,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(run, "ensure_environment", lambda *a: pytest.fail("set up"))
+    with pytest.raises(SystemExit) as done:
+        run.main(["demo", "--data-seeds", "2"])
+    assert done.value.code == 2
+    assert "unrecognized arguments: --data-seeds 2" in capsys.readouterr().err
 
 
 def test_the_bytecode_warm_up_imports_what_the_pipeline_uses(run):

@@ -14,6 +14,7 @@ import pytest
 
 from scdecg import workspace as W
 from scdecg.errors import PipelineError
+from scdecg.workspace import drop_option, set_option, step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,3 +161,26 @@ def test_every_file_the_report_reads_is_named_by_the_contract(pipeline, tmp_path
     assert len(read) > 20, read                       # the recording itself works
     assert {W.COVARIATE_DF, W.GAIN_REPORT, f"{W.MORPH_DIR}/{W.STATS_TABLE}"} <= read
     assert sorted(r for r in read if not named(r)) == []
+
+
+@pytest.mark.parametrize("args, name, values, expected", [
+    (["--profile", "demo"], "--seed", ["3"], ["--profile", "demo", "--seed", "3"]),
+    (["--seed", "0", "--profile", "demo"], "--seed", ["3"], ["--seed", "3", "--profile", "demo"]),
+    (["--beat-model", "a", "b", "--seed", "1"], "--beat-model", ["c"],
+     ["--beat-model", "c", "--seed", "1"]),
+    (["--x", "1"], "--lr", ["-1e-3"], ["--x", "1", "--lr", "-1e-3"]),   # "-1e-3" is a value
+])
+def test_set_option_replaces_an_option_and_all_its_values_or_appends_it(args, name, values,
+                                                                        expected):
+    assert set_option(args, name, *values) == expected
+    assert set_option(tuple(args), name, *values) == expected and args == list(args)
+
+
+def test_drop_option_removes_an_option_with_its_values_only():
+    args = ["--a", "1", "2", "--b", "x", "--c"]
+    assert drop_option(args, "--a") == ["--b", "x", "--c"]
+    assert drop_option(args, "--c") == ["--a", "1", "2", "--b", "x"]
+    assert drop_option(args, "--d") == args and drop_option(args, "--d") is not args
+    assert step("s10").with_option("--seed", "2").args == (
+        "--profile", "demo", "--independent-models",
+        "modelfits_beat/ntuh_scd_beat_model_demo_seed1", "--seed", "2")

@@ -21,6 +21,7 @@ stops the other). Wall time per step goes to ``reports/demo_timings.csv`` (with 
 when the step started), rewritten after every step.
 
     python -m scdecg.demo --workspace demo_workspace      (what ``python3 run.py demo`` runs)
+    python -m scdecg.demo --workspace demo_seed2 --data-seed 2   (another synthetic cohort)
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .cli import number_type
 from .errors import PipelineError, script_main
 from .io import write_csv
 from .parallel import default_jobs
@@ -48,6 +50,8 @@ from .workspace import (DEMO_LANE_LOG, DEMO_LANE_TIMINGS, DEMO_LANES, DEMO_TIMIN
 
 #: the repository root of a source checkout (scripts are named relative to it)
 REPOSITORY = Path(__file__).resolve().parents[2]
+#: the step that draws the synthetic cohort (``--data-seed`` sets its ``--seed``)
+DATA_STEP = "x00"
 #: columns of reports/demo_timings.csv: lane 0 is the demo's own process, 1, 2, ... its lanes;
 #: ``started`` is seconds after the demo began
 TIMING_COLUMNS = ["step", "script", "seconds", "lane", "started"]
@@ -282,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated step keys to run (default: all; a lane uses it)")
     parser.add_argument("--timings", type=Path, default=None,
                         help="timings table to write (default: reports/demo_timings.csv)")
+    parser.add_argument("--data-seed", type=number_type("data_seed", 0), default=None,
+                        help="seed of the synthetic cohort (x00's --seed; default: the demo's, "
+                             "0): another draw of the same design, to check that the findings "
+                             "are not one cohort's")
     args = parser.parse_args(argv)
     missing = [s.script for s in PIPELINE
                if not s.script.startswith("-m ") and not (args.root / s.script).is_file()]
@@ -299,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise PipelineError(f"--steps: unknown step {unknown[0]!r}; known: "
                                 f"{[s.key for s in PIPELINE]}")
         steps = [s for s in PIPELINE if s.key in wanted]
+    if args.data_seed is not None:
+        steps = [s.with_option("--seed", str(args.data_seed)) if s.key == DATA_STEP else s
+                 for s in steps]
     return run_demo(args.workspace, steps, args.root.resolve(), args.jobs,
                     timings_path=args.timings)
 

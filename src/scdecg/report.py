@@ -490,6 +490,19 @@ def section_morph_checks(r: Report, out: Path) -> None:
                                   bool(row.share_raised >= MORPH_RISK_TARGET)))
 
 
+def describe_data(workspace: Path, data_root: str, truth: pd.DataFrame | None) -> str:
+    """The data the workspace analysed: the folder, or the synthetic stand-in with the size
+    and seed x00 drew it with (from its marker file)."""
+    if truth is None:
+        return f"`{data_root}`"
+    marker = workspace / data_root / W.SYNTHETIC_MARKER
+    try:
+        drawn = marker.read_text(encoding="utf-8").strip().removeprefix("synthetic NTUH tree: ")
+    except (OSError, UnicodeDecodeError):
+        drawn = ""
+    return "synthetic NTUH stand-in (with ground truth)" + (f": {drawn}" if drawn else "")
+
+
 def section_truth(r: Report, truth: pd.DataFrame | None, df: pd.DataFrame | None) -> None:
     r.h("Was the planted biomarker recovered?")
     if truth is None:
@@ -548,8 +561,7 @@ def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
     shutil.rmtree(r.out_dir / "figures", ignore_errors=True)  # no figures of an earlier run
     r.lines = ["# Run report", ""]
     truth = guarded(r, find_truth, workspace, data_root)
-    r.lines[2:2] = [f"Workspace: `{workspace}`. Data: "
-                    f"{'synthetic NTUH stand-in (with ground truth)' if truth is not None else data_root}."]
+    r.lines[2:2] = [f"Workspace: `{workspace}`. Data: {describe_data(workspace, data_root, truth)}."]
     section_unfinished(r)
     df = guarded(r, section_cohort, r)
     guarded(r, section_example_ecg, r)

@@ -40,7 +40,7 @@ from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_tex
 from .progress import progress_bar
 from .workspace import (COMORBIDITY_TABLE, CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL,
                         PER_LEAD, RESTING, ROSC_OUTCOMES, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
-                        TRUTH_FILE, WAVEFORM_ARRAY, WAVEFORM_INDEX)
+                        SYNTHETIC_MARKER, TRUTH_FILE, WAVEFORM_ARRAY, WAVEFORM_INDEX)
 
 # --------------------------------------------------------------------------------------
 # Geometry
@@ -399,8 +399,6 @@ def diagnosis_statements(p: EcgParams, codes: np.ndarray, qtc: float) -> list[st
 # --------------------------------------------------------------------------------------
 # The cohort: patients, their ECGs, dates and demographics
 # --------------------------------------------------------------------------------------
-#: Written last into every tree x00 makes: x00 replaces only folders that carry it.
-SYNTHETIC_MARKER = ".synthetic-ntuh"
 STUDY_GROUP = "study"
 PRE_TAG, POST_TAG = "[0]pre", "[0]post"
 CONTROL_PRE, CONTROL_CONTROL = "pre", "control"

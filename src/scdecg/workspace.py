@@ -44,6 +44,9 @@ ROSC_OUTCOMES = "rosc-outcomes.csv"
 COMORBIDITY_TABLE = "comorbidities.csv"
 #: The synthetic stand-in's ground truth, beside the data root (tests and the report only).
 TRUTH_FILE = "synthetic_truth.csv"
+#: Written last into every tree x00 makes ("synthetic NTUH tree: N patients, seed S"): x00
+#: replaces only folders that carry it, and the run report names the cohort from it.
+SYNTHETIC_MARKER = ".synthetic-ntuh"
 
 
 def truth_file(data_root: str | Path = DEFAULT_DATA_ROOT) -> Path:
@@ -313,6 +316,37 @@ class Step:
     def with_args(self, *args: str) -> "Step":
         """The same step with other arguments."""
         return Step(self.key, self.title, self.script, tuple(args), self.inputs, self.outputs)
+
+    def with_option(self, name: str, *values: str) -> "Step":
+        """The same step with option ``name`` set to ``values`` (see :func:`set_option`)."""
+        return self.with_args(*set_option(self.args, name, *values))
+
+
+def _option_span(args: Sequence[str], name: str) -> tuple[int, int] | None:
+    """Where option ``name`` and its values lie in ``args`` (its index, one past its last
+    value), or None."""
+    if name not in args:
+        return None
+    start = list(args).index(name)
+    end = start + 1
+    while end < len(args) and not args[end].startswith("--"):
+        end += 1
+    return start, end
+
+
+def set_option(args: Sequence[str], name: str, *values: str) -> list[str]:
+    """``args`` with option ``name`` taking ``values``: replaced where it is, else appended."""
+    span = _option_span(args, name)
+    if span is None:
+        return [*args, name, *values]
+    start, end = span
+    return [*args[:start + 1], *values, *args[end:]]
+
+
+def drop_option(args: Sequence[str], name: str) -> list[str]:
+    """``args`` without option ``name`` and its values."""
+    span = _option_span(args, name)
+    return list(args) if span is None else [*args[:span[0]], *args[span[1]:]]
 
 
 _X = "00_Data_Preprocessing/"
