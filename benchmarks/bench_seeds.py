@@ -17,7 +17,9 @@ morph, it only scores them. Then it prints one row per seed:
 and the targets (risk rose >= 90 %, aVL_rs_diff fell >= 75 %, aVL rank <= 3). With
 ``--ten-second`` it also trains the demo's 10-s model with seed ``s`` (x01, then x03 on the
 lockbox) and prints its lockbox scd1 AUC beside the median-beat probe's from the demo's x05
-evaluation (``ecg_lockbox_auc``, ``probe_lockbox_auc``; target: not below the probe).
+evaluation (``ecg_lockbox_auc`` on every lockbox ECG, ``ecg_probe_ecgs_auc`` on the ECGs the
+probe scores, ``probe_lockbox_auc``; target: the model's AUC on the probe's ECGs not below the
+probe's).
 
     python benchmarks/bench_seeds.py --workspace /tmp/ws --build
 """
@@ -85,14 +87,21 @@ def morph_checks(folder: Path) -> dict:
 
 def ten_second_checks(ws: Path, name: str, baseline_name: str) -> dict:
     """Lockbox scd1 AUC of the 10-s model ``name`` beside the median-beat probe's, which the
-    demo's x05 evaluation fitted on the same split (the split does not depend on the seed)."""
+    demo's x05 evaluation fitted on the same split (the split does not depend on the seed).
+    ``ecg_lockbox_auc`` is on every lockbox ECG, ``ecg_probe_ecgs_auc`` on those the probe
+    scores (the ECGs with x04 beats), the one held against the probe."""
     from scdecg.metrics import roc_auc
-    from scdecg.workspace import COVARIATE_DF, PREDICTIONS_DIR, RUN_SUFFIX, prediction_file
+    from scdecg.workspace import (BEATS_DIR, COVARIATE_DF, PREDICTIONS_DIR, RUN_SUFFIX,
+                                  beat_files, beat_folder, prediction_file)
 
     pred = pd.read_feather(ws / PREDICTIONS_DIR / f"{name}{RUN_SUFFIX}" / prediction_file("lockbox"))
     pred = pred.merge(pd.read_feather(ws / COVARIATE_DF, columns=["studyId", "scd1"]),
                       on="studyId").dropna(subset=["scd1"])
-    out = {"ecg_lockbox_auc": roc_auc(pred["scd1"].to_numpy(), pred["scd1_hat"].to_numpy())}
+    y, score = pred["scd1"].to_numpy(), pred["scd1_hat"].to_numpy()
+    scored = np.array([bool(beat_files(beat_folder(ws / BEATS_DIR, str(s))))
+                       for s in pred["studyId"]])
+    out = {"ecg_lockbox_auc": roc_auc(y, score),
+           "ecg_probe_ecgs_auc": roc_auc(y[scored], score[scored])}
     base = ws / PREDICTIONS_DIR / f"{baseline_name}{RUN_SUFFIX}" / "baselines_lockbox.csv"
     if base.exists():
         table = pd.read_csv(base).set_index("model")
@@ -171,12 +180,13 @@ def main() -> None:
            & (table["avl_rs_diff_fell"] >= TARGETS["avl_rs_diff_fell"])
            & (table["avl_rank"] <= TARGETS["avl_rank"]))
     if args.ten_second:
-        met &= table["ecg_lockbox_auc"] >= table["probe_lockbox_auc"]
+        met &= table["ecg_probe_ecgs_auc"] >= table["probe_lockbox_auc"]
     table["targets_met"] = np.where(met, "yes", "NO")
     print(f"\n{machine_line()}")
     print(f"targets: risk rose >= {TARGETS['risk_rose']:.0%}, aVL_rs_diff fell >= "
           f"{TARGETS['avl_rs_diff_fell']:.0%}, aVL rank (relative change) <= {TARGETS['avl_rank']}"
-          + ("; 10-s model's lockbox scd1 AUC >= the median-beat probe's" if args.ten_second else ""))
+          + ("; 10-s model's lockbox scd1 AUC on the probe's ECGs >= the median-beat "
+             "probe's" if args.ten_second else ""))
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

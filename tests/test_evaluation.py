@@ -478,6 +478,48 @@ def test_baselines_fit_on_training_patients_only_and_score_the_same_ecgs(tmp_pat
     assert (table["split"] == "lockbox").all()
 
 
+def test_each_baseline_is_also_compared_with_the_model_on_its_own_ecgs(tmp_path):
+    """The probe scores no ECG without beats (ecg005); the model's AUC beside it, and the paired
+    difference, are on the probe's ECGs only; the model's own row keeps every ECG."""
+    bl, covariates, split = baseline_study(tmp_path)
+    fitted = bl.fit_baselines(covariates, split, "scd1", beats_dir=tmp_path / "ecg_beats")
+    val = covariates[split["split"] == "lockbox"].reset_index(drop=True)
+    assert "ecg005" in set(val["studyId"])
+    # a model that is right on ecg005 and noisy elsewhere
+    val["scd1_hat"] = val["scd1"] + np.random.default_rng(1).normal(0, 0.8, len(val))
+    table = bl.baseline_table(val, fitted, "scd1", "model", "lockbox", 200, 0, 0.95
+                              ).set_index("model")
+    probe_ecgs = val[val["studyId"] != "ecg005"]
+    assert table.at["model", "n"] == len(val) and table.at[bl.PROBE, "n"] == len(probe_ecgs)
+    assert table.at[bl.PROBE, "model_auc"] == pytest.approx(
+        mt.roc_auc(probe_ecgs["scd1"], probe_ecgs["scd1_hat"]))
+    assert table.at[bl.CLINICAL, "model_auc"] == pytest.approx(table.at["model", "auc"])
+    for name in (bl.PROBE, bl.CLINICAL):
+        row = table.loc[name]
+        assert row["difference"] == pytest.approx(row["model_auc"] - row["auc"])
+        assert row["difference_lo"] < row["difference"] < row["difference_hi"]
+    assert np.isnan(table.at["model", "difference"])
+
+
+def test_the_paired_difference_interval_is_narrower_than_either_auc_interval():
+    """Two scores that share most of their noise: their AUCs' intervals overlap widely, yet
+    the paired interval of the difference is tight around the true small gap."""
+    rng = np.random.default_rng(4)
+    n = 400
+    y = (rng.random(n) < 0.3).astype(float)
+    shared = rng.normal(0, 1.0, n)
+    a, b = y + shared, 0.8 * y + shared
+    patients = np.arange(n)
+    out = mt.paired_auc_difference(y, a, b, patients, 300, 0)
+    one = mt.auc_with_interval(y, a, patients, 300, 0)
+    assert out["difference"] == pytest.approx(mt.roc_auc(y, a) - mt.roc_auc(y, b)) and \
+        out["difference"] > 0
+    assert 0 < out["difference_lo"] < out["difference_hi"]
+    assert out["difference_hi"] - out["difference_lo"] < 0.5 * (one["auc_hi"] - one["auc_lo"])
+    same = mt.paired_auc_difference(y, a, a, patients, 50, 0)
+    assert same == {"difference": 0.0, "difference_lo": 0.0, "difference_hi": 0.0}
+
+
 def test_evaluation_bootstrap_resamples_patients_not_ecgs():
     """Three copies of every patient's ECG leave the patient bootstrap's interval unchanged
     (each patient is drawn as a whole); resampling ECGs would narrow it."""

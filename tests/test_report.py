@@ -1,6 +1,7 @@
 """The run report reads a workspace, checks the planted biomarker, and names what is missing."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,6 +81,28 @@ def test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble
     assert "| scd1_hat_ensemble |" in section and "cross-fitted" in section
     assert "No lockbox figure" in section and "--part all" in section
     assert "| ntuh_scd_model_demo | 0.700 | 0.810 |" in section
+
+
+def test_the_probe_check_compares_the_model_on_the_probes_own_ecgs(tmp_path):
+    """The probe scored 90 of the 100 lockbox ECGs: the check holds the deep model's AUC on
+    those 90 (0.790) against the probe's (0.780), not its AUC on all 100 (0.700)."""
+    import pandas as pd
+
+    test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble(tmp_path)
+    folder = tmp_path / "predictions" / "ntuh_scd_model_demo_1"
+    pd.DataFrame({"split": "lockbox", "model": ["ntuh_scd_model_demo", "median-beat probe"],
+                  "n": [100, 90], "n_pos": [20, 18], "auc": [0.70, 0.78], "auc_lo": 0.6,
+                  "auc_hi": 0.9, "model_auc": [np.nan, 0.79], "difference": [np.nan, 0.01],
+                  "difference_lo": [np.nan, -0.031], "difference_hi": [np.nan, 0.052],
+                  "note": "x"}).to_csv(folder / "baselines_lockbox.csv", index=False)
+    text = build_report(tmp_path).read_text()
+    models = text[text.index("## Risk models"):text.index("## Stacking ensemble")]
+    assert "| median-beat probe | 90 | 18 | 0.780 | 0.600 | 0.900 | 0.790 | 0.010 | -0.031 | " \
+           "0.052 | x |" in models
+    checks = text[text.index("## Was the planted biomarker recovered?"):]
+    assert "| lockbox AUC scd1 ≥ the median-beat probe's | 0.790 vs 0.780 on 90 ECGs " \
+           "(difference +0.010, bootstrap interval -0.031 to +0.052) | yes |" in checks
+    assert "lockbox AUC scd1 ≥ 0.75 | 0.700 | NO" in checks
 
 
 def _png(path):

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import PipelineError
 from .io import check_finished
-from .metrics import auc_with_interval
+from .metrics import auc_with_interval, paired_auc_difference, roc_auc
 from .failures import FailureLog
 from .workspace import BEATS_DIR, beat_files, beat_folder
 
@@ -35,8 +35,10 @@ CLINICAL_FEATURES = ("age", "female", "aVL_rs_diff", "aVL_rs_diff_2")
 PROBE_STEP = 5                                   # 300 samples -> 60 per lead
 PROBE_CS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)          # inverse L2 penalties tried
 PROBE_FOLDS = 5
+#: Per baseline, also the deep model on the baseline's own ECGs (``model_auc``) and the paired
+#: difference deep model - baseline with its patient-bootstrap interval.
 BASELINE_COLUMNS = ["split", "model", "n", "n_pos", "n_patients", "auc", "auc_lo", "auc_hi",
-                    "note"]
+                    "model_auc", "difference", "difference_lo", "difference_hi", "note"]
 
 
 @dataclass
@@ -101,8 +103,6 @@ def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: in
     """L2 logistic regression on downsampled median beats; C by patient-grouped CV AUC."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
-
-    from .metrics import roc_auc
 
     ids, x = median_beat_matrix(table["studyId"], beats_dir, step, failures)
     rows = table.set_index("studyId").loc[ids]
@@ -169,7 +169,9 @@ def fit_baselines(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: 
 def baseline_table(frame: pd.DataFrame, fitted: BaselineScores, outcome: str, model_name: str,
                    split: str, n_boot: int, seed: int, level: float) -> pd.DataFrame:
     """AUCs of the model (``<outcome>_hat`` in ``frame``) and of each baseline, each on the
-    rows of ``frame`` (the model's evaluated ECGs of one split) where it has a score."""
+    rows of ``frame`` (the model's evaluated ECGs of one split) where it has a score. A
+    baseline that scores fewer ECGs (the probe needs x04 beats) is also compared like for
+    like: the model's AUC on that baseline's ECGs and the paired difference."""
     joined = frame[["studyId", "ptId", outcome, f"{outcome}_hat"]].astype(
         {"studyId": str}).merge(fitted.scores, on="studyId", how="left")
     joined = joined[joined[outcome].notna()]
@@ -183,8 +185,16 @@ def baseline_table(frame: pd.DataFrame, fitted: BaselineScores, outcome: str, mo
                          f"{note}; not evaluated (one class among {y.size} ECGs)"})
             continue
         missing = len(joined) - len(part)
-        rows.append({"split": split, "model": name,
-                     **auc_with_interval(y, part[column].to_numpy(float), part["ptId"].to_numpy(),
-                                         n_boot, seed, level),
-                     "note": note + (f"; {missing} ECGs without a score" if missing else "")})
+        row = {"split": split, "model": name,
+               **auc_with_interval(y, part[column].to_numpy(float), part["ptId"].to_numpy(),
+                                   n_boot, seed, level),
+               "note": note + (f"; {missing} ECGs without a score" if missing else "")}
+        both = part[part[f"{outcome}_hat"].notna()]
+        y_both = both[outcome].to_numpy(dtype=float)
+        if column != f"{outcome}_hat" and y_both.size and y_both.min() < y_both.max():
+            model_score = both[f"{outcome}_hat"].to_numpy(float)
+            row["model_auc"] = roc_auc(y_both, model_score)
+            row.update(paired_auc_difference(y_both, model_score, both[column].to_numpy(float),
+                                             both["ptId"].to_numpy(), n_boot, seed, level))
+        rows.append(row)
     return pd.DataFrame(rows).reindex(columns=BASELINE_COLUMNS)
