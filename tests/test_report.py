@@ -201,7 +201,10 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
     assert "| yhat_scd1 | 1 |  | 4 | 4 | 1.000 |" in morph
     assert "(figures/morphing_outputs-morph-risk-trajectory.png)" in morph
     checks = text[text.index("## Was the planted biomarker recovered?"):text.index("## Run time")]
-    assert "| ntuh_scd_model_demo_1 | validation AUC scd1 ≥ 0.75 | 0.800 | yes |" in checks
+    assert "| ntuh_scd_model_demo_1 | validation AUC scd1 ≥ 0.75 | 0.800 (the planted slur: " \
+           "1.000) | yes |" in checks
+    assert "On these validation ECGs the planted slur strength itself scores scd1 with AUC " \
+           "1.000, against the model's 0.800" in models
     assert f"| ntuh_scd_model_demo_1 | validation: scd1 score separates scd1 better than " \
            f"non-cardiac arrest | 0.800 vs {contrast:.3f} | yes |" in checks
     assert "| s10 morphing | risk rises in ≥ 90% of morphs | 75.0% | NO |" in checks
@@ -217,6 +220,12 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
         in checks
     timing = text[text.index("## Run time of each step"):]
     assert "Total 42 s for the steps before this report." in timing
+    # the oracle is scored on the model's validation ECGs only: a lockbox control (e9) with
+    # the strongest slur would pull it to 15/18 if the split were ignored
+    truth = ws / "arrest-ntuh-ecg" / "synthetic_truth.csv"
+    pd.read_csv(truth).assign(slur_strength=[3.0, 2, 1, 0, 0, 0, 0, 0, 0, 5]).to_csv(
+        truth, index=False)
+    assert "(the planted slur: 1.000) | yes |" in build_report(ws).read_text()
     assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing
 
 
