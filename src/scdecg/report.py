@@ -373,43 +373,45 @@ def member_run(workspace: Path, model_name: str) -> str | None:
         return None
 
 
-def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
-                       split: str = "") -> float | None:
-    """AUC of a model's ``scd1_hat`` for another label, on the predicted rows (of ``split``)."""
+def predicted_rows(path: Path, labels: pd.DataFrame | None, label: str,
+                   split: str = "") -> pd.DataFrame | None:
+    """A model's predicted rows (of ``split``) with ``label`` joined on studyId; None when
+    there are no predictions or no such label."""
     if labels is None or label not in labels or not path.exists():
         return None
     pred = read_table(path, ("studyId",), ("scd1_hat",))
-    if "scd1_hat" not in pred:
-        return None
     if split and "split" in pred:
         pred = pred[pred["split"].astype(str) == split]
-    joined = pred[["studyId", "scd1_hat"]].merge(labels[["studyId", label]], on="studyId")
-    joined = joined.dropna()
-    if joined.empty:
+    return pred.astype({"studyId": str}).merge(
+        labels[["studyId", label]].astype({"studyId": str}), on="studyId")
+
+
+def auc_or_none(y: pd.Series, score: pd.Series) -> float | None:
+    """AUC of ``score`` for 0/1 ``y`` over rows where both are known; None with one class."""
+    both = pd.DataFrame({"y": y, "score": score}).dropna()
+    if both.empty or both["y"].min() == both["y"].max():
         return None
-    y = joined[label].to_numpy(float)
-    if y.min() == y.max():
+    return roc_auc(both["y"].to_numpy(float), both["score"].to_numpy(float))
+
+
+def scd1_score_auc_for(path: Path, labels: pd.DataFrame | None, label: str,
+                       split: str = "") -> float | None:
+    """AUC of a model's ``scd1_hat`` for another label, on the predicted rows (of ``split``)."""
+    rows = predicted_rows(path, labels, label, split)
+    if rows is None or "scd1_hat" not in rows:
         return None
-    return roc_auc(y, joined["scd1_hat"].to_numpy(float))
+    return auc_or_none(rows[label], rows["scd1_hat"])
 
 
 def oracle_auc_for(path: Path, labels: pd.DataFrame | None, truth: pd.DataFrame | None,
                    split: str) -> float | None:
     """AUC of the planted slur strength (the synthetic truth) for scd1 on the ECGs a model
     predicted in ``split``; None without ground truth or labels."""
-    if truth is None or labels is None or "scd1" not in labels or not path.exists():
+    rows = predicted_rows(path, labels, "scd1", split) if truth is not None else None
+    if rows is None:
         return None
-    pred = read_table(path, ("studyId",))
-    if "split" in pred:
-        pred = pred[pred["split"].astype(str) == split]
-    joined = (pred[["studyId"]].astype(str)
-              .merge(labels[["studyId", "scd1"]].astype({"studyId": str}), on="studyId")
-              .merge(truth.astype({"ecg_id": str}), left_on="studyId", right_on="ecg_id")
-              .dropna(subset=["scd1", "slur_strength"]))
-    y = joined["scd1"].to_numpy(float)
-    if y.size == 0 or y.min() == y.max():
-        return None
-    return roc_auc(y, joined["slur_strength"].to_numpy(float))
+    rows = rows.merge(truth.astype({"ecg_id": str}), left_on="studyId", right_on="ecg_id")
+    return auc_or_none(rows["scd1"], rows["slur_strength"])
 
 
 def section_ensemble(r: Report, members: dict[str, dict[str, float]]) -> None:
@@ -542,7 +544,8 @@ def describe_data(workspace: Path, data_root: str, truth: pd.DataFrame | None) -
         return f"`{data_root}`"
     marker = workspace / data_root / W.SYNTHETIC_MARKER
     try:
-        drawn = marker.read_text(encoding="utf-8").strip().removeprefix("synthetic NTUH tree: ")
+        drawn = marker.read_text(encoding="utf-8").strip()
+        drawn = drawn.removeprefix(W.SYNTHETIC_MARKER_PREFIX)
     except (OSError, UnicodeDecodeError):
         drawn = ""
     return "synthetic NTUH stand-in (with ground truth)" + (f": {drawn}" if drawn else "")

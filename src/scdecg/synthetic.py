@@ -40,7 +40,8 @@ from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_tex
 from .progress import progress_bar
 from .workspace import (COMORBIDITY_TABLE, CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL,
                         PER_LEAD, RESTING, ROSC_OUTCOMES, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
-                        SYNTHETIC_MARKER, TRUTH_FILE, WAVEFORM_ARRAY, WAVEFORM_INDEX)
+                        SYNTHETIC_MARKER, SYNTHETIC_MARKER_PREFIX, TRUTH_FILE, WAVEFORM_ARRAY,
+                        WAVEFORM_INDEX)
 
 # --------------------------------------------------------------------------------------
 # Geometry
@@ -839,7 +840,7 @@ def write_synthetic_ntuh(data_root: str | Path, n_patients: int, seed: int,
     def fill(tmp: Path) -> None:
         write_tables(tmp, ecgs, seed)
         write_waveforms(tmp, ecgs, seed, chunk_size=chunk_size, progress=progress)
-        write_text(f"synthetic NTUH tree: {n_patients} patients, seed {seed}\n",
+        write_text(f"{SYNTHETIC_MARKER_PREFIX}{n_patients} patients, seed {seed}\n",
                    tmp / SYNTHETIC_MARKER)
 
     remove_leftovers(root.parent, root.name)  # what an interrupted earlier run left beside it

@@ -47,6 +47,7 @@ TRUTH_FILE = "synthetic_truth.csv"
 #: Written last into every tree x00 makes ("synthetic NTUH tree: N patients, seed S"): x00
 #: replaces only folders that carry it, and the run report names the cohort from it.
 SYNTHETIC_MARKER = ".synthetic-ntuh"
+SYNTHETIC_MARKER_PREFIX = "synthetic NTUH tree: "   # then "<N> patients, seed <S>"
 
 
 def truth_file(data_root: str | Path = DEFAULT_DATA_ROOT) -> Path:
