@@ -178,8 +178,9 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         header = wfdb.rdheader(name)
         total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
-        if fs_problem(fs):
-            raise RecordRefused(f"header: {fs_problem(fs)}")
+        problem = fs_problem(fs)
+        if problem:
+            raise RecordRefused(f"header: {problem}")
         sampto = _samples_to_read(total, fs, seconds) if total else None
         record = wfdb.rdrecord(name, sampto=sampto)
     except RecordRefused:
