@@ -843,6 +843,47 @@ def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, m
     assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["new.npy"]
 
 
+def test_a_crash_between_the_two_renames_leaves_a_folder_every_reader_refuses(tmp_path,
+                                                                              monkeypatch):
+    """The folder is renamed into place first, the table right after: a run that dies between
+    the two (here the table's rename fails) must not leave the new ECGs beside the old table
+    for x04 to read as if they were one import."""
+    import os
+
+    args = one_record_workspace(tmp_path)             # its record replaced by one with beats
+    rng = np.random.default_rng(0)
+    ecg = simulate_ecg(sample_ecg_params(rng), rng, n_samples=11 * FS)
+    np.save(tmp_path / "records" / "r1.npy", ecg)
+    assert run_main(X00, *args, cwd=tmp_path)[0] == 0
+    table = (tmp_path / "covariate_df.feather").read_bytes()
+    ecgs = tmp_path / "10_sec_ecgs"
+    assert sorted(p.name for p in ecgs.iterdir()) == ["r1.npy"]    # the mark is gone
+    first = np.load(ecgs / "r1.npy")
+
+    np.save(tmp_path / "records" / "r1.npy", ecg * 2)
+    rename = os.replace
+
+    def dies_at_the_table(src, dst, *a, **k):
+        if Path(dst).name == "covariate_df.feather":
+            raise OSError(5, "Input/output error", str(dst))
+        return rename(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", dies_at_the_table)
+    code, _, err = run_main(X00, *args, cwd=tmp_path)
+    monkeypatch.undo()
+    assert code == 2 and "Input/output error" in err
+    assert (tmp_path / "covariate_df.feather").read_bytes() == table           # the old table
+    np.testing.assert_allclose(np.load(ecgs / "r1.npy"), 2 * first, rtol=1e-6)  # new ECGs
+    code, _, err = run_main(X04, cwd=tmp_path)
+    assert code == 2
+    assert "x00_import did not finish" in err and "x00_import_cohort.py" in err
+    assert not (tmp_path / "ecg_beats").exists()
+
+    assert run_main(X00, *args, cwd=tmp_path)[0] == 0                          # rerun: in step
+    assert sorted(p.name for p in ecgs.iterdir()) == ["r1.npy"]
+    assert run_main(X04, cwd=tmp_path)[0] == 0
+
+
 # ----------------------------------------------------- hostile paths, tables and records
 @pytest.mark.parametrize("options, message", [
     (["--out-dir", "records"], "--out-dir records and --input records name the same path"),

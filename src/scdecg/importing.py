@@ -40,6 +40,7 @@ from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
 from .gain import IDENTITIES, relative_residual
 from .io import feather_problem, unsafe_name_reason
+from .workspace import IMPORT_STEP, STEP_SCRIPTS
 
 FORMATS = ("wfdb", "npy", "csv")
 CHEST_LEADS: tuple[str, ...] = ("V1", "V2", "V3", "V4", "V5", "V6")
@@ -968,15 +969,18 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     ``out_dir`` (``10_sec_ecgs/``) is replaced as a whole (atomically, no stale files). With
     ``table_path`` the covariate table is written there too, staged beside it before the
     folder is swapped in and renamed into place right after, so an error or a killed run
-    leaves both as they were (only a crash between the two renames can split them); nothing
-    is written when no record is imported. The caller writes the log (to ``log_path``,
+    leaves both as they were. The new folder arrives carrying the import's
+    :func:`~scdecg.io.unfinished_marker`, removed once the table is in place: a crash between
+    the two renames leaves a folder that every reader refuses (naming the import to rerun)
+    rather than a folder and a table of two imports. Nothing is written when no record is
+    imported. The caller writes the log (to ``log_path``,
     checked here with the other paths: no output may land on an input or another output, and
     ``out_dir`` must hold nothing but ECG files, :func:`check_replaceable`).
     """
     import contextlib
     import functools
 
-    from .io import atomic_path, refuse_path_clashes, replace_dir
+    from .io import atomic_path, refuse_path_clashes, replace_dir, unfinished_marker, write_text
     from .parallel import imap
 
     if options.format not in FORMATS:
@@ -1048,12 +1052,16 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         state["covariates"] = imported_covariates(kept, by_id, records, labels, seed)
         if state["table"] is not None:  # staged now; renamed into place after the folder
             state["covariates"].reset_index(drop=True).to_feather(state["table"])
+        write_text(f"{IMPORT_STEP} ({STEP_SCRIPTS[IMPORT_STEP]}) put this folder in place "
+                   f"before its table ({table_path}); it removes this file once both are\n",
+                   unfinished_marker(tmp, IMPORT_STEP))
 
     staging = (atomic_path(table_path, clean=True) if table_path is not None
                else contextlib.nullcontext())
     try:
         with staging as state["table"]:
             replace_dir(Path(out_dir), fill)
+        unfinished_marker(out_dir, IMPORT_STEP).unlink()   # folder and table both in place
     except _NothingImported:
         pass
     kept, by_id = state["kept"], state["by_id"]

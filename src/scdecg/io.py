@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, NoReturn
 import numpy as np
 import pandas as pd
 
-from .workspace import STEP_SCRIPTS
+from .workspace import IMPORT_STEP, STEP_SCRIPTS
 from .errors import PipelineError
 
 PathLike = str | os.PathLike
@@ -252,8 +252,9 @@ def folder_lock(folder: PathLike, step: str) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- unfinished runs
 #: The steps that fill a folder one record at a time (x03: ``10_sec_ecgs/``, x04:
-#: ``ecg_beats/``, x05: ``ecg_beats_morphing/``) and so mark it while they write.
-MARKED_STEPS = ("x03", "x04", "x05")
+#: ``ecg_beats/``, x05: ``ecg_beats_morphing/``) and so mark it while they write, and the
+#: import, whose ``10_sec_ecgs/`` carries the mark until its table is in place too.
+MARKED_STEPS = (IMPORT_STEP, "x03", "x04", "x05")
 
 
 def unfinished_marker(folder: PathLike, step: str) -> Path:

@@ -456,8 +456,11 @@ DEMO_LANES: tuple[tuple[str, ...], ...] = (
      "evaluate_low_ef"),
 )
 
+#: The own-data import's step key (``x00_import_cohort.py``, which marks ``10_sec_ecgs/``
+#: like x03 does: :data:`scdecg.io.MARKED_STEPS`).
+IMPORT_STEP = "x00_import"
 #: Steps that are not part of the demo but are named in "run ... first" hints.
-OTHER_SCRIPTS: dict[str, str] = {"x00_import": f"{_X}x00_import_cohort.py",
+OTHER_SCRIPTS: dict[str, str] = {IMPORT_STEP: f"{_X}x00_import_cohort.py",
                                  "s11": f"{_M}s11_prepare_morph_stats.py"}
 #: The script of each step key, so that a missing input names the step to run.
 STEP_SCRIPTS: dict[str, str] = {**{s.key: s.script for s in PIPELINE}, **OTHER_SCRIPTS}
