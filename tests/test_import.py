@@ -833,7 +833,8 @@ def test_a_failure_after_the_records_leaves_table_and_folder_in_step(tmp_path, m
     assert code == 2 and "No space left on device" in err
     assert (tmp_path / "covariate_df.feather").read_bytes() == table
     assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["old.npy"]
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+    hidden = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert hidden == [".10_sec_ecgs.lock"]    # no leftovers; the lock file stays, as x03's does
 
     monkeypatch.undo()
     code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
@@ -882,6 +883,18 @@ def test_a_crash_between_the_two_renames_leaves_a_folder_every_reader_refuses(tm
     assert run_main(X00, *args, cwd=tmp_path)[0] == 0                          # rerun: in step
     assert sorted(p.name for p in ecgs.iterdir()) == ["r1.npy"]
     assert run_main(X04, cwd=tmp_path)[0] == 0
+
+
+def test_a_second_import_over_a_locked_folder_stops_in_one_line(tmp_path):
+    """The import takes the lock x03 takes on ``10_sec_ecgs/``: one of two runs at once stops."""
+    from scdecg.io import folder_lock
+
+    args = one_record_workspace(tmp_path)
+    with folder_lock(tmp_path / "10_sec_ecgs", "x03"):
+        code, _, err = run_main(X00, *args, cwd=tmp_path)
+    assert code == 2 and "10_sec_ecgs: another run is writing this folder" in err
+    assert not (tmp_path / "10_sec_ecgs").exists() and not (tmp_path / "covariate_df.feather").exists()
+    assert run_main(X00, *args, cwd=tmp_path)[0] == 0                # free again
 
 
 # ----------------------------------------------------- hostile paths, tables and records

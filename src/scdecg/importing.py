@@ -980,7 +980,8 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     import contextlib
     import functools
 
-    from .io import atomic_path, refuse_path_clashes, replace_dir, unfinished_marker, write_text
+    from .io import (atomic_path, folder_lock, refuse_path_clashes, replace_dir,
+                     unfinished_marker, write_text)
     from .parallel import imap
 
     if options.format not in FORMATS:
@@ -1058,10 +1059,11 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
 
     staging = (atomic_path(table_path, clean=True) if table_path is not None
                else contextlib.nullcontext())
-    try:
-        with staging as state["table"]:
-            replace_dir(Path(out_dir), fill)
-        unfinished_marker(out_dir, IMPORT_STEP).unlink()   # folder and table both in place
+    try:  # the lock: a second import or an x03 over the same folder stops instead of racing
+        with folder_lock(Path(out_dir), IMPORT_STEP):
+            with staging as state["table"]:
+                replace_dir(Path(out_dir), fill)
+            unfinished_marker(out_dir, IMPORT_STEP).unlink()   # folder and table both in place
     except _NothingImported:
         pass
     kept, by_id = state["kept"], state["by_id"]
