@@ -972,10 +972,11 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     leaves both as they were. The new folder arrives carrying the import's
     :func:`~scdecg.io.unfinished_marker`, removed once the table is in place: a crash between
     the two renames leaves a folder that every reader refuses (naming the import to rerun)
-    rather than a folder and a table of two imports. Nothing is written when no record is
-    imported. The caller writes the log (to ``log_path``,
-    checked here with the other paths: no output may land on an input or another output, and
-    ``out_dir`` must hold nothing but ECG files, :func:`check_replaceable`).
+    rather than a folder and a table of two imports. The folder's lock is held throughout (a
+    second import or an x03 stops). Nothing is written when no record is imported. The caller
+    writes the log (to ``log_path``, checked here with the other paths: no output may land on
+    an input or another output, and ``out_dir`` must hold nothing but ECG files,
+    :func:`check_replaceable`).
     """
     import contextlib
     import functools
@@ -1053,8 +1054,9 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
         state["covariates"] = imported_covariates(kept, by_id, records, labels, seed)
         if state["table"] is not None:  # staged now; renamed into place after the folder
             state["covariates"].reset_index(drop=True).to_feather(state["table"])
+        table = f"its table {table_path}" if table_path is not None else "its table"
         write_text(f"{IMPORT_STEP} ({STEP_SCRIPTS[IMPORT_STEP]}) put this folder in place "
-                   f"before its table ({table_path}); it removes this file once both are\n",
+                   f"before {table}; it removes this file once both are\n",
                    unfinished_marker(tmp, IMPORT_STEP))
 
     staging = (atomic_path(table_path, clean=True) if table_path is not None
