@@ -26,6 +26,7 @@ OUTPUTS = ["scd3mo", "scd6mo", "scd1", "scd2", "dead3mo", "dead6mo", "dead1", "d
 REGRESSION = ["age", "qrsDuration", "qtInterval", "qrsFrontAxis", "qrsHorizAxis",
               "rrInterval", "pDuration", "atrialrate", "meanqtc"]
 REGRESSION_WEIGHT = 10.0       # loss = BCE + REGRESSION_WEIGHT x MSE (published)
+BCE_ON_REGRESSION = False      # True: the published BCE also ran over the regressions
 BEATS_DIR = workspace.BEATS_DIR  # x04's beats
 LENGTH = BEAT_LEN
 CHANNELS = 64                  # explicit (the published code got 64 from a hidden default)
@@ -72,6 +73,8 @@ HELP = {
                          "comes after interval + 1 epochs and at least min-epochs + 1 epochs run",
     "val_loss": "pooled: one masked loss over the validation set; batch_mean: the published "
                 "mean of per-batch losses (batches of --batch-size)",
+    "bce_on_regression": "the published loss: BCE over the z-scored regression outputs too "
+                         "(besides their MSE)",
     "resume": "continue from the model folder's checkpoint.pt",
 }
 

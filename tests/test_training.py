@@ -43,6 +43,27 @@ def test_masked_loss_ignores_nan_targets_and_weights_regression():
         pytest.approx((bce + mse).item(), rel=1e-6)
 
 
+def test_published_loss_runs_bce_over_the_regression_outputs_too():
+    """``bce_on_regression``: one BCE mean over every labelled pair (the published loss),
+    plus the weighted MSE of the regressions as before."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 2)
+    targets = torch.tensor([[1.0, 2.5], [0.0, -1.0], [float("nan"), 0.3], [1.0, float("nan")]])
+    is_reg = torch.tensor([False, True])
+    labelled = ~torch.isnan(targets)
+    bce_all = F.binary_cross_entropy_with_logits(logits[labelled], targets[labelled])
+    reg = labelled[:, 1]
+    mse = ((logits[:, 1][reg] - targets[:, 1][reg]) ** 2).mean()
+    got = masked_loss(logits, targets, is_reg, regression_weight=10.0, bce_on_regression=True)
+    assert got.item() == pytest.approx((bce_all + 10 * mse).item(), rel=1e-6)
+    ours = masked_loss(logits, targets, is_reg, regression_weight=10.0)
+    assert abs(got.item() - ours.item()) > 1e-3     # the option changes the loss
+    # without regression outputs the two losses are one
+    only_cls = torch.tensor([False, False])
+    assert masked_loss(logits, targets.clamp(0, 1), only_cls, bce_on_regression=True).item() == \
+        pytest.approx(masked_loss(logits, targets.clamp(0, 1), only_cls).item())
+
+
 def test_masked_loss_with_a_single_labelled_regression_pair():
     logits = torch.tensor([[0.0, 3.0], [0.0, 7.0]])
     targets = torch.tensor([[1.0, 1.0], [0.0, float("nan")]])
@@ -518,11 +539,13 @@ def _best_so_far(history):
 def test_x02_published_switches_reach_the_model_and_the_loss(tmp_path):
     """x02 end to end: --hazard relu builds the published horizon layer (zero hazard for a
     negative pre-activation), --val-loss batch_mean changes only the validation loss (same
-    seed: the same training), --regression-weight reaches the training loss."""
+    seed: the same training), --regression-weight and --bce-on-regression reach the training
+    loss."""
     make_workspace(tmp_path, n_patients=30, n_samples=1000, beats=3)
     common = (*TINY, "--max-epochs", "1", "--batch-size", "16")
     runs = {"pooled": (), "batch_mean": ("--val-loss", "batch_mean"),
-            "relu": ("--hazard", "relu"), "weight": ("--regression-weight", "2.5")}
+            "relu": ("--hazard", "relu"), "weight": ("--regression-weight", "2.5"),
+            "bce_all": ("--bce-on-regression",)}
     history, configs = {}, {}
     for name, extra in runs.items():
         ok(X02, *common, *extra, "--model-name", name, cwd=tmp_path)
@@ -536,6 +559,9 @@ def test_x02_published_switches_reach_the_model_and_the_loss(tmp_path):
     assert configs["weight"]["training"]["regression_weight"] == 2.5
     assert configs["pooled"]["training"]["regression_weight"] == 10.0       # published
     assert abs(history["weight"]["train_loss"] - history["pooled"]["train_loss"]) > 1e-3
+    assert configs["bce_all"]["training"]["bce_on_regression"] is True
+    assert configs["pooled"]["training"]["bce_on_regression"] is False
+    assert abs(history["bce_all"]["train_loss"] - history["pooled"]["train_loss"]) > 1e-3
     assert configs["pooled"]["architecture"]["hazard"] == "softplus"
     assert configs["relu"]["architecture"]["hazard"] == "relu"
     for name, at_minus_one in (("relu", 0.0), ("pooled", float(np.log1p(np.exp(-1.0))))):

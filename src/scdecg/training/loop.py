@@ -50,6 +50,8 @@ class FitSettings:
     lr_reduce_interval: int = 10
     seed: int = 0
     regression_weight: float = REGRESSION_WEIGHT
+    #: the published loss: BCE over the regression outputs too (DEVIATIONS.md, "Loss [4]")
+    bce_on_regression: bool = False
     eval_batch_size: int = 256
     amp: bool = True          # mixed precision, CUDA only
     progress: bool = True
@@ -151,12 +153,13 @@ def validation_loss(logits: np.ndarray, targets: np.ndarray, is_regression: torc
     """
     if settings.val_loss == "pooled":
         return masked_loss(torch.from_numpy(logits), torch.from_numpy(targets), is_regression,
-                           settings.regression_weight).item()
+                           settings.regression_weight, settings.bce_on_regression).item()
     if settings.val_loss != "batch_mean":
         raise ValueError(f"unknown validation loss {settings.val_loss!r}; known: {VAL_LOSSES}")
     size = max(1, settings.batch_size)
     losses = [masked_loss(torch.from_numpy(logits[i:i + size]), torch.from_numpy(targets[i:i + size]),
-                          is_regression, settings.regression_weight).item()
+                          is_regression, settings.regression_weight,
+                          settings.bce_on_regression).item()
               for i in range(0, len(logits), size)]
     return float(np.mean(losses)) if losses else math.nan
 
@@ -306,7 +309,8 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
             x, cov, y = to_device(batch, device)
             with autocast(device, settings.amp):
                 logits = net(x, cov)
-            loss = masked_loss(logits, y, is_reg, settings.regression_weight)
+            loss = masked_loss(logits, y, is_reg, settings.regression_weight,
+                               settings.bce_on_regression)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)

@@ -142,6 +142,7 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
                            weight_decay=args.weight_decay, gamma=args.gamma,
                            lr_reduce_interval=args.lr_reduce_interval, seed=args.seed,
                            regression_weight=getattr(args, "regression_weight", REGRESSION_WEIGHT),
+                           bce_on_regression=getattr(args, "bce_on_regression", False),
                            eval_batch_size=args.eval_batch_size, amp=args.amp,
                            progress=ctx.is_main, monitor=args.monitor,
                            zero_based_epochs=args.zero_based_epochs, val_loss=args.val_loss)
