@@ -422,6 +422,27 @@ def test_death_only_run_selects_dead1_patients_and_its_own_statistics(tmp_path):
     assert config["covariate_stats"]["age"]["mean"] == pytest.approx(expected.mean())
 
 
+def test_covariate_statistics_come_from_the_training_ecgs_that_are_used(tmp_path):
+    """x01: age/female are z-scored with the mean and SD of the training ECGs the model
+    trains on; a training ECG whose file cannot be read is left out of them too (it was
+    counted before: the statistics then differed from the training set's)."""
+    df = make_workspace(tmp_path, n_patients=40, n_samples=300, beats=1)
+    modelling = df[df["include_modelling"].astype(bool)]
+    split = patient_split(modelling["ptId"].astype(str), 0.3, 0.3, 42)
+    train = modelling[split.to_numpy() == "train"]
+    broken = train.sort_values("age")["studyId"].iloc[-1]      # the oldest: moves the mean
+    (tmp_path / "10_sec_ecgs" / f"{broken}.npy").write_bytes(b"not an array")
+    ok(X01, *TINY, "--length", "300", cwd=tmp_path)
+    folder = tmp_path / "modelfits_ecg/ntuh_scd_model_demo"
+    config = json.loads((folder / "config.json").read_text())
+    assert broken in set(pd.read_csv(folder / "excluded.csv", dtype=str)["studyId"])
+    used = train[train["studyId"] != broken]["age"].astype(float)
+    assert config["covariate_stats"]["age"]["mean"] == pytest.approx(used.mean())
+    assert config["covariate_stats"]["age"]["sd"] == pytest.approx(used.std())
+    assert config["covariate_stats"]["age"]["mean"] != pytest.approx(train["age"].mean())
+    assert config["data"]["train"]["samples"] == len(used)
+
+
 def test_beat_script_standardises_regression_targets_with_training_statistics(tmp_path):
     df = make_workspace(tmp_path, n_patients=30, n_samples=1000, beats=2)
     ok(X02, *TINY, cwd=tmp_path)

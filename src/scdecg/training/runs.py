@@ -20,7 +20,7 @@ from ..io import check_ids, output_dir, recorded_path, read_feather, write_csv, 
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
-from .data import build_dataset, describe, fit_stats, unzscore
+from .data import build_dataset, describe, unzscore
 from .distributed import Context, setup, teardown
 from .kinds import ModelKind, model_kind
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, stream_logits
@@ -115,16 +115,16 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
     gain_report = getattr(args, "gain_report", GAIN_REPORT)  # the beat scripts have none
     items = kind.build_samples(rows, samples_dir, failures, gain_report)
     considered = len(items) + len(failures)  # the samples, and what was left out before them
-    train_rows = rows[rows["split"] == "train"]
-    cov_stats = fit_stats(train_rows, covariates)
-    target_stats = fit_stats(items[items["split"] == "train"],
-                             [o for o, r in zip(outputs, regression) if r])
     common = dict(outputs=outputs, regression=regression, covariates=covariates,
-                  cov_stats=cov_stats, target_stats=target_stats, length=args.length,
-                  preprocessing=list(args.preprocessing), memory_limit_gb=args.memory_limit_gb,
-                  progress=ctx.is_main)
-    train = build_dataset(items[items["split"] == "train"], name="train", **common)
-    val = build_dataset(items[items["split"] == "val"], name="val", **common)
+                  length=args.length, preprocessing=list(args.preprocessing),
+                  memory_limit_gb=args.memory_limit_gb, progress=ctx.is_main)
+    # z-scoring statistics from the training samples that are used (a file x03 flagged or
+    # that cannot be read does not count); validation reuses them
+    train = build_dataset(items[items["split"] == "train"], name="train", cov_stats=None,
+                          target_stats=None, **common)
+    cov_stats, target_stats = train.cov_stats, train.target_stats
+    val = build_dataset(items[items["split"] == "val"], name="val", cov_stats=cov_stats,
+                        target_stats=target_stats, **common)
     for part in (train, val):
         for row in part.failures.rows:
             failures.add(row["record"], row["reason"], studyId=row.get("studyId"))
