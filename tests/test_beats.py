@@ -337,7 +337,8 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     cohort_for_x05(ids, age=[50.0, 50.0, 50.0, 85.0, 50.0, 50.0, 50.0],
                    lbbb=[False, True, False, False, False, False, False]
                    ).to_feather(tmp_path / "covariate_df.feather")
-    (tmp_path / "ecg_beats" / "removed_study").mkdir(parents=True)
+    (tmp_path / "ecg_beats" / "removed_study").mkdir(parents=True)   # an earlier run's
+    (tmp_path / "ecg_beats" / "segmentation_log.csv").write_text("studyId\nremoved_study\n")
 
     proc = script_runner(X04, "--n-jobs", "1", cwd=tmp_path)
     assert "1  failed: flat signal" in proc.stdout and "1  failed: missing 10_sec_ecgs file" in proc.stdout

@@ -192,6 +192,24 @@ def test_x03_where_every_ecg_fails_keeps_the_earlier_run(tmp_path):
     assert not (tmp_path / "x03_gain_report.failed.csv").exists()
 
 
+@pytest.mark.parametrize("out_dir", ["data/stacks", "data"])
+def test_x03_refuses_to_write_into_the_waveform_folder(tmp_path, out_dir):
+    """An --out-dir that is, or holds, the folder of the cohort's waveform stacks (the data
+    release) is refused before anything is written."""
+    from training_fixtures import run_main
+
+    (tmp_path / "data" / "stacks").mkdir(parents=True)
+    np.save(tmp_path / "data" / "stacks" / "waves.npy", np.stack([stored(clean_ecg(30))]))
+    pd.DataFrame({"studyId": ["a"], "file_path": ["data/stacks/waves.npy"], "npy_index": [0]}
+                 ).to_feather(tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X03, "--out-dir", out_dir, "--n-jobs", "1", cwd=tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"--out-dir {out_dir}: holds the cohort's waveform files (data/stacks/, from "
+            "covariate_df.feather)") in err
+    assert sorted(p.name for p in (tmp_path / "data").rglob("*")) == ["stacks", "waves.npy"]
+    assert not (tmp_path / "x03_gain_report.csv").exists()
+
+
 def test_x03_rejects_bad_table(tmp_path, script_runner):
     pd.DataFrame({"studyId": ["a"], "npy_index": [0]}).to_feather(tmp_path / "covariate_df.feather")
     proc = script_runner(X03, cwd=tmp_path, check=False)

@@ -362,10 +362,43 @@ def test_x01_refuses_to_write_its_table_over_its_exclusions(tmp_path):
      "--output 10_sec_ecgs/ecg.png lies inside --ecg-dir 10_sec_ecgs"),
     ("00_Data_Preprocessing/x03_process_10sec_ecg.py", ["--report", "covariate_df.feather"],
      "--report covariate_df.feather and --cohort covariate_df.feather name the same path"),
-], ids=["x06", "x07", "x08", "x03"])
+    ("00_Data_Preprocessing/x04_segment_beats.py", ["--out-dir", "10_sec_ecgs"],
+     "--out-dir 10_sec_ecgs and --ecg-dir 10_sec_ecgs name the same path"),
+    ("00_Data_Preprocessing/x04_segment_beats.py", ["--out-dir", "."],
+     "--out-dir .: is the working folder or holds it"),
+    ("00_Data_Preprocessing/x05_create_morphing_beats.py", ["--out-dir", "ecg_beats"],
+     "--out-dir ecg_beats and --beats ecg_beats name the same path"),
+    ("00_Data_Preprocessing/x05_create_morphing_beats.py", ["--out-dir", ".."],
+     "--out-dir ..: is the working folder or holds it"),
+], ids=["x06", "x07", "x08", "x03", "x04-input", "x04-here", "x05-input", "x05-parent"])
 def test_steps_refuse_outputs_over_their_inputs(tmp_path, script, options, message):
     from training_fixtures import run_main
 
     code, _, err = run_main(script, *options, cwd=tmp_path)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("script", ["00_Data_Preprocessing/x04_segment_beats.py",
+                                    "00_Data_Preprocessing/x05_create_morphing_beats.py"])
+def test_beat_steps_leave_a_folder_they_did_not_write_alone(tmp_path, script):
+    """x04 and x05 remove the beat folders they no longer need; pointed (--out-dir) at a
+    user's folder that looks like beat folders, they refuse in one line and delete nothing."""
+    from test_beats import PEAKS, cohort_for_x05, gaussian_ecg
+    from training_fixtures import run_main
+
+    (tmp_path / "10_sec_ecgs").mkdir()
+    np.save(tmp_path / "10_sec_ecgs" / "a.npy", gaussian_ecg(PEAKS, seed=0) * 1000.0)
+    cohort_for_x05(["a"]).to_feather(tmp_path / "covariate_df.feather")
+    if script.endswith("x05_create_morphing_beats.py"):
+        assert run_main("00_Data_Preprocessing/x04_segment_beats.py", "--n-jobs", "1",
+                        cwd=tmp_path)[0] == 0
+    mine = tmp_path / "mine"
+    (mine / "empty").mkdir(parents=True)
+    (mine / "run").mkdir()
+    np.save(mine / "run" / "run_1.npy", np.zeros(3))       # looks like a beat folder
+    before = sorted(str(p.relative_to(mine)) for p in mine.rglob("*"))
+    code, _, err = run_main(script, "--out-dir", "mine", "--n-jobs", "1", cwd=tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "mine: a folder that" in err and "did not write" in err
+    assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == before

@@ -34,8 +34,8 @@ from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
 from .io import (UnreadableArray, check_finished, check_ids, clear_failed_run, folder_lock,
-                 load_npy, output_dir, read_feather, record_path, refuse_failed_run,
-                 remove_leftovers, replace_dir, require_dir, run_first, save_npy, unfinished_run,
+                 load_npy, owned_output_dir, read_feather, record_path, refuse_failed_run,
+                 refuse_path_clashes, remove_leftovers, replace_dir, require_dir, run_first, save_npy, unfinished_run,
                  write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
@@ -414,12 +414,14 @@ def segment_cohort(cohort_path: str | Path, ecg_dir: str | Path, out_dir: str | 
     gives a beat, ``out_dir`` is left as it was (:func:`finish_segmentation`)."""
     if not 0 <= config.tail_cut < N_SAMPLES:
         raise PipelineError(f"--tail-cut {config.tail_cut}: must be in 0..{N_SAMPLES - 1}")
+    refuse_path_clashes({"--out-dir": out_dir}, {"--cohort": cohort_path, "--ecg-dir": ecg_dir,
+                                                 "--gain-report": gain_report})
     tasks = segment_tasks(cohort_path, ecg_dir)
     flagged = unusable_ecgs(gain_report)
     if flagged is None:
         print(f"[x04] no x03 gain report at {gain_report!r}: x03's flags not applied")
     refused = {t.study_id: flagged[t.study_id] for t in tasks if t.study_id in (flagged or {})}
-    out = output_dir(out_dir)
+    out = owned_output_dir(out_dir, "x04", (log_name,))
     # the lock: a second x04 over the same folder stops instead of racing; the marker: until
     # the log is written, readers refuse the folder (a killed run mixes old and new beats)
     with folder_lock(out, "x04"), unfinished_run(out, "x04"):
@@ -616,6 +618,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     >>> create_morphing_beats(n_jobs=1)["beats"].iloc[-1]  # doctest: +SKIP
     41873
     """
+    refuse_path_clashes({"--out-dir": out_dir}, {"--cohort": cohort, "--beats": beats})
     steps = morphing_exclusions(real_flags=real_flags,
                                 exclude_missing_intervals=exclude_missing_intervals)
     table = read_feather(cohort, ["studyId", *dict.fromkeys(s.column for s in steps)],
@@ -641,7 +644,7 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     rows.append(_waterfall_row("ECGs with at least one beat", kept, n_beats))
     selected = table.loc[kept, "studyId"].tolist()
 
-    out = output_dir(out_dir)
+    out = owned_output_dir(out_dir, "x05", (BEAT_DISTANCES, WATERFALL))
     remove_leftovers(out)
     paths = [p for sid in selected for _, p in beat_files(Path(beats) / sid)]
     if len(paths) != int(n_beats[kept].sum()):

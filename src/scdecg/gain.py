@@ -312,6 +312,11 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
     if problem:
         raise PipelineError(f"{cohort_path}: {problem}: a cohort from x00_import_cohort.py, "
                             f"whose {out_dir}/ is already written; run x04 next, not x03")
+    target = Path(out_dir).resolve()
+    for folder in sorted({str(Path(p).parent) for p in cohort["file_path"]}):
+        if target == Path(folder).resolve() or target in Path(folder).resolve().parents:
+            raise PipelineError(f"--out-dir {out_dir}: holds the cohort's waveform files "
+                                f"({folder}/, from {cohort_path}); give x03 a folder of its own")
     out = output_dir(out_dir)
     # the lock: a second x03 over the same folder stops instead of racing; the marker: until
     # the report is written, readers refuse the folder (a killed run mixes old and new files)

@@ -203,6 +203,22 @@ def output_dir(path: PathLike) -> Path:
     return path
 
 
+def owned_output_dir(path: PathLike, step: str, own_files: tuple[str, ...]) -> Path:
+    """:func:`output_dir` for a step that deletes, in its folder, the folders it no longer
+    needs: ``path`` must be new, empty, or a folder ``step`` wrote (one of ``own_files`` in
+    it, its failed-run log, or its :func:`unfinished_marker`). Anything else is refused in one
+    line, so a mistaken ``--out-dir`` never loses a user's folders."""
+    path = Path(path)
+    if path.is_dir() and any(path.iterdir()):
+        proofs = [path / name for name in own_files]
+        proofs += [failed_run_path(p) for p in proofs] + [unfinished_marker(path, step)]
+        if not any(p.exists() for p in proofs):
+            raise PipelineError(f"{path}: a folder that {STEP_SCRIPTS[step]} did not write "
+                                f"(it holds files but no {own_files[0]}); give the step a new "
+                                "folder of its own (it removes beat folders it no longer needs)")
+    return output_dir(path)
+
+
 #: Names of the temporaries :func:`atomic_path` and :func:`replace_dir` make (mkstemp and
 #: mkdtemp add 8 characters, the ".old" names a uuid4 hex).
 _TEMP_SUFFIX = r"(?:[A-Za-z0-9_]{8}\.tmp|[0-9a-f]{32}\.old)"
