@@ -495,6 +495,13 @@ def test_x00_swaps_a_whole_tree_and_never_replaces_foreign_data(tmp_path):
     line = one_error_line(run_script(X00, "--n-patients", "12", "--data-root", str(real),
                                      "--no-progress", cwd=tmp_path, check=False))
     assert "was not written by x00" in line and (real / "study-group").is_dir()
+    # a synthetic_truth.csv beside real data (a demo run in the same folder) proves nothing
+    (real / "study-group" / "ecg.csv").write_text("REAL\n")
+    (real.parent / "synthetic_truth.csv").write_text("studyId\n")
+    line = one_error_line(run_script(X00, "--n-patients", "12", "--data-root", str(real),
+                                     "--no-progress", cwd=tmp_path, check=False))
+    assert "was not written by x00" in line
+    assert (real / "study-group" / "ecg.csv").read_text() == "REAL\n"
 
 
 # ------------------------------------------------------------------ 10: leftovers

@@ -825,12 +825,14 @@ def write_synthetic_ntuh(data_root: str | Path, n_patients: int, seed: int,
 
     The tree is built in a hidden folder beside ``data_root`` and swapped into place when
     complete, so an interrupted run leaves the previous tree (or none), never a mix. An
-    existing ``data_root`` is replaced only if x00 wrote it (it holds
-    :data:`SYNTHETIC_MARKER`, or, from versions before the marker, has :data:`TRUTH_FILE`
-    beside it), so real data can never be overwritten.
+    existing ``data_root`` is replaced only if x00 wrote it (its :data:`SYNTHETIC_MARKER`
+    says so; a :data:`TRUTH_FILE` beside it proves nothing, since any folder may hold one),
+    so real data can never be overwritten.
     """
     root = Path(data_root)
-    made_by_x00 = (root / SYNTHETIC_MARKER).is_file() or (root.parent / TRUTH_FILE).is_file()
+    marker = root / SYNTHETIC_MARKER
+    made_by_x00 = marker.is_file() and marker.read_bytes().startswith(
+        SYNTHETIC_MARKER_PREFIX.encode())
     if root.exists() and not made_by_x00 and (not root.is_dir() or any(root.iterdir())):
         raise PipelineError(f"{root}: exists and was not written by x00 (no {SYNTHETIC_MARKER} "
                             "file); refusing to replace it (choose another --data-root or "
