@@ -267,6 +267,30 @@ def test_flags_from_bit_codes_and_statements(tmp_path):
     assert df["qtc"].dtype == float and df["ventricular_rate"].dtype == float
 
 
+def test_impossible_measurements_and_codes_are_missing_and_counted(tmp_path):
+    """An infinite QTc, a negative duration and per-lead codes that are no code (infinite,
+    negative, fractional, beyond int32) are read as missing (no flag), each counted with its
+    value; x01 used to stop on an infinite code and keep inf or negative measurements (an
+    infinite QTc set qtc500)."""
+    study = [study_ecg("qinf", 10, qtc="inf", codes={"I": {"stelev": "inf"}}),
+             study_ecg("neg", 10, qtc="-420", codes={"I": {"stdown": "-4"}}),
+             study_ecg("frac", 10, codes={"II": {"dltwv": "32.9"}}),
+             study_ecg("huge", 10, codes={"aVL": {"stelev": "9223372036854775808"}}),
+             study_ecg("ok", 10, qtc="510", codes={"aVL": {"stelev": "8"}})]
+    df, report = build(write_tree(tmp_path, study))
+    flags = df[["stelev", "stdown", "dltwv", "qtc500"]]
+    assert not flags.loc[["qinf", "neg", "frac", "huge"]].any().any()
+    assert flags.loc["ok"].tolist() == [True, False, False, True]
+    assert np.isnan(df.loc["qinf", "qtc"]) and np.isnan(df.loc["neg", "qtc"])
+    assert df.loc["ok", "qtc"] == 510
+    notes = {message: n for (group, message), n in report.notes.items() if group == "study"}
+    assert notes["qtc infinite -> NaN"] == 1 and notes["stelev infinite -> NaN"] == 1
+    assert notes["qtc below 0 (a duration, rate or code) -> NaN: '-420' 1"] == 1
+    assert notes["stdown below 0 (a duration, rate or code) -> NaN: '-4' 1"] == 1
+    assert notes["dltwv not a whole-number code -> no flag: '32.9' 1"] == 1
+    assert notes["stelev not a whole-number code -> no flag: '9223372036854775808' 1"] == 1
+
+
 def test_flag_match_equal_gives_the_published_flags(tmp_path):
     """DEVIATIONS "Per-lead ST/delta-wave flags test bits": x01 --flag-match equal sets a flag
     only when a lead's code equals 8 / 4 / 32, as published; combined codes are missed."""

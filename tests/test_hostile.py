@@ -300,6 +300,7 @@ def test_later_steps_do_not_measure_what_x03_left_unresolved(tmp_path):
     run_script(X03, "--n-jobs", "1", cwd=tmp_path)
     assert (tmp_path / "10_sec_ecgs" / "odd.npy").exists()   # written as stored, flagged
     (tmp_path / "ecg_beats" / "odd").mkdir(parents=True)     # beats of an earlier run
+    (tmp_path / "ecg_beats" / "segmentation_log.csv").write_text("studyId\nodd\n")
     np.save(tmp_path / "ecg_beats" / "odd" / "odd_3.npy", np.zeros((12, 300), np.float32))
     run_script(X04, "--n-jobs", "1", cwd=tmp_path)
     log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")

@@ -377,16 +377,31 @@ def floor_days(start: pd.Series, end: pd.Series) -> pd.Series:
     return np.floor((end - start).dt.total_seconds() / 86400.0)
 
 
-def parse_number(values: pd.Series, column: str, group: str, report: CohortReport) -> pd.Series:
-    """Floats; text that is not a number becomes NaN (counted; empty cells are just missing)."""
+#: The largest per-lead bit code read as one (larger values are no code: counted, no flag).
+MAX_CODE = 2 ** 31 - 1
+
+
+def parse_number(values: pd.Series, column: str, group: str, report: CohortReport,
+                 non_negative: bool = False) -> pd.Series:
+    """Floats; text that is not a number, an infinite value and (``non_negative``) a value
+    below 0 become NaN, each counted by kind (empty cells are just missing)."""
     number = pd.to_numeric(values, errors="coerce").astype(float)
     report.note(group, f"{column} not a number -> NaN", int((values.notna() & number.isna()).sum()))
-    return number
+    infinite = np.isinf(number)
+    report.note(group, f"{column} infinite -> NaN", int(infinite.sum()))
+    negative = (number < 0) & ~infinite if non_negative else pd.Series(False, index=number.index)
+    report.note_values(group, f"{column} below 0 (a duration, rate or code) -> NaN",
+                       values[negative])
+    return number.mask(infinite | negative)
 
 
 def parse_code(values: pd.Series, column: str, group: str, report: CohortReport) -> pd.Series:
-    """Integer bit codes; missing -> 0 (no flag), non-numeric -> 0 (counted)."""
-    return parse_number(values, column, group, report).fillna(0).astype(np.int64)
+    """Integer bit codes; missing -> 0 (no flag); non-numeric, infinite, negative,
+    fractional or above :data:`MAX_CODE` -> 0 (counted, the value named)."""
+    number = parse_number(values, column, group, report, non_negative=True)
+    odd = number.notna() & ((number != np.floor(number)) | (number > MAX_CODE))
+    report.note_values(group, f"{column} not a whole-number code -> no flag", values[odd])
+    return number.mask(odd).fillna(0).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------
@@ -444,7 +459,8 @@ def metadata(group: GroupSource, report: CohortReport,
                                 folder / RESTING, group.name, report).set_index("ecg_id")
     numeric = pd.concat([global_, resting], axis=1)
     for column in numeric.columns:
-        numeric[column] = parse_number(numeric[column], column, group.name, report)
+        numeric[column] = parse_number(numeric[column], column, group.name, report,
+                                       non_negative=True)   # durations and rates
     numeric["qtc500"] = numeric["qtc"] > QTC_LONG_MS
 
     diagnosis = read_table(folder / DIAGNOSIS, METADATA_COLUMNS[DIAGNOSIS])

@@ -205,11 +205,12 @@ def output_dir(path: PathLike) -> Path:
 
 def owned_output_dir(path: PathLike, step: str, own_files: tuple[str, ...]) -> Path:
     """:func:`output_dir` for a step that deletes, in its folder, the folders it no longer
-    needs: ``path`` must be new, empty, or a folder ``step`` wrote (one of ``own_files`` in
-    it, its failed-run log, or its :func:`unfinished_marker`). Anything else is refused in one
+    needs: ``path`` must be new, empty (but for what a killed run of ours left), or a folder
+    ``step`` wrote (one of ``own_files`` in it, its failed-run log, or its
+    :func:`unfinished_marker`). Anything else is refused in one
     line, so a mistaken ``--out-dir`` never loses a user's folders."""
     path = Path(path)
-    if path.is_dir() and any(path.iterdir()):
+    if path.is_dir() and any(not _LEFTOVER.fullmatch(e.name) for e in path.iterdir()):
         proofs = [path / name for name in own_files]
         proofs += [failed_run_path(p) for p in proofs] + [unfinished_marker(path, step)]
         if not any(p.exists() for p in proofs):
