@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from conftest import run_script
 
-from scdecg.cohort import (LABELS, add_pipeline_columns, build_cohort, is_processed,
-                           patient_order)
+from scdecg.cohort import (LABELS, SHARED_ID_REASON, add_pipeline_columns, build_cohort,
+                           is_processed, patient_order)
 from scdecg.errors import PipelineError
 
 X01 = "00_Data_Preprocessing/x01_build_ntuh_df.py"
@@ -226,6 +226,21 @@ def test_control_group(tmp_path):
                                            "waveform-rhythm.npy")
     assert np.isnan(df.loc["x", "VTVF"]) and df.loc["s", "VTVF"] == 1
     assert list(df["group"]) == ["study", "2016", "2016", "2018"]
+
+
+def test_an_ecg_id_shared_between_groups_or_up_to_case_is_excluded_everywhere(tmp_path):
+    """One ecg_id in the study group and a control year, or two ids that one file name holds
+    on macOS/Windows (case, Unicode form), would be written to one 10-s file by x03: every
+    row of such an id is excluded with the reason (x03 used to stop on the duplicate)."""
+    decomposed = "cafe\u0301"
+    study = [study_ecg("twice", 10), study_ecg("CaseDup", 10), study_ecg("caf\u00e9", 10),
+             study_ecg("s", 10)]
+    controls = {YEAR: [control_ecg("twice", 50), control_ecg("casedup", 50),
+                       control_ecg(decomposed, 50), control_ecg("ok", 50)]}
+    df, report = build(write_tree(tmp_path, study, controls))
+    assert sorted(df.index) == ["ok", "s"]
+    shared = sorted(r["record"] for r in report.excluded.rows if r["reason"] == SHARED_ID_REASON)
+    assert shared == sorted(["twice", "twice", "CaseDup", "casedup", "caf\u00e9", decomposed])
 
 
 def test_control_without_control_ecg_is_excluded(tmp_path):

@@ -734,11 +734,14 @@ def test_a_record_id_found_twice_is_named(tmp_path):
 
 
 def test_record_ids_differing_only_in_case_are_named(tmp_path):
-    """R1.npy and r1.npy are one file on macOS and Windows: one ECG would silently replace
-    the other in 10_sec_ecgs/."""
+    """R1.npy and r1.npy, or café composed and decomposed, are one file on macOS and
+    Windows: one ECG would silently replace the other in 10_sec_ecgs/."""
     rec = records_in_two_folders(tmp_path, "r1", "R1")
-    with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case: "
-                                            r".*a/r1.hea and .*b/R1.hea"):
+    with pytest.raises(PipelineError, match=r"record ids 'r1' and 'R1' differ only in case "
+                                            r"or Unicode form: .*a/r1.hea and .*b/R1.hea"):
+        discover_records(rec, "wfdb")
+    rec = records_in_two_folders(tmp_path / "u", "caf\u00e9", "cafe\u0301")
+    with pytest.raises(PipelineError, match="differ only in case or Unicode form"):
         discover_records(rec, "wfdb")
 
 

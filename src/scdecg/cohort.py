@@ -30,7 +30,7 @@ import pandas as pd
 from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import npy_header, unsafe_name_reason
+from .io import file_name_key, npy_header, unsafe_name_reason
 from .workspace import (CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL, PER_LEAD, RESTING,
                         ROSC_OUTCOMES, STEP_SCRIPTS, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
                         WAVEFORM_ARRAY, WAVEFORM_INDEX)
@@ -635,6 +635,10 @@ def add_labels(df: pd.DataFrame, cardiac_causes: Sequence[str] = CARDIAC_CAUSES)
     return out
 
 
+SHARED_ID_REASON = ("ecg_id shared with another ECG (in another group, or equal up to letter "
+                    "case or Unicode form: one file name on macOS and Windows)")
+
+
 def build_cohort(data_root: Path | str, control_years: Sequence[int],
                  categories: Categories = Categories(),
                  flag_match: str = FLAG_MATCH) -> tuple[pd.DataFrame, CohortReport]:
@@ -654,6 +658,11 @@ def build_cohort(data_root: Path | str, control_years: Sequence[int],
             df = control_group(data_root, year, cohort_table, control_at, report)
             frames.append(with_metadata(df, group, report, flag_match))
     df = pd.concat(frames, ignore_index=True)
+    # one id in two groups, or ids equal up to case or Unicode form (one file on macOS and
+    # Windows): x03 would write both ECGs to one file, so neither is used
+    key = df["ecg_id"].map(file_name_key).where(df["exclude_reason"] == "")
+    shared = key.notna() & key.duplicated(keep=False)
+    df.loc[shared, "exclude_reason"] = SHARED_ID_REASON
 
     excluded = df["exclude_reason"] != ""
     for (group_name, reason), rows in df.loc[excluded].groupby(["group", "exclude_reason"]):

@@ -39,7 +39,7 @@ from .cohort import (COHORT_COLUMNS, LABELS, MAX_MODELLING_AGE, QTC_LONG_MS, STU
 from .constants import FS, LEAD_INDEX, LEADS, N_LEADS, N_SAMPLES
 from .errors import PipelineError
 from .gain import IDENTITIES, relative_residual
-from .io import feather_problem, unsafe_name_reason
+from .io import feather_problem, file_name_key, unsafe_name_reason
 from .workspace import IMPORT_STEP, STEP_SCRIPTS
 
 FORMATS = ("wfdb", "npy", "csv")
@@ -619,7 +619,7 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         raise PipelineError(f"{input_dir}: input folder not found (pass --input DIR)")
     skip = {Path(p).resolve() for p in exclude}
     found: dict[str, Path] = {}
-    folded: dict[str, str] = {}  # case-folded id -> id
+    folded: dict[str, str] = {}  # file_name_key(id) -> id
     for path in sorted(input_dir.rglob(f"*{SUFFIXES[fmt]}")):
         if not path.is_file() or path.resolve() in skip or path.name.startswith("."):
             continue
@@ -630,13 +630,13 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
         if record_id in found:
             raise PipelineError(f"record id {record_id!r} found twice: {found[record_id]} and "
                                 f"{path} (record ids are file stems and must be unique)")
-        other = folded.get(record_id.casefold())
+        other = folded.get(file_name_key(record_id))
         if other is not None:
-            raise PipelineError(f"record ids {other!r} and {record_id!r} differ only in case: "
-                                f"{found[other]} and {path} (one file name on macOS and "
-                                "Windows; rename one)")
+            raise PipelineError(f"record ids {other!r} and {record_id!r} differ only in case "
+                                f"or Unicode form: {found[other]} and {path} (one file name "
+                                "on macOS and Windows; rename one)")
         found[record_id] = path
-        folded[record_id.casefold()] = record_id
+        folded[file_name_key(record_id)] = record_id
     if fmt == "wfdb":  # a multi-segment record's segments are parts of it, not records
         segments = {path.with_name(f"{name}.hea") for path in found.values()
                     for name in _segment_names(_header_lines(path))}

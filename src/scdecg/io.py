@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NoReturn
@@ -62,6 +63,13 @@ def unsafe_name_reason(name: object) -> str | None:
         return (f"{size} UTF-8 bytes in {len(name)} characters, more than the "
                 f"{MAX_NAME_BYTES} a file name may take")
     return None
+
+
+def file_name_key(name: str) -> str:
+    """``name`` as a case-insensitive, Unicode-normalising file system (macOS, Windows) sees
+    it: two ids with one key are one file there (``CaseDup``/``casedup``, ``café`` composed
+    and decomposed)."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def check_names(names: Iterable[object], column: str, source: PathLike,
