@@ -419,6 +419,27 @@ def test_check_names_unreadable_inputs(tmp_path):
         build_cohort(tmp_path / "nowhere", [YEAR])
 
 
+@pytest.mark.parametrize("row", [1, 2])
+def test_a_row_with_more_fields_than_the_header_is_named(tmp_path, row):
+    """An unquoted comma in a free-text cell ("cardiac event, VF suspected") shifted that
+    row's later values one column on (the date into initial_rhythm), unnoticed; now the file
+    and line are named. Row 1 is the case pandas would have read as an index column."""
+    root = write_tree(tmp_path / "v1", [study_ecg("s", 10), study_ecg("t", 20)])
+    rosc = root / "study-group/rosc-outcomes.csv"
+    lines = rosc.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cause = header.index("cause_of_cardiac_arrest")
+    cells[cause] = cells[cause] + ", VF suspected"
+    lines[row] = ",".join(cells)
+    rosc.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PipelineError) as err:
+        build_cohort(root, [YEAR])
+    assert str(err.value) == (f"{rosc}: line {row + 1} has {len(header) + 1} fields, the "
+                              f"header {len(header)} (an unquoted comma in a cell?); quote "
+                              "that cell")
+
+
 def test_script_exits_2_naming_missing_input(tmp_path):
     root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", [study_ecg("s", 10)])
     (root / "study-group/ecg-waveforms/waveform-rhythm.npy").unlink()

@@ -19,6 +19,7 @@ Decisions on inputs the published code did not anticipate (listed in docs/DEVIAT
 from __future__ import annotations
 
 import csv
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,15 +297,46 @@ def waveform_shape(path: Path) -> tuple[int, ...]:
 # Reading and parsing
 # --------------------------------------------------------------------------------------
 def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
-    """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings)."""
+    """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings).
+
+    Every column is parsed, so a row with more fields than the header (an unquoted comma
+    in a free-text cell) is an error naming its line instead of shifting that row's values
+    into the next columns (which reading only ``columns`` would hide)."""
     try:
-        df = pd.read_csv(path, usecols=list(columns), dtype=str, encoding="utf-8")
+        with warnings.catch_warnings():
+            # a first data row longer than the header: pandas would take its first field as
+            # an index (index_col=None) or drop the extra ones with this warning (False)
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(path, dtype=str, encoding="utf-8", index_col=False)
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{path}: line {first_undecodable_line(path)} is not UTF-8 text "
                             f"({exc.reason}); convert the file to UTF-8") from exc
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise PipelineError(f"{path}: cannot read the table ({exc})") from exc
+    except (pd.errors.ParserWarning, pd.errors.ParserError, ValueError) as exc:
+        line, fields, expected = first_long_row(path)
+        if line:
+            raise PipelineError(f"{path}: line {line} has {fields} fields, the header "
+                                f"{expected} (an unquoted comma in a cell?); quote that "
+                                "cell") from exc
+        raise PipelineError(f"{path}: cannot read the table ({' '.join(str(exc).split())})"
+                            ) from exc
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise PipelineError(f"{path}: no column {missing[0]!r}")
     return df[list(columns)]
+
+
+def first_long_row(path: Path) -> tuple[int, int, int]:
+    """(line, fields, header fields) of the first CSV row with more fields than the header."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            expected = len(next(reader, []))
+            for row in reader:
+                if len(row) > expected:
+                    return reader.line_num, len(row), expected
+        except csv.Error:   # a quote that never closes: not this problem
+            pass
+    return 0, 0, 0
 
 
 def first_undecodable_line(path: Path) -> int:
