@@ -507,6 +507,30 @@ def test_windows_stay_with_their_patient(tmp_path):
     assert "records padded to 10 s: 1" in out
 
 
+def test_a_window_id_longer_than_a_file_name_may_be_refuses_its_record(tmp_path):
+    """A 198-character record id is a usable id, but with --windows its "_w0" made a
+    201-byte studyId that x04 then refused for the whole cohort; now the record is refused
+    in the log, naming the window id, and the others are imported."""
+    rec = tmp_path / "records"
+    rec.mkdir()
+    long_id = "r" * 198
+    write_wfdb(rec, long_id, 500, channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS))
+    write_wfdb(rec, "ok", 500, channels(known_ecg(np.arange(10 * FS) / FS), {}, LEADS))
+    labels_frame([(long_id, "p1", 50, "male", 10, ""), ("ok", "p2", 50, "male", 10, "")]
+                 ).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--windows",
+                            "--n-jobs", "1", cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert log.loc[long_id, "status"] == "refused"
+    assert log.loc[long_id, "reason"] == (f"window id {long_id + '_w0'!r} cannot be a file name "
+                                          "(201 UTF-8 bytes in 201 characters, more than the "
+                                          "200 a file name may take); shorten the record id")
+    cov = pd.read_feather(tmp_path / "covariate_df.feather")
+    assert cov["studyId"].tolist() == ["ok_w0"]
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").iterdir()) == ["ok_w0.npy"]
+
+
 def test_import_without_any_usable_record_is_an_error_and_keeps_the_log(tmp_path):
     rec = tmp_path / "records"
     rec.mkdir()

@@ -584,6 +584,12 @@ def import_record(task: tuple[str, str, str], options: SignalOptions) -> dict:
         row.update(status="refused", reason=" ".join(str(exc).split()))  # one line
         return row
     ids = window_ids(record_id, len(windows), options.windows.all_windows)
+    for window_id in ids:   # "<id>_w<k>" may outgrow the file-name rule the id met
+        problem = unsafe_name_reason(window_id)
+        if problem:
+            row.update(status="refused", reason=f"window id {window_id!r} cannot be a file "
+                       f"name ({problem}); shorten the record id")
+            return row
     measurements, reasons = [], []
     for window_id, window in zip(ids, windows):
         window = window.astype(np.float32)
