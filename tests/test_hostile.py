@@ -968,3 +968,68 @@ def test_x04_names_a_member_prediction_or_covariate_it_cannot_use(tmp_path, path
     code, _, err = run_main(SCRIPT, "--n-boot", "5", cwd=tmp_path)
     assert (code, err.splitlines()) == (2, [f"error: {message}"])
     assert not (tmp_path / "predictions/scd1_ensemble_model").exists()
+
+
+# ------------------------------------------------------------------ audit of stop 28
+def _ten_second_workspace(tmp_path, ecgs: dict) -> None:
+    """covariate_df.feather and 10_sec_ecgs/<id>.npy (µV) for x04 and x06."""
+    from test_beats import cohort_for_x05
+
+    (tmp_path / "10_sec_ecgs").mkdir()
+    for sid, ecg in ecgs.items():
+        np.save(tmp_path / "10_sec_ecgs" / f"{sid}.npy", ecg)
+    cohort_for_x05(list(ecgs)).to_feather(tmp_path / "covariate_df.feather")
+
+
+def test_10s_files_of_a_type_that_is_no_voltage_fail_per_record_in_x04_and_x06(tmp_path):
+    """x03 refuses unsigned and complex samples; x04 and x06 computed on such 10_sec_ecgs
+    files (uint16 wraps negative voltages; complex only warned). Now each fails with the
+    type named, the others go on."""
+    from test_beats import PEAKS, gaussian_ecg
+
+    good = (gaussian_ecg(PEAKS, seed=0) * 1000.0).astype(np.float32)
+    _ten_second_workspace(tmp_path, {"good": good, "wrapped": good.astype(np.uint16),
+                                     "complex": good.astype(np.complex64)})
+    run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "ecg_beats" / "segmentation_log.csv").set_index("studyId")
+    assert log.loc["good", "status"] == "ok"
+    for sid, dtype in (("wrapped", "uint16"), ("complex", "complex64")):
+        assert log.loc[sid, "status"] == "failed"
+        assert f"wrong type: {dtype}, expected signed integers or floats" in log.loc[sid, "reason"]
+    run_script(X06, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
+    table = pd.read_csv(tmp_path / "x06_avl_features.csv").set_index("studyId")
+    assert table.loc["good", "status"] == "ok"
+    for sid, dtype in (("wrapped", "uint16"), ("complex", "complex64")):
+        assert table.loc[sid, "status"] == "failed" and dtype in table.loc[sid, "detail"]
+
+
+@pytest.mark.parametrize("script", [X04, X06])
+def test_a_scaling_factor_that_is_no_number_is_named(tmp_path, script):
+    """A hand-edited covariate_df.feather with scaling_factor "abc" was a traceback."""
+    from test_beats import PEAKS, gaussian_ecg
+
+    _ten_second_workspace(tmp_path, {"a": gaussian_ecg(PEAKS, seed=0) * 1000.0,
+                                     "b": gaussian_ecg(PEAKS, seed=1) * 1000.0})
+    table = pd.read_feather(tmp_path / "covariate_df.feather")
+    table["scaling_factor"] = ["1000", "abc"]
+    table.to_feather(tmp_path / "covariate_df.feather")
+    line = one_error_line(run_script(script, "--n-jobs", "1", "--gain-report", "",
+                                     cwd=tmp_path, check=False))
+    assert line == ("error: covariate_df.feather: scaling_factor 'abc' of studyId 'b' is not a "
+                    "number (1 row(s)); rebuild the table with x02")
+
+
+def test_a_link_in_the_beat_folder_is_never_followed(tmp_path):
+    """A symbolic link among x04's beat folders (to an empty folder elsewhere) stopped x04
+    after all its work ("Cannot call rmtree on a symbolic link"), leaving its unfinished
+    mark; now the link and its target are left alone."""
+    from test_beats import PEAKS, gaussian_ecg
+
+    _ten_second_workspace(tmp_path, {"a": gaussian_ecg(PEAKS, seed=0) * 1000.0})
+    run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "ecg_beats" / "linked").symlink_to(elsewhere, target_is_directory=True)
+    run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
+    assert (tmp_path / "ecg_beats" / "linked").is_symlink() and elsewhere.is_dir()
+    assert not (tmp_path / "ecg_beats" / ".x04-unfinished").exists()

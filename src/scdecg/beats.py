@@ -33,10 +33,10 @@ from .constants import BEAT_POST, BEAT_PRE, FS, LEADS, N_LEADS, N_SAMPLES, SCALI
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_finished, check_ids, clear_failed_run, folder_lock,
-                 load_npy, owned_output_dir, read_feather, record_path, refuse_failed_run,
-                 refuse_path_clashes, remove_leftovers, replace_dir, require_dir, run_first, save_npy, unfinished_run,
-                 write_csv)
+from .io import (UnreadableArray, check_finished, check_ids, clear_failed_run, float_column,
+                 folder_lock, load_signal, owned_output_dir, read_feather, record_path,
+                 refuse_failed_run, refuse_path_clashes, remove_leftovers, replace_dir,
+                 require_dir, run_first, save_npy, unfinished_run, write_csv)
 from .parallel import imap
 from .signals import cut_tail, to_millivolts, zero_median
 from .workspace import (BEAT_DISTANCES, BEATS_DIR, COVARIATE_DF, MEDIAN_BEAT, MORPH_BEATS_DIR,
@@ -331,8 +331,8 @@ def remove_stale_dirs(root: Path, keep: set[str]) -> int:
     ``<name>_<k>.npy`` files is never touched, so a mistaken ``root`` cannot wipe other data."""
     removed = 0
     for entry in Path(root).iterdir():
-        if not entry.is_dir() or entry.name in keep:
-            continue
+        if entry.is_symlink() or not entry.is_dir() or entry.name in keep:
+            continue    # a link is never followed: what it points to is not ours
         leftover = entry.name.startswith(".") and entry.name.endswith((".tmp", ".old"))
         if leftover or is_beat_folder(entry):
             shutil.rmtree(entry)
@@ -362,7 +362,7 @@ def segment_file(task: SegmentTask, beats_root: str, config: BeatConfig = BeatCo
         seg = Segmentation(status="failed", reason=f"invalid scaling_factor: {task.scaling_factor}")
     else:
         try:
-            ecg_uv = load_npy(path)
+            ecg_uv = load_signal(path)
         except UnreadableArray as exc:
             seg = Segmentation(status="failed", reason=f"unreadable file: {exc}")
         except OSError as exc:
@@ -398,8 +398,8 @@ def segment_tasks(cohort_path: str | Path, ecg_dir: str | Path) -> list[SegmentT
     cohort = read_feather(cohort_path, ["studyId"], step="x02")
     check_ids(cohort, cohort_path)
     require_dir(ecg_dir, "x03")
-    scaling = (cohort["scaling_factor"].astype(float) if "scaling_factor" in cohort
-               else pd.Series(SCALING_FACTOR, index=cohort.index))
+    scaling = (float_column(cohort, "scaling_factor", cohort_path) if "scaling_factor" in cohort
+               else np.full(len(cohort), SCALING_FACTOR))
     return [SegmentTask(sid, str(ecg_file(ecg_dir, sid)), float(s))
             for sid, s in zip(cohort["studyId"], scaling)]
 

@@ -43,8 +43,8 @@ from .constants import AVL, FS, N_LEADS
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_ids, load_npy, read_feather, require_dir, write_csv,
-                 write_feather)
+from .io import (UnreadableArray, check_ids, float_column, load_signal, read_feather, require_dir,
+                 write_csv, write_feather)
 from .parallel import imap
 from .signals import to_millivolts, zero_mode
 from .workspace import ecg_file
@@ -349,7 +349,7 @@ def features_for_file(task: EcgTask) -> dict:
         return {"studyId": task.study_id, **_fail(AvlFeatures(), reason, detail).row()}
 
     try:
-        ecg_uv = load_npy(task.path)
+        ecg_uv = load_signal(task.path)
     except FileNotFoundError:
         return failed("missing 10-s ECG file", task.path)
     except UnreadableArray as exc:
@@ -395,9 +395,10 @@ def measure_cohort(covariate_df: str | Path, ecg_dir: str | Path, gain_report: s
     covariates = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
     check_ids(covariates, covariate_df)
     require_dir(ecg_dir, "x03")
+    scaling = float_column(covariates, "scaling_factor", covariate_df)
     tasks = [EcgTask(str(sid), str(ecg_file(ecg_dir, sid)), float(scale), refine,
                      lowpass_hz, min_beats, min_avl_range)
-             for sid, scale in zip(covariates["studyId"], covariates["scaling_factor"])]
+             for sid, scale in zip(covariates["studyId"], scaling)]
     flagged = unusable_ecgs(gain_report)
     if flagged is None:
         print(f"[x06] no x03 gain report at {gain_report!r}: x03's flags not applied")

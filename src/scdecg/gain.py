@@ -126,9 +126,10 @@ def check_record(ecg: np.ndarray, max_abs_uv: float = MAX_ABS_UV) -> str | None:
 
 def check_dtype(dtype: np.dtype) -> str | None:
     """Why values of ``dtype`` cannot be µV samples (unsigned types wrap negative voltages)."""
-    if np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating):
-        return None
-    return f"wrong type: {dtype}, expected signed integers or floats (µV)"
+    from .io import sample_dtype_problem
+
+    problem = sample_dtype_problem(dtype)
+    return None if problem is None else f"{problem} (µV)"
 
 
 def unusable_ecgs(report_path: str | Path) -> dict[str, str] | None:

@@ -83,6 +83,22 @@ def check_names(names: Iterable[object], column: str, source: PathLike,
                             f"({reason}){more}; {hint}")
 
 
+def float_column(table: pd.DataFrame, column: str, source: PathLike,
+                 hint: str = "rebuild the table with x02") -> np.ndarray:
+    """``table[column]`` as float64 (missing values NaN); a value that is not a number
+    (``"abc"``) is refused in one :class:`PipelineError` naming ``source``, the studyId and
+    the value."""
+    values = table[column]
+    number = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & number.isna()
+    if bad.any():
+        i = bad.idxmax()
+        raise PipelineError(f"{source}: {column} {values[i]!r} of studyId "
+                            f"{table.at[i, 'studyId']!r} is not a number ({int(bad.sum())} "
+                            f"row(s)); {hint}")
+    return number.to_numpy(dtype=np.float64)
+
+
 def check_ids(table: pd.DataFrame, source: PathLike, column: str = "studyId",
               unique: bool = True, patients: bool = False,
               hint: str = "rebuild the table with x01") -> None:
@@ -489,6 +505,25 @@ def load_npy(path: PathLike, mmap: bool = False) -> np.ndarray:
     if not isinstance(array, np.ndarray):          # an .npz archive, whatever its name
         array.close()
         raise UnreadableArray(path, "a .npz archive, not a NumPy array file (.npy)")
+    return array
+
+
+def sample_dtype_problem(dtype: np.dtype) -> str | None:
+    """Why values of ``dtype`` cannot be signal samples, or None: they must be signed
+    integers or floats (an unsigned type wraps negative voltages; complex, bool and text
+    are no voltages)."""
+    if np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating):
+        return None
+    return f"wrong type: {dtype}, expected signed integers or floats"
+
+
+def load_signal(path: PathLike) -> np.ndarray:
+    """:func:`load_npy` for a signal file (a 10-s ECG, a beat): values of a type that
+    cannot be voltages raise :class:`UnreadableArray` naming it."""
+    array = load_npy(path)
+    problem = sample_dtype_problem(array.dtype)
+    if problem:
+        raise UnreadableArray(path, problem)
     return array
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import UnreadableArray, load_npy, npy_header
+from ..io import UnreadableArray, load_signal, npy_header, sample_dtype_problem
 from ..progress import progress_bar
 from ..signals import preprocess
 from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
@@ -98,7 +98,7 @@ def read_signal(path: Path, scale: float, steps: list[str]) -> np.ndarray:
     if not path.exists():
         raise SignalFileError("file missing")
     try:
-        x = load_npy(path)
+        x = load_signal(path)
     except Exception as exc:  # numpy raises several types for truncated/corrupt files
         raise unreadable(exc) from exc
     if x.ndim != 2 or x.shape[0] != N_LEADS or x.shape[1] < 1:
@@ -279,9 +279,12 @@ def _check_header(path: Path) -> int:
     if not path.exists():
         raise SignalFileError("file missing")
     try:
-        shape, _ = npy_header(path)
+        shape, dtype = npy_header(path)
     except Exception as exc:
         raise unreadable(exc) from exc
+    problem = sample_dtype_problem(dtype)
+    if problem:
+        raise SignalFileError(problem)
     if len(shape) != 2 or shape[0] != N_LEADS:
         raise SignalFileError(f"shape {shape}, expected ({N_LEADS}, samples)")
     return int(shape[1])
