@@ -78,7 +78,7 @@ def test_ids_that_leave_the_folder_are_refused_where_files_are_named(tmp_path):
 # ------------------------------------------------------------------ 9, 20: nonsense settings
 @pytest.mark.parametrize("option, default, value", [
     ("batch_size", 256, "0"), ("max_epochs", 1000, "0"), ("chunk_size", 256, "0"),
-    ("dpi", 200, "0"), ("calibration_bins", 10, "0"), ("seed", 0, "-1"),
+    ("dpi", 200, "0"), ("dpi", 200, "100000"), ("calibration_bins", 10, "0"), ("seed", 0, "-1"),
     ("split_seed", 42, "4294967296"), ("lr", 1e-5, "nan"), ("train_frac", 0.3, "1.5"),
     ("n_jobs", 0, "-2"), ("memory_limit_gb", 4.0, "-1"), ("gain_fault", 4.88, "0"),
     ("gain_fault", 4.88, "inf"), ("tolerance", 0.05, "0"), ("tolerance", 0.05, "-0.0"),

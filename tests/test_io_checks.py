@@ -18,6 +18,9 @@ from scdecg.workspace import STEP_SCRIPTS
 
 
 # ----------------------------------------------------------------------------- ids
+_DEVICE = "a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+
+
 @pytest.mark.parametrize("name, reason", [
     ("e0001", None), ("0000118", None), ("a.b-c_d é", None), ("x" * MAX_NAME_BYTES, None),
     ("é" * (MAX_NAME_BYTES // 2), None),
@@ -31,7 +34,10 @@ from scdecg.workspace import STEP_SCRIPTS
      f"{MAX_NAME_BYTES} a file name may take"),
     ("é" * 120, f"240 UTF-8 bytes in 120 characters, more than the {MAX_NAME_BYTES} a file "
                 "name may take"),
-    ("a\udcffb", None), ("a\ud800b", "not valid Unicode text (a lone surrogate)")])
+    ("a\udcffb", None), ("a\ud800b", "not valid Unicode text (a lone surrogate)"),
+    ("CON", _DEVICE), ("nul", _DEVICE), ("Com1.npy", _DEVICE), ("lpt9", _DEVICE),
+    ("console", None), ("LPT10", None), ("aux_1", None),
+    ("trail.", "ends with '.' (Windows drops it: another file's name)")])
 def test_unsafe_name_reason(name, reason):
     assert unsafe_name_reason(name) == reason
 

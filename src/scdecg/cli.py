@@ -58,6 +58,8 @@ COUNTS = frozenset({
     "lr_reduce_interval", "n_boot", "n_beats", "min_beats", "min_events", "n_examples",
     "n_samples", "max_steps", "risk_stride", "beat_stride", "max_beats",
     "max_reference_beats", "max_delineate"})
+#: Counts with an upper limit: a 12-lead figure at 100,000 dpi asks for terabytes.
+MAXIMA = {"dpi": 1200}
 #: Options that are shares or probabilities: within [0, 1].
 FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
                        "fault_fraction", "dropout", "ci_level", "stop_quantile"})
@@ -97,6 +99,8 @@ def number_type(name: str, default: int | float):
         low, high = LOWPASS_MIN_HZ, FS / 2
         what = (f"0 (no filter) or from {low:g} Hz to below {high:g} Hz (half the "
                 f"{FS}-Hz sampling rate)")
+    elif name in COUNTS and name in MAXIMA:
+        low, high, what = 1, MAXIMA[name], f"from 1 to {MAXIMA[name]}"
     elif name in COUNTS and default != 0:
         low, high, what = 1, None, "at least 1"
     elif name in POSITIVE:  # the smallest float above 0 (and the largest, if finite)

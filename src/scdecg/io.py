@@ -34,14 +34,16 @@ os.umask(_UMASK)
 #: adds 38.
 MAX_NAME_BYTES = 200
 _UNSAFE_CHARACTERS = re.compile(r"[/\\\x00-\x1f\x7f:*?\"<>|]")
+#: Names Windows reserves for devices, with or without an extension ("nul", "CON.npy").
+_RESERVED_NAMES = re.compile(r"(?i)(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?")
 
 
 def unsafe_name_reason(name: object) -> str | None:
     """Why ``name`` (an ECG id) cannot be a file or folder name of its own, or ``None``.
 
     Refused: empty, ``.``/``..``, a leading dot (hidden; the pipeline's temporary files start
-    with one), path separators, control characters, characters Windows refuses, surrounding
-    whitespace, and names longer than :data:`MAX_NAME_BYTES` bytes in UTF-8 (``é`` is two).
+    with one), path separators, control characters, characters and device names Windows
+    refuses, a trailing dot, surrounding whitespace, and names longer than :data:`MAX_NAME_BYTES` bytes in UTF-8 (``é`` is two).
     So an id can never point outside the folder it is written into.
     """
     if not isinstance(name, str):
@@ -55,6 +57,10 @@ def unsafe_name_reason(name: object) -> str | None:
     bad = _UNSAFE_CHARACTERS.search(name)
     if bad:
         return f"contains {bad.group()!r}"
+    if _RESERVED_NAMES.fullmatch(name):
+        return "a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+    if name.endswith("."):
+        return "ends with '.' (Windows drops it: another file's name)"
     try:
         size = len(name.encode("utf-8", "surrogateescape"))
     except UnicodeEncodeError:
