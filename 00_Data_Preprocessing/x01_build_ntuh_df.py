@@ -11,10 +11,10 @@ from __future__ import annotations
 from scdecg.cli import build_parser
 from scdecg.cohort import (CARDIAC_CAUSES, FLAG_MATCH as _FLAG_MATCH, FLAG_MATCHES,
                            NONCARDIAC_CAUSES, OTHER_RHYTHMS, SHOCKABLE_RHYTHMS, Categories,
-                           build_cohort)
+                           build_cohort, write_cohort)
 from scdecg.constants import CONTROL_YEARS
 from scdecg.errors import script_main
-from scdecg.io import refuse_path_clashes, write_csv, write_feather
+from scdecg.io import refuse_path_clashes
 from scdecg.workspace import COVARIATE_DF, DEFAULT_DATA_ROOT, X01_EXCLUSIONS
 
 DATA_ROOT = DEFAULT_DATA_ROOT
@@ -58,8 +58,7 @@ def main(argv=None):
                             tuple(args.shockable_rhythms), tuple(args.other_rhythms))
     cohort, report = build_cohort(args.data_root, args.control_years, categories, args.flag_match)
     print(report.summary(cohort))
-    write_feather(cohort, args.output)
-    write_csv(report.exclusion_frame(), args.exclusions)
+    write_cohort(cohort, report, args.output, args.exclusions)
     print(f"[x01] wrote {args.output} and {args.exclusions}")
 
 

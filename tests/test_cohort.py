@@ -440,6 +440,26 @@ def test_a_row_with_more_fields_than_the_header_is_named(tmp_path, row):
                               "that cell")
 
 
+def test_a_cohort_without_any_ecg_is_refused_and_says_why(tmp_path):
+    """Header-only waveform indexes (or every ECG excluded) gave an empty covariate_df that
+    x02-x06 processed to the end with exit 0; now x01 stops in one line, its exclusions list
+    written, and the earlier table stays. --control-years with a year twice read it twice."""
+    root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", [study_ecg("s", 10)])
+    run_script(X01, "--control-years", str(YEAR), cwd=tmp_path)
+    before = (tmp_path / "covariate_df.feather").read_bytes()
+    for index in root.rglob("waveform-npy.csv"):
+        index.write_text(index.read_text().splitlines()[0] + "\n")
+    proc = run_script(X01, "--control-years", str(YEAR), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: no ECG left in the cohort (0 rows read, 0 excluded: reasons in "
+        "x01_exclusions.csv); covariate_df.feather not written")
+    assert (tmp_path / "covariate_df.feather").read_bytes() == before
+    proc = run_script(X01, "--control-years", str(YEAR), str(YEAR), cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: --control-years {YEAR} given more than once (its ECGs would be read twice)")
+
+
 def test_script_exits_2_naming_missing_input(tmp_path):
     root = write_tree(tmp_path / "arrest-ntuh-ecg/v1", [study_ecg("s", 10)])
     (root / "study-group/ecg-waveforms/waveform-rhythm.npy").unlink()

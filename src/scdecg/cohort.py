@@ -31,7 +31,7 @@ import pandas as pd
 from .constants import MIN_DAYS_TO_EVENT, SCALING_FACTOR, SCD_HORIZON_DAYS
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import file_name_key, npy_header, unsafe_name_reason
+from .io import file_name_key, npy_header, unsafe_name_reason, write_csv, write_feather
 from .workspace import (CONTROL_COHORT, CONTROL_DIR, DIAGNOSIS, GLOBAL, PER_LEAD, RESTING,
                         ROSC_OUTCOMES, STEP_SCRIPTS, STUDY_COHORT, STUDY_DIR, STUDY_ECGS,
                         WAVEFORM_ARRAY, WAVEFORM_INDEX)
@@ -671,6 +671,19 @@ SHARED_ID_REASON = ("ecg_id shared with another ECG (in another group, or equal 
                     "case or Unicode form: one file name on macOS and Windows)")
 
 
+def write_cohort(cohort: pd.DataFrame, report: CohortReport, output: Path | str,
+                 exclusions: Path | str) -> None:
+    """x01's outputs: the exclusions list, then the cohort table; a cohort without any ECG
+    is refused (after the exclusions are written, which say why) and the earlier table is
+    left as it was."""
+    write_csv(report.exclusion_frame(), exclusions)
+    if cohort.empty:
+        raise PipelineError(f"no ECG left in the cohort ({sum(report.rows_in.values())} rows "
+                            f"read, {len(report.excluded)} excluded: reasons in {exclusions}); "
+                            f"{output} not written")
+    write_feather(cohort, output)
+
+
 def build_cohort(data_root: Path | str, control_years: Sequence[int],
                  categories: Categories = Categories(),
                  flag_match: str = FLAG_MATCH) -> tuple[pd.DataFrame, CohortReport]:
@@ -680,6 +693,10 @@ def build_cohort(data_root: Path | str, control_years: Sequence[int],
     if flag_match not in FLAG_MATCHES:
         raise PipelineError(f"flag match {flag_match!r}: expected one of {', '.join(FLAG_MATCHES)}")
     data_root = Path(data_root)
+    repeated = sorted({y for y in control_years if list(control_years).count(y) > 1})
+    if repeated:
+        raise PipelineError(f"--control-years {repeated[0]} given more than once (its ECGs "
+                            "would be read twice)")
     check_inputs(data_root, control_years)
     report = CohortReport()
     study, *controls = group_sources(data_root, control_years)
