@@ -993,13 +993,19 @@ def test_import_refuses_an_impossible_sampling_rate_in_one_line(tmp_path, fs, me
     (lambda line: line.replace(" 500 ", " -500 "), "header sampling rate '-500' is not a positive",
      []),
     (lambda line: line.replace(" 500 ", " 5 "), "header: sampling rate 5 Hz is outside", []),
+    # written 1e9, read by wfdb as 1 Hz: the header's own value is named
+    (lambda line: line.replace(" 500 ", " 1e9 "), "header: sampling rate 1e+09 Hz is outside",
+     []),
+    (lambda line: line.replace(" 5500", " -5"), "header length '-5' is not a whole number of "
+                                                "samples", []),
     # every window is read: the file ends before the header's length (wfdb's own message)
     (lambda line: line.replace(" 5500", " 55000"), "unreadable WFDB record: ValueError: Samples "
                                                    "were not loaded correctly", ["--windows"]),
     # the first 10 s only: the end is checked (the log said 110 s for an 11-s record)
     (lambda line: line.replace(" 5500", " 55000"), "the signal file ends before the 55000 "
                                                    "samples its header gives", []),
-], ids=["inf", "negative", "too_low", "longer_than_file_windows", "longer_than_file"])
+], ids=["inf", "negative", "too_low", "exponent", "negative_length",
+        "longer_than_file_windows", "longer_than_file"])
 def test_a_garbled_wfdb_record_line_refuses_the_record(tmp_path, edit, reason, options):
     args = one_record_workspace(tmp_path, fmt="wfdb")
     header = tmp_path / "records" / "r1.hea"

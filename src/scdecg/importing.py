@@ -174,11 +174,14 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     import wfdb
 
     name = str(Path(path).with_suffix(""))
-    _check_header_rate(Path(name + ".hea"))
+    written = _check_record_line(Path(name + ".hea"))
     try:
         header = wfdb.rdheader(name)
         total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
+        if written is not None and not math.isclose(fs, written, rel_tol=1e-9):
+            raise RecordRefused(f"header sampling rate: {written:g} Hz written, wfdb reads "
+                                f"{fs:g} Hz (write it as a plain decimal number)")
         problem = fs_problem(fs)
         if problem:
             raise RecordRefused(f"header: {problem}")
@@ -206,13 +209,15 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
                      uncalibrated=_uncalibrated(fields))
 
 
-def _check_header_rate(header: Path) -> None:
-    """Refuse a header whose record line writes a sampling rate that is not a positive
-    number: wfdb would read it as its 250-Hz default, as if the field were absent."""
+def _check_record_line(header: Path) -> float | None:
+    """The sampling rate a header's record line writes (None: no rate field, the WFDB
+    default of 250 Hz applies, as the format says). Refused: a rate that is not a positive
+    number (wfdb would read it as 250 Hz, as if the field were absent) or lies outside
+    :data:`FS_RANGE`, and a length that is not a whole number of samples ("-5")."""
     lines = _header_lines(header)
     fields = lines[0].split() if lines else []
     if len(fields) < 3:
-        return  # no rate field: the WFDB default (250 Hz) applies, as the format says
+        return None
     text = re.split(r"[/(]", fields[2], maxsplit=1)[0]
     try:
         fs = float(text)
@@ -220,6 +225,12 @@ def _check_header_rate(header: Path) -> None:
         raise RecordRefused(f"header sampling rate {text!r} is not a number") from None
     if not (math.isfinite(fs) and fs > 0):
         raise RecordRefused(f"header sampling rate {text!r} is not a positive number")
+    problem = fs_problem(fs)
+    if problem:
+        raise RecordRefused(f"header: {problem}")
+    if len(fields) > 3 and not fields[3].isdigit():
+        raise RecordRefused(f"header length {fields[3]!r} is not a whole number of samples")
+    return fs
 
 
 def _signal_fields(header: Path, names: Sequence[str]) -> list[list[str]]:
