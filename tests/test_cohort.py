@@ -382,6 +382,21 @@ def test_odd_values_are_counted(tmp_path):
     assert "5 ECGs excluded" not in text and "ECGs excluded (group: reason): 5" in text
 
 
+def test_two_ecgs_on_one_waveform_row_are_both_excluded(tmp_path):
+    """Two ecg_ids whose npy_index names the same row of the stacked array: one waveform
+    would be analysed twice under two ids (perhaps two patients); both are excluded, with
+    the reason, instead of accepted unnoticed."""
+    study = [study_ecg("first", 10, npy_index=1), study_ecg("second", 10, npy_index=1),
+             study_ecg("alone", 10, npy_index=0)]
+    df, report = build(write_tree(tmp_path, study))
+    assert "alone" in df.index and "first" not in df.index and "second" not in df.index
+    excluded = report.exclusion_frame().set_index("ecg_id")["reason"].to_dict()
+    assert excluded == {"first": "npy_index shared with another ecg_id (one waveform for two "
+                                 "ECGs)",
+                        "second": "npy_index shared with another ecg_id (one waveform for two "
+                                  "ECGs)"}
+
+
 def test_numeric_looking_ids_stay_strings(tmp_path):
     study = [Ecg("007", "0042", before_rosc(10)), Ecg("7", "42", before_rosc(20))]
     df, _ = build(write_tree(tmp_path, study, {YEAR: [control_ecg("0100", 30, "0099")]}))

@@ -456,7 +456,8 @@ def read_ecg_index(group: GroupSource, columns: Sequence[str],
 
 def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
                          report: CohortReport) -> pd.DataFrame:
-    """Rows whose ``npy_index`` addresses the stacked array; others excluded and counted.
+    """Rows whose ``npy_index`` addresses a row of the stacked array no other ECG of the
+    group addresses; others excluded and counted.
 
     Adds ``file_path`` (the array's path as given under the data root) and ``group``.
     """
@@ -467,6 +468,10 @@ def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
     report.exclude(group.name, df.loc[~whole, "ecg_id"], "npy_index missing or not an integer")
     report.exclude(group.name, df.loc[whole & ~in_range, "ecg_id"],
                    f"npy_index outside the waveform array (rows 0..{n_rows - 1})")
+    shared = in_range & index.where(in_range).duplicated(keep=False)
+    report.exclude(group.name, df.loc[shared, "ecg_id"],
+                   "npy_index shared with another ecg_id (one waveform for two ECGs)")
+    in_range &= ~shared
     df = df.loc[in_range].copy()
     df["npy_index"] = index[in_range].astype(np.int64)
     df["file_path"] = group.array.as_posix()
