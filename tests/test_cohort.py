@@ -397,6 +397,17 @@ def test_two_ecgs_on_one_waveform_row_are_both_excluded(tmp_path):
                                   "ECGs)"}
 
 
+def test_ids_that_read_like_missing_values_are_ids(tmp_path):
+    """pandas reads "NA", "None" and "nan" as missing: such ECG ids were counted as rows
+    without an ecg_id. They are ids (text as written); in other columns the markers still
+    mean missing (an age of "NA" is a missing age)."""
+    study = [study_ecg("NA", 10), study_ecg("None", 10, age="NA"), study_ecg("nan", 10)]
+    df, report = build(write_tree(tmp_path, study))
+    assert {"NA", "None", "nan"} <= set(df.index)
+    assert np.isnan(df.loc["None", "age"])
+    assert not any("without ecg_id" in message for _, message in report.notes)
+
+
 def test_numeric_looking_ids_stay_strings(tmp_path):
     study = [Ecg("007", "0042", before_rosc(10)), Ecg("7", "42", before_rosc(20))]
     df, _ = build(write_tree(tmp_path, study, {YEAR: [control_ecg("0100", 30, "0099")]}))

@@ -296,8 +296,18 @@ def waveform_shape(path: Path) -> tuple[int, ...]:
 # --------------------------------------------------------------------------------------
 # Reading and parsing
 # --------------------------------------------------------------------------------------
+#: Ids are text as written: "NA", "None" or "nan" is an id, not a missing one.
+ID_COLUMNS = ("ecg_id", "patient_ngsci_id")
+#: What pandas reads as missing by default; x01 keeps that reading for every other column.
+MISSING_TEXT = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
+                "null")
+
+
 def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
-    """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings).
+    """Read ``columns`` of a CSV as strings (IDs that look numeric stay strings; an empty
+    cell is a missing id, but "NA" or "None" is an id; other columns read pandas' missing
+    markers as missing).
 
     Every column is parsed, so a row with more fields than the header (an unquoted comma
     in a free-text cell) is an error naming its line instead of shifting that row's values
@@ -307,7 +317,8 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
             # a first data row longer than the header: pandas would take its first field as
             # an index (index_col=None) or drop the extra ones with this warning (False)
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(path, dtype=str, encoding="utf-8", index_col=False)
+            df = pd.read_csv(path, dtype=str, encoding="utf-8", index_col=False,
+                             keep_default_na=False, na_values=[""])
     except UnicodeDecodeError as exc:
         raise PipelineError(f"{path}: line {first_undecodable_line(path)} is not UTF-8 text "
                             f"({exc.reason}); convert the file to UTF-8") from exc
@@ -322,7 +333,10 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
-    return df[list(columns)]
+    df = df[list(columns)]
+    for column in df.columns.difference(ID_COLUMNS):
+        df[column] = df[column].mask(df[column].isin(MISSING_TEXT))
+    return df
 
 
 def first_long_row(path: Path) -> tuple[int, int, int]:
