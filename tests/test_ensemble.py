@@ -227,3 +227,23 @@ def test_low_ef_run_is_the_published_one_and_trains_on_an_all_false_label(tmp_pa
     assert config["outputs"] == ["low_ef"] and config["covariates"] == ["age", "female"]
     assert config["training"]["lr_reduce_interval"] == 10
     assert config["architecture"]["n_blocks"] == 2 and config["architecture"]["covariates"] == ["age", "female"]
+
+
+@pytest.mark.parametrize("split, holdout, message", [
+    ("val", "x/../../../escaped", "--holdout 'x/../../../escaped': expected one of train, val, "
+                                  "lockbox"),
+    ("../val", "", "--split '../val': expected one of train, val, lockbox"),
+    ("val", "val", "--holdout 'val' is the split the ensemble is fitted on"),
+])
+def test_ensemble_split_names_are_checked_before_anything_is_read(tmp_path, split, holdout,
+                                                                   message):
+    """A --holdout value became part of x04's file names: one with ../ wrote the ensemble's
+    files at the filesystem root. --holdout val scored the rows the regression was fitted on
+    as if held out."""
+    from scdecg.ensemble import run_ensemble
+
+    with pytest.raises(PipelineError) as caught:
+        run_ensemble(tmp_path / "predictions", "ens", [], tmp_path / "none.feather", "scd1",
+                     [], split, 42, 10, 0, 0.95, holdout)
+    assert message in str(caught.value)
+    assert not list(tmp_path.iterdir())

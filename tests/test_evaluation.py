@@ -370,6 +370,25 @@ def test_script_split_selects_held_out_rows(tmp_path, monkeypatch, capsys):
     assert "no rows with split 'lockbox' (present: train, val)" in capsys.readouterr().err
 
 
+def test_a_split_name_that_is_a_path_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch, capsys):
+    """A split value becomes part of x05's file names: "x/../../escaped" wrote
+    metrics files outside the workspace. Now the file, the row and the value are named."""
+    covariates, predictions = write_study(tmp_path, n_patients=60)
+    path = tmp_path / "predictions" / "demo_1" / "predictions.feather"
+    table = pd.read_feather(path)
+    table.loc[table["split"] == "val", "split"] = "x/../../escaped"
+    table.to_feather(path)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "20", "--no-baselines"]) == 2
+    err = capsys.readouterr().err
+    assert "split 'x/../../escaped' in row" in err and "is not a split (train, val, lockbox" in err
+    assert not list(tmp_path.parent.glob("escaped*")) and not list(tmp_path.glob("escaped*"))
+    from scdecg.workspace import split_suffix
+    with pytest.raises(PipelineError, match="is not one of train, val, lockbox"):
+        split_suffix("../x")
+
+
 def test_script_beat_model_uses_per_ecg_file_and_declared_types(tmp_path, monkeypatch, capsys):
     covariates, _ = write_study(tmp_path, n_patients=60)
     covariates["female"] = (np.arange(len(covariates)) % 2).astype(float)

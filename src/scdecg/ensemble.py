@@ -30,7 +30,7 @@ from .failures import FailureLog
 from .io import check_values, read_feather
 from .metrics import auc_with_interval, sigmoid
 from .workspace import (COEFFICIENTS, METRICS_STEM, PREDICTIONS, RISK_HISTOGRAM_STEM,
-                        predictions_folder)
+                        SPLIT_NAMES, check_split_values, predictions_folder)
 
 #: Member models: role -> {prediction column: ensemble input column}.
 SCD_COLUMNS = {"scd1_hat": "scd1_hat0", "scd2_hat": "scd2_hat", "scd3mo_hat": "scd3mo_hat",
@@ -84,6 +84,7 @@ def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFra
         raise PipelineError(f"{path}: no column {absent[0]!r} (the ensemble needs "
                             f"{', '.join(member.columns)} of the {member.role} model)")
     check_values(table, path, filled=["studyId", "split"], numeric=member.columns)
+    check_split_values(table["split"], path)
     table = table[["studyId", "split", *member.columns]].rename(columns=dict(member.columns))
     table = table.astype({"studyId": str, "split": str})
     repeated = table["studyId"][table["studyId"].duplicated()]
@@ -394,6 +395,12 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     """
     from .io import write_csv, write_feather, write_json
 
+    for option, value in (("--split", split), ("--holdout", holdout)):
+        if value and value not in SPLIT_NAMES:   # a split name becomes part of file names
+            raise PipelineError(f"{option} {value!r}: expected one of {', '.join(SPLIT_NAMES)}")
+    if holdout and holdout == split:
+        raise PipelineError(f"--holdout {holdout!r} is the split the ensemble is fitted on "
+                            f"(--split); choose another (lockbox)")
     predictions_dir = Path(predictions_dir)
     tables = [(m, read_member(predictions_dir, m, split)) for m in members_]
     cov_table = read_feather(covariate_path, columns=["studyId", "ptId", outcome, *covariates])

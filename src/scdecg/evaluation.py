@@ -33,8 +33,8 @@ from .io import check_values, read_feather, write_csv, write_text
 from .progress import progress_bar
 from .tables import markdown_table
 from .workspace import (BASELINES_STEM, CONFIG_FILE, COVARIATE_DF, METRICS_STEM, PREDICTIONS_DIR,
-                        SPLIT_FILE, STEP_SCRIPTS, predictions_folder, read_config, read_split,
-                        split_file, split_suffix)
+                        SPLIT_FILE, STEP_SCRIPTS, check_split_values, predictions_folder,
+                        read_config, read_split, split_file, split_suffix)
 
 HAT_SUFFIX = "_hat"
 CLASSIFICATION = "classification"
@@ -166,6 +166,8 @@ def check_predictions(predictions: pd.DataFrame, source: str | Path) -> pd.DataF
     filled = [c for c in ("studyId", "split") if c in predictions.columns]
     binary = [c for c in ("in_sample",) if c in predictions.columns]
     check_values(predictions, source, filled=filled, binary=binary)
+    if "split" in predictions.columns:
+        check_split_values(predictions["split"], source)
     return predictions
 
 

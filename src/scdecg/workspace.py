@@ -188,6 +188,8 @@ def read_split(folder: str | Path, columns: Sequence[str] = SPLIT_COLUMNS):
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise PipelineError(f"{path}: missing column(s) {', '.join(missing)}")
+    if "split" in table.columns:
+        check_split_values(table["split"], path)
     return table
 
 
@@ -229,10 +231,34 @@ def prediction_file(part: str) -> str:
     return PREDICTIONS_IN_SAMPLE if part == "train" else PREDICTIONS
 
 
+#: The patient splits a model's ``split.csv`` and its predictions may name.
+SPLIT_NAMES = ("train", "val", "lockbox")
+
+
+def check_split_values(values, source: str | Path, column: str = "split") -> None:
+    """Refuse, in one ``PipelineError`` naming ``source``, the row and the value, a split
+    name that is not one of :data:`SPLIT_NAMES` (a split name becomes part of file names:
+    ``x/../../escaped`` would write outside the workspace)."""
+    import pandas as pd
+
+    from .errors import PipelineError
+
+    values = pd.Series(values).reset_index(drop=True)
+    odd = ~values.astype("string").isin(SPLIT_NAMES).fillna(False).astype(bool)
+    if odd.any():
+        row = int(odd.idxmax())
+        raise PipelineError(f"{source}: {column} {values[row]!r} in row {row} is not a split "
+                            f"({', '.join(SPLIT_NAMES)}; {int(odd.sum())} row(s))")
+
+
 def split_suffix(split: str) -> str:
     """File-name suffix of one split's results: validation (and files without a split
     column) keep the plain names (``metrics.csv``); others get ``_<split>``
     (``metrics_lockbox.csv``), so evaluating one split never overwrites another's."""
+    if split not in ("", *SPLIT_NAMES):
+        from .errors import PipelineError
+
+        raise PipelineError(f"split {split!r} is not one of {', '.join(SPLIT_NAMES)}")
     return "" if split in ("val", "") else f"_{split}"
 
 

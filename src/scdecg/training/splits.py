@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PipelineError
+from ..workspace import SPLIT_NAMES
 
-SPLITS = ("train", "val", "lockbox")
+SPLITS = SPLIT_NAMES
 
 
 def patient_split(pt_ids: pd.Series, train_frac: float, val_frac: float, seed: int) -> pd.Series:
