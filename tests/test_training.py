@@ -614,3 +614,21 @@ def test_published_tail_cut_reproduces_the_published_10s_loader(tmp_path):
     ok(X01, *TINY, "--preprocessing", "published_tail_cut", "zero_mode", cwd=tmp_path)
     config = json.loads((tmp_path / "modelfits_ecg/ntuh_scd_model_demo/config.json").read_text())
     assert config["preprocessing"] == ["published_tail_cut", "zero_mode"]
+
+
+@pytest.mark.parametrize("refused", [("--resume", "--split-seed", "7"),
+                                     ("--monitor", "auc_bogus")],
+                         ids=["resume_with_another_split", "unknown_monitor"])
+def test_a_refused_training_run_leaves_the_model_folder_as_it_was(tmp_path, refused):
+    """A --resume refused for a changed split rewrote split.csv first (the trained model's
+    patients then read as lockbox), and a fresh run refused before its first epoch deleted
+    the earlier best.pt and config.json; now a refused run writes nothing."""
+    make_workspace(tmp_path, n_patients=40, n_samples=300, beats=1)
+    ok(X01, *TINY, "--length", "300", "--max-epochs", "1", cwd=tmp_path)
+    folder = tmp_path / "modelfits_ecg/ntuh_scd_model_demo"
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    assert {"best.pt", "config.json", "split.csv", "checkpoint.pt"} <= set(before)
+    code, _, err = run_main(X01, *TINY, "--length", "300", "--max-epochs", "1", *refused,
+                            cwd=tmp_path)
+    assert code == 2, err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before

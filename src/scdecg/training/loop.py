@@ -233,12 +233,15 @@ def stream_logits(model: nn.Module, data: SignalDataset, device: torch.device, b
 def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: list[str],
         regression: list[bool], settings: FitSettings, folder: Path, ctx: Context,
         fingerprint: dict[str, Any], resume: bool = False,
-        on_best: Callable[[dict[str, torch.Tensor], FitResult], None] | None = None) -> FitResult:
+        on_best: Callable[[dict[str, torch.Tensor], FitResult], None] | None = None,
+        on_start: Callable[[], None] | None = None) -> FitResult:
     """Train ``model`` with early stopping on ``settings.monitor`` (by default the validation
     loss); see the module docstring.
 
     After every epoch the main process writes ``folder/checkpoint.pt`` (weights, optimiser,
     best weights, history); ``on_best`` is called there whenever the monitored value improves.
+    ``on_start`` is called once the settings (and, resuming, the checkpoint) are accepted,
+    before the first epoch: a run refused before it writes nothing.
     Training stops early when the minimum number of epochs has run and ``epoch >= best_epoch
     + patience`` (:meth:`FitSettings.may_stop`), or after ``max_epochs`` (a run resumed with a
     larger ``max_epochs`` goes on). Non-finite validation outputs or loss (a learning rate far
@@ -271,6 +274,8 @@ def fit(model: nn.Module, train: SignalDataset, val: SignalDataset, outputs: lis
             print(f"resuming after epoch {start - 1} from {checkpoint}")
     elif resume and ctx.is_main:
         print(f"--resume: no {checkpoint} yet, starting from epoch 1")
+    if on_start is not None:
+        on_start()
 
     net = model
     if ctx.distributed:

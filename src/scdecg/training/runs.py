@@ -163,19 +163,22 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
         "training": {k: v for k, v in vars(settings).items() if k != "progress"},
         "world_size": ctx.world_size, "device": str(ctx.device),
     }
-    if ctx.is_main:
+    def start() -> None:
+        """The run's first writes, once fit has accepted the settings (and, with --resume,
+        the checkpoint): a refused run leaves the folder as it was."""
+        if not ctx.is_main:
+            return
         output_dir(folder)
-    if ctx.is_main and not args.resume:
-        # a fresh run: nothing of an earlier run may stay beside this run's files (a save
-        # that fails later must not leave best.pt of one run and checkpoint.pt of another)
-        for name in (CHECKPOINT_FILE, WEIGHTS_FILE, CONFIG_FILE):
-            (folder / name).unlink(missing_ok=True)
-    if ctx.is_main:
+        if not args.resume:
+            # a fresh run: nothing of an earlier run may stay beside this run's files (a
+            # save that fails later must not leave best.pt of one run and checkpoint.pt of
+            # another)
+            for name in (CHECKPOINT_FILE, WEIGHTS_FILE, CONFIG_FILE):
+                (folder / name).unlink(missing_ok=True)
         print(f"[{args.model_name}] {len(outputs)} outputs; train {len(train)} / val {len(val)} "
               f"samples ({config['split']['n_patients_train']} / "
               f"{config['split']['n_patients_val']} patients); device {ctx.device} x "
               f"{ctx.world_size}")
-        folder.mkdir(parents=True, exist_ok=True)
         # every modelling ECG (a subset model predicts them all; in_subset marks its own rows)
         write_csv(cohort[["studyId", "ptId", "split", *(["in_subset"] if subset else [])]],
                   folder / SPLIT_FILE)
@@ -190,7 +193,7 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
                    **{k: config[k] for k in ("output_types", "covariate_stats", "target_stats",
                                              "preprocessing", "beats_dir")}}
     result = fit(model, train, val, outputs, regression, settings, folder, ctx, fingerprint,
-                 resume=args.resume, on_best=save)
+                 resume=args.resume, on_best=save, on_start=start)
     if ctx.is_main:
         save(result.best_state, result)
         chosen = ("" if settings.monitor == "val_loss"
