@@ -305,3 +305,24 @@ def test_the_report_names_the_synthetic_cohort_it_analysed(tmp_path):
     (tmp_path / "arrest-ntuh-ecg" / "synthetic_truth.csv").unlink()        # real data
     first = build_report(tmp_path).read_text().splitlines()[2]
     assert first.endswith("Data: `arrest-ntuh-ecg/v1`.")
+
+
+def test_the_report_never_deletes_figures_it_did_not_draw(tmp_path):
+    """python -m scdecg.report --out DIR removed DIR/figures whatever it held (a user's
+    fig1_final.pdf); now a folder the report does not own, or a figures folder holding
+    anything but PNGs, is refused in one line and nothing is deleted."""
+    from scdecg.errors import PipelineError
+
+    victim = tmp_path / "victim"
+    (victim / "figures").mkdir(parents=True)
+    (victim / "figures" / "fig1_final.pdf").write_text("x")
+    with pytest.raises(PipelineError, match="a folder the report did not write"):
+        build_report(tmp_path, out=str(victim))
+    (victim / "report.md").write_text("an earlier report")
+    with pytest.raises(PipelineError, match="holds 'fig1_final.pdf', not one of the report's"):
+        build_report(tmp_path, out=str(victim))
+    assert (victim / "figures" / "fig1_final.pdf").read_text() == "x"
+    (victim / "figures" / "fig1_final.pdf").unlink()
+    (victim / "figures" / "old-calibration.png").write_bytes(b"png")
+    build_report(tmp_path, out=str(victim))        # its own earlier figures are replaced
+    assert not (victim / "figures" / "old-calibration.png").exists()

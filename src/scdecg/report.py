@@ -599,6 +599,28 @@ def section_unfinished(r: Report) -> None:
             r.p(f"**Warning:** `{problem}`; the tables below may mix two runs.")
 
 
+def clear_figures(out_dir: Path, default: bool) -> None:
+    """Remove ``out_dir/figures`` (an earlier report's), but only in a folder the report
+    owns: the workspace's ``reports/`` (``default``), a new or empty one, or one holding
+    ``report.md``; and only when the folder holds nothing but PNG figures. Otherwise one
+    :class:`PipelineError` says so, and nothing is deleted."""
+    figures = out_dir / "figures"
+    owned = (default or not out_dir.is_dir() or not any(out_dir.iterdir())
+             or (out_dir / W.REPORT_MD).is_file())
+    if not owned:
+        raise PipelineError(f"--out {out_dir}: a folder the report did not write (it holds "
+                            f"files but no {W.REPORT_MD}); give the report a folder of its own")
+    if figures.is_symlink() or (figures.exists() and not figures.is_dir()):
+        raise PipelineError(f"{figures}: not a folder of the report's figures; move it away")
+    if figures.is_dir():
+        other = [p for p in figures.iterdir() if not (p.is_file() and p.suffix == ".png")]
+        if other:
+            raise PipelineError(f"{figures}: holds {other[0].name!r}, not one of the "
+                                "report's PNG figures; move it away (the report replaces "
+                                "this folder)")
+        shutil.rmtree(figures)  # no figures of an earlier run
+
+
 def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
                  out: str = REPORT_DIR, problems: bool = False) -> Path | tuple[Path, list[str]]:
     """Write ``<out>/report.md`` and ``report.html`` for ``workspace``; returns the Markdown
@@ -606,7 +628,7 @@ def build_report(workspace: Path, data_root: str = W.DEFAULT_DATA_ROOT,
     a line naming it instead of its section's content)."""
     workspace = Path(workspace)
     r = Report(workspace, workspace / out)
-    shutil.rmtree(r.out_dir / "figures", ignore_errors=True)  # no figures of an earlier run
+    clear_figures(r.out_dir, default=Path(out) == Path(REPORT_DIR))
     r.lines = ["# Run report", ""]
     truth = guarded(r, find_truth, workspace, data_root)
     r.lines[2:2] = [f"Workspace: `{workspace}`. Data: {describe_data(workspace, data_root, truth)}."]
