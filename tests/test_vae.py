@@ -139,3 +139,23 @@ def test_save_load_sample_and_mismatch(tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(PipelineError, match="do not match"):
         load_vae(tmp_path / "m")
+
+
+def test_the_generator_never_overwrites_a_risk_model_or_its_own_beat_model(tmp_path):
+    """s08 --output-dir modelfits_ecg --name victim replaced a risk model's config.json and
+    history (x03 then failed on it); --output-dir and --name equal to the --beat-model
+    replaced the beat model's. Both are refused before training."""
+    from scdecg.vae import check_generator_folder
+
+    victim = tmp_path / "modelfits_ecg" / "victim"
+    victim.mkdir(parents=True)
+    (victim / "config.json").write_text(json.dumps({"kind": "ecg", "outputs": ["scd1"]}))
+    with pytest.raises(PipelineError, match="holds a risk model of kind .ecg."):
+        check_generator_folder(victim, ["modelfits_beat/b"])
+    beat = tmp_path / "modelfits_beat" / "b"
+    with pytest.raises(PipelineError, match="is the beat model s08 trains against"):
+        check_generator_folder(beat, [str(beat)])
+    vae = tmp_path / "modelfits_vae" / "drvae"          # its own earlier run: fine
+    vae.mkdir(parents=True)
+    (vae / "config.json").write_text(json.dumps({"name": "drvae", "train": {}}))
+    check_generator_folder(vae, [str(beat)])

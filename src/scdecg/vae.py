@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -361,6 +361,25 @@ def check_vae_architecture(arch: dict, source: Path) -> None:
                             "a multiple of 4 (two average pools)")
 
 
+def check_generator_folder(folder: Path, beat_models: Sequence[str | Path]) -> None:
+    """Refuse, before training, a generator folder that is a steering beat model or holds
+    another kind of model (its ``config.json`` names a risk model's ``kind``): s08 would
+    replace its config.json and history."""
+    for beat_model in beat_models:
+        if Path(beat_model).resolve() == folder.resolve():
+            raise PipelineError(f"{folder}: is the beat model s08 trains against "
+                                "(--beat-model); give the generator its own --name")
+    config = folder / CONFIG_FILE
+    if config.is_file():
+        try:
+            kind = read_model_config(folder).get("kind")
+        except PipelineError:
+            kind = None
+        if kind is not None:
+            raise PipelineError(f"{folder}: holds a risk model of kind {kind!r} ({config}); give the "
+                                "generator its own --output-dir/--name")
+
+
 def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: str | Path,
                     name: str, cfg: VAETrainConfig, device: torch.device, profile: str = "",
                     max_beats: int = 0, resume: bool = False) -> tuple[Path, list[dict]]:
@@ -380,6 +399,7 @@ def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: s
     beats = load_beats(index["beat_file"].tolist())
 
     folder = Path(output_dir) / name
+    check_generator_folder(folder, beat_models)
     vae = BeatVAE()
     history = fit_vae(vae, beats, risk.target_probability, cfg, device,
                       checkpoint_path=folder / EPOCH_CHECKPOINT, resume=resume)
