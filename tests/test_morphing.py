@@ -131,7 +131,7 @@ def test_morph_set_holds_only_validation_patients(tmp_path, monkeypatch):
             np.save(tmp_path / "ecg_beats_morphing" / f"e{i}" / f"e{i}_{k}.npy",
                     np.zeros((12, 300), np.float32))
     pd.DataFrame({"ptId": [f"p{i}" for i in range(6)],
-                  "split": ["train", "train", "train", "val", "val", "test"]}
+                  "split": ["train", "train", "train", "val", "val", "lockbox"]}
                  ).to_csv(tmp_path / "split.csv", index=False)
     splits = split_patients(tmp_path)
     index = morph_beat_index(None)

@@ -632,3 +632,16 @@ def test_a_refused_training_run_leaves_the_model_folder_as_it_was(tmp_path, refu
                             cwd=tmp_path)
     assert code == 2, err
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_include_modelling_as_text_is_refused_by_name(tmp_path):
+    """The strings "True"/"False" in include_modelling both counted as true (a cast to
+    bool), so every excluded ECG entered training; now the column and value are named."""
+    df = make_workspace(tmp_path, n_patients=20, n_samples=300, beats=1)
+    df["include_modelling"] = df["include_modelling"].map({True: "True", False: "False",
+                                                           1: "True", 0: "False"})
+    df.to_feather(tmp_path / "covariate_df.feather")
+    code, _, err = run_main(X01, *TINY, "--length", "300", "--max-epochs", "1", cwd=tmp_path)
+    assert code == 2 and "column include_modelling is 'True' for studyId" in err, err
+    assert "expected 0, 1 or missing" in err
+    assert not (tmp_path / "modelfits_ecg").exists()

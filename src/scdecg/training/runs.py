@@ -16,7 +16,8 @@ import pandas as pd
 from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import check_ids, output_dir, recorded_path, read_feather, write_csv, write_feather
+from ..io import (check_ids, check_values, output_dir, recorded_path, read_feather, write_csv,
+                  write_feather)
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
@@ -44,7 +45,8 @@ def select_rows(df: pd.DataFrame, subset: str | None, train_frac: float, val_fra
     validation or lockbox ECG of the cohort (as the stacking ensemble needs) without having
     seen that patient.
     """
-    rows = df[df["include_modelling"].fillna(False).astype(bool)]
+    check_values(df, COVARIATE_DF, binary=["include_modelling"])   # "False" is text, not 0
+    rows = df[df["include_modelling"].astype("Float64").fillna(0).to_numpy(dtype=float) == 1]
     if rows.empty:
         raise PipelineError(f"{COVARIATE_DF}: no include_modelling rows")
     check_ids(rows, COVARIATE_DF, patients=True)
