@@ -203,3 +203,17 @@ def test_replace_dir_swaps_whole_folders_and_removes(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["new.npy"]  # old content kept
     io.replace_dir(target, None)
     assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_equal_checkpoints_are_equal_bytes(tmp_path):
+    """torch.save to a path names the archive's inner folder after the file: through our
+    random temporary name, two saves of the same tensors differed byte for byte."""
+    import torch
+
+    from scdecg.io import save_checkpoint
+
+    saved = []
+    for _ in range(2):
+        save_checkpoint(tmp_path / "best.pt", {"w": torch.arange(5.0)}, {"epoch": 3})
+        saved.append((tmp_path / "best.pt").read_bytes())
+    assert saved[0] == saved[1]

@@ -691,11 +691,13 @@ def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, A
     """Save tensors (nested dicts of tensors/numbers allowed) plus a JSON config string.
 
     The config travels as a JSON string so the file loads with ``weights_only=True``.
+    Written through a file object, so the archive's inner folder is torch's fixed
+    ``archive/``, not the temporary file's random name: equal tensors give equal bytes.
     """
     import torch
 
-    with atomic_path(path, clean=True) as tmp:
-        torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, tmp)
+    with atomic_path(path, clean=True) as tmp, open(tmp, "wb") as fh:
+        torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, fh)
 
 
 def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
