@@ -43,7 +43,8 @@ def unsafe_name_reason(name: object) -> str | None:
 
     Refused: empty, ``.``/``..``, a leading dot (hidden; the pipeline's temporary files start
     with one), path separators, control characters, characters and device names Windows
-    refuses, a trailing dot, surrounding whitespace, and names longer than :data:`MAX_NAME_BYTES` bytes in UTF-8 (``é`` is two).
+    refuses, a trailing dot, surrounding whitespace, and names longer than
+    :data:`MAX_NAME_BYTES` bytes in UTF-8 (``é`` is two).
     So an id can never point outside the folder it is written into.
     """
     if not isinstance(name, str):
@@ -237,8 +238,8 @@ def owned_output_dir(path: PathLike, step: str, own_files: tuple[str, ...]) -> P
     """:func:`output_dir` for a step that deletes, in its folder, the folders it no longer
     needs: ``path`` must be new, empty (but for what a killed run of ours left), or a folder
     ``step`` wrote (one of ``own_files`` in it, its failed-run log, or its
-    :func:`unfinished_marker`). Anything else is refused in one
-    line, so a mistaken ``--out-dir`` never loses a user's folders."""
+    :func:`unfinished_marker`). Anything else is refused in one line, so a mistaken
+    ``--out-dir`` never loses a user's folders."""
     path = Path(path)
     if path.is_dir() and any(not _LEFTOVER.fullmatch(e.name) for e in path.iterdir()):
         proofs = [path / name for name in own_files]
