@@ -376,8 +376,8 @@ def check_generator_folder(folder: Path, beat_models: Sequence[str | Path]) -> N
         except PipelineError:
             kind = None
         if kind is not None:
-            raise PipelineError(f"{folder}: holds a risk model of kind {kind!r} ({config}); give the "
-                                "generator its own --output-dir/--name")
+            raise PipelineError(f"{folder}: holds a risk model of kind {kind!r} ({config}); "
+                                "give the generator its own --output-dir/--name")
 
 
 def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: str | Path,
