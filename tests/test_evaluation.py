@@ -446,6 +446,33 @@ def test_script_clear_errors(tmp_path, script_runner, monkeypatch, capsys):
     assert "covariate_df.feather: file not found" in error()
 
 
+
+@pytest.mark.parametrize("column, value", [("female", "F"), ("aVL_rs_diff", np.inf)])
+def test_baselines_refuse_text_or_infinity_in_a_column_they_read(tmp_path, monkeypatch, capsys,
+                                                                 column, value):
+    """Text in female or an infinite aVL feature of a split ECG was a traceback (float
+    conversion, scikit-learn) after the predictions were read; now one line names the table,
+    the column, the ECG and the value, and nothing is written."""
+    covariates, predictions = write_study(tmp_path, n_patients=60)
+    covariates["female"] = (np.arange(len(covariates)) % 2).astype(float)
+    covariates["aVL_rs_diff"] = covariates["aVL_rs_diff_2"] = 0.5
+    if column == "female":
+        covariates["female"] = covariates["female"].map("{:g}".format)  # text column
+    covariates.loc[7, column] = value
+    covariates.to_feather(tmp_path / "covariate_df.feather")
+    folder = tmp_path / "modelfits_ecg" / "demo"
+    folder.mkdir(parents=True)
+    split = predictions[["studyId", "split"]].merge(covariates[["studyId", "ptId"]])
+    split.to_csv(folder / "split.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: covariate_df.feather: column {column} is {value!r} for studyId "
+                   "'ecg0007' (1 row(s)); expected a finite number\n")
+    assert sorted(p.name for p in (tmp_path / "predictions" / "demo_1").iterdir()) == [
+        "predictions.feather"]
+
+
 # ----------------------------------------------------------------------------- baselines
 def baseline_study(root, n_patients=120, seed=0):
     """Covariates, a model split and x04-style beat files whose aVL R amplitude carries scd1."""

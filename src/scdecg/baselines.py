@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PipelineError
-from .io import check_finished
+from .io import check_finished, check_values
 from .metrics import auc_with_interval, paired_auc_difference, roc_auc
 from .failures import FailureLog
 from .workspace import BEATS_DIR, beat_files, beat_folder
@@ -143,13 +143,26 @@ def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: in
             f"(12 leads x every {step}th sample); {chosen}")
 
 
+def check_covariates(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: str,
+                     source: str | Path = "covariate table") -> None:
+    """Refuse text or an infinite value in a column the baselines read (the clinical
+    features, the outcome) for an ECG of ``split_table``: one :class:`PipelineError` naming
+    ``source``, the column, the ECG and the value (:func:`scdecg.io.check_values`)."""
+    used = covariates[covariates["studyId"].astype(str).isin(
+        split_table["studyId"].astype(str)).to_numpy()]
+    check_values(used, source, numeric=[c for c in (*CLINICAL_FEATURES, outcome)
+                                        if c in covariates.columns])
+
+
 def fit_baselines(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: str,
                   beats_dir: str | Path = BEATS_DIR, step: int = PROBE_STEP,
                   cs: Sequence[float] = PROBE_CS, folds: int = PROBE_FOLDS,
-                  seed: int = 0) -> BaselineScores:
-    """Fit both baselines on the ``train`` rows of ``split_table`` and score all its rows."""
+                  seed: int = 0, source: str | Path = "covariate table") -> BaselineScores:
+    """Fit both baselines on the ``train`` rows of ``split_table`` and score all its rows;
+    ``covariates`` (read from ``source``) is checked first (:func:`check_covariates`)."""
     if outcome not in covariates.columns:
         raise PipelineError(f"covariate table: no label column {outcome!r}")
+    check_covariates(covariates, split_table, outcome, source)
     table = split_table[["studyId", "ptId", "split"]].astype(str).merge(
         covariates.drop(columns=["ptId", "split"], errors="ignore").astype({"studyId": str}),
         on="studyId", how="left", validate="one_to_one")

@@ -464,8 +464,10 @@ def _count_by(frame: pd.DataFrame, column: str) -> str:
     return ", ".join(f"{value}: {n}" for value, n in counts.items())
 
 
-def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationSettings):
-    """The linear baselines on the model's own split, or None (with the reason printed)."""
+def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationSettings,
+                   covariate_df: str | Path = COVARIATE_DF):
+    """The linear baselines on the model's own split, or None (with the reason printed); text
+    or an infinite value in a column they read stops the step (nothing written yet)."""
     from . import baselines as bl
 
     if not (folder / SPLIT_FILE).exists():
@@ -473,9 +475,10 @@ def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationS
               "needed)")
         return None
     split_table = read_split(folder, ["studyId", "ptId", "split"])
+    bl.check_covariates(covariates, split_table, settings.baseline_outcome, covariate_df)
     try:
         fitted = bl.fit_baselines(covariates, split_table, settings.baseline_outcome,
-                                  seed=settings.seed)
+                                  seed=settings.seed, source=covariate_df)
     except PipelineError as exc:
         print(f"[x05] baselines skipped: {exc}")
         return None
@@ -629,7 +632,7 @@ def evaluate_model(model_name: str = "", beat: bool = False, *,
     splits = [part] if part else present_splits(frame)
     baselines = None
     if settings.baselines and not kind.per_beat and set(splits) & {"val", "lockbox"}:
-        baselines = _fit_baselines(kind.folder(name), covariates, settings)
+        baselines = _fit_baselines(kind.folder(name), covariates, settings, covariate_df)
     for split in splits:
         rows = frame if split == "" else frame[frame["split"].astype(str) == split]
         evaluate_split(rows.reset_index(drop=True), split, kinds, name, source, settings,
