@@ -247,3 +247,18 @@ def test_ensemble_split_names_are_checked_before_anything_is_read(tmp_path, spli
                      [], split, 42, 10, 0, 0.95, holdout)
     assert message in str(caught.value)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("names, message", [
+    (["age", "age"], "--covariates 'age': given more than once"),
+    (["age", "scd1"], "--covariates 'scd1': is the outcome, not a covariate"),
+    (["scd2_hat"], "--covariates 'scd2_hat': is an input from the scd model, not a covariate"),
+    (["age", "weight"], "--covariates 'weight': no such column in covariate_df.feather"),
+])
+def test_a_repeated_or_unknown_covariate_is_refused_by_name(tmp_path, names, message):
+    """``--covariates age age`` (or the outcome, or a member's input) was a pandas traceback
+    in assemble; now one line names the option and the value, and nothing is written."""
+    write_workspace(tmp_path, stacked_frame(n_patients=40, seed=5))
+    code, _, err = run_main(X04, "--n-boot", "10", "--covariates", *names, cwd=tmp_path)
+    assert (code, err) == (2, f"error: {message}\n")
+    assert not (tmp_path / "predictions/scd1_ensemble_model").exists()

@@ -72,6 +72,21 @@ def features(members_: Sequence[Member], covariates: Sequence[str] = COVARIATES)
 
 
 # ----------------------------------------------------------------------------- inputs
+def check_covariate_names(covariates: Sequence[str], members_: Sequence[Member],
+                          outcome: str) -> None:
+    """Refuse, naming ``--covariates`` and the name, a covariate given twice, or one that is
+    an id column, the outcome or a member's input (each would enter the regression twice)."""
+    taken = {"studyId": "an id column", "ptId": "an id column", outcome: "the outcome"}
+    taken |= {c: f"an input from the {m.role} model" for m in members_ for c in m.columns.values()}
+    seen: set[str] = set()
+    for name in covariates:
+        if name in seen:
+            raise PipelineError(f"--covariates {name!r}: given more than once")
+        if name in taken:
+            raise PipelineError(f"--covariates {name!r}: is {taken[name]}, not a covariate")
+        seen.add(name)
+
+
 def read_member(predictions_dir: Path, member: Member, split: str) -> pd.DataFrame:
     """``studyId``, ``split`` and the member's renamed columns, for every predicted ECG."""
     path = predictions_folder(member.model_name, predictions_dir) / PREDICTIONS
@@ -401,9 +416,13 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
     if holdout and holdout == split:
         raise PipelineError(f"--holdout {holdout!r} is the split the ensemble is fitted on "
                             f"(--split); choose another (lockbox)")
+    check_covariate_names(covariates, members_, outcome)
     predictions_dir = Path(predictions_dir)
     tables = [(m, read_member(predictions_dir, m, split)) for m in members_]
-    cov_table = read_feather(covariate_path, columns=["studyId", "ptId", outcome, *covariates])
+    cov_table = read_feather(covariate_path, columns=["studyId", "ptId", outcome])
+    unknown = [c for c in covariates if c not in cov_table.columns]
+    if unknown:
+        raise PipelineError(f"--covariates {unknown[0]!r}: no such column in {covariate_path}")
     failures = FailureLog("ensemble inputs")
     frame = assemble(tables, cov_table, covariates, outcome, split, failures, predictions_dir,
                      covariate_path)
