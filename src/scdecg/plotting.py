@@ -150,7 +150,8 @@ def plot_cohort_ecg(covariate_df: str | Path, ecg_dir: str | Path, study_id: str
     ``markers``; returns the studyId drawn. A missing row, a bad ``scaling_factor`` or an
     unusable ECG file is one :class:`PipelineError` naming it."""
     from .features import HALF_WINDOW, avl_features
-    from .io import check_finished, load_npy, plain_value, read_feather, record_path, run_first
+    from .io import (UnreadableArray, check_finished, load_signal, plain_value, read_feather,
+                     record_path, run_first)
     from .signals import to_millivolts
 
     cohort = read_feather(covariate_df, ["studyId", "scaling_factor"], step="x02")
@@ -170,12 +171,12 @@ def plot_cohort_ecg(covariate_df: str | Path, ecg_dir: str | Path, study_id: str
     check_finished(ecg_dir)   # x03 killed or stopped midway: refused
     if not path.exists():
         raise PipelineError(f"{path}: file not found ({run_first('x03')})")
-    try:
-        stored = load_npy(path)
-    except (OSError, ValueError) as exc:
+    try:   # the rule x04, x06 and training apply: no unsigned, complex or text samples
+        stored = load_signal(path)
+    except UnreadableArray as exc:
+        raise PipelineError(f"{path}: {exc.detail} (rerun x03)") from exc
+    except OSError as exc:
         raise PipelineError(f"{path}: not a readable .npy file ({exc})") from exc
-    if not (np.issubdtype(stored.dtype, np.integer) or np.issubdtype(stored.dtype, np.floating)):
-        raise PipelineError(f"{path}: holds {stored.dtype} values, not real numbers (rerun x03)")
     if stored.ndim != 2 or stored.shape[0] != N_LEADS or stored.shape[1] < FS:
         raise PipelineError(f"{path}: shape {stored.shape}, expected ({N_LEADS}, samples) "
                             f"with at least {FS} samples (rerun x03)")
