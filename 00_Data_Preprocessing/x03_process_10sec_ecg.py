@@ -10,7 +10,9 @@ unreadable records are logged and counted, their stale outputs removed, and the 
 When every ECG fails, 10_sec_ecgs/ and the report are left as they were and the run stops,
 naming the per-ECG reasons file (x03_gain_report.failed.csv). Until the report is written,
 10_sec_ecgs/.x03-unfinished marks the folder: if this run is killed or stops on an error, the
-steps reading 10_sec_ecgs/ refuse it until x03 is rerun.
+steps reading 10_sec_ecgs/ refuse it until x03 is rerun. A 10_sec_ecgs/ that
+x00_import_cohort.py left unfinished (.x00_import-unfinished) is refused: x03 writes only its
+cohort's ECGs, so only a rerun of the import completes that folder.
 """
 from __future__ import annotations
 

@@ -192,6 +192,31 @@ def test_x03_where_every_ecg_fails_keeps_the_earlier_run(tmp_path):
     assert not (tmp_path / "x03_gain_report.failed.csv").exists()
 
 
+def test_x03_refuses_a_folder_an_import_left_unfinished(tmp_path):
+    """An own-data import that died between its two renames leaves 10_sec_ecgs/ marked. x03
+    writes only its cohort's ECGs (the import's others stay), so it cannot make the folder
+    whole; it used to write its files beside the import's, leaving the import's mark (every
+    reader still refused). Now it stops first, naming the import to rerun."""
+    from scdecg.io import unfinished_marker
+    from scdecg.workspace import IMPORT_STEP
+    from training_fixtures import run_main
+
+    np.save(tmp_path / "waves.npy", np.stack([stored(clean_ecg(40))]))
+    pd.DataFrame({"studyId": ["a"], "file_path": ["waves.npy"], "npy_index": [0]}
+                 ).to_feather(tmp_path / "covariate_df.feather")
+    out = tmp_path / "10_sec_ecgs"
+    out.mkdir()
+    np.save(out / "r1.npy", clean_ecg(41).astype(np.float32))          # an imported ECG
+    unfinished_marker(out, IMPORT_STEP).write_text("x00_import put this folder in place\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, _, err = run_main(X03, "--n-jobs", "1", cwd=tmp_path)
+    assert (code, err) == (2, "error: 10_sec_ecgs: x00_import did not finish (killed or stopped "
+                              "by an error: 10_sec_ecgs/.x00_import-unfinished); rerun "
+                              "00_Data_Preprocessing/x00_import_cohort.py\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not (tmp_path / "x03_gain_report.csv").exists()
+
+
 @pytest.mark.parametrize("out_dir", ["data/stacks", "data"])
 def test_x03_refuses_to_write_into_the_waveform_folder(tmp_path, out_dir):
     """An --out-dir that is, or holds, the folder of the cohort's waveform stacks (the data

@@ -906,6 +906,9 @@ def test_a_crash_between_the_two_renames_leaves_a_folder_every_reader_refuses(tm
     assert code == 2
     assert "x00_import did not finish" in err and "x00_import_cohort.py" in err
     assert not (tmp_path / "ecg_beats").exists()
+    code, _, err = run_main(X03, cwd=tmp_path)      # not "run x04 next": that refuses the folder
+    assert code == 2 and "x00_import did not finish" in err and "x00_import_cohort.py" in err
+    np.testing.assert_allclose(np.load(ecgs / "r1.npy"), 2 * first, rtol=1e-6)
 
     assert run_main(X00, *args, cwd=tmp_path)[0] == 0                          # rerun: in step
     assert sorted(p.name for p in ecgs.iterdir()) == ["r1.npy"]

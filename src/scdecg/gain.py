@@ -290,15 +290,18 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
     ``report_path``; prints the summary and returns the report (cohort order). Until the
     report is written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`, so a
     killed or failed run is refused by the steps that read it. A cohort
-    from x00_import_cohort.py is refused; when every ECG fails, ``out_dir`` and the report
-    are left as they were (:func:`finish_outputs`)."""
+    from x00_import_cohort.py is refused, and so is an ``out_dir`` that an import left
+    unfinished (x03 writes only its cohort's files, so it cannot make that folder whole); when
+    every ECG fails, ``out_dir`` and the report are left as they were (:func:`finish_outputs`)."""
     import functools
 
     import pandas as pd
 
     from .errors import PipelineError
     from .failures import FailureLog
-    from .io import folder_lock, output_dir, remove_leftovers, unfinished_run, write_csv
+    from .io import (check_finished, folder_lock, output_dir, remove_leftovers, unfinished_run,
+                     write_csv)
+    from .workspace import IMPORT_STEP
     from .parallel import imap
 
     if policy.divisor not in DIVISORS:
@@ -308,6 +311,10 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
     for option, value in (("--tolerance", policy.tolerance), ("--max-abs-uv", max_abs_uv)):
         if not value > 0:   # infinity: match every gain (the published x03) / no amplitude check
             raise PipelineError(f"{option} {value!r}: must be above 0")
+    # an import that died before its table was in place (its mark on out_dir): x03 writes only
+    # the files of its own cohort, not the import's other ECGs, so it must not clear that mark;
+    # refused first (the table left in place may be an earlier import's: not "run x04 next")
+    check_finished(out_dir, steps=[IMPORT_STEP])
     cohort = read_stack_cohort(cohort_path)
     problem = imported_cohort_problem(cohort["file_path"])
     if problem:
@@ -321,17 +328,20 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
     out = output_dir(out_dir)
     # the lock: a second x03 over the same folder stops instead of racing; the marker: until
     # the report is written, readers refuse the folder (a killed run mixes old and new files)
-    with folder_lock(out, "x03"), unfinished_run(out, "x03"):
-        remove_leftovers(out)
-        work = functools.partial(extract_chunk, out_dir=out_dir, policy=policy,
-                                 max_abs_uv=max_abs_uv)
-        rows = [row for chunk_rows in imap(work, stack_chunks(cohort, chunk_size), n_jobs=n_jobs,
-                                           desc="x03 chunks", chunksize=1)
-                for row in chunk_rows]
-        report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-        report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()  # cohort order
-        finish_outputs(report, out_dir, report_path)  # every ECG failed: stops, removes nothing
-        write_csv(report, report_path)
+    with folder_lock(out, "x03"):
+        check_finished(out, steps=[IMPORT_STEP])   # again: an import may have ended meanwhile
+        with unfinished_run(out, "x03"):
+            remove_leftovers(out)
+            work = functools.partial(extract_chunk, out_dir=out_dir, policy=policy,
+                                     max_abs_uv=max_abs_uv)
+            tasks = stack_chunks(cohort, chunk_size)
+            rows = [row for chunk_rows in imap(work, tasks, n_jobs=n_jobs, desc="x03 chunks",
+                                               chunksize=1)
+                    for row in chunk_rows]
+            report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+            report = report.set_index("studyId").loc[cohort["studyId"]].reset_index()
+            finish_outputs(report, out_dir, report_path)  # all failed: stops, removes nothing
+            write_csv(report, report_path)
 
     log = FailureLog("x03")
     for row in report[report["flagged"]].itertuples():

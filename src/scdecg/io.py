@@ -342,11 +342,12 @@ def unfinished_run(folder: PathLike, step: str) -> Iterator[None]:
     marker.unlink()
 
 
-def check_finished(folder: PathLike) -> None:
+def check_finished(folder: PathLike, steps: Iterable[str] = MARKED_STEPS) -> None:
     """Refuse, in one :class:`PipelineError`, a folder that a step left unfinished (killed or
-    stopped by an error: its :func:`unfinished_marker` is there), naming the step to rerun."""
+    stopped by an error: its :func:`unfinished_marker` is there), naming the step to rerun;
+    ``steps``: only the marks of these steps."""
     folder = Path(folder)
-    for step in MARKED_STEPS:
+    for step in steps:
         marker = unfinished_marker(folder, step)
         if marker.exists():
             raise PipelineError(f"{folder}: {step} did not finish (killed or stopped by an "
