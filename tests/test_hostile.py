@@ -1033,3 +1033,62 @@ def test_a_link_in_the_beat_folder_is_never_followed(tmp_path):
     run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
     assert (tmp_path / "ecg_beats" / "linked").is_symlink() and elsewhere.is_dir()
     assert not (tmp_path / "ecg_beats" / ".x04-unfinished").exists()
+
+
+# ------------------------------------------------------------------ training and prediction inputs
+X02_TRAIN = "01_Predictive_Model/x02_train_beats.py"
+
+
+@pytest.mark.parametrize("script, column, value, shown", [
+    (X02_TRAIN, "qtInterval", np.inf, "inf"),
+    (X02_TRAIN, "qrsDuration", "abc", "'abc'"),
+    (X01_TRAIN, "age", "abc", "'abc'")],
+    ids=["infinite_target", "text_target", "text_covariate"])
+def test_training_refuses_a_target_or_covariate_that_is_no_number(tmp_path, script, column,
+                                                                  value, shown):
+    """An infinite regression target trained into "training diverged" naming no column; text
+    in a target or covariate was a pyarrow traceback in fit_stats. Now one line before
+    anything is written."""
+    from training_fixtures import TINY, make_workspace, refused_line
+
+    df = make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    if isinstance(value, str):
+        df[column] = df[column].astype(str)
+    df.loc[5, column] = value
+    df.to_feather(tmp_path / "covariate_df.feather")
+    length = ["--length", "500"] if script == X01_TRAIN else []
+    line = refused_line(script, *TINY, *length, "--max-epochs", "1", cwd=tmp_path)
+    assert line == (f"error: covariate_df.feather: column {column} is {shown} for studyId "
+                    "'e0005' (1 row(s)); expected a finite number")
+    assert not (tmp_path / "modelfits_ecg").exists() and not (tmp_path / "modelfits_beat").exists()
+
+
+def test_a_gain_report_that_is_not_there_is_refused_unless_it_is_the_default(trained,
+                                                                             tmp_path):
+    """--gain-report naming a file that is not there was taken as "no report" (nothing left
+    out); only the default may be absent (no x03 run), as before."""
+    from training_fixtures import TINY, refused_line, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    expected = ("error: --gain-report nowhere.csv: no such file; give x03's report, or '' to "
+                "use every ECG")
+    assert refused_line(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                        "--gain-report", "nowhere.csv", cwd=ws) == expected
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert refused_line(X03_PREDICT, "--gain-report", "nowhere.csv", cwd=ws) == expected
+    assert not (ws / "predictions").exists()
+    assert not (ws / "x03_gain_report.csv").exists()      # the default: absent, still fine
+    assert run_main(X03_PREDICT, cwd=ws)[0] == 0
+
+
+@pytest.mark.parametrize("script", [X01_TRAIN, X02_TRAIN])
+def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(tmp_path, script):
+    """--preprocessing bogus was a ValueError traceback when the first signal was read."""
+    from training_fixtures import TINY, make_workspace, refused_line
+
+    make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    line = refused_line(script, *TINY, "--preprocessing", "zero_mode", "bogus", cwd=tmp_path)
+    assert "argument --preprocessing: invalid choice: 'bogus'" in line, line
+    assert all(step in line for step in ("zero_mode", "zero_median", "published_tail_cut"))
+    assert not (tmp_path / "modelfits_ecg").exists() and not (tmp_path / "modelfits_beat").exists()

@@ -110,6 +110,9 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
+    # text ("abc") or an infinite value in a target or covariate: refused by name here, not a
+    # parse error in fit_stats or a "training diverged" epochs later
+    check_values(rows, COVARIATE_DF, numeric=[*outputs, *covariates])
     folder = kind.folder(args.model_name)
     samples_dir = getattr(args, "beats_dir", None) if kind.per_beat else None
     samples_dir = samples_dir or kind.samples_dir
