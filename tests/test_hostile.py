@@ -1092,3 +1092,39 @@ def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(tmp_path
     assert "argument --preprocessing: invalid choice: 'bogus'" in line, line
     assert all(step in line for step in ("zero_mode", "zero_median", "published_tail_cut"))
     assert not (tmp_path / "modelfits_ecg").exists() and not (tmp_path / "modelfits_beat").exists()
+
+
+def test_a_scaling_factor_that_is_no_usable_number_fails_its_ecg_in_training_and_prediction(
+        trained, tmp_path):
+    """An infinite, missing, zero or negative scaling_factor scaled a 10-s signal silently (to
+    zeros, or upside down) or failed it as "non-finite samples"; now the ECG is left out and
+    named with the reason, as x04 and x06 do. Text is refused in one line."""
+    from training_fixtures import TINY, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    val = list(split.loc[split["split"] == "val", "studyId"])
+    train = list(split.loc[split["split"] == "train", "studyId"])
+    df = pd.read_feather(ws / "covariate_df.feather")
+    bad = {val[0]: np.inf, val[1]: np.nan, val[2]: -1000.0, train[0]: 0.0}
+    df["scaling_factor"] = [bad.get(s, f) for s, f in zip(df["studyId"], df["scaling_factor"])]
+    df.to_feather(ws / "covariate_df.feather")
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    assert f"3 record(s) excluded or failed of {len(val)}" in out, out
+    for shown in ("inf", "nan", "-1000.0"):
+        assert f"invalid scaling_factor: {shown}" in out
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    assert list(pred["studyId"]) == val[3:]
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    assert code == 0, err
+    excluded = pd.read_csv(folder / "excluded.csv", dtype={"studyId": str}).set_index("studyId")
+    assert excluded.loc[train[0], "reason"] == "invalid scaling_factor: 0.0"
+    assert excluded.loc[val[0], "reason"] == "invalid scaling_factor: inf"
+    df["scaling_factor"] = "1000"
+    df.loc[3, "scaling_factor"] = "abc"
+    df.to_feather(ws / "covariate_df.feather")
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        "error: covariate_df.feather: scaling_factor 'abc' of studyId 'e0003' is not a number "
+        "(1 row(s)); rebuild the table with x02"), err

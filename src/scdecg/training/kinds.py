@@ -44,7 +44,7 @@ def _ecg_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,
     refused = rows["studyId"].isin(list(flagged))
     for sid in rows.loc[refused, "studyId"]:
         failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
-    return ten_second_items(rows[~refused], ecg_dir=folder)
+    return ten_second_items(rows[~refused], ecg_dir=folder, failures=failures)
 
 
 def _beat_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,

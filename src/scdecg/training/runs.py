@@ -16,8 +16,8 @@ import pandas as pd
 from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import (check_ids, check_values, output_dir, recorded_path, read_feather, write_csv,
-                  write_feather)
+from ..io import (check_ids, check_values, float_column, output_dir, recorded_path,
+                  read_feather, write_csv, write_feather)
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
@@ -328,6 +328,8 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
                       step="x02")
     check_ids(df, covariate_df)
+    for col in kind.signal_columns:   # text refused here; a bad number fails its ECG
+        float_column(df, col, covariate_df)
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
         raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
