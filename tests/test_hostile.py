@@ -1128,3 +1128,44 @@ def test_a_scaling_factor_that_is_no_usable_number_fails_its_ecg_in_training_and
     assert code == 2 and err.strip() == (
         "error: covariate_df.feather: scaling_factor 'abc' of studyId 'e0003' is not a number "
         "(1 row(s)); rebuild the table with x02"), err
+
+
+def test_prediction_refuses_a_patient_in_two_splits_and_counts_ecgs_not_in_the_cohort(
+        trained, tmp_path):
+    """split.csv was not checked: a patient in both train and val was predicted as held out;
+    an ECG the cohort table no longer holds stopped prediction on its missing covariates
+    (or failed as "non-finite samples"). Now the first is refused, the second left out and
+    counted (a cohort table holding none of the split's ECGs is refused)."""
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    val = split.index[split["split"] == "val"]
+    train_pt = split.loc[split["split"] == "train", "ptId"].iloc[0]
+    edited = split.copy()
+    edited.loc[val[0], "ptId"] = train_pt
+    edited.to_csv(folder / "split.csv", index=False)
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: ptId {train_pt!r} is in two "
+        "splits (train and val; 1 patient(s)); all ECGs of a patient share one split: "
+        "retrain the model or restore its split.csv"), err
+    assert not (ws / "predictions").exists()
+
+    split.to_csv(folder / "split.csv", index=False)
+    df = pd.read_feather(ws / "covariate_df.feather")
+    gone = split.loc[val[0], "studyId"]
+    df[df["studyId"] != gone].to_feather(ws / "covariate_df.feather")
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    assert f"1 record(s) excluded or failed of {len(val)}" in out, out
+    assert "studyId of split.csv not in covariate_df.feather" in out
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    assert list(pred["studyId"]) == list(split.loc[val[1:], "studyId"])
+
+    df.assign(studyId="z" + df["studyId"]).to_feather(ws / "covariate_df.feather")
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: none of its {len(val)} val "
+        f"ECG(s) is in covariate_df.feather (studyId {gone!r} is not); give the cohort table "
+        "the model was trained on"), err

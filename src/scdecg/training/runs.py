@@ -333,12 +333,21 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
         raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
+    # ECGs of the split that the cohort table no longer holds are left out, counted
+    failures = FailureLog("predict inputs")
+    absent = ~rows["studyId"].isin(df["studyId"].astype(str))
+    if absent.all():
+        raise PipelineError(f"{folder / SPLIT_FILE}: none of its {len(rows)} {part} ECG(s) is "
+                            f"in {covariate_df} (studyId {rows['studyId'].iloc[0]!r} is not); "
+                            "give the cohort table the model was trained on")
+    for sid in rows.loc[absent, "studyId"]:
+        failures.add(sid, f"studyId of {SPLIT_FILE} not in {covariate_df}", studyId=sid)
+    rows = rows[~absent]
     keep = [c for c in df.columns if c not in rows.columns]
     rows = rows.merge(df[["studyId", *keep]], on="studyId", how="left", validate="one_to_one")
     for col in outputs:  # labels are not needed to predict
         if col not in rows.columns:
             rows[col] = np.nan
-    failures = FailureLog("predict inputs")
     samples_dir = ecg_dir or (recorded_path(config["beats_dir"], folder / CONFIG_FILE,
                                             "beats_dir", "--ecg_dir")
                               if config.get("beats_dir") else kind.samples_dir)
