@@ -1169,3 +1169,27 @@ def test_prediction_refuses_a_patient_in_two_splits_and_counts_ecgs_not_in_the_c
         f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: none of its {len(val)} val "
         f"ECG(s) is in covariate_df.feather (studyId {gone!r} is not); give the cohort table "
         "the model was trained on"), err
+
+
+def test_prediction_warns_of_rows_with_non_finite_outputs(trained, tmp_path, monkeypatch):
+    """NaN logits were only counted later, in x05's metrics.csv; x03 now says how many rows
+    and in which file (the file itself is unchanged)."""
+    from scdecg.training import runs
+    from training_fixtures import run_main
+
+    original = runs.stream_logits
+
+    def spoiled(*args, **kwargs):
+        logits, readable, unread = original(*args, **kwargs)
+        logits[:2, 0] = np.nan
+        return logits, readable, unread
+
+    monkeypatch.setattr(runs, "stream_logits", spoiled)
+    ws, _ = model_copy(trained, tmp_path)
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    target = Path("predictions/ntuh_scd_model_demo_1/predictions.feather")
+    pred = pd.read_feather(ws / target)
+    assert (f"[ntuh_scd_model_demo] warning: 2 of {len(pred)} rows have non-finite outputs "
+            f"(NaN or inf) in {target}") in out, out
+    assert int(pred.filter(like="_hat").isna().any(axis=1).sum()) == 2

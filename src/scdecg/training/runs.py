@@ -379,6 +379,11 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     out = predictions_folder(model_name)
     target = out / prediction_file(part)
     write_feather(frame, target)
+    hats = frame[[f"{o}_hat" for o in outputs]].to_numpy()
+    nonfinite = int((~np.isfinite(hats)).any(axis=1).sum())
+    if nonfinite:
+        print(f"[{model_name}] warning: {nonfinite} of {len(frame)} rows have non-finite "
+              f"outputs (NaN or inf) in {target}")
     written = [target]
     if kind.per_beat:
         by_ecg = per_ecg_means(frame, [f"{o}_hat" for o in outputs])
