@@ -1036,3 +1036,163 @@ def test_a_link_in_the_beat_folder_is_never_followed(tmp_path):
     run_script(X04, "--n-jobs", "1", "--gain-report", "", cwd=tmp_path)
     assert (tmp_path / "ecg_beats" / "linked").is_symlink() and elsewhere.is_dir()
     assert not (tmp_path / "ecg_beats" / ".x04-unfinished").exists()
+
+
+# ------------------------------------------------------------------ training and prediction inputs
+X02_TRAIN = "01_Predictive_Model/x02_train_beats.py"
+
+
+@pytest.mark.parametrize("script, column, value, shown", [
+    (X02_TRAIN, "qtInterval", np.inf, "inf"),
+    (X02_TRAIN, "qrsDuration", "abc", "'abc'"),
+    (X01_TRAIN, "age", "abc", "'abc'")],
+    ids=["infinite_target", "text_target", "text_covariate"])
+def test_training_refuses_a_target_or_covariate_that_is_no_number(tmp_path, script, column,
+                                                                  value, shown):
+    """An infinite regression target trained into "training diverged" naming no column; text
+    in a target or covariate was a pyarrow traceback in fit_stats. Now one line before
+    anything is written."""
+    from training_fixtures import TINY, make_workspace, refused_line
+
+    df = make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    if isinstance(value, str):
+        df[column] = df[column].astype(str)
+    df.loc[5, column] = value
+    df.to_feather(tmp_path / "covariate_df.feather")
+    length = ["--length", "500"] if script == X01_TRAIN else []
+    line = refused_line(script, *TINY, *length, "--max-epochs", "1", cwd=tmp_path)
+    assert line == (f"error: covariate_df.feather: column {column} is {shown} for studyId "
+                    "'e0005' (1 row(s)); expected a finite number")
+    assert not (tmp_path / "modelfits_ecg").exists() and not (tmp_path / "modelfits_beat").exists()
+
+
+def test_a_gain_report_that_is_not_there_is_refused_unless_it_is_the_default(trained,
+                                                                             tmp_path):
+    """--gain-report naming a file that is not there was taken as "no report" (nothing left
+    out); only the default may be absent (no x03 run), as before."""
+    from training_fixtures import TINY, refused_line, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    expected = ("error: --gain-report nowhere.csv: no such file; give x03's report, or '' to "
+                "use every ECG")
+    assert refused_line(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1",
+                        "--gain-report", "nowhere.csv", cwd=ws) == expected
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    assert refused_line(X03_PREDICT, "--gain-report", "nowhere.csv", cwd=ws) == expected
+    assert not (ws / "predictions").exists()
+    assert not (ws / "x03_gain_report.csv").exists()      # the default: absent, still fine
+    assert run_main(X03_PREDICT, cwd=ws)[0] == 0
+
+
+@pytest.mark.parametrize("script", [X01_TRAIN, X02_TRAIN])
+def test_an_unknown_preprocessing_step_is_refused_naming_the_known_ones(tmp_path, script):
+    """--preprocessing bogus was a ValueError traceback when the first signal was read."""
+    from training_fixtures import TINY, make_workspace, refused_line
+
+    make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)
+    line = refused_line(script, *TINY, "--preprocessing", "zero_mode", "bogus", cwd=tmp_path)
+    assert "argument --preprocessing: invalid choice: 'bogus'" in line, line
+    assert all(step in line for step in ("zero_mode", "zero_median", "published_tail_cut"))
+    assert not (tmp_path / "modelfits_ecg").exists() and not (tmp_path / "modelfits_beat").exists()
+
+
+def test_a_scaling_factor_that_is_no_usable_number_fails_its_ecg_in_training_and_prediction(
+        trained, tmp_path):
+    """An infinite, missing, zero or negative scaling_factor scaled a 10-s signal silently (to
+    zeros, or upside down) or failed it as "non-finite samples"; now the ECG is left out and
+    named with the reason, as x04 and x06 do. Text is refused in one line."""
+    from training_fixtures import TINY, run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    val = list(split.loc[split["split"] == "val", "studyId"])
+    train = list(split.loc[split["split"] == "train", "studyId"])
+    df = pd.read_feather(ws / "covariate_df.feather")
+    bad = {val[0]: np.inf, val[1]: np.nan, val[2]: -1000.0, train[0]: 0.0}
+    df["scaling_factor"] = [bad.get(s, f) for s, f in zip(df["studyId"], df["scaling_factor"])]
+    df.to_feather(ws / "covariate_df.feather")
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    assert f"3 record(s) excluded or failed of {len(val)}" in out, out
+    for shown in ("inf", "nan", "-1000.0"):
+        assert f"invalid scaling_factor: {shown}" in out
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    assert list(pred["studyId"]) == val[3:]
+    code, _, err = run_main(X01_TRAIN, *TINY, "--length", "500", "--max-epochs", "1", cwd=ws)
+    assert code == 0, err
+    excluded = pd.read_csv(folder / "excluded.csv", dtype={"studyId": str}).set_index("studyId")
+    assert excluded.loc[train[0], "reason"] == "invalid scaling_factor: 0.0"
+    assert excluded.loc[val[0], "reason"] == "invalid scaling_factor: inf"
+    df["scaling_factor"] = "1000"
+    df.loc[3, "scaling_factor"] = "abc"
+    df.to_feather(ws / "covariate_df.feather")
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        "error: covariate_df.feather: scaling_factor 'abc' of studyId 'e0003' is not a number "
+        "(1 row(s)); rebuild the table with x02"), err
+
+
+def test_prediction_refuses_a_patient_in_two_splits_and_counts_ecgs_not_in_the_cohort(
+        trained, tmp_path):
+    """split.csv was not checked: a patient in both train and val was predicted as held out;
+    an ECG the cohort table no longer holds stopped prediction on its missing covariates
+    (or failed as "non-finite samples"). Now the first is refused, the second left out and
+    counted (a cohort table holding none of the split's ECGs is refused)."""
+    from training_fixtures import run_main
+
+    ws, folder = model_copy(trained, tmp_path)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    val = split.index[split["split"] == "val"]
+    train_pt = split.loc[split["split"] == "train", "ptId"].iloc[0]
+    edited = split.copy()
+    edited.loc[val[0], "ptId"] = train_pt
+    edited.to_csv(folder / "split.csv", index=False)
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: ptId {train_pt!r} is in two "
+        "splits (train and val; 1 patient(s)); all ECGs of a patient share one split: "
+        "retrain the model or restore its split.csv"), err
+    assert not (ws / "predictions").exists()
+
+    split.to_csv(folder / "split.csv", index=False)
+    df = pd.read_feather(ws / "covariate_df.feather")
+    gone = split.loc[val[0], "studyId"]
+    df[df["studyId"] != gone].to_feather(ws / "covariate_df.feather")
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    assert f"1 record(s) excluded or failed of {len(val)}" in out, out
+    assert "studyId of split.csv not in covariate_df.feather" in out
+    pred = pd.read_feather(ws / "predictions/ntuh_scd_model_demo_1/predictions.feather")
+    assert list(pred["studyId"]) == list(split.loc[val[1:], "studyId"])
+
+    df.assign(studyId="z" + df["studyId"]).to_feather(ws / "covariate_df.feather")
+    code, _, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 2 and err.strip() == (
+        f"error: modelfits_ecg/ntuh_scd_model_demo/split.csv: none of its {len(val)} val "
+        f"ECG(s) is in covariate_df.feather (studyId {gone!r} is not); give the cohort table "
+        "the model was trained on"), err
+
+
+def test_prediction_warns_of_rows_with_non_finite_outputs(trained, tmp_path, monkeypatch):
+    """NaN logits were only counted later, in x05's metrics.csv; x03 now says how many rows
+    and in which file (the file itself is unchanged)."""
+    from scdecg.training import runs
+    from training_fixtures import run_main
+
+    original = runs.stream_logits
+
+    def spoiled(*args, **kwargs):
+        logits, readable, unread = original(*args, **kwargs)
+        logits[:2, 0] = np.nan
+        return logits, readable, unread
+
+    monkeypatch.setattr(runs, "stream_logits", spoiled)
+    ws, _ = model_copy(trained, tmp_path)
+    code, out, err = run_main(X03_PREDICT, cwd=ws)
+    assert code == 0, err
+    target = Path("predictions/ntuh_scd_model_demo_1/predictions.feather")
+    pred = pd.read_feather(ws / target)
+    assert (f"[ntuh_scd_model_demo] warning: 2 of {len(pred)} rows have non-finite outputs "
+            f"(NaN or inf) in {target}") in out, out
+    assert int(pred.filter(like="_hat").isna().any(axis=1).sum()) == 2

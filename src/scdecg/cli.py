@@ -19,7 +19,8 @@ are above 0; the rates, weights and scales in :data:`FINITE` are finite; low-pas
 [0, 2**32). A refused value stops the script with argparse's one ``error:`` line (exit 2)
 naming the option. Options that name one file or folder inside a fixed folder
 (:data:`NAMES`: ``--model-name``, ``--name``, ...) take a plain name, never a path
-(:func:`name_type`).
+(:func:`name_type`). List options in :data:`CHOICES` (``--preprocessing``) take only their
+known items.
 
 ``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
 meaning (the published scripts' underscore spellings).
@@ -47,6 +48,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .constants import FS
+from .signals import PREPROCESSORS
 
 PROFILES = ("paper", "demo")
 DEVICES = ("auto", "cpu", "cuda")
@@ -83,6 +85,8 @@ SEED_LIMIT = 2 ** 32  # NumPy's legacy seeding takes [0, 2**32)
 #: names): a path ("../x", "/tmp/x", "a/b") would write outside it, so it is refused.
 NAMES = frozenset({"model_name", "name", "output_name", "scd_model", "death_only_model",
                    "low_ef_model", "log_name", "segmentation_log"})
+#: List options whose items come from a fixed set (argparse refuses anything else).
+CHOICES = {"preprocessing": tuple(PREPROCESSORS)}
 
 
 def number_type(name: str, default: int | float):
@@ -181,7 +185,7 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
         elif isinstance(default, (list, tuple)):
             item_type = type(default[0]) if default else str
             parser.add_argument(*flags, dest=name, default=list(default), nargs="*",
-                                type=item_type, help=text)
+                                type=item_type, help=text, choices=CHOICES.get(name))
         elif name in NAMES and isinstance(default, (str, type(None))):
             parser.add_argument(*flags, dest=name, default=default, help=text,
                                 type=name_type(name, default or ""))

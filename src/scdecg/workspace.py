@@ -173,8 +173,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 def read_split(folder: str | Path, columns: Sequence[str] = SPLIT_COLUMNS):
     """A model folder's ``split.csv`` (ids as strings), checked for ``columns``.
 
-    Raises :class:`scdecg.errors.PipelineError` naming the file when it is missing or lacks
-    a column.
+    Raises :class:`scdecg.errors.PipelineError` naming the file when it is missing, lacks
+    a column, names an unknown split or puts one patient (``ptId``) in two splits.
     """
     import pandas as pd
 
@@ -190,6 +190,17 @@ def read_split(folder: str | Path, columns: Sequence[str] = SPLIT_COLUMNS):
         raise PipelineError(f"{path}: missing column(s) {', '.join(missing)}")
     if "split" in table.columns:
         check_split_values(table["split"], path)
+    if {"ptId", "split"} <= set(table.columns):
+        parts = table.dropna(subset=["ptId"]).drop_duplicates(["ptId", "split"])
+        twice = parts["ptId"].duplicated(keep=False)
+        if twice.any():
+            pt = parts.loc[twice, "ptId"].iloc[0]
+            named = " and ".join(s for s in SPLIT_NAMES
+                                 if s in set(parts.loc[parts["ptId"] == pt, "split"]))
+            raise PipelineError(f"{path}: ptId {pt!r} is in two splits ({named}; "
+                                f"{parts.loc[twice, 'ptId'].nunique()} patient(s)); all ECGs "
+                                "of a patient share one split: retrain the model or restore "
+                                "its split.csv")
     return table
 
 

@@ -22,10 +22,12 @@ import pandas as pd
 from ..constants import N_LEADS
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import UnreadableArray, load_signal, npy_header, sample_dtype_problem
+from ..io import (UnreadableArray, float_column, load_signal, npy_header,
+                  sample_dtype_problem)
 from ..progress import progress_bar
 from ..signals import preprocess
-from ..workspace import BEATS_DIR, TEN_SEC_DIR, beat_files, beat_folder, ecg_file
+from ..workspace import (BEATS_DIR, COVARIATE_DF, TEN_SEC_DIR, beat_files, beat_folder,
+                         ecg_file)
 
 Stats = dict[str, dict[str, float]]
 T = TypeVar("T")
@@ -292,12 +294,21 @@ def _check_header(path: Path) -> int:
 
 # ----------------------------------------------------------------------------- items
 def ten_second_items(rows: pd.DataFrame, workspace: Path = Path("."),
-                     ecg_dir: str = TEN_SEC_DIR) -> pd.DataFrame:
-    """One sample per ECG: ``<ecg_dir>/<studyId>.npy`` scaled by ``scaling_factor``."""
-    items = rows.copy()
+                     ecg_dir: str = TEN_SEC_DIR, failures: FailureLog | None = None,
+                     source: str = COVARIATE_DF) -> pd.DataFrame:
+    """One sample per ECG: ``<ecg_dir>/<studyId>.npy`` scaled by ``scaling_factor``.
+
+    A ``scaling_factor`` that is missing, infinite or not above 0 leaves its ECG out, counted
+    in ``failures`` (as x04 and x06 do); text is refused (:func:`~scdecg.io.float_column`).
+    """
+    items = rows.reset_index(drop=True)
     items["path"] = [str(ecg_file(workspace / ecg_dir, sid)) for sid in items["studyId"]]
-    items["scale"] = items["scaling_factor"].astype(float)
-    return items.reset_index(drop=True)
+    items["scale"] = float_column(items, "scaling_factor", source)
+    usable = np.isfinite(items["scale"]) & (items["scale"] > 0)
+    if failures is not None:
+        for row in items[~usable].itertuples(index=False):
+            failures.add(row.path, f"invalid scaling_factor: {row.scale}", studyId=row.studyId)
+    return items[usable].reset_index(drop=True)
 
 
 def beat_items(rows: pd.DataFrame, workspace: Path = Path("."), beats_dir: str = BEATS_DIR,

@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from ..errors import PipelineError
 from ..failures import FailureLog
 from ..gain import unusable_ecgs
 from ..io import require_dir
@@ -32,13 +33,18 @@ from .data import beat_items, ten_second_items
 def _ecg_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,
                  gain_report: str = GAIN_REPORT) -> pd.DataFrame:
     """One sample per 10-s ECG in ``folder`` (x03's); ECGs that x03's ``gain_report`` flags
-    (failed or unresolved) are left out and counted in ``failures`` (``""``: none are)."""
+    (failed or unresolved) are left out and counted in ``failures`` (``""``: none are; a
+    ``gain_report`` that is not there is refused, unless it is the default)."""
     require_dir(folder, "x03")
+    if gain_report and gain_report != GAIN_REPORT and not Path(gain_report).is_file():
+        # only the default may be absent (no x03 run, e.g. an imported cohort)
+        raise PipelineError(f"--gain-report {gain_report}: no such file; give x03's report, "
+                            "or '' to use every ECG")
     flagged = unusable_ecgs(gain_report) or {}
     refused = rows["studyId"].isin(list(flagged))
     for sid in rows.loc[refused, "studyId"]:
         failures.add(flagged[sid], "x03 could not resolve this ECG", studyId=sid)
-    return ten_second_items(rows[~refused], ecg_dir=folder)
+    return ten_second_items(rows[~refused], ecg_dir=folder, failures=failures)
 
 
 def _beat_samples(rows: pd.DataFrame, folder: str, failures: FailureLog,

@@ -16,8 +16,8 @@ import pandas as pd
 from ..cli import resolve_device, seed_everything
 from ..errors import PipelineError
 from ..failures import FailureLog
-from ..io import (check_ids, check_values, output_dir, recorded_path, read_feather, write_csv,
-                  write_feather)
+from ..io import (check_ids, check_values, float_column, output_dir, recorded_path,
+                  read_feather, write_csv, write_feather)
 from ..models import Architecture, build_model, load_trained, save_trained
 from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
@@ -110,6 +110,9 @@ def _train(args, kind: ModelKind, regression_outputs: list[str], subset: str | N
     df = read_feather(COVARIATE_DF, columns=dict.fromkeys(needed), step="x02")
     cohort = select_rows(df, subset, args.train_frac, args.val_frac, args.split_seed)
     rows = cohort[cohort["in_subset"]].reset_index(drop=True) if subset else cohort
+    # text ("abc") or an infinite value in a target or covariate: refused by name here, not a
+    # parse error in fit_stats or a "training diverged" epochs later
+    check_values(rows, COVARIATE_DF, numeric=[*outputs, *covariates])
     folder = kind.folder(args.model_name)
     samples_dir = getattr(args, "beats_dir", None) if kind.per_beat else None
     samples_dir = samples_dir or kind.samples_dir
@@ -325,15 +328,26 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
                       step="x02")
     check_ids(df, covariate_df)
+    for col in kind.signal_columns:   # text refused here; a bad number fails its ECG
+        float_column(df, col, covariate_df)
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
         raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
+    # ECGs of the split that the cohort table no longer holds are left out, counted
+    failures = FailureLog("predict inputs")
+    absent = ~rows["studyId"].isin(df["studyId"].astype(str))
+    if absent.all():
+        raise PipelineError(f"{folder / SPLIT_FILE}: none of its {len(rows)} {part} ECG(s) is "
+                            f"in {covariate_df} (studyId {rows['studyId'].iloc[0]!r} is not); "
+                            "give the cohort table the model was trained on")
+    for sid in rows.loc[absent, "studyId"]:
+        failures.add(sid, f"studyId of {SPLIT_FILE} not in {covariate_df}", studyId=sid)
+    rows = rows[~absent]
     keep = [c for c in df.columns if c not in rows.columns]
     rows = rows.merge(df[["studyId", *keep]], on="studyId", how="left", validate="one_to_one")
     for col in outputs:  # labels are not needed to predict
         if col not in rows.columns:
             rows[col] = np.nan
-    failures = FailureLog("predict inputs")
     samples_dir = ecg_dir or (recorded_path(config["beats_dir"], folder / CONFIG_FILE,
                                             "beats_dir", "--ecg_dir")
                               if config.get("beats_dir") else kind.samples_dir)
@@ -365,6 +379,11 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     out = predictions_folder(model_name)
     target = out / prediction_file(part)
     write_feather(frame, target)
+    hats = frame[[f"{o}_hat" for o in outputs]].to_numpy()
+    nonfinite = int((~np.isfinite(hats)).any(axis=1).sum())
+    if nonfinite:
+        print(f"[{model_name}] warning: {nonfinite} of {len(frame)} rows have non-finite "
+              f"outputs (NaN or inf) in {target}")
     written = [target]
     if kind.per_beat:
         by_ecg = per_ecg_means(frame, [f"{o}_hat" for o in outputs])
