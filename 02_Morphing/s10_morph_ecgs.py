@@ -16,7 +16,11 @@ Writes to ``morphing_outputs/``: ``morphs.feather`` (one row per morphed beat: s
 reconstruction MSE, logits raw / t0 / final, steps, status), the beats (``beats_raw.npy``,
 ``beats_t0.npy`` = the reconstruction, ``beats_final.npy``), latents, trajectories
 (``trajectory_risk.feather``, ``trajectory_*.npy``), ``morph_gate_log.csv``,
-``morph_independent.csv`` and ``morph_run.json``.
+``morph_independent.csv`` and ``morph_run.json``. Until ``morph_run.json`` is written,
+``morphing_outputs/.s10-unfinished`` marks the folder: if this run is killed or stops on an
+error, s11, s12 and the run report refuse (the report warns) until s10 is rerun. When no beat
+passes the gate, nothing is morphed: the reasons go to ``morph_gate_log.failed.csv`` and the
+earlier run is left as it was.
 """
 from __future__ import annotations
 

@@ -727,3 +727,56 @@ def test_s10_demo_profile_sets_the_stop_level_from_the_reconstructions(morphed, 
                     "--stop-reference", "real", cwd=morphed) == 0
     again = json.loads((out_real / "morph_run.json").read_text())
     assert again["stop_logit"] == pytest.approx(published["stop_logit"], abs=1e-6)
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL (or an error nothing catches) in the middle of s10's writes."""
+
+
+def test_a_killed_s10_is_refused_by_s11_and_s12_until_s10_is_rerun(morphed, tmp_path, capsys,
+                                                                    monkeypatch):
+    """s10 wrote its many files with no mark: a run killed midway left new beats beside the
+    old morph_run.json and independent-model check, and s11/s12 measured the mix (exit 0)."""
+    import scdecg.morph_run as morph_run
+
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    marker = out / ".s10-unfinished"
+    args = ("--n-beats", "6", "--max-steps", "3", "--lr", "0.5", "--max-rec-mse", "1.0",
+            "--output-dir", str(out))
+    kept = {n: (out / n).read_bytes() for n in ("morphs.feather", "beats_final.npy",
+                                                "morph_gate_log.csv", "morph_run.json")}
+    # a refusal that writes nothing (no beat passes the gate) leaves no mark and the old run
+    assert run_main(S10, *args, "--max-rec-mse", "0", cwd=morphed) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert "no beat of the morph set passes the reconstruction gate" in err and err.endswith(
+        f"per-beat reconstruction errors in {OUT}/morph_gate_log.failed.csv\n")
+    assert not marker.exists() and {n: (out / n).read_bytes() for n in kept} == kept
+    # killed after the morph arrays, before the independent check and morph_run.json
+    real_write_csv, calls = morph_run.write_csv, []
+
+    def write_csv(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:   # the gate log passes; morph_independent.csv is killed
+            raise _Killed
+        return real_write_csv(*a, **k)
+
+    monkeypatch.setattr(morph_run, "write_csv", write_csv)
+    with pytest.raises(_Killed):
+        run_main(S10, *args, cwd=morphed)
+    monkeypatch.undo()
+    assert marker.read_text().startswith(f"s10 ({S10}) started writing this folder at ")
+    assert (out / "morph_run.json").read_bytes() == kept["morph_run.json"]   # old beside new
+    expected = (f"error: {OUT}: s10 did not finish (killed or stopped by an error: "
+                f"{OUT}/.s10-unfinished); rerun {S10}")
+    stats_before = (out / "morph-stats.feather").read_bytes()
+    for script in ("s11_prepare_morph_stats.py", "s12_morph_stats.py"):
+        assert run_main(f"02_Morphing/{script}", "--output-dir", str(out), cwd=morphed) == 2
+        err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+        assert err.splitlines() == [expected], script
+    assert (out / "morph-stats.feather").read_bytes() == stats_before
+    # a complete rerun clears the mark (and the failed gate log)
+    assert run_main(S10, *args, cwd=morphed) == 0
+    assert not marker.exists() and not (out / "morph_gate_log.failed.csv").exists()
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
+                    "--n-examples", "1", cwd=morphed) == 0

@@ -461,8 +461,10 @@ def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: 
 
 
 def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10."""
+    """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10 (refused
+    while s10's unfinished mark is there: :func:`scdecg.io.check_finished`)."""
     folder = Path(folder)
+    check_finished(folder)
     table = read_feather(folder / MORPH_TABLE, ["beat_id", "status", "source_file"])
     ok = table["status"].eq("ok").to_numpy()
     stages = {}
