@@ -780,3 +780,32 @@ def test_a_killed_s10_is_refused_by_s11_and_s12_until_s10_is_rerun(morphed, tmp_
     assert not marker.exists() and not (out / "morph_gate_log.failed.csv").exists()
     assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
                     "--n-examples", "1", cwd=morphed) == 0
+
+
+def test_a_10s_model_given_as_a_beat_model_is_refused_naming_both_kinds(morphed, tmp_path,
+                                                                        capsys):
+    """s08/s10 --beat-model, s10 --independent-models and s11 --beat-model took a 10-s model's
+    folder and stopped in a traceback (its network run on a 300-sample beat)."""
+    from scdecg.models import Architecture, build_model, save_trained
+
+    ecg = tmp_path / "modelfits_ecg" / "ecg"
+    save_trained(ecg, build_model(Architecture(outputs=["scd1", "age", "female"], length=500,
+                                               channels=8, n_blocks=2, rep_mp=5)),
+                 {"kind": "ecg", "output_types": ["classification", "regression",
+                                                  "classification"]})
+    shutil.copy(morphed / "modelfits_beat" / "toy" / "split.csv", ecg / "split.csv")
+    shutil.copytree(morphed / OUT, tmp_path / OUT)
+    expected = (f"error: {ecg}: holds a 10-s ECG model (kind 'ecg' in its config.json), not the "
+                "beat model expected here; give a beat model folder "
+                "(01_Predictive_Model/x02_train_beats.py trains one)")
+    out = ("--output-dir", str(tmp_path / "new"))
+    for script, *args in ((S08, "--beat-model", str(ecg), "--epochs", "1", *out),
+                          (S10, "--beat-model", str(ecg), *out),
+                          (S10, "--independent-models", str(ecg), *out),
+                          ("02_Morphing/s11_prepare_morph_stats.py", "--beat-model", str(ecg),
+                           "--output-dir", str(tmp_path / OUT))):
+        assert run_main(script, *args, cwd=morphed) == 2, (script, args)
+        assert capsys.readouterr().err.splitlines() == [expected], (script, args)
+    assert not (tmp_path / "new").exists()
+    assert ((tmp_path / OUT / "morph-stats.feather").read_bytes()
+            == (morphed / OUT / "morph-stats.feather").read_bytes())   # s11 measured nothing

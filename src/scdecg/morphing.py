@@ -98,7 +98,8 @@ class BeatRiskModel:
 
 
 def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatRiskModel, dict]:
-    """Load a trained beat model folder (``modelfits_beat/<name>``) as a :class:`BeatRiskModel`.
+    """Load a trained beat model folder (``modelfits_beat/<name>``) as a :class:`BeatRiskModel`
+    (a 10-s model's folder is refused: :func:`scdecg.training.kinds.check_model_kind`).
 
     The network is frozen, so its batch norms are folded into the convolutions
     (:func:`~scdecg.models.inference.fuse_for_inference`: the same function to float
@@ -107,12 +108,14 @@ def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[B
     """
     from .models import load_trained
     from .models.inference import fuse_for_inference
+    from .training.kinds import BEAT_MODEL, check_model_kind
 
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: beat-model folder not found (train it with "
                             f"01_Predictive_Model/x02_train_beats.py)")
     module, config = load_trained(folder, device)
+    check_model_kind(config, folder, BEAT_MODEL)   # a 10-s model: refused, naming both kinds
     module = fuse_for_inference(module)
     outputs = list(config.get("outputs") or [])
     types = list(config.get("output_types") or [])
