@@ -47,6 +47,11 @@ RISK_STRIDE = 1          # keep the risk of every beat every this many steps
 BEAT_STRIDE = 100        # keep the decoded beats every this many steps
 SEED = 0
 
+#: Limits of the numeric options (cli.MAXIMA): the morph step must move (above 0) and stay
+#: within reason (--lr 1e30 threw every latent far off the beats in one step, which counted as
+#: reaching the stop threshold: exit 0).
+MAXIMA = {"lr": 1e3}
+
 PROFILES = {
     "paper": {},
     # demo: fewer beats and a larger step (the published 2,000 steps, so slow starters arrive);
@@ -73,7 +78,8 @@ HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no
 
 @script_main
 def main(argv=None):
-    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP).parse_args(argv)
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP,
+                         maxima=MAXIMA).parse_args(argv)
     settings = MorphSettings(
         n_beats=args.n_beats, start=args.start, start_seed=args.start_seed,
         max_rec_mse=args.max_rec_mse, lr=args.lr, max_steps=args.max_steps, stop=args.stop,

@@ -809,3 +809,28 @@ def test_a_10s_model_given_as_a_beat_model_is_refused_naming_both_kinds(morphed,
     assert not (tmp_path / "new").exists()
     assert ((tmp_path / OUT / "morph-stats.feather").read_bytes()
             == (morphed / OUT / "morph-stats.feather").read_bytes())   # s11 measured nothing
+
+
+@pytest.mark.parametrize("option, value, what", [
+    ("--lr", "1e30", "above 0 and at most 1000"), ("--lr", "0", "above 0 and at most 1000"),
+    ("--lr", "-0.01", "above 0 and at most 1000"), ("--lr", "inf", "above 0 and at most 1000"),
+    ("--lr", "nan", "above 0 and at most 1000"), ("--max-steps", "-5", "at least 1"),
+    ("--batch-size", "0", "at least 1"), ("--max-rec-mse", "nan", "0 or more")])
+def test_s10_refuses_an_absurd_number_naming_the_option(tmp_path, option, value, what):
+    """--lr 1e30 was accepted (one step threw every latent far off the beats and counted as
+    reaching the stop threshold, exit 0), as was --lr 0 (no beat moved in 15 steps)."""
+    from training_fixtures import refused_line
+
+    line = refused_line(S10, option, value, cwd=tmp_path)
+    assert line.endswith(f"error: argument {option}: {value!r}: {option} must be {what}"), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_s10_takes_its_largest_step_size_and_cli_limits_are_checked():
+    from scdecg.cli import build_parser
+
+    parser = build_parser("x", maxima={"lr": 1e3}, lr=0.01, dpi=200)
+    assert parser.parse_args(["--lr", "1000"]).lr == 1000.0
+    assert parser.parse_args(["--lr", "1e-300", "--dpi", "1200"]).dpi == 1200
+    with pytest.raises(ValueError, match=r"maxima for options that do not exist: \['rate'\]"):
+        build_parser("x", maxima={"rate": 1.0}, lr=0.01)
