@@ -16,7 +16,11 @@ Writes to ``morphing_outputs/``: ``morphs.feather`` (one row per morphed beat: s
 reconstruction MSE, logits raw / t0 / final, steps, status), the beats (``beats_raw.npy``,
 ``beats_t0.npy`` = the reconstruction, ``beats_final.npy``), latents, trajectories
 (``trajectory_risk.feather``, ``trajectory_*.npy``), ``morph_gate_log.csv``,
-``morph_independent.csv`` and ``morph_run.json``.
+``morph_independent.csv`` and ``morph_run.json``. Until ``morph_run.json`` is written,
+``morphing_outputs/.s10-unfinished`` marks the folder: if this run is killed or stops on an
+error, s11, s12 and the run report refuse (the report warns) until s10 is rerun. When no beat
+passes the gate, nothing is morphed: the reasons go to ``morph_gate_log.failed.csv`` and the
+earlier run is left as it was.
 """
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ BATCH_SIZE = 256         # beats morphed together
 RISK_STRIDE = 1          # keep the risk of every beat every this many steps
 BEAT_STRIDE = 100        # keep the decoded beats every this many steps
 SEED = 0
+
+#: Limits of the numeric options (cli.MAXIMA): the morph step must move (above 0) and stay
+#: within reason (--lr 1e30 threw every latent far off the beats in one step, which counted as
+#: reaching the stop threshold: exit 0).
+MAXIMA = {"lr": 1e3}
 
 PROFILES = {
     "paper": {},
@@ -69,7 +78,8 @@ HELP = {"stop": "stop each beat at the --stop-quantile of real beats' risk (--no
 
 @script_main
 def main(argv=None):
-    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP).parse_args(argv)
+    args = script_parser(__doc__, globals(), argv, profiles=PROFILES, help=HELP,
+                         maxima=MAXIMA).parse_args(argv)
     settings = MorphSettings(
         n_beats=args.n_beats, start=args.start, start_seed=args.start_seed,
         max_rec_mse=args.max_rec_mse, lr=args.lr, max_steps=args.max_steps, stop=args.stop,

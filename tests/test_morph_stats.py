@@ -727,3 +727,110 @@ def test_s10_demo_profile_sets_the_stop_level_from_the_reconstructions(morphed, 
                     "--stop-reference", "real", cwd=morphed) == 0
     again = json.loads((out_real / "morph_run.json").read_text())
     assert again["stop_logit"] == pytest.approx(published["stop_logit"], abs=1e-6)
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL (or an error nothing catches) in the middle of s10's writes."""
+
+
+def test_a_killed_s10_is_refused_by_s11_and_s12_until_s10_is_rerun(morphed, tmp_path, capsys,
+                                                                    monkeypatch):
+    """s10 wrote its many files with no mark: a run killed midway left new beats beside the
+    old morph_run.json and independent-model check, and s11/s12 measured the mix (exit 0)."""
+    import scdecg.morph_run as morph_run
+
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    marker = out / ".s10-unfinished"
+    args = ("--n-beats", "6", "--max-steps", "3", "--lr", "0.5", "--max-rec-mse", "1.0",
+            "--output-dir", str(out))
+    kept = {n: (out / n).read_bytes() for n in ("morphs.feather", "beats_final.npy",
+                                                "morph_gate_log.csv", "morph_run.json")}
+    # a refusal that writes nothing (no beat passes the gate) leaves no mark and the old run
+    assert run_main(S10, *args, "--max-rec-mse", "0", cwd=morphed) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert "no beat of the morph set passes the reconstruction gate" in err and err.endswith(
+        f"per-beat reconstruction errors in {OUT}/morph_gate_log.failed.csv\n")
+    assert not marker.exists() and {n: (out / n).read_bytes() for n in kept} == kept
+    # killed after the morph arrays, before the independent check and morph_run.json
+    real_write_csv, calls = morph_run.write_csv, []
+
+    def write_csv(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:   # the gate log passes; morph_independent.csv is killed
+            raise _Killed
+        return real_write_csv(*a, **k)
+
+    monkeypatch.setattr(morph_run, "write_csv", write_csv)
+    with pytest.raises(_Killed):
+        run_main(S10, *args, cwd=morphed)
+    monkeypatch.undo()
+    assert marker.read_text().startswith(f"s10 ({S10}) started writing this folder at ")
+    assert (out / "morph_run.json").read_bytes() == kept["morph_run.json"]   # old beside new
+    expected = (f"error: {OUT}: s10 did not finish (killed or stopped by an error: "
+                f"{OUT}/.s10-unfinished); rerun {S10}")
+    stats_before = (out / "morph-stats.feather").read_bytes()
+    for script in ("s11_prepare_morph_stats.py", "s12_morph_stats.py"):
+        assert run_main(f"02_Morphing/{script}", "--output-dir", str(out), cwd=morphed) == 2
+        err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+        assert err.splitlines() == [expected], script
+    assert (out / "morph-stats.feather").read_bytes() == stats_before
+    # a complete rerun clears the mark (and the failed gate log)
+    assert run_main(S10, *args, cwd=morphed) == 0
+    assert not marker.exists() and not (out / "morph_gate_log.failed.csv").exists()
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
+                    "--n-examples", "1", cwd=morphed) == 0
+
+
+def test_a_10s_model_given_as_a_beat_model_is_refused_naming_both_kinds(morphed, tmp_path,
+                                                                        capsys):
+    """s08/s10 --beat-model, s10 --independent-models and s11 --beat-model took a 10-s model's
+    folder and stopped in a traceback (its network run on a 300-sample beat)."""
+    from scdecg.models import Architecture, build_model, save_trained
+
+    ecg = tmp_path / "modelfits_ecg" / "ecg"
+    save_trained(ecg, build_model(Architecture(outputs=["scd1", "age", "female"], length=500,
+                                               channels=8, n_blocks=2, rep_mp=5)),
+                 {"kind": "ecg", "output_types": ["classification", "regression",
+                                                  "classification"]})
+    shutil.copy(morphed / "modelfits_beat" / "toy" / "split.csv", ecg / "split.csv")
+    shutil.copytree(morphed / OUT, tmp_path / OUT)
+    expected = (f"error: {ecg}: holds a 10-s ECG model (kind 'ecg' in its config.json), not the "
+                "beat model expected here; give a beat model folder "
+                "(01_Predictive_Model/x02_train_beats.py trains one)")
+    out = ("--output-dir", str(tmp_path / "new"))
+    for script, *args in ((S08, "--beat-model", str(ecg), "--epochs", "1", *out),
+                          (S10, "--beat-model", str(ecg), *out),
+                          (S10, "--independent-models", str(ecg), *out),
+                          ("02_Morphing/s11_prepare_morph_stats.py", "--beat-model", str(ecg),
+                           "--output-dir", str(tmp_path / OUT))):
+        assert run_main(script, *args, cwd=morphed) == 2, (script, args)
+        assert capsys.readouterr().err.splitlines() == [expected], (script, args)
+    assert not (tmp_path / "new").exists()
+    assert ((tmp_path / OUT / "morph-stats.feather").read_bytes()
+            == (morphed / OUT / "morph-stats.feather").read_bytes())   # s11 measured nothing
+
+
+@pytest.mark.parametrize("option, value, what", [
+    ("--lr", "1e30", "above 0 and at most 1000"), ("--lr", "0", "above 0 and at most 1000"),
+    ("--lr", "-0.01", "above 0 and at most 1000"), ("--lr", "inf", "above 0 and at most 1000"),
+    ("--lr", "nan", "above 0 and at most 1000"), ("--max-steps", "-5", "at least 1"),
+    ("--batch-size", "0", "at least 1"), ("--max-rec-mse", "nan", "0 or more")])
+def test_s10_refuses_an_absurd_number_naming_the_option(tmp_path, option, value, what):
+    """--lr 1e30 was accepted (one step threw every latent far off the beats and counted as
+    reaching the stop threshold, exit 0), as was --lr 0 (no beat moved in 15 steps)."""
+    from training_fixtures import refused_line
+
+    line = refused_line(S10, option, value, cwd=tmp_path)
+    assert line.endswith(f"error: argument {option}: {value!r}: {option} must be {what}"), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_s10_takes_its_largest_step_size_and_cli_limits_are_checked():
+    from scdecg.cli import build_parser
+
+    parser = build_parser("x", maxima={"lr": 1e3}, lr=0.01, dpi=200)
+    assert parser.parse_args(["--lr", "1000"]).lr == 1000.0
+    assert parser.parse_args(["--lr", "1e-300", "--dpi", "1200"]).dpi == 1200
+    with pytest.raises(ValueError, match=r"maxima for options that do not exist: \['rate'\]"):
+        build_parser("x", maxima={"rate": 1.0}, lr=0.01)

@@ -188,6 +188,36 @@ def test_missing_model_folder_is_a_clear_error(trained):
     assert code == 2 and "modelfits_beat/ntuh_scd_model_demo" in err
 
 
+def test_a_model_folder_of_the_other_kind_is_refused_naming_both_kinds(trained, tmp_path):
+    """A 10-s model in modelfits_beat/ (x03 --beat) or a beat model in modelfits_ecg/ (x03)
+    ended in a traceback or predictions of meaningless inputs; one without a kind in its
+    config.json is told apart by its input length."""
+    from training_fixtures import refused_line
+
+    ws, _ = trained
+    shutil.copytree(ws / "modelfits_ecg" / "ntuh_scd_model_demo", tmp_path / "modelfits_beat" / "e")
+    shutil.copytree(ws / "modelfits_beat" / "ntuh_scd_beat_model_demo",
+                    tmp_path / "modelfits_ecg" / "b")
+    for name in ("covariate_df.feather", "10_sec_ecgs", "ecg_beats"):
+        (tmp_path / name).symlink_to(ws / name)
+    x02, x01 = "01_Predictive_Model/x02_train_beats.py", "01_Predictive_Model/x01_train_10s_ecg.py"
+    line = refused_line(X03, "--beat", "--model-name", "e", cwd=tmp_path)
+    assert line == ("error: modelfits_beat/e: holds a 10-s ECG model (kind 'ecg' in its "
+                    "config.json), not the beat model expected here; give a beat model folder "
+                    f"({x02} trains one)")
+    line = refused_line(X03, "--model-name", "b", cwd=tmp_path)
+    assert line == ("error: modelfits_ecg/b: holds a beat model (kind 'beat' in its "
+                    "config.json), not the 10-s ECG model expected here; give a 10-s ECG model "
+                    f"folder ({x01} trains one)")
+    config = tmp_path / "modelfits_beat" / "e" / "config.json"
+    config.write_text(json.dumps({k: v for k, v in json.loads(config.read_text()).items()
+                                  if k != "kind"}))
+    line = refused_line(X03, "--beat", "--model-name", "e", cwd=tmp_path)
+    assert "modelfits_beat/e: holds a 10-s ECG model (config.json names no kind; its input is " \
+           "500 samples), not the beat model expected here" in line, line
+    assert not (tmp_path / "predictions").exists()
+
+
 def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
     """x01 -> x02 -> x03 with tiny settings on the pipeline's own x03/x04 outputs."""
     study = pipeline.ensure("x04")

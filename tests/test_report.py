@@ -46,6 +46,19 @@ def test_report_warns_of_a_folder_a_step_left_unfinished(tmp_path):
     assert f"**Warning:** `{problems[0]}`; the tables below may mix two runs." in path.read_text()
 
 
+def test_report_warns_of_a_morph_run_s10_left_unfinished(tmp_path):
+    """The morph run was not checked: its tables were shown as one run."""
+    from scdecg.io import unfinished_marker
+
+    (tmp_path / "morphing_outputs").mkdir()
+    unfinished_marker(tmp_path / "morphing_outputs", "s10").write_text("s10 started")
+    path, problems = build_report(tmp_path, problems=True)
+    out = tmp_path / "morphing_outputs"
+    assert problems[0] == (f"{out}: s10 did not finish (killed or stopped by an error: "
+                           f"{out / '.s10-unfinished'}); rerun 02_Morphing/s10_morph_ecgs.py")
+    assert f"**Warning:** `{problems[0]}`" in path.read_text()
+
+
 def test_report_names_splits_trusts_the_lockbox_and_shows_baselines_and_ensemble(tmp_path):
     import pandas as pd
 

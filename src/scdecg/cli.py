@@ -16,11 +16,12 @@ takes a negative value or NaN; counts in :data:`COUNTS` (batch sizes, epochs, ch
 :data:`FRACTIONS` lie in [0, 1] ([0, 1) for :data:`BELOW_ONE`); scales in :data:`POSITIVE`
 are above 0; the rates, weights and scales in :data:`FINITE` are finite; low-pass cutoffs
 (:data:`CUTOFFS`) are 0 (no filter) or lie in [0.5 Hz, FS/2); seeds are whole numbers in
-[0, 2**32). A refused value stops the script with argparse's one ``error:`` line (exit 2)
-naming the option. Options that name one file or folder inside a fixed folder
-(:data:`NAMES`: ``--model-name``, ``--name``, ...) take a plain name, never a path
-(:func:`name_type`). List options in :data:`CHOICES` (``--preprocessing``) take only their
-known items.
+[0, 2**32); an option with a limit (:data:`MAXIMA`, or a script's own
+``maxima={"lr": 1e3}``) lies above 0 and at most the limit. A refused value stops the script
+with argparse's one ``error:`` line (exit 2) naming the option. Options that name one file
+or folder inside a fixed folder (:data:`NAMES`: ``--model-name``, ``--name``, ...) take a
+plain name, never a path (:func:`name_type`). List options in :data:`CHOICES`
+(``--preprocessing``) take only their known items.
 
 ``spellings={"model_name": "--model_name"}`` gives an option a second spelling with the same
 meaning (the published scripts' underscore spellings).
@@ -60,7 +61,9 @@ COUNTS = frozenset({
     "lr_reduce_interval", "n_boot", "n_beats", "min_beats", "min_events", "n_examples",
     "n_samples", "max_steps", "risk_stride", "beat_stride", "max_beats",
     "max_reference_beats", "max_delineate"})
-#: Counts with an upper limit: a 12-lead figure at 100,000 dpi asks for terabytes.
+#: Counts with an upper limit: a 12-lead figure at 100,000 dpi asks for terabytes. A script
+#: may give its own options limits (``maxima=`` of :func:`build_parser`/:func:`script_parser`):
+#: such an option lies above 0 and at most its limit (s10's morph step ``--lr``).
 MAXIMA = {"dpi": 1200}
 #: Options that are shares or probabilities: within [0, 1].
 FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_fraction",
@@ -89,10 +92,13 @@ NAMES = frozenset({"model_name", "name", "output_name", "scd_model", "death_only
 CHOICES = {"preprocessing": tuple(PREPROCESSORS)}
 
 
-def number_type(name: str, default: int | float):
-    """The argparse ``type`` of numeric option ``name`` whose script default is ``default``."""
+def number_type(name: str, default: int | float, maximum: int | float | None = None):
+    """The argparse ``type`` of numeric option ``name`` whose script default is ``default``
+    (``maximum``: the script's limit for it, else :data:`MAXIMA`'s, if any)."""
     kind = type(default)
     flag = "--" + name.replace("_", "-")
+    maximum = MAXIMA.get(name) if maximum is None else maximum
+    capped = False
     if name == "seed" or name.endswith("_seed"):
         low, high, what = 0, SEED_LIMIT - 1, f"a whole number from 0 to {SEED_LIMIT - 1}"
     elif name in BELOW_ONE:
@@ -103,8 +109,11 @@ def number_type(name: str, default: int | float):
         low, high = LOWPASS_MIN_HZ, FS / 2
         what = (f"0 (no filter) or from {low:g} Hz to below {high:g} Hz (half the "
                 f"{FS}-Hz sampling rate)")
-    elif name in COUNTS and name in MAXIMA:
-        low, high, what = 1, MAXIMA[name], f"from 1 to {MAXIMA[name]}"
+    elif maximum is not None and kind is int:
+        low, high, what, capped = 1, maximum, f"from 1 to {maximum}", True
+    elif maximum is not None:  # the smallest float above 0, up to and including the limit
+        low, high, capped = np.nextafter(0.0, 1.0), maximum, True
+        what = f"above 0 and at most {maximum:g}"
     elif name in COUNTS and default != 0:
         low, high, what = 1, None, "at least 1"
     elif name in POSITIVE:  # the smallest float above 0 (and the largest, if finite)
@@ -115,7 +124,8 @@ def number_type(name: str, default: int | float):
         low, high, what = 0, math.inf, "a finite number, 0 or more"
     else:
         low, high, what = 0, None, "0 or more"
-    below = name in BELOW_ONE or name in CUTOFFS or name in FINITE  # high itself is refused
+    # high itself is refused, but for a script's limit
+    below = (name in BELOW_ONE or name in CUTOFFS or name in FINITE) and not capped
 
     def allowed(value) -> bool:  # NaN fails every comparison
         if name in CUTOFFS and value == 0:
@@ -158,22 +168,26 @@ def name_type(name: str, default: str):
 
 def build_parser(description: str | None, help: dict[str, str] | None = None,
                  spellings: dict[str, str] | None = None,
+                 maxima: Mapping[str, int | float] | None = None,
                  **defaults: Any) -> argparse.ArgumentParser:
-    """A parser with one ``--option`` per keyword default (see module docstring)."""
+    """A parser with one ``--option`` per keyword default (see module docstring); ``maxima``:
+    this script's limits of numeric options (each above 0 and at most its limit)."""
     parser = argparse.ArgumentParser(
         description=(description or "").strip().splitlines()[0] if description else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add_options(parser, help=help, spellings=spellings, **defaults)
+    add_options(parser, help=help, spellings=spellings, maxima=maxima, **defaults)
     return parser
 
 
 def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = None,
-                spellings: dict[str, str] | None = None, **defaults: Any) -> None:
-    help, spellings = help or {}, spellings or {}
-    unknown = sorted(set(spellings) - set(defaults))
-    if unknown:
-        raise ValueError(f"spellings for options that do not exist: {unknown}")
+                spellings: dict[str, str] | None = None,
+                maxima: Mapping[str, int | float] | None = None, **defaults: Any) -> None:
+    help, spellings, maxima = help or {}, spellings or {}, maxima or {}
+    for label, table in (("spellings", spellings), ("maxima", maxima)):
+        unknown = sorted(set(table) - set(defaults))
+        if unknown:
+            raise ValueError(f"{label} for options that do not exist: {unknown}")
     for name, default in defaults.items():
         flags = ["--" + name.replace("_", "-")]
         if name in spellings and spellings[name] not in flags:
@@ -193,7 +207,7 @@ def add_options(parser: argparse.ArgumentParser, help: dict[str, str] | None = N
             parser.add_argument(*flags, dest=name, default=None, help=text)
         elif isinstance(default, (int, float)):
             parser.add_argument(*flags, dest=name, default=default, help=text,
-                                type=number_type(name, default))
+                                type=number_type(name, default, maxima.get(name)))
         else:
             parser.add_argument(*flags, dest=name, default=default, type=type(default),
                                 help=text)
@@ -233,6 +247,7 @@ def script_parser(description: str | None, constants: Mapping[str, Any],
                   profiles: Mapping[str, Mapping[str, Any]] | None = None,
                   runs: Mapping[str, Mapping[str, Any]] | None = None,
                   help: dict[str, str] | None = None, spellings: dict[str, str] | None = None,
+                  maxima: Mapping[str, int | float] | None = None,
                   device: bool = True) -> argparse.ArgumentParser:
     """The parser of a script with profiles: one ``--option`` per constant, whose default is
     the constant overridden by the ``--run`` preset, then by the ``--profile`` values chosen
@@ -253,7 +268,7 @@ def script_parser(description: str | None, constants: Mapping[str, Any],
     runs : mapping, optional
         Run name -> overrides (applied before the profile); the first is the default. Adds
         ``--run``.
-    help, spellings : dict, optional
+    help, spellings, maxima : dict, optional
         As in :func:`build_parser`.
     device : bool
         Add ``--device``.
@@ -285,7 +300,8 @@ def script_parser(description: str | None, constants: Mapping[str, Any],
     defaults = {**constants, **runs.get(getattr(known, "run", None), {}),
                 **profiles.get(getattr(known, "profile", None), {})}
     help = {"seed": "random seed", **(help or {})}
-    parser = build_parser(description, help=help, spellings=spellings, **defaults)
+    parser = build_parser(description, help=help, spellings=spellings, maxima=maxima,
+                          **defaults)
     if profiles:
         parser.add_argument("--profile", default=next(iter(profiles)), choices=tuple(profiles),
                             help="paper: published hyperparameters; demo: small, CPU-friendly")

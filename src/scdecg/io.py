@@ -300,9 +300,10 @@ def folder_lock(folder: PathLike, step: str) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- unfinished runs
 #: The steps that fill a folder one record at a time (x03: ``10_sec_ecgs/``, x04:
-#: ``ecg_beats/``, x05: ``ecg_beats_morphing/``) and so mark it while they write, and the
-#: import, whose ``10_sec_ecgs/`` carries the mark until its table is in place too.
-MARKED_STEPS = (IMPORT_STEP, "x03", "x04", "x05")
+#: ``ecg_beats/``, x05: ``ecg_beats_morphing/``) and so mark it while they write, the
+#: import, whose ``10_sec_ecgs/`` carries the mark until its table is in place too, and s10,
+#: whose many files in ``morphing_outputs/`` s11 and s12 measure as one run.
+MARKED_STEPS = (IMPORT_STEP, "x03", "x04", "x05", "s10")
 
 
 def unfinished_marker(folder: PathLike, step: str) -> Path:

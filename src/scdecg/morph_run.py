@@ -3,7 +3,9 @@
 :func:`morph_validation_beats` draws the morph set, gates it on the VAE's reconstruction,
 moves every latent along the steering beat models' scd1 gradient (:mod:`scdecg.morphing`)
 and writes ``morphing_outputs/`` (:func:`scdecg.morphing.write_morph_outputs`, the gate log,
-the independent models' check and ``morph_run.json``).
+the independent models' check and ``morph_run.json``). From its first file to its last the
+folder carries ``.s10-unfinished`` (:func:`scdecg.io.unfinished_run`), so a run killed or
+stopped midway is refused by s11 and s12 instead of measured as a mix of two runs.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import torch
 
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import recorded_path, write_csv, write_json
+from .io import (clear_failed_run, recorded_path, refuse_failed_run, unfinished_run, write_csv,
+                 write_json)
 from .morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                        independent_risk_change, load_beat_models, load_beats, morph_beat_index,
                        morph_in_batches, reconstruction_mse, start_latents, stop_threshold,
@@ -128,41 +131,46 @@ def morph_validation_beats(vae_folder: str | Path, settings: MorphSettings,
                  rec_mse=float(rec_mse[i]))
     print(gate.summary(total=len(drawn)))
     out = Path(output_dir)
-    write_csv(gate.frame(), out / MORPH_GATE_LOG)
-    if not passed.any():
-        raise PipelineError(f"{vae_folder}: no beat of the morph set passes the reconstruction "
-                            f"gate (MSE <= {s.max_rec_mse}; smallest {rec_mse.min():.4g})")
+    if not passed.any():  # nothing to morph: the earlier run stays as it was
+        refuse_failed_run(gate.frame(), out / MORPH_GATE_LOG,
+                          f"{vae_folder}: no beat of the morph set passes the reconstruction "
+                          f"gate (MSE <= {s.max_rec_mse}; smallest {rec_mse.min():.4g})",
+                          "per-beat reconstruction errors")
+    with unfinished_run(out, "s10"):  # until morph_run.json is written, s11/s12 refuse out
+        write_csv(gate.frame(), out / MORPH_GATE_LOG)
+        clear_failed_run(out / MORPH_GATE_LOG)
+        z0 = torch.as_tensor(z_start[passed], device=device)
+        result = morph_in_batches(vae.decoder, risk.target_logit, z0, s.batch_size, lr=s.lr,
+                                  max_steps=s.max_steps, stop_logit=stop_logit,
+                                  risk_stride=s.risk_stride, beat_stride=s.beat_stride)
+        table = drawn[passed].reset_index(drop=True).rename(
+            columns={"beat_file": "source_file"})
+        table.insert(0, "beat_id", np.arange(len(table)))
+        table = table.assign(
+            rec_mse=rec_mse[passed], logit_raw=logit_raw[passed], logit_t0=result.logit_t0,
+            logit_final=result.logit_final, steps=result.steps, stopped=result.stopped,
+            status=np.where(result.failed, "failed", "ok"), reason=result.reasons)
+        write_morph_outputs(out, table, raw[passed], z_start[passed], result)
 
-    z0 = torch.as_tensor(z_start[passed], device=device)
-    result = morph_in_batches(vae.decoder, risk.target_logit, z0, s.batch_size, lr=s.lr,
-                              max_steps=s.max_steps, stop_logit=stop_logit,
-                              risk_stride=s.risk_stride, beat_stride=s.beat_stride)
-    table = drawn[passed].reset_index(drop=True).rename(columns={"beat_file": "source_file"})
-    table.insert(0, "beat_id", np.arange(len(table)))
-    table = table.assign(
-        rec_mse=rec_mse[passed], logit_raw=logit_raw[passed], logit_t0=result.logit_t0,
-        logit_final=result.logit_final, steps=result.steps, stopped=result.stopped,
-        status=np.where(result.failed, "failed", "ok"), reason=result.reasons)
-    write_morph_outputs(out, table, raw[passed], z_start[passed], result)
-
-    moved = ~result.failed & (result.steps > 0)  # the others started at the stop threshold
-    scored = independent.members if independent else []
-    checks = independent_risk_change(scored, result.beats_t0[moved], result.beats_final[moved],
-                                     device)
-    write_csv(pd.DataFrame(checks, columns=INDEPENDENT_COLUMNS), out / MORPH_INDEPENDENT)
-    raised = (float(np.mean(result.logit_final[moved] > result.logit_t0[moved]))
-              if moved.any() else np.nan)
-    summary = {"args": dict(record or {}), "beat_model": str(beat_folders[0]),
-               "beat_models": [str(f) for f in beat_folders], "start": s.start,
-               "independent_models": checks, "n_pool": len(pool),
-               "n_drawn": len(drawn), "n_gate_skipped": int((~passed).sum()),
-               "n_morphed": int(passed.sum()), "n_failed": int(result.failed.sum()),
-               "stop_logit": stop_logit, "stop_reference": s.stop_reference,
-               "logit_shift_reconstruction": float(np.mean(pool_rec_logits - pool_logits)),
-               "n_stopped": int(result.stopped.sum()),
-               "n_started_above_stop": int((~result.failed & (result.steps == 0)).sum()),
-               "share_risk_raised": raised, "median_steps": float(np.median(result.steps))}
-    write_json(summary, out / MORPH_RUN)
+        moved = ~result.failed & (result.steps > 0)  # the others started at the stop threshold
+        scored = independent.members if independent else []
+        checks = independent_risk_change(scored, result.beats_t0[moved],
+                                         result.beats_final[moved], device)
+        write_csv(pd.DataFrame(checks, columns=INDEPENDENT_COLUMNS), out / MORPH_INDEPENDENT)
+        raised = (float(np.mean(result.logit_final[moved] > result.logit_t0[moved]))
+                  if moved.any() else np.nan)
+        summary = {"args": dict(record or {}), "beat_model": str(beat_folders[0]),
+                   "beat_models": [str(f) for f in beat_folders], "start": s.start,
+                   "independent_models": checks, "n_pool": len(pool),
+                   "n_drawn": len(drawn), "n_gate_skipped": int((~passed).sum()),
+                   "n_morphed": int(passed.sum()), "n_failed": int(result.failed.sum()),
+                   "stop_logit": stop_logit, "stop_reference": s.stop_reference,
+                   "logit_shift_reconstruction": float(np.mean(pool_rec_logits - pool_logits)),
+                   "n_stopped": int(result.stopped.sum()),
+                   "n_started_above_stop": int((~result.failed & (result.steps == 0)).sum()),
+                   "share_risk_raised": raised,
+                   "median_steps": float(np.median(result.steps))}
+        write_json(summary, out / MORPH_RUN)
     for reason, n in pd.Series([r for r in result.reasons if r]).value_counts().items():
         print(f"[s10] failed: {n} x {reason}")
     print(f"[s10] morphed {summary['n_morphed']} beats ({summary['n_failed']} failed); "

@@ -182,8 +182,12 @@ S10 = "02_Morphing/s10_morph_ecgs.py"
 
 
 def morph_run_files(out: Path) -> list[Path]:
-    """The s10 outputs the measurements rest on; a PipelineError naming s10 if one is missing."""
+    """The s10 outputs the measurements rest on; a PipelineError naming s10 if one is missing
+    or s10 left ``out`` unfinished (:func:`scdecg.io.check_finished`: old and new files mixed)."""
+    from .io import check_finished
+
     out = Path(out)
+    check_finished(out)
     files = [out / MORPH_TABLE, *(out / n for n in STAGE_ARRAYS.values()), out / MORPH_RUN]
     missing = [f.name for f in files if not f.exists()]
     if missing:
@@ -482,11 +486,12 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
     features, ranked), ``morph-outputs.csv`` (the beat model's outputs, apart; outputs without
     a positive validation label left out), ``morph-summary.md`` (both, with n and units),
     ``morph-lead-change.csv`` and the figures. Returns the figures the scripts print."""
-    from .io import read_array, read_feather, write_csv, write_text
+    from .io import check_finished, read_array, read_feather, write_csv, write_text
     from .morphing import read_morph_outputs
     from .tables import markdown_table
 
     out = Path(out)
+    check_finished(out)   # s10 killed or stopped midway: refused, naming it
     long = read_feather(out / STATS_TABLE, ["beat_id", "stage", "yhat_scd1", "aVL_rs_diff"])
     table, stages = read_morph_outputs(out)
     ok = took_a_step(table).to_numpy()

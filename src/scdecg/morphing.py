@@ -98,7 +98,8 @@ class BeatRiskModel:
 
 
 def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatRiskModel, dict]:
-    """Load a trained beat model folder (``modelfits_beat/<name>``) as a :class:`BeatRiskModel`.
+    """Load a trained beat model folder (``modelfits_beat/<name>``) as a :class:`BeatRiskModel`
+    (a 10-s model's folder is refused: :func:`scdecg.training.kinds.check_model_kind`).
 
     The network is frozen, so its batch norms are folded into the convolutions
     (:func:`~scdecg.models.inference.fuse_for_inference`: the same function to float
@@ -107,12 +108,14 @@ def load_beat_model(folder: Path, device: torch.device | str = "cpu") -> tuple[B
     """
     from .models import load_trained
     from .models.inference import fuse_for_inference
+    from .training.kinds import BEAT_MODEL, check_model_kind
 
     folder = Path(folder)
     if not folder.is_dir():
         raise PipelineError(f"{folder}: beat-model folder not found (train it with "
                             f"01_Predictive_Model/x02_train_beats.py)")
     module, config = load_trained(folder, device)
+    check_model_kind(config, folder, BEAT_MODEL)   # a 10-s model: refused, naming both kinds
     module = fuse_for_inference(module)
     outputs = list(config.get("outputs") or [])
     types = list(config.get("output_types") or [])
@@ -461,8 +464,10 @@ def write_morph_outputs(folder: Path, table: pd.DataFrame, raw: np.ndarray, z0: 
 
 
 def read_morph_outputs(folder: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10."""
+    """``(morphs table, {stage: beats (N, 12, 300)})`` of a morph run written by s10 (refused
+    while s10's unfinished mark is there: :func:`scdecg.io.check_finished`)."""
     folder = Path(folder)
+    check_finished(folder)
     table = read_feather(folder / MORPH_TABLE, ["beat_id", "status", "source_file"])
     ok = table["status"].eq("ok").to_numpy()
     stages = {}

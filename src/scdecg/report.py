@@ -588,9 +588,9 @@ def guarded(r: Report, section, *args):
 
 
 def section_unfinished(r: Report) -> None:
-    """A warning line for every signal folder a step left unfinished (killed or stopped by an
-    error): what the report reads from it may mix two runs."""
-    for folder in (W.TEN_SEC_DIR, W.BEATS_DIR, W.MORPH_BEATS_DIR):
+    """A warning line for every signal folder (and the morph run) a step left unfinished
+    (killed or stopped by an error): what the report reads from it may mix two runs."""
+    for folder in (W.TEN_SEC_DIR, W.BEATS_DIR, W.MORPH_BEATS_DIR, W.MORPH_DIR):
         try:
             check_finished(r.workspace / folder)
         except PipelineError as exc:

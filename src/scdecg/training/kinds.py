@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from ..constants import BEAT_LEN
 from ..errors import PipelineError
 from ..failures import FailureLog
 from ..gain import unusable_ecgs
@@ -96,6 +97,11 @@ class ModelKind:
         return STEP_SCRIPTS[self.train_step]
 
     @property
+    def label(self) -> str:
+        """What this kind of model is called in messages."""
+        return "beat model" if self.per_beat else "10-s ECG model"
+
+    @property
     def sample_columns(self) -> list[str]:
         """The columns that identify a sample in a predictions file."""
         return ["studyId", "filename"] if self.per_beat else ["studyId"]
@@ -131,3 +137,27 @@ def model_kind(kind: str | bool | ModelKind) -> ModelKind:
     if kind not in KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
     return KINDS[kind]
+
+
+def check_model_kind(config: Mapping[str, Any], folder: str | Path,
+                     expected: str | bool | ModelKind) -> None:
+    """Refuse, in one :class:`PipelineError`, a model folder holding another kind of model
+    than ``expected`` (a 10-s model where a beat model is needed, or the reverse): the kind is
+    config.json's ``kind`` (training writes it), or, where there is none, the model's input
+    length (a beat model's is the beat's ``BEAT_LEN`` samples)."""
+    expected = model_kind(expected)
+    held = config.get("kind")
+    if held is None:
+        length = (config.get("architecture") or {}).get("length")
+        held = "beat" if length == BEAT_LEN else "ecg"
+        why = (f"config.json names no kind; its input is {length} samples" if length
+               else "config.json names no kind or input length")
+    elif held not in KINDS:
+        raise PipelineError(f"{Path(folder) / 'config.json'}: kind is {held!r}, expected "
+                            f"{' or '.join(KINDS)}; retrain the model")
+    else:
+        why = f"kind {held!r} in its config.json"
+    if held != expected.key:
+        raise PipelineError(f"{folder}: holds a {KINDS[held].label} ({why}), not the "
+                            f"{expected.label} expected here; give a {expected.label} "
+                            f"folder ({expected.script} trains one)")

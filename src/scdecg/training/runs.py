@@ -23,7 +23,7 @@ from ..models.inference import fuse_for_inference
 from ..models.store import require_entries
 from .data import build_dataset, describe, unzscore
 from .distributed import Context, setup, teardown
-from .kinds import ModelKind, model_kind
+from .kinds import ModelKind, check_model_kind, model_kind
 from .loop import CHECKPOINT_FILE, FitResult, FitSettings, fit, stream_logits
 from .losses import REGRESSION_WEIGHT
 from .splits import SPLITS, patient_split
@@ -317,6 +317,7 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
         raise PipelineError(f"{folder}: no trained model here ({kind.missing_hint()})")
     device = resolve_device(device_name)
     model, config = load_trained(folder, device)
+    check_model_kind(config, folder, kind)   # a 10-s model among beat models, or the reverse
     require_entries(config, ("covariates", "covariate_stats", "target_stats", "preprocessing"),
                     folder / CONFIG_FILE)
     check_split_fractions(config, folder, split_fractions)
