@@ -463,6 +463,7 @@ def test_baselines_refuse_text_or_infinity_in_a_column_they_read(tmp_path, monke
     folder = tmp_path / "modelfits_ecg" / "demo"
     folder.mkdir(parents=True)
     split = predictions[["studyId", "split"]].merge(covariates[["studyId", "ptId"]])
+    split["split"] = split.groupby("ptId")["split"].transform("first")   # one split a patient
     split.to_csv(folder / "split.csv", index=False)
     monkeypatch.chdir(tmp_path)
     assert load_script().main(["--model-name", "demo", "--n-boot", "5"]) == 2
