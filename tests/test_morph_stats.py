@@ -782,6 +782,21 @@ def test_a_killed_s10_is_refused_by_s11_and_s12_until_s10_is_rerun(morphed, tmp_
                     "--n-examples", "1", cwd=morphed) == 0
 
 
+def test_a_second_s10_over_the_same_folder_stops_before_writing(morphed, tmp_path, capsys):
+    """Two s10 runs over one folder interleaved their files (no lock); the second now stops
+    in one line naming the folder's lock, before loading a model or writing a file."""
+    from scdecg.io import folder_lock
+
+    out = tmp_path / OUT
+    with folder_lock(out, "s10"):   # the first run, still writing
+        assert run_main(S10, "--n-beats", "6", "--max-steps", "3", "--max-rec-mse", "1.0",
+                        "--output-dir", str(out), cwd=morphed) == 2
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert err == (f"error: {OUT}: another run is writing this folder (lock .{OUT}.lock is "
+                   "held); wait for it to finish before running s10\n")
+    assert not out.exists()
+
+
 def test_a_10s_model_given_as_a_beat_model_is_refused_naming_both_kinds(morphed, tmp_path,
                                                                         capsys):
     """s08/s10 --beat-model, s10 --independent-models and s11 --beat-model took a 10-s model's

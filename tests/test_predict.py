@@ -218,6 +218,28 @@ def test_a_model_folder_of_the_other_kind_is_refused_naming_both_kinds(trained, 
     assert not (tmp_path / "predictions").exists()
 
 
+@pytest.mark.parametrize("steps, expected", [
+    (["zero_mode", "bogus"], "unknown preprocessing step 'bogus'; known: zero_mode, "
+                             "zero_median, published_tail_cut"),
+    ("zero_mode", "'preprocessing' is 'zero_mode', expected a list of step names")])
+def test_a_config_naming_an_unknown_preprocessing_step_is_refused(trained, tmp_path, steps,
+                                                                 expected):
+    """A config.json edited to name an unknown preprocessing step ended in a ValueError
+    traceback at prediction; a text in place of the list was applied letter by letter."""
+    from training_fixtures import refused_line
+
+    ws, _ = trained
+    folder = tmp_path / "modelfits_ecg" / "m"
+    shutil.copytree(ws / "modelfits_ecg" / "ntuh_scd_model_demo", folder)
+    for name in ("covariate_df.feather", "10_sec_ecgs"):
+        (tmp_path / name).symlink_to(ws / name)
+    config = folder / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "preprocessing": steps}))
+    line = refused_line(X03, "--model-name", "m", cwd=tmp_path)
+    assert line.startswith(f"error: modelfits_ecg/m/config.json: {expected}"), line
+    assert not (tmp_path / "predictions").exists()
+
+
 def test_scripts_on_the_shared_synthetic_study(pipeline, tmp_path):
     """x01 -> x02 -> x03 with tiny settings on the pipeline's own x03/x04 outputs."""
     study = pipeline.ensure("x04")

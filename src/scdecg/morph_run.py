@@ -19,8 +19,8 @@ import torch
 
 from .errors import PipelineError
 from .failures import FailureLog
-from .io import (clear_failed_run, recorded_path, refuse_failed_run, unfinished_run, write_csv,
-                 write_json)
+from .io import (clear_failed_run, folder_lock, recorded_path, refuse_failed_run,
+                 unfinished_run, write_csv, write_json)
 from .morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                        independent_risk_change, load_beat_models, load_beats, morph_beat_index,
                        morph_in_batches, reconstruction_mse, start_latents, stop_threshold,
@@ -97,6 +97,17 @@ def morph_validation_beats(vae_folder: str | Path, settings: MorphSettings,
     >>> morph_validation_beats("modelfits_vae/drvae", settings)["n_morphed"]  # doctest: +SKIP
     287
     """
+    # a second s10 over the same folder stops at once instead of mixing its files in
+    with folder_lock(Path(output_dir), "s10"):
+        return _morph_and_write(vae_folder, settings, beat_models, independent_models,
+                                Path(output_dir), device, record)
+
+
+def _morph_and_write(vae_folder: str | Path, settings: MorphSettings,
+                     beat_models: Sequence[str | Path], independent_models: Sequence[str | Path],
+                     out: Path, device: torch.device | str,
+                     record: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The body of :func:`morph_validation_beats`, run while its folder lock is held."""
     s = settings
     vae, vae_config, _ = load_vae(Path(vae_folder), device)
     beat_folders = list(beat_models) or [
@@ -130,7 +141,6 @@ def morph_validation_beats(vae_folder: str | Path, settings: MorphSettings,
         gate.add(drawn["beat_file"].iloc[i], f"reconstruction MSE > {s.max_rec_mse}",
                  rec_mse=float(rec_mse[i]))
     print(gate.summary(total=len(drawn)))
-    out = Path(output_dir)
     if not passed.any():  # nothing to morph: the earlier run stays as it was
         refuse_failed_run(gate.frame(), out / MORPH_GATE_LOG,
                           f"{vae_folder}: no beat of the morph set passes the reconstruction "

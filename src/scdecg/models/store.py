@@ -161,6 +161,21 @@ def require_entries(config: dict[str, Any], keys: tuple[str, ...], source: PathL
                             "(retrain the model, or restore the folder's config.json)")
 
 
+def check_preprocessing(steps: Any, source: PathLike) -> None:
+    """Refuse, in one line naming ``source``, a ``preprocessing`` entry that is not a list of
+    the known steps (:data:`scdecg.signals.PREPROCESSORS`)."""
+    from ..signals import PREPROCESSORS
+
+    if not isinstance(steps, list) or not all(isinstance(x, str) for x in steps):
+        raise PipelineError(f"{source}: 'preprocessing' is {steps!r}, expected a list of step "
+                            f"names ({', '.join(PREPROCESSORS)})")
+    unknown = [x for x in steps if x not in PREPROCESSORS]
+    if unknown:
+        raise PipelineError(f"{source}: unknown preprocessing step {unknown[0]!r}; known: "
+                            f"{', '.join(PREPROCESSORS)} (retrain the model, or restore the "
+                            "folder's config.json)")
+
+
 def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[RiskModel, dict]:
     """Rebuild the model of a model folder, load its best weights, return ``(model, config)``.
 
@@ -180,6 +195,7 @@ def load_trained(folder: PathLike, device: str | torch.device = "cpu") -> tuple[
         check_stats(config["covariate_stats"], covariates, "covariate_stats", source)
     if "target_stats" in config:
         check_stats(config["target_stats"], list(config["target_stats"]), "target_stats", source)
+    check_preprocessing(config.get("preprocessing", []), source)
     tensors, saved = load_checkpoint(folder / WEIGHTS_FILE)
     differ = sorted(k for k in TRAINED_FOR if k in saved and saved[k] != config.get(k))
     if differ:
