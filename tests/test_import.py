@@ -1032,3 +1032,148 @@ def test_unsigned_npy_records_and_ids_later_steps_refuse_are_refused(tmp_path):
     code, _, err = run_main(X00, *args, cwd=tmp_path)
     log = pd.read_csv(tmp_path / "x00_import_log.csv")
     assert code == 2 and log["reason"][0].startswith("wrong dtype: uint16, expected signed")
+
+
+# --------------------------------------------------------------------------------------
+# Layouts of public 12-lead datasets (PTB-XL, PhysioNet/CinC Challenge 2020/2021, INCART)
+# --------------------------------------------------------------------------------------
+UPPER_LEADS = [lead.upper() for lead in LEADS]  # PTB-XL, INCART: AVR, AVL, AVF
+
+
+def write_gain_1000(folder, name, fs, seconds, names=UPPER_LEADS, units="mV"):
+    """A PTB-XL-style record: format 16, gain 1000/mV, baseline 0, 12 leads in LEADS order
+    named ``names``; the known signal from t = 0."""
+    ecg = known_ecg(np.arange(int(seconds * fs)) / fs) / 1000.0
+    wfdb.wrsamp(name, fs=fs, units=[units] * 12, sig_name=list(names), p_signal=ecg.T,
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+                write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def write_challenge(folder, name, fs, seconds, gain=1000, fmt="16+24"):
+    """A PhysioNet/CinC Challenge 2020/2021 record: ``<name>.mat``, a MATLAB v4 file holding
+    ``val`` (int16, leads x samples), and a header pointing into it (``16+24``) with the
+    Challenge's date on the record line and its Age/Sex/Dx comments."""
+    n = int(seconds * fs)
+    val = np.round(known_ecg(np.arange(n) / fs) / 1000.0 * gain).astype("<i2")
+    mat4 = np.array([30, 12, n, 0, 4], "<i4").tobytes() + b"val\x00"  # int16, 12 x n, "val"
+    (folder / f"{name}.mat").write_bytes(mat4 + val.T.tobytes())     # column-major
+    lines = [f"{name} 12 {fs} {n} 05-Feb-2020 11:39:16"]
+    lines += [f"{name}.mat {fmt} {gain}/mV 16 0 {val[k, 0]} 0 0 {lead}"
+              for k, lead in enumerate(LEADS)]
+    lines += ["# Age: 74", "# Sex: Male", "# Dx: 426783006", "# Rx: Unknown"]
+    (folder / f"{name}.hea").write_text("\n".join(lines) + "\n")
+    return folder / f"{name}.hea"
+
+
+def test_public_12_lead_layouts_import_sample_by_sample(tmp_path):
+    """PTB-XL (500 and 100 Hz, nested folders, upper-case AVR/AVL/AVF), Challenge .mat records
+    (15 s; exactly 10 s like Chapman/Georgia) and an INCART-like 257-Hz record: 12 leads in
+    pipeline order, µV to within quantisation (1 µV at gain 1000) and resampling."""
+    rec = tmp_path / "records"
+    for sub in ("records500/00000", "records100/00000", "challenge/g1"):
+        (rec / sub).mkdir(parents=True)
+    write_gain_1000(rec / "records500/00000", "00001_hr", 500, 10)
+    write_gain_1000(rec / "records100/00000", "00001_lr", 100, 10)
+    write_challenge(rec / "challenge/g1", "A0001", 500, 15)
+    write_challenge(rec / "challenge/g1", "E00001", 500, 10)
+    write_gain_1000(rec, "I01", 257, 45)
+    ids = ["00001_hr", "00001_lr", "A0001", "E00001", "I01"]
+    labels_frame([(r, f"p{k}", 60, "male", 30, "") for k, r in enumerate(ids)]).to_csv(
+        tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs", "1",
+                            cwd=tmp_path)
+    assert code == 0, err
+    log = pd.read_csv(tmp_path / "x00_import_log.csv").set_index("record_id")
+    assert (log["status"] == "imported").all(), log["reason"].to_dict()
+    assert log["fs"].to_dict() == {"00001_hr": 500, "00001_lr": 100, "A0001": 500,
+                                   "E00001": 500, "I01": 257}
+    assert log.loc["A0001", "seconds"] == 15 and log.loc["I01", "seconds"] == 45
+    assert log.loc["00001_lr", "source"] == "records100/00000/00001_lr.hea"
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    for record in ids:
+        got = np.load(tmp_path / "10_sec_ecgs" / f"{record}.npy")
+        assert got.shape == (12, N_SAMPLES) and got.dtype == np.float32
+        inner = slice(0, N_SAMPLES) if log.loc[record, "fs"] == FS else slice(50, N_SAMPLES - 50)
+        err_uv = np.abs(got[:, inner] - truth[:, inner]).max(axis=1)
+        assert err_uv.max() < (0.51 if log.loc[record, "fs"] == FS else 2.0), (record, err_uv)
+    # INCART-like: every 10-s window of the 257-Hz record, the last one 40-50 s
+    row = import_record(("I01", str(rec / "I01.hea"), str(tmp_path)),
+                        SignalOptions(windows=WindowOptions(all_windows=True), measure=False))
+    assert row["status"] == "imported" and row["window_ids"] == [f"I01_w{k}" for k in range(4)]
+    last = np.load(tmp_path / "I01_w3.npy")
+    truth = known_ecg(np.arange(3 * N_SAMPLES, 4 * N_SAMPLES) / FS)
+    assert np.abs(last - truth).max() < 2.0
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("v5", "signal file A1.mat is a MATLAB v5/v7 file; a WFDB header can only point into a "
+           "MATLAB v4 one"),
+    ("v5_compressed", "signal file A1.mat is a MATLAB v5/v7 file"),
+    ("double", "signal file A1.mat holds double samples; the header's format 16 reads int16"),
+    ("no_offset", "signal file A1.mat: its MATLAB v4 matrix starts at byte 24, the header reads "
+                  "from byte 0 (write the format as 16+24)"),
+    ("transposed", "signal file A1.mat holds a 6000 x 12 matrix; the header's 12 channels of "
+                   "6000 samples need 12 x 6000 (leads x samples)"),
+])
+def test_a_mat_signal_file_unlike_its_header_refuses_the_record(tmp_path, damage, reason):
+    """wfdb reads a .mat signal file's bytes from the header's offset whatever they hold:
+    a v5 file or a matrix elsewhere was imported as noise of the right size."""
+    import scipy.io
+
+    header = write_challenge(tmp_path, "A1", 500, 12, fmt="16" if damage == "no_offset"
+                             else "16+24")
+    val = scipy.io.loadmat(tmp_path / "A1.mat")["val"]
+    if damage.startswith("v5"):
+        scipy.io.savemat(tmp_path / "A1.mat", {"val": val},
+                         do_compression=damage == "v5_compressed")
+    elif damage in ("double", "transposed"):
+        matrix = val.astype(float) if damage == "double" else val.T.copy()
+        scipy.io.savemat(tmp_path / "A1.mat", {"val": matrix}, format="4")
+    row = import_record(("A1", str(header), str(tmp_path)), SignalOptions(measure=False))
+    assert row["status"] == "refused" and row["reason"].startswith(reason), row["reason"]
+    assert not (tmp_path / "A1.npy").exists()
+
+
+@pytest.mark.parametrize("edit", [
+    lambda x: x.replace("/mV", "/mv"),                            # lower-case unit
+    lambda x: x.replace("1000.0(0)/mV", "1.0(0)/uV"),              # µV, ASCII
+    lambda x: x.replace("1000.0(0)/mV", "1.0(0)/\u00b5V"),         # µV, micro sign
+    lambda x: x.replace("(0)/mV", ""),                             # no unit: mV, as WFDB says
+    lambda x: x.replace(" aVL", " aVL  ").replace(" AVL", " AVL  "),  # trailing spaces
+    lambda x: x.replace(" AVL", " Lead aVL"),
+], ids=["mv", "uV", "micro", "no_unit", "spaces", "lead_prefix"])
+def test_header_unit_spellings_and_lead_names_import_the_same_values(tmp_path, edit):
+    header = write_gain_1000(tmp_path, "r", 500, 11)
+    _edit_header(header, lambda lines: [lines[0], *map(edit, lines[1:])])
+    row = import_record(("r", str(header), str(tmp_path)), SignalOptions(measure=False))
+    assert row["status"] == "imported", row["reason"]
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    assert np.abs(np.load(tmp_path / "r.npy") - truth).max() < 0.51
+
+
+def test_a_baseline_other_than_0_is_subtracted(tmp_path):
+    header = write_gain_1000(tmp_path, "r", 500, 11)
+    digital = wfdb.rdrecord(str(tmp_path / "r"), physical=False).d_signal.astype(np.int16)
+    wfdb.wrsamp("r", fs=500, units=["mV"] * 12, sig_name=UPPER_LEADS, d_signal=digital + 200,
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[200] * 12,
+                write_dir=str(tmp_path))
+    assert "1000.0(200)/mV" in header.read_text()
+    row = import_record(("r", str(header), str(tmp_path)), SignalOptions(measure=False))
+    assert row["status"] == "imported", row["reason"]
+    truth = known_ecg(np.arange(N_SAMPLES) / FS)
+    assert np.abs(np.load(tmp_path / "r.npy") - truth).max() < 0.51
+
+
+@pytest.mark.parametrize("names, reason", [
+    (UPPER_LEADS[:11] + ["II"], "lead II appears twice (channel 2 'II' and channel 12 'II'; keep "
+                                "one in the record)"),
+    (["MLII", "V"] + UPPER_LEADS[2:], "missing lead(s) I, II (found: MLII, V, III, AVR"),
+])
+def test_a_repeated_lead_and_holter_lead_names_refuse_the_record_by_name(tmp_path, names,
+                                                                         reason):
+    header = write_gain_1000(tmp_path, "r", 500, 11, names=[f"x{k}" for k in range(12)])
+    _edit_header(header, lambda lines: [lines[0], *[line.replace(f" x{k}", f" {names[k]}")
+                                                    for k, line in enumerate(lines[1:])]])
+    row = import_record(("r", str(header), str(tmp_path)), SignalOptions(measure=False))
+    assert row["status"] == "refused" and row["reason"].startswith(reason), row["reason"]

@@ -185,6 +185,7 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
         problem = fs_problem(fs)
         if problem:
             raise RecordRefused(f"header: {problem}")
+        _check_mat_files(Path(name).parent, header)
         sampto = _samples_to_read(total, fs, seconds) if total else None
         record = wfdb.rdrecord(name, sampto=sampto)
     except RecordRefused:
@@ -207,6 +208,60 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
                      names=list(record.sig_name), units=units, fs=fs, total_samples=total,
                      uncalibrated=_uncalibrated(fields))
+
+
+#: MATLAB v4 type codes (``MOPT``: byte order, precision) of the WFDB formats a ``.mat``
+#: signal file can hold (wfdb2mat; PhysioNet/CinC Challenge 2020/2021 records: ``16+24``).
+MAT4_TYPES = {"16": 30, "61": 1030, "32": 20, "80": 50}
+MAT4_PRECISIONS = ("double", "single", "int32", "int16", "uint16", "uint8")
+#: Type codes of a real numeric full matrix, little- (0xxx) or big-endian (1xxx).
+MAT4_CODES = {order + 10 * p for order in (0, 1000) for p in range(len(MAT4_PRECISIONS))}
+
+
+def _mat4_type_name(code: int) -> str:
+    return ("big-endian " if code >= 1000 else "") + MAT4_PRECISIONS[code // 10 % 10]
+
+
+def _check_mat_files(folder: Path, header) -> None:
+    """Refuse a record whose ``.mat`` signal file is not the MATLAB v4 matrix its header
+    describes (wfdb reads the bytes at the header's offset whatever they are): a MATLAB v5/v7
+    file (MATLAB's and ``scipy.io.savemat``'s default), a matrix starting elsewhere than the
+    header's byte offset (``16`` written for ``16+24``), another number type, or a samples x
+    leads matrix (leads x samples is what interleaves the samples as WFDB reads them)."""
+    for file_name in sorted(set(getattr(header, "file_name", None) or [])):
+        if not str(file_name).lower().endswith(".mat"):
+            continue
+        chans = [i for i, name in enumerate(header.file_name) if name == file_name]
+        try:
+            with open(folder / file_name, "rb") as handle:
+                head = handle.read(20)
+        except OSError:
+            continue  # wfdb names the missing file
+        where = f"signal file {file_name}"
+        if head.startswith(b"MATLAB"):
+            raise RecordRefused(f"{where} is a MATLAB v5/v7 file; a WFDB header can only point "
+                                "into a MATLAB v4 one (an int16 leads x samples matrix, as "
+                                "wfdb2mat or scipy.io.savemat(..., format='4') write it)")
+        fields = [tuple(int(v) for v in np.frombuffer(head, order + "i4"))
+                  for order in "<>" if len(head) == 20]
+        fields = [f for f in fields if f[0] in MAT4_CODES] or [(-1, 0, 0, 0, 0)]
+        code, rows, cols, imag, namlen = fields[0]  # a type code read in its byte order
+        if code < 0 or imag != 0 or not 0 < namlen < 64:
+            raise RecordRefused(f"{where} does not start with a MATLAB v4 matrix header")
+        fmt, offsets = header.fmt[chans[0]], {header.byte_offset[i] or 0 for i in chans}
+        if offsets != {20 + namlen}:
+            raise RecordRefused(f"{where}: its MATLAB v4 matrix starts at byte {20 + namlen}, "
+                                f"the header reads from byte "
+                                f"{', '.join(map(str, sorted(offsets)))} (write the format as "
+                                f"{fmt}+{20 + namlen})")
+        if fmt in MAT4_TYPES and code != MAT4_TYPES[fmt]:
+            raise RecordRefused(f"{where} holds {_mat4_type_name(code)} samples; the header's "
+                                f"format {fmt} reads {_mat4_type_name(MAT4_TYPES[fmt])}")
+        total = int(header.sig_len or 0)
+        if rows != len(chans) or cols < total:
+            raise RecordRefused(f"{where} holds a {rows} x {cols} matrix; the header's "
+                                f"{len(chans)} channels of {total or cols} samples need "
+                                f"{len(chans)} x {total or cols} (leads x samples)")
 
 
 def _check_record_line(header: Path) -> float | None:
@@ -414,8 +469,9 @@ def to_pipeline_leads(raw: RawRecord) -> LeadMapping:
         if lead is None:
             ignored.append(str(name))
         elif lead in where:
-            raise RecordRefused(f"lead {lead} appears twice (channels "
-                                f"{raw.names[where[lead]]!r} and {name!r})")
+            raise RecordRefused(f"lead {lead} appears twice (channel {where[lead] + 1} "
+                                f"{raw.names[where[lead]]!r} and channel {i + 1} {name!r}; "
+                                "keep one in the record)")
         else:
             where[lead] = i
     missing = [lead for lead in REQUIRED_LEADS if lead not in where]
