@@ -547,6 +547,15 @@ def _edit_json(path: Path, edit) -> None:
     path.write_text(json.dumps(data))
 
 
+def _edit_weights(path: Path, key: str) -> None:
+    """One weight of ``key`` in a model's weights file set to NaN."""
+    from scdecg.io import load_checkpoint, save_checkpoint
+
+    tensors, record = load_checkpoint(path)
+    tensors["model"][key].view(-1)[0] = float("nan")
+    save_checkpoint(path, tensors, record)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda v: np.save(v / "latent_mu_mean.npy", np.zeros(10, np.float32)),
      f"{VAE_DIR}/latent_mu_mean.npy: shape (10,), expected (512,); rerun {S08}"),
@@ -569,12 +578,16 @@ def _edit_json(path: Path, edit) -> None:
      "average pools)"),
     (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(depth=3)),
      f"{VAE_DIR}/config.json: architecture.depth is not an entry of the VAE (known: latent_dim, "
-     "n_leads, beat_len)")],
+     "n_leads, beat_len)"),
+    (lambda v: _edit_weights(v / "vae.pt", "encoder.mu.bias"),
+     f"{VAE_DIR}/vae.pt: weights encoder.mu.bias hold 1 NaN or infinite value(s); retrain the "
+     "model or restore the file")],
     ids=["mu_shape", "mu_nan", "var_text", "sd_truncated", "sd_negative", "latent_dim_text",
-         "n_leads_negative", "beat_len_odd", "unknown_entry"])
+         "n_leads_negative", "beat_len_odd", "unknown_entry", "nan_weight"])
 def test_a_corrupt_vae_folder_is_refused_in_one_line(morphed, tmp_path, capsys, edit, message):
     """These were tracebacks (torch's size errors, numpy's EOF) or, for NaN or negative
-    latent statistics, beats sampled from NaN written to generated_beats.png with exit 0."""
+    latent statistics, beats sampled from NaN written to generated_beats.png with exit 0 (NaN
+    weights: a reconstruction_report.csv of NaN errors, exit 0)."""
     ws = tmp_path / "ws"
     shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
     edit(ws / VAE_DIR)
