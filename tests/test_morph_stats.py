@@ -670,6 +670,27 @@ def test_a_damaged_measurement_record_is_remeasured(morphed, tmp_path, capsys):
         assert json.loads((out / "morph-stats.json").read_text())["n_beats"] == 6
 
 
+@pytest.mark.parametrize("edit", [
+    lambda d: d.assign(stage=d["stage"].replace({"final": "fin"})),
+    lambda d: d.assign(beat_id=d["beat_id"] + 100),
+    lambda d: d.assign(yhat_scd1=np.nan),
+    lambda d: d.assign(aVL_rs_diff="x")], ids=["stage", "beat_id", "nan_output", "text"])
+def test_an_edited_or_foreign_morph_stats_table_is_remeasured(morphed, tmp_path, capsys, edit):
+    """A morph-stats.feather changed after it was measured (or copied from another run) was
+    summarised as it stood: NaN shares and ranks with exit 0, or a KeyError traceback."""
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    measured = pd.read_feather(out / "morph-stats.feather")
+    edit(measured.copy()).to_feather(out / "morph-stats.feather")
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
+                    "--n-examples", "1", cwd=morphed) == 0
+    assert ("morph-stats.feather is not the table this measurement wrote: measuring the morphs "
+            "first") in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_feather(out / "morph-stats.feather"), measured)
+    summary = pd.read_csv(out / "morph-outputs.csv").set_index("feature")
+    assert summary.at["yhat_scd1", "share_rose"] == 1.0
+
+
 def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, capsys):
     import shutil
 
