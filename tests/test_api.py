@@ -72,6 +72,38 @@ def test_predict_risk_names_what_is_wrong(trained):
         scdecg.load_model(ws / "nothing")
 
 
+def test_api_arguments_of_the_wrong_kind_are_named(trained):
+    """batch_size=-1 returned an empty table; the others were ValueError, AttributeError or
+    IndexError tracebacks from numpy, torch or matplotlib."""
+    ws, _ = trained
+    model = scdecg.load_model(ws / "modelfits_ecg/ntuh_scd_model_demo")
+    ecg, cov = np.zeros((12, 1000), np.float32), {"age": [60], "female": [1]}
+    for call, message in [
+            (lambda: scdecg.predict_risk(model, ecg, cov, batch_size=-1),
+             "batch_size: -1, expected a whole number, 1 or more"),
+            (lambda: scdecg.predict_risk(model, ecg, cov, batch_size=0),
+             "batch_size: 0, expected a whole number, 1 or more"),
+            (lambda: scdecg.predict_risk(str(model.folder), ecg, cov),
+             "model: a str, expected the TrainedModel that scdecg.load_model returns"),
+            (lambda: scdecg.predict_risk(model, "ecg.npy", cov),
+             "signals: not an array of real numbers (holds <U7 values)"),
+            (lambda: scdecg.predict_risk(model, np.zeros((0, 12, 1000)), age=[], female=[]),
+             "signals: shape (0, 12, 1000), expected (n, 12, samples) in mV with n of 1 or more"),
+            (lambda: scdecg.predict_risk(model, ecg, [60, 1]),
+             "covariates: a list, expected a mapping or DataFrame of age, female"),
+            (lambda: scdecg.predict_risk(model, ecg, age=["sixty"], female=[1]),
+             "covariate age: not an array of real numbers (holds <U5 values)"),
+            (lambda: scdecg.plot_ecg(np.zeros((8, 1000))),
+             "ecg_mv: shape (8, 1000), expected (12, samples) in mV"),
+            (lambda: scdecg.plot_ecg(ecg[None]),
+             "ecg_mv: shape (1, 12, 1000), expected (12, samples) in mV")]:
+        with pytest.raises(PipelineError) as info:
+            call()
+        assert str(info.value) == message
+    frame = pd.DataFrame({"age": pd.Series([60], dtype=object), "female": [1.0]})
+    assert len(scdecg.predict_risk(model, ecg, frame)) == 1   # numbers held as objects: used
+
+
 def test_avl_biomarker_is_x06s_measurement():
     from scdecg.features import avl_features
     from scdecg.synthetic import sample_ecg_params, simulate_ecg

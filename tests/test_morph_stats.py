@@ -547,6 +547,15 @@ def _edit_json(path: Path, edit) -> None:
     path.write_text(json.dumps(data))
 
 
+def _edit_weights(path: Path, key: str) -> None:
+    """One weight of ``key`` in a model's weights file set to NaN."""
+    from scdecg.io import load_checkpoint, save_checkpoint
+
+    tensors, record = load_checkpoint(path)
+    tensors["model"][key].view(-1)[0] = float("nan")
+    save_checkpoint(path, tensors, record)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda v: np.save(v / "latent_mu_mean.npy", np.zeros(10, np.float32)),
      f"{VAE_DIR}/latent_mu_mean.npy: shape (10,), expected (512,); rerun {S08}"),
@@ -569,12 +578,16 @@ def _edit_json(path: Path, edit) -> None:
      "average pools)"),
     (lambda v: _edit_json(v / "config.json", lambda c: c["architecture"].update(depth=3)),
      f"{VAE_DIR}/config.json: architecture.depth is not an entry of the VAE (known: latent_dim, "
-     "n_leads, beat_len)")],
+     "n_leads, beat_len)"),
+    (lambda v: _edit_weights(v / "vae.pt", "encoder.mu.bias"),
+     f"{VAE_DIR}/vae.pt: weights encoder.mu.bias hold 1 NaN or infinite value(s); retrain the "
+     "model or restore the file")],
     ids=["mu_shape", "mu_nan", "var_text", "sd_truncated", "sd_negative", "latent_dim_text",
-         "n_leads_negative", "beat_len_odd", "unknown_entry"])
+         "n_leads_negative", "beat_len_odd", "unknown_entry", "nan_weight"])
 def test_a_corrupt_vae_folder_is_refused_in_one_line(morphed, tmp_path, capsys, edit, message):
     """These were tracebacks (torch's size errors, numpy's EOF) or, for NaN or negative
-    latent statistics, beats sampled from NaN written to generated_beats.png with exit 0."""
+    latent statistics, beats sampled from NaN written to generated_beats.png with exit 0 (NaN
+    weights: a reconstruction_report.csv of NaN errors, exit 0)."""
     ws = tmp_path / "ws"
     shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
     edit(ws / VAE_DIR)
@@ -655,6 +668,27 @@ def test_a_damaged_measurement_record_is_remeasured(morphed, tmp_path, capsys):
                         "--n-examples", "1", cwd=morphed) == 0
         assert reason in capsys.readouterr().out
         assert json.loads((out / "morph-stats.json").read_text())["n_beats"] == 6
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d.assign(stage=d["stage"].replace({"final": "fin"})),
+    lambda d: d.assign(beat_id=d["beat_id"] + 100),
+    lambda d: d.assign(yhat_scd1=np.nan),
+    lambda d: d.assign(aVL_rs_diff="x")], ids=["stage", "beat_id", "nan_output", "text"])
+def test_an_edited_or_foreign_morph_stats_table_is_remeasured(morphed, tmp_path, capsys, edit):
+    """A morph-stats.feather changed after it was measured (or copied from another run) was
+    summarised as it stood: NaN shares and ranks with exit 0, or a KeyError traceback."""
+    out = tmp_path / OUT
+    shutil.copytree(morphed / OUT, out)
+    measured = pd.read_feather(out / "morph-stats.feather")
+    edit(measured.copy()).to_feather(out / "morph-stats.feather")
+    assert run_main("02_Morphing/s12_morph_stats.py", "--output-dir", str(out),
+                    "--n-examples", "1", cwd=morphed) == 0
+    assert ("morph-stats.feather is not the table this measurement wrote: measuring the morphs "
+            "first") in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_feather(out / "morph-stats.feather"), measured)
+    summary = pd.read_csv(out / "morph-outputs.csv").set_index("feature")
+    assert summary.at["yhat_scd1", "share_rose"] == 1.0
 
 
 def test_beats_that_took_no_step_are_left_out_of_the_summary(morphed, tmp_path, capsys):

@@ -119,6 +119,35 @@ def test_resume_mid_run_matches_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("edit, message", [
+    (lambda t, s: t["model"].pop("encoder.mu.weight"),
+     "weights do not match this model configuration (missing: encoder.mu.weight)"),
+    (lambda t, s: t["model"].update({"encoder.mu.bias": torch.zeros(3)}),
+     "weights do not match this model configuration (shape: encoder.mu.bias (3,) vs "
+     "expected (8,))"),
+    (lambda t, s: t.pop("optimiser"),
+     "not a usable epoch checkpoint (no optimiser); remove it or drop --resume"),
+    (lambda t, s: s.update(history="abc"),
+     "not a usable epoch checkpoint (history is str, expected a list of epochs); remove it or "
+     "drop --resume")], ids=["missing_tensor", "shape", "no_optimiser", "history_text"])
+def test_resume_from_a_damaged_epoch_checkpoint_is_one_line(tmp_path, edit, message):
+    """These were torch's multi-line load_state_dict error, a KeyError or an AttributeError."""
+    from scdecg.io import load_checkpoint, save_checkpoint
+
+    beats, ckpt = toy_beats(16), tmp_path / "last_epoch.pt"
+    cfg = VAETrainConfig(epochs=2, batch_size=16, seed=0)
+    fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, VAETrainConfig(epochs=1, batch_size=16),
+            CPU, checkpoint_path=ckpt, progress=False)
+    tensors, saved = load_checkpoint(ckpt)
+    saved["train"] = {**saved["train"], "epochs": 2}   # so that the resume continues
+    edit(tensors, saved)
+    save_checkpoint(ckpt, tensors, saved)
+    with pytest.raises(PipelineError) as info:
+        fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, cfg, CPU, checkpoint_path=ckpt,
+                resume=True, progress=False)
+    assert str(info.value) == f"{ckpt}: {message}"
+
+
 def test_save_load_sample_and_mismatch(tmp_path):
     torch.manual_seed(0)
     vae = BeatVAE(latent_dim=8)

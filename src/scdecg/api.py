@@ -136,20 +136,30 @@ def predict_risk(model: TrainedModel, signals_mv: np.ndarray,
     from .training.distributed import Context
     from .training.loop import predict_logits
 
-    x = np.asarray(signals_mv, dtype=np.float32)
+    if not isinstance(model, TrainedModel):
+        raise PipelineError(f"model: a {type(model).__name__}, expected the TrainedModel that "
+                            "scdecg.load_model returns")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
+            or batch_size < 1:
+        raise PipelineError(f"batch_size: {batch_size!r}, expected a whole number, 1 or more")
+    x = _numbers(signals_mv, "signals", np.float32)
     if x.ndim == 2:
         x = x[None]
-    if x.ndim != 3 or x.shape[1] != N_LEADS or x.shape[2] < 1:
-        raise PipelineError(f"signals: shape {x.shape}, expected (n, {N_LEADS}, samples) in mV")
+    if x.ndim != 3 or x.shape[1] != N_LEADS or x.shape[2] < 1 or len(x) == 0:
+        raise PipelineError(f"signals: shape {x.shape}, expected (n, {N_LEADS}, samples) in mV "
+                            "with n of 1 or more")
     if not np.isfinite(x).all():
         raise PipelineError(f"signals: {int((~np.isfinite(x)).sum())} NaN or infinite samples")
+    if covariates is not None and not isinstance(covariates, (Mapping, pd.DataFrame)):
+        raise PipelineError(f"covariates: a {type(covariates).__name__}, expected a mapping or "
+                            f"DataFrame of {', '.join(model.covariates) or 'no covariates'}")
     values = dict(covariates.items() if covariates is not None else {})
     values.update(covariate_values)
     missing = [c for c in model.covariates if c not in values]
     if missing:
         raise PipelineError(f"covariate(s) {', '.join(missing)} not given (the model takes "
                             f"{', '.join(model.covariates)})")
-    cov = np.column_stack([np.asarray(values[c], dtype=np.float64).reshape(-1)
+    cov = np.column_stack([_numbers(values[c], f"covariate {c}", np.float64).reshape(-1)
                            for c in model.covariates]) if model.covariates else np.zeros((len(x), 0))
     if cov.shape[0] != len(x):
         raise PipelineError(f"covariates: {cov.shape[0]} values for {len(x)} signals")
@@ -169,6 +179,18 @@ def predict_risk(model: TrainedModel, signals_mv: np.ndarray,
         if kind == CLASSIFICATION:
             frame[name] = 1.0 / (1.0 + np.exp(-frame[name]))
     return frame
+
+
+def _numbers(value: Any, what: str, dtype) -> np.ndarray:
+    """``value`` as a real ``dtype`` array; one PipelineError naming ``what`` otherwise."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind in "USVcMm":  # text, bytes, complex, dates: not converted
+            raise TypeError(f"holds {array.dtype} values")
+        return array.astype(dtype)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PipelineError(f"{what}: not an array of real numbers ({first})") from None
 
 
 def avl_biomarker(ecg_mv: np.ndarray) -> dict[str, Any]:
@@ -220,7 +242,9 @@ def plot_ecg(ecg_mv: np.ndarray, title: str = "", markers: bool = True):
     from .features import HALF_WINDOW, avl_features
     from .plotting import plot_ecg as draw
 
-    ecg = np.asarray(ecg_mv)
+    ecg = _numbers(ecg_mv, "ecg_mv", np.float64)
+    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 1:
+        raise PipelineError(f"ecg_mv: shape {ecg.shape}, expected ({N_LEADS}, samples) in mV")
     if not markers:
         return draw(ecg, title=title)
     feats = avl_features(ecg)

@@ -245,7 +245,8 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
                       lowpass_hz: float = LOWPASS_HZ) -> str:
     """Why ``morph-stats.feather`` in ``out`` cannot be used as it is ("" when it can): missing,
     older than the morph run, measured on other morph files (by content), with another beat
-    model or delineation setting, or by an older version of the measurements."""
+    model or delineation setting, by an older version of the measurements, or not the table
+    that measurement wrote (its SHA-256 in ``morph-stats.json``: edited or another run's)."""
     from .io import read_json
 
     out = Path(out)
@@ -270,6 +271,8 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
             return f"measured with {key} = {rec.get(key)!r}, not {value!r}"
     if rec.get("inputs") != fingerprint(files):
         return f"{table.name} was measured on other morph files"
+    if rec.get("table") != fingerprint([table])[table.name]:  # edited, or another run's
+        return f"{table.name} is not the table this measurement wrote"
     return ""
 
 
@@ -279,7 +282,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     """Measure every morphed beat at each stage (the s11 step) and write
     ``morph-stats.feather`` (one row per beat x stage, with the morph table's ids),
     ``morph-stats-failures.csv`` and ``morph-stats.json`` (settings and the SHA-256 of the
-    morph files measured).
+    morph files measured and of the table written).
 
     Parameters
     ----------
@@ -327,6 +330,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     write_feather(long, out / STATS_TABLE)
     write_csv(failures, out / STATS_FAILURES)
     write_json({**measurement_settings(beat_folder, delineate, lowpass_hz), "inputs": inputs,
+                "table": fingerprint([out / STATS_TABLE])[STATS_TABLE],
                 "n_beats": len(table), "stages": list(stages), "n_failures": len(failures)},
                out / STATS_RECORD)
     return long, failures

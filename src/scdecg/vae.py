@@ -22,8 +22,8 @@ from torch.nn import functional as F
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
 from .io import load_checkpoint, save_checkpoint, write_csv
-from .models.store import (load_model_state, read_model_arrays, read_model_config,
-                           save_model_folder)
+from .models.store import (load_model_state, load_state_checked, read_model_arrays,
+                           read_model_config, save_model_folder)
 from .morphing import load_beat_models, load_beats, morph_beat_index
 from .progress import progress_bar
 from .workspace import CONFIG_FILE, HISTORY_FILE, STEP_SCRIPTS, VAE_WEIGHTS
@@ -174,6 +174,35 @@ def frozen_risk(risk_probability: RiskProbability, beats: torch.Tensor,
     return torch.cat(parts)
 
 
+EPOCH_STATE = ("model", "optimiser", "shuffle_rng", "noise_rng")
+
+
+def restore_epoch(path: Path, tensors: dict, saved: dict, model: BeatVAE,
+                  optimiser: torch.optim.Optimizer,
+                  generators: tuple[torch.Generator, torch.Generator]) -> list[dict]:
+    """Load an epoch checkpoint's model, optimiser and RNG states; returns its history. A
+    checkpoint with a state missing or misshapen is one :class:`PipelineError` naming it."""
+    def refuse(what: str) -> PipelineError:
+        return PipelineError(f"{path}: not a usable epoch checkpoint ({what}); remove it or "
+                             "drop --resume")
+
+    missing = [k for k in EPOCH_STATE if k not in tensors]
+    if missing:
+        raise refuse(f"no {', '.join(missing)}")
+    history = saved.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise refuse(f"history is {type(history).__name__}, expected a list of epochs")
+    load_state_checked(model, tensors["model"], path)
+    try:
+        optimiser.load_state_dict(tensors["optimiser"])
+        generators[0].set_state(tensors["shuffle_rng"])
+        generators[1].set_state(tensors["noise_rng"].cpu())
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+        raise refuse(f"optimiser or RNG state: {type(exc).__name__}: "
+                     f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+    return history
+
+
 def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability,
             cfg: VAETrainConfig, device: torch.device, checkpoint_path: Path | None = None,
             resume: bool = False, progress: bool = True) -> list[dict]:
@@ -202,11 +231,8 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
             raise PipelineError(f"{checkpoint_path}: saved run differs from this one "
                                 f"(saved {saved.get('train')}, n_beats={saved.get('n_beats')}; "
                                 f"now {asdict(cfg)}, n_beats={n}); remove it or drop --resume")
-        model.load_state_dict(tensors["model"])
-        optimiser.load_state_dict(tensors["optimiser"])
-        shuffle_gen.set_state(tensors["shuffle_rng"])
-        noise_gen.set_state(tensors["noise_rng"].cpu())
-        history = saved["history"]
+        history = restore_epoch(checkpoint_path, tensors, saved, model, optimiser,
+                                (shuffle_gen, noise_gen))
         start_epoch = len(history)
         print(f"[vae] resumed after epoch {start_epoch} from {checkpoint_path}")
 

@@ -59,6 +59,11 @@ def load_state_checked(model: nn.Module, state: dict[str, torch.Tensor], source:
     if problem:
         raise PipelineError(f"{source}: weights do not match this model configuration "
                             f"({problem})")
+    for key, value in state.items():  # NaN weights would give NaN outputs and exit 0
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise PipelineError(f"{source}: weights {key} hold "
+                                f"{int((~torch.isfinite(value)).sum())} NaN or infinite "
+                                "value(s); retrain the model or restore the file")
     model.load_state_dict(state)
 
 
