@@ -148,6 +148,32 @@ def test_resume_from_a_damaged_epoch_checkpoint_is_one_line(tmp_path, edit, mess
     assert str(info.value) == f"{ckpt}: {message}"
 
 
+def test_resume_on_other_beats_or_another_frozen_model_is_refused(tmp_path):
+    """s08 --resume compared only the settings and the beat count: another --beat-model or
+    other beats of the same count carried on silently from the other run's epoch."""
+    from scdecg.vae import training_inputs
+
+    for name, weights in (("a", b"model a"), ("b", b"model b")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "best.pt").write_bytes(weights)
+    beats, ckpt = toy_beats(16), tmp_path / "last_epoch.pt"
+    inputs = training_inputs(beats, [tmp_path / "a"])
+    assert inputs == training_inputs(beats.copy(), [str(tmp_path / "a")])
+    fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, VAETrainConfig(epochs=1, batch_size=16),
+            CPU, checkpoint_path=ckpt, progress=False, inputs=inputs)
+    cfg = VAETrainConfig(epochs=1, batch_size=16)
+    for other, differ in ((training_inputs(beats, [tmp_path / "b"]), "beat_models"),
+                          (training_inputs(toy_beats(16, seed=1), [tmp_path / "a"]), "beats")):
+        with pytest.raises(PipelineError) as info:
+            fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, cfg, CPU, checkpoint_path=ckpt,
+                    resume=True, progress=False, inputs=other)
+        assert str(info.value) == (f"{ckpt}: saved run trained on other inputs (its {differ} "
+                                   "differ from this run's); remove it or drop --resume")
+    hist = fit_vae(BeatVAE(latent_dim=8), beats, toy_risk, cfg, CPU, checkpoint_path=ckpt,
+                   resume=True, progress=False, inputs=inputs)   # the same inputs: resumed
+    assert [row["epoch"] for row in hist] == [1]
+
+
 def test_save_load_sample_and_mismatch(tmp_path):
     torch.manual_seed(0)
     vae = BeatVAE(latent_dim=8)

@@ -703,6 +703,20 @@ def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, A
         torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, fh)
 
 
+def file_digests(files: Iterable[PathLike]) -> dict[str, str]:
+    """The SHA-256 of each file's bytes (hex), by file name."""
+    import hashlib
+
+    digests = {}
+    for f in files:
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digests[Path(f).name] = h.hexdigest()
+    return digests
+
+
 def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
     """Load a checkpoint written by :func:`save_checkpoint`; returns ``(tensors, config)``."""
     import torch

@@ -195,20 +195,6 @@ def morph_run_files(out: Path) -> list[Path]:
     return files
 
 
-def fingerprint(files: Sequence[Path]) -> dict[str, str]:
-    """SHA-256 of each file, by name."""
-    import hashlib
-
-    out = {}
-    for f in files:
-        h = hashlib.sha256()
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        out[Path(f).name] = h.hexdigest()
-    return out
-
-
 def run_beat_model(out: Path, run: dict | None = None) -> str:
     """The beat model the morph run in ``out`` used (its ``morph_run.json``, or ``run`` when
     already read), refused when it lies outside the workspace."""
@@ -247,7 +233,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
     older than the morph run, measured on other morph files (by content), with another beat
     model or delineation setting, by an older version of the measurements, or not the table
     that measurement wrote (its SHA-256 in ``morph-stats.json``: edited or another run's)."""
-    from .io import read_json
+    from .io import file_digests, read_json
 
     out = Path(out)
     files = morph_run_files(out)
@@ -269,9 +255,9 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
     for key, value in wanted.items():
         if rec.get(key) != value:
             return f"measured with {key} = {rec.get(key)!r}, not {value!r}"
-    if rec.get("inputs") != fingerprint(files):
+    if rec.get("inputs") != file_digests(files):
         return f"{table.name} was measured on other morph files"
-    if rec.get("table") != fingerprint([table])[table.name]:  # edited, or another run's
+    if rec.get("table") != file_digests([table])[table.name]:  # edited, or another run's
         return f"{table.name} is not the table this measurement wrote"
     return ""
 
@@ -311,12 +297,12 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     >>> long, failures = measure_morphs(Path("morphing_outputs"), n_jobs=0)  # doctest: +SKIP
     >>> long.groupby("stage")["p_scd1"].mean()                             # doctest: +SKIP
     """
-    from .io import write_csv, write_feather, write_json
+    from .io import file_digests, write_csv, write_feather, write_json
     from .morphing import load_beat_model, read_morph_outputs
 
     out = Path(out)
     files = morph_run_files(out)
-    inputs = fingerprint(files)
+    inputs = file_digests(files)
     table, stages = read_morph_outputs(out)
     beat_folder = beat_model or run_beat_model(out)
     risk, beat_config = load_beat_model(Path(beat_folder), device)
@@ -330,7 +316,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     write_feather(long, out / STATS_TABLE)
     write_csv(failures, out / STATS_FAILURES)
     write_json({**measurement_settings(beat_folder, delineate, lowpass_hz), "inputs": inputs,
-                "table": fingerprint([out / STATS_TABLE])[STATS_TABLE],
+                "table": file_digests([out / STATS_TABLE])[STATS_TABLE],
                 "n_beats": len(table), "stages": list(stages), "n_failures": len(failures)},
                out / STATS_RECORD)
     return long, failures

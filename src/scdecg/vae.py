@@ -205,11 +205,15 @@ def restore_epoch(path: Path, tensors: dict, saved: dict, model: BeatVAE,
 
 def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability,
             cfg: VAETrainConfig, device: torch.device, checkpoint_path: Path | None = None,
-            resume: bool = False, progress: bool = True) -> list[dict]:
+            resume: bool = False, progress: bool = True,
+            inputs: dict[str, object] | None = None) -> list[dict]:
     """Train ``model`` on ``beats`` (N, 12, 300) float32; returns one history row per epoch.
 
     Every epoch the model, optimiser, RNG states and history go to ``checkpoint_path``;
-    ``resume`` continues from it. The loop is deterministic for a given seed and device.
+    ``resume`` continues from it, but only when the checkpoint was saved with the same
+    settings, beat count and ``inputs`` (what identifies the data and the frozen model, e.g.
+    their SHA-256; a checkpoint saved without them is not compared on them). The loop is
+    deterministic for a given seed and device.
     """
     if len(beats) == 0:
         raise PipelineError("no training beats for the VAE")
@@ -231,6 +235,12 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
             raise PipelineError(f"{checkpoint_path}: saved run differs from this one "
                                 f"(saved {saved.get('train')}, n_beats={saved.get('n_beats')}; "
                                 f"now {asdict(cfg)}, n_beats={n}); remove it or drop --resume")
+        if inputs is not None and "inputs" in saved and saved["inputs"] != inputs:
+            differ = sorted(k for k in set(inputs) | set(saved["inputs"])
+                            if inputs.get(k) != saved["inputs"].get(k))
+            raise PipelineError(f"{checkpoint_path}: saved run trained on other inputs (its "
+                                f"{', '.join(differ)} differ from this run's); remove it or "
+                                "drop --resume")
         history = restore_epoch(checkpoint_path, tensors, saved, model, optimiser,
                                 (shuffle_gen, noise_gen))
         start_epoch = len(history)
@@ -269,7 +279,8 @@ def fit_vae(model: BeatVAE, beats: np.ndarray, risk_probability: RiskProbability
                             {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                              "shuffle_rng": shuffle_gen.get_state(),
                              "noise_rng": noise_gen.get_state()},
-                            {"train": asdict(cfg), "n_beats": n, "history": history})
+                            {"train": asdict(cfg), "n_beats": n, "history": history,
+                             **({"inputs": inputs} if inputs is not None else {})})
     return history
 
 
@@ -406,6 +417,20 @@ def check_generator_folder(folder: Path, beat_models: Sequence[str | Path]) -> N
                                 "give the generator its own --output-dir/--name")
 
 
+def training_inputs(beats: np.ndarray, beat_models: Sequence[str | Path]) -> dict[str, object]:
+    """What a resumed s08 must train on again: the SHA-256 of the training beats' samples and
+    of each frozen beat model's weights (so ``--resume`` with another ``--beat-model``,
+    ``--beats-dir`` or ``--max-beats`` is refused, whatever the folders are called)."""
+    import hashlib
+
+    from .io import file_digests
+    from .workspace import WEIGHTS_FILE as RISK_WEIGHTS
+
+    return {"beats": hashlib.sha256(np.ascontiguousarray(beats, np.float32).data).hexdigest(),
+            "beat_models": [file_digests([Path(f) / RISK_WEIGHTS])[RISK_WEIGHTS]
+                            for f in beat_models]}
+
+
 def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: str | Path,
                     name: str, cfg: VAETrainConfig, device: torch.device, profile: str = "",
                     max_beats: int = 0, resume: bool = False) -> tuple[Path, list[dict]]:
@@ -428,7 +453,8 @@ def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: s
     check_generator_folder(folder, beat_models)
     vae = BeatVAE()
     history = fit_vae(vae, beats, risk.target_probability, cfg, device,
-                      checkpoint_path=folder / EPOCH_CHECKPOINT, resume=resume)
+                      checkpoint_path=folder / EPOCH_CHECKPOINT, resume=resume,
+                      inputs=training_inputs(beats, beat_models))
     mu, var = encode(vae, beats, device)
     config = {"name": name, "profile": profile, "train": asdict(cfg),
               "beat_model": str(beat_models[0]), "beat_models": [str(f) for f in beat_models],
