@@ -199,7 +199,8 @@ def test_save_load_sample_and_mismatch(tmp_path):
 def test_the_generator_never_overwrites_a_risk_model_or_its_own_beat_model(tmp_path):
     """s08 --output-dir modelfits_ecg --name victim replaced a risk model's config.json and
     history (x03 then failed on it); --output-dir and --name equal to the --beat-model
-    replaced the beat model's. Both are refused before training."""
+    replaced the beat model's; --output-dir . --name ecg_beats_morphing added the VAE's files
+    to x05's folder. All are refused before training."""
     from scdecg.vae import check_generator_folder
 
     victim = tmp_path / "modelfits_ecg" / "victim"
@@ -214,3 +215,15 @@ def test_the_generator_never_overwrites_a_risk_model_or_its_own_beat_model(tmp_p
     vae.mkdir(parents=True)
     (vae / "config.json").write_text(json.dumps({"name": "drvae", "train": {}}))
     check_generator_folder(vae, [str(beat)])
+    killed = tmp_path / "modelfits_vae" / "killed"      # a killed run's epoch checkpoint: fine
+    killed.mkdir()
+    (killed / "last_epoch.pt").write_bytes(b"")
+    check_generator_folder(killed, [str(beat)])
+    check_generator_folder(tmp_path / "modelfits_vae" / "new", [str(beat)])
+    morph_beats = tmp_path / "ecg_beats_morphing"         # another step's folder: refused
+    (morph_beats / "pt1").mkdir(parents=True)
+    with pytest.raises(PipelineError) as info:
+        check_generator_folder(morph_beats, [str(beat)])
+    assert str(info.value) == (f"{morph_beats}: a folder s08 did not write (it holds files but "
+                               "no config.json or last_epoch.pt); give the generator its own "
+                               "--output-dir/--name")

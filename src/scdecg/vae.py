@@ -399,9 +399,10 @@ def check_vae_architecture(arch: dict, source: Path) -> None:
 
 
 def check_generator_folder(folder: Path, beat_models: Sequence[str | Path]) -> None:
-    """Refuse, before training, a generator folder that is a steering beat model or holds
-    another kind of model (its ``config.json`` names a risk model's ``kind``): s08 would
-    replace its config.json and history."""
+    """Refuse, before training, a generator folder that is a steering beat model, holds
+    another kind of model (its ``config.json`` names a risk model's ``kind``: s08 would
+    replace its config.json and history) or holds files of no s08 run (another step's folder,
+    e.g. ``--output-dir . --name ecg_beats_morphing``)."""
     for beat_model in beat_models:
         if Path(beat_model).resolve() == folder.resolve():
             raise PipelineError(f"{folder}: is the beat model s08 trains against "
@@ -415,6 +416,11 @@ def check_generator_folder(folder: Path, beat_models: Sequence[str | Path]) -> N
         if kind is not None:
             raise PipelineError(f"{folder}: holds a risk model of kind {kind!r} ({config}); "
                                 "give the generator its own --output-dir/--name")
+    own = (CONFIG_FILE, WEIGHTS_FILE, EPOCH_CHECKPOINT, HISTORY_FILE)
+    if folder.is_dir() and any(folder.iterdir()) and not any((folder / f).exists() for f in own):
+        raise PipelineError(f"{folder}: a folder s08 did not write (it holds files but no "
+                            f"{CONFIG_FILE} or {EPOCH_CHECKPOINT}); give the generator its own "
+                            "--output-dir/--name")
 
 
 def training_inputs(beats: np.ndarray, beat_models: Sequence[str | Path]) -> dict[str, object]:
