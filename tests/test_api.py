@@ -94,9 +94,18 @@ def test_api_arguments_of_the_wrong_kind_are_named(trained):
             (lambda: scdecg.predict_risk(model, ecg, age=["sixty"], female=[1]),
              "covariate age: not an array of real numbers (holds <U5 values)"),
             (lambda: scdecg.plot_ecg(np.zeros((8, 1000))),
-             "ecg_mv: shape (8, 1000), expected (12, samples) in mV"),
+             "ecg_mv: shape (8, 1000), expected (12, samples) in mV, at least 500 samples (1 s "
+             "at 500 Hz)"),
             (lambda: scdecg.plot_ecg(ecg[None]),
-             "ecg_mv: shape (1, 12, 1000), expected (12, samples) in mV")]:
+             "ecg_mv: shape (1, 12, 1000), expected (12, samples) in mV, at least 500 samples "
+             "(1 s at 500 Hz)"),
+            (lambda: scdecg.plot_ecg(np.zeros((12, 3))),
+             "ecg_mv: shape (12, 3), expected (12, samples) in mV, at least 500 samples (1 s "
+             "at 500 Hz)"),
+            (lambda: scdecg.load_model(None), "folder: a NoneType, expected the path of a "
+                                              "trained model folder"),
+            (lambda: scdecg.load_model(model.folder, device="tpu"),
+             "--device 'tpu': use auto, cpu, cuda (or cuda:N)")]:
         with pytest.raises(PipelineError) as info:
             call()
         assert str(info.value) == message

@@ -14,6 +14,7 @@ Examples
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import N_LEADS
+from .constants import FS, N_LEADS
 from .errors import PipelineError
 
 CLASSIFICATION = "classification"
@@ -91,6 +92,9 @@ def load_model(folder: str | Path, device: str = "cpu") -> TrainedModel:
     from .models import load_trained
     from .models.inference import fuse_for_inference
 
+    if not isinstance(folder, (str, os.PathLike)):
+        raise PipelineError(f"folder: a {type(folder).__name__}, expected the path of a "
+                            "trained model folder")
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise PipelineError(f"{folder}: no trained model here (no config.json)")
@@ -243,8 +247,9 @@ def plot_ecg(ecg_mv: np.ndarray, title: str = "", markers: bool = True):
     from .plotting import plot_ecg as draw
 
     ecg = _numbers(ecg_mv, "ecg_mv", np.float64)
-    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < 1:
-        raise PipelineError(f"ecg_mv: shape {ecg.shape}, expected ({N_LEADS}, samples) in mV")
+    if ecg.ndim != 2 or ecg.shape[0] != N_LEADS or ecg.shape[1] < FS:
+        raise PipelineError(f"ecg_mv: shape {ecg.shape}, expected ({N_LEADS}, samples) in mV, "
+                            f"at least {FS} samples (1 s at {FS} Hz)")
     if not markers:
         return draw(ecg, title=title)
     feats = avl_features(ecg)

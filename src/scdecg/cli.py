@@ -43,6 +43,7 @@ import ast
 import math
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -335,8 +336,10 @@ def resolve_device(name: str):
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("--device cuda: no CUDA device is available")
+    if not isinstance(name, str) or not (name in DEVICES or re.fullmatch(r"cuda:\d+", name)):
+        raise PipelineError(f"--device {name!r}: use {', '.join(DEVICES)} (or cuda:N)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PipelineError(f"--device {name}: no CUDA device is available")
     return torch.device(name)
 
 
