@@ -111,6 +111,13 @@ def test_api_arguments_of_the_wrong_kind_are_named(trained):
         assert str(info.value) == message
     frame = pd.DataFrame({"age": pd.Series([60], dtype=object), "female": [1.0]})
     assert len(scdecg.predict_risk(model, ecg, frame)) == 1   # numbers held as objects: used
+    # a signal shorter than the model's input is zero-padded as x03 does, but not silently
+    assert model.length == 500
+    with pytest.warns(UserWarning, match=r"^signals: 400 samples, fewer than the model's 500; "
+                                         r"zero-padded at the end \(as x03_predict.py does\)$"):
+        short = scdecg.predict_risk(model, ecg[:, :400], cov)
+    padded = np.concatenate([ecg[:, :400], np.zeros((12, 100), np.float32)], axis=1)
+    pd.testing.assert_frame_equal(short, scdecg.predict_risk(model, padded, cov))
 
 
 def test_avl_biomarker_is_x06s_measurement():

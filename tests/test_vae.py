@@ -194,6 +194,16 @@ def test_save_load_sample_and_mismatch(tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(PipelineError, match="do not match"):
         load_vae(tmp_path / "m")
+    # a preprocessing entry other than what the VAE's beats always get (s09 ran with ["bogus"])
+    cfg["architecture"]["latent_dim"] = 8
+    cfg_path.write_text(json.dumps({**cfg, "preprocessing": ["bogus"]}))
+    with pytest.raises(PipelineError) as info:
+        load_vae(tmp_path / "m")
+    assert str(info.value) == (f"{cfg_path}: preprocessing is ['bogus'], but the VAE's beats "
+                               "are always ['zero_mode'] (scdecg.morphing.load_beats); rerun "
+                               "02_Morphing/s08_train_generator.py or restore the file")
+    cfg_path.write_text(json.dumps({**cfg, "preprocessing": ["zero_mode"]}))
+    load_vae(tmp_path / "m")
 
 
 def test_the_generator_never_overwrites_a_risk_model_or_its_own_beat_model(tmp_path):

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -170,6 +171,9 @@ def predict_risk(model: TrainedModel, signals_mv: np.ndarray,
     if not np.isfinite(cov).all():
         raise PipelineError("covariates: missing (NaN) values")
     cov = zscore(cov, model.covariates, model.config["covariate_stats"])
+    if x.shape[2] < model.length:
+        warnings.warn(f"signals: {x.shape[2]} samples, fewer than the model's {model.length}; "
+                      "zero-padded at the end (as x03_predict.py does)", stacklevel=2)
     steps = model.config.get("preprocessing", [])
     inputs = np.stack([fit_to(preprocess(s, steps).astype(np.float32), model.length, None)
                        for s in x])

@@ -38,6 +38,9 @@ VAR_EPS = 1e-8  # floor on the posterior variance inside log()
 
 WEIGHTS_FILE = VAE_WEIGHTS
 EPOCH_CHECKPOINT = "last_epoch.pt"
+#: What :func:`scdecg.morphing.load_beats` applies to every beat the VAE sees (its config
+#: records it; a config naming anything else is refused).
+VAE_PREPROCESSING = ("zero_mode",)
 
 
 class Encoder(nn.Module):
@@ -369,6 +372,11 @@ def load_vae(folder: Path, device: torch.device | str = "cpu") -> tuple[BeatVAE,
     if not isinstance(arch, dict):
         raise PipelineError(f"{folder / CONFIG_FILE}: no 'architecture' entry; not a VAE folder")
     check_vae_architecture(arch, folder / CONFIG_FILE)
+    if config.get("preprocessing", list(VAE_PREPROCESSING)) != list(VAE_PREPROCESSING):
+        raise PipelineError(f"{folder / CONFIG_FILE}: preprocessing is "
+                            f"{config.get('preprocessing')!r}, but the VAE's beats are always "
+                            f"{list(VAE_PREPROCESSING)} (scdecg.morphing.load_beats); rerun "
+                            f"{STEP_SCRIPTS['s08']} or restore the file")
     model = BeatVAE(**arch)
     load_model_state(model, tensors, folder / WEIGHTS_FILE)
     arrays = read_model_arrays(folder, tuple(f"latent_{k}" for k in LATENT_STATS), "s08",
@@ -465,7 +473,7 @@ def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: s
     config = {"name": name, "profile": profile, "train": asdict(cfg),
               "beat_model": str(beat_models[0]), "beat_models": [str(f) for f in beat_models],
               "beats_dir": str(beats_dir), "target_output": risk.target,
-              "preprocessing": ["zero_mode"], "n_beats": len(index),
+              "preprocessing": list(VAE_PREPROCESSING), "n_beats": len(index),
               "n_patients": int(index["ptId"].nunique()), "final_epoch": history[-1]}
     save_vae(folder, vae.cpu(), config, latent_statistics(mu, var))
     write_csv(pd.DataFrame(history), folder / HISTORY_FILE)
