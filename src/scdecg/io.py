@@ -277,14 +277,20 @@ def remove_leftovers(folder: PathLike, name: str | None = None) -> int:
     return removed
 
 
+def lock_file(folder: PathLike) -> Path:
+    """``.<name>.lock`` beside ``folder``: the file :func:`folder_lock` locks (and leaves)."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
+
+
 @contextlib.contextmanager
 def folder_lock(folder: PathLike, step: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (a ``.<name>.lock`` file beside it) while the block
+    """Hold an exclusive lock on ``folder`` (:func:`lock_file`, beside it) while the block
     runs; a second run of a step over the same folder stops with one line instead of racing."""
     import fcntl
 
     folder = Path(folder)
-    lock = folder.parent / f".{folder.name}.lock"
+    lock = lock_file(folder)
     output_dir(folder.parent)
     with open(lock, "a") as fh:
         try:
