@@ -390,6 +390,16 @@ def test_x04_and_x05_scripts_on_a_small_workspace(tmp_path, script_runner):
     assert len(pd.read_csv(failed)) == 32
     failed.unlink()
     assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # a second x05 while one writes the folder stops at once (it took no lock: the two mixed
+    # their beats, and the second removed the first one's temporaries)
+    from scdecg.io import folder_lock
+
+    with folder_lock(out, "x05"):
+        proc = script_runner(X05, "--n-jobs", "1", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: ecg_beats_morphing: another run is writing this folder (lock "
+        ".ecg_beats_morphing.lock is held); wait for it to finish before running x05")
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_x05_needs_x04(tmp_path, script_runner):

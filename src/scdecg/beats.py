@@ -581,7 +581,8 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     Writes ``<out_dir>/<studyId>/<studyId>_<k>.npy``, the median and SD beats
     (``median_beat.npy``, ``sd_beat.npy``), every beat's z-distance
     (``x05_beat_distances.csv``) and the waterfall table (``x05_waterfall_table_results.csv``);
-    until they are written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`.
+    until they are written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`,
+    and a second x05 over it stops (:func:`scdecg.io.folder_lock`).
 
     Parameters
     ----------
@@ -645,7 +646,6 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
     selected = table.loc[kept, "studyId"].tolist()
 
     out = owned_output_dir(out_dir, "x05", (BEAT_DISTANCES, WATERFALL))
-    remove_leftovers(out)
     paths = [p for sid in selected for _, p in beat_files(Path(beats) / sid)]
     if len(paths) != int(n_beats[kept].sum()):
         raise PipelineError(f"{beats}/: {len(paths)} beat files for the selected ECGs, but "
@@ -657,7 +657,10 @@ def create_morphing_beats(cohort: str | Path = COVARIATE_DF, beats: str | Path =
 
     work = functools.partial(select_morphing_beats, source_root=str(beats), target_root=str(out),
                              median=median, sd=sd, max_distance=max_z_distance)
-    with unfinished_run(out, "x05"):  # until the tables are written, readers refuse ``out``
+    # the lock: a second x05 over the same folder stops instead of racing (or removing the
+    # first one's temporaries); the marker: until the tables are written, readers refuse out
+    with folder_lock(out, "x05"), unfinished_run(out, "x05"):
+        remove_leftovers(out)
         distances = pd.DataFrame([row for ecg_rows in imap(work, selected, n_jobs=n_jobs,
                                                             desc="x05 morphing beats")
                                   for row in ecg_rows],
