@@ -709,18 +709,20 @@ def save_checkpoint(path: PathLike, tensors: dict[str, Any], config: dict[str, A
         torch.save({"config_json": json.dumps(config, sort_keys=True), **tensors}, fh)
 
 
-def file_digests(files: Iterable[PathLike]) -> dict[str, str]:
-    """The SHA-256 of each file's bytes (hex), by file name."""
+def file_digest(path: PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
     import hashlib
 
-    digests = {}
-    for f in files:
-        h = hashlib.sha256()
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        digests[Path(f).name] = h.hexdigest()
-    return digests
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digests(files: Iterable[PathLike]) -> dict[str, str]:
+    """:func:`file_digest` of each file, by file name."""
+    return {Path(f).name: file_digest(f) for f in files}
 
 
 def load_checkpoint(path: PathLike, map_location: Any = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:

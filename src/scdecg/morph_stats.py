@@ -233,7 +233,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
     older than the morph run, measured on other morph files (by content), with another beat
     model or delineation setting, by an older version of the measurements, or not the table
     that measurement wrote (its SHA-256 in ``morph-stats.json``: edited or another run's)."""
-    from .io import file_digests, read_json
+    from .io import file_digest, file_digests, read_json
 
     out = Path(out)
     files = morph_run_files(out)
@@ -257,7 +257,7 @@ def stats_out_of_date(out: Path, beat_model: str = "", delineate: bool = True,
             return f"measured with {key} = {rec.get(key)!r}, not {value!r}"
     if rec.get("inputs") != file_digests(files):
         return f"{table.name} was measured on other morph files"
-    if rec.get("table") != file_digests([table])[table.name]:  # edited, or another run's
+    if rec.get("table") != file_digest(table):  # edited, or another run's
         return f"{table.name} is not the table this measurement wrote"
     return ""
 
@@ -297,7 +297,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     >>> long, failures = measure_morphs(Path("morphing_outputs"), n_jobs=0)  # doctest: +SKIP
     >>> long.groupby("stage")["p_scd1"].mean()                             # doctest: +SKIP
     """
-    from .io import file_digests, write_csv, write_feather, write_json
+    from .io import file_digest, file_digests, write_csv, write_feather, write_json
     from .morphing import load_beat_model, read_morph_outputs
 
     out = Path(out)
@@ -316,7 +316,7 @@ def measure_morphs(out: Path, beat_model: str = "", device="cpu", delineate: boo
     write_feather(long, out / STATS_TABLE)
     write_csv(failures, out / STATS_FAILURES)
     write_json({**measurement_settings(beat_folder, delineate, lowpass_hz), "inputs": inputs,
-                "table": file_digests([out / STATS_TABLE])[STATS_TABLE],
+                "table": file_digest(out / STATS_TABLE),
                 "n_beats": len(table), "stages": list(stages), "n_failures": len(failures)},
                out / STATS_RECORD)
     return long, failures

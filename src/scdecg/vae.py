@@ -437,12 +437,11 @@ def training_inputs(beats: np.ndarray, beat_models: Sequence[str | Path]) -> dic
     ``--beats-dir`` or ``--max-beats`` is refused, whatever the folders are called)."""
     import hashlib
 
-    from .io import file_digests
+    from .io import file_digest
     from .workspace import WEIGHTS_FILE as RISK_WEIGHTS
 
     return {"beats": hashlib.sha256(np.ascontiguousarray(beats, np.float32).data).hexdigest(),
-            "beat_models": [file_digests([Path(f) / RISK_WEIGHTS])[RISK_WEIGHTS]
-                            for f in beat_models]}
+            "beat_models": [file_digest(Path(f) / RISK_WEIGHTS) for f in beat_models]}
 
 
 def train_generator(beat_models: list[str], beats_dir: str | Path, output_dir: str | Path,

@@ -294,8 +294,8 @@ def _check_header(path: Path) -> int:
 
 # ----------------------------------------------------------------------------- items
 def ten_second_items(rows: pd.DataFrame, workspace: Path = Path("."),
-                     ecg_dir: str = TEN_SEC_DIR, failures: FailureLog | None = None,
-                     source: str = COVARIATE_DF) -> pd.DataFrame:
+                     ecg_dir: str = TEN_SEC_DIR,
+                     failures: FailureLog | None = None) -> pd.DataFrame:
     """One sample per ECG: ``<ecg_dir>/<studyId>.npy`` scaled by ``scaling_factor``.
 
     A ``scaling_factor`` that is missing, infinite or not above 0 leaves its ECG out, counted
@@ -303,7 +303,7 @@ def ten_second_items(rows: pd.DataFrame, workspace: Path = Path("."),
     """
     items = rows.reset_index(drop=True)
     items["path"] = [str(ecg_file(workspace / ecg_dir, sid)) for sid in items["studyId"]]
-    items["scale"] = float_column(items, "scaling_factor", source)
+    items["scale"] = float_column(items, "scaling_factor", COVARIATE_DF)
     usable = np.isfinite(items["scale"]) & (items["scale"] > 0)
     if failures is not None:
         for row in items[~usable].itertuples(index=False):

@@ -25,7 +25,7 @@ from ..errors import PipelineError
 from ..failures import FailureLog
 from ..gain import unusable_ecgs
 from ..io import require_dir
-from ..workspace import (BEATS_DIR, DEFAULT_MODEL_NAMES, GAIN_REPORT, MODEL_DIRS,
+from ..workspace import (BEATS_DIR, CONFIG_FILE, DEFAULT_MODEL_NAMES, GAIN_REPORT, MODEL_DIRS,
                          MORPH_BEATS_DIR, PREDICTIONS, PREDICTIONS_BY_ECG, STEP_SCRIPTS,
                          TEN_SEC_DIR)
 from .data import beat_items, ten_second_items
@@ -153,7 +153,7 @@ def check_model_kind(config: Mapping[str, Any], folder: str | Path,
         why = (f"config.json names no kind; its input is {length} samples" if length
                else "config.json names no kind or input length")
     elif held not in KINDS:
-        raise PipelineError(f"{Path(folder) / 'config.json'}: kind is {held!r}, expected "
+        raise PipelineError(f"{Path(folder) / CONFIG_FILE}: kind is {held!r}, expected "
                             f"{' or '.join(KINDS)}; retrain the model")
     else:
         why = f"kind {held!r} in its config.json"

@@ -329,8 +329,8 @@ def predict_model(kind: str | ModelKind, model_name: str, part: str, device_name
     df = read_feather(covariate_df, columns=["studyId", *covariates, *kind.signal_columns],
                       step="x02")
     check_ids(df, covariate_df)
-    for col in kind.signal_columns:   # text refused here; a bad number fails its ECG
-        float_column(df, col, covariate_df)
+    for col in kind.signal_columns:   # text refused here, naming this table; a bad number
+        df[col] = float_column(df, col, covariate_df)   # fails its ECG later
     rows = split_table if part == "all" else split_table[split_table["split"] == part]
     if rows.empty:
         raise PipelineError(f"{folder / SPLIT_FILE}: no rows in split {part!r}")
