@@ -462,13 +462,21 @@ def test_morph_stats_and_summary(morphed):
     step = 2 * np.abs(mean_diff).max()
     np.testing.assert_allclose(avl_line.get_ydata(), mean_diff[AVL] - step * AVL, atol=1e-5)
     examples = FIGURES["morph-examples.png"]
-    assert len(examples.axes) == 12 * 2
+    assert len(examples.axes) == 2            # one panel per example, its 12 leads stacked
+    assert [t.get_text() for t in examples.axes[0].get_yticklabels()] == list(LEADS)
     for j in range(2):                        # each example: its reconstruction and its morph
-        ax = examples.axes[j]                 # row 0 (lead I), column j
-        first, second = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
+        ax = examples.axes[j]                 # lead I on top, at offset 0
+        labelled = {line.get_label(): line.get_ydata() for line in ax.lines
+                    if not line.get_label().startswith("_")}
+        first, second = labelled["reconstruction"], labelled["morph"]
+        step = -np.diff(ax.get_yticks())                # every lead on its own baseline, in order
+        assert np.allclose(step, step[0]) and step[0] > 0
         beat = np.flatnonzero(np.all(np.isclose(t0[:, 0], first, atol=1e-6), axis=1))
         assert len(beat) == 1 and moved[beat[0]]
         np.testing.assert_allclose(second, final[beat[0], 0], atol=1e-6)
+        avl_morph = ax.lines[3 * AVL + 2]                      # per lead: baseline, first, second
+        np.testing.assert_allclose(avl_morph.get_ydata() + step[0] * AVL, final[beat[0], AVL],
+                                   atol=1e-5)
         p0, p1 = (float(v) for v in ax.get_title().split("risk ")[1].split(" -> "))
         assert p0 == pytest.approx(sig(table["logit_t0"][beat[0]]), abs=0.006)
         assert p1 == pytest.approx(sig(table["logit_final"][beat[0]]), abs=0.006) and p1 >= p0

@@ -400,16 +400,25 @@ def paired_summary(long: pd.DataFrame, features: Sequence[str], before: str = "t
     b = long[long["stage"] == before].set_index(key)
     a = long[long["stage"] == after].set_index(key)
     groups = (b[cluster] if cluster in b.columns else pd.Series(b.index.astype(str), index=b.index))
+    features = list(features)
+    # every feature at once: the beats of both stages, aligned (a beat missing from a stage
+    # or with a missing value there drops out of that feature's pairs)
+    before_values = pd.DataFrame({f: summary_values(b, f) for f in features}, index=b.index)
+    after_values = pd.DataFrame({f: summary_values(a, f) for f in features},
+                                index=a.index).reindex(b.index)
+    change = after_values - before_values
+    paired = before_values.notna() & after_values.notna()
+    patient_means = change.where(paired).groupby(groups.to_numpy()).mean()
     rows = []
     for f in features:
-        pair = pd.concat([summary_values(b, f).rename("b"), summary_values(a, f).rename("a"),
-                          groups.rename("g")], axis=1).dropna(subset=["a", "b"])
-        d = pair["a"] - pair["b"]
-        per_patient = d.groupby(pair["g"]).mean().to_numpy(dtype=np.float64)
+        pair = paired[f].to_numpy()
+        d = change[f][pair]
+        per_patient = patient_means[f].dropna().to_numpy(dtype=np.float64)
         m = len(per_patient)
         sd = per_patient.std(ddof=1) if m > 1 else np.nan
         row = {"feature": f, "unit": feature_unit(f), "n_beats": len(d), "n_patients": m,
-               "mean_before": pair["b"].mean(), "mean_after": pair["a"].mean(),
+               "mean_before": before_values[f][pair].mean(),
+               "mean_after": after_values[f][pair].mean(),
                "mean_change": d.mean() if len(d) else np.nan,
                "share_fell": (d < 0).mean() if len(d) else np.nan,
                "share_rose": (d > 0).mean() if len(d) else np.nan,
@@ -569,24 +578,32 @@ def _save(fig, path: Path) -> None:
 
 def plot_twelve_lead_overlays(first: np.ndarray, second: np.ndarray, labels: tuple[str, str],
                               titles: Sequence[str], path: Path, suptitle: str = "") -> None:
-    """One column per example beat, one row per lead: ``first`` and ``second`` overlaid, in mV
-    (each lead's scale shared across the examples, ticks on the left column)."""
+    """One panel per example beat, its 12 leads stacked from I (top) to V6: ``first`` and
+    ``second`` overlaid, in mV, on one vertical scale for every lead and panel (the bar on the
+    right). One panel per beat rather than one per lead and beat: 12 times fewer axes draw in
+    about a fifth of the time (docs/PERFORMANCE.md)."""
     n = len(first)
-    fig, axes = _figure(12, n, figsize=(3.2 * n + 0.8, 15), sharex=True, sharey="row",
-                             squeeze=False)
+    fig, axes = _figure(1, n, figsize=(3.2 * n + 1.0, 11), sharey=True, squeeze=False)
     t = (np.arange(first.shape[-1]) - BEAT_PRE) / FS * 1000
-    for j in range(n):
-        for i, lead in enumerate(LEADS):
-            ax = axes[i, j]
-            ax.plot(t, first[j, i], color="0.4", lw=1, label=labels[0])
-            ax.plot(t, second[j, i], color="tab:red", lw=1, label=labels[1])
-            ax.tick_params(labelsize=6)
-            ax.grid(alpha=0.3, lw=0.5)
-            if j == 0:
-                ax.set_ylabel(f"{lead}\n(mV)", rotation=0, ha="right", va="center", fontsize=8)
-        axes[0, j].set_title(titles[j], fontsize=8)
-        axes[-1, j].set_xlabel("ms from R")
-    axes[0, -1].legend(fontsize=7, loc="upper right")
+    both = np.concatenate([first, second]).astype(np.float64)
+    step = 1.1 * float(np.ptp(both, axis=-1).max()) if both.size else 0.0
+    step = step if np.isfinite(step) and step > 0 else 1.0
+    for j, ax in enumerate(axes[0]):
+        for i in range(len(LEADS)):
+            ax.axhline(-step * i, color="0.9", lw=0.5, zorder=0)
+            ax.plot(t, first[j, i] - step * i, color="0.4", lw=1,
+                    label=labels[0] if i == 0 else None)
+            ax.plot(t, second[j, i] - step * i, color="tab:red", lw=1,
+                    label=labels[1] if i == 0 else None)
+        ax.set_yticks([-step * i for i in range(len(LEADS))], LEADS)
+        ax.set_ylim(-step * (len(LEADS) + 0.4), step * 0.8)   # room below V6 for the legend
+        ax.set_title(titles[j], fontsize=8)
+        ax.set_xlabel("ms from R")
+    bar = step / 2
+    ax = axes[0, -1]
+    ax.plot([t[-1] + 8] * 2, [0, bar], color="k", lw=2, clip_on=False)
+    ax.text(t[-1] + 12, bar / 2, f"{bar:.2g} mV", va="center", fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
