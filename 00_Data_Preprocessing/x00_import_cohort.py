@@ -4,7 +4,8 @@ Reads a folder of WFDB records (--format wfdb, the default; searched recursively
 names and units from each header) or of .npy / .csv files (--format npy|csv with --fs HZ,
 --leads I,II,... and --units), and the labels table --labels (CSV or Feather: record_id,
 patient_id, age, sex, and either days_to_event + cardiac_cause or ready-made 0/1 label columns
-such as scd1). Leads are matched by name (case-insensitive), missing III/aVR/aVL/aVF are
+such as scd1; with WFDB records, age and sex the table leaves out come from the headers'
+``# Age:``/``# Sex:`` comments). Leads are matched by name (case-insensitive), missing III/aVR/aVL/aVF are
 derived from I and II, signals are converted to microvolts, resampled to 500 Hz and cut to
 the first 10 s (or every 10-s window with --windows). Writes covariate_df.feather (the x02
 table), 10_sec_ecgs/<studyId>.npy (float32 (12, 5000) microvolts) and an import log with one
@@ -41,7 +42,8 @@ HELP = {
     "input": "folder holding the records (searched recursively); the record id is the file stem",
     "format": f"one of {', '.join(FORMATS)}",
     "labels": "labels table (CSV or .feather): record_id, patient_id, age, sex and either "
-              "days_to_event + cardiac_cause or ready-made 0/1 label columns",
+              "days_to_event + cardiac_cause or ready-made 0/1 label columns (WFDB: age "
+              "and sex left out are read from the headers' # Age: / # Sex: comments)",
     "fs": "sampling rate in Hz of the npy/csv files (WFDB headers give their own)",
     "leads": "comma-separated lead order of the npy/csv files, e.g. I,II,V1,V2,V3,V4,V5,V6",
     "units": "unit of the npy/csv samples: mV (when not given), uV or V",

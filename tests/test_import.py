@@ -1177,3 +1177,57 @@ def test_a_repeated_lead_and_holter_lead_names_refuse_the_record_by_name(tmp_pat
                                                     for k, line in enumerate(lines[1:])]])
     row = import_record(("r", str(header), str(tmp_path)), SignalOptions(measure=False))
     assert row["status"] == "refused" and row["reason"].startswith(reason), row["reason"]
+
+
+def test_age_and_sex_come_from_challenge_header_comments_where_the_labels_leave_them_out(
+        tmp_path):
+    """Challenge 2020/2021 headers write ``# Age:`` and ``# Sex:``: a labels table without age
+    and sex takes them from there ("NaN" and "Unknown" stay missing, counted); a table that
+    gives them wins, each difference from the header named; npy/csv still need the columns."""
+    rec = tmp_path / "records"
+    rec.mkdir()
+    comments = {"A1": "# Age: 74\n# Sex: Male\n", "A2": "#age:NaN\n#sex: F\n",
+                "A3": "# Age: 51\n# Sex: Unknown\n", "A4": ""}
+    for name, text in comments.items():
+        header = write_challenge(rec, name, 500, 10)
+        lines = [line for line in header.read_text().splitlines()
+                 if not line.startswith(("# Age", "# Sex"))]
+        header.write_text("\n".join(lines) + "\n" + text)
+    frame = labels_frame([(r, f"p{k}", None, None, 30, "") for k, r in enumerate(comments)])
+    frame.drop(columns=["age", "sex"]).to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs",
+                              "1", cwd=tmp_path)
+    assert code == 0, err
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert cov.loc["A1", "age"] == 74 and cov.loc["A1", "female"] == 0
+    assert np.isnan(cov.loc["A2", "age"]) and cov.loc["A2", "female"] == 1
+    assert cov.loc["A3", "age"] == 51 and np.isnan(cov.loc["A3", "female"])
+    assert np.isnan(cov.loc["A4", "age"]) and np.isnan(cov.loc["A4", "female"])
+    assert "2  age taken from the WFDB header" in out and "2  sex taken from the WFDB header" in out
+    assert "2  sex not male/female -> female NaN" in out and "2  age missing" in out
+
+    # the table's values win; an empty cell is filled; a difference is named
+    frame = labels_frame([("A1", "p0", 70, "female", 30, ""), ("A2", "p1", 40, "", 30, ""),
+                          ("A3", "p2", "", "male", 30, ""), ("A4", "p3", 66, "male", 30, "")])
+    frame.to_csv(tmp_path / "labels.csv", index=False)
+    code, out, err = run_main(X00, "--input", "records", "--labels", "labels.csv", "--n-jobs",
+                              "1", cwd=tmp_path)
+    assert code == 0, err
+    cov = pd.read_feather(tmp_path / "covariate_df.feather").set_index("studyId")
+    assert cov["age"].to_dict() == {"A1": 70, "A2": 40, "A3": 51, "A4": 66}
+    assert cov["female"].to_dict() == {"A1": 1, "A2": 1, "A3": 0, "A4": 0}
+    assert ("age differs between the labels table and the WFDB header; the labels table's "
+            "used (record: table / header): 'A1: 70 / 74' 1") in out
+    assert "'A1: female / Male' 1" in out and "/ NaN" not in out and "/ Unknown" not in out
+    assert "1  age taken from the WFDB header" in out and "1  sex taken from the WFDB header" in out
+
+    # npy and csv records have no header: the columns are still required
+    np.save(tmp_path / "n1.npy", np.zeros((8, 5000), np.float32))
+    (tmp_path / "npy").mkdir()
+    (tmp_path / "n1.npy").rename(tmp_path / "npy" / "n1.npy")
+    frame.drop(columns=["age", "sex"]).to_csv(tmp_path / "labels.csv", index=False)
+    code, _, err = run_main(X00, "--input", "npy", "--format", "npy", "--fs", "500", "--leads",
+                            "I,II,V1,V2,V3,V4,V5,V6", "--labels", "labels.csv",
+                            "--out-dir", "npy_out", "--output", "npy_cov.feather",
+                            "--log", "npy_log.csv", cwd=tmp_path)
+    assert code == 2 and "missing column(s) age, sex" in err

@@ -66,6 +66,9 @@ GROUP_CONTROL = "control"
 NON_CARDIAC_CAUSE = "non-cardiac"
 
 LABEL_ID_COLUMNS = ("record_id", "patient_id", "age", "sex")
+#: Label columns a WFDB header's comments may give instead (PhysioNet/CinC Challenge
+#: 2020/2021 records: ``# Age: 74``, ``# Sex: Male``): used where the labels table has no value.
+HEADER_DEMOGRAPHICS = ("age", "sex")
 ID_COLUMNS = ("record_id", "patient_id")  # read as written (no "NA" -> missing)
 EVENT_COLUMNS = ("days_to_event", "cardiac_cause")
 #: Optional ECG measurements taken as they are (names and meaning as in x01's table).
@@ -329,19 +332,48 @@ def _segment_names(lines: Sequence[str]) -> list[str]:
     return [entry.split()[0] for entry in lines[1:] if entry.split()[0] != "~"]
 
 
-def _header_lines(header: Path) -> list[str]:
-    """A WFDB header's lines without comments and blank lines, read as UTF-8 (Latin-1 if
-    not); empty when the file cannot be read."""
+def _header_text(header: Path) -> str:
+    """A WFDB header as text, read as UTF-8 (Latin-1 if not); empty when it cannot be read."""
     try:
         data = header.read_bytes()
     except OSError:
-        return []
+        return ""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        return data.decode("latin-1")
+
+
+def _header_lines(header: Path) -> list[str]:
+    """A WFDB header's lines without comments and blank lines; empty when the file cannot be
+    read."""
+    lines = [line.split("#", 1)[0].strip() for line in _header_text(header).splitlines()]
     return [line for line in lines if line]
+
+
+#: ``# Age: 74`` / ``#sex:F``: a demographic field in a header comment line.
+_COMMENT_FIELD = re.compile(r"^\s*#\s*(age|sex)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+#: One-letter sexes some exports write, as the labels table spells them.
+_SEX_LETTERS = {"m": "male", "f": "female"}
+#: What headers write for "not known" (Challenge records: ``# Age: NaN``, ``# Sex: Unknown``).
+_NOT_KNOWN = {"nan", "na", "n/a", "none", "unknown", "unk", "?", "-"}
+
+
+def header_demographics(header: Path) -> dict[str, str]:
+    """``age`` and ``sex`` as a WFDB header's comment lines write them (``# Age: 74``,
+    ``# Sex: Male``; field names case-blind, ``M``/``F`` read as male/female); a field the
+    header does not write, or writes empty or as not known ("NaN", "Unknown"), is absent. The
+    values are checked where the labels table's are (:func:`scdecg.cohort.parse_age`,
+    ``parse_female``)."""
+    found: dict[str, str] = {}
+    for line in _header_text(header).splitlines():
+        match = _COMMENT_FIELD.match(line)
+        if match and match.group(2).lower() not in _NOT_KNOWN | {""} \
+                and match.group(1).lower() not in found:
+            value = match.group(2)
+            key = match.group(1).lower()
+            found[key] = _SEX_LETTERS.get(value.lower(), value) if key == "sex" else value
+    return found
 
 
 def _header_units(fields: list[list[str]], parsed: list[str]) -> list[str]:
@@ -722,12 +754,13 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
 # --------------------------------------------------------------------------------------
 # The labels table
 # --------------------------------------------------------------------------------------
-def read_labels(path: Path) -> pd.DataFrame:
+def read_labels(path: Path, optional: Sequence[str] = ()) -> pd.DataFrame:
     """The labels table (CSV or Feather) as strings, checked for columns, ids and mode.
 
     Returns the table with a ``_row`` column (1-based data row in the file) and the mode in
     ``df.attrs["mode"]``: ``"events"`` (days_to_event + cardiac_cause) or ``"labels"``
-    (ready-made 0/1 columns).
+    (ready-made 0/1 columns). Columns named in ``optional`` (of :data:`LABEL_ID_COLUMNS`) may
+    be absent: they are added empty (WFDB headers may fill ``age`` and ``sex``).
     """
     path = Path(path)
     if not path.is_file():
@@ -758,6 +791,9 @@ def read_labels(path: Path) -> pd.DataFrame:
                             f"{exc})") from exc
     _check_unique_columns(list(df.columns), path)
     df.columns = [str(c).strip() for c in df.columns]
+    for column in optional:
+        if column not in df.columns:
+            df[column] = None
     missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
     if missing:
         raise PipelineError(f"{path}: missing column(s) {', '.join(missing)} (found: "
@@ -794,6 +830,53 @@ def read_labels(path: Path) -> pd.DataFrame:
     df.attrs["mode"] = "labels" if given_labels else "events"
     df.attrs["source"] = str(path)
     return df
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) \
+        or not str(value).strip()
+
+
+def _same_demographic(column: str, given: str, written: str) -> bool:
+    given, written = str(given).strip().lower(), str(written).strip().lower()
+    if column == "sex":
+        return _SEX_LETTERS.get(given, given) == _SEX_LETTERS.get(written, written)
+    try:
+        return float(given) == float(written)
+    except ValueError:
+        return given == written
+
+
+def fill_demographics(labels: pd.DataFrame, records: dict[str, Path],
+                      report: CohortReport) -> pd.DataFrame:
+    """``labels`` with each empty ``age`` / ``sex`` cell of a record filled from its WFDB
+    header's comments (:func:`header_demographics`). A value in the labels table wins; where
+    the header writes another, the difference is counted in ``report``, naming the values, as
+    are the cells filled."""
+    labels = labels.copy()
+    group = "import"
+    filled = {column: 0 for column in HEADER_DEMOGRAPHICS}
+    differ: dict[str, list[str]] = {column: [] for column in HEADER_DEMOGRAPHICS}
+    for index, record_id in zip(labels.index, labels["record_id"]):
+        if record_id not in records:
+            continue
+        written = header_demographics(records[record_id])
+        for column in HEADER_DEMOGRAPHICS:
+            if column not in written:
+                continue
+            given = labels.at[index, column]
+            if _blank(given):
+                labels.at[index, column] = written[column]
+                filled[column] += 1
+            elif not _same_demographic(column, given, written[column]):
+                differ[column].append(f"{record_id}: {str(given).strip()} / {written[column]}")
+    for column in HEADER_DEMOGRAPHICS:
+        report.note(group, f"{column} taken from the WFDB header (empty or absent in the "
+                           "labels table)", filled[column])
+        report.note_values(group, f"{column} differs between the labels table and the WFDB "
+                                  "header; the labels table's used (record: table / header)",
+                           pd.Series(differ[column], dtype="string"))
+    return labels
 
 
 def _check_unique_columns(names: Sequence[object], path: Path) -> None:
@@ -951,7 +1034,7 @@ class ImportResult:
                      f"sampling rates: " + ", ".join(
                          f"{fs:g} Hz {n}" for fs, n in sorted(Counter(ok["fs"]).items())))
         if self.notes.notes:
-            lines.append("[import] label values kept as missing:")
+            lines.append("[import] label values kept as missing or taken from WFDB headers:")
             for (_, message), n in sorted(self.notes.notes.items()):
                 lines.append(f"  {n:>7}  {message}")
         cov = self.covariates
@@ -1084,9 +1167,12 @@ def import_cohort(input_dir: Path | str, labels_path: Path | str, out_dir: Path 
     refuse_path_clashes({"--out-dir": out_dir, "--output": table_path, "--log": log_path},
                         {"--input": input_dir, "--labels": labels_path})
     check_replaceable(Path(out_dir))
-    labels = read_labels(Path(labels_path))
+    wfdb = options.format == "wfdb"
+    labels = read_labels(Path(labels_path), optional=HEADER_DEMOGRAPHICS if wfdb else ())
     records = discover_records(Path(input_dir), options.format, exclude=[Path(labels_path)])
     notes = CohortReport()
+    if wfdb:   # age and sex the labels table leaves empty may be in the headers' comments
+        labels = fill_demographics(labels, records, notes)
     rows, refused_labels = cohort_rows(labels, notes)
     patient_of = dict(zip(labels["record_id"], labels["patient_id"]))
     log: list[dict] = []
