@@ -5,8 +5,8 @@ On the morph measurements of a morph run (``--morph-dir``, e.g.
 
 * the paired summary of every waveform feature (:func:`scdecg.morph_stats.paired_summary`,
   which aligns all features at once) against a plain version written here (one feature at a
-  time: pair, drop missing, group by patient), checking that both give the same table to the
-  last bit;
+  time: pair, drop missing, group by patient; the same row statistics), checking that both
+  give the same table to the last bit;
 * the example figure ``morph-examples.png`` (:func:`scdecg.morph_stats.plot_twelve_lead_overlays`:
   one panel per beat, its 12 leads stacked) against the grid it replaced, written here (one
   panel per lead and beat, 12 x n axes), both saved as s12 saves them.
@@ -31,10 +31,9 @@ from measure import machine_line
 
 def plain_paired_summary(long: pd.DataFrame, features, before="t0", after="final",
                          cluster="ptId") -> pd.DataFrame:
-    """One feature at a time (what paired_summary did before it aligned every feature once)."""
-    from scipy import stats
-
-    from scdecg.morph_stats import feature_unit, summary_values
+    """One feature at a time (what paired_summary did before it aligned every feature once):
+    pair, drop missing, group by patient; the same rows and ranking."""
+    from scdecg.morph_stats import paired_row, ranked_summary, summary_values
 
     b = long[long["stage"] == before].set_index(["beat_id"])
     a = long[long["stage"] == after].set_index(["beat_id"])
@@ -43,27 +42,9 @@ def plain_paired_summary(long: pd.DataFrame, features, before="t0", after="final
     for f in features:
         pair = pd.concat([summary_values(b, f).rename("b"), summary_values(a, f).rename("a"),
                           groups.rename("g")], axis=1).dropna(subset=["a", "b"])
-        d = pair["a"] - pair["b"]
-        per_patient = d.groupby(pair["g"]).mean().to_numpy(dtype=np.float64)
-        m = len(per_patient)
-        sd = per_patient.std(ddof=1) if m > 1 else np.nan
-        row = {"feature": f, "unit": feature_unit(f), "n_beats": len(d), "n_patients": m,
-               "mean_before": pair["b"].mean(), "mean_after": pair["a"].mean(),
-               "mean_change": d.mean() if len(d) else np.nan,
-               "share_fell": (d < 0).mean() if len(d) else np.nan,
-               "share_rose": (d > 0).mean() if len(d) else np.nan,
-               "mean_patient_change": per_patient.mean() if m else np.nan,
-               "sd_patient_change": sd,
-               "standardized_change": per_patient.mean() / sd if m > 1 and sd > 0 else np.nan,
-               "share_patients_fell": (per_patient < 0).mean() if m else np.nan,
-               "wilcoxon_p": np.nan}
-        if m > 1 and np.any(per_patient != 0):
-            row["wilcoxon_p"] = float(stats.wilcoxon(per_patient).pvalue)
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    order = out["standardized_change"].abs().rank(ascending=False, method="min", na_option="bottom")
-    out.insert(1, "rank", order.astype(int))
-    return out.sort_values(["rank", "feature"]).reset_index(drop=True)
+        per_patient = (pair["a"] - pair["b"]).groupby(pair["g"]).mean()
+        rows.append(paired_row(f, pair["b"], pair["a"], per_patient.to_numpy(dtype=np.float64)))
+    return ranked_summary(rows)
 
 
 def grid_overlays(first, second, labels, titles, path, suptitle=""):

@@ -394,8 +394,6 @@ def paired_summary(long: pd.DataFrame, features: Sequence[str], before: str = "t
     mean_patient_change, sd_patient_change, standardized_change (mean / SD of the patient
     means), share_patients_fell, wilcoxon_p. Delineation points are in ms from R.
     """
-    from scipy import stats
-
     key = ["beat_id"]
     b = long[long["stage"] == before].set_index(key)
     a = long[long["stage"] == after].set_index(key)
@@ -412,28 +410,44 @@ def paired_summary(long: pd.DataFrame, features: Sequence[str], before: str = "t
     rows = []
     for f in features:
         pair = paired[f].to_numpy()
-        d = change[f][pair]
-        per_patient = patient_means[f].dropna().to_numpy(dtype=np.float64)
-        m = len(per_patient)
-        sd = per_patient.std(ddof=1) if m > 1 else np.nan
-        row = {"feature": f, "unit": feature_unit(f), "n_beats": len(d), "n_patients": m,
-               "mean_before": before_values[f][pair].mean(),
-               "mean_after": after_values[f][pair].mean(),
-               "mean_change": d.mean() if len(d) else np.nan,
-               "share_fell": (d < 0).mean() if len(d) else np.nan,
-               "share_rose": (d > 0).mean() if len(d) else np.nan,
-               "mean_patient_change": per_patient.mean() if m else np.nan,
-               "sd_patient_change": sd,
-               "standardized_change": per_patient.mean() / sd if m > 1 and sd > 0 else np.nan,
-               "share_patients_fell": (per_patient < 0).mean() if m else np.nan,
-               "wilcoxon_p": np.nan}
-        if m > 1 and np.any(per_patient != 0):
-            row["wilcoxon_p"] = float(stats.wilcoxon(per_patient).pvalue)
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=["feature", "unit", "n_beats", "n_patients", "mean_before",
-                                      "mean_after", "mean_change", "share_fell", "share_rose",
-                                      "mean_patient_change", "sd_patient_change",
-                                      "standardized_change", "share_patients_fell", "wilcoxon_p"])
+        rows.append(paired_row(f, before_values[f][pair], after_values[f][pair],
+                               patient_means[f].dropna().to_numpy(dtype=np.float64)))
+    return ranked_summary(rows)
+
+
+#: The columns of :func:`paired_summary`'s table but ``rank``, in order.
+PAIRED_COLUMNS = ["feature", "unit", "n_beats", "n_patients", "mean_before", "mean_after",
+                  "mean_change", "share_fell", "share_rose", "mean_patient_change",
+                  "sd_patient_change", "standardized_change", "share_patients_fell", "wilcoxon_p"]
+
+
+def paired_row(feature: str, before: pd.Series, after: pd.Series,
+               per_patient: np.ndarray) -> dict:
+    """One row of :func:`paired_summary`: ``before`` and ``after`` are the feature's paired
+    beats (no missing value), ``per_patient`` each patient's mean change."""
+    from scipy import stats
+
+    d = after - before
+    m = len(per_patient)
+    sd = per_patient.std(ddof=1) if m > 1 else np.nan
+    row = {"feature": feature, "unit": feature_unit(feature), "n_beats": len(d),
+           "n_patients": m, "mean_before": before.mean(), "mean_after": after.mean(),
+           "mean_change": d.mean() if len(d) else np.nan,
+           "share_fell": (d < 0).mean() if len(d) else np.nan,
+           "share_rose": (d > 0).mean() if len(d) else np.nan,
+           "mean_patient_change": per_patient.mean() if m else np.nan,
+           "sd_patient_change": sd,
+           "standardized_change": per_patient.mean() / sd if m > 1 and sd > 0 else np.nan,
+           "share_patients_fell": (per_patient < 0).mean() if m else np.nan,
+           "wilcoxon_p": np.nan}
+    if m > 1 and np.any(per_patient != 0):
+        row["wilcoxon_p"] = float(stats.wilcoxon(per_patient).pvalue)
+    return row
+
+
+def ranked_summary(rows: list[dict]) -> pd.DataFrame:
+    """:func:`paired_row` rows as a table ranked by |standardized_change| (1 = largest)."""
+    out = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     order = out["standardized_change"].abs().rank(ascending=False, method="min", na_option="bottom")
     out.insert(1, "rank", order.astype(int))
     return out.sort_values(["rank", "feature"]).reset_index(drop=True)
