@@ -8,7 +8,7 @@ the aVL slope features, the delineation points in ms from R -- ranked by the sta
 change of the patients' mean changes, with a Wilcoxon signed-rank test over patients),
 ``morph-outputs.csv`` (the beat model's outputs, apart), ``morph-summary.md`` (both, with n
 beats and patients), ``morph-lead-change.csv`` (change per lead, in mV and relative to the
-lead's amplitude) and figures: example beats (12-lead reconstruction vs morph, mV), change per
+lead's amplitude, over the QRS and over the whole beat) and figures: example beats (12-lead reconstruction vs morph, mV), change per
 lead with the signed mean difference waveform, and the predicted risk along the trajectories.
 
 Only beats that were morphed enter: those whose morph succeeded and took at least one step.
@@ -56,6 +56,9 @@ def main(argv=None):
     waveform = result["summary"].set_index("feature")
     leads = result["leads"]
 
+    def top(rank: str) -> str:
+        return ", ".join(leads.sort_values([rank, "lead"])["lead"].head(4))
+
     def shares(r):
         return f"rose in {r['share_rose']:.1%}, fell in {r['share_fell']:.1%} of beats"
 
@@ -64,8 +67,8 @@ def main(argv=None):
           f"{shares(waveform.loc['aVL_rs_diff'])} (rank {waveform.at['aVL_rs_diff', 'rank']} "
           f"of {len(waveform)} waveform features, patient-level Wilcoxon p "
           f"{waveform.at['aVL_rs_diff', 'wilcoxon_p']:.2g}); most changed leads relative to "
-          f"amplitude: {', '.join(leads.sort_values('rank_relative')['lead'].head(4))}; "
-          f"(mV): {', '.join(leads['lead'].head(4))}; wrote {out}")
+          f"amplitude, in the QRS: {top('rank_qrs')}; over the whole beat: "
+          f"{top('rank_relative')}; (mV): {top('rank')}; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from scipy import stats
 from conftest import run_script
 from scdecg.constants import AVL, LEADS
 from scdecg.delineation import POINTS
-from scdecg.morph_stats import (MEASUREMENT_VERSION, avl_slopes, delineate_lead_neurokit,
+from scdecg.morph_stats import (MEASUREMENT_VERSION, QRS_WINDOW_MS, avl_slopes,
+                                delineate_lead_neurokit, window_samples,
                                 lead_change, lead_extrema,
                                 paired_summary, stage_features)
 
@@ -153,6 +154,26 @@ def test_paired_summary_and_lead_change_values():
     rel = lead_change(big, moved)[0].set_index("lead")
     assert rel.loc["aVL", "rank_relative"] == 1 and rel.loc["aVL", "relative_change"] == pytest.approx(0.1)
     np.testing.assert_allclose(diff[AVL], 0.2)
+
+
+def test_lead_change_ranks_the_qrs_apart_from_the_t_wave():
+    """A change after the QRS window (the T wave) counts over the whole beat, not in the QRS
+    rank the report checks; the window is -50 to +100 ms from R (samples 75-149)."""
+    before = np.zeros((3, 12, 300))
+    before[:, :, 100] = 1.0                                    # every lead spans 1 mV
+    after = before.copy()
+    after[:, AVL, 110:130] += 0.05                             # aVL: terminal R, 20 samples
+    after[:, LEADS.index("V4"), 200:280] += 0.05               # V4: T wave, 80 samples
+    after[:, LEADS.index("III"), 70:80] -= 0.3                 # III: 5 of 10 samples in the QRS
+    table = lead_change(before, after)[0].set_index("lead")
+    assert table.loc["V4", "relative_change"] == pytest.approx(0.05 * 80 / 300)
+    assert table.loc["V4", "qrs_abs_change_mv"] == 0
+    assert table.loc["V4", "rank_qrs"] == table.loc["II", "rank_qrs"] == 3   # tied with unchanged
+    assert table.loc["aVL", "qrs_relative_change"] == pytest.approx(0.05 * 20 / 75)
+    assert table.loc["III", "qrs_abs_change_mv"] == pytest.approx(0.3 * 5 / 75)
+    assert table.loc["V4", "rank_relative"] == 1 and table.loc["aVL", "rank_relative"] == 3
+    assert table.loc["III", "rank_qrs"] == 1 and table.loc["aVL", "rank_qrs"] == 2
+    assert window_samples(QRS_WINDOW_MS) == slice(75, 150)
 
 
 def test_paired_summary_tests_patient_means_not_beats():
@@ -451,11 +472,11 @@ def test_morph_stats_and_summary(morphed):
     assert stop.get_ydata()[0] == pytest.approx(sig(run["stop_logit"]))
     assert len(ax.lines) == moved.sum() + 2                     # one line per beat (<= 50)
     lead_fig = FIGURES["morph-lead-change.png"]
-    ranked = leads.sort_values(["rank_relative", "lead"])
+    ranked = leads.sort_values(["rank_qrs", "lead"])          # the QRS's bars, then the beat's
     assert [b.get_width() for b in lead_fig.axes[0].patches] == pytest.approx(
-        (100 * ranked["relative_change"]).tolist())
+        (100 * ranked["qrs_relative_change"]).tolist() + (100 * ranked["relative_change"]).tolist())
     assert [t.get_text() for t in lead_fig.axes[0].get_yticklabels()] == [
-        f"{r}. {lead}" for r, lead in zip(ranked["rank_relative"], ranked["lead"])]
+        f"{r}. {lead}" for r, lead in zip(ranked["rank_qrs"], ranked["lead"])]
     avl_line = next(line for line in lead_fig.axes[1].lines if line.get_label() == "aVL")
     t0, final = np.load(out / "beats_t0.npy"), np.load(out / "beats_final.npy")
     mean_diff = (final[moved] - t0[moved]).astype(np.float64).mean(axis=0)

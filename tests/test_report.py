@@ -172,7 +172,9 @@ def handmade_workspace(ws):
                                                                       index=False)
     pd.DataFrame({"lead": ["I", "aVL", "V5", "III"], "mean_abs_change_mv": [0.03, 0.02, 0.04, 0.01],
                   "relative_change": [0.02, 0.05, 0.03, 0.01], "rank": [2, 3, 1, 4],
-                  "rank_relative": [3, 1, 2, 4]}).to_csv(out / "morph-lead-change.csv", index=False)
+                  "rank_relative": [3, 1, 2, 4], "qrs_abs_change_mv": [0.05, 0.06, 0.07, 0.02],
+                  "qrs_relative_change": [0.04, 0.09, 0.05, 0.02], "rank_qrs": [3, 1, 2, 4]}
+                 ).to_csv(out / "morph-lead-change.csv", index=False)
     pd.DataFrame({"model": ["modelfits_beat/indep_a", "modelfits_beat/indep_b"], "n_beats": 4,
                   "share_raised": [1.0, 0.5], "mean_logit_change": [0.8, -0.1]}
                  ).to_csv(out / "morph_independent.csv", index=False)
@@ -223,9 +225,9 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
     assert "| s10 morphing | risk rises in ≥ 90% of morphs | 75.0% | NO |" in checks
     assert "| s12 morph stats | aVL_rs_diff falls in ≥ 75% of morphs | 100.0% | yes |" in checks
     # s12's lead ranking, by change over amplitude, and s10's independent models
-    assert "| aVL | 0.020 | 0.050 | 3 | 1 |\n| V5 | 0.040 | 0.030 | 1 | 2 |" in morph
-    assert "| s12 morph stats | aVL among the 3 most changed leads (change over amplitude) | " \
-           "rank 1 of 4 | yes |" in checks
+    assert "| aVL | 0.060 | 0.090 | 1 | 0.020 | 0.050 | 1 |\n| V5 | 0.070 | 0.050 | 2 | 0.040 | 0.030 | 2 |" in morph
+    assert "| s12 morph stats | aVL among the 3 leads whose QRS changed most (change over " \
+           "amplitude) | rank 1 of 4 (whole beat: rank 1) | yes |" in checks
     assert "| modelfits_beat/indep_b | 4 | 0.500 | -0.100 |" in morph
     assert "| s10 independent model indep_a | its risk rises in ≥ 90% of morphs | 100.0% | yes |" \
         in checks
@@ -242,14 +244,23 @@ def test_report_model_morphing_and_timing_sections_show_the_workspace_values(tmp
     assert "| x01 | 1.2 |" in timing and "| s10 | 30.5 |" in timing
 
 
-def test_the_lead_check_says_no_when_avl_is_not_among_the_three_most_changed_leads(tmp_path):
+def test_the_lead_check_says_no_when_avl_is_not_among_the_three_leads_whose_qrs_changed_most(tmp_path):
     handmade_workspace(tmp_path)
-    pd.DataFrame({"lead": ["I", "II", "III", "aVL"], "mean_abs_change_mv": 0.1,
-                  "relative_change": [0.4, 0.3, 0.2, 0.1], "rank": 1, "rank_relative": [1, 2, 3, 4]}
-                 ).to_csv(tmp_path / "morphing_outputs" / "morph-lead-change.csv", index=False)
-    checks = build_report(tmp_path).read_text().split("## Was the planted biomarker recovered?")[1]
-    assert "| s12 morph stats | aVL among the 3 most changed leads (change over amplitude) | " \
-           "rank 4 of 4 | NO |" in checks
+    leads = pd.DataFrame({"lead": ["I", "II", "III", "aVL"], "mean_abs_change_mv": 0.1,
+                          "relative_change": [0.4, 0.3, 0.2, 0.25], "rank": 1,
+                          "rank_relative": [1, 2, 4, 3], "qrs_abs_change_mv": 0.2,
+                          "qrs_relative_change": [0.8, 0.6, 0.4, 0.2], "rank_qrs": [1, 2, 3, 4]})
+    path = tmp_path / "morphing_outputs" / "morph-lead-change.csv"
+    leads.to_csv(path, index=False)
+    report = build_report(tmp_path).read_text()
+    checks = report.split("## Was the planted biomarker recovered?")[1]
+    # the QRS's rank decides, whatever the whole beat's
+    assert "| s12 morph stats | aVL among the 3 leads whose QRS changed most (change over " \
+           "amplitude) | rank 4 of 4 (whole beat: rank 3) | NO |" in checks
+    assert "| aVL | 0.200 | 0.200 | 4 | 0.100 | 0.250 | 3 |" in report   # the table beside it
+    leads.assign(rank_qrs=[1, 2, 4, 3], rank_relative=[1, 2, 3, 4]).to_csv(path, index=False)
+    assert "| s12 morph stats | aVL among the 3 leads whose QRS changed most (change over " \
+           "amplitude) | rank 3 of 4 (whole beat: rank 4) | yes |" in build_report(tmp_path).read_text()
 
 
 def test_the_timing_section_gives_wall_time_when_lanes_ran_side_by_side(tmp_path):

@@ -453,23 +453,52 @@ def ranked_summary(rows: list[dict]) -> pd.DataFrame:
     return out.sort_values(["rank", "feature"]).reset_index(drop=True)
 
 
+#: The depolarisation window of a beat, ms from R, in which :func:`lead_change` also ranks the
+#: leads: from before QRS onset (about -45 ms at the demo's QRS widths) past the slowest terminal
+#: R downstroke the generator plants, and before the T wave (docs/DEVIATIONS.md, "The lead rank
+#: of the morphs is taken in the QRS").
+QRS_WINDOW_MS = (-50, 100)
+
+
+def window_samples(window_ms: tuple[float, float]) -> slice:
+    """The beat samples (R at :data:`BEAT_PRE`, :data:`FS` Hz) of ``window_ms`` ms from R.
+
+    >>> window_samples(QRS_WINDOW_MS)
+    slice(75, 150, None)
+    """
+    lo, hi = (BEAT_PRE + round(ms * FS / 1000) for ms in window_ms)
+    return slice(max(lo, 0), hi)
+
+
 def lead_change(before: np.ndarray, after: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """How much each lead changed from ``before`` to ``after`` (both (N, 12, 300)).
 
-    Returns a table (lead, mean_abs_change_mv = mean over beats and samples of |after-before|,
-    relative_change = that over the lead's mean peak-to-peak amplitude before, ``rank`` by
-    mean_abs_change_mv, ``rank_relative`` by relative_change -- low-amplitude leads such as
-    aVL change little in mV) and the signed mean difference waveform per lead (12, 300).
+    Returns a table and the signed mean difference waveform per lead (12, 300). The table: the
+    lead; ``mean_abs_change_mv``, the mean over beats and samples of |after - before|;
+    ``relative_change``, that over the lead's mean peak-to-peak amplitude before (low-amplitude
+    leads such as aVL change little in mV); ``qrs_abs_change_mv`` and ``qrs_relative_change``,
+    the same over the samples of :data:`QRS_WINDOW_MS` only; and their ranks (1 = most):
+    ``rank`` by mean_abs_change_mv, ``rank_relative`` by relative_change and ``rank_qrs`` by
+    qrs_relative_change, the ranking the run report checks.
     """
     diff = after.astype(np.float64) - before
-    mean_abs = np.abs(diff).mean(axis=(0, 2))
     amplitude = np.ptp(before, axis=-1).mean(0)
+    per_amplitude = 1.0 / np.where(amplitude > 0, amplitude, np.nan)
+    mean_abs = np.abs(diff).mean(axis=(0, 2))
+    qrs_abs = np.abs(diff[..., window_samples(QRS_WINDOW_MS)]).mean(axis=(0, 2))
     table = pd.DataFrame({"lead": list(LEADS), "mean_abs_change_mv": mean_abs,
-                          "relative_change": mean_abs / np.where(amplitude > 0, amplitude, np.nan)})
+                          "relative_change": mean_abs * per_amplitude})
     table["rank"] = table["mean_abs_change_mv"].rank(ascending=False, method="min").astype(int)
-    table["rank_relative"] = table["relative_change"].rank(ascending=False, method="min",
-                                                           na_option="bottom").astype(int)
+    table["rank_relative"] = _rank(table["relative_change"])
+    table["qrs_abs_change_mv"] = qrs_abs
+    table["qrs_relative_change"] = qrs_abs * per_amplitude
+    table["rank_qrs"] = _rank(table["qrs_relative_change"])
     return table.sort_values("rank").reset_index(drop=True), diff.mean(0)
+
+
+def _rank(values: pd.Series) -> pd.Series:
+    """Ranks, largest first (1), ties at their lowest rank, NaN last."""
+    return values.rank(ascending=False, method="min", na_option="bottom").astype(int)
 
 
 # --------------------------------------------------------------------------------------
@@ -541,7 +570,11 @@ def summarise_morphs(out: Path, beat_model: str = "", n_examples: int = 4,
             "## Waveform features, ranked by |standardized change|", "",
             markdown_table(waveform[SUMMARY_COLUMNS]), "",
             "## Change per lead (relative to its amplitude)", "",
-            markdown_table(leads.sort_values("rank_relative")), "",
+            f"Ranked by the change in the QRS ({QRS_WINDOW_MS[0]:+d} to {QRS_WINDOW_MS[1]:+d} ms "
+            "from R: `qrs_*`, `rank_qrs`) over the lead's mean peak-to-peak amplitude; the "
+            "whole-beat figures (`mean_abs_change_mv`, `relative_change`, `rank_relative`) "
+            "also count the ST segment and the T wave.", "",
+            markdown_table(leads.sort_values(["rank_qrs", "lead"])), "",
             "## Beat-model outputs (yhat_*: logits of classification outputs, as published; "
             "p_*: probabilities; regression outputs in their own units)", ""]
     if dropped:
@@ -667,24 +700,31 @@ def plot_beats(beats: np.ndarray, path: Path, title: str = "") -> None:
 
 def plot_lead_change(table: pd.DataFrame, mean_diff: np.ndarray, path: Path,
                      subtitle: str = "") -> None:
-    """Change per lead relative to its amplitude (bars, ranked: the ranking the README quotes,
-    the mV value written beside each bar) and the signed mean difference waveform per lead."""
+    """Change per lead relative to its amplitude -- bars ranked by the QRS window's change (the
+    ranking the run report checks; its mV value beside each bar), the whole beat's beside them
+    -- and the signed mean difference waveform per lead, the QRS window shaded."""
     fig, axes = _figure(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
-    ranked = table.sort_values(["rank_relative", "lead"])
+    ranked = table.sort_values(["rank_qrs", "lead"])
     colors = ["tab:red" if lead == "aVL" else "tab:blue" for lead in ranked["lead"]]
-    pct = 100 * ranked["relative_change"].to_numpy(dtype=np.float64)
+    qrs = 100 * ranked["qrs_relative_change"].to_numpy(dtype=np.float64)
+    whole = 100 * ranked["relative_change"].to_numpy(dtype=np.float64)
+    y = np.arange(len(ranked))
+    lo, hi = QRS_WINDOW_MS
     ax = axes[0]
-    ax.barh([f"{r}. {lead}" for r, lead in zip(ranked["rank_relative"], ranked["lead"])], pct,
-            color=colors)
-    for y, (p, mv) in enumerate(zip(pct, ranked["mean_abs_change_mv"])):
-        ax.text(p, y, f" {mv:.3g} mV", va="center", fontsize=7)
+    ax.barh(y - 0.2, qrs, height=0.4, color=colors, label=f"QRS, {lo:+d} to {hi:+d} ms (ranked)")
+    ax.barh(y + 0.2, whole, height=0.4, color="0.7", label="whole beat")
+    for k, (p, mv) in enumerate(zip(qrs, ranked["qrs_abs_change_mv"])):
+        ax.text(p, k - 0.2, f" {mv:.3g} mV", va="center", fontsize=7)
+    ax.set_yticks(y, [f"{r}. {lead}" for r, lead in zip(ranked["rank_qrs"], ranked["lead"])])
     ax.invert_yaxis()
     ax.set_xlabel("mean |morph - reconstruction| / mean peak-to-peak amplitude (%)")
-    ax.set_title("change per lead relative to its amplitude (rank)", fontsize=10)
+    ax.set_title("change per lead relative to its amplitude (rank in the QRS)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
     ax.margins(x=0.25)
     t = (np.arange(mean_diff.shape[-1]) - BEAT_PRE) / FS * 1000
     step = 2 * np.abs(mean_diff).max() or 1.0
     ax = axes[1]
+    ax.axvspan(lo, hi, color="0.93", label="QRS window")
     for i, lead in enumerate(LEADS):
         ax.axhline(-step * i, color="0.85", lw=0.5)
         ax.plot(t, mean_diff[i] - step * i, lw=1.5 if i == AVL else 0.8,
