@@ -174,6 +174,15 @@ def test_lead_change_ranks_the_qrs_apart_from_the_t_wave():
     assert table.loc["V4", "rank_relative"] == 1 and table.loc["aVL", "rank_relative"] == 3
     assert table.loc["III", "rank_qrs"] == 1 and table.loc["aVL", "rank_qrs"] == 2
     assert window_samples(QRS_WINDOW_MS) == slice(75, 150)
+    # float32 beats (as s10 stores them): the mean change is divided by the float32 amplitude,
+    # exactly, not multiplied by a float32 reciprocal
+    rng = np.random.default_rng(0)
+    before32 = rng.normal(0, 0.3, (5, 12, 300)).astype(np.float32)
+    after32 = before32 + rng.normal(0, 0.01, before32.shape).astype(np.float32)
+    table = lead_change(before32, after32)[0].set_index("lead").loc[list(LEADS)]
+    amplitude = np.ptp(before32, axis=-1).mean(0)
+    mean_abs = np.abs(after32.astype(np.float64) - before32).mean(axis=(0, 2))
+    np.testing.assert_array_equal(table["relative_change"], mean_abs / amplitude)
 
 
 def test_paired_summary_tests_patient_means_not_beats():

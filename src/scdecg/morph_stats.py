@@ -483,15 +483,15 @@ def lead_change(before: np.ndarray, after: np.ndarray) -> tuple[pd.DataFrame, np
     """
     diff = after.astype(np.float64) - before
     amplitude = np.ptp(before, axis=-1).mean(0)
-    per_amplitude = 1.0 / np.where(amplitude > 0, amplitude, np.nan)
+    amplitude = np.where(amplitude > 0, amplitude, np.nan)
     mean_abs = np.abs(diff).mean(axis=(0, 2))
     qrs_abs = np.abs(diff[..., window_samples(QRS_WINDOW_MS)]).mean(axis=(0, 2))
     table = pd.DataFrame({"lead": list(LEADS), "mean_abs_change_mv": mean_abs,
-                          "relative_change": mean_abs * per_amplitude})
+                          "relative_change": mean_abs / amplitude})
     table["rank"] = table["mean_abs_change_mv"].rank(ascending=False, method="min").astype(int)
     table["rank_relative"] = _rank(table["relative_change"])
     table["qrs_abs_change_mv"] = qrs_abs
-    table["qrs_relative_change"] = qrs_abs * per_amplitude
+    table["qrs_relative_change"] = qrs_abs / amplitude
     table["rank_qrs"] = _rank(table["qrs_relative_change"])
     return table.sort_values("rank").reset_index(drop=True), diff.mean(0)
 
