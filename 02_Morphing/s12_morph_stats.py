@@ -8,8 +8,9 @@ the aVL slope features, the delineation points in ms from R -- ranked by the sta
 change of the patients' mean changes, with a Wilcoxon signed-rank test over patients),
 ``morph-outputs.csv`` (the beat model's outputs, apart), ``morph-summary.md`` (both, with n
 beats and patients), ``morph-lead-change.csv`` (change per lead, in mV and relative to the
-lead's amplitude, over the QRS and over the whole beat) and figures: example beats (12-lead reconstruction vs morph, mV), change per
-lead with the signed mean difference waveform, and the predicted risk along the trajectories.
+lead's amplitude, in the QRS and over the whole beat) and figures: example beats (12-lead
+reconstruction vs morph, mV), change per lead with the signed mean difference waveform, and the
+predicted risk along the trajectories.
 
 Only beats that were morphed enter: those whose morph succeeded and took at least one step.
 A beat whose reconstruction already reached the stop threshold took none; it is counted, not
