@@ -395,3 +395,28 @@ def test_axis_statements_follow_the_drawn_r_vector():
     vertical = replace(base, axis_deg=105.0)         # drawn with the floor: turned left
     assert frontal_axis_deg(vertical) < 90.0
     assert not any("axis deviation" in s for s in diagnosis_statements(vertical, codes, 420.0))
+
+
+def test_the_slur_changes_the_qrs_of_iii_and_avl_most_and_little_after_it():
+    """What the morphs' lead rank is held against (s12's ``lead_change``): raising the
+    slur strength by 0.3 changes III, then aVL most relative to amplitude, and 95% of the change lies
+    in the QRS window that rank is taken in."""
+    from scdecg import synthetic
+    from scdecg.constants import BEAT_POST, BEAT_PRE
+    from scdecg.morph_stats import QRS_WINDOW_MS, lead_change, window_samples
+
+    rng = np.random.default_rng(5)
+    cut = slice(synthetic.TEMPLATE_PRE - BEAT_PRE, synthetic.TEMPLATE_PRE + BEAT_POST)
+    pairs = []
+    for _ in range(60):
+        slur = rng.beta(2.0, 5.0)
+        p = sample_ecg_params(rng, slur=slur, age=rng.uniform(40, 85))
+        pairs.append([synthetic.LEAD_VECTORS @ synthetic.dipole_template(q)[:, cut] / 1000.0
+                      for q in (p, replace(p, slur=min(slur + 0.3, 1.0)))])
+    before, after = np.array(pairs).transpose(1, 0, 2, 3)
+    table = lead_change(before, after)[0].sort_values("rank_qrs")
+    assert table["lead"].head(2).tolist() == ["III", "aVL"]
+    change = np.abs(after - before)
+    inside = change[..., window_samples(QRS_WINDOW_MS)].sum() / change.sum()
+    assert inside > 0.94
+    assert table.set_index("lead").loc["II", "qrs_abs_change_mv"] < 1e-12   # II ⟂ the aVL axis
