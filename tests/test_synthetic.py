@@ -398,9 +398,9 @@ def test_axis_statements_follow_the_drawn_r_vector():
 
 
 def test_the_slur_changes_the_qrs_of_iii_and_avl_most_and_little_after_it():
-    """What the morphs' lead rank is held against (s12's ``lead_change``): raising the
-    slur strength by 0.3 changes III, then aVL most relative to amplitude, and 95% of the change lies
-    in the QRS window that rank is taken in."""
+    """What the morphs' lead rank is held against (s12's ``lead_change``): raising the slur
+    strength by 0.3 changes III, then aVL most relative to amplitude, and 95% of the change
+    lies in the QRS window that rank is taken in."""
     from scdecg import synthetic
     from scdecg.constants import BEAT_POST, BEAT_PRE
     from scdecg.morph_stats import QRS_WINDOW_MS, lead_change, window_samples
