@@ -5,11 +5,12 @@ names and units from each header) or of .npy / .csv files (--format npy|csv with
 --leads I,II,... and --units), and the labels table --labels (CSV or Feather: record_id,
 patient_id, age, sex, and either days_to_event + cardiac_cause or ready-made 0/1 label columns
 such as scd1; with WFDB records, age and sex the table leaves out come from the headers'
-``# Age:``/``# Sex:`` comments). Leads are matched by name (case-insensitive), missing III/aVR/aVL/aVF are
-derived from I and II, signals are converted to microvolts, resampled to 500 Hz and cut to
-the first 10 s (or every 10-s window with --windows). Writes covariate_df.feather (the x02
-table), 10_sec_ecgs/<studyId>.npy (float32 (12, 5000) microvolts) and an import log with one
-row per record and status. Run x04 onwards next; do not run x01-x03 after an import.
+``# Age:``/``# Sex:`` comments). Leads are matched by name (case-insensitive), missing
+III/aVR/aVL/aVF are derived from I and II, signals are converted to microvolts, resampled to
+500 Hz and cut to the first 10 s (or every 10-s window with --windows). Writes
+covariate_df.feather (the x02 table), 10_sec_ecgs/<studyId>.npy (float32 (12, 5000)
+microvolts) and an import log with one row per record and status. Run x04 onwards next; do
+not run x01-x03 after an import.
 """
 from __future__ import annotations
 

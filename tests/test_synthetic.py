@@ -401,19 +401,10 @@ def test_the_slur_changes_the_qrs_of_iii_and_avl_most_and_little_after_it():
     """What the morphs' lead rank is held against (s12's ``lead_change``): raising the slur
     strength by 0.3 changes III, then aVL most relative to amplitude, and 95% of the change
     lies in the QRS window that rank is taken in."""
-    from scdecg import synthetic
-    from scdecg.constants import BEAT_POST, BEAT_PRE
     from scdecg.morph_stats import QRS_WINDOW_MS, lead_change, window_samples
+    from scdecg.synthetic import slur_beat_pairs
 
-    rng = np.random.default_rng(5)
-    cut = slice(synthetic.TEMPLATE_PRE - BEAT_PRE, synthetic.TEMPLATE_PRE + BEAT_POST)
-    pairs = []
-    for _ in range(60):
-        slur = rng.beta(2.0, 5.0)
-        p = sample_ecg_params(rng, slur=slur, age=rng.uniform(40, 85))
-        pairs.append([synthetic.LEAD_VECTORS @ synthetic.dipole_template(q)[:, cut] / 1000.0
-                      for q in (p, replace(p, slur=min(slur + 0.3, 1.0)))])
-    before, after = np.array(pairs).transpose(1, 0, 2, 3)
+    before, after = slur_beat_pairs(60, 0.3, np.random.default_rng(5))
     table = lead_change(before, after)[0].sort_values("rank_qrs")
     assert table["lead"].head(2).tolist() == ["III", "aVL"]
     change = np.abs(after - before)

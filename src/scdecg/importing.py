@@ -356,7 +356,7 @@ _COMMENT_FIELD = re.compile(r"^\s*#\s*(age|sex)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 #: One-letter sexes some exports write, as the labels table spells them.
 _SEX_LETTERS = {"m": "male", "f": "female"}
 #: What headers write for "not known" (Challenge records: ``# Age: NaN``, ``# Sex: Unknown``).
-_NOT_KNOWN = {"nan", "na", "n/a", "none", "unknown", "unk", "?", "-"}
+_NOT_KNOWN = {"", "nan", "na", "n/a", "none", "unknown", "unk", "?", "-"}
 
 
 def header_demographics(header: Path) -> dict[str, str]:
@@ -368,10 +368,10 @@ def header_demographics(header: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in _header_text(header).splitlines():
         match = _COMMENT_FIELD.match(line)
-        if match and match.group(2).lower() not in _NOT_KNOWN | {""} \
-                and match.group(1).lower() not in found:
-            value = match.group(2)
-            key = match.group(1).lower()
+        if not match:
+            continue
+        key, value = match.group(1).lower(), match.group(2)
+        if key not in found and value.lower() not in _NOT_KNOWN:    # the first written wins
             found[key] = _SEX_LETTERS.get(value.lower(), value) if key == "sex" else value
     return found
 

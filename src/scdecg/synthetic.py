@@ -27,14 +27,14 @@ it, so it is visible in every ECG, whatever its axis.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .constants import (CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX, LEADS, N_LEADS,
-                        N_SAMPLES, NTUH_GAIN_FAULT)
+from .constants import (BEAT_POST, BEAT_PRE, CONTROL_YEARS, DERIVED_LIMB_LEADS, FS, LEAD_INDEX,
+                        LEADS, N_LEADS, N_SAMPLES, NTUH_GAIN_FAULT)
 from .errors import PipelineError
 from .io import atomic_path, remove_leftovers, replace_dir, write_csv, write_text
 from .progress import progress_bar
@@ -334,6 +334,24 @@ def sample_ecg_params(rng: np.random.Generator, slur: float = 0.0, fault: str = 
         st_early=st_early, st_late=st_late, delta_wave=delta, paced=paced, lbbb=lbbb,
         noise_uv=noise, wander_uv=float(rng.uniform(20, 150)), mains_uv=float(rng.uniform(0, 10)),
         phase=float(rng.random()))
+
+
+def slur_beat_pairs(n_ecgs: int, step: float, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """What the planted slur itself changes: for ``n_ecgs`` parameter draws (slur strength s
+    from the background Beta(2, 5), age uniform in 40-85), the noise-free beat (12 leads,
+    ``BEAT_PRE + BEAT_POST`` samples, R at ``BEAT_PRE``, mV) with slur s and with s + ``step``
+    (at most 1). Returns (before, after), each (n_ecgs, 12, 300)."""
+    cut = slice(TEMPLATE_PRE - BEAT_PRE, TEMPLATE_PRE + BEAT_POST)
+    pairs = []
+    for _ in range(n_ecgs):
+        slur = rng.beta(2.0, 5.0)
+        params = sample_ecg_params(rng, slur=slur, age=rng.uniform(40, 85))
+        slurred = replace(params, slur=min(slur + step, 1.0))
+        pairs.append([LEAD_VECTORS @ dipole_template(q)[:, cut] / 1000.0
+                      for q in (params, slurred)])
+    beats = np.array(pairs)
+    return beats[:, 0], beats[:, 1]
 
 
 def lead_flag_codes(p: EcgParams) -> np.ndarray:
