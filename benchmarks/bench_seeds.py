@@ -16,11 +16,12 @@ morph, it only scores them. Then it prints one row per seed:
   and its mean logit change;
 
 and the targets (risk rose >= 90 %, aVL_rs_diff fell >= 75 %, aVL rank <= 3). With
-``--ten-second`` it also trains the demo's 10-s model with seed ``s`` (x01, then x03 on the
-lockbox) and prints its lockbox scd1 AUC beside the median-beat probe's from the demo's x05
-evaluation (``ecg_lockbox_auc`` on every lockbox ECG, ``ecg_probe_ecgs_auc`` on the ECGs the
-probe scores, ``probe_lockbox_auc``; target: the model's AUC on the probe's ECGs not below the
-probe's). ``--ten-second-only`` runs that part alone.
+``--ten-second`` it also trains the demo's 10-s model with seed ``s`` (x01, then x03 and x05 on
+the lockbox) and prints its lockbox scd1 AUC beside the median-beat probe's (``ecg_lockbox_auc``
+on every lockbox ECG, ``ecg_probe_ecgs_auc`` on the ECGs the probe scores,
+``probe_lockbox_auc``, the paired difference's interval and ``probe_verdict``; target, as in the
+run report: not below the probe, i.e. the interval not wholly below 0). ``--ten-second-only``
+runs that part alone.
 
     python benchmarks/bench_seeds.py --workspace /tmp/ws --build
     python benchmarks/bench_seeds.py --workspace demo_workspace --ten-second-only
@@ -36,15 +37,15 @@ import numpy as np
 import pandas as pd
 
 from measure import machine_line, measure
-from scdecg.workspace import (CONFIG_FILE, DEFAULT_MODEL_NAMES, MODEL_DIRS, MORPH_INDEPENDENT,
+from scdecg.workspace import (CONFIG_FILE, MODEL_DIRS, MORPH_INDEPENDENT,
                               MORPH_TABLE, VAE_DIR, step, steps_through, took_a_step)
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"risk_rose": 0.90, "avl_rs_diff_fell": 0.75, "avl_rank": 3}
 BEAT_STEP, VAE_STEP, MORPH_STEP = "train_beat", "s08", "s10"   # keys of workspace.PIPELINE
-ECG_STEP, PREDICT_STEP = "train_ecg", "predict"
+ECG_STEP, PREDICT_STEP, EVALUATE_STEP = "train_ecg", "predict", "evaluate"
 X02, S08, S10 = (step(k).script for k in (BEAT_STEP, VAE_STEP, MORPH_STEP))
-X01, X03 = step(ECG_STEP).script, step(PREDICT_STEP).script
+X01, X03, X05 = (step(k).script for k in (ECG_STEP, PREDICT_STEP, EVALUATE_STEP))
 BASELINE = "median-beat probe"   # the linear baseline the 10-s model is held against
 BUILD_UNTIL = "x05"
 INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
@@ -89,31 +90,24 @@ def morph_checks(folder: Path) -> dict:
             "indep_dlogit": float(indep["mean_logit_change"].mean()) if len(indep) else np.nan}
 
 
-def ten_second_checks(ws: Path, name: str, baseline_name: str) -> dict:
-    """Lockbox scd1 AUC of the 10-s model ``name`` beside the median-beat probe's, which the
-    demo's x05 evaluation fitted on the same split (the split does not depend on the seed).
-    ``ecg_lockbox_auc`` is on every lockbox ECG, ``ecg_probe_ecgs_auc`` on those the probe
-    scores (the ECGs with x04 beats), the one held against the probe."""
-    from scdecg.metrics import roc_auc
-    from scdecg.workspace import (BEATS_DIR, COVARIATE_DF, PREDICTIONS_DIR, RUN_SUFFIX,
-                                  beat_files, beat_folder, prediction_file)
+def ten_second_checks(ws: Path, name: str) -> dict:
+    """Lockbox scd1 AUC of the 10-s model ``name`` beside the median-beat probe's, from the
+    ``baselines_lockbox.csv`` that its x05 evaluation wrote (the probe fitted on the model's
+    own training patients): ``ecg_lockbox_auc`` on every lockbox ECG, ``ecg_probe_ecgs_auc``
+    on those the probe scores (the ECGs with x04 beats), ``probe_lockbox_auc``, the paired
+    difference's interval and its verdict (above, tie or below: the run report's check)."""
+    from scdecg.metrics import difference_verdict
+    from scdecg.workspace import BASELINES_STEM, predictions_folder, split_file
 
-    pred = pd.read_feather(ws / PREDICTIONS_DIR / f"{name}{RUN_SUFFIX}" / prediction_file("lockbox"))
-    pred = pred.merge(pd.read_feather(ws / COVARIATE_DF, columns=["studyId", "scd1"]),
-                      on="studyId").dropna(subset=["scd1"])
-    y, score = pred["scd1"].to_numpy(), pred["scd1_hat"].to_numpy()
-    scored = np.array([bool(beat_files(beat_folder(ws / BEATS_DIR, str(s))))
-                       for s in pred["studyId"]])
-    out = {"ecg_lockbox_auc": roc_auc(y, score),
-           "ecg_probe_ecgs_auc": roc_auc(y[scored], score[scored])}
-    base = ws / PREDICTIONS_DIR / f"{baseline_name}{RUN_SUFFIX}" / "baselines_lockbox.csv"
-    if base.exists():
-        table = pd.read_csv(base).set_index("model")
-        out["probe_lockbox_auc"] = float(table.at[BASELINE, "auc"])
-    else:
-        print(f"no {base}: run the demo's x05 evaluation for the probe's AUC")
-        out["probe_lockbox_auc"] = np.nan
-    return out
+    table = pd.read_csv(split_file(ws / predictions_folder(name), BASELINES_STEM, "lockbox")
+                        ).set_index("model")
+    probe = table.loc[BASELINE]
+    return {"ecg_lockbox_auc": float(table.at[name, "auc"]),
+            "ecg_probe_ecgs_auc": float(probe["model_auc"]),
+            "probe_lockbox_auc": float(probe["auc"]),
+            "difference_lo": float(probe["difference_lo"]),
+            "difference_hi": float(probe["difference_hi"]),
+            "probe_verdict": difference_verdict(probe["difference_lo"], probe["difference_hi"])}
 
 
 def main() -> None:
@@ -128,7 +122,7 @@ def main() -> None:
                    help="extra s10 arguments (last on the command line)")
     p.add_argument("--ten-second", action="store_true",
                    help="also train the 10-s model with each seed and compare its lockbox scd1 "
-                        "AUC with the median-beat probe's (needs the demo's x05 evaluation)")
+                        "AUC with the median-beat probe's (x05 fits the probe on its split)")
     p.add_argument("--ten-second-only", action="store_true",
                    help="only the 10-s model's part (--ten-second without the beat models, "
                         "the DR-VAE and the morphs)")
@@ -159,7 +153,9 @@ def main() -> None:
                                       f"{MODEL_DIRS['ecg']}/{ecg}")
             run_step(args.python, X03, ["--model-name", ecg, "--part", "lockbox"], ws,
                      logs / f"{ecg}_predict.log")
-            row.update(ten_second_checks(ws, ecg, DEFAULT_MODEL_NAMES["ecg"]))
+            run_step(args.python, X05, ["--model-name", ecg, "--part", "lockbox"], ws,
+                     logs / f"{ecg}_evaluate.log")
+            row.update(ten_second_checks(ws, ecg))
         rows.append({**row, **{f"{k}_s": round(v, 1) for k, v in seconds.items()}})
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
@@ -169,14 +165,15 @@ def main() -> None:
                 & (table["avl_rs_diff_fell"] >= TARGETS["avl_rs_diff_fell"])
                 & (table["avl_rank"] <= TARGETS["avl_rank"]))
     if args.ten_second:
-        met &= table["ecg_probe_ecgs_auc"] >= table["probe_lockbox_auc"]
+        met &= table["probe_verdict"] != "below"
     table["targets_met"] = np.where(met, "yes", "NO")
     print(f"\n{machine_line()}")
     morph_targets = (f"risk rose >= {TARGETS['risk_rose']:.0%}, aVL_rs_diff fell >= "
                      f"{TARGETS['avl_rs_diff_fell']:.0%}, aVL rank (QRS change over amplitude) <= "
                      f"{TARGETS['avl_rank']}")
-    ten_second_target = ("10-s model's lockbox scd1 AUC on the probe's ECGs >= the median-beat "
-                         "probe's")
+    ten_second_target = ("10-s model's lockbox scd1 AUC on the probe's ECGs not below the "
+                         "median-beat probe's (the paired interval of the difference not wholly "
+                         "below 0)")
     print("targets: " + "; ".join(
         ([] if args.ten_second_only else [morph_targets])
         + ([ten_second_target] if args.ten_second else [])))

@@ -565,6 +565,17 @@ def test_the_paired_difference_interval_is_narrower_than_either_auc_interval():
     assert out["difference_hi"] - out["difference_lo"] < 0.5 * (one["auc_hi"] - one["auc_lo"])
     same = mt.paired_auc_difference(y, a, a, patients, 50, 0)
     assert same == {"difference": 0.0, "difference_lo": 0.0, "difference_hi": 0.0}
+    assert mt.difference_verdict(out["difference_lo"], out["difference_hi"]) == "above"
+    flipped = mt.paired_auc_difference(y, b, a, patients, 300, 0)
+    assert mt.difference_verdict(flipped["difference_lo"], flipped["difference_hi"]) == "below"
+    assert mt.difference_verdict(same["difference_lo"], same["difference_hi"]) == "tie"
+
+
+@pytest.mark.parametrize("lo, hi, verdict", [
+    (0.001, 0.05, "above"), (-0.05, -0.001, "below"), (-0.03, 0.03, "tie"),
+    (0.0, 0.02, "tie"), (-0.02, 0.0, "tie"), (np.nan, np.nan, "tie"), (np.nan, -0.01, "below")])
+def test_a_difference_is_a_tie_unless_its_whole_interval_is_on_one_side_of_zero(lo, hi, verdict):
+    assert mt.difference_verdict(lo, hi) == verdict
 
 
 def test_evaluation_bootstrap_resamples_patients_not_ecgs():

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scdecg.report import build_report
+from scdecg.report import build_report, probe_check
 
 MODEL = "predictions/ntuh_scd_model_demo_1"
 STATS = "morphing_outputs/morph-stats.feather"
@@ -113,9 +113,30 @@ def test_the_probe_check_compares_the_model_on_the_probes_own_ecgs(tmp_path):
     assert "| median-beat probe | 90 | 18 | 0.780 | 0.600 | 0.900 | 0.790 | 0.010 | -0.031 | " \
            "0.052 | x |" in models
     checks = text[text.index("## Was the planted biomarker recovered?"):]
-    assert "| lockbox AUC scd1 ≥ the median-beat probe's | 0.790 vs 0.780 on 90 ECGs " \
-           "(difference +0.010, bootstrap interval -0.031 to +0.052) | yes |" in checks
+    assert "| lockbox AUC scd1 not below the median-beat probe's (paired interval) | 0.790 vs " \
+           "0.780 on 90 ECGs (difference +0.010, bootstrap interval -0.031 to +0.052: a tie) " \
+           "| yes |" in checks
     assert "lockbox AUC scd1 ≥ 0.75 | 0.700 | NO" in checks
+
+
+@pytest.mark.parametrize("model_auc, lo, hi, words, passed", [
+    (0.750, -0.061, -0.002, "below the probe", "NO"),
+    (0.778, -0.033, 0.029, "a tie", "yes"),          # below as a point, within chance
+    (0.820, 0.004, 0.071, "above the probe", "yes")])
+def test_the_probe_check_fails_only_when_the_model_is_below_the_probe_beyond_chance(
+        model_auc, lo, hi, words, passed):
+    """The check reads the paired interval of the difference, not the two points: a model
+    0.002 below the probe with an interval of -0.033 to +0.029 is a tie and passes; one whose
+    interval lies wholly below 0 fails."""
+    probe = pd.Series({"n": 90, "auc": 0.780, "model_auc": model_auc,
+                       "difference": model_auc - 0.780, "difference_lo": lo,
+                       "difference_hi": hi})
+    check = probe_check("ntuh_scd_model_demo_1", "lockbox", 0.700, probe)
+    assert check.criterion == "lockbox AUC scd1 not below the median-beat probe's (paired interval)"
+    assert check.value == (f"{model_auc:.3f} vs 0.780 on 90 ECGs (difference "
+                           f"{model_auc - 0.780:+.3f}, bootstrap interval {lo:+.3f} to {hi:+.3f}: "
+                           f"{words})")
+    assert check.passed is (passed == "yes")
 
 
 def _png(path):

@@ -193,3 +193,14 @@ def paired_auc_difference(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarra
     lo, hi = percentile_interval(replicates, level)
     return {"difference": roc_auc(y, a) - roc_auc(y, b), "difference_lo": lo,
             "difference_hi": hi}
+
+
+def difference_verdict(lo: float, hi: float) -> str:
+    """How a paired difference A - B reads from its interval: ``"above"`` when the whole
+    interval is above 0, ``"below"`` when it is all below 0, else ``"tie"`` (the interval
+    holds 0, or is not finite: no evidence either way)."""
+    if np.isfinite(lo) and lo > 0:
+        return "above"
+    if np.isfinite(hi) and hi < 0:
+        return "below"
+    return "tie"
