@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from measure import machine_line, measure
+from scdecg.baselines import PROBE
 from scdecg.workspace import (CONFIG_FILE, MODEL_DIRS, MORPH_INDEPENDENT,
                               MORPH_TABLE, VAE_DIR, step, steps_through, took_a_step)
 
@@ -46,7 +47,6 @@ BEAT_STEP, VAE_STEP, MORPH_STEP = "train_beat", "s08", "s10"   # keys of workspa
 ECG_STEP, PREDICT_STEP, EVALUATE_STEP = "train_ecg", "predict", "evaluate"
 X02, S08, S10 = (step(k).script for k in (BEAT_STEP, VAE_STEP, MORPH_STEP))
 X01, X03, X05 = (step(k).script for k in (ECG_STEP, PREDICT_STEP, EVALUATE_STEP))
-BASELINE = "median-beat probe"   # the linear baseline the 10-s model is held against
 BUILD_UNTIL = "x05"
 INDEPENDENT_SEED_OFFSET = 100   # the independent model of seed s is trained with seed s + 100
 STEERING_SEED_STEP = 10         # steering models of seed s: seeds s, s + 10, s + 20, ...
@@ -101,7 +101,7 @@ def ten_second_checks(ws: Path, name: str) -> dict:
 
     table = pd.read_csv(split_file(ws / predictions_folder(name), BASELINES_STEM, "lockbox")
                         ).set_index("model")
-    probe = table.loc[BASELINE]
+    probe = table.loc[PROBE]   # the linear baseline the 10-s model is held against
     return {"ecg_lockbox_auc": float(table.at[name, "auc"]),
             "ecg_probe_ecgs_auc": float(probe["model_auc"]),
             "probe_lockbox_auc": float(probe["auc"]),
