@@ -319,6 +319,10 @@ def section_models(r: Report, labels: pd.DataFrame | None,
     return scd1
 
 
+#: How :func:`probe_check` words a paired difference's verdict.
+VERDICT_WORDS = {"above": "above the probe", "tie": "a tie", "below": "below the probe"}
+
+
 def probe_check(model: str, split: str, auc: float, probe: pd.Series) -> Check:
     """The deep model's scd1 AUC against the median-beat probe's, on the ECGs the probe
     scored. The check fails when the model is below the probe beyond chance: the paired
@@ -337,10 +341,6 @@ def probe_check(model: str, split: str, auc: float, probe: pd.Series) -> Check:
                             "(paired interval)", value, verdict != "below")
     return Check(model, f"{split_label(split)} AUC scd1 ≥ the {PROBE}'s",
                  f"{auc:.3f} vs {probe['auc']:.3f}", bool(auc >= probe["auc"]))
-
-
-#: How :func:`probe_check` words a paired difference's verdict.
-VERDICT_WORDS = {"above": "above the probe", "tie": "a tie", "below": "below the probe"}
 
 
 def section_learning_curves(r: Report) -> None:
