@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,22 @@ def test_separation_is_noted_and_one_class_half_is_an_error():
     frame["scd1"] = 0.0
     with pytest.raises(PipelineError, match="only one class"):
         en.cross_fit(frame, INPUTS, "scd1", seed=42)
+
+
+
+def test_a_singular_hessian_gives_coefficients_without_standard_errors_and_a_note():
+    """A small, nearly separated half (x04 on a 120-patient cohort): statsmodels cannot invert
+    the Hessian for the clustered covariance; the fit keeps its coefficients, with NaN
+    standard errors and the reason, instead of stopping the step."""
+    frame = pd.read_csv(Path(__file__).parent / "data" / "ensemble_singular_half.csv")
+    fit = en.fit_half(frame, INPUTS, "scd1", 0)
+    assert np.isfinite(fit.params).all() and len(fit.params) == len(INPUTS) + 1
+    assert np.isnan(fit.bse).all() and np.isnan(fit.pvalues).all()
+    assert np.isnan(fit.conf_int).all()
+    assert any("Hessian is singular" in note for note in fit.notes)
+    direct = sm.GLM(frame["scd1"].to_numpy(float), en.design(frame, INPUTS),
+                    family=sm.families.Binomial()).fit()
+    np.testing.assert_allclose(fit.params, direct.params, rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------- the script

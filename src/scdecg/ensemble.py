@@ -246,10 +246,19 @@ def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: in
     kept, dropped = estimable_columns(frame, columns)
     groups = pd.factorize(frame["ptId"].astype(str), sort=True)[0]
     notes = []
+    model = sm.GLM(y, design(frame, kept), family=sm.families.Binomial())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sm.GLM(y, design(frame, kept), family=sm.families.Binomial()).fit(
-            cov_type="cluster", cov_kwds={"groups": groups})
+        try:
+            result = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
+            robust = True
+        except np.linalg.LinAlgError:
+            # (near-)separation in a small half: the Hessian at the estimate is singular, so
+            # the clustered sandwich cannot be formed; the coefficients still can
+            result = model.fit()
+            robust = False
+            notes.append("the Hessian is singular at the estimate (near-separation): no "
+                         "cluster-robust standard errors")
     for w in caught:
         if issubclass(w.category, PerfectSeparationWarning):
             notes.append("perfect separation: the maximum-likelihood estimate does not exist; "
@@ -260,10 +269,13 @@ def fit_half(frame: pd.DataFrame, columns: Sequence[str], outcome: str, half: in
     if not np.all(np.isfinite(params)):
         raise PipelineError(f"ensemble fit on {_rows(half)}: the fit gave non-finite "
                             "coefficients")
-    return Fit(terms=[INTERCEPT, *kept], params=params,
-               bse=np.asarray(result.bse, dtype=np.float64),
-               pvalues=np.asarray(result.pvalues, dtype=np.float64),
-               conf_int=np.asarray(result.conf_int(), dtype=np.float64), dropped=dropped,
+    def robust_or_nan(values) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        return values if robust else np.full_like(values, np.nan)
+
+    return Fit(terms=[INTERCEPT, *kept], params=params, bse=robust_or_nan(result.bse),
+               pvalues=robust_or_nan(result.pvalues),
+               conf_int=robust_or_nan(result.conf_int()), dropped=dropped,
                notes=sorted(set(notes)), n=y.size, n_pos=n_pos,
                n_patients=int(frame["ptId"].nunique()))
 
