@@ -23,7 +23,7 @@ COVARIATE_DF = _COVARIATE_DF
 ECG_DIR = _TEN_SEC_DIR
 GAIN_REPORT = _GAIN_REPORT
 OUTPUT_TABLE = AVL_FEATURES
-RPEAK_REFINEMENT = _RPEAK_REFINEMENT  # "published": largest |aVL| within ±100 samples of each detection
+RPEAK_REFINEMENT = _RPEAK_REFINEMENT  # "published": biosppy's last step, the aVL peak that stands out within ±0.2 s
 LOWPASS_HZ = _LOWPASS_HZ  # zero-phase low-pass cutoff; 0 = none (published)
 MIN_BEATS = _MIN_BEATS    # 1: a median beat from any number of windows (published)
 MIN_AVL_RANGE = _MIN_AVL_RANGE_MV  # 0: no flatness check (published)
@@ -33,9 +33,10 @@ HELP = {
     "ecg_dir": "folder of 10-s ECGs (<studyId>.npy, µV, written by x03)",
     "gain_report": "x03's report: ECGs it failed or left unresolved are not measured ('' to ignore)",
     "output_table": "per-ECG result table",
-    "rpeak_refinement": "how Hamilton's aVL detections are moved: published (to the largest "
-                        "absolute deflection within ±100 samples), qrs_centre (to the aVL QRS "
-                        "centre, see DEVIATIONS.md) or none",
+    "rpeak_refinement": "how Hamilton's aVL detections are moved: published (as biosppy's "
+                        "segmenter: to the peak, within ±0.2 s, of the polarity that stands "
+                        "out more), qrs_centre (to the aVL QRS centre, see DEVIATIONS.md) or "
+                        "none",
     "lowpass_hz": ("zero-phase low-pass cutoff before feature extraction (0: none, as "
                    "published; otherwise 0.5 Hz to below 250 Hz, half the sampling rate)"),
     "min_beats": "fewest beat windows that make a median beat (1: as published)",

@@ -69,7 +69,7 @@ TARGETS: dict[str, Target] = {
                    ("implied_leads", "estimate_gains", "relative_residual", "_near", "correct_gain"),
                    ("tests/test_gain.py", "-k", "not x03")),
     "features": Target("features.py",
-                       ("refine_to_deflection", "lowpass", "minmax", "find_r", "find_s",
+                       ("refine_by_peak_contrast", "lowpass", "minmax", "find_r", "find_s",
                         "rs_slopes", "avl_features"),
                        ("tests/test_features.py", "-k", "not x06")),
     "losses": Target("training/losses.py", ("masked_loss",),

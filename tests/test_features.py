@@ -261,19 +261,50 @@ def test_x06_names_a_missing_input(tmp_path):
 
 
 # ------------------------------------------------------------- published behaviour and switches
-def test_refine_to_deflection_moves_to_the_largest_absolute_value_within_100_samples():
-    """Row 5: the published segmenter's last step, written from its description."""
-    lead = np.zeros(2000)
-    lead[500] = 0.8
-    lead[560] = -1.5                    # larger in absolute value: wins
-    lead[1000] = 2.0
-    lead[1400] = 0.5                    # 101 samples from the detection at 1299: out of reach
-    lead[1300] = 0.1
-    moved = features.refine_to_deflection(lead, np.array([480, 640, 990, 1010, 1299]))
-    assert moved.tolist() == [560, 1000, 1300]   # 990 and 1010 both land on 1000: one peak
+def gaussians(n: int = 1000, **waves: tuple[float, float, float]) -> np.ndarray:
+    """A lead of Gaussian waves: name=(centre, width, amplitude)."""
+    t = np.arange(n)
+    return sum(a * np.exp(-0.5 * ((t - c) / w) ** 2) for c, w, a in waves.values())
+
+
+def test_the_published_refinement_takes_the_polarity_that_stands_out_more():
+    """The last step of biosppy's Hamilton segmenter (which the published x06 ran), checked by
+    hand: an R of +1.0 mV beside a deeper S of -1.05 mV stays on the R, because R stands 0.95
+    above the next maximum (T) and S only 0.75 below the next minimum (Q); the largest |value|
+    (the S) is not the rule."""
+    lead = gaussians(q=(470, 4, -0.3), r=(500, 4, 1.0), s=(515, 4, -1.05), t=(580, 20, 0.05))
+    assert features.refine_by_peak_contrast(lead, np.array([505])).tolist() == [500]
+    # a small r before a deep S that stands far out: the S
+    lead = gaussians(r=(500, 4, 0.2), s=(520, 4, -1.5), q=(460, 4, -0.1), t=(580, 20, 0.15))
+    assert features.refine_by_peak_contrast(lead, np.array([505])).tolist() == [520]
+    # two detections of one complex are one peak; "none" keeps the detections
+    lead = gaussians(r=(500, 4, 1.0), t=(580, 20, 0.2), q=(470, 4, -0.3), s=(520, 4, -0.4))
+    assert features.refine_by_peak_contrast(lead, np.array([490, 510])).tolist() == [500]
     assert features.refine_rpeaks(lead, np.array([480]), "none").tolist() == [480]
     with pytest.raises(ValueError, match="unknown R-peak refinement"):
         features.refine_rpeaks(lead, np.array([480]), "biosppy")
+
+
+def test_the_published_refinement_at_edges_plateaus_and_lone_peaks():
+    # near the start the window is [0, p + 100): a flat baseline gives second peaks of 0
+    lead = np.zeros(1000)
+    lead[30], lead[60] = 1.0, -0.5
+    assert features.refine_by_peak_contrast(lead, np.array([5])).tolist() == [30]
+    # one maximum and one minimum, no plateau: no second peak of either polarity, and the
+    # segmenter then takes the one later in the window, whatever the amplitudes
+    lead = np.sin(2 * np.pi * np.arange(1000) / 200)
+    assert features.refine_by_peak_contrast(lead, np.array([200])).tolist() == [250]
+    assert features.refine_by_peak_contrast(lead, np.array([300])).tolist() == [350]
+    # no extremum at all in the window: no peak
+    ramp = np.arange(1000, dtype=np.float64)
+    assert features.refine_by_peak_contrast(ramp, np.array([500])).tolist() == []
+    # the window is [p - 0.2 s, p + 0.2 s) at any rate: 100 samples each side at 500 Hz, 50 at
+    # 250 Hz, where the R 50 samples after the detection is out of reach and the small
+    # negative deflection, standing 0.2 below the baseline, is all there is
+    lead = np.zeros(1000)
+    lead[500], lead[430] = 1.0, -0.2
+    assert features.refine_by_peak_contrast(lead, np.array([450])).tolist() == [500]
+    assert features.refine_by_peak_contrast(lead, np.array([450]), fs=250).tolist() == [430]
 
 
 def test_x06_default_uses_the_published_refinement():
@@ -281,7 +312,7 @@ def test_x06_default_uses_the_published_refinement():
     ecg, truth = gaussian_ecg(rng, hr=75, noise_mv=0.01)
     out = features.avl_features(ecg)
     avl = features.lowpass(features.zero_mode(ecg.astype(np.float64)))[AVL]
-    expected = features.refine_to_deflection(avl, features.detect_rpeaks_hamilton(avl))
+    expected = features.refine_by_peak_contrast(avl, features.detect_rpeaks_hamilton(avl))
     assert out.rpeaks.tolist() == expected.tolist()
     assert np.abs(out.rpeaks[1:-1] - truth[1:-1]).max() <= 3   # on the R wave (aVL positive)
     centre = features.avl_features(ecg, refine="qrs_centre")
@@ -477,16 +508,8 @@ def test_lowpass_is_scipy_butterworth_along_time_and_zero_turns_it_off():
     np.testing.assert_array_equal(features.lowpass(x, cutoff_hz=0), x)
 
 
-def test_minmax_and_deflection_search_at_the_signal_edges():
+def test_minmax_of_a_short_ramp():
     np.testing.assert_allclose(features.minmax(np.array([2.0, 3.0, 4.0])), [0.0, 0.5, 1.0])
-    lead = np.zeros(1000)
-    lead[0] = -3.0                                   # the largest deflection at sample 0
-    assert features.refine_to_deflection(lead, np.array([5])).tolist() == [0]
-    lead = np.zeros(1000)
-    lead[600] = 2.0                                  # exactly +100 samples from the detection
-    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]
-    lead[601] = 5.0                                  # one beyond the search: not reached
-    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [600]
 
 
 def test_find_r_takes_the_highest_peak_within_centre_plus_minus_60_edges_included():
@@ -629,8 +652,8 @@ def test_minmax_and_the_deflection_search_whatever_the_input_types():
     np.testing.assert_array_equal(features.minmax(x), (wide - wide.min()) / np.ptp(wide))
     lead = np.zeros(2000)
     lead[560], lead[1000] = -1.5, 2.0
-    assert features.refine_to_deflection(lead, np.array([480.0, 990.0])).tolist() == [560, 1000]
-    empty = features.refine_to_deflection(lead, np.array([], dtype=np.int64))
+    assert features.refine_by_peak_contrast(lead, np.array([480.0, 990.0])).tolist() == [560, 1000]
+    empty = features.refine_by_peak_contrast(lead, np.array([], dtype=np.int64))
     assert empty.dtype == np.int64 and len(empty) == 0
 
 
@@ -639,4 +662,6 @@ def test_lowpass_and_deflection_of_stored_types_work_in_float64():
     np.testing.assert_array_equal(features.lowpass(x), features.lowpass(x.astype(np.float64)))
     lead = np.zeros(1000, dtype=np.int16)
     lead[450], lead[520] = 30000, -32768          # int16's most negative value, in µV
-    assert features.refine_to_deflection(lead, np.array([500])).tolist() == [520]
+    # computed in float64 (in int16, 30000 - (-32768) would wrap around): the maximum stands
+    # 30000 above the baseline, more than 0.85 x the minimum's 32768 below it
+    assert features.refine_by_peak_contrast(lead, np.array([500])).tolist() == [450]

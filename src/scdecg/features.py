@@ -7,10 +7,10 @@ Per ECG (12, T) in millivolts:
 2. R-peaks on aVL with Hamilton's method (neurokit2's ``hamilton2002`` cleaning and detection,
    computed by :mod:`scdecg.hamilton`; only the aVL lead is processed unless the 12-lead
    median beat is asked for),
-   each moved, as the published segmenter did, to the largest absolute deflection of the lead
-   within ±100 samples (:func:`refine_to_deflection`; ``refine="qrs_centre"`` moves it to the
-   centre of the aVL QRS complex instead, :func:`refine_to_qrs`; ``refine="none"`` keeps
-   Hamilton's own detection points);
+   each moved, as the published segmenter (biosppy's) did, to the peak of the polarity that
+   stands out more within ±200 ms (:func:`refine_by_peak_contrast`; ``refine="qrs_centre"``
+   moves it to the centre of the aVL QRS complex instead, :func:`refine_to_qrs`;
+   ``refine="none"`` keeps Hamilton's own detection points);
 3. ±250-sample windows around them, without the first and last peak and without windows that
    cross the record's edges (dropped, never padded); their sample-wise median is the median
    beat (12, 500), centred on the QRS;
@@ -57,11 +57,14 @@ FLAT_RUN = 3             # ... for this many consecutive samples: the S point
 MIN_BEATS = 3            # fewer usable windows than this: no median beat
 MIN_AVL_RANGE_MV = 0.05  # an aVL lead (or median beat) spanning less than this is flat
 MIN_R_PROMINENCE = 0.05  # an R candidate must stand this far (normalised units) above its sides
-#: How Hamilton detections are moved: "published" (largest |deflection| within ±100 samples,
-#: as the published segmenter did), "qrs_centre" (slope-energy QRS centre) or "none".
+#: How Hamilton detections are moved: "published" (the last step of the segmenter the
+#: published code used, :func:`refine_by_peak_contrast`), "qrs_centre" (slope-energy QRS
+#: centre) or "none".
 RPEAK_REFINEMENTS = ("published", "qrs_centre", "none")
 RPEAK_REFINEMENT = "published"
-DEFLECTION_SEARCH = 100  # "published": a detection moves within ±100 samples (200 ms)
+PEAK_SEARCH_S = 0.2      # "published": peaks are looked for within ±0.2 s of a detection ...
+PEAK_APART_S = 0.05      # ... a polarity's second peak lies more than 0.05 s from its first ...
+POLARITY_RATIO = 0.85    # ... and the positive peak wins if it stands out > 0.85 × the negative
 REFINE_SEARCH = 75       # "qrs_centre": a detection moves to the aVL QRS within ±75 samples (150 ms)
 REFINE_SMOOTH = 21       # samples (42 ms) of centred smoothing of the aVL slope energy
 REFINE_BAND_HZ = (5.0, 30.0)
@@ -114,18 +117,62 @@ def detect_rpeaks_hamilton(lead: np.ndarray, fs: int = FS) -> np.ndarray:
     return hamilton.detect(lead, fs)
 
 
-def refine_to_deflection(lead: np.ndarray, rpeaks: np.ndarray,
-                         search: int = DEFLECTION_SEARCH) -> np.ndarray:
-    """Move each detection to the sample of largest ``|lead|`` within ±``search`` samples.
+def _extremum_candidates(window: np.ndarray, maxima: bool) -> np.ndarray:
+    """Indices of ``window``'s local maxima (or minima) where the slope's sign turns, plus
+    every index where the next sample is equal (plateaus count as both), ordered from the
+    most extreme; equal values: the later index first for maxima, the earlier for minima."""
+    step = np.diff(window)
+    turn = np.diff(np.sign(step))
+    found = np.flatnonzero(turn < 0 if maxima else turn > 0) + 1
+    found = np.concatenate([found, np.flatnonzero(step == 0)])
+    order = np.lexsort((found, window[found]))       # value, then index, ascending
+    return found[order[::-1]] if maxima else found[order]
 
-    This is the last step of the Hamilton segmenter the published code used (written here
-    from its description). Detections that land on the same sample become one.
+
+def _first_two_apart(candidates: np.ndarray, apart: float) -> list[int]:
+    """The first candidate and the next one more than ``apart`` samples from it."""
+    if len(candidates) == 0:
+        return []
+    first = int(candidates[0])
+    far = candidates[np.abs(candidates - first) > apart]
+    return [first] if len(far) == 0 else [first, int(far[0])]
+
+
+def refine_by_peak_contrast(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS) -> np.ndarray:
+    """Move each detection to its R-peak as the last step of biosppy's Hamilton segmenter
+    (which the published x06 ran) does; written here from that rule.
+
+    In the window [p − L, p + L) (L = ceil(0.2 s · fs), clipped at the record's ends) take the
+    two highest maxima at least 0.05 s apart and the two deepest minima likewise. The
+    positive peak wins when it stands out from the second maximum by more than 0.85 × the
+    amount the negative peak stands out from the second minimum; else the negative peak. A
+    polarity without a second peak wins by default; when neither has one, the one later in
+    the window wins (the segmenter compares the two peaks' positions, not their values), and
+    a window with no extremum at all gives no peak. Peaks landing on one sample become one.
     """
-    lead = np.abs(np.asarray(lead, dtype=np.float64))
+    lead = np.asarray(lead, dtype=np.float64)
+    half = int(np.ceil(PEAK_SEARCH_S * fs))
+    apart = PEAK_APART_S * fs
     moved = []
     for p in np.asarray(rpeaks, dtype=np.int64):
-        lo, hi = max(p - search, 0), min(p + search + 1, len(lead))
-        moved.append(lo + int(np.argmax(lead[lo:hi])))
+        lo = max(int(p) - half, 0)
+        window = lead[lo:int(p) + half]
+        pos = _first_two_apart(_extremum_candidates(window, maxima=True), apart)
+        neg = _first_two_apart(_extremum_candidates(window, maxima=False), apart)
+        if len(pos) == 2 and len(neg) == 2:
+            pos_contrast = abs(window[pos[0]] - window[pos[1]])
+            neg_contrast = abs(window[neg[0]] - window[neg[1]])
+            chosen = pos[0] if pos_contrast > POLARITY_RATIO * neg_contrast else neg[0]
+        elif len(pos) < 2 and len(neg) < 2:
+            if not pos or not neg:
+                continue
+            chosen = pos[0] if pos[0] > neg[0] else neg[0]
+        else:
+            lone = pos if len(pos) < 2 else neg
+            if not lone:
+                continue
+            chosen = lone[0]
+        moved.append(lo + chosen)
     return np.unique(np.asarray(moved, dtype=np.int64))
 
 
@@ -133,7 +180,7 @@ def refine_rpeaks(lead: np.ndarray, rpeaks: np.ndarray, how: str = RPEAK_REFINEM
                   fs: int = FS) -> np.ndarray:
     """Hamilton detections moved as ``how`` (one of :data:`RPEAK_REFINEMENTS`) says."""
     if how == "published":
-        return refine_to_deflection(lead, rpeaks)
+        return refine_by_peak_contrast(lead, rpeaks, fs)
     if how == "qrs_centre":
         return refine_to_qrs(lead, rpeaks, fs)
     if how == "none":
