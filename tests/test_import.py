@@ -166,7 +166,7 @@ def test_windows_long_and_short_records():
     assert len(every) == 2 and every[1][0, 0] == N_SAMPLES  # the 5-s tail is not a window
     assert len(cut_windows(x, WindowOptions(all_windows=True, max_windows=1))[0]) == 1
     short = x[:, :8 * FS]
-    with pytest.raises(RecordRefused, match=r"too short: 8.00 s < 10 s"):
+    with pytest.raises(RecordRefused, match=r"too short: 4000 of 5000 samples at 500 Hz \(8.000 s < 10 s"):
         cut_windows(short, WindowOptions())
     padded, pad = cut_windows(short, WindowOptions(pad_short=True))
     assert pad == 2 * FS and padded[0].shape == (12, N_SAMPLES)
@@ -262,10 +262,11 @@ def test_bad_labels_tables_are_refused_by_name(tmp_path, frame, match):
 
 def test_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
     """"NA", "nan", "None", "null" are usable record and patient ids, not empty cells;
-    in other columns they still mean missing."""
+    in number columns they mean missing; in cardiac_cause, where an empty cell means a
+    control, they are refused (an arrest of unknown cause must not become a control)."""
     path = tmp_path / "labels.csv"
     path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
-                    "NA,None,NA,male,30,true\nnan,null,55,female,NA,\nNULL,x,60,male,10,NA\n")
+                    "NA,None,NA,male,30,true\nnan,null,55,female,NA,\nNULL,x,60,male,10,\n")
     table = read_labels(path)
     assert table["record_id"].tolist() == ["NA", "nan", "NULL"]
     assert table["patient_id"].tolist() == ["None", "null", "x"]
@@ -275,10 +276,47 @@ def test_ids_that_pandas_would_read_as_missing_are_ids(tmp_path):
     assert np.isnan(rows["age"].iloc[0]) and rows["scd1"].tolist() == [1.0, 0.0]
     assert rows["group"].tolist() == ["study", "control"]
     assert set(refused) == {"nan"}  # a control without days_to_event
+    for unknown in ("NA", "N/A", "#N/A", "NULL"):
+        path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                        f"a,p,50,male,30,true\nb,q,60,male,30,{unknown}\n")
+        with pytest.raises(PipelineError, match=rf"row 2 \(record_id 'b'\), column "
+                           rf"cardiac_cause: '{unknown}' is not true/false .*empty for a "
+                           "control"):
+            cohort_rows(read_labels(path), CohortReport())
     path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
                     "a,,50,male,3,\n")
     with pytest.raises(PipelineError, match=r"row 1 \(record_id 'a'\): patient_id is empty"):
         read_labels(path)
+
+
+
+def test_real_world_labels_tables_keep_every_value_in_its_column(tmp_path):
+    """Spreadsheet habits: rows ending in a stray comma (pandas would take the first column as
+    the index and shift every value one column left), fractional ages, M/F, a Feather
+    table's boolean labels; and columns the import does not read are named, not dropped."""
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,patient_id,age,sex,scd1,QRS_duration\n"
+                    "r0,r0,63.47,M,1,128,\nr1,r1,71.9,F,0,90,\nr2,r2,55,female,0,100,\n")
+    report = CohortReport()
+    rows, _ = cohort_rows(read_labels(path), report)
+    assert rows["ecg_id"].tolist() == ["r0", "r1", "r2"]
+    assert rows["patient_ngsci_id"].tolist() == ["r0", "r1", "r2"]
+    assert rows["age"].tolist() == [63.0, 71.0, 55.0]
+    assert rows["female"].tolist() == [0.0, 1.0, 1.0]
+    assert rows["scd1"].tolist() == [1.0, 0.0, 0.0]
+    notes = " | ".join(message for _, message in report.notes)
+    assert "age with a fraction" in notes
+    assert "column(s) not used" in notes and "'QRS_duration' 1" in notes
+    table = pd.DataFrame({"record_id": ["a", "b"], "patient_id": ["p", "q"], "age": [60.5, 70.0],
+                          "sex": ["f", "m"], "scd1": [True, False]})
+    table.to_feather(tmp_path / "labels.feather")
+    rows, _ = cohort_rows(read_labels(tmp_path / "labels.feather"), CohortReport())
+    assert rows["scd1"].tolist() == [1.0, 0.0] and rows["age"].tolist() == [60.0, 70.0]
+    assert rows["female"].tolist() == [1.0, 0.0]
+    # a table that is not comma-separated: the columns found are the file's, nothing added
+    path.write_text("record_id;patient_id;age;sex;scd1\nr0;r0;60;male;1\n")
+    with pytest.raises(PipelineError, match=r"found: 'record_id;patient_id;age;sex;scd1'; "):
+        read_labels(path, optional=("age", "sex"))
 
 
 def test_feather_labels_read_like_csv(tmp_path):
@@ -347,7 +385,7 @@ def test_wfdb_folder_imports_sample_by_sample(tmp_path):
     assert log.loc["d_nan", "reason"] == "NaN or infinite samples in lead V2: 10 of the 5500 read"
     assert log.loc["a250", "seconds"] == 12.0 and log.loc["b1000", "seconds"] == 10.0
     assert log.loc["late_nan", "status"] == "imported"  # NaNs after the imported 10 s
-    assert log.loc["e_short", "reason"].startswith("too short: 8.00 s < 10 s")
+    assert log.loc["e_short", "reason"].startswith("too short: 4000 of 5000 samples")
     assert log.loc["f_nov4", "reason"].startswith("missing lead(s) V4 (found: I, II, III")
     assert log.loc["g_unit", "reason"].startswith("unknown unit 'mmHg' of lead")
     assert log.loc["c_limb", "derived_leads"] == "III;aVR;aVL;aVF"

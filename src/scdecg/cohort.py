@@ -74,7 +74,7 @@ SHOCKABLE_RHYTHMS: tuple[str, ...] = (SHOCKABLE_RHYTHM,)
 OTHER_RHYTHMS: tuple[str, ...] = ("PEA", "asystole")
 #: Ages are digits, optionally with the export's "+" suffix ("89+"); above this they are refused.
 MAX_AGE = 120
-AGE_PATTERN = r"(\d+)(?:\.0+)?(\+?)"
+AGE_PATTERN = r"(\d+)(\.\d*)?(\+?)"
 #: A timezone suffix on a datetime ("Z", "+08:00", "-0500"); removed, the clock time kept.
 TIMEZONE_SUFFIX = r"\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
 #: Distinct odd values named in one summary line.
@@ -372,7 +372,8 @@ def first_row_per_ecg(df: pd.DataFrame, source: Path, group: str, report: Cohort
 
 
 def parse_age(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
-    """Whole years: digits, optionally with the export's "+" suffix ("89+" -> 89).
+    """Whole years: digits, optionally with a fraction or the export's "+" suffix
+    ("89+" -> 89, "63.47" -> 63: the first run of digits, as the published x01 took).
 
     Anything else ("-5", "1e2", "6O", "45,5") and ages above :data:`MAX_AGE` become NaN;
     each kind is counted, naming the values.
@@ -382,10 +383,13 @@ def parse_age(values: pd.Series, group: str, report: CohortReport) -> pd.Series:
     age = parts[0].astype(float)
     no_digits = ~text.str.contains(r"\d", regex=True).fillna(False).astype(bool)
     report.note(group, "age missing or without digits -> NaN", int(no_digits.sum()))
-    report.note_values(group, "age not whole years (digits, optionally '+') -> NaN",
+    report.note_values(group, "age not years (digits, optionally a fraction or '+') -> NaN",
                        text[~no_digits & age.isna()])
     report.note(group, "age with extra characters (e.g. '89+') -> its first digits",
-                int((parts[1] == "+").sum()))
+                int((parts[2] == "+").sum()))
+    fraction = parts[1].fillna("").str.strip(".0") != ""
+    report.note(group, "age with a fraction (e.g. '63.47') -> whole years (its first digits)",
+                int(fraction.sum()))
     too_old = age > MAX_AGE
     report.note_values(group, f"age above {MAX_AGE} -> NaN", text[too_old])
     return age.mask(too_old).astype(float)

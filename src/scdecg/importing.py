@@ -76,6 +76,10 @@ MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_
                        "qt_interval", "qtc_frederica")
 #: Optional ECG flags (true/false, 1/0; missing -> false, as in x01).
 FLAG_COLUMNS = ("stelev", "stdown", "dltwv", "lbbb", "paced")
+#: Cells that spreadsheets and databases write for "no value" (case ignored). The table is
+#: read as written; these are missing in number and flag columns, but not in cardiac_cause,
+#: where an empty cell means a control and an unknown cause is an error to be resolved.
+MISSING_WORDS = {"na", "n/a", "#n/a", "null", "nan", "none", "<na>"}
 TRUE_WORDS = {"true", "1", "1.0", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "0.0", "no", "n", "f"}
 #: Sampling rates accepted (Hz): from PTB-XL's 100-Hz copies (and below) to high-resolution
@@ -580,8 +584,8 @@ def cut_windows(ecg500: np.ndarray, options: WindowOptions) -> tuple[list[np.nda
     n = ecg500.shape[1]
     if n < N_SAMPLES:
         if not options.pad_short:
-            raise RecordRefused(f"too short: {n / FS:.2f} s < {SECONDS:g} s "
-                                "(--pad-short pads it)")
+            raise RecordRefused(f"too short: {n} of {N_SAMPLES} samples at {FS} Hz "
+                                f"({n / FS:.3f} s < {SECONDS:g} s; --pad-short pads it)")
         if n == 0:
             raise RecordRefused("empty record: no samples")
         pad = N_SAMPLES - n
@@ -774,16 +778,14 @@ def read_labels(path: Path, optional: Sequence[str] = ()) -> pd.DataFrame:
             df = df.astype({c: "string" for c in df.columns}).astype(object)
             df = df.where(df.notna(), None)
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=True)
+            # As written: "NA", "N/A", "NULL" stay text (ids may be such words; MISSING_WORDS
+            # says where they mean no value); only an empty cell is missing. index_col=False:
+            # rows ending in a stray comma must not shift every column onto the next name.
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+            df = df.where(df.apply(lambda c: c.str.strip() != ""), None)
             # pandas renames a repeated header ("age", "age.1"): check the header as written
             written = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
             _check_unique_columns(list(written.iloc[0]) if len(written) else [], path)
-            # Ids are taken as written: "NA", "nan", "None" are ids, only an empty cell is not.
-            as_written = pd.read_csv(path, dtype=str, keep_default_na=False)
-            for i, name in enumerate(df.columns):
-                if str(name).strip() in ID_COLUMNS:
-                    text = as_written.iloc[:, i]
-                    df.iloc[:, i] = text.where(text.str.strip() != "", None)
     except PipelineError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
@@ -791,13 +793,14 @@ def read_labels(path: Path, optional: Sequence[str] = ()) -> pd.DataFrame:
                             f"{exc})") from exc
     _check_unique_columns(list(df.columns), path)
     df.columns = [str(c).strip() for c in df.columns]
+    found = list(df.columns)
     for column in optional:
         if column not in df.columns:
             df[column] = None
     missing = [c for c in LABEL_ID_COLUMNS if c not in df.columns]
     if missing:
         raise PipelineError(f"{path}: missing column(s) {', '.join(missing)} (found: "
-                            f"{', '.join(map(repr, df.columns))}; comma-separated)")
+                            f"{', '.join(map(repr, found))}; comma-separated)")
     if df.empty:
         raise PipelineError(f"{path}: no data rows (one row per record is expected)")
     given_labels = [c for c in LABELS if c in df.columns]
@@ -890,9 +893,18 @@ def _check_unique_columns(names: Sequence[object], path: Path) -> None:
                                 f"{', '.join(map(str, where))}); keep one")
 
 
-def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
+def _cell_text(df: pd.DataFrame, column: str, missing_words: bool = True) -> pd.Series:
+    """The column as stripped text; empty cells (and :data:`MISSING_WORDS`, unless
+    ``missing_words`` is False) missing."""
     text = df[column].astype("string").str.strip()
-    text = text.where(text != "")
+    blank = text == ""
+    if missing_words:
+        blank |= text.str.lower().isin(MISSING_WORDS)
+    return text.where(~blank.fillna(True).astype(bool))
+
+
+def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
+    text = _cell_text(df, column)
     number = pd.to_numeric(text, errors="coerce").astype(float)
     bad = text.notna() & number.isna()
     if bad.any():
@@ -907,18 +919,22 @@ def _number_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
     return number
 
 
-def _bool_column(df: pd.DataFrame, column: str, source: str) -> pd.Series:
-    """True/False per row; missing stays <NA>; anything else is an error naming the row."""
-    text = df[column].astype("string").str.strip().str.lower()
-    text = text.where(text != "")
+def _bool_column(df: pd.DataFrame, column: str, source: str,
+                 missing_words: bool = True) -> pd.Series:
+    """True/False per row; missing stays <NA>; anything else is an error naming the row
+    (``missing_words``: whether :data:`MISSING_WORDS` count as missing)."""
+    text = _cell_text(df, column, missing_words).str.lower()
     out = pd.Series(pd.NA, index=df.index, dtype="boolean")
     out[text.isin(TRUE_WORDS).fillna(False).astype(bool)] = True
     out[text.isin(FALSE_WORDS).fillna(False).astype(bool)] = False
     bad = text.notna() & out.isna()
     if bad.any():
         row = df.loc[bad].iloc[0]
+        hint = ("; leave it empty for a control, or give the arrest's cause"
+                if column == "cardiac_cause" else "")
         raise PipelineError(f"{source}: row {row['_row']} (record_id {row['record_id']!r}), "
-                            f"column {column}: {row[column]!r} is not true/false (or 1/0)")
+                            f"column {column}: {row[column]!r} is not true/false (or 1/0)"
+                            f"{hint}")
     return out
 
 
@@ -935,15 +951,23 @@ def cohort_rows(labels: pd.DataFrame, report: CohortReport) -> tuple[pd.DataFram
     out = pd.DataFrame({"ecg_id": labels["record_id"].astype(str).to_numpy(),
                         "patient_ngsci_id": labels["patient_id"].astype(str).to_numpy()},
                        index=labels.index)
-    out["age"] = parse_age(labels["age"], group_name, report)
-    out["female"] = parse_female(labels["sex"], group_name, report)
+    out["age"] = parse_age(_cell_text(labels, "age"), group_name, report)
+    sex = _cell_text(labels, "sex")
+    out["female"] = parse_female(sex.str.lower().map(lambda v: _SEX_LETTERS.get(v, v),
+                                                     na_action="ignore"), group_name, report)
+    known = {*LABEL_ID_COLUMNS, *EVENT_COLUMNS, *LABELS, *MEASUREMENT_COLUMNS, *FLAG_COLUMNS,
+             "VTVF", "_row"}
+    unused = [c for c in labels.columns if c not in known]
+    report.note_values(group_name, "labels-table column(s) not used (not a column the import "
+                                   "reads; names are case-sensitive, see docs/DATA.md)",
+                       pd.Series(unused, dtype="string"))
     days = (np.floor(_number_column(labels, "days_to_event", source))
             if "days_to_event" in labels.columns else pd.Series(np.nan, index=labels.index))
     out["days_to_event"] = days
     out["days_to_event_og"] = days
     refused: dict[str, str] = {}
     if mode == "events":
-        cardiac = _bool_column(labels, "cardiac_cause", source)
+        cardiac = _bool_column(labels, "cardiac_cause", source, missing_words=False)
         event = cardiac.notna()
         out["group"] = np.where(event, STUDY_GROUP, GROUP_CONTROL)
         cause = pd.Series(pd.NA, index=labels.index, dtype="string")
@@ -981,7 +1005,10 @@ def cohort_rows(labels: pd.DataFrame, report: CohortReport) -> tuple[pd.DataFram
         given = labels.loc[out.index]
         for name in LABELS:
             if name in given.columns:
-                value = _number_column(given, name, source)
+                # a boolean column (a Feather table's True/False) is 1/0
+                as_bits = given[name].map(lambda v: {"true": "1", "false": "0"}.get(
+                    str(v).strip().lower(), v), na_action="ignore")
+                value = _number_column(given.assign(**{name: as_bits}), name, source)
                 bad = value.notna() & ~value.isin([0.0, 1.0])
                 if bad.any():
                     row = given.loc[bad].iloc[0]
