@@ -747,8 +747,21 @@ def test_one_ecg_per_patient_counts_exactly_two_days_as_eligible():
     from scdecg.cohort import one_ecg_per_patient
 
     df = pd.DataFrame({"ecg_id": ["a5", "a2", "b1", "b0"], "patient_ngsci_id": ["pa", "pa", "pb", "pb"],
-                       "days_to_event": [5.0, 2.0, 1.0, 0.0]})
+                       "days_to_event": [5.0, 2.0, 1.0, 0.0], "group": "study"})
     assert one_ecg_per_patient(df)["ecg_id"].tolist() == ["a2", "b0"]
+
+
+def test_a_patient_in_the_study_group_and_a_control_year_stays_a_case():
+    """The published rule (smallest days >= 2 over all the patient's ECGs) would keep the
+    control-year ECG (829 days to its control ECG) over the study ECG (1452 days to the
+    arrest), turning an arrest into a non-event control."""
+    from scdecg.cohort import one_ecg_per_patient, patients_in_both_groups
+
+    df = pd.DataFrame({"ecg_id": ["s1", "c1", "c2", "s9"], "patient_ngsci_id": ["p", "p", "q", "r"],
+                       "days_to_event": [1452.0, 829.0, 30.0, 1.0],
+                       "group": ["study", "2015", "2016", "study"]})
+    assert one_ecg_per_patient(df)["ecg_id"].tolist() == ["s1", "c2", "s9"]
+    assert patients_in_both_groups(df).tolist() == ["p"]
 
 
 def test_pipeline_columns_need_the_x01_columns_count_two_days_and_make_vtvf_boolean(tmp_path):
@@ -788,3 +801,43 @@ def test_placeholder_draws_are_the_seeded_sequence_in_patient_order(tmp_path):
     np.testing.assert_allclose(out["qrsHorizAxis"], horiz)
     # numeric ids in the order pandas read them: 9 < 010 < 11
     assert patient_order(pd.Series(["010", "9", "11"])).tolist() == [1, 0, 2]
+
+
+def test_dates_without_a_day_odd_years_and_short_offsets():
+    from scdecg.cohort import CohortReport, parse_datetime
+
+    report = CohortReport()
+    values = pd.Series(["2020-09-21 00:43", "2020-09-21 00:43+08", "2020-09", "2016",
+                        "1015-03-04", "9999-12-31 23:59", "garbage", None], dtype=object)
+    out = parse_datetime(values, "acquisition", "study", report)
+    assert out.iloc[0] == out.iloc[1] == pd.Timestamp("2020-09-21 00:43")
+    assert out.iloc[2:].isna().all()
+    notes = {message: n for (_, message), n in report.notes.items()}
+    assert notes["acquisition without a day (only a year or month) -> NaT: '2020-09' 1, "
+                 "'2016' 1"] == 2
+    assert notes["acquisition outside the years 1900-2100 -> NaT: '1015-03-04' 1, "
+                 "'9999-12-31 23:59' 1"] == 2
+    assert notes["acquisition unparsable -> NaT"] == 1
+    assert notes["acquisition with a timezone: offset dropped, clock time kept"] == 1
+
+
+def test_a_stray_quote_that_swallows_rows_stops_x01_naming_the_row(tmp_path):
+    from scdecg.cohort import read_table
+
+    path = tmp_path / "diagnosis.csv"
+    path.write_text('ecg_id,stmt_text\ne1,normal\ne2,"sinus rhythm\ne3,left bundle branch '
+                    'block\ne4,abnormal"\ne5,normal\n')
+    with pytest.raises(PipelineError, match=r"diagnosis.csv: data row 2, column 'stmt_text': a "
+                       r"quoted cell spans several lines"):
+        read_table(path, ["ecg_id", "stmt_text"])
+
+
+def test_timetags_in_another_case_are_read(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s1", 30, timetag="[0]PRE"),
+                                 study_ecg("s2", 40, timetag=" [0]Pre ")])
+    cohort_csv = root / "control-group" / "ecg-cohort.csv"
+    cohort_csv.write_text(cohort_csv.read_text().replace(",pre,", ",Pre,")
+                          .replace(",control,", ",CONTROL,"))
+    df, _ = build_cohort(root, [YEAR])
+    assert sorted(df["ecg_id"]) == ["c1", "s1", "s2"]
+    assert df.set_index("ecg_id").loc["c1", "days_to_event"] == 100

@@ -76,7 +76,11 @@ OTHER_RHYTHMS: tuple[str, ...] = ("PEA", "asystole")
 MAX_AGE = 120
 AGE_PATTERN = r"(\d+)(\.\d*)?(\+?)"
 #: A timezone suffix on a datetime ("Z", "+08:00", "-0500"); removed, the clock time kept.
-TIMEZONE_SUFFIX = r"\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
+TIMEZONE_SUFFIX = r"\s*(?:Z|UTC|[+-]\d{2}:?\d{2}|(?<=:\d\d)[+-]\d{2})$"
+#: A date cut to its year or month ("2016", "2016-03"), which pandas would read as the 1st.
+PARTIAL_DATE = r"^\d{4}(?:-\d{1,2})?$"
+#: Years outside this range are a typo or a placeholder ("1015", "9999-12-31").
+DATETIME_YEARS = (1900, 2100)
 #: Distinct odd values named in one summary line.
 MAX_NAMED_VALUES = 8
 LBBB_PHRASE = "left bundle branch block"
@@ -333,6 +337,15 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
+    for column in df.columns:
+        # one line per record: a line break inside a cell means a stray quote opened a field
+        # that swallowed the following lines (their records would be silently lost)
+        broken = df[column].str.contains("[\r\n]", regex=True).fillna(False).astype(bool)
+        if broken.any():
+            row = int(np.flatnonzero(broken.to_numpy())[0])
+            raise PipelineError(f"{path}: data row {row + 1}, column {column!r}: a quoted cell "
+                                "spans several lines (a stray '\"'?), swallowing the rows "
+                                f"after it: {df[column].iloc[row][:60]!r}...; fix the quote")
     df = df[list(columns)]
     for column in df.columns.difference(ID_COLUMNS):
         df[column] = df[column].mask(df[column].isin(MISSING_TEXT))
@@ -416,9 +429,25 @@ def parse_datetime(values: pd.Series, column: str, group: str,
                 int(zoned.sum()))
     normalised = (text.str.replace(TIMEZONE_SUFFIX, "", regex=True)
                   .str.replace("/", "-", regex=False).str.replace("T", " ", regex=False))
-    parsed = pd.to_datetime(normalised, format="ISO8601", errors="coerce")
+    # pandas reads "2016" as 1 January and "2016-03" as the 1st: a day that was never written
+    no_day = normalised.str.contains(PARTIAL_DATE, regex=True).fillna(False)
+    report.note_values(group, f"{column} without a day (only a year or month) -> NaT",
+                       text[no_day.astype(bool)])
+    kept = normalised.where(~no_day.astype(bool))
+    try:
+        parsed = pd.to_datetime(kept, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # what pandas cannot even coerce: one value at a time
+        parsed = pd.to_datetime(pd.Series(
+            [pd.to_datetime(v, format="ISO8601", errors="coerce") if isinstance(v, str)
+             else pd.NaT for v in kept], index=kept.index, dtype=object))
+    years = parsed.dt.year
+    odd_year = parsed.notna() & ((years < DATETIME_YEARS[0]) | (years > DATETIME_YEARS[1]))
+    report.note_values(group, f"{column} outside the years {DATETIME_YEARS[0]}-"
+                       f"{DATETIME_YEARS[1]} -> NaT", text[odd_year.astype(bool)])
+    parsed = parsed.mask(odd_year)
     report.note(group, f"{column} missing -> NaT", int(text.isna().sum()))
-    report.note(group, f"{column} unparsable -> NaT", int((text.notna() & parsed.isna()).sum()))
+    report.note(group, f"{column} unparsable -> NaT",
+                int((text.notna() & ~no_day & ~odd_year & parsed.isna()).sum()))
     return parsed
 
 
@@ -544,7 +573,8 @@ def study_group(data_root: Path, report: CohortReport,
     """Pre-arrest ECGs of the study group; ``days_to_event`` counts to ROSC."""
     group = group_sources(data_root, [])[0]
     df = read_ecg_index(group, STUDY_COLUMNS[WAVEFORM_INDEX], report)
-    is_pre = (df["ecg_timetag"].astype("string").str.strip() == STUDY_TIMETAG).fillna(False)
+    is_pre = (df["ecg_timetag"].astype("string").str.strip().str.lower()
+              == STUDY_TIMETAG.lower()).fillna(False)
     report.note(group.name, f"ecg_timetag not {STUDY_TIMETAG!r}: row not used",
                 int((~is_pre).sum()))
     df = with_valid_npy_index(df.loc[is_pre.astype(bool)].drop(columns="ecg_timetag"),
@@ -601,7 +631,7 @@ def control_dates(data_root: Path, report: CohortReport) -> tuple[pd.DataFrame, 
     table = table.assign(acquisition_datetime=parse_datetime(
         table["acquisition_datetime_offset"], "acquisition datetime (ecg-cohort.csv)",
         "control", report))
-    tag = table["ecg_timetag"].astype("string").str.strip()
+    tag = table["ecg_timetag"].astype("string").str.strip().str.lower()
     report.note_values("control", f"ecg_timetag in {CONTROL_COHORT} neither {CONTROL_PRE!r} nor "
                        f"{CONTROL_CONTROL!r} (not a control ECG)",
                        tag[~tag.isin([CONTROL_PRE, CONTROL_CONTROL]).fillna(False).astype(bool)])
@@ -620,7 +650,7 @@ def control_group(data_root: Path, year: int, cohort_table: pd.DataFrame,
     df = with_valid_npy_index(read_ecg_index(group, CONTROL_INDEX_COLUMNS, report), group, report)
     df = df.merge(cohort_table, on="ecg_id", how="left", validate="one_to_one")
     listed = df["ecg_id"].isin(cohort_table["ecg_id"])
-    tag = df["ecg_timetag"].astype("string").str.strip()
+    tag = df["ecg_timetag"].astype("string").str.strip().str.lower()
     not_pre = (tag != CONTROL_PRE).fillna(True).to_numpy(bool)   # "control" or no tag
     # reindex, not map: mapping through an empty datetime Series fails in pandas
     control = pd.Series(control_at.reindex(df["patient_ngsci_id"]).to_numpy(), index=df.index)
@@ -658,14 +688,25 @@ def with_metadata(df: pd.DataFrame, group: GroupSource, report: CohortReport,
 # Cohort-level steps
 # --------------------------------------------------------------------------------------
 def one_ecg_per_patient(df: pd.DataFrame) -> pd.DataFrame:
-    """Per patient: the smallest ``days_to_event`` >= 2, else the smallest overall.
+    """Per patient: a study-group ECG when the patient has one (a patient who arrested is a
+    case, whatever control-year ECGs they also have); among those, the smallest
+    ``days_to_event`` >= 2, else the smallest overall.
 
     Ties go to the smallest ``ecg_id`` so the choice does not depend on row order.
     """
     eligible = df["days_to_event"] >= MIN_DAYS_TO_EVENT
-    order = df.assign(_ineligible=~eligible).sort_values(
-        ["patient_ngsci_id", "_ineligible", "days_to_event", "ecg_id"], kind="mergesort")
-    return order.drop_duplicates("patient_ngsci_id", keep="first").drop(columns="_ineligible")
+    order = df.assign(_ineligible=~eligible, _control=df["group"] != STUDY_GROUP).sort_values(
+        ["patient_ngsci_id", "_control", "_ineligible", "days_to_event", "ecg_id"],
+        kind="mergesort")
+    return (order.drop_duplicates("patient_ngsci_id", keep="first")
+            .drop(columns=["_ineligible", "_control"]))
+
+
+def patients_in_both_groups(df: pd.DataFrame) -> pd.Series:
+    """The patient ids with ECGs in the study group and in a control year."""
+    in_study = df["group"] == STUDY_GROUP
+    both = set(df.loc[in_study, "patient_ngsci_id"]) & set(df.loc[~in_study, "patient_ngsci_id"])
+    return pd.Series(sorted(both), dtype="string")
 
 
 def add_labels(df: pd.DataFrame, cardiac_causes: Sequence[str] = CARDIAC_CAUSES) -> pd.DataFrame:
@@ -741,6 +782,8 @@ def build_cohort(data_root: Path | str, control_years: Sequence[int],
         report.exclude(group_name, rows["ecg_id"], reason)
     df = df.loc[~excluded, list(COHORT_COLUMNS)]
 
+    report.note_values(STUDY_GROUP, "patient with ECGs in the study group and a control year: "
+                       "a study ECG kept (the patient is a case)", patients_in_both_groups(df))
     kept = one_ecg_per_patient(df)
     dropped = df.loc[~df.index.isin(kept.index)]
     for group_name, n in dropped["group"].value_counts(sort=False).items():
