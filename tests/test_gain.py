@@ -338,3 +338,28 @@ def test_x03_tolerance_inf_divides_every_ecg_as_published(tmp_path, script_runne
     script_runner(X03, "--n-jobs", "1", cwd=tmp_path)
     report = pd.read_csv(tmp_path / "x03_gain_report.csv").set_index("studyId")
     assert report["status"].tolist() == ["corrected", "unity", "unresolved"]
+
+
+def test_a_record_stored_in_millivolts_or_with_inf_is_refused_by_name():
+    from scdecg.gain import check_record
+
+    ecg = clean_ecg(9)                                 # µV, QRS of about a millivolt
+    assert check_record(ecg) is None
+    millivolts = (ecg / 1000.0).astype(np.float32)
+    assert check_record(millivolts).startswith("implausible amplitude: |sample| at most ")
+    assert "(millivolts, not microvolts?)" in check_record(millivolts)
+    with_inf = ecg.astype(np.float32)
+    with_inf[0, 100] = np.inf
+    assert check_record(with_inf) == ("contains NaN: non-finite samples (NaN or inf) in the "
+                                      "record")
+
+
+def test_an_npy_header_whose_size_overflows_int64_is_a_truncated_file(tmp_path):
+    from scdecg.io import npy_problem
+
+    path = tmp_path / "waveform-rhythm.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<i2", "fortran_order": False, "shape": (2 ** 50, 12, 5000)})
+        fh.write(np.zeros((3, 12, 5000), np.int16).tobytes())
+    assert "truncated" in npy_problem(path)

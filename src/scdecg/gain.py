@@ -36,6 +36,9 @@ MAX_RESIDUAL = 0.05    # residual after correction above this is flagged
 DIVISORS = ("fixed", "estimated")
 #: Largest plausible |sample| of a stored record in µV (100 mV; int16 saturates near 33 mV).
 MAX_ABS_UV = 100_000.0
+#: Smallest plausible largest |sample| of a record in µV: a QRS spans hundreds of µV, so a
+#: record peaking below this was almost surely stored in millivolts.
+MIN_PEAK_UV = 5.0
 #: x03's per-ECG report, and the statuses that later steps must not measure as if fine.
 UNUSABLE_STATUSES = ("failed", "unresolved")
 
@@ -114,13 +117,16 @@ def check_record(ecg: np.ndarray, max_abs_uv: float = MAX_ABS_UV) -> str | None:
     if problem:
         return problem
     if np.issubdtype(ecg.dtype, np.floating) and not np.isfinite(ecg).all():
-        return "contains NaN: non-finite samples in the record"
+        return "contains NaN: non-finite samples (NaN or inf) in the record"
     if not ecg.any():
         return "all zeros: the record holds no signal"
     peak = float(np.abs(ecg.astype(np.float64)).max())
     if peak > max_abs_uv:
         return (f"implausible amplitude: |sample| up to {peak:.3g} µV > {max_abs_uv:g} µV "
                 "(not microvolts?)")
+    if peak < MIN_PEAK_UV:
+        return (f"implausible amplitude: |sample| at most {peak:.3g} µV < {MIN_PEAK_UV:g} µV "
+                "in every lead (millivolts, not microvolts?)")
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -585,7 +586,7 @@ def _read_npy_header(path: PathLike) -> tuple[tuple[int, ...], np.dtype] | str:
             shape, _, dtype = read(fh)
             if dtype.hasobject:
                 return "an object array (pickles are never loaded)"
-            need = fh.tell() + int(np.prod(shape)) * dtype.itemsize
+            need = fh.tell() + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
             size = os.fstat(fh.fileno()).st_size
         except (OSError, ValueError, EOFError) as exc:
             text = str(exc).strip().splitlines()
