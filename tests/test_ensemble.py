@@ -199,6 +199,24 @@ def test_lockbox_is_scored_by_one_fit_on_all_validation_patients(tmp_path):
     assert (metrics["split"] == "lockbox").all() and "lockbox AUC scd1 scd1_hat_ensemble" in out
     # the cross-fitted validation results are unchanged by the lockbox
     assert len(pd.read_feather(folder / "predictions.feather")) == len(frame)
+    # a later run that scores no lockbox removes the earlier run's lockbox files, which the
+    # run report would otherwise show beside the new validation figures
+    code, out, err = run_main(X04, "--n-boot", "20", "--holdout", "", cwd=tmp_path)
+    assert code == 0, err
+    assert not list(folder.glob("*_lockbox*")) and "removed 5 file(s) of an earlier run" in out
+    assert (folder / "metrics.csv").is_file()
+
+
+def test_an_output_name_of_another_steps_folder_is_refused_before_anything_is_written(tmp_path):
+    frame = stacked_frame(n_patients=40, seed=5)
+    write_workspace(tmp_path, frame)
+    member = tmp_path / "predictions/ntuh_scd_model_demo_1/predictions.feather"
+    before = member.read_bytes()
+    code, _, err = run_main(X04, "--n-boot", "10", "--output-name", "ntuh_scd_model_demo_1",
+                            cwd=tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--output-name 'ntuh_scd_model_demo_1'" in err and "x04 did not write" in err
+    assert member.read_bytes() == before
 
 
 def test_missing_member_names_the_command_to_run(tmp_path):

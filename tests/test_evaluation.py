@@ -465,6 +465,9 @@ def test_baselines_refuse_text_or_infinity_in_a_column_they_read(tmp_path, monke
     split = predictions[["studyId", "split"]].merge(covariates[["studyId", "ptId"]])
     split["split"] = split.groupby("ptId")["split"].transform("first")   # one split a patient
     split.to_csv(folder / "split.csv", index=False)
+    source = tmp_path / "predictions" / "demo_1" / "predictions.feather"   # the same splits
+    pd.read_feather(source).drop(columns="split").merge(split[["studyId", "split"]]).to_feather(
+        source)
     monkeypatch.chdir(tmp_path)
     assert load_script().main(["--model-name", "demo", "--n-boot", "5"]) == 2
     err = capsys.readouterr().err
@@ -721,3 +724,38 @@ def test_auc_with_interval_reports_prevalence_replicates_and_the_95_percent_defa
     assert out["auc_lo"] != auc_with_interval(y, score, patients, 300, seed=1, level=0.9)["auc_lo"]
     assert out["prevalence"] == pytest.approx(y.mean()) and out["n_boot"] == 300
     assert (out["n"], out["n_pos"], out["n_patients"]) == (120, y.sum(), 60)
+
+
+def test_predictions_whose_split_differs_from_the_models_are_refused(tmp_path, monkeypatch,
+                                                                      capsys):
+    """A predictions file edited so that training ECGs read as validation: the metrics and the
+    baselines (fitted on those very training ECGs) would be reported as held-out figures."""
+    covariates, predictions = write_study(tmp_path, n_patients=60)
+    folder = tmp_path / "modelfits_ecg" / "demo"
+    folder.mkdir(parents=True)
+    split = predictions[["studyId", "split"]].merge(covariates[["studyId", "ptId"]])
+    split["split"] = split.groupby("ptId")["split"].transform("first")   # one split a patient
+    split.to_csv(folder / "split.csv", index=False)
+    source = tmp_path / "predictions" / "demo_1" / "predictions.feather"
+    edited = pd.read_feather(source).drop(columns="split").merge(split[["studyId", "split"]])
+    first_train = edited.index[edited["split"] == "train"][0]
+    edited.loc[first_train, "split"] = "val"
+    edited.to_feather(source)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5"]) == 2
+    err = capsys.readouterr().err
+    assert f"studyId {edited.loc[first_train, 'studyId']!r} is predicted as 'val'" in err
+    assert "puts it in 'train' (1 such row(s))" in err
+
+
+def test_a_run_without_baselines_removes_an_earlier_runs_baselines(tmp_path, monkeypatch):
+    """The run report reads baselines.csv beside metrics.csv: a table of an earlier run must
+    not stay there as if it were this run's."""
+    write_study(tmp_path, n_patients=60)
+    folder = tmp_path / "predictions" / "demo_1"
+    pd.DataFrame({"model": ["age+sex"], "auc": [0.9]}).to_csv(folder / "baselines.csv",
+                                                              index=False)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5", "--part", "val",
+                               "--no-baselines"]) == 0
+    assert (folder / "metrics.csv").is_file() and not (folder / "baselines.csv").exists()

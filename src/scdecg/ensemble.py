@@ -430,6 +430,7 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
                             f"(--split); choose another (lockbox)")
     check_covariate_names(covariates, members_, outcome)
     predictions_dir = Path(predictions_dir)
+    check_ensemble_folder(predictions_dir / output_name)
     tables = [(m, read_member(predictions_dir, m, split)) for m in members_]
     cov_table = read_feather(covariate_path, columns=["studyId", "ptId", outcome])
     unknown = [c for c in covariates if c not in cov_table.columns]
@@ -465,6 +466,11 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
         holdout_metrics = evaluate_holdout(tables, cov_table, frame, columns, covariates, outcome,
                                            split, holdout, n_boot, seed, level, out,
                                            predictions_dir, covariate_path)
+    stale = remove_stale_holdout_files(out, keep={split, holdout if holdout_metrics is not None
+                                                 else split})
+    if stale:
+        print(f"[x04] removed {len(stale)} file(s) of an earlier run that this run did not "
+              f"write: {', '.join(stale)}")
     label = split_label(split)
     print(f"[x04] {label}: {len(preds)} ECGs of {preds['ptId'].nunique()} patients "
           f"({int(preds[outcome].sum())} with {outcome}); halves of "
@@ -485,6 +491,53 @@ def run_ensemble(predictions_dir: Path, output_name: str, members_: Sequence[Mem
           f"risk_histogram.png{'' if holdout_metrics is None else ' and the ' + holdout + ' files'}"
           f" to {out}")
     return out
+
+
+#: The file that marks a folder as x04's (written last of its validation files).
+ENSEMBLE_PROOF = "coefficients.json"
+
+
+def check_ensemble_folder(out: Path) -> None:
+    """Refuse an output folder x04 did not write (a member's predictions folder, say), before
+    anything is read or written: its files would be overwritten."""
+    if out.is_dir() and any(out.iterdir()) and not (out / ENSEMBLE_PROOF).exists() \
+            and not _holds_ensemble_predictions(out / PREDICTIONS):
+        held = ", ".join(sorted(e.name for e in out.iterdir())[:3])
+        raise PipelineError(f"--output-name {out.name!r}: {out} is a folder x04 did not write "
+                            f"(it holds {held}, but no {ENSEMBLE_PROOF}: another step's "
+                            "outputs, which x04 would overwrite); choose another name")
+
+
+def _holds_ensemble_predictions(path: Path) -> bool:
+    """Whether ``path`` is x04's predictions table (a run killed before its last file)."""
+    import pyarrow.feather as feather
+
+    try:
+        return "fitted_on_half" in feather.read_table(path, memory_map=True).column_names
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def holdout_file_names(split: str) -> list[str]:
+    """The files :func:`evaluate_holdout` writes for ``split``."""
+    suffix = f"_{split}"
+    return [f"{Path(PREDICTIONS).stem}{suffix}.feather", f"{METRICS_STEM}{suffix}.csv",
+            f"coefficients{suffix}.csv", f"coefficients{suffix}.json",
+            f"{RISK_HISTOGRAM_STEM}{suffix}.png"]
+
+
+def remove_stale_holdout_files(out: Path, keep: set[str]) -> list[str]:
+    """Delete the held-out files of splits not in ``keep`` (an earlier run's, which this run
+    did not rewrite: the run report would show them as current); returns their names."""
+    removed = []
+    for split in SPLIT_NAMES:
+        if split in keep:
+            continue
+        for name in holdout_file_names(split):
+            if (out / name).is_file():
+                (out / name).unlink()
+                removed.append(name)
+    return removed
 
 
 def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
@@ -510,15 +563,16 @@ def evaluate_holdout(tables, cov_table: pd.DataFrame, fit_frame: pd.DataFrame,
     frame = frame.assign(**{ENSEMBLE_LOGIT: logit, ENSEMBLE_COLUMN: sigmoid(logit)})
     metrics = member_aucs(frame, [ENSEMBLE_COLUMN, *columns], outcome, n_boot, seed,
                           level).assign(split=holdout)
-    suffix = f"_{holdout}"
-    write_feather(frame, out / f"{Path(PREDICTIONS).stem}{suffix}.feather")
-    write_csv(metrics, out / f"{METRICS_STEM}{suffix}.csv")
+    predictions_name, metrics_name, table_name, json_name, histogram_name = \
+        holdout_file_names(holdout)
+    write_feather(frame, out / predictions_name)
+    write_csv(metrics, out / metrics_name)
     write_csv(coefficient_table({"all": fit}, columns).rename(
-        columns={"fitted_on_half": "fitted_on"}), out / f"coefficients{suffix}.csv")
+        columns={"fitted_on_half": "fitted_on"}), out / table_name)
     write_json({"fitted_on": f"all {split} rows", "scored": holdout, "terms": fit.terms,
                 "coef": fit.params, "se_cluster": fit.bse, "p": fit.pvalues,
                 "dropped": fit.dropped, "notes": fit.notes, "n": fit.n, "n_pos": fit.n_pos,
-                "n_patients": fit.n_patients}, out / f"coefficients{suffix}.json")
-    risk_histogram(frame, outcome, out / f"{RISK_HISTOGRAM_STEM}{suffix}.png", holdout,
+                "n_patients": fit.n_patients}, out / json_name)
+    risk_histogram(frame, outcome, out / histogram_name, holdout,
                    float(metrics.iloc[0]["auc"]), cross_fitted=False)
     return metrics

@@ -464,6 +464,31 @@ def _count_by(frame: pd.DataFrame, column: str) -> str:
     return ", ".join(f"{value}: {n}" for value, n in counts.items())
 
 
+def check_prediction_splits(predictions: pd.DataFrame, model_folder: Path, source: Path) -> None:
+    """Each prediction row's ``split`` must be the one the model's ``split.csv`` gives its
+    ECG (an edited or concatenated file could pass training ECGs off as validation); ECGs
+    the model's split does not list (another cohort) are not checked. A split's ECGs without
+    a prediction are counted in a warning."""
+    if "split" not in predictions.columns or not (model_folder / SPLIT_FILE).is_file():
+        return
+    stored = read_split(model_folder, ["studyId", "split"]).drop_duplicates("studyId")
+    both = predictions[["studyId", "split"]].merge(stored, on="studyId", how="inner",
+                                                   suffixes=("", "_model"))
+    differ = both["split"].astype(str) != both["split_model"].astype(str)
+    if differ.any():
+        row = both.loc[differ].iloc[0]
+        raise PipelineError(f"{source}: studyId {row['studyId']!r} is predicted as "
+                            f"{row['split']!r}, but the model's {model_folder / SPLIT_FILE} puts "
+                            f"it in {row['split_model']!r} ({int(differ.sum())} such row(s)); "
+                            "predict again with x03_predict.py")
+    for split in sorted(set(predictions["split"].astype(str)) & {"val", "lockbox"}):
+        expected = set(stored.loc[stored["split"] == split, "studyId"])
+        absent = len(expected - set(predictions["studyId"]))
+        if absent:
+            print(f"[x05] warning: {absent} of {len(expected)} {split_label(split)} ECGs of the "
+                  f"model's split have no prediction in {source}")
+
+
 def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationSettings,
                    covariate_df: str | Path = COVARIATE_DF):
     """The linear baselines on the model's own split, or None (with the reason printed); text
@@ -556,6 +581,8 @@ def evaluate_split(frame: pd.DataFrame, split: str, kinds: dict[str, str], name:
         for row in table.itertuples():
             print(f"  {label} AUC {outcome} {row.model:<24} {row.auc:.3f} "
                   f"({row.auc_lo:.3f}-{row.auc_hi:.3f})")
+    else:  # no stale table of an earlier run beside this run's metrics
+        split_file(folder, BASELINES_STEM, split).unlink(missing_ok=True)
     if len(skipped):
         print(skipped.summary(total=len(kinds)))
         for row in skipped.rows:
@@ -623,6 +650,7 @@ def evaluate_model(model_name: str = "", beat: bool = False, *,
     name = model_name or kind.default_name
     source = _predictions_file(kind, name, predictions_dir)
     predictions = check_predictions(read_feather(source, columns=["studyId"]), source)
+    check_prediction_splits(predictions, kind.folder(name), source)
     predictions = select_split(predictions, part, source)
     covariates = read_feather(covariate_df, columns=["studyId", "ptId", "group"], step="x02")
     chosen = choose_outputs(outputs, predictions, covariates.columns, source, covariate_df)
