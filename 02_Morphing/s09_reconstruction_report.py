@@ -18,7 +18,7 @@ from scdecg.io import recorded_path, write_csv
 from scdecg.morph_stats import plot_beats, plot_reconstruction, short_beat_name
 from scdecg.morphing import load_beats, morph_beat_index, split_patients
 from scdecg.vae import load_vae, reconstruct, reconstruction_errors, sample_beats
-from scdecg.workspace import MORPH_DIR, RECONSTRUCTION_REPORT
+from scdecg.workspace import MORPH_DIR, RECONSTRUCTION_REPORT, check_morph_output_dir
 
 VAE = "modelfits_vae/drvae"
 BEAT_MODEL = ""     # "": the beat model the VAE was trained with (its config.json)
@@ -31,10 +31,13 @@ SEED = 0
 
 @script_main
 def main(argv=None):
+    # more example or sampled beats than 100 make an unreadable figure (and 100,000 a long wait)
     parser = build_parser(__doc__, vae=VAE, beat_model=BEAT_MODEL, output_dir=OUTPUT_DIR,
-                          max_beats=MAX_BEATS, n_examples=N_EXAMPLES, n_samples=N_SAMPLES)
+                          max_beats=MAX_BEATS, n_examples=N_EXAMPLES, n_samples=N_SAMPLES,
+                          maxima={"n_examples": 100, "n_samples": 100})
     add_runtime_options(parser, profile=None, seed=SEED)
     args = parser.parse_args(argv)
+    check_morph_output_dir(args.output_dir)
     seed_everything(args.seed)
     device = resolve_device(args.device)
     vae, vae_config, stats = load_vae(Path(args.vae), device)

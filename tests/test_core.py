@@ -217,3 +217,19 @@ def test_equal_checkpoints_are_equal_bytes(tmp_path):
         save_checkpoint(tmp_path / "best.pt", {"w": torch.arange(5.0)}, {"epoch": 3})
         saved.append((tmp_path / "best.pt").read_bytes())
     assert saved[0] == saved[1]
+
+
+def test_a_symlink_loop_is_one_line_not_a_traceback(tmp_path, capsys):
+    """pathlib (before Python 3.13) raises RuntimeError for a loop: s08 --output-dir loopA."""
+    from scdecg.errors import script_main
+
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+
+    @script_main
+    def main():
+        (tmp_path / "loopA" / "drvae").resolve(strict=True)
+
+    assert main() == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "loopA" in err and err.startswith("error: ")

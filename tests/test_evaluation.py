@@ -759,3 +759,29 @@ def test_a_run_without_baselines_removes_an_earlier_runs_baselines(tmp_path, mon
     assert load_script().main(["--model-name", "demo", "--n-boot", "5", "--part", "val",
                                "--no-baselines"]) == 0
     assert (folder / "metrics.csv").is_file() and not (folder / "baselines.csv").exists()
+
+
+@pytest.mark.parametrize("outcome, message", [
+    ("bogus", "no such column in covariate_df.feather"),
+    ("age", "an input of the baselines, not an outcome"),
+    ("heartRate", "not a 0/1 label in covariate_df.feather")])
+def test_a_baseline_outcome_that_is_no_label_is_refused(tmp_path, monkeypatch, capsys, outcome,
+                                                        message):
+    """--baseline-outcome age was a pandas traceback; a missing column only skipped the
+    baselines, exit 0."""
+    covariates, predictions = write_study(tmp_path, n_patients=40)
+    covariates["heartRate"] = 60.0 + np.arange(len(covariates))
+    covariates.to_feather(tmp_path / "covariate_df.feather")
+    folder = tmp_path / "modelfits_ecg" / "demo"
+    folder.mkdir(parents=True)
+    split = predictions[["studyId", "split"]].merge(covariates[["studyId", "ptId"]])
+    split["split"] = split.groupby("ptId")["split"].transform("first")
+    split.to_csv(folder / "split.csv", index=False)
+    source = tmp_path / "predictions" / "demo_1" / "predictions.feather"
+    pd.read_feather(source).drop(columns="split").merge(split[["studyId", "split"]]).to_feather(
+        source)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5",
+                               "--baseline-outcome", outcome]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --baseline-outcome {outcome!r}: {message}"), err

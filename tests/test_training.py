@@ -266,6 +266,31 @@ def test_fit_is_reproducible_and_resume_matches_an_uninterrupted_run(tmp_path, t
     assert [h["lr"] for h in res_straight.history] == [3e-3, 3e-3, 3e-3, 1.5e-3]
 
 
+@pytest.mark.parametrize("edit, message", [
+    ("state['epoch'] = 'one'", "epoch is 'one'"),
+    ("state['epoch'] = -5", "epoch is -5"),
+    ("state['epoch'] = 1e9", "epoch is 1000000000.0"),
+    ("del state['best_epoch']", "no best_epoch"),
+    ("state['history'] = 'x'", "history is str"),
+    ("state['finished'] = 'no'", "finished is 'no'"),
+    ("del tensors['optimizer']", "no optimizer"),
+    ("state = [1, 2]", "its state is list")])
+def test_resume_from_a_checkpoint_with_edited_state_is_one_line(tmp_path, tiny_problems, edit,
+                                                                 message):
+    """Each of these was a traceback (or, for finished 'no', a run that trained nothing)."""
+    train, val = tiny_problems(16)
+    _fit(tmp_path, train, val, "t", max_epochs=1)
+    path = tmp_path / "t" / "checkpoint.pt"
+    tensors = torch.load(path, weights_only=True)
+    parts = {"state": json.loads(tensors["config_json"]), "tensors": tensors}
+    exec(edit, {}, parts)
+    tensors["config_json"] = json.dumps(parts["state"])
+    torch.save(tensors, path)
+    with pytest.raises(PipelineError, match=rf"checkpoint.pt: .*{re.escape(message)}.*remove it "
+                       "or drop --resume"):
+        _fit(tmp_path, train, val, "t", max_epochs=2, resume=True)
+
+
 @pytest.mark.parametrize("monitor, pick", [("val_loss", np.argmin), ("auc_scd1", np.argmax),
                                            ("loss_scd1", np.argmin)])
 def test_monitor_picks_the_best_epoch_and_its_weights(tmp_path, monitor, pick, tiny_problems):
@@ -333,11 +358,13 @@ def test_a_diverging_fit_stops_in_one_line(tmp_path, tiny_problems):
 
 # ----------------------------------------------------------------------------- scripts
 @pytest.mark.parametrize("script, option, value, what", [
-    (X01, "--lr", "inf", "a finite number, 0 or more"),
+    (X01, "--lr", "inf", "a finite number above 0"),
+    (X01, "--lr", "0", "a finite number above 0"),      # trains nothing
     (X01, "--weight-decay", "inf", "a finite number, 0 or more"),
-    (X01, "--gamma", "inf", "a finite number, 0 or more"),
+    (X01, "--gamma", "inf", "a finite number above 0"),
+    (X01, "--gamma", "0", "a finite number above 0"),   # zeroes the rate at the first decay
     (X01, "--dropout", "1", "a number from 0 to below 1"),
-    (X02, "--lr", "1e999", "a finite number, 0 or more"),
+    (X02, "--lr", "1e999", "a finite number above 0"),
     (X02, "--regression-weight", "inf", "a finite number, 0 or more"),
     (X02, "--dropout", "1.0", "a number from 0 to below 1")])
 def test_training_refuses_an_infinite_rate_or_weight_when_parsing(tmp_path, script, option,

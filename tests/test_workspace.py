@@ -249,3 +249,26 @@ def test_each_step_writes_only_its_declared_outputs_first_run_and_rerun(tmp_path
                       if not any(fnmatch.fnmatchcase(path, p) for p in allowed)]
         assert n >= len(steps) or _changed(before[0], after[0]), s.key   # the snapshot works
     assert not stray, "changed outside the step's places:\n" + "\n".join(stray)
+
+
+@pytest.mark.parametrize("marker", ["covariate_df.feather", "config.json", "segmentation_log.csv",
+                                    "x05_waterfall_table_results.csv", "predictions.feather"])
+def test_morphing_outputs_never_go_into_another_steps_folder(tmp_path, marker):
+    """s09/s10 --output-dir: the workspace root, a model or VAE folder, x04's or x05's beat
+    folder or a predictions folder is refused before anything is written."""
+    from scdecg.errors import PipelineError
+    from scdecg.workspace import check_morph_output_dir
+
+    folder = tmp_path / "somewhere"
+    folder.mkdir()
+    check_morph_output_dir(folder)                 # an empty folder of its own: fine
+    check_morph_output_dir(tmp_path / "new")       # a new one too
+    (folder / marker).write_text("x")
+    with pytest.raises(PipelineError, match=rf"--output-dir .*somewhere: .*\(it holds {marker}\)"):
+        check_morph_output_dir(folder)
+
+
+def test_more_workers_than_cores_or_work_are_not_started():
+    from scdecg.parallel import run_all
+
+    assert run_all(abs, [-1, -2, -3], n_jobs=10_000, progress=False) == [1, 2, 3]

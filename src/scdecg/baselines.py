@@ -143,6 +143,23 @@ def fit_probe(table: pd.DataFrame, outcome: str, beats_dir: str | Path, step: in
             f"(12 leads x every {step}th sample); {chosen}")
 
 
+def check_outcome(covariates: pd.DataFrame, outcome: str,
+                  source: str | Path = "covariate table") -> None:
+    """Refuse a ``--baseline-outcome`` that is no 0/1 label of ``covariates`` (absent, one of
+    the baselines' own inputs, or with other values): one :class:`PipelineError`."""
+    flag = f"--baseline-outcome {outcome!r}"
+    if outcome not in covariates.columns:
+        raise PipelineError(f"{flag}: no such column in {source}")
+    if outcome in CLINICAL_FEATURES:
+        raise PipelineError(f"{flag}: an input of the baselines, not an outcome; give a 0/1 "
+                            "label such as scd1")
+    values = pd.to_numeric(covariates[outcome], errors="coerce")
+    odd = covariates[outcome].notna() & ~values.isin([0, 1])
+    if odd.any():
+        raise PipelineError(f"{flag}: not a 0/1 label in {source} (e.g. "
+                            f"{covariates.loc[odd, outcome].iloc[0]!r}); give one such as scd1")
+
+
 def check_covariates(covariates: pd.DataFrame, split_table: pd.DataFrame, outcome: str,
                      source: str | Path = "covariate table") -> None:
     """Refuse text or an infinite value in a column the baselines read (the clinical

@@ -73,9 +73,9 @@ FRACTIONS = frozenset({"train_frac", "val_frac", "study_fraction", "cardiac_frac
 #: leaves no usable ECG).
 BELOW_ONE = frozenset({"dropout", "fault_fraction"})
 #: Options that are scales or limits: above 0 (x03's gain fault, tolerance and amplitude
-#: limit; a fault of 0 divided by zero). ``--tolerance inf`` is the published x03,
-#: ``--max-abs-uv inf`` no amplitude check.
-POSITIVE = frozenset({"gain_fault", "tolerance", "max_abs_uv"})
+#: limit; a fault of 0 divided by zero; a learning rate or decay factor of 0 trains nothing).
+#: ``--tolerance inf`` is the published x03, ``--max-abs-uv inf`` no amplitude check.
+POSITIVE = frozenset({"gain_fault", "tolerance", "max_abs_uv", "lr", "lr_max", "gamma"})
 #: Learning rates, decays, loss weights and the gain fault: finite (an infinite rate only
 #: turns the model into NaN).
 FINITE = frozenset({"lr", "lr_max", "weight_decay", "gamma", "regression_weight", "kl_alpha",

@@ -44,6 +44,13 @@ def script_main(func: Callable[..., int | None]) -> Callable[..., int]:
         except OSError as exc:
             print(f"error: {os_error_line(exc)}", file=sys.stderr)
             return 2
+        except RuntimeError as exc:
+            # pathlib before Python 3.13 reports a symlink loop as a RuntimeError
+            if not str(exc).startswith("Symlink loop"):
+                raise
+            print(f"error: {exc} (a link that points back to itself); give a real folder",
+                  file=sys.stderr)
+            return 2
         return 0 if code is None else int(code)
 
     return wrapper

@@ -500,6 +500,7 @@ def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationS
               "needed)")
         return None
     split_table = read_split(folder, ["studyId", "ptId", "split"])
+    bl.check_outcome(covariates, settings.baseline_outcome, covariate_df)
     bl.check_covariates(covariates, split_table, settings.baseline_outcome, covariate_df)
     try:
         fitted = bl.fit_baselines(covariates, split_table, settings.baseline_outcome,

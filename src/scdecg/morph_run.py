@@ -26,7 +26,8 @@ from .morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                        morph_in_batches, reconstruction_mse, start_latents, stop_threshold,
                        write_morph_outputs)
 from .vae import encode, load_vae, reconstruct
-from .workspace import MORPH_DIR, MORPH_GATE_LOG, MORPH_INDEPENDENT, MORPH_RUN
+from .workspace import (MORPH_DIR, MORPH_GATE_LOG, MORPH_INDEPENDENT, MORPH_RUN,
+                        check_morph_output_dir)
 
 STOP_REFERENCES = ("real", "reconstructed")
 
@@ -97,6 +98,7 @@ def morph_validation_beats(vae_folder: str | Path, settings: MorphSettings,
     >>> morph_validation_beats("modelfits_vae/drvae", settings)["n_morphed"]  # doctest: +SKIP
     287
     """
+    check_morph_output_dir(output_dir)
     # a second s10 over the same folder stops at once instead of mixing its files in
     with folder_lock(Path(output_dir), "s10"):
         return _morph_and_write(vae_folder, settings, beat_models, independent_models,

@@ -29,9 +29,12 @@ def imap(func: Callable[[T], R], items: Sequence[T], n_jobs: int = 0, desc: str 
     """Yield ``func(item)`` for every item, in input order.
 
     ``n_jobs`` <= 0 uses every available core; 1 runs in-process (easier to debug and
-    profile). ``func`` must be a module-level function so worker processes can import it.
+    profile); more workers than twice the cores, or than there are chunks of work, are not
+    started (10,000 processes would only stall the machine). ``func`` must be a module-level
+    function so worker processes can import it.
     """
     n_jobs = default_jobs() if n_jobs <= 0 else n_jobs
+    n_jobs = max(1, min(n_jobs, 2 * default_jobs(), -(-len(items) // max(chunksize, 1))))
     bar = progress_bar(total=len(items), desc=desc, disable=not progress, unit=unit, mininterval=1.0)
     try:
         if n_jobs == 1:

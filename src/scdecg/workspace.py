@@ -518,3 +518,31 @@ def steps_through(key: str, steps: Iterable[Step] = PIPELINE) -> list[Step]:
     if key not in keys:
         raise KeyError(f"unknown pipeline step {key!r}; known: {keys}")
     return steps[: keys.index(key) + 1]
+
+
+#: Files that mark a folder as another step's (or the workspace root): a morphing output
+#: folder must be none of them, or its arrays and tables would land among their files.
+INPUT_FOLDER_MARKERS = {COVARIATE_DF: "the workspace root (x01-x06's table)",
+                        CONFIG_FILE: "a model or VAE folder",
+                        SEGMENTATION_LOG: "x04's beat folder",
+                        WATERFALL: "x05's morphing-beat folder",
+                        PREDICTIONS: "a predictions folder (x03)",
+                        GAIN_REPORT: "the workspace root (x03's report)"}
+
+
+def check_morph_output_dir(path: str | Path, option: str = "--output-dir") -> None:
+    """Refuse an output folder of s09-s12 that is another step's folder (one of
+    :data:`INPUT_FOLDER_MARKERS` in it, or the 10-s ECG folder), before anything is written."""
+    from .errors import PipelineError
+
+    path = Path(path)
+    if not path.is_dir():
+        return
+    for marker, what in INPUT_FOLDER_MARKERS.items():
+        if (path / marker).exists():
+            raise PipelineError(f"{option} {path}: {what} (it holds {marker}); give the "
+                                "morphing outputs a folder of their own (default "
+                                f"{MORPH_DIR})")
+    if path.resolve() == Path(TEN_SEC_DIR).resolve():
+        raise PipelineError(f"{option} {path}: x03's folder of 10-s ECGs; give the morphing "
+                            f"outputs a folder of their own (default {MORPH_DIR})")

@@ -383,20 +383,49 @@ def _save(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
 def _restore(path: Path, model: nn.Module, optimiser, scaler, result: FitResult,
              fingerprint: dict[str, Any]) -> tuple[int, bool]:
     tensors, state = load_checkpoint(path)
+
+    def refuse(what: str) -> PipelineError:
+        return PipelineError(f"{path}: not a usable training checkpoint ({what}); remove it or "
+                             "drop --resume")
+
+    if not isinstance(state, dict):
+        raise refuse(f"its state is {type(state).__name__}, expected a mapping")
     saved = state.get("fingerprint", {})
     differ = _differences(saved, _jsonable(fingerprint))
     if differ:
         raise PipelineError(f"{path}: checkpoint is from another configuration (differs in "
                             f"{', '.join(differ)}); remove it or drop --resume")
+    missing = [k for k in ("model", "optimizer", "best_model") if k not in tensors]
+    missing += [k for k in CHECKPOINT_STATE if k not in state]
+    if missing:
+        raise refuse(f"no {', '.join(missing)}")
+    epoch, finished, history = state["epoch"], state["finished"], state["history"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise refuse(f"epoch is {epoch!r}, expected a whole number >= 0")
+    if not isinstance(finished, bool):
+        raise refuse(f"finished is {finished!r}, expected true or false")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise refuse(f"history is {type(history).__name__}, expected a list of epochs")
+    if not isinstance(state["best_epoch"], int) or isinstance(state["best_epoch"], bool):
+        raise refuse(f"best_epoch is {state['best_epoch']!r}, expected a whole number")
     load_state_checked(model, tensors["model"], path)
-    optimiser.load_state_dict(tensors["optimizer"])
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
+    try:
+        optimiser.load_state_dict(tensors["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
+        raise refuse(f"optimiser state: {type(exc).__name__}: "
+                     f"{(str(exc).strip().splitlines() or [''])[0]}") from exc
     result.best_state = tensors["best_model"]
     result.best_epoch, result.best_val_loss = state["best_epoch"], state["best_val_loss"]
-    result.best_metrics, result.history = state["best_metrics"], state["history"]
+    result.best_metrics, result.history = state["best_metrics"], history
     result.best_score = state["best_score"]
-    return state["epoch"] + 1, bool(state["finished"])
+    return epoch + 1, finished
+
+
+#: The entries of a training checkpoint's JSON state that resuming reads.
+CHECKPOINT_STATE = ("epoch", "finished", "history", "best_epoch", "best_val_loss",
+                    "best_metrics", "best_score")
 
 
 def _jsonable(obj: Any) -> Any:
