@@ -16,7 +16,8 @@ from scdecg.constants import LEADS
 from scdecg.errors import PipelineError, script_main
 from scdecg.io import recorded_path, write_csv
 from scdecg.morph_stats import plot_beats, plot_reconstruction, short_beat_name
-from scdecg.morphing import load_beats, morph_beat_index, split_patients
+from scdecg.morphing import (load_beats, morph_beat_index, refuse_trained_on,
+                             split_patients, vae_training_patients)
 from scdecg.vae import load_vae, reconstruct, reconstruction_errors, sample_beats
 from scdecg.workspace import MORPH_DIR, RECONSTRUCTION_REPORT, check_morph_output_dir
 
@@ -44,6 +45,8 @@ def main(argv=None):
     beat_folder = Path(args.beat_model or recorded_path(
         vae_config.get("beat_model"), Path(args.vae) / "config.json", "beat_model", "--beat-model"))
     splits = split_patients(beat_folder)
+    refuse_trained_on(splits.get("val", set()), vae_training_patients(args.vae, vae_config),
+                      f"the VAE {args.vae}")
     index = morph_beat_index(sorted(splits["val"]))
     if index.empty:
         raise PipelineError(f"ecg_beats_morphing: no morphing beats of the {len(splits['val'])} "

@@ -1,6 +1,8 @@
 """Latent morphing: gradient ascent, stopping, batching, failures, and the morph set."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -350,3 +352,25 @@ def test_stop_threshold_is_asymmetric_exact_and_finite_at_saturation():
     assert stop_threshold(np.array([50.0, 60.0]), 0.5) == pytest.approx(np.log((1 - 1e-12) / 1e-12))
     with pytest.raises(PipelineError, match="^no real beats to set the morphing stop threshold from$"):
         stop_threshold(np.array([]), 0.9)
+
+
+def test_morphs_refuse_validation_patients_that_trained_the_vae(tmp_path, monkeypatch):
+    """s10/s09 with a beat model of another split: its validation patients included patients
+    whose beats trained the VAE (5 of 19 in the hunt), reported as held out."""
+    from scdecg.morphing import refuse_trained_on, split_patients, vae_training_patients
+
+    monkeypatch.chdir(tmp_path)
+    for name, train in (("vae_beat", ["a", "b"]), ("other", ["c", "d"])):
+        folder = tmp_path / "modelfits_beat" / name
+        folder.mkdir(parents=True)
+        rows = [(f"e{p}", p, "train" if p in train else "val") for p in "abcd"]
+        pd.DataFrame(rows, columns=["studyId", "ptId", "split"]).to_csv(folder / "split.csv",
+                                                                        index=False)
+    config = {"beat_model": "modelfits_beat/vae_beat"}
+    assert vae_training_patients("modelfits_vae/drvae", config) == {"a", "b"}
+    same = split_patients(Path("modelfits_beat/vae_beat"))["val"]
+    refuse_trained_on(same, {"a", "b"}, "the VAE")            # its own split: fine
+    other = split_patients(Path("modelfits_beat/other"))["val"]
+    with pytest.raises(PipelineError, match=r"2 of the 2 validation patients trained the VAE "
+                                            r"\(e.g. ptId 'a'\)"):
+        refuse_trained_on(other, {"a", "b"}, "the VAE")

@@ -23,8 +23,8 @@ from .io import (clear_failed_run, folder_lock, recorded_path, refuse_failed_run
                  unfinished_run, write_csv, write_json)
 from .morphing import (INDEPENDENT_COLUMNS, START_LATENTS, draw_morph_set,
                        independent_risk_change, load_beat_models, load_beats, morph_beat_index,
-                       morph_in_batches, reconstruction_mse, start_latents, stop_threshold,
-                       write_morph_outputs)
+                       morph_in_batches, reconstruction_mse, refuse_trained_on, start_latents,
+                       stop_threshold, vae_training_patients, write_morph_outputs)
 from .vae import encode, load_vae, reconstruct
 from .workspace import (MORPH_DIR, MORPH_GATE_LOG, MORPH_INDEPENDENT, MORPH_RUN,
                         check_morph_output_dir)
@@ -116,8 +116,15 @@ def _morph_and_write(vae_folder: str | Path, settings: MorphSettings,
         recorded_path(f, Path(vae_folder) / "config.json", "beat_model", "--beat-model")
         for f in vae_config.get("beat_models") or [vae_config.get("beat_model")]]
     risk, _, splits = load_beat_models(beat_folders, device)
-    independent, _, _ = (load_beat_models(list(independent_models), device)
-                         if independent_models else (None, None, None))
+    independent, _, independent_splits = (load_beat_models(list(independent_models), device)
+                                          if independent_models else (None, None, None))
+    # morphs come from validation patients: none of them may have trained the VAE or the
+    # independent models (a beat model of another split would let them in)
+    refuse_trained_on(splits.get("val", set()), vae_training_patients(vae_folder, vae_config),
+                      f"the VAE {vae_folder}")
+    if independent_splits is not None:
+        refuse_trained_on(splits.get("val", set()), independent_splits.get("train", set()),
+                          f"the independent models ({', '.join(map(str, independent_models))})")
 
     pool = morph_beat_index(sorted(splits["val"]))
     drawn = draw_morph_set(pool, splits, s.n_beats, s.seed)

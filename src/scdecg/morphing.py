@@ -23,7 +23,7 @@ from torch import nn
 
 from .constants import BEAT_LEN, N_LEADS
 from .errors import PipelineError
-from .io import check_finished, check_ids, read_array, read_feather
+from .io import check_finished, check_ids, read_array, read_feather, recorded_path
 from .progress import progress_bar
 from .signals import zero_mode
 from .workspace import (COVARIATE_DF, MORPH_BEATS_DIR, MORPH_TABLE, STAGE_ARRAYS,
@@ -412,6 +412,26 @@ def split_patients(folder: Path) -> dict[str, set[str]]:
     (its ``split.csv``, :func:`scdecg.workspace.read_split`)."""
     table = read_split(folder)
     return {s: set(g["ptId"]) for s, g in table.groupby("split")}
+
+
+def vae_training_patients(vae_folder: Path | str, vae_config: dict) -> set[str]:
+    """The patients whose beats trained the VAE: the training split of the beat model its
+    ``config.json`` records."""
+    source = Path(vae_folder) / "config.json"
+    recorded = (vae_config.get("beat_models") or [vae_config.get("beat_model")])[0]
+    folder = recorded_path(recorded, source, "beat_model", "--beat-model")
+    return split_patients(folder).get("train", set())
+
+
+def refuse_trained_on(patients: set[str], trained: set[str], what: str,
+                      held_out: str = "validation patients") -> None:
+    """One :class:`PipelineError` when some of ``patients`` (held out) trained ``what``: their
+    figures would not be held-out ones."""
+    seen = patients & trained
+    if seen:
+        raise PipelineError(f"{len(seen)} of the {len(patients)} {held_out} trained {what} "
+                            f"(e.g. ptId {sorted(seen)[0]!r}): models split differently; use "
+                            "beat models with the patient split of the VAE's beat model")
 
 
 def draw_morph_set(index: pd.DataFrame, splits: dict[str, set[str]], n_beats: int,
