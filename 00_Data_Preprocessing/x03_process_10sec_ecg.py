@@ -34,6 +34,7 @@ DIVISOR = "fixed"
 MAX_ABS_UV = _MAX_ABS_UV
 CHUNK_SIZE = 256
 N_JOBS = 0
+DATA_ROOT = ""   # "": read the waveform files where x01 found them (its file_path column)
 
 HELP = {
     "cohort": "cohort table (after x02)",
@@ -46,6 +47,9 @@ HELP = {
     "max_abs_uv": "records with a larger |sample| (µV) fail as implausible (wrong units)",
     "chunk_size": "ECGs per worker task",
     "n_jobs": "worker processes (0: all cores, 1: in-process)",
+    "data_root": "NTUH data root to read the stacked waveform files from, when the release has "
+                 "moved since x01 or x03 runs from another folder ('': x01's file_path as "
+                 "stored)",
 }
 
 
@@ -54,13 +58,14 @@ def main(argv=None):
     args = build_parser(__doc__, help=HELP, cohort=COHORT, out_dir=OUT_DIR, report=REPORT,
                         gain_fault=GAIN_FAULT, tolerance=TOLERANCE,
                         max_residual_after=MAX_RESIDUAL_AFTER, divisor=DIVISOR,
-                        max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS).parse_args(argv)
+                        max_abs_uv=MAX_ABS_UV, chunk_size=CHUNK_SIZE, n_jobs=N_JOBS,
+                        data_root=DATA_ROOT).parse_args(argv)
     refuse_path_clashes({"--out-dir": args.out_dir, "--report": args.report},
                         {"--cohort": args.cohort})
     policy = GainPolicy(fault=args.gain_fault, tolerance=args.tolerance,
                         max_residual=args.max_residual_after, divisor=args.divisor)
     report = extract_cohort(args.cohort, args.out_dir, args.report, policy, args.max_abs_uv,
-                            args.chunk_size, args.n_jobs)
+                            args.chunk_size, args.n_jobs, args.data_root)
     ok = report[report["status"] != "failed"]
     print(f"[x03] wrote {len(ok)} ECGs to {args.out_dir}/ and {args.report}")
 

@@ -15,7 +15,7 @@ from scdecg.vae import VAETrainConfig, train_generator
 from scdecg.workspace import MORPH_BEATS_DIR, VAE_DIR
 
 BEAT_MODEL = ["modelfits_beat/ntuh_scd_beat_model_demo"]  # several: their mean scd1 logit
-BEATS_DIR = MORPH_BEATS_DIR   # the authors' README; the published s08 read ecg_beats (DEVIATIONS.md)
+BEATS_DIR = MORPH_BEATS_DIR   # the morphing beats (x05), as the specification and authors' README say
 OUTPUT_DIR = VAE_DIR
 NAME = "drvae"
 # Published (paper profile) values.
@@ -37,8 +37,9 @@ PROFILES = {
 
 HELP = {"beat_model": "frozen beat model folder(s) (weights, config.json, patient split); "
                        "several: the regulariser uses their mean scd1 logit",
-        "beats_dir": "beats to train on: ecg_beats_morphing (x05) or ecg_beats (x04, as the "
-                     "published s08)",
+        "beats_dir": "beats to train on: ecg_beats_morphing (x05, as published) or ecg_beats "
+                     "(x04, every kept beat; one review's reading of the published s08, see "
+                     "DEVIATIONS.md)",
         "resume": "continue from modelfits_vae/<name>/last_epoch.pt"}
 
 

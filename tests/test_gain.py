@@ -363,3 +363,26 @@ def test_an_npy_header_whose_size_overflows_int64_is_a_truncated_file(tmp_path):
             fh, {"descr": "<i2", "fortran_order": False, "shape": (2 ** 50, 12, 5000)})
         fh.write(np.zeros((3, 12, 5000), np.int16).tobytes())
     assert "truncated" in npy_problem(path)
+
+
+def test_x03_reads_a_moved_release_with_data_root(tmp_path, monkeypatch):
+    """x01 stored file_path under arrest-ntuh-ecg/v1; the release now lies elsewhere."""
+    from scdecg.errors import PipelineError
+    from scdecg.gain import extract_cohort, rerooted
+
+    moved = tmp_path / "elsewhere" / "ntuh"
+    stack = moved / "study-group" / "ecg-waveforms" / "waveform-rhythm.npy"
+    stack.parent.mkdir(parents=True)
+    np.save(stack, np.stack([stored(clean_ecg(1)), stored(clean_ecg(2))]))
+    stored_path = "arrest-ntuh-ecg/v1/study-group/ecg-waveforms/waveform-rhythm.npy"
+    pd.DataFrame({"studyId": ["a", "b"], "file_path": [stored_path] * 2,
+                  "npy_index": [0, 1]}).to_feather(tmp_path / "covariate_df.feather")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match="all 2 ECGs failed .*missing file"):
+        extract_cohort("covariate_df.feather", "10_sec_ecgs", "x03_gain_report.csv", n_jobs=1)
+    report = extract_cohort("covariate_df.feather", "10_sec_ecgs", "x03_gain_report.csv",
+                            n_jobs=1, data_root=moved)
+    assert report["status"].tolist() == ["corrected", "corrected"]
+    assert sorted(p.name for p in (tmp_path / "10_sec_ecgs").glob("*.npy")) == ["a.npy", "b.npy"]
+    with pytest.raises(PipelineError, match=r"file_path 'x/y.npy' has no study-group/"):
+        rerooted(["x/y.npy"], moved)

@@ -334,11 +334,12 @@ def cross_fit(frame: pd.DataFrame, columns: Sequence[str], outcome: str, seed: i
 def member_aucs(frame: pd.DataFrame, scores: Sequence[str], outcome: str, n_boot: int,
                 seed: int, level: float) -> pd.DataFrame:
     """AUC (patient-cluster bootstrap interval) of each score for ``outcome`` on the same
-    rows; scores are logits or probabilities (AUC only depends on their order)."""
+    rows; scores are logits or probabilities (AUC only depends on their order). Columns:
+    score, output (the outcome, as in x05's metrics.csv), n, n_pos, auc, auc_lo, auc_hi."""
     y = frame[outcome].to_numpy(dtype=np.float64)
     rows = []
     for score in scores:
-        rows.append({"score": score, **auc_with_interval(y, frame[score].to_numpy(np.float64),
+        rows.append({"score": score, "output": outcome, **auc_with_interval(y, frame[score].to_numpy(np.float64),
                                                          frame["ptId"].to_numpy(), n_boot,
                                                          seed, level)})
     return pd.DataFrame(rows)

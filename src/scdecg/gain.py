@@ -288,12 +288,32 @@ def read_stack_cohort(path: str | Path):
     return cohort
 
 
+def rerooted(file_paths, data_root: str | Path):
+    """``file_paths`` (x01's, under the NTUH root it read) moved under ``data_root``: the
+    part from ``study-group/`` or ``control-group/`` on is kept. A path without either is one
+    :class:`PipelineError` naming it."""
+    from .errors import PipelineError
+    from .workspace import CONTROL_DIR, STUDY_DIR
+
+    moved = []
+    for text in file_paths:
+        parts = Path(str(text)).parts
+        anchor = next((i for i, part in enumerate(parts) if part in (STUDY_DIR, CONTROL_DIR)),
+                      None)
+        if anchor is None:
+            raise PipelineError(f"--data-root {data_root}: file_path {str(text)!r} has no "
+                                f"{STUDY_DIR}/ or {CONTROL_DIR}/ to re-root")
+        moved.append(str(Path(data_root).joinpath(*parts[anchor:])))
+    return moved
+
+
 def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: str | Path,
                    policy: GainPolicy = GainPolicy(), max_abs_uv: float = MAX_ABS_UV,
-                   chunk_size: int = 256, n_jobs: int = 0):
+                   chunk_size: int = 256, n_jobs: int = 0, data_root: str | Path = ""):
     """x03 on a workspace: write every cohort ECG to ``out_dir/<studyId>.npy`` with its limb
     leads' gain corrected, under a lock on ``out_dir``, and the per-ECG report to
-    ``report_path``; prints the summary and returns the report (cohort order). Until the
+    ``report_path`` (``data_root``: read the stacked files under it instead of where x01's
+    ``file_path`` says, :func:`rerooted`); prints the summary and returns the report (cohort order). Until the
     report is written, ``out_dir`` carries the marker :func:`scdecg.io.unfinished_run`, so a
     killed or failed run is refused by the steps that read it. A cohort
     from x00_import_cohort.py is refused, and so is an ``out_dir`` that an import left
@@ -322,6 +342,8 @@ def extract_cohort(cohort_path: str | Path, out_dir: str | Path, report_path: st
     # refused first (the table left in place may be an earlier import's: not "run x04 next")
     check_finished(out_dir, steps=[IMPORT_STEP])
     cohort = read_stack_cohort(cohort_path)
+    if str(data_root):
+        cohort["file_path"] = rerooted(cohort["file_path"], data_root)
     problem = imported_cohort_problem(cohort["file_path"])
     if problem:
         raise PipelineError(f"{cohort_path}: {problem}: a cohort from x00_import_cohort.py, "
