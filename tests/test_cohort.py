@@ -841,3 +841,13 @@ def test_timetags_in_another_case_are_read(tmp_path):
     df, _ = build_cohort(root, [YEAR])
     assert sorted(df["ecg_id"]) == ["c1", "s1", "s2"]
     assert df.set_index("ecg_id").loc["c1", "days_to_event"] == 100
+
+
+def test_a_control_year_folder_left_out_of_control_years_is_named(tmp_path):
+    root = write_tree(tmp_path, [study_ecg("s1", 30)],
+                      {YEAR: [control_ecg("c1", 100)], YEAR + 1: [control_ecg("c2", 50)]})
+    df, report = build_cohort(root, [YEAR])
+    assert "c2" not in set(df["ecg_id"])
+    notes = [message for (_, message), n in report.notes.items()]
+    assert any(m.startswith("control-year folder present but not read (not in "
+                            f"--control-years): '{YEAR + 1}' 1") for m in notes), notes

@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, run_script
 from scdecg import features
 from scdecg.constants import AVL, FS
+from scdecg.errors import PipelineError
 
 X06 = "00_Data_Preprocessing/x06_create_aVL_feature.py"
 #: Lead gains of one frontal/precordial projection of the test waveform (aVL positive).
@@ -665,3 +666,24 @@ def test_lowpass_and_deflection_of_stored_types_work_in_float64():
     # computed in float64 (in int16, 30000 - (-32768) would wrap around): the maximum stands
     # 30000 above the baseline, more than 0.85 x the minimum's 32768 below it
     assert features.refine_by_peak_contrast(lead, np.array([500])).tolist() == [450]
+
+
+def test_x06_stops_when_no_ecg_could_be_measured(tmp_path):
+    """Signals stored in millivolts (every aVL 'flat'): x06 exited 0 with every feature NaN,
+    and x07 then estimated nothing; now it stops like x03 and x04, leaving the earlier run."""
+    rng = np.random.default_rng(4)
+    ids = ["e1", "e2"]
+    (tmp_path / "10_sec_ecgs").mkdir()
+    for sid in ids:
+        ecg, _ = gaussian_ecg(rng, hr=70)
+        np.save(tmp_path / "10_sec_ecgs" / f"{sid}.npy", (ecg / 1000.0).astype(np.float32))
+    pd.DataFrame({"studyId": ids, "scaling_factor": [1000.0, 1000.0]}).to_feather(
+        tmp_path / "covariate_df.feather")
+    before = (tmp_path / "covariate_df.feather").read_bytes()
+    with pytest.raises(PipelineError, match=r"no ECG measured: all 2 failed \(first: 'e1': "
+                                            r"failed: .*x06_avl_features.failed.csv"):
+        features.measure_cohort(tmp_path / "covariate_df.feather", tmp_path / "10_sec_ecgs",
+                                None, tmp_path / "x06_avl_features.csv", n_jobs=1)
+    assert (tmp_path / "covariate_df.feather").read_bytes() == before
+    assert not (tmp_path / "x06_avl_features.csv").exists()
+    assert (tmp_path / "x06_avl_features.failed.csv").is_file()

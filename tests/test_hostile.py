@@ -228,7 +228,7 @@ def test_ages_are_parsed_strictly_and_implausible_ones_refused(tmp_path):
     assert df.loc["a", "age"] == 63 and df.loc["b", "age"] == 89 and df.loc["j", "age"] == 70
     assert df.loc[list("cdefghi"), "age"].isna().all()
     notes = {msg: n for (group, msg), n in report.notes.items() if group == "study"}
-    odd = [m for m in notes if m.startswith("age not whole years")]
+    odd = [m for m in notes if m.startswith("age not years")]
     assert len(odd) == 1 and notes[odd[0]] == 6
     for value in ("-5", "1e2", "6O", "3/4", "45,5", "1e21"):
         assert repr(value) in odd[0]
@@ -614,12 +614,12 @@ def test_an_unsafe_checkpoint_is_refused_in_one_line(tmp_path):
 def test_an_unknown_control_timetag_is_named(tmp_path):
     root = write_tree(tmp_path, [study_ecg("s", 10)], {2015: [control_ecg("c1", 100)]})
     path = root / "control-group/ecg-cohort.csv"
-    path.write_text(path.read_text().replace(",control,", ",Control,"))
+    path.write_text(path.read_text().replace(",control,", ",ctrl,"))
     df, report = build(root)
     assert "c1" not in df.index          # no control ECG any more: excluded, and the cause named
     notes = {msg: n for (group, msg), n in report.notes.items() if group == "control"}
     assert notes["ecg_timetag in control-group/ecg-cohort.csv neither 'pre' nor 'control' "
-                 "(not a control ECG): 'Control' 1"] == 1
+                 "(not a control ECG): 'ctrl' 1"] == 1
 
 
 def test_table_writes_remove_their_own_leftovers_only(tmp_path):

@@ -488,6 +488,28 @@ def test_a_semicolon_csv_record_is_refused_in_one_line(tmp_path):
                                     "fields in line 2, saw 13")
 
 
+def test_csv_records_with_a_text_channel_that_is_no_lead_are_read(tmp_path):
+    """A time-stamp or note column, as pandas' to_csv or a recorder writes it, is ignored like
+    any other channel that is no lead; text in a lead is still refused."""
+    ecg = known_ecg(np.arange(11 * FS) / FS) / 1000
+    frame = pd.DataFrame(ecg.T, columns=list(LEADS))
+    frame.insert(0, "time", pd.date_range("2024-01-01", periods=len(frame), freq="2ms")
+                 .astype(str))
+    frame["note"] = ""
+    frame.loc[100, "note"] = "artifact"
+    frame.to_csv(tmp_path / "stamped.csv", index=False)
+    options = SignalOptions(format="csv", fs=500.0)
+    row = import_record(("stamped", str(tmp_path / "stamped.csv"), str(tmp_path)), options)
+    assert row["status"] == "imported", row["reason"]
+    np.testing.assert_allclose(np.load(tmp_path / "stamped.npy"), ecg[:, :N_SAMPLES] * 1000,
+                               atol=0.01)
+    frame = frame.astype({"V3": object})
+    frame.loc[7, "V3"] = "x"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    row = import_record(("bad", str(tmp_path / "bad.csv"), str(tmp_path)), options)
+    assert row["status"] == "refused" and "non-numeric value 'x' in column V3" in row["reason"]
+
+
 def test_npy_and_csv_folders(tmp_path):
     t = np.arange(10 * 1000) / 1000
     ecg = known_ecg(t)

@@ -763,6 +763,10 @@ def build_cohort(data_root: Path | str, control_years: Sequence[int],
                             "would be read twice)")
     check_inputs(data_root, control_years)
     report = CohortReport()
+    unread = sorted(d.name for d in (data_root / CONTROL_DIR).glob("*")
+                    if d.is_dir() and d.name.isdigit() and int(d.name) not in control_years)
+    report.note_values("control", "control-year folder present but not read (not in "
+                       "--control-years)", pd.Series(unread, dtype="string"))
     study, *controls = group_sources(data_root, control_years)
     frames = [with_metadata(study_group(data_root, report, categories), study, report, flag_match)]
     if controls:

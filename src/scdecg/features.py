@@ -43,8 +43,8 @@ from .constants import AVL, FS, N_LEADS
 from .errors import PipelineError
 from .failures import FailureLog
 from .gain import unusable_ecgs
-from .io import (UnreadableArray, check_ids, float_column, load_signal, read_feather, require_dir,
-                 write_csv, write_feather)
+from .io import (UnreadableArray, check_ids, clear_failed_run, float_column, load_signal,
+                 read_feather, refuse_failed_run, require_dir, write_csv, write_feather)
 from .parallel import imap
 from .signals import to_millivolts, zero_mode
 from .workspace import ecg_file
@@ -463,6 +463,15 @@ def measure_cohort(covariate_df: str | Path, ecg_dir: str | Path, gain_report: s
     for row in table.itertuples(index=False):
         if row.status != "ok":
             failures.add(row.studyId, f"{row.status}: {row.reason}", detail=row.detail)
+    if len(table) and table["aVL_rs_diff"].isna().all():
+        # nothing measured (signals in the wrong unit, a wrong --ecg-dir): as x03 and x04 do,
+        # stop and leave the earlier run's table and columns as they were
+        first = table.iloc[0]
+        refuse_failed_run(table, output_table,
+                          f"no ECG measured: all {len(table)} failed (first: "
+                          f"{first['studyId']!r}: {first['status']}: {first['reason']}); "
+                          f"{output_table} and {covariate_df} left as they were")
+    clear_failed_run(output_table)
     write_csv(table, output_table)
     write_feather(add_feature_columns(covariates, table), covariate_df)
     print(failures.summary(total=len(table)))

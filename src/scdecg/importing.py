@@ -468,6 +468,13 @@ def read_csv_record(path: Path, fs: float, leads: Sequence[str], unit: str,
         raise RecordRefused(f"wrong shape: {table.shape[1]} columns for {len(names)} leads")
     values = table.apply(lambda col: pd.to_numeric(col.str.strip(), errors="coerce"))
     text = table.notna() & values.isna()
+    # a channel that is no lead (a time stamp, a note) is not used: its text does not matter
+    not_lead = np.array([canonical_lead(n) is None for n in names])
+    textual = text.to_numpy().any(axis=0) & not_lead
+    if textual.any():
+        keep = ~textual
+        table, values, text = (t.loc[:, keep] for t in (table, values, text))
+        names = [n for n, k in zip(names, keep) if k]
     if text.to_numpy().any():
         row, col = np.argwhere(text.to_numpy())[0]
         raise RecordRefused(f"non-numeric value {table.iat[row, col]!r} in column {names[col]} "
