@@ -1061,14 +1061,17 @@ def test_import_refuses_an_impossible_sampling_rate_in_one_line(tmp_path, fs, me
      []),
     (lambda line: line.replace(" 5500", " -5"), "header length '-5' is not a whole number of "
                                                 "samples", []),
-    # every window is read: the file ends before the header's length (wfdb's own message)
-    (lambda line: line.replace(" 5500", " 55000"), "unreadable WFDB record: ValueError: Samples "
-                                                   "were not loaded correctly", ["--windows"]),
-    # the first 10 s only: the end is checked (the log said 110 s for an 11-s record)
-    (lambda line: line.replace(" 5500", " 55000"), "the signal file ends before the 55000 "
-                                                   "samples its header gives", []),
+    # the file ends before the header's length: named in bytes, whether every window is read
+    # (wfdb said "Samples were not loaded correctly") or the first 10 s only (the log said
+    # 110 s for an 11-s record)
+    (lambda line: line.replace(" 5500", " 55000"), "signal file r1.dat truncated: 132000 of the "
+                                                   "1320000 bytes", ["--windows"]),
+    (lambda line: line.replace(" 5500", " 55000"), "signal file r1.dat truncated: 132000 of the "
+                                                   "1320000 bytes", []),
+    # a length of 0 (wfdb: "sampto must be greater than sampfrom")
+    (lambda line: line.replace(" 5500", " 0"), "the header gives a length of 0 samples", []),
 ], ids=["inf", "negative", "too_low", "exponent", "negative_length",
-        "longer_than_file_windows", "longer_than_file"])
+        "longer_than_file_windows", "longer_than_file", "length_0"])
 def test_a_garbled_wfdb_record_line_refuses_the_record(tmp_path, edit, reason, options):
     args = one_record_workspace(tmp_path, fmt="wfdb")
     header = tmp_path / "records" / "r1.hea"
@@ -1291,3 +1294,15 @@ def test_age_and_sex_come_from_challenge_header_comments_where_the_labels_leave_
                             "--out-dir", "npy_out", "--output", "npy_cov.feather",
                             "--log", "npy_log.csv", cwd=tmp_path)
     assert code == 2 and "missing column(s) age, sex" in err
+
+
+def test_empty_wfdb_files_are_named_not_wfdb_errors(tmp_path):
+    args = one_record_workspace(tmp_path, fmt="wfdb")
+    (tmp_path / "records" / "r1.dat").write_bytes(b"")
+    code, _, _ = run_main(X00, *args, cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert code == 2 and log["reason"][0] == "empty signal file r1.dat (0 bytes)"
+    (tmp_path / "records" / "r1.hea").write_bytes(b"")
+    code, _, _ = run_main(X00, *args, cwd=tmp_path)
+    log = pd.read_csv(tmp_path / "x00_import_log.csv")
+    assert code == 2 and log["reason"][0] == "empty header file (0 bytes)"

@@ -181,9 +181,14 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     import wfdb
 
     name = str(Path(path).with_suffix(""))
+    if Path(name + ".hea").is_file() and Path(name + ".hea").stat().st_size == 0:
+        raise RecordRefused("empty header file (0 bytes)")
     written = _check_record_line(Path(name + ".hea"))
     try:
         header = wfdb.rdheader(name)
+        problem = _signal_file_problem(Path(name).parent, header)
+        if problem:
+            raise RecordRefused(problem)
         total = int(header.sig_len or 0)  # optional in a header: then the file's length
         fs = float(header.fs)
         if written is not None and not math.isclose(fs, written, rel_tol=1e-9):
@@ -215,6 +220,45 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     return RawRecord(signal=signal[:, :_samples_to_read(total, fs, seconds)],
                      names=list(record.sig_name), units=units, fs=fs, total_samples=total,
                      uncalibrated=_uncalibrated(fields))
+
+
+#: Bytes per sample of the common WFDB signal formats (212 packs two samples in 3 bytes).
+FORMAT_BYTES = {"8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "212": 1.5, "24": 3, "32": 4}
+
+
+def _signal_file_problem(folder: Path, header) -> str | None:
+    """Why a single-segment record's ``.dat`` files cannot hold what its header says: a file
+    that is empty or shorter than the header's length needs (wfdb's own messages for these
+    are about array shapes), or a header of length 0. None when they fit (or cannot be told:
+    no length, an unusual format, a .mat file)."""
+    if getattr(header, "n_seg", None) or not getattr(header, "file_name", None):
+        return None
+    if header.sig_len == 0:
+        return "the header gives a length of 0 samples (an empty record)"
+    for file in dict.fromkeys(header.file_name):
+        path = folder / file
+        if path.suffix.lower() == ".dat" and path.is_file() and path.stat().st_size == 0:
+            return f"empty signal file {file} (0 bytes)"
+    if not header.sig_len:
+        return None
+    channels: dict[str, list[str]] = {}
+    offsets: dict[str, int] = {}
+    for file, fmt, offset in zip(header.file_name, header.fmt, header.byte_offset or
+                                 [None] * len(header.file_name)):
+        channels.setdefault(file, []).append(str(fmt))
+        offsets[file] = int(offset or 0)
+    for file, formats in channels.items():
+        path = folder / file
+        if path.suffix.lower() != ".dat" or not path.is_file() or len(set(formats)) != 1 \
+                or formats[0] not in FORMAT_BYTES:
+            continue
+        need = offsets[file] + math.ceil(len(formats) * header.sig_len * FORMAT_BYTES[formats[0]])
+        size = path.stat().st_size
+        if size < need:
+            return (f"signal file {file} truncated: {size} of the {need} bytes that "
+                    f"{len(formats)} channels x {header.sig_len} samples in format "
+                    f"{formats[0]} need")
+    return None
 
 
 #: MATLAB v4 type codes (``MOPT``: byte order, precision) of the WFDB formats a ``.mat``
