@@ -1306,3 +1306,21 @@ def test_empty_wfdb_files_are_named_not_wfdb_errors(tmp_path):
     code, _, _ = run_main(X00, *args, cwd=tmp_path)
     log = pd.read_csv(tmp_path / "x00_import_log.csv")
     assert code == 2 and log["reason"][0] == "empty header file (0 bytes)"
+
+
+def test_upper_case_suffixes_are_found_and_a_wfdb_one_is_named(tmp_path):
+    """Files copied from Windows or FAT media: r1.NPY is read; R1.HEA cannot be (the wfdb
+    package appends '.hea'), so its record is refused naming the file, not 'no record file'."""
+    args = one_record_workspace(tmp_path)
+    (tmp_path / "records" / "r1.npy").rename(tmp_path / "records" / "r1.NPY")
+    code, _, err = run_main(X00, *args, cwd=tmp_path)
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "x00_import_log.csv")["status"].tolist() == ["imported"]
+    wfdb_dir = tmp_path / "w"
+    wfdb_dir.mkdir()
+    args = one_record_workspace(wfdb_dir, fmt="wfdb")
+    (wfdb_dir / "records" / "r1.hea").rename(wfdb_dir / "records" / "r1.HEA")
+    code, _, _ = run_main(X00, *args, cwd=wfdb_dir)
+    log = pd.read_csv(wfdb_dir / "x00_import_log.csv")
+    assert code == 2 and log["reason"][0].startswith("header r1.HEA: the wfdb package reads "
+                                                     "only a '.hea' suffix in lower case")

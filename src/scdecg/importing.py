@@ -180,6 +180,10 @@ def read_wfdb(path: Path, seconds: float | None = None) -> RawRecord:
     """
     import wfdb
 
+    if Path(path).suffix != ".hea":
+        raise RecordRefused(f"header {Path(path).name}: the wfdb package reads only a '.hea' "
+                            "suffix in lower case; rename it (keep the signal file names "
+                            "its lines give)")
     name = str(Path(path).with_suffix(""))
     if Path(name + ".hea").is_file() and Path(name + ".hea").stat().st_size == 0:
         raise RecordRefused("empty header file (0 bytes)")
@@ -780,7 +784,8 @@ def discover_records(input_dir: Path, fmt: str, exclude: Sequence[Path] = ()) ->
     skip = {Path(p).resolve() for p in exclude}
     found: dict[str, Path] = {}
     folded: dict[str, str] = {}  # file_name_key(id) -> id
-    for path in sorted(input_dir.rglob(f"*{SUFFIXES[fmt]}")):
+    # suffixes in any case (files copied from Windows or FAT media: "R1.HEA", "r2.NPY")
+    for path in sorted(p for p in input_dir.rglob("*") if p.suffix.lower() == SUFFIXES[fmt]):
         if not path.is_file() or path.resolve() in skip or path.name.startswith("."):
             continue
         record_id = path.stem
