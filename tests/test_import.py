@@ -1324,3 +1324,15 @@ def test_upper_case_suffixes_are_found_and_a_wfdb_one_is_named(tmp_path):
     log = pd.read_csv(wfdb_dir / "x00_import_log.csv")
     assert code == 2 and log["reason"][0].startswith("header r1.HEA: the wfdb package reads "
                                                      "only a '.hea' suffix in lower case")
+
+
+def test_a_cohort_without_controls_and_negative_days_are_named(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("record_id,patient_id,age,sex,days_to_event,cardiac_cause\n"
+                    "r0,p0,60,male,1500,0\nr1,p1,61,male,-5,1\n")
+    report = CohortReport()
+    cohort_rows(read_labels(path), report)
+    notes = {message: n for (_, message), n in report.notes.items()}
+    assert notes["days_to_event below 0 (an ECG after the event?): 'r1' 1"] == 1
+    assert any(m.startswith("rows with a cardiac_cause, that is arrests: every row") and n == 2
+               for m, n in notes.items())

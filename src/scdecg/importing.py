@@ -1021,10 +1021,16 @@ def cohort_rows(labels: pd.DataFrame, report: CohortReport) -> tuple[pd.DataFram
             if "days_to_event" in labels.columns else pd.Series(np.nan, index=labels.index))
     out["days_to_event"] = days
     out["days_to_event_og"] = days
+    report.note_values(group_name, "days_to_event below 0 (an ECG after the event?)",
+                       out.loc[days < 0, "ecg_id"].astype("string"))
     refused: dict[str, str] = {}
     if mode == "events":
         cardiac = _bool_column(labels, "cardiac_cause", source, missing_words=False)
         event = cardiac.notna()
+        if event.all():
+            report.note(group_name, "rows with a cardiac_cause, that is arrests: every row (no "
+                        "control: leave cardiac_cause empty for one; false means a "
+                        "non-cardiac arrest)", int(event.sum()))
         out["group"] = np.where(event, STUDY_GROUP, GROUP_CONTROL)
         cause = pd.Series(pd.NA, index=labels.index, dtype="string")
         cause[event & cardiac.fillna(False)] = CARDIAC_CAUSE
