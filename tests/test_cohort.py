@@ -440,7 +440,7 @@ def test_check_names_unreadable_inputs(tmp_path):
         build_cohort(root, [YEAR])
     assert str(err.value) == (
         f"{root / 'study-group/ecg-metadata/diagnosis.csv'}: cannot read a CSV header "
-        f"(EmptyDataError); {array}: expected shape (n, 12, samples), got (3, 8, 10)")
+        f"(EmptyDataError: no header line); {array}: expected shape (n, 12, samples), got (3, 8, 10)")
     with pytest.raises(PipelineError, match="data root not found"):
         build_cohort(tmp_path / "nowhere", [YEAR])
 
@@ -851,3 +851,20 @@ def test_a_control_year_folder_left_out_of_control_years_is_named(tmp_path):
     notes = [message for (_, message), n in report.notes.items()]
     assert any(m.startswith("control-year folder present but not read (not in "
                             f"--control-years): '{YEAR + 1}' 1") for m in notes), notes
+
+
+def test_headers_in_another_case_are_read_and_control_bytes_named(tmp_path):
+    """Exports with upper-case or spaced headers; a NUL byte (pandas cut the id there) or a bare
+    carriage return (pandas split the row there) inside a row."""
+    from scdecg.cohort import read_table
+
+    path = tmp_path / "cohort.csv"
+    path.write_text("ECG_ID, Age ,SEX\ne1,60,male\n")
+    assert read_table(path, ["ecg_id", "age", "sex"]).to_dict("records") == [
+        {"ecg_id": "e1", "age": "60", "sex": "male"}]
+    path.write_bytes(b"ecg_id,age\ne1,60\ne2\x00x,61\n")
+    with pytest.raises(PipelineError, match=r"cohort.csv: line 3 holds a NUL byte"):
+        read_table(path, ["ecg_id", "age"])
+    path.write_bytes(b"ecg_id,age\ne1,60\ne2\rx,61\n")
+    with pytest.raises(PipelineError, match=r"cohort.csv: line 3 holds a carriage return"):
+        read_table(path, ["ecg_id", "age"])

@@ -19,6 +19,7 @@ Decisions on inputs the published code did not anticipate (listed in docs/DEVIAT
 from __future__ import annotations
 
 import csv
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -245,9 +246,14 @@ def check_inputs(data_root: Path, control_years: Sequence[int]) -> None:
             problems.append(f"{path}: file not found")
             continue
         try:
-            header = raw_header(path)
+            header = [name.strip().lower() for name in raw_header(path)]
         except (csv.Error, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            problems.append(f"{path}: cannot read a CSV header ({type(exc).__name__})")
+            problems.append(f"{path}: cannot read a CSV header ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())})")
+            continue
+        if len(header) == 1 and ";" in header[0]:
+            problems.append(f"{path}: the header has no comma ({header[0][:60]!r}): a "
+                            "semicolon-separated table; NTUH tables are comma-separated")
             continue
         absent = [c for c in columns if c not in header]
         if absent:
@@ -316,6 +322,9 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     Every column is parsed, so a row with more fields than the header (an unquoted comma
     in a free-text cell) is an error naming its line instead of shifting that row's values
     into the next columns (which reading only ``columns`` would hide)."""
+    problem = control_byte_problem(path)
+    if problem:
+        raise PipelineError(f"{path}: {problem}")
     try:
         with warnings.catch_warnings():
             # a first data row longer than the header: pandas would take its first field as
@@ -334,6 +343,8 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
                                 "cell") from exc
         raise PipelineError(f"{path}: cannot read the table ({' '.join(str(exc).split())})"
                             ) from exc
+    # "ECG_ID" or " age" (a space after each comma) name the same columns
+    df.columns = [str(c).strip().lower() for c in df.columns]
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PipelineError(f"{path}: no column {missing[0]!r}")
@@ -350,6 +361,25 @@ def read_table(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     for column in df.columns.difference(ID_COLUMNS):
         df[column] = df[column].mask(df[column].isin(MISSING_TEXT))
     return df
+
+
+def control_byte_problem(path: Path) -> str | None:
+    """A NUL byte (pandas ends the cell there, cutting an id short) or a carriage return
+    without a line feed (pandas ends the row there) in a CSV that also has line feeds, named
+    by line; None when there is neither. Files with only CR line ends are read as they are."""
+    raw = Path(path).read_bytes()
+    newline = b"\n"
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(newline, 0, nul) + 1
+        return f"line {line} holds a NUL byte (pandas would cut the cell there); remove it"
+    if newline in raw:
+        bare = re.search(rb"\r(?!\n)", raw)
+        if bare:
+            line = raw.count(newline, 0, bare.start()) + 1
+            return (f"line {line} holds a carriage return inside a row (pandas would split the "
+                    "row there); remove it")
+    return None
 
 
 def first_long_row(path: Path) -> tuple[int, int, int]:
@@ -514,7 +544,8 @@ def with_valid_npy_index(df: pd.DataFrame, group: GroupSource,
     in_range = whole & (index >= 0) & (index < n_rows)
     report.exclude(group.name, df.loc[~whole, "ecg_id"], "npy_index missing or not an integer")
     report.exclude(group.name, df.loc[whole & ~in_range, "ecg_id"],
-                   f"npy_index outside the waveform array (rows 0..{n_rows - 1})")
+                   f"npy_index outside the waveform array (rows 0..{n_rows - 1})" if n_rows
+                   else "npy_index outside the waveform array (it holds no rows)")
     shared = in_range & index.where(in_range).duplicated(keep=False)
     report.exclude(group.name, df.loc[shared, "ecg_id"],
                    "npy_index shared with another ecg_id (one waveform for two ECGs)")
