@@ -921,3 +921,24 @@ def test_s10_takes_its_largest_step_size_and_cli_limits_are_checked():
     assert parser.parse_args(["--lr", "1e-300", "--dpi", "1200"]).dpi == 1200
     with pytest.raises(ValueError, match=r"maxima for options that do not exist: \['rate'\]"):
         build_parser("x", maxima={"rate": 1.0}, lr=0.01)
+
+
+def test_a_generator_that_decodes_one_beat_for_all_is_named(morphed, tmp_path, capsys):
+    """A collapsed VAE (here: its last decoder layer zeroed, so every latent decodes the same,
+    flat beat) gives morphs whose risk never moves; s10 says so instead of reporting 0%."""
+    import shutil
+
+    from scdecg.io import load_checkpoint, save_checkpoint
+
+    ws = tmp_path / "ws"
+    shutil.copytree(morphed, ws, ignore=shutil.ignore_patterns("morphing_outputs"))
+    weights = ws / VAE_DIR / "vae.pt"
+    tensors, record = load_checkpoint(weights)
+    last = max(k for k in tensors["model"] if k.startswith("decoder.net.") and
+               k.endswith(".weight"))
+    tensors["model"][last].zero_()
+    save_checkpoint(weights, tensors, record)
+    capsys.readouterr()
+    assert run_main(S10, "--n-beats", "3", "--max-steps", "5", "--no-stop", "--max-rec-mse",
+                    "100", cwd=ws) == 0
+    assert "warning: no morph changed its beat's risk at all" in capsys.readouterr().out

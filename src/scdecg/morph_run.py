@@ -200,4 +200,8 @@ def _morph_and_write(vae_folder: str | Path, settings: MorphSettings,
         print(f"[s10] independent model {row['model']}: risk raised for "
               f"{row['share_raised']:.1%} of morphed beats (mean logit change "
               f"{row['mean_logit_change']:+.3f})")
+    if moved.any() and np.all(result.logit_final[moved] == result.logit_t0[moved]):
+        print(f"[s10] warning: no morph changed its beat's risk at all: the VAE decodes the "
+              f"same beat whatever the latent (a collapsed or undertrained generator); train "
+              f"s08 longer before reading {out}")
     return summary
