@@ -117,16 +117,11 @@ def detect_rpeaks_hamilton(lead: np.ndarray, fs: int = FS) -> np.ndarray:
     return hamilton.detect(lead, fs)
 
 
-def _extremum_candidates(window: np.ndarray, maxima: bool) -> np.ndarray:
-    """Indices of ``window``'s local maxima (or minima) where the slope's sign turns, plus
-    every index where the next sample is equal (plateaus count as both), ordered from the
-    most extreme; equal values: the later index first for maxima, the earlier for minima."""
-    step = np.diff(window)
-    turn = np.diff(np.sign(step))
-    found = np.flatnonzero(turn < 0 if maxima else turn > 0) + 1
-    found = np.concatenate([found, np.flatnonzero(step == 0)])
-    order = np.lexsort((found, window[found]))       # value, then index, ascending
-    return found[order[::-1]] if maxima else found[order]
+def _ordered(candidates: np.ndarray, lead: np.ndarray, maxima: bool) -> np.ndarray:
+    """``candidates`` from the most extreme: by value, then index, descending for maxima and
+    ascending for minima (equal values: the later index first for maxima)."""
+    order = np.lexsort((candidates, lead[candidates]))
+    return candidates[order[::-1]] if maxima else candidates[order]
 
 
 def _first_two_apart(candidates: np.ndarray, apart: float) -> list[int]:
@@ -142,26 +137,37 @@ def refine_by_peak_contrast(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS) 
     """Move each detection to its R-peak as the last step of biosppy's Hamilton segmenter
     (which the published x06 ran) does; written here from that rule.
 
-    In the window [p − L, p + L) (L = ceil(0.2 s · fs), clipped at the record's ends) take the
-    two highest maxima at least 0.05 s apart and the two deepest minima likewise. The
-    positive peak wins when it stands out from the second maximum by more than 0.85 × the
-    amount the negative peak stands out from the second minimum; else the negative peak. A
-    polarity without a second peak wins by default; when neither has one, the one later in
-    the window wins (the segmenter compares the two peaks' positions, not their values), and
-    a window with no extremum at all gives no peak. Peaks landing on one sample become one.
+    In the window [p − L, p + L) (L = ceil(0.2 s · fs), clipped at the record's ends) the
+    candidates are the local maxima (minima) where the slope's sign turns inside the window,
+    plus every sample followed by an equal one (plateaus count as both). Take the two
+    highest maxima at least 0.05 s apart and the two deepest minima likewise. The positive
+    peak wins when it stands out from the second maximum by more than 0.85 × the amount the
+    negative peak stands out from the second minimum; else the negative peak. A polarity
+    without a second peak wins by default; when neither has one, the one later in the window
+    wins (the segmenter compares the two peaks' positions, not their values), and a window
+    with no candidate at all gives no peak. Peaks landing on one sample become one.
     """
     lead = np.asarray(lead, dtype=np.float64)
     half = int(np.ceil(PEAK_SEARCH_S * fs))
     apart = PEAK_APART_S * fs
+    step = np.diff(lead)
+    turn = np.diff(np.sign(step))
+    turn_max = np.flatnonzero(turn < 0) + 1     # inside a window [lo, hi): lo < j < hi - 1
+    turn_min = np.flatnonzero(turn > 0) + 1
+    flat = np.flatnonzero(step == 0)            # inside a window: lo <= k <= hi - 2
     moved = []
     for p in np.asarray(rpeaks, dtype=np.int64):
-        lo = max(int(p) - half, 0)
-        window = lead[lo:int(p) + half]
-        pos = _first_two_apart(_extremum_candidates(window, maxima=True), apart)
-        neg = _first_two_apart(_extremum_candidates(window, maxima=False), apart)
+        lo, hi = max(int(p) - half, 0), min(int(p) + half, len(lead))
+        flats = flat[np.searchsorted(flat, lo):np.searchsorted(flat, hi - 1)]
+        polarity = []
+        for turns, maxima in ((turn_max, True), (turn_min, False)):
+            inside = turns[np.searchsorted(turns, lo + 1):np.searchsorted(turns, hi - 1)]
+            candidates = np.concatenate([inside, flats])
+            polarity.append(_first_two_apart(_ordered(candidates, lead, maxima), apart))
+        pos, neg = polarity
         if len(pos) == 2 and len(neg) == 2:
-            pos_contrast = abs(window[pos[0]] - window[pos[1]])
-            neg_contrast = abs(window[neg[0]] - window[neg[1]])
+            pos_contrast = abs(lead[pos[0]] - lead[pos[1]])
+            neg_contrast = abs(lead[neg[0]] - lead[neg[1]])
             chosen = pos[0] if pos_contrast > POLARITY_RATIO * neg_contrast else neg[0]
         elif len(pos) < 2 and len(neg) < 2:
             if not pos or not neg:
@@ -172,7 +178,7 @@ def refine_by_peak_contrast(lead: np.ndarray, rpeaks: np.ndarray, fs: int = FS) 
             if not lone:
                 continue
             chosen = lone[0]
-        moved.append(lo + chosen)
+        moved.append(chosen)
     return np.unique(np.asarray(moved, dtype=np.int64))
 
 
