@@ -69,7 +69,6 @@ LABEL_ID_COLUMNS = ("record_id", "patient_id", "age", "sex")
 #: Label columns a WFDB header's comments may give instead (PhysioNet/CinC Challenge
 #: 2020/2021 records: ``# Age: 74``, ``# Sex: Male``): used where the labels table has no value.
 HEADER_DEMOGRAPHICS = ("age", "sex")
-ID_COLUMNS = ("record_id", "patient_id")  # read as written (no "NA" -> missing)
 EVENT_COLUMNS = ("days_to_event", "cardiac_cause")
 #: Optional ECG measurements taken as they are (names and meaning as in x01's table).
 MEASUREMENT_COLUMNS = ("qtc", "avg_rr", "ventricular_rate", "atrial_rate", "qrs_duration",
