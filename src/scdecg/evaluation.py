@@ -468,7 +468,7 @@ def check_prediction_splits(predictions: pd.DataFrame, model_folder: Path, sourc
     """Each prediction row's ``split`` must be the one the model's ``split.csv`` gives its
     ECG (an edited or concatenated file could pass training ECGs off as validation); ECGs
     the model's split does not list (another cohort) are not checked. A split's ECGs without
-    a prediction are counted in a warning."""
+    a prediction are counted."""
     if "split" not in predictions.columns or not (model_folder / SPLIT_FILE).is_file():
         return
     stored = read_split(model_folder, ["studyId", "split"]).drop_duplicates("studyId")
@@ -485,8 +485,9 @@ def check_prediction_splits(predictions: pd.DataFrame, model_folder: Path, sourc
         expected = set(stored.loc[stored["split"] == split, "studyId"])
         absent = len(expected - set(predictions["studyId"]))
         if absent:
-            print(f"[x05] warning: {absent} of {len(expected)} {split_label(split)} ECGs of the "
-                  f"model's split have no prediction in {source}")
+            print(f"[x05] {absent} of {len(expected)} {split_label(split)} ECGs of the model's "
+                  f"split have no prediction in {source} (not evaluated; x03_predict.py "
+                  "printed why)")
 
 
 def _fit_baselines(folder: Path, covariates: pd.DataFrame, settings: EvaluationSettings,
