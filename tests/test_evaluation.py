@@ -785,3 +785,14 @@ def test_a_baseline_outcome_that_is_no_label_is_refused(tmp_path, monkeypatch, c
                                "--baseline-outcome", outcome]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --baseline-outcome {outcome!r}: {message}"), err
+
+
+def test_figure_outputs_the_model_does_not_have_are_named(tmp_path, monkeypatch, capsys):
+    """x05 --roc-outputs bogus drew nothing and said nothing."""
+    write_study(tmp_path, n_patients=40)
+    monkeypatch.chdir(tmp_path)
+    assert load_script().main(["--model-name", "demo", "--n-boot", "5", "--part", "val",
+                               "--roc-outputs", "bogus", "--high-risk-outputs", "bogus"]) == 0
+    out = capsys.readouterr().out
+    assert "[x05] --roc-outputs: bogus not among the evaluated outputs of demo" in out
+    assert "no ROC curve for them" in out and "--high-risk-outputs: bogus" in out

@@ -57,3 +57,18 @@ def test_training_writes_history_and_learning_curve(tmp_path):
     assert "### modelfits_ecg/ntuh_scd_model_demo" in section and "2 epochs in" in section
     assert "figures/ntuh_scd_model_demo-learning_curve.png" in section
     assert (tmp_path / "reports" / "figures" / "ntuh_scd_model_demo-learning_curve.png").exists()
+
+
+def test_a_resumed_history_keeps_the_columns_in_the_runs_order():
+    """The checkpoint stores history rows with sorted keys; history.csv after a resume had its
+    metric columns in alphabetical order (auc_Acute_MI1 first) instead of the heads' order."""
+    from scdecg.training.history import history_frame
+
+    outputs = ["scd3mo", "scd1", "age", "Acute_MI1"]
+    row = {"epoch": 1, "lr": 1e-3, "seconds": 2.0, "train_loss": 0.5, "val_loss": 0.6,
+           "auc_scd3mo": 0.7, "auc_scd1": 0.71, "r2_age": 0.1, "auc_Acute_MI1": 0.6,
+           "loss_scd3mo": 0.3, "loss_scd1": 0.31, "loss_age": 0.9, "loss_Acute_MI1": 0.2}
+    as_run = list(history_frame([row], outputs).columns)
+    assert as_run == list(row)
+    resumed = dict(sorted(row.items()))
+    assert list(history_frame([resumed], outputs).columns) == as_run

@@ -374,6 +374,15 @@ def test_training_refuses_an_infinite_rate_or_weight_when_parsing(tmp_path, scri
     assert list(tmp_path.iterdir()) == []
 
 
+
+@pytest.mark.parametrize("script", [X01, X02])
+def test_min_epochs_above_max_epochs_is_refused_before_anything_is_written(tmp_path, script):
+    """x01 --min-epochs 5 --max-epochs 2 ran 2 epochs without a word."""
+    line = refused_line(script, "--min-epochs", "5", "--max-epochs", "2", cwd=tmp_path)
+    assert line == ("error: --min-epochs 5 is above --max-epochs 2: training would stop at 2 "
+                    "epochs whatever --min-epochs says; lower it or raise --max-epochs")
+    assert list(tmp_path.iterdir()) == []
+
 def test_training_that_diverges_stops_in_one_line(tmp_path):
     """--lr 1e30 used to end in 'score contains NaN' from the validation AUC."""
     make_workspace(tmp_path, n_patients=24, n_samples=600, beats=1)

@@ -659,6 +659,15 @@ def evaluate_model(model_name: str = "", beat: bool = False, *,
     check_values(predictions, source, numeric=[o + HAT_SUFFIX for o in chosen])
     frame = join_predictions(predictions, covariates, chosen, source, covariate_df)
     kinds = output_kinds(frame, chosen, _declared_kinds(kind.folder(name)))
+    for option, names, what in (("--roc-outputs", settings.roc_outputs, "ROC curve"),
+                                ("--high-risk-outputs", settings.high_risk_outputs,
+                                 "high-risk table"),
+                                ("--calibration-outputs", settings.calibration_outputs,
+                                 "calibration table")):
+        unknown = [n for n in names if n not in kinds]
+        if unknown:
+            print(f"[x05] {option}: {', '.join(unknown)} not among the evaluated outputs of "
+                  f"{name} ({', '.join(kinds)}): no {what} for them")
     splits = [part] if part else present_splits(frame)
     baselines = None
     if settings.baselines and not kind.per_beat and set(splits) & {"val", "lockbox"}:

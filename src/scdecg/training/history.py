@@ -36,11 +36,23 @@ def headline_outputs(outputs: Sequence[str], monitor: str = "val_loss") -> list[
     return chosen[:MAX_HEADLINE]
 
 
-def history_frame(history: Sequence[dict]) -> pd.DataFrame:
-    """One row per epoch; the run's columns first, then the per-output columns as recorded."""
+def history_frame(history: Sequence[dict], outputs: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per epoch; the run's columns first, then the per-output columns: with
+    ``outputs``, each output's AUC or R² in the outputs' order, then their losses (the order
+    a run writes, also after a resume, whose checkpoint stores the rows with sorted keys);
+    without, as recorded."""
     frame = pd.DataFrame(list(history))
     first = [c for c in LEADING if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    rest = [c for c in frame.columns if c not in first]
+    if outputs:
+        place = {name: i for i, name in enumerate(outputs)}
+
+        def key(column: str) -> tuple[int, int]:
+            prefix, _, output = column.partition("_")
+            return (prefix == "loss", place.get(output, len(place)))
+
+        rest = sorted(rest, key=key)   # stable: unknown columns keep their recorded order
+    return frame[first + rest]
 
 
 def write_history(folder: str | Path, history: Sequence[dict], outputs: Sequence[str],
@@ -48,7 +60,7 @@ def write_history(folder: str | Path, history: Sequence[dict], outputs: Sequence
     """Write ``history.csv`` and (with ``figure``) ``learning_curve.png`` into ``folder``,
     atomically."""
     folder = Path(folder)
-    frame = history_frame(history)
+    frame = history_frame(history, outputs)
     write_csv(frame, folder / HISTORY_FILE)
     if figure and len(frame):
         from ..plotting import save_figure
